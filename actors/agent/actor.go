@@ -1,0 +1,109 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/agora-econ/agora/actors/runtime"
+	"github.com/agora-econ/agora/events"
+)
+
+// Aggregate is the account as an event-sourced actor kind.
+func Aggregate() runtime.Aggregate[Account] {
+	return runtime.Aggregate[Account]{Kind: events.KindAgent, New: New, Decide: Decide, Evolve: Evolve}
+}
+
+// TransferManagerName names the process manager that settles transfers; it
+// is the Manager of the triggers it sends.
+const TransferManagerName = "transfers"
+
+// TransferManager settles transfers: a TransferSent obliges the recipient
+// to receive (or bounce), a TransferBounced obliges the sender to take the
+// credits back. Each in-flight amount thus settles exactly once.
+func TransferManager() runtime.Manager {
+	return runtime.Manager{
+		Name:   TransferManagerName,
+		Filter: events.SubjectRoot + ".agent.*.>",
+		React:  reactTransfers,
+	}
+}
+
+func reactTransfers(r events.Record, e events.Event) []runtime.Reaction {
+	_, from, _, err := events.ParseSubject(r.Envelope.Subject)
+	if err != nil {
+		return nil
+	}
+	t := events.Trigger{Manager: TransferManagerName, Seq: r.Seq}
+	switch e := e.(type) {
+	case events.TransferSent:
+		return []runtime.Reaction{{Kind: events.KindAgent, ID: e.ToAgentID, Command: ReceiveTransfer{
+			TransferID: e.TransferID, From: from, AmountMicros: e.AmountMicros, Trigger: t}}}
+	case events.TransferBounced:
+		return []runtime.Reaction{{Kind: events.KindAgent, ID: e.FromAgentID, Command: ReturnTransfer{
+			TransferID: e.TransferID, To: from, AmountMicros: e.AmountMicros, Trigger: t}}}
+	}
+	return nil
+}
+
+// Accounts is the front door to the agents' accounts for the rest of the
+// system (HTTP handlers, the CLI, other actors' managers).
+type Accounts struct {
+	host *runtime.Host
+}
+
+// NewAccounts registers the account actor on host.
+func NewAccounts(host *runtime.Host) *Accounts {
+	runtime.Register(host, Aggregate())
+	return &Accounts{host: host}
+}
+
+// Do sends one command to agent id. key is the idempotency key (may be
+// empty).
+func (a *Accounts) Do(ctx context.Context, id, key string, cmd any) (runtime.Result, error) {
+	return a.host.Ask(ctx, events.KindAgent, id, runtime.Request{Command: cmd, Key: key})
+}
+
+// Get returns a copy of agent id's account, read from the actor itself.
+func (a *Accounts) Get(ctx context.Context, id string) (Account, error) {
+	return runtime.Inspect(ctx, a.host, events.KindAgent, id, func(s Account) Account { return s.clone() })
+}
+
+// Transfer sends credits from one agent to another. An unknown or dead
+// recipient is refused before anything is debited; a recipient that dies
+// after the debit bounces the transfer back.
+func (a *Accounts) Transfer(ctx context.Context, from, key string, t Transfer) (runtime.Result, error) {
+	if err := events.ValidateID(t.To); err != nil {
+		return runtime.Result{}, err
+	}
+	if t.To != from {
+		to, err := a.Get(ctx, t.To)
+		if err != nil {
+			return runtime.Result{}, err
+		}
+		switch to.Status {
+		case StatusNone:
+			return runtime.Result{}, fmt.Errorf("%w: %s", ErrUnknownAgent, t.To)
+		case StatusDead:
+			return runtime.Result{}, fmt.Errorf("%w: %s", ErrAgentDead, t.To)
+		}
+	}
+	return a.Do(ctx, from, key, t)
+}
+
+func (a Account) clone() Account {
+	c := a
+	c.Lineage = append([]string(nil), a.Lineage...)
+	if a.Holds != nil {
+		c.Holds = make(map[string]events.Micros, len(a.Holds))
+		for k, v := range a.Holds {
+			c.Holds[k] = v
+		}
+	}
+	if a.Settled != nil {
+		c.Settled = make(map[string]uint64, len(a.Settled))
+		for k, v := range a.Settled {
+			c.Settled[k] = v
+		}
+	}
+	return c
+}

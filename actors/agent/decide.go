@@ -1,0 +1,209 @@
+package agent
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// Decide answers a command with the one event that records it, or a typed
+// rejection. A nil event with a nil error means the command was already
+// applied (a redelivered trigger) and nothing more is to be written.
+//
+// Every command yields at most one event for this account, so an append is
+// a single message and needs no multi-message transaction.
+func Decide(a Account, cmd any) (events.Event, error) {
+	if t, ok := triggerOf(cmd); ok && t.Seq != 0 && t.Seq <= a.settledThrough(t.Manager) {
+		return nil, nil
+	}
+	switch c := cmd.(type) {
+	case Create:
+		return decideCreate(a, c)
+	case ReceiveTransfer:
+		return decideReceive(a, c)
+	case ReturnTransfer:
+		return decideReturn(a, c)
+	}
+	if !a.Exists() {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownAgent, a.ID)
+	}
+	switch c := cmd.(type) {
+	case Transfer:
+		return decideTransfer(a, c)
+	case PlaceHold:
+		return decidePlaceHold(a, c)
+	case IncreaseHold:
+		return decideIncreaseHold(a, c)
+	case PostHold:
+		amount, ok := a.Holds[c.HoldID]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrHoldNotOpen, c.HoldID)
+		}
+		return events.HoldPosted{HoldID: c.HoldID, AmountMicros: amount, Trigger: c.Trigger}, nil
+	case VoidHold:
+		amount, ok := a.Holds[c.HoldID]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrHoldNotOpen, c.HoldID)
+		}
+		return events.HoldVoided{HoldID: c.HoldID, AmountMicros: amount, Reason: c.Reason, Trigger: c.Trigger}, nil
+	case Burn:
+		if err := spend(a, c.AmountMicros); err != nil {
+			return nil, err
+		}
+		return events.CreditsBurned{AmountMicros: c.AmountMicros, Reason: c.Reason, Trigger: c.Trigger}, nil
+	case Die:
+		if a.Status == StatusDead {
+			return nil, fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
+		}
+		holds := make([]string, 0, len(a.Holds))
+		for id := range a.Holds {
+			holds = append(holds, id)
+		}
+		slices.Sort(holds) // the event must not depend on map order
+		return events.AgentDied{Reason: c.Reason, VoidedHolds: holds, BurnedMicros: a.BalanceMicros, Trigger: c.Trigger}, nil
+	}
+	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
+}
+
+func decideCreate(a Account, c Create) (events.Event, error) {
+	if a.Exists() {
+		return nil, fmt.Errorf("%w: %s", ErrAgentExists, a.ID)
+	}
+	if c.GrantMicros < 0 || c.GrantMicros > events.AmountMax {
+		return nil, fmt.Errorf("%w: grant %s", ErrInvalidAmount, c.GrantMicros)
+	}
+	if c.ParentID != "" {
+		if err := events.ValidateID(c.ParentID); err != nil {
+			return nil, err
+		}
+	}
+	return events.AgentCreated{AgentID: a.ID, ParentID: c.ParentID, Lineage: c.Lineage, GrantMicros: c.GrantMicros, Reason: c.Reason}, nil
+}
+
+func decideTransfer(a Account, c Transfer) (events.Event, error) {
+	if err := events.ValidateID(c.To); err != nil {
+		return nil, err
+	}
+	if err := events.ValidateID(c.TransferID); err != nil {
+		return nil, err
+	}
+	if c.To == a.ID {
+		return nil, ErrTransferToSelf
+	}
+	if err := spend(a, c.AmountMicros); err != nil {
+		return nil, err
+	}
+	return events.TransferSent{TransferID: c.TransferID, ToAgentID: c.To, AmountMicros: c.AmountMicros, Memo: c.Memo}, nil
+}
+
+// decideReceive credits a living account; any other account bounces the
+// transfer so that its sender gets the credits back.
+func decideReceive(a Account, c ReceiveTransfer) (events.Event, error) {
+	if err := events.ValidatePositive(c.AmountMicros); err != nil {
+		return nil, err
+	}
+	if a.Status != StatusAlive {
+		reason := "recipient is dead"
+		if !a.Exists() {
+			reason = "recipient is unknown"
+		}
+		return events.TransferBounced{TransferID: c.TransferID, FromAgentID: c.From, AmountMicros: c.AmountMicros, Reason: reason, Trigger: c.Trigger}, nil
+	}
+	return events.TransferReceived{TransferID: c.TransferID, FromAgentID: c.From, AmountMicros: c.AmountMicros, Trigger: c.Trigger}, nil
+}
+
+// decideReturn credits a bounced transfer back, or burns it if the sender
+// died meanwhile (a dead agent receives nothing).
+func decideReturn(a Account, c ReturnTransfer) (events.Event, error) {
+	if err := events.ValidatePositive(c.AmountMicros); err != nil {
+		return nil, err
+	}
+	if !a.Exists() {
+		return nil, fmt.Errorf("%w: %s", ErrUnknownAgent, a.ID)
+	}
+	return events.TransferReturned{TransferID: c.TransferID, ToAgentID: c.To, AmountMicros: c.AmountMicros, Burned: a.Status == StatusDead, Trigger: c.Trigger}, nil
+}
+
+func decidePlaceHold(a Account, c PlaceHold) (events.Event, error) {
+	if err := events.ValidateID(c.HoldID); err != nil {
+		return nil, err
+	}
+	if a.Status == StatusDead {
+		return nil, fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
+	}
+	if err := events.ValidatePositive(c.AmountMicros); err != nil {
+		return nil, err
+	}
+	if held, ok := a.Holds[c.HoldID]; ok {
+		if held != c.AmountMicros {
+			return nil, fmt.Errorf("%w: %s holds %s, not %s", ErrExistsWithDifferentAmount, c.HoldID, held, c.AmountMicros)
+		}
+		return nil, nil // the same hold placed again: already done
+	}
+	if len(a.Holds) >= HoldsPerAgentMax {
+		return nil, fmt.Errorf("%w: %d", ErrTooManyHolds, HoldsPerAgentMax)
+	}
+	if err := spend(a, c.AmountMicros); err != nil {
+		return nil, err
+	}
+	return events.HoldPlaced{HoldID: c.HoldID, AmountMicros: c.AmountMicros, Purpose: c.Purpose, Trigger: c.Trigger}, nil
+}
+
+func decideIncreaseHold(a Account, c IncreaseHold) (events.Event, error) {
+	if a.Status == StatusDead {
+		return nil, fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
+	}
+	if err := events.ValidatePositive(c.AmountMicros); err != nil {
+		return nil, err
+	}
+	held, ok := a.Holds[c.HoldID]
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", ErrHoldNotOpen, c.HoldID)
+	}
+	if c.AmountMicros <= held {
+		return nil, fmt.Errorf("%w: %s holds %s", ErrAmountNotRaised, c.HoldID, held)
+	}
+	delta := c.AmountMicros - held
+	if delta > a.Available() {
+		return nil, fmt.Errorf("%w: raising by %s, available %s", ErrInsufficientCredits, delta, a.Available())
+	}
+	return events.HoldIncreased{HoldID: c.HoldID, AmountMicros: c.AmountMicros, DeltaMicros: delta, Trigger: c.Trigger}, nil
+}
+
+// spend checks that a living account can commit amount of its available
+// credits.
+func spend(a Account, amount events.Micros) error {
+	if a.Status == StatusDead {
+		return fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
+	}
+	if err := events.ValidatePositive(amount); err != nil {
+		return err
+	}
+	if amount > a.Available() {
+		return fmt.Errorf("%w: %s asked, %s available", ErrInsufficientCredits, amount, a.Available())
+	}
+	return nil
+}
+
+func triggerOf(cmd any) (events.Trigger, bool) {
+	switch c := cmd.(type) {
+	case ReceiveTransfer:
+		return c.Trigger, true
+	case ReturnTransfer:
+		return c.Trigger, true
+	case PlaceHold:
+		return c.Trigger, true
+	case IncreaseHold:
+		return c.Trigger, true
+	case PostHold:
+		return c.Trigger, true
+	case VoidHold:
+		return c.Trigger, true
+	case Burn:
+		return c.Trigger, true
+	case Die:
+		return c.Trigger, true
+	}
+	return events.Trigger{}, false
+}

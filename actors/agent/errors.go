@@ -1,0 +1,44 @@
+package agent
+
+import (
+	"errors"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// The rejections of the account decider. They are values, not strings, so a
+// caller (an HTTP handler, a process manager, a retrying client) knows
+// exactly what happened and that nothing was recorded.
+var (
+	// ErrInsufficientCredits: the amount exceeds what is available (balance
+	// minus held). Nothing is reserved or moved.
+	ErrInsufficientCredits = errors.New("insufficient credits")
+	// ErrUnknownAgent: no account with that id was ever created.
+	ErrUnknownAgent = errors.New("unknown agent")
+	// ErrAgentDead: the account belongs to a dead agent, which never acts or
+	// receives credits again.
+	ErrAgentDead = errors.New("agent is dead")
+	// ErrAgentExists: Create for an id that already has an account; a second
+	// genesis can never happen.
+	ErrAgentExists = errors.New("agent already exists")
+	// ErrInvalidAmount: not positive, above 1e12 credits, or finer than a
+	// micro-credit.
+	ErrInvalidAmount = events.ErrInvalidAmount
+	// ErrTransferToSelf: a transfer must move credits between two accounts.
+	ErrTransferToSelf = errors.New("transfer to self")
+	// ErrHoldNotOpen: the hold does not exist or was already posted or voided.
+	ErrHoldNotOpen = errors.New("hold not open")
+	// ErrExistsWithDifferentAmount: a hold id reused with another amount; a
+	// retry must carry the same amount to be recognised as a retry.
+	ErrExistsWithDifferentAmount = errors.New("hold exists with a different amount")
+	// ErrAmountNotRaised: a hold can only grow.
+	ErrAmountNotRaised = errors.New("new amount is not above the current amount")
+	// ErrTooManyHolds: HoldsPerAgentMax open holds already.
+	ErrTooManyHolds = errors.New("too many open holds")
+	// ErrUnknownCommand: a message the account does not understand.
+	ErrUnknownCommand = errors.New("unknown command")
+)
+
+// HoldsPerAgentMax bounds an account's open holds (bids and prompts), which
+// keeps every account's state small.
+const HoldsPerAgentMax = 1000

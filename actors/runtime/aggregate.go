@@ -1,0 +1,56 @@
+// Package runtime is the event-sourced actor shell: an actor's state is the
+// fold of its own events in the log, a command is answered only after its
+// event is durable, and a failed append leaves the actor consistent with the
+// log. It also hosts the actors (protoactor-go) and runs the process
+// managers that carry work from one actor to another.
+package runtime
+
+import "github.com/agora-econ/agora/events"
+
+// Aggregate is the pure core of one kind of actor: how to start, decide and
+// evolve. It holds no IO; the shell brings the log.
+type Aggregate[S any] struct {
+	Kind events.Kind
+	// New is the state before the first event.
+	New func(id string) S
+	// Decide answers a command with one event, nothing (nil, nil: already
+	// applied) or a rejection.
+	Decide func(state S, command any) (events.Event, error)
+	// Evolve applies an event; it may reuse the state it is given.
+	Evolve func(state S, e events.Event) S
+}
+
+// Request is a command sent to an actor.
+type Request struct {
+	Command any
+	// Key is the idempotency key: a request with a key the actor remembers
+	// is answered with the first result and applies nothing.
+	Key           string
+	CausationID   string
+	CorrelationID string
+}
+
+// Result is the outcome of an accepted command.
+type Result struct {
+	// Seq is the stream sequence of the event written; 0 when the command
+	// needed no event (already applied).
+	Seq uint64
+	// Event is the event written, nil when none.
+	Event events.Event
+	// Replayed is true when the answer came from the memory of applied
+	// commands rather than a new decision.
+	Replayed bool
+}
+
+// Query runs Fn on the actor's state inside the actor and returns what it
+// returns. Fn must not keep or change the state.
+type Query[S any] struct {
+	Fn func(S) any
+}
+
+// reply travels back to the asker.
+type reply struct {
+	result Result
+	value  any
+	err    error
+}

@@ -1,0 +1,16 @@
+package runtime
+
+import "errors"
+
+// ErrUnavailable: the event log did not acknowledge the append (timeout,
+// connection loss, full disk). The command may or may not have been
+// recorded; the actor has recovered from the log, so a retry with the same
+// idempotency key gets the true outcome.
+var ErrUnavailable = errors.New("event log unavailable")
+
+// ErrConflict: another writer appended to this actor's events first. The
+// actor has recovered from the log; the command can be retried.
+var ErrConflict = errors.New("concurrent write to the same actor")
+
+// ErrStopped: the host is shutting down and takes no more commands.
+var ErrStopped = errors.New("actor host stopped")

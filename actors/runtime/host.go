@@ -1,0 +1,193 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// Options tune every shell of a host.
+type Options struct {
+	// SnapshotEvery is the number of events an actor applies between two
+	// snapshots; 0 disables snapshots.
+	SnapshotEvery int
+	// IdempotencyMemory is how many applied command keys each actor
+	// remembers.
+	IdempotencyMemory int
+	// AppendTimeout bounds one append; past it the outcome is unknown and
+	// the actor recovers from the log.
+	AppendTimeout time.Duration
+	// RecoverTimeout bounds loading one actor.
+	RecoverTimeout time.Duration
+	// AskTimeout is the default wait for an answer when the caller's
+	// context has no deadline.
+	AskTimeout time.Duration
+}
+
+// DefaultOptions are the values used for zero fields.
+func DefaultOptions() Options {
+	return Options{SnapshotEvery: 100, IdempotencyMemory: 256, AppendTimeout: 10 * time.Second,
+		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second}
+}
+
+func (o Options) withDefaults() Options {
+	d := DefaultOptions()
+	if o.SnapshotEvery == 0 {
+		o.SnapshotEvery = d.SnapshotEvery
+	}
+	if o.SnapshotEvery < 0 {
+		o.SnapshotEvery = 0
+	}
+	if o.IdempotencyMemory <= 0 {
+		o.IdempotencyMemory = d.IdempotencyMemory
+	}
+	if o.AppendTimeout <= 0 {
+		o.AppendTimeout = d.AppendTimeout
+	}
+	if o.RecoverTimeout <= 0 {
+		o.RecoverTimeout = d.RecoverTimeout
+	}
+	if o.AskTimeout <= 0 {
+		o.AskTimeout = d.AskTimeout
+	}
+	return o
+}
+
+// Host runs the event-sourced actors of one process on a protoactor-go
+// actor system. Actors are spawned on first use and recover from the log.
+type Host struct {
+	system *actor.ActorSystem
+	deps   deps
+
+	mu      sync.Mutex
+	stopped bool
+	kinds   map[events.Kind]func(id string) actor.Producer
+	pids    map[string]*actor.PID
+}
+
+// NewHost builds a host over a log and a store for snapshots (store may be
+// nil: no snapshots).
+func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logger) (*Host, error) {
+	if log == nil {
+		return nil, errors.New("runtime: nil event log")
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	return &Host{
+		system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(slog.DiscardHandler)
+		})),
+		deps:  deps{log: log, store: store, opts: opts.withDefaults(), clock: time.Now, logger: logger},
+		kinds: map[events.Kind]func(string) actor.Producer{},
+		pids:  map[string]*actor.PID{},
+	}, nil
+}
+
+// Register makes a kind of actor available on h.
+func Register[S any](h *Host, agg Aggregate[S]) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.kinds[agg.Kind] = func(id string) actor.Producer {
+		return func() actor.Actor {
+			return &shell[S]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps}
+		}
+	}
+}
+
+// pid returns the actor (kind, id), spawning it on first use.
+func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
+	if err := events.ValidateID(id); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.stopped {
+		return nil, ErrStopped
+	}
+	name := string(kind) + "/" + id
+	if pid, ok := h.pids[name]; ok {
+		return pid, nil
+	}
+	producer, ok := h.kinds[kind]
+	if !ok {
+		return nil, fmt.Errorf("runtime: no actor kind %q registered", kind)
+	}
+	pid, err := h.system.Root.SpawnNamed(actor.PropsFromProducer(producer(id)), name)
+	if err != nil {
+		return nil, fmt.Errorf("runtime: spawn %s: %w", name, err)
+	}
+	h.pids[name] = pid
+	return pid, nil
+}
+
+// Ask sends a command to the actor (kind, id) and waits for its answer,
+// which comes only after the event is durable.
+func (h *Host) Ask(ctx context.Context, kind events.Kind, id string, req Request) (Result, error) {
+	r, err := h.ask(ctx, kind, id, req)
+	return r.result, err
+}
+
+// Inspect runs fn on the state of actor (kind, id) inside the actor.
+func Inspect[S any, T any](ctx context.Context, h *Host, kind events.Kind, id string, fn func(S) T) (T, error) {
+	r, err := h.ask(ctx, kind, id, Query[S]{Fn: func(s S) any { return fn(s) }})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	v, ok := r.value.(T)
+	if !ok {
+		var zero T
+		return zero, fmt.Errorf("runtime: inspect %s %s: wrong state type", kind, id)
+	}
+	return v, nil
+}
+
+func (h *Host) ask(ctx context.Context, kind events.Kind, id string, msg any) (reply, error) {
+	pid, err := h.pid(kind, id)
+	if err != nil {
+		return reply{}, err
+	}
+	timeout := h.deps.opts.AskTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	if timeout <= 0 {
+		return reply{}, context.DeadlineExceeded
+	}
+	res, err := h.system.Root.RequestFuture(pid, msg, timeout).Result()
+	if err != nil {
+		return reply{}, fmt.Errorf("%w: %s %s did not answer: %v", ErrUnavailable, kind, id, err)
+	}
+	r, ok := res.(reply)
+	if !ok {
+		return reply{}, fmt.Errorf("runtime: unexpected answer %T", res)
+	}
+	return r, r.err
+}
+
+// Stop stops every actor after the command it is handling.
+func (h *Host) Stop() {
+	h.mu.Lock()
+	if h.stopped {
+		h.mu.Unlock()
+		return
+	}
+	h.stopped = true
+	pids := make([]*actor.PID, 0, len(h.pids))
+	for _, pid := range h.pids {
+		pids = append(pids, pid)
+	}
+	h.mu.Unlock()
+	for _, pid := range pids {
+		_ = h.system.Root.PoisonFuture(pid).Wait()
+	}
+	h.system.Shutdown()
+}

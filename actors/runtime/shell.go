@@ -1,0 +1,185 @@
+package runtime
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// shell is the thin IO wrapper around an Aggregate: recover, then for each
+// command decide -> append (durable, optimistic) -> evolve -> reply.
+type shell[S any] struct {
+	agg    Aggregate[S]
+	id     string
+	filter string
+	deps   deps
+
+	state     S
+	last      uint64 // stream sequence of this actor's last event
+	sinceSnap int
+	mem       *memory
+	// recovered is false after a failed recovery or append: the state may
+	// be behind the log, so the next command recovers first.
+	recovered bool
+}
+
+type snapshot[S any] struct {
+	Seq     uint64    `json:"seq"`
+	State   S         `json:"state"`
+	Applied []applied `json:"applied,omitempty"`
+}
+
+func (s *shell[S]) snapshotKey() string {
+	return "snapshot." + string(s.agg.Kind) + "." + s.id
+}
+
+func (s *shell[S]) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *actor.Started:
+		if err := s.recover(); err != nil {
+			s.deps.logger.Error("actor recovery failed; will retry on the next command",
+				"kind", s.agg.Kind, "id", s.id, "err", err)
+		}
+	case Request:
+		res, err := s.handle(m)
+		ctx.Respond(reply{result: res, err: err})
+	case Query[S]:
+		if !s.recovered {
+			if err := s.recover(); err != nil {
+				ctx.Respond(reply{err: err})
+				return
+			}
+		}
+		ctx.Respond(reply{value: m.Fn(s.state)})
+	}
+}
+
+func (s *shell[S]) handle(req Request) (Result, error) {
+	if !s.recovered {
+		if err := s.recover(); err != nil {
+			return Result{}, err
+		}
+	}
+	if req.Key != "" {
+		if res, ok, err := s.mem.result(req.Key); ok {
+			return res, err
+		}
+	}
+	e, err := s.agg.Decide(s.state, req.Command)
+	if err != nil || e == nil {
+		return Result{}, err
+	}
+	env, err := events.Encode(s.agg.Kind, s.id, e, events.Meta{
+		Time:           s.deps.clock(),
+		CausationID:    req.CausationID,
+		CorrelationID:  req.CorrelationID,
+		IdempotencyKey: req.Key,
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
+	seq, err := s.deps.log.Append(ctx, s.filter, s.last, env)
+	cancel()
+	if err != nil {
+		// The append may or may not have landed. Never guess: reload from
+		// the log, which is the truth, before answering anything else.
+		s.recovered = false
+		if rerr := s.recover(); rerr != nil {
+			s.deps.logger.Error("actor recovery after a failed append failed",
+				"kind", s.agg.Kind, "id", s.id, "err", rerr)
+		}
+		if errors.Is(err, events.ErrWrongLastSequence) {
+			return Result{}, fmt.Errorf("%w: %s %s: %v", ErrConflict, s.agg.Kind, s.id, err)
+		}
+		return Result{}, fmt.Errorf("%w: %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+	}
+	s.apply(events.Record{Seq: seq, Envelope: env}, e)
+	s.maybeSnapshot()
+	return Result{Seq: seq, Event: e}, nil
+}
+
+// apply evolves the state by one durable record.
+func (s *shell[S]) apply(r events.Record, e events.Event) {
+	s.state = s.agg.Evolve(s.state, e)
+	s.last = r.Seq
+	s.sinceSnap++
+	if r.Envelope.IdempotencyKey != "" {
+		s.mem.add(applied{Key: r.Envelope.IdempotencyKey, Seq: r.Seq, Type: r.Envelope.Type, Data: r.Envelope.Data})
+	}
+}
+
+// recover rebuilds the state from the latest snapshot and the events after
+// it. Recovery time depends on the snapshot interval, not the log length.
+func (s *shell[S]) recover() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
+	defer cancel()
+	s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
+	if s.deps.store != nil {
+		b, ok, err := s.deps.store.Get(ctx, s.snapshotKey())
+		if err != nil {
+			return fmt.Errorf("%w: load snapshot of %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+		}
+		if ok {
+			var snap snapshot[S]
+			if err := json.Unmarshal(b, &snap); err != nil {
+				// A broken snapshot costs time, not facts: fold the whole log.
+				s.deps.logger.Warn("ignoring unreadable snapshot", "key", s.snapshotKey(), "err", err)
+			} else {
+				s.state, s.last = snap.State, snap.Seq
+				for _, a := range snap.Applied {
+					s.mem.add(a)
+				}
+			}
+		}
+	}
+	err := s.deps.log.Read(ctx, s.filter, s.last+1, func(r events.Record) error {
+		e, err := events.Decode(r.Envelope)
+		if err != nil {
+			return fmt.Errorf("seq %d: %w", r.Seq, err)
+		}
+		s.apply(r, e)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w: recover %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+	}
+	s.recovered = true
+	s.maybeSnapshot()
+	return nil
+}
+
+func (s *shell[S]) maybeSnapshot() {
+	if s.deps.store == nil || s.deps.opts.SnapshotEvery <= 0 || s.sinceSnap < s.deps.opts.SnapshotEvery {
+		return
+	}
+	b, err := json.Marshal(snapshot[S]{Seq: s.last, State: s.state, Applied: s.mem.entries()})
+	if err != nil {
+		s.deps.logger.Error("encode snapshot", "key", s.snapshotKey(), "err", err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
+	defer cancel()
+	if err := s.deps.store.Put(ctx, s.snapshotKey(), b); err != nil {
+		// Not fatal: the next recovery reads a longer tail.
+		s.deps.logger.Warn("save snapshot", "key", s.snapshotKey(), "err", err)
+		return
+	}
+	s.sinceSnap = 0
+}
+
+// deps are what every shell of a host shares.
+type deps struct {
+	log    events.Log
+	store  events.Store
+	opts   Options
+	clock  func() time.Time
+	logger *slog.Logger
+}

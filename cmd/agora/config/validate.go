@@ -1,0 +1,321 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// Bounds of the time settings, in seconds.
+const (
+	// MinScheduleSeconds is the shortest clearing interval, 1 ms.
+	MinScheduleSeconds = 0.001
+	// MaxScheduleSeconds is the longest clearing interval, one day.
+	MaxScheduleSeconds = 86400
+	// MaxTimeoutSeconds bounds execution and lease timeouts and prompt
+	// expiry: one week.
+	MaxTimeoutSeconds = 7 * 86400
+	// MaxTransactionHistoryLength bounds allocation.transaction_history_length.
+	MaxTransactionHistoryLength = 100000
+	// MinOperatorTokenLength is the shortest operator token accepted.
+	MinOperatorTokenLength = 16
+)
+
+// Validate checks every rule of the configuration and reports all the
+// problems at once (errors.Join), each prefixed with its key path, e.g.
+// "allocation.low_mark: 0.9 must be below allocation.high_mark (0.8)".
+func (c Config) Validate() error {
+	v := &validator{}
+	c.validateEconomy(v)
+	c.validateResources(v)
+	c.validateAllocation(v)
+	c.validateExecution(v)
+	v.seconds("attention.prompt_expiry_seconds", c.Attention.PromptExpirySeconds, 0, MaxTimeoutSeconds, true)
+	c.validateInference(v)
+	c.validateNats(v)
+	if c.Runtime.SnapshotEvery < 1 {
+		v.errorf("runtime.snapshot_every", "%d must be at least 1", c.Runtime.SnapshotEvery)
+	}
+	if c.Runtime.IdempotencyMemory < 1 {
+		v.errorf("runtime.idempotency_memory", "%d must be at least 1", c.Runtime.IdempotencyMemory)
+	}
+	if err := checkListen(c.Server.Listen); err != nil {
+		v.errorf("server.listen", "%s", err)
+	}
+	if err := checkToken(c.Server.OperatorToken); err != nil {
+		v.errorf("server.operator_token", "%s", err)
+	}
+	if strings.TrimSpace(c.Data.Dir) == "" {
+		v.errorf("data.dir", "must not be empty")
+	}
+	return errors.Join(v.errs...)
+}
+
+type validator struct{ errs []error }
+
+func (v *validator) errorf(key, format string, args ...any) {
+	v.errs = append(v.errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+// money checks 0 <= c <= 1e12 credits, and c > 0 when positive is set.
+func (v *validator) money(key string, c Credits, positive bool) {
+	switch {
+	case c < 0:
+		v.errorf(key, "%s credits is negative", c)
+	case positive && c == 0:
+		v.errorf(key, "must be greater than 0 credits")
+	case c.Micros() > events.AmountMax:
+		v.errorf(key, "%s credits is above the maximum of %d credits", c, int64(events.AmountMaxCredits))
+	}
+}
+
+// seconds checks a finite time in [lo, hi] seconds; zero is refused unless
+// zeroOK.
+func (v *validator) seconds(key string, s, lo, hi float64, zeroOK bool) {
+	switch {
+	case math.IsNaN(s) || math.IsInf(s, 0):
+		v.errorf(key, "%v is not a finite number of seconds", s)
+	case s == 0 && zeroOK:
+	case s <= 0:
+		v.errorf(key, "%v must be greater than 0 seconds", s)
+	case s < lo:
+		v.errorf(key, "%v must be at least %v seconds", s, lo)
+	case s > hi:
+		v.errorf(key, "%v must be at most %v seconds", s, hi)
+	}
+}
+
+func (c Config) validateEconomy(v *validator) {
+	e := c.Economy
+	v.money("economy.initial_credit_budget", e.InitialCreditBudget, true)
+	v.money("economy.attention_conversion_rates.interesting", e.AttentionConversionRates.Interesting, false)
+	v.money("economy.attention_conversion_rates.useful", e.AttentionConversionRates.Useful, false)
+	v.money("economy.attention_conversion_rates.understandable", e.AttentionConversionRates.Understandable, false)
+	v.money("economy.spawn_cost", e.SpawnCost, false)
+	v.money("economy.message_cost", e.MessageCost, false)
+}
+
+func (c Config) validateResources(v *validator) {
+	for _, name := range RequiredResources {
+		if _, ok := c.Resources[name]; !ok {
+			v.errorf("resources."+name, "is required (every economy has cpu_seconds, memory_mb and attention)")
+		}
+	}
+	for _, name := range c.ResourceNames() {
+		r := c.Resources[name]
+		key := "resources." + name
+		if err := events.ValidateID(name); err != nil {
+			v.errorf(key, "the name is not a valid id: %s", strings.TrimPrefix(err.Error(), events.ErrInvalidID.Error()+": "))
+		}
+		switch {
+		case r.Supply <= 0:
+			v.errorf(key+".supply", "%s must be greater than 0", r.Supply)
+		case r.Supply > Units(events.AmountMax):
+			v.errorf(key+".supply", "%s is above the maximum of %d", r.Supply, int64(events.AmountMaxCredits))
+		case name == ResourceAttention && r.Supply != WholeUnits(1):
+			v.errorf(key+".supply", "%s must be exactly 1: one prompt is in front of the human at a time", r.Supply)
+		}
+		v.money(key+".initial_price", r.InitialPrice, true)
+		v.money(key+".min_price", r.MinPrice, true)
+		v.money(key+".max_price", r.MaxPrice, true)
+		if r.MinPrice > 0 && r.InitialPrice > 0 && r.MinPrice > r.InitialPrice {
+			v.errorf(key+".min_price", "%s is above initial_price (%s)", r.MinPrice, r.InitialPrice)
+		}
+		if r.MaxPrice > 0 && r.InitialPrice > 0 && r.InitialPrice > r.MaxPrice {
+			v.errorf(key+".max_price", "%s is below initial_price (%s)", r.MaxPrice, r.InitialPrice)
+		}
+	}
+}
+
+func (c Config) validateAllocation(v *validator) {
+	a := c.Allocation
+	v.seconds("allocation.schedule_seconds", a.ScheduleSeconds, MinScheduleSeconds, MaxScheduleSeconds, false)
+	if n := a.TransactionHistoryLength; n < 1 || n > MaxTransactionHistoryLength {
+		v.errorf("allocation.transaction_history_length", "%d must be in 1..%d", n, MaxTransactionHistoryLength)
+	}
+	highOK := fraction(a.HighMark) && a.HighMark > 0
+	if !highOK {
+		v.errorf("allocation.high_mark", "%v must be in (0, 1]", a.HighMark)
+	}
+	switch {
+	case !fraction(a.LowMark) || a.LowMark == 1:
+		v.errorf("allocation.low_mark", "%v must be in [0, 1)", a.LowMark)
+	case highOK && a.LowMark >= a.HighMark:
+		v.errorf("allocation.low_mark", "%v must be below allocation.high_mark (%v)", a.LowMark, a.HighMark)
+	}
+	if !fraction(a.PriceStepUp) || a.PriceStepUp == 0 {
+		v.errorf("allocation.price_step_up", "%v must be in (0, 1] (0.1 means +10%%)", a.PriceStepUp)
+	}
+	if !fraction(a.PriceStepDown) || a.PriceStepDown == 0 {
+		v.errorf("allocation.price_step_down", "%v must be in (0, 1] (0.1 means -10%%)", a.PriceStepDown)
+	}
+	v.seconds("allocation.lease_timeout_seconds", a.LeaseTimeoutSeconds, 0, MaxTimeoutSeconds, false)
+	if finite(a.LeaseTimeoutSeconds) && finite(c.Execution.TimeoutSeconds) && c.Execution.TimeoutSeconds > 0 &&
+		a.LeaseTimeoutSeconds > 0 && a.LeaseTimeoutSeconds <= c.Execution.TimeoutSeconds {
+		v.errorf("allocation.lease_timeout_seconds", "%v must be greater than execution.timeout_seconds (%v), or running executions would lose their leases",
+			a.LeaseTimeoutSeconds, c.Execution.TimeoutSeconds)
+	}
+}
+
+// finite reports whether f is neither NaN nor an infinity.
+func finite(f float64) bool { return !math.IsNaN(f) && !math.IsInf(f, 0) }
+
+// fraction reports whether f is in [0, 1].
+func fraction(f float64) bool { return f >= 0 && f <= 1 }
+
+func (c Config) validateExecution(v *validator) {
+	e := c.Execution
+	v.seconds("execution.timeout_seconds", e.TimeoutSeconds, 0, MaxTimeoutSeconds, false)
+	switch mem, ok := c.Resources[ResourceMemoryMB]; {
+	case e.DefaultMemoryMB < 1:
+		v.errorf("execution.default_memory_mb", "%d must be at least 1", e.DefaultMemoryMB)
+	case ok && mem.Supply > 0 && e.DefaultMemoryMB > int64(mem.Supply/MicroUnitsPerUnit):
+		v.errorf("execution.default_memory_mb", "%d is above resources.memory_mb.supply (%s): such a bundle never fits", e.DefaultMemoryMB, mem.Supply)
+	}
+}
+
+func (c Config) validateInference(v *validator) {
+	in := c.Inference
+	if in.URL != "" {
+		u, err := url.Parse(in.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			v.errorf("inference.url", "%q is not an http(s) URL", in.URL)
+		}
+	}
+	if in.APIKeyEnv != "" && !envName(in.APIKeyEnv) {
+		v.errorf("inference.api_key_env", "%q is not an environment variable name", in.APIKeyEnv)
+	}
+}
+
+func envName(s string) bool {
+	for i, r := range s {
+		if !(r == '_' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || i > 0 && r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return s != ""
+}
+
+func (c Config) validateNats(v *validator) {
+	n := c.Nats
+	if n.URL != "" {
+		if err := checkNatsURL(n.URL); err != nil {
+			v.errorf("nats.url", "%s", err)
+		}
+	}
+	if err := checkHost(n.Host); err != nil {
+		v.errorf("nats.host", "%s", err)
+	}
+	if err := checkPort(n.Port); err != nil {
+		v.errorf("nats.port", "%s", err)
+	}
+	if err := checkSync(n.Sync); err != nil {
+		v.errorf("nats.sync", "%s", err)
+	}
+	switch {
+	case n.Replicas != 1 && n.Replicas != 3 && n.Replicas != 5:
+		v.errorf("nats.replicas", "%d must be 1, 3 or 5", n.Replicas)
+	case n.Replicas > 1 && n.URL == "":
+		v.errorf("nats.replicas", "%d needs a cluster: set nats.url (the embedded server is a single node)", n.Replicas)
+	}
+	if !streamName(n.Stream) {
+		v.errorf("nats.stream", "%q is not a stream name: 1 to 64 of A-Z, a-z, 0-9, '_' and '-'", n.Stream)
+	}
+}
+
+func streamName(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r == '_' || r == '-' || r >= 'A' && r <= 'Z' || r >= 'a' && r <= 'z' || r >= '0' && r <= '9') {
+			return false
+		}
+	}
+	return true
+}
+
+func checkNatsURL(s string) error {
+	for _, part := range strings.Split(s, ",") {
+		part = strings.TrimSpace(part)
+		u, err := url.Parse(part)
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("%q is not a NATS URL like nats://host:4222", part)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("%q has scheme %q; expected nats, tls, ws or wss", part, u.Scheme)
+		}
+	}
+	return nil
+}
+
+func checkHost(h string) error {
+	if h == "" {
+		return errors.New("must not be empty")
+	}
+	if net.ParseIP(h) != nil {
+		return nil
+	}
+	for _, label := range strings.Split(h, ".") {
+		if label == "" || len(label) > 63 {
+			return fmt.Errorf("%q is not an IP address or host name", h)
+		}
+		for _, r := range label {
+			if !(r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') {
+				return fmt.Errorf("%q is not an IP address or host name", h)
+			}
+		}
+	}
+	return nil
+}
+
+func checkPort(p int) error {
+	if p < 1 || p > 65535 {
+		return fmt.Errorf("%d is not a port: must be in 1..65535", p)
+	}
+	return nil
+}
+
+func checkSync(s string) error {
+	if s != SyncAlways && s != SyncInterval {
+		return fmt.Errorf("%q must be %q or %q", s, SyncAlways, SyncInterval)
+	}
+	return nil
+}
+
+func checkListen(s string) error {
+	host, port, err := net.SplitHostPort(s)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port (e.g. 127.0.0.1:8080)", s)
+	}
+	if host != "" {
+		if err := checkHost(host); err != nil {
+			return fmt.Errorf("%q: %w", s, err)
+		}
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return fmt.Errorf("%q: port %q must be in 0..65535", s, port)
+	}
+	return nil
+}
+
+func checkToken(t string) error {
+	if t == "" {
+		return nil
+	}
+	if len(t) < MinOperatorTokenLength {
+		return fmt.Errorf("is %d characters; at least %d are required", len(t), MinOperatorTokenLength)
+	}
+	if strings.ContainsFunc(t, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		return errors.New("must not contain spaces or control characters")
+	}
+	return nil
+}

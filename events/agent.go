@@ -1,0 +1,140 @@
+package events
+
+// Trigger names the event that obliged an actor to act: the process manager
+// that reacted to it and the event's stream sequence. An actor remembers, per
+// manager, the highest trigger it has applied; a manager delivers to each
+// actor in stream order, so a trigger at or below that mark is a redelivery
+// and applies nothing.
+type Trigger struct {
+	Manager string `json:"manager,omitempty"`
+	Seq     uint64 `json:"seq,omitempty"`
+}
+
+// AgentCreated opens an account. Grant is minted: with HumanRewarded it is
+// the only way credits come into existence.
+type AgentCreated struct {
+	AgentID     string   `json:"agent_id"`
+	ParentID    string   `json:"parent_id,omitempty"`
+	Lineage     []string `json:"lineage,omitempty"`
+	GrantMicros Micros   `json:"grant_micros"`
+	Reason      string   `json:"reason,omitempty"`
+}
+
+// TransferSent debits the sender. The amount is then in flight until the
+// recipient's TransferReceived, or the sender's TransferReturned after a
+// TransferBounced.
+type TransferSent struct {
+	TransferID   string `json:"transfer_id"`
+	ToAgentID    string `json:"to_agent_id"`
+	AmountMicros Micros `json:"amount_micros"`
+	Memo         string `json:"memo,omitempty"`
+}
+
+// TransferReceived credits the recipient; the transfer is settled.
+type TransferReceived struct {
+	TransferID   string  `json:"transfer_id"`
+	FromAgentID  string  `json:"from_agent_id"`
+	AmountMicros Micros  `json:"amount_micros"`
+	Trigger      Trigger `json:"trigger"`
+}
+
+// TransferBounced is written by a recipient that can no longer receive (it
+// died after the transfer was sent). The amount stays in flight until the
+// sender's TransferReturned.
+type TransferBounced struct {
+	TransferID   string  `json:"transfer_id"`
+	FromAgentID  string  `json:"from_agent_id"`
+	AmountMicros Micros  `json:"amount_micros"`
+	Reason       string  `json:"reason"`
+	Trigger      Trigger `json:"trigger"`
+}
+
+// TransferReturned gives a bounced transfer back to its sender. A sender that
+// has died meanwhile cannot receive credits: the amount is burned instead
+// (Burned is true), which keeps conservation exact.
+type TransferReturned struct {
+	TransferID   string  `json:"transfer_id"`
+	ToAgentID    string  `json:"to_agent_id"`
+	AmountMicros Micros  `json:"amount_micros"`
+	Burned       bool    `json:"burned,omitempty"`
+	Trigger      Trigger `json:"trigger"`
+}
+
+// HoldPlaced reserves credits (a bid or a prompt): held grows, balance stays.
+type HoldPlaced struct {
+	HoldID       string  `json:"hold_id"`
+	AmountMicros Micros  `json:"amount_micros"`
+	Purpose      string  `json:"purpose,omitempty"`
+	Trigger      Trigger `json:"trigger,omitzero"`
+}
+
+// HoldIncreased raises an open hold (a raised bid).
+type HoldIncreased struct {
+	HoldID       string  `json:"hold_id"`
+	AmountMicros Micros  `json:"amount_micros"` // the new total
+	DeltaMicros  Micros  `json:"delta_micros"`
+	Trigger      Trigger `json:"trigger,omitzero"`
+}
+
+// HoldPosted turns an open hold into a payment: the amount leaves the balance
+// and is burned.
+type HoldPosted struct {
+	HoldID       string  `json:"hold_id"`
+	AmountMicros Micros  `json:"amount_micros"`
+	Trigger      Trigger `json:"trigger,omitzero"`
+}
+
+// HoldVoided releases an open hold; nothing is paid.
+type HoldVoided struct {
+	HoldID       string  `json:"hold_id"`
+	AmountMicros Micros  `json:"amount_micros"`
+	Reason       string  `json:"reason,omitempty"`
+	Trigger      Trigger `json:"trigger,omitzero"`
+}
+
+// CreditsBurned removes available credits from circulation (spawn and
+// message costs).
+type CreditsBurned struct {
+	AmountMicros Micros  `json:"amount_micros"`
+	Reason       string  `json:"reason"`
+	Trigger      Trigger `json:"trigger,omitzero"`
+}
+
+// AgentDied ends an agent. Its open holds are voided and what is left of its
+// balance is burned, in this one event, so that a death is atomic.
+type AgentDied struct {
+	Reason       string   `json:"reason"`
+	VoidedHolds  []string `json:"voided_holds,omitempty"`
+	BurnedMicros Micros   `json:"burned_micros"`
+	Trigger      Trigger  `json:"trigger,omitzero"`
+}
+
+func (AgentCreated) EventType() string     { return "agent_created" }
+func (TransferSent) EventType() string     { return "transfer_sent" }
+func (TransferReceived) EventType() string { return "transfer_received" }
+func (TransferBounced) EventType() string  { return "transfer_bounced" }
+func (TransferReturned) EventType() string { return "transfer_returned" }
+func (HoldPlaced) EventType() string       { return "hold_placed" }
+func (HoldIncreased) EventType() string    { return "hold_increased" }
+func (HoldPosted) EventType() string       { return "hold_posted" }
+func (HoldVoided) EventType() string       { return "hold_voided" }
+func (CreditsBurned) EventType() string    { return "credits_burned" }
+func (AgentDied) EventType() string        { return "agent_died" }
+
+func (AgentCreated) EventSchema() int     { return 1 }
+func (TransferSent) EventSchema() int     { return 1 }
+func (TransferReceived) EventSchema() int { return 1 }
+func (TransferBounced) EventSchema() int  { return 1 }
+func (TransferReturned) EventSchema() int { return 1 }
+func (HoldPlaced) EventSchema() int       { return 1 }
+func (HoldIncreased) EventSchema() int    { return 1 }
+func (HoldPosted) EventSchema() int       { return 1 }
+func (HoldVoided) EventSchema() int       { return 1 }
+func (CreditsBurned) EventSchema() int    { return 1 }
+func (AgentDied) EventSchema() int        { return 1 }
+
+func init() {
+	register(AgentCreated{}, TransferSent{}, TransferReceived{}, TransferBounced{},
+		TransferReturned{}, HoldPlaced{}, HoldIncreased{}, HoldPosted{}, HoldVoided{},
+		CreditsBurned{}, AgentDied{})
+}

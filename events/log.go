@@ -1,0 +1,31 @@
+package events
+
+import "context"
+
+// Log is the port to the append-only event log. It is owned by the actors
+// and projections that use it; the JetStream adapter is the production
+// implementation, the in-memory one serves deciders' integration tests. Both
+// pass the contract suite in events/logtest.
+type Log interface {
+	// Append stores env if the last record matching filter has stream
+	// sequence expectedLast (0: no record matches yet). It returns the new
+	// record's sequence once the record is durable, or ErrWrongLastSequence
+	// when another writer got there first.
+	Append(ctx context.Context, filter string, expectedLast uint64, env Envelope) (uint64, error)
+	// Read calls fn for every record matching filter with sequence >= from,
+	// in order, up to the last record present when Read was called.
+	Read(ctx context.Context, filter string, from uint64, fn func(Record) error) error
+	// Follow is Read that does not stop at the end: it waits for new records
+	// until ctx is done or fn returns an error.
+	Follow(ctx context.Context, filter string, from uint64, fn func(Record) error) error
+	// LastSeq is the sequence of the last record in the log (0 when empty).
+	LastSeq(ctx context.Context) (uint64, error)
+}
+
+// Store is a small key-value port for what is not an event: actor snapshots
+// and the cursors of process managers and projections. Losing it loses only
+// time (recovery reads more of the log), never facts.
+type Store interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Put(ctx context.Context, key string, value []byte) error
+}

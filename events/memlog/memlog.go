@@ -1,0 +1,256 @@
+// Package memlog is the in-memory adapter of the event log and store ports.
+// It keeps the same semantics as the JetStream adapter (sequences from 1,
+// per-filter expected last sequence) so that deciders and shells can be
+// exercised quickly; it passes the same contract suite.
+package memlog
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// Log is an events.Log held in memory.
+type Log struct {
+	mu      sync.Mutex
+	records []events.Record
+	grown   chan struct{} // closed and replaced on every append
+	closed  bool
+}
+
+// New returns an empty log.
+func New() *Log { return &Log{grown: make(chan struct{})} }
+
+// Close wakes every follower; later calls fail with ErrLogClosed.
+func (l *Log) Close() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.closed {
+		l.closed = true
+		close(l.grown)
+	}
+}
+
+// Append implements events.Log.
+func (l *Log) Append(ctx context.Context, filter string, expectedLast uint64, env events.Envelope) (uint64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	if err := validateFilter(filter); err != nil {
+		return 0, err
+	}
+	if err := validateSubject(env.Subject, filter); err != nil {
+		return 0, err
+	}
+	// Store the envelope as JetStream would return it: through the JSON
+	// codec. This refuses data that is not JSON, as the real log does, and
+	// keeps no reference to the caller's buffers.
+	b, err := events.Marshal(env)
+	if err != nil {
+		return 0, fmt.Errorf("memlog: append %s: %w", env.Subject, err)
+	}
+	if env, err = events.Unmarshal(b); err != nil {
+		return 0, fmt.Errorf("memlog: append %s: %w", env.Subject, err)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, events.ErrLogClosed
+	}
+	var last uint64
+	for i := len(l.records) - 1; i >= 0; i-- {
+		if events.Match(filter, l.records[i].Envelope.Subject) {
+			last = l.records[i].Seq
+			break
+		}
+	}
+	if last != expectedLast {
+		return 0, events.ErrWrongLastSequence
+	}
+	seq := uint64(len(l.records)) + 1
+	l.records = append(l.records, events.Record{Seq: seq, Envelope: env})
+	close(l.grown)
+	l.grown = make(chan struct{})
+	return seq, nil
+}
+
+// Read implements events.Log.
+func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := validateFilter(filter); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	end, closed := uint64(len(l.records)), l.closed
+	l.mu.Unlock()
+	if closed {
+		return events.ErrLogClosed
+	}
+	_, err := l.scan(ctx, filter, from, end, fn)
+	return err
+}
+
+// Follow implements events.Log.
+func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := validateFilter(filter); err != nil {
+		return err
+	}
+	if from == 0 {
+		from = 1
+	}
+	for {
+		l.mu.Lock()
+		end, grown, closed := uint64(len(l.records)), l.grown, l.closed
+		l.mu.Unlock()
+		if closed {
+			return events.ErrLogClosed
+		}
+		next, err := l.scan(ctx, filter, from, end, fn)
+		if err != nil {
+			return err
+		}
+		from = next
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-grown:
+		}
+	}
+}
+
+// scan delivers matching records in [from, end] and returns end+1.
+func (l *Log) scan(ctx context.Context, filter string, from, end uint64, fn func(events.Record) error) (uint64, error) {
+	if from == 0 {
+		from = 1
+	}
+	for seq := from; seq <= end; seq++ {
+		if err := ctx.Err(); err != nil {
+			return seq, err
+		}
+		l.mu.Lock()
+		r := l.records[seq-1]
+		l.mu.Unlock()
+		if !events.Match(filter, r.Envelope.Subject) {
+			continue
+		}
+		// The reader gets its own copy of the data, as from JetStream.
+		r.Envelope.Data = append([]byte(nil), r.Envelope.Data...)
+		if err := fn(r); err != nil {
+			return seq, err
+		}
+	}
+	return end + 1, nil
+}
+
+// LastSeq implements events.Log.
+func (l *Log) LastSeq(ctx context.Context) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return 0, events.ErrLogClosed
+	}
+	return uint64(len(l.records)), nil
+}
+
+// Store is an events.Store held in memory.
+type Store struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+// NewStore returns an empty store.
+func NewStore() *Store { return &Store{m: map[string][]byte{}} }
+
+// Get implements events.Store.
+func (s *Store) Get(ctx context.Context, key string) ([]byte, bool, error) {
+	if err := validateKey(key); err != nil {
+		return nil, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	v, ok := s.m[key]
+	return append([]byte(nil), v...), ok, nil
+}
+
+// Put implements events.Store.
+func (s *Store) Put(ctx context.Context, key string, value []byte) error {
+	if err := validateKey(key); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.m[key] = append([]byte(nil), value...)
+	return nil
+}
+
+// The checks below are those of the JetStream adapter (events/natslog),
+// repeated here rather than imported so that this package does not depend
+// on NATS. The contract suite (events/logtest) keeps the two in step.
+
+// validateFilter refuses a filter NATS would read differently from what the
+// caller meant; an empty one would mean "every subject" to JetStream.
+func validateFilter(filter string) error {
+	if filter == "" {
+		return fmt.Errorf("memlog: empty subject filter")
+	}
+	toks := strings.Split(filter, ".")
+	for i, tok := range toks {
+		switch {
+		case tok == "":
+			return fmt.Errorf("memlog: subject filter %q has an empty token", filter)
+		case strings.ContainsAny(tok, " \t\r\n"):
+			return fmt.Errorf("memlog: subject filter %q contains white space", filter)
+		case tok == ">" && i != len(toks)-1:
+			return fmt.Errorf("memlog: subject filter %q has '>' before its last token", filter)
+		case len(tok) > 1 && strings.ContainsAny(tok, "*>"):
+			return fmt.Errorf("memlog: subject filter %q has a wildcard inside a token", filter)
+		}
+	}
+	return nil
+}
+
+// validateSubject requires a literal subject under events.> that matches
+// the append's filter, so that the expectation guards what is written.
+func validateSubject(subject, filter string) error {
+	if err := validateFilter(subject); err != nil {
+		return fmt.Errorf("memlog: envelope subject: %w", err)
+	}
+	if strings.ContainsAny(subject, "*>") {
+		return fmt.Errorf("memlog: envelope subject %q has a wildcard", subject)
+	}
+	if !strings.HasPrefix(subject, events.SubjectRoot+".") {
+		return fmt.Errorf("memlog: envelope subject %q is not under %s.>", subject, events.SubjectRoot)
+	}
+	if !events.Match(filter, subject) {
+		return fmt.Errorf("memlog: envelope subject %q does not match the append filter %q", subject, filter)
+	}
+	return nil
+}
+
+// validateKey applies the key rules of a JetStream key-value bucket.
+func validateKey(key string) error {
+	if key == "" {
+		return fmt.Errorf("%w: empty", events.ErrInvalidKey)
+	}
+	if key[0] == '.' || key[len(key)-1] == '.' {
+		return fmt.Errorf("%w: %q starts or ends with a dot", events.ErrInvalidKey, key)
+	}
+	if strings.Contains(key, "..") {
+		return fmt.Errorf("%w: %q has an empty token (\"..\")", events.ErrInvalidKey, key)
+	}
+	for _, r := range key {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+			r == '-' || r == '/' || r == '_' || r == '=' || r == '.') {
+			return fmt.Errorf("%w: %q has %q; allowed are a-z, A-Z, 0-9 and - / _ = .", events.ErrInvalidKey, key, r)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,18 @@
+package projections
+
+import "errors"
+
+// ErrNilDependency is returned by NewRunner when it is given no log or no
+// projection: a runner without either would fail later, far from the wiring
+// mistake that caused it.
+var ErrNilDependency = errors.New("nil dependency")
+
+// ErrUnknownSchema is returned for a record whose event schema is newer than
+// this binary understands. Its payload may carry money in fields the decoder
+// would silently drop, so the view stops instead of folding a guess.
+var ErrUnknownSchema = errors.New("unknown event schema")
+
+// errRebuilt tells a reader that a Rebuild replaced the view under it: the
+// cursor it started from no longer describes the view, so it must start
+// again from the runner's new last sequence.
+var errRebuilt = errors.New("projection rebuilt")

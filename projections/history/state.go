@@ -1,0 +1,197 @@
+package history
+
+import (
+	"fmt"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// State is the history as a plain value: Apply folds records into it without
+// IO, clocks or locks, so tests can drive it as a table and a replay gives it
+// back exactly. It is not safe for concurrent use; View wraps it for that.
+// The zero State is empty with the default limits.
+type State struct {
+	limits   limits
+	balances map[string]events.Micros
+	agents   map[string]*ring
+	recent   ring
+	// transfers are the transfers in flight, by transfer id: the receiving
+	// and returning events do not repeat the memo or the recipient. An entry
+	// lives until the transfer settles, so these are as many as the credits
+	// in flight, which SPEC.md 4.1 requires to settle exactly once.
+	transfers map[string]pendingTransfer
+	// holds are the open holds' purposes, so that a payment says what it
+	// paid for; they are as many as the open bids and prompts.
+	holds map[holdKey]string
+}
+
+type pendingTransfer struct {
+	from, to, memo, bounceReason string
+}
+
+type holdKey struct{ agentID, holdID string }
+
+// NewState returns an empty state with the given limits.
+func NewState(opts ...Option) (*State, error) {
+	l, err := newLimits(opts)
+	if err != nil {
+		return nil, err
+	}
+	return &State{limits: l}, nil
+}
+
+// reset empties s and keeps its limits.
+func (s *State) reset() { *s = State{limits: s.limits} }
+
+func (s *State) init() {
+	if s.limits == (limits{}) {
+		s.limits, _ = newLimits(nil)
+	}
+	if s.balances == nil {
+		s.balances = map[string]events.Micros{}
+		s.agents = map[string]*ring{}
+		s.transfers = map[string]pendingTransfer{}
+		s.holds = map[holdKey]string{}
+	}
+}
+
+// ForAgent returns up to limit of the agent's transactions, newest first
+// (limit <= 0: all that are kept). An unknown agent has none.
+func (s *State) ForAgent(agentID string, limit int) []Transaction {
+	r, ok := s.agents[agentID]
+	if !ok {
+		return []Transaction{}
+	}
+	return r.newest(limit)
+}
+
+// Recent returns up to limit of the economy's transactions, newest first
+// (limit <= 0: all that are kept).
+func (s *State) Recent(limit int) []Transaction { return s.recent.newest(limit) }
+
+// Balance is the agent's balance after its last transaction, and whether the
+// history has seen the agent at all.
+func (s *State) Balance(agentID string) (events.Micros, bool) {
+	b, ok := s.balances[agentID]
+	return b, ok
+}
+
+// Apply folds one record into s. Records of other kinds than agent, and
+// agent events that move no balance (holds placed, raised or voided), add
+// no transaction. An agent the history has not seen created starts at a
+// zero balance: a log may be read from a later point, and the view shows
+// what it was given rather than refuse it. On error s is unchanged.
+func Apply(s *State, rec events.Record) error {
+	kind, agentID, typ, err := events.ParseSubject(rec.Envelope.Subject)
+	if err != nil {
+		return fmt.Errorf("%w: sequence %d: %w", ErrInvalidRecord, rec.Seq, err)
+	}
+	if kind != events.KindAgent {
+		return nil
+	}
+	if typ != rec.Envelope.Type || events.ValidateID(agentID) != nil {
+		return fmt.Errorf("%w: sequence %d: subject %q does not name an agent event of type %q",
+			ErrInvalidRecord, rec.Seq, rec.Envelope.Subject, rec.Envelope.Type)
+	}
+	e, err := events.Decode(rec.Envelope)
+	if err != nil {
+		return err
+	}
+	s.init()
+	f := fold{s: s, rec: rec, agentID: agentID}
+	f.event(e)
+	return nil
+}
+
+// fold applies one decoded agent event of one record.
+type fold struct {
+	s       *State
+	rec     events.Record
+	agentID string
+}
+
+func (f fold) event(e events.Event) {
+	s := f.s
+	switch e := e.(type) {
+	case events.AgentCreated:
+		f.add(Transaction{Kind: KindGrant, AmountMicros: e.GrantMicros, Memo: e.Reason})
+	case events.TransferSent:
+		s.transfers[e.TransferID] = pendingTransfer{from: f.agentID, to: e.ToAgentID, memo: e.Memo}
+		f.add(Transaction{Kind: KindTransferOut, CounterpartyID: e.ToAgentID,
+			AmountMicros: -e.AmountMicros, Reference: e.TransferID, Memo: e.Memo})
+	case events.TransferReceived:
+		p := s.transfers[e.TransferID]
+		delete(s.transfers, e.TransferID)
+		f.add(Transaction{Kind: KindTransferIn, CounterpartyID: e.FromAgentID,
+			AmountMicros: e.AmountMicros, Reference: e.TransferID, Memo: p.memo})
+	case events.TransferBounced:
+		if p, ok := s.transfers[e.TransferID]; ok {
+			p.bounceReason = e.Reason
+			s.transfers[e.TransferID] = p
+		}
+		f.add(Transaction{Kind: KindTransferBounced, CounterpartyID: e.FromAgentID,
+			Reference: e.TransferID, Memo: e.Reason})
+	case events.TransferReturned:
+		f.returned(e)
+	case events.HoldPlaced:
+		if e.Purpose != "" {
+			s.holds[holdKey{f.agentID, e.HoldID}] = e.Purpose
+		}
+	case events.HoldPosted:
+		key := holdKey{f.agentID, e.HoldID}
+		purpose := s.holds[key]
+		delete(s.holds, key)
+		f.add(Transaction{Kind: KindHoldPosted, AmountMicros: -e.AmountMicros,
+			Reference: e.HoldID, Memo: purpose})
+	case events.HoldVoided:
+		delete(s.holds, holdKey{f.agentID, e.HoldID})
+	case events.CreditsBurned:
+		f.add(Transaction{Kind: KindBurn, AmountMicros: -e.AmountMicros, Memo: e.Reason})
+	case events.AgentDied:
+		for _, id := range e.VoidedHolds {
+			delete(s.holds, holdKey{f.agentID, id})
+		}
+		f.add(Transaction{Kind: KindDeathBurn, AmountMicros: -e.BurnedMicros, Memo: e.Reason})
+	}
+}
+
+// returned settles a bounced transfer at its sender: back in the balance, or
+// burned in flight when the sender has died.
+func (f fold) returned(e events.TransferReturned) {
+	p, known := f.s.transfers[e.TransferID]
+	delete(f.s.transfers, e.TransferID)
+	// The original recipient is the counterparty. It is known from the
+	// TransferSent unless the log was read from a later point; then the
+	// event's own field is the best there is, unless it names the sender.
+	counterparty := p.to
+	if !known && e.ToAgentID != f.agentID {
+		counterparty = e.ToAgentID
+	}
+	t := Transaction{Kind: KindTransferReturned, CounterpartyID: counterparty,
+		AmountMicros: e.AmountMicros, Reference: e.TransferID, Memo: p.bounceReason}
+	if e.Burned {
+		t.Kind, t.AmountMicros = KindTransferBurned, 0
+	}
+	f.add(t)
+}
+
+// add completes t with the record's identity and the agent's new balance and
+// keeps it. Every agent event reaching here marks the agent as seen, even if
+// its transaction is dropped for moving nothing.
+func (f fold) add(t Transaction) {
+	s := f.s
+	balance := s.balances[f.agentID] + t.AmountMicros
+	s.balances[f.agentID] = balance
+	if t.AmountMicros == 0 && t.Kind != KindTransferBounced && t.Kind != KindTransferBurned {
+		return // a zero grant or an empty death burn moves no money
+	}
+	t.Seq, t.Time, t.EventID = f.rec.Seq, f.rec.Envelope.Time, f.rec.Envelope.ID
+	t.AgentID, t.BalanceAfterMicros = f.agentID, balance
+	r, ok := s.agents[f.agentID]
+	if !ok {
+		r = &ring{}
+		s.agents[f.agentID] = r
+	}
+	r.push(t, s.limits.historyLengthMax)
+	s.recent.push(t, s.limits.recentLengthMax)
+}
