@@ -17,7 +17,9 @@ type Micros int64
 const MicrosPerCredit = 1_000_000
 
 // AmountMaxCredits is the largest amount any single command may carry,
-// 1e12 credits (SPEC.md 1.1). It keeps every sum far from int64 overflow.
+// 1e12 credits (SPEC.md 1.1), and the largest balance an account may hold:
+// a transfer that would take a balance past it bounces. int64 micros hold
+// about 9.2e12 credits, so the economy as a whole must stay below that.
 const AmountMaxCredits = 1_000_000_000_000
 
 // AmountMax is AmountMaxCredits in micros.

@@ -103,10 +103,13 @@ func decideReceive(a Account, c ReceiveTransfer) (events.Event, error) {
 	if err := events.ValidatePositive(c.AmountMicros); err != nil {
 		return nil, err
 	}
-	if a.Status != StatusAlive {
+	if a.Status != StatusAlive || a.BalanceMicros > events.AmountMax-c.AmountMicros {
 		reason := "recipient is dead"
-		if !a.Exists() {
+		switch {
+		case !a.Exists():
 			reason = "recipient is unknown"
+		case a.Status == StatusAlive:
+			reason = "recipient balance would exceed the maximum"
 		}
 		return events.TransferBounced{TransferID: c.TransferID, FromAgentID: c.From, AmountMicros: c.AmountMicros, Reason: reason, Trigger: c.Trigger}, nil
 	}
@@ -122,7 +125,10 @@ func decideReturn(a Account, c ReturnTransfer) (events.Event, error) {
 	if !a.Exists() {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownAgent, a.ID)
 	}
-	return events.TransferReturned{TransferID: c.TransferID, ToAgentID: c.To, AmountMicros: c.AmountMicros, Burned: a.Status == StatusDead, Trigger: c.Trigger}, nil
+	// A sender that died, or whose balance could no longer hold the amount,
+	// cannot take it back: it is burned, which keeps the books exact.
+	burned := a.Status == StatusDead || a.BalanceMicros > events.AmountMax-c.AmountMicros
+	return events.TransferReturned{TransferID: c.TransferID, ToAgentID: c.To, AmountMicros: c.AmountMicros, Burned: burned, Trigger: c.Trigger}, nil
 }
 
 func decidePlaceHold(a Account, c PlaceHold) (events.Event, error) {

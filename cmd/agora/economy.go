@@ -1,0 +1,143 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/runtime"
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections"
+	"github.com/agora-econ/agora/projections/history"
+)
+
+// GenesisID is the id of the agent the economy starts with.
+const GenesisID = "genesis"
+
+// runtimeEconomy is the running system over a node: the actors, the process
+// managers that carry work between them, and the read models.
+type runtimeEconomy struct {
+	node     *node
+	host     *runtime.Host
+	accounts *agent.Accounts
+	// transfers settles transfers between accounts.
+	transfers *runtime.ManagerRunner
+	history   *history.View
+	histRun   *projections.Runner
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	errs   chan error
+}
+
+// startEconomy wires the actors and starts the background work. It does not
+// create genesis; see ensureGenesis.
+func startEconomy(n *node) (*runtimeEconomy, error) {
+	host, err := runtime.NewHost(n.log, n.store, runtime.Options{
+		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
+		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
+	}, n.logger)
+	if err != nil {
+		return nil, err
+	}
+	e := &runtimeEconomy{node: n, host: host, accounts: agent.NewAccounts(host), errs: make(chan error, 4)}
+	if e.transfers, err = runtime.NewManagerRunner(agent.TransferManager(), host, n.log, n.store, n.logger); err != nil {
+		return nil, err
+	}
+	if e.history, err = history.New(); err != nil {
+		return nil, err
+	}
+	if e.histRun, err = projections.NewRunner(n.log, e.history); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.background(ctx, "transfer manager", e.transfers.Run)
+	e.background(ctx, "history projection", e.histRun.Run)
+	return e, nil
+}
+
+func (e *runtimeEconomy) background(ctx context.Context, name string, run func(context.Context) error) {
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		if err := run(ctx); err != nil && ctx.Err() == nil {
+			e.node.logger.Error("background work stopped", "what", name, "err", err)
+			e.errs <- fmt.Errorf("%s: %w", name, err)
+		}
+	}()
+}
+
+// Failed delivers the first error of background work.
+func (e *runtimeEconomy) Failed() <-chan error { return e.errs }
+
+// stop ends the background work and the actors.
+func (e *runtimeEconomy) stop() {
+	e.cancel()
+	e.wg.Wait()
+	e.host.Stop()
+}
+
+// recoverAll loads every agent from its snapshot and the events after it,
+// so that the economy answers at full speed from its first command. It
+// reads only the agent_created events to find them.
+func (e *runtimeEconomy) recoverAll(ctx context.Context, parallel int) (int, error) {
+	var ids []string
+	err := e.node.log.Read(ctx, events.SubjectRoot+".agent.*."+events.AgentCreated{}.EventType(), 1,
+		func(r events.Record) error {
+			_, id, _, err := events.ParseSubject(r.Envelope.Subject)
+			if err == nil {
+				ids = append(ids, id)
+			}
+			return err
+		})
+	if err != nil {
+		return 0, fmt.Errorf("list agents: %w", err)
+	}
+	sem := make(chan struct{}, max(parallel, 1))
+	errs := make(chan error, len(ids))
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if _, err := e.accounts.Get(ctx, id); err != nil {
+				errs <- fmt.Errorf("recover agent %s: %w", id, err)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	return len(ids), errors.Join(collect(errs)...)
+}
+
+func collect(ch <-chan error) []error {
+	var out []error
+	for err := range ch {
+		out = append(out, err)
+	}
+	return out
+}
+
+// ensureGenesis creates the genesis agent with the configured grant if it
+// does not exist. Creation is one event with the expectation that the
+// genesis account has no events, so two starts can never both create it.
+func (e *runtimeEconomy) ensureGenesis(ctx context.Context, logger *slog.Logger) (bool, error) {
+	_, err := e.accounts.Do(ctx, GenesisID, "", agent.Create{
+		GrantMicros: e.node.cfg.Economy.InitialCreditBudget.Micros(),
+		Reason:      "genesis",
+	})
+	if errors.Is(err, agent.ErrAgentExists) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("create genesis: %w", err)
+	}
+	logger.Info("fresh log: genesis created", "agent", GenesisID, "grant", e.node.cfg.Economy.InitialCreditBudget.String())
+	return true, nil
+}

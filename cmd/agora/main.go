@@ -1,0 +1,47 @@
+// Command agora runs and inspects an economy of autonomous agents. It is
+// the one composition root of the project: configuration, NATS, actors and
+// read models are wired here and nowhere else.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// exitError carries a specific exit status (audit violations use 1, usage
+// errors 2).
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+func (e exitError) Unwrap() error { return e.err }
+
+func main() {
+	root := newRootCommand()
+	if err := root.Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "agora:", err)
+		var ee exitError
+		if errors.As(err, &ee) {
+			os.Exit(ee.code)
+		}
+		os.Exit(1)
+	}
+}
+
+func newRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "agora",
+		Short:         "An economy for autonomous software agents",
+		Long:          "agora runs an economy in which agents hold credits, bid for resources and attention, pay and message each other, and die when they can no longer pay. Every fact is an event in a NATS JetStream log.",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newRunCommand(), newAuditCommand(), newReplayCommand(), newStatusCommand(),
+		newHistoryCommand(), newConfigCommand(), newBenchCommand(), newLoadCommand())
+	return root
+}

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+
+	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/events/natslog"
+)
+
+// node is the connection to the event log: an embedded nats-server in the
+// data directory, or an existing server given by nats.url.
+type node struct {
+	cfg    config.Config
+	srv    *server.Server // nil when the server is external
+	url    string
+	nc     *nats.Conn
+	log    *natslog.Log
+	store  *natslog.Store
+	lock   *os.File // the data directory's lock, held while the embedded server runs
+	logger *slog.Logger
+}
+
+// errDataInUse is returned when another agora process holds the data
+// directory: two embedded servers on one store would corrupt it.
+var errDataInUse = errors.New("the data directory is in use by another agora process")
+
+// nodeOptions say how a command wants the log.
+type nodeOptions struct {
+	// randomPort starts the embedded server on a free port, for commands
+	// (audit, replay, bench) that must not take the economy's client port.
+	randomPort bool
+}
+
+// openNode connects to the log as the configuration says.
+func openNode(ctx context.Context, cfg config.Config, o nodeOptions, logger *slog.Logger) (*node, error) {
+	n := &node{cfg: cfg, logger: logger}
+	if cfg.Nats.Embedded() {
+		if err := n.startEmbedded(o); err != nil {
+			return nil, err
+		}
+	} else {
+		n.url = cfg.Nats.URL
+	}
+	nc, js, err := natslog.Connect(n.url, nats.Name("agora"))
+	if err != nil {
+		n.close()
+		return nil, fmt.Errorf("connect to NATS at %s: %w", n.url, err)
+	}
+	n.nc = nc
+	opts := natslog.StreamOptions{Name: cfg.Nats.Stream, Replicas: cfg.Nats.Replicas}
+	if n.log, err = natslog.Open(ctx, js, opts); err != nil {
+		n.close()
+		return nil, fmt.Errorf("open the event stream %s: %w", opts.Name, err)
+	}
+	if n.store, err = natslog.NewStore(ctx, js, natslog.StoreOptions{Replicas: cfg.Nats.Replicas}); err != nil {
+		n.close()
+		return nil, fmt.Errorf("open the state bucket: %w", err)
+	}
+	return n, nil
+}
+
+func (n *node) startEmbedded(o nodeOptions) error {
+	dir := n.cfg.Data.Dir
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create data directory: %w", err)
+	}
+	lock, err := lockDir(dir)
+	if err != nil {
+		return err
+	}
+	n.lock = lock
+	port := n.cfg.Nats.Port
+	if o.randomPort {
+		port = natslog.RandomPort
+	}
+	srv, url, err := natslog.StartEmbedded(natslog.EmbeddedOptions{
+		StoreDir:   filepath.Join(dir, "nats"),
+		Host:       n.cfg.Nats.Host,
+		Port:       port,
+		SyncAlways: n.cfg.Nats.Sync == config.SyncAlways,
+	})
+	if err != nil {
+		n.close()
+		return fmt.Errorf("start embedded NATS: %w", err)
+	}
+	n.srv, n.url = srv, url
+	return nil
+}
+
+// lockDir takes an exclusive advisory lock on <dir>/agora.lock. The kernel
+// drops it when the process dies, even by kill -9.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "agora.lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%w (%s); stop it, or read its log through its NATS server with --nats-url", errDataInUse, dir)
+	}
+	return f, nil
+}
+
+func (n *node) close() {
+	if n.log != nil {
+		n.log.Close()
+	}
+	if n.nc != nil {
+		_ = n.nc.Drain()
+		deadline := time.Now().Add(5 * time.Second)
+		for !n.nc.IsClosed() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		n.nc.Close()
+	}
+	if n.srv != nil {
+		n.srv.Shutdown()
+		n.srv.WaitForShutdown()
+	}
+	if n.lock != nil {
+		n.lock.Close()
+	}
+}

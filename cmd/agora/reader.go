@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// openReader opens the log for a one-shot command. With --nats-url it reads
+// through that server. Otherwise it starts the embedded server on the data
+// directory on a free port; when a running economy holds the directory, it
+// reads through that economy's NATS client port instead.
+func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*node, error) {
+	cfg, err := f.load(cmd)
+	if err != nil {
+		return nil, exitError{2, err}
+	}
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.Nats.Embedded() {
+		if _, err := os.Stat(cfg.Data.Dir); err != nil {
+			return nil, exitError{2, fmt.Errorf("no economy in %s: %w (give --data or --nats-url)", cfg.Data.Dir, err)}
+		}
+	}
+	n, err := openNode(ctx, cfg, nodeOptions{randomPort: true}, logger)
+	if errors.Is(err, errDataInUse) {
+		live := cfg
+		live.Nats.URL = fmt.Sprintf("nats://%s:%d", cfg.Nats.Host, cfg.Nats.Port)
+		n, err = openNode(ctx, live, nodeOptions{}, logger)
+	}
+	return n, err
+}
+
+// bound is where a prefix of the log ends: a stream sequence or a time.
+type bound struct {
+	seq uint64
+	at  time.Time
+}
+
+// parseUntil reads --until: a stream sequence or an RFC 3339 time.
+func parseUntil(s string) (bound, error) {
+	if s == "" {
+		return bound{}, nil
+	}
+	if seq, err := strconv.ParseUint(s, 10, 64); err == nil {
+		if seq == 0 {
+			return bound{}, errors.New("--until: sequences start at 1")
+		}
+		return bound{seq: seq}, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return bound{}, fmt.Errorf("--until %q is neither a stream sequence nor an RFC 3339 time (2026-11-25T20:00:00Z)", s)
+	}
+	return bound{at: t}, nil
+}
+
+// errStop ends a read at the bound.
+var errStop = errors.New("stop")
+
+// includes reports whether r is within the bound.
+func (b bound) includes(r events.Record) bool {
+	if b.seq != 0 && r.Seq > b.seq {
+		return false
+	}
+	if !b.at.IsZero() && r.Envelope.Time.After(b.at) {
+		return false
+	}
+	return true
+}
+
+// readPrefix calls fn for every record within the bound, reporting progress
+// on progress (nil: none) for long reads.
+func readPrefix(ctx context.Context, log events.Log, until bound, progress io.Writer, fn func(events.Record) error) error {
+	last, err := log.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	if until.seq != 0 && until.seq < last {
+		last = until.seq
+	}
+	started, shown := time.Now(), time.Now()
+	err = log.Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
+		if !until.includes(r) {
+			return errStop
+		}
+		if progress != nil && time.Since(shown) > time.Second {
+			shown = time.Now()
+			rate := float64(r.Seq) / time.Since(started).Seconds()
+			fmt.Fprintf(progress, "\r%d / %d events (%.0f/s)   ", r.Seq, last, rate)
+		}
+		return fn(r)
+	})
+	if progress != nil && time.Since(started) > time.Second {
+		fmt.Fprintln(progress)
+	}
+	if errors.Is(err, errStop) {
+		return nil
+	}
+	return err
+}
+
+// progressWriter is stderr when it is a terminal, else nothing: progress
+// lines would only clutter a log file.
+func progressWriter() io.Writer {
+	if fi, err := os.Stderr.Stat(); err == nil && fi.Mode()&os.ModeCharDevice != 0 {
+		return os.Stderr
+	}
+	return nil
+}

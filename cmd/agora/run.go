@@ -1,0 +1,76 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agora-econ/agora/cmd/agora/config"
+)
+
+func newRunCommand() *cobra.Command {
+	var f logFlags
+	var headless bool
+	cmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the economy (embedded NATS and data in ./data by default)",
+		Long: `Run the economy: load the configuration (defaults, then --config, then flags),
+start the embedded NATS server in the data directory (or connect to --nats-url),
+recover every actor from the log, and on a fresh log create the genesis agent
+with its grant. Stops cleanly on SIGINT or SIGTERM.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd)
+			if err != nil {
+				return exitError{2, err}
+			}
+			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			_ = headless // the human's terminal joins with the attention slot
+			return run(ctx, cmd, cfg, logger)
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&headless, "headless", false, "do not start the human's terminal interface")
+	return cmd
+}
+
+func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slog.Logger) error {
+	started := time.Now()
+	n, err := openNode(ctx, cfg, nodeOptions{}, logger)
+	if err != nil {
+		return err
+	}
+	defer n.close()
+	eco, err := startEconomy(n)
+	if err != nil {
+		return err
+	}
+	defer eco.stop()
+	agents, err := eco.recoverAll(ctx, 16)
+	if err != nil {
+		return err
+	}
+	if _, err := eco.ensureGenesis(ctx, logger); err != nil {
+		return err
+	}
+	last, _ := n.log.LastSeq(ctx)
+	logger.Info("economy running",
+		"nats", n.url, "data", cfg.Data.Dir, "stream", cfg.Nats.Stream, "sync", cfg.Nats.Sync,
+		"events", last, "agents_recovered", agents, "startup", time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); stop with Ctrl-C\n", n.url, n.url)
+	select {
+	case <-ctx.Done():
+		logger.Info("stopping")
+		return nil
+	case err := <-eco.Failed():
+		return err
+	}
+}

@@ -1,0 +1,123 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/history"
+)
+
+func newStatusCommand() *cobra.Command {
+	var f logFlags
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "status",
+		Short: "Headline figures of the economy: events, agents, credits minted, burned, in flight",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			eco, err := foldEconomy(cmd, &f, bound{})
+			if err != nil {
+				return err
+			}
+			s := eco.Summary()
+			if asJSON {
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			printSummary(cmd.OutOrStdout(), s)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newHistoryCommand() *cobra.Command {
+	var f logFlags
+	var agentID string
+	var limit int
+	var asJSON bool
+	cmd := &cobra.Command{
+		Use:   "history",
+		Short: "Recent transactions of the economy, or of one agent with --agent",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if limit < 1 || limit > history.RecentLengthMax {
+				return exitError{2, fmt.Errorf("--limit must be between 1 and %d", history.RecentLengthMax)}
+			}
+			if agentID != "" {
+				if err := events.ValidateID(agentID); err != nil {
+					return exitError{2, fmt.Errorf("--agent: %w", err)}
+				}
+			}
+			ctx := cmd.Context()
+			n, err := openReader(ctx, cmd, &f)
+			if err != nil {
+				return err
+			}
+			defer n.close()
+			st, err := history.NewState()
+			if err != nil {
+				return err
+			}
+			if err := readPrefix(ctx, n.log, bound{}, progressWriter(), func(r events.Record) error {
+				return history.Apply(st, r)
+			}); err != nil {
+				return err
+			}
+			txs := st.Recent(limit)
+			if agentID != "" {
+				txs = st.ForAgent(agentID, limit)
+			}
+			if asJSON {
+				if txs == nil {
+					txs = []history.Transaction{}
+				}
+				enc := json.NewEncoder(cmd.OutOrStdout())
+				enc.SetIndent("", "  ")
+				return enc.Encode(txs)
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tTIME\tAGENT\tKIND\tAMOUNT\tBALANCE\tCOUNTERPARTY\tREFERENCE")
+			for _, t := range txs {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Seq, t.Time.Format("2006-01-02 15:04:05"),
+					t.AgentID, t.Kind, t.AmountMicros, t.BalanceAfterMicros, t.CounterpartyID, t.Reference)
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&agentID, "agent", "", "only this agent's transactions")
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many transactions, newest first")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	return cmd
+}
+
+func newConfigCommand() *cobra.Command {
+	var f logFlags
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Print the effective configuration (defaults, then --config, then flags), validated",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := f.load(cmd)
+			if err != nil {
+				return exitError{2, err}
+			}
+			b, err := cfg.Redacted().YAML()
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(b)
+			return err
+		},
+	}
+	f.register(cmd)
+	return cmd
+}
