@@ -39,12 +39,24 @@ type nodeOptions struct {
 	// randomPort starts the embedded server on a free port, for commands
 	// (audit, replay, bench) that must not take the economy's client port.
 	randomPort bool
+	// readOnly opens an existing economy without creating anything: the
+	// stream must exist and the state bucket is not opened.
+	readOnly bool
 }
+
+// urlFile is where a running economy writes its NATS client URL, so that
+// one-shot commands can read through it whatever port it was given.
+const urlFile = "nats.url"
 
 // openNode connects to the log as the configuration says.
 func openNode(ctx context.Context, cfg config.Config, o nodeOptions, logger *slog.Logger) (*node, error) {
 	n := &node{cfg: cfg, logger: logger}
 	if cfg.Nats.Embedded() {
+		if o.readOnly {
+			if _, err := os.Stat(filepath.Join(cfg.Data.Dir, "nats")); err != nil {
+				return nil, fmt.Errorf("no economy in %s (no nats directory); give --data or --nats-url", cfg.Data.Dir)
+			}
+		}
 		if err := n.startEmbedded(o); err != nil {
 			return nil, err
 		}
@@ -58,6 +70,13 @@ func openNode(ctx context.Context, cfg config.Config, o nodeOptions, logger *slo
 	}
 	n.nc = nc
 	opts := natslog.StreamOptions{Name: cfg.Nats.Stream, Replicas: cfg.Nats.Replicas}
+	if o.readOnly {
+		if n.log, err = natslog.New(ctx, js, opts.Name); err != nil {
+			n.close()
+			return nil, fmt.Errorf("no economy at %s: %w", n.url, err)
+		}
+		return n, nil
+	}
 	if n.log, err = natslog.Open(ctx, js, opts); err != nil {
 		n.close()
 		return nil, fmt.Errorf("open the event stream %s: %w", opts.Name, err)

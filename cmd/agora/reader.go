@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -30,11 +32,17 @@ func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*node, er
 			return nil, exitError{2, fmt.Errorf("no economy in %s: %w (give --data or --nats-url)", cfg.Data.Dir, err)}
 		}
 	}
-	n, err := openNode(ctx, cfg, nodeOptions{randomPort: true}, logger)
+	n, err := openNode(ctx, cfg, nodeOptions{randomPort: true, readOnly: true}, logger)
 	if errors.Is(err, errDataInUse) {
 		live := cfg
 		live.Nats.URL = fmt.Sprintf("nats://%s:%d", cfg.Nats.Host, cfg.Nats.Port)
-		n, err = openNode(ctx, live, nodeOptions{}, logger)
+		if b, rerr := os.ReadFile(filepath.Join(cfg.Data.Dir, urlFile)); rerr == nil && len(b) > 0 {
+			live.Nats.URL = strings.TrimSpace(string(b))
+		}
+		n, err = openNode(ctx, live, nodeOptions{readOnly: true}, logger)
+		if err != nil {
+			return nil, fmt.Errorf("%s is in use by a running economy, and reading through its NATS server at %s failed: %w", cfg.Data.Dir, live.Nats.URL, err)
+		}
 	}
 	return n, err
 }

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -60,6 +61,14 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	}
 	if _, err := eco.ensureGenesis(ctx, logger); err != nil {
 		return err
+	}
+	if n.srv != nil {
+		// One-shot commands read through this server while the directory is
+		// locked; tell them where it is.
+		if err := os.WriteFile(filepath.Join(cfg.Data.Dir, urlFile), []byte(n.url+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", urlFile, err)
+		}
+		defer os.Remove(filepath.Join(cfg.Data.Dir, urlFile))
 	}
 	last, _ := n.log.LastSeq(ctx)
 	logger.Info("economy running",
