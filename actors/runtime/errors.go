@@ -14,3 +14,8 @@ var ErrConflict = errors.New("concurrent write to the same actor")
 
 // ErrStopped: the host is shutting down and takes no more commands.
 var ErrStopped = errors.New("actor host stopped")
+
+// ErrUnknownMessage: the actor was sent a message it does not handle (a
+// query for another state type, say). It is answered at once rather than
+// left to time out.
+var ErrUnknownMessage = errors.New("unknown message")

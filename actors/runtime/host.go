@@ -151,6 +151,9 @@ func Inspect[S any, T any](ctx context.Context, h *Host, kind events.Kind, id st
 }
 
 func (h *Host) ask(ctx context.Context, kind events.Kind, id string, msg any) (reply, error) {
+	if err := ctx.Err(); err != nil {
+		return reply{}, err
+	}
 	pid, err := h.pid(kind, id)
 	if err != nil {
 		return reply{}, err
@@ -162,7 +165,25 @@ func (h *Host) ask(ctx context.Context, kind events.Kind, id string, msg any) (r
 	if timeout <= 0 {
 		return reply{}, context.DeadlineExceeded
 	}
-	res, err := h.system.Root.RequestFuture(pid, msg, timeout).Result()
+	fut := h.system.Root.RequestFuture(pid, msg, timeout)
+	type outcome struct {
+		res any
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := fut.Result()
+		done <- outcome{res, err}
+	}()
+	var res any
+	select {
+	case <-ctx.Done():
+		// The command may still be applied; a retry with the same key
+		// learns its outcome.
+		return reply{}, ctx.Err()
+	case o := <-done:
+		res, err = o.res, o.err
+	}
 	if err != nil {
 		return reply{}, fmt.Errorf("%w: %s %s did not answer: %v", ErrUnavailable, kind, id, err)
 	}

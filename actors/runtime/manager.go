@@ -87,7 +87,10 @@ func (mr *ManagerRunner) Floor() uint64 {
 	return mr.floor
 }
 
-// WaitFloor waits until every reaction to records up to seq is done.
+// WaitFloor waits until every reaction to records up to seq is done. seq
+// must be the sequence of a record matching the manager's filter (for
+// example one the caller just appended): the runner only sees those, so a
+// later sequence of another kind would keep it waiting until ctx ends.
 func (mr *ManagerRunner) WaitFloor(ctx context.Context, seq uint64) error {
 	stop := context.AfterFunc(ctx, func() {
 		mr.mu.Lock()
@@ -110,6 +113,9 @@ func (mr *ManagerRunner) WaitFloor(ctx context.Context, seq uint64) error {
 func (mr *ManagerRunner) Run(ctx context.Context) error {
 	b, ok, err := mr.store.Get(ctx, mr.cursorKey())
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return fmt.Errorf("manager %s: load cursor: %w", mr.m.Name, err)
 	}
 	if ok {

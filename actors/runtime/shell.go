@@ -31,9 +31,11 @@ type shell[S any] struct {
 }
 
 type snapshot[S any] struct {
-	Seq     uint64    `json:"seq"`
-	State   S         `json:"state"`
-	Applied []applied `json:"applied,omitempty"`
+	Kind    events.Kind `json:"kind"`
+	ID      string      `json:"id"`
+	Seq     uint64      `json:"seq"`
+	State   S           `json:"state"`
+	Applied []applied   `json:"applied,omitempty"`
 }
 
 func (s *shell[S]) snapshotKey() string {
@@ -58,6 +60,10 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 			}
 		}
 		ctx.Respond(reply{value: m.Fn(s.state)})
+	default:
+		if ctx.Sender() != nil {
+			ctx.Respond(reply{err: fmt.Errorf("%w: %s %s cannot handle %T", ErrUnknownMessage, s.agg.Kind, s.id, m)})
+		}
 	}
 }
 
@@ -122,23 +128,8 @@ func (s *shell[S]) recover() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
 	defer cancel()
 	s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
-	if s.deps.store != nil {
-		b, ok, err := s.deps.store.Get(ctx, s.snapshotKey())
-		if err != nil {
-			return fmt.Errorf("%w: load snapshot of %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
-		}
-		if ok {
-			var snap snapshot[S]
-			if err := json.Unmarshal(b, &snap); err != nil {
-				// A broken snapshot costs time, not facts: fold the whole log.
-				s.deps.logger.Warn("ignoring unreadable snapshot", "key", s.snapshotKey(), "err", err)
-			} else {
-				s.state, s.last = snap.State, snap.Seq
-				for _, a := range snap.Applied {
-					s.mem.add(a)
-				}
-			}
-		}
+	if err := s.loadSnapshot(ctx); err != nil {
+		return err
 	}
 	err := s.deps.log.Read(ctx, s.filter, s.last+1, func(r events.Record) error {
 		e, err := events.Decode(r.Envelope)
@@ -156,11 +147,54 @@ func (s *shell[S]) recover() error {
 	return nil
 }
 
+// loadSnapshot starts the state from the actor's snapshot when there is a
+// trustworthy one. A snapshot is only a shortcut: one that does not decode,
+// names another actor, or covers a sequence that is not this actor's event
+// in the log (a restored stream, a stray write) is ignored, and the state
+// is folded from the log alone.
+func (s *shell[S]) loadSnapshot(ctx context.Context) error {
+	if s.deps.store == nil {
+		return nil
+	}
+	b, ok, err := s.deps.store.Get(ctx, s.snapshotKey())
+	if err != nil {
+		return fmt.Errorf("%w: load snapshot of %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+	}
+	if !ok {
+		return nil
+	}
+	snap := snapshot[S]{State: s.agg.New(s.id)}
+	if err := json.Unmarshal(b, &snap); err != nil || snap.Kind != s.agg.Kind || snap.ID != s.id || snap.Seq == 0 {
+		s.deps.logger.Warn("ignoring unusable snapshot", "key", s.snapshotKey(), "err", err)
+		return nil
+	}
+	found := false
+	err = s.deps.log.Read(ctx, s.filter, snap.Seq, func(r events.Record) error {
+		found = r.Seq == snap.Seq
+		return errSnapshotChecked
+	})
+	if err != nil && !errors.Is(err, errSnapshotChecked) {
+		return fmt.Errorf("%w: check snapshot of %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+	}
+	if !found {
+		s.deps.logger.Warn("ignoring snapshot that does not match the log", "key", s.snapshotKey(), "seq", snap.Seq)
+		return nil
+	}
+	s.state, s.last = snap.State, snap.Seq
+	for _, a := range snap.Applied {
+		s.mem.add(a)
+	}
+	return nil
+}
+
+// errSnapshotChecked stops the read that checks a snapshot's sequence.
+var errSnapshotChecked = errors.New("snapshot checked")
+
 func (s *shell[S]) maybeSnapshot() {
 	if s.deps.store == nil || s.deps.opts.SnapshotEvery <= 0 || s.sinceSnap < s.deps.opts.SnapshotEvery {
 		return
 	}
-	b, err := json.Marshal(snapshot[S]{Seq: s.last, State: s.state, Applied: s.mem.entries()})
+	b, err := json.Marshal(snapshot[S]{Kind: s.agg.Kind, ID: s.id, Seq: s.last, State: s.state, Applied: s.mem.entries()})
 	if err != nil {
 		s.deps.logger.Error("encode snapshot", "key", s.snapshotKey(), "err", err)
 		return

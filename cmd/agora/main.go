@@ -41,6 +41,8 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// A bad flag is a usage error like a bad value: exit 2.
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitError{2, err} })
 	root.AddCommand(newRunCommand(), newAuditCommand(), newReplayCommand(), newStatusCommand(),
 		newHistoryCommand(), newConfigCommand(), newBenchCommand(), newLoadCommand())
 	return root

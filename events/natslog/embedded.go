@@ -126,6 +126,10 @@ func Connect(url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream, 
 	base := []nats.Option{
 		nats.Name("agora"),
 		nats.MaxReconnects(-1),
+		// No reconnect buffer: a publish made while disconnected must fail
+		// now, not be written when the server returns, after its caller was
+		// told it failed.
+		nats.ReconnectBufSize(-1),
 	}
 	nc, err := nats.Connect(url, append(base, opts...)...)
 	if err != nil {
