@@ -28,3 +28,7 @@ var ErrLogClosed = errors.New("event log closed")
 // refuses the same keys, so that a key that works in tests works in
 // production.
 var ErrInvalidKey = errors.New("invalid store key")
+
+// ErrBatchSize is returned by Log.Append for no envelope or more than
+// AppendBatchMax.
+var ErrBatchSize = errors.New("append batch size out of range")

@@ -2,16 +2,22 @@ package events
 
 import "context"
 
+// AppendBatchMax is the most envelopes one Append may carry: JetStream's
+// limit for an atomic batch.
+const AppendBatchMax = 1000
+
 // Log is the port to the append-only event log. It is owned by the actors
 // and projections that use it; the JetStream adapter is the production
 // implementation, the in-memory one serves deciders' integration tests. Both
 // pass the contract suite in events/logtest.
 type Log interface {
-	// Append stores env if the last record matching filter has stream
-	// sequence expectedLast (0: no record matches yet). It returns the new
-	// record's sequence once the record is durable, or ErrWrongLastSequence
-	// when another writer got there first.
-	Append(ctx context.Context, filter string, expectedLast uint64, env Envelope) (uint64, error)
+	// Append stores envs, atomically (all or none) and consecutively, if
+	// the last record matching filter has stream sequence expectedLast (0:
+	// no record matches yet). Every envelope's subject must match filter;
+	// at most AppendBatchMax at once. It returns the sequence of the last
+	// record once all are durable (the first is last-len(envs)+1), or
+	// ErrWrongLastSequence when another writer got there first.
+	Append(ctx context.Context, filter string, expectedLast uint64, envs ...Envelope) (uint64, error)
 	// Read calls fn for every record matching filter with sequence >= from,
 	// in order, up to the last record present when Read was called.
 	Read(ctx context.Context, filter string, from uint64, fn func(Record) error) error

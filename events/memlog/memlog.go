@@ -35,25 +35,31 @@ func (l *Log) Close() {
 }
 
 // Append implements events.Log.
-func (l *Log) Append(ctx context.Context, filter string, expectedLast uint64, env events.Envelope) (uint64, error) {
+func (l *Log) Append(ctx context.Context, filter string, expectedLast uint64, envs ...events.Envelope) (uint64, error) {
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
 	if err := validateFilter(filter); err != nil {
 		return 0, err
 	}
-	if err := validateSubject(env.Subject, filter); err != nil {
-		return 0, err
+	if len(envs) == 0 || len(envs) > events.AppendBatchMax {
+		return 0, fmt.Errorf("%w: %d envelopes", events.ErrBatchSize, len(envs))
 	}
-	// Store the envelope as JetStream would return it: through the JSON
-	// codec. This refuses data that is not JSON, as the real log does, and
-	// keeps no reference to the caller's buffers.
-	b, err := events.Marshal(env)
-	if err != nil {
-		return 0, fmt.Errorf("memlog: append %s: %w", env.Subject, err)
-	}
-	if env, err = events.Unmarshal(b); err != nil {
-		return 0, fmt.Errorf("memlog: append %s: %w", env.Subject, err)
+	stored := make([]events.Envelope, len(envs))
+	for i, env := range envs {
+		if err := validateSubject(env.Subject, filter); err != nil {
+			return 0, err
+		}
+		// Store the envelope as JetStream would return it: through the JSON
+		// codec. This refuses data that is not JSON, as the real log does,
+		// and keeps no reference to the caller's buffers.
+		b, err := events.Marshal(env)
+		if err != nil {
+			return 0, fmt.Errorf("memlog: append %s: %w", env.Subject, err)
+		}
+		if stored[i], err = events.Unmarshal(b); err != nil {
+			return 0, fmt.Errorf("memlog: append %s: %w", env.Subject, err)
+		}
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -70,11 +76,12 @@ func (l *Log) Append(ctx context.Context, filter string, expectedLast uint64, en
 	if last != expectedLast {
 		return 0, events.ErrWrongLastSequence
 	}
-	seq := uint64(len(l.records)) + 1
-	l.records = append(l.records, events.Record{Seq: seq, Envelope: env})
+	for _, env := range stored {
+		l.records = append(l.records, events.Record{Seq: uint64(len(l.records)) + 1, Envelope: env})
+	}
 	close(l.grown)
 	l.grown = make(chan struct{})
-	return seq, nil
+	return uint64(len(l.records)), nil
 }
 
 // Read implements events.Log.

@@ -106,7 +106,15 @@ func (l *Log) stopped(ctx context.Context, err error) error {
 // one actor cannot interleave its history. The envelope id is the message
 // id: an append retried with the same envelope returns the sequence of the
 // first copy instead of storing a second one.
-func (l *Log) Append(ctx context.Context, filter string, expectedLast uint64, env events.Envelope) (uint64, error) {
+func (l *Log) Append(ctx context.Context, filter string, expectedLast uint64, envs ...events.Envelope) (uint64, error) {
+	if len(envs) != 1 {
+		// Atomic batches are not implemented yet.
+		return 0, fmt.Errorf("%w: %d envelopes", events.ErrBatchSize, len(envs))
+	}
+	return l.appendOne(ctx, filter, expectedLast, envs[0])
+}
+
+func (l *Log) appendOne(ctx context.Context, filter string, expectedLast uint64, env events.Envelope) (uint64, error) {
 	if l.closed.Load() {
 		return 0, events.ErrLogClosed
 	}
