@@ -29,12 +29,15 @@ type Options struct {
 	// AskTimeout is the default wait for an answer when the caller's
 	// context has no deadline.
 	AskTimeout time.Duration
+	// BatchMax is the most events one actor appends at once (group
+	// commit); 1 turns batching off. At most events.AppendBatchMax.
+	BatchMax int
 }
 
 // DefaultOptions are the values used for zero fields.
 func DefaultOptions() Options {
 	return Options{SnapshotEvery: 100, IdempotencyMemory: 256, AppendTimeout: 10 * time.Second,
-		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second}
+		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second, BatchMax: 1}
 }
 
 func (o Options) withDefaults() Options {
@@ -57,6 +60,10 @@ func (o Options) withDefaults() Options {
 	if o.AskTimeout <= 0 {
 		o.AskTimeout = d.AskTimeout
 	}
+	if o.BatchMax <= 0 {
+		o.BatchMax = d.BatchMax
+	}
+	o.BatchMax = min(o.BatchMax, events.AppendBatchMax)
 	return o
 }
 

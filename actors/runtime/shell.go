@@ -15,20 +15,45 @@ import (
 
 // shell is the thin IO wrapper around an Aggregate: recover, then for each
 // command decide -> append (durable, optimistic) -> evolve -> reply.
+//
+// Group commit: commands that arrive while the actor is busy are decided
+// one after another on the state as it will be once the earlier ones are
+// durable, and their events are appended together as one atomic batch. The
+// first command of a batch sends the actor a flush message, which queues
+// behind every command already waiting, so a batch is exactly what piled
+// up during the previous append. No answer leaves the actor before the
+// batch is durable; if the append fails, every command of the batch is
+// answered with the error and the actor reloads from the log.
 type shell[S any] struct {
 	agg    Aggregate[S]
 	id     string
 	filter string
 	deps   deps
 
-	state     S
-	last      uint64 // stream sequence of this actor's last event
+	state     S      // durable state plus the events of batch
+	last      uint64 // stream sequence of this actor's last durable event
 	sinceSnap int
 	mem       *memory
 	// recovered is false after a failed recovery or append: the state may
 	// be behind the log, so the next command recovers first.
 	recovered bool
+
+	batch     []pending
+	batchEnvs []events.Envelope
+	batchKeys map[string]int // idempotency key -> index in batch
 }
+
+// pending is a command decided and not yet answered.
+type pending struct {
+	to    *actor.PID
+	event events.Event // nil: nothing to write (a rejection or a no-op)
+	env   int          // index in batchEnvs when event != nil
+	err   error
+	dupOf int // >= 0: a retry of batch[dupOf] within the same batch
+}
+
+// flush asks the actor to append its batch.
+type flush struct{}
 
 type snapshot[S any] struct {
 	Kind    events.Kind `json:"kind"`
@@ -50,9 +75,13 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 				"kind", s.agg.Kind, "id", s.id, "err", err)
 		}
 	case Request:
-		res, err := s.handle(m)
-		ctx.Respond(reply{result: res, err: err})
+		s.handle(ctx, m)
+	case flush:
+		s.flush(ctx)
+	case *actor.Stopping:
+		s.flush(ctx) // a stop queued ahead of the flush message
 	case Query[S]:
+		s.flush(ctx) // a query sees durable state only
 		if !s.recovered {
 			if err := s.recover(); err != nil {
 				ctx.Respond(reply{err: err})
@@ -67,20 +96,34 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 	}
 }
 
-func (s *shell[S]) handle(req Request) (Result, error) {
-	if !s.recovered {
+// handle decides one command. With no batch open, an answer that writes
+// nothing (a rejection, a remembered retry) goes out at once: it rests on
+// durable state. Otherwise it waits for the batch.
+func (s *shell[S]) handle(ctx actor.Context, req Request) {
+	if !s.recovered && len(s.batch) == 0 {
 		if err := s.recover(); err != nil {
-			return Result{}, err
+			ctx.Respond(reply{err: err})
+			return
 		}
 	}
 	if req.Key != "" {
 		if res, ok, err := s.mem.result(req.Key); ok {
-			return res, err
+			ctx.Respond(reply{result: res, err: err})
+			return
+		}
+		if i, ok := s.batchKeys[req.Key]; ok {
+			s.batch = append(s.batch, pending{to: ctx.Sender(), dupOf: i})
+			return
 		}
 	}
 	e, err := s.agg.Decide(s.state, req.Command)
 	if err != nil || e == nil {
-		return Result{}, err
+		if len(s.batch) == 0 {
+			ctx.Respond(reply{err: err})
+			return
+		}
+		s.batch = append(s.batch, pending{to: ctx.Sender(), err: err, dupOf: -1})
+		return
 	}
 	env, err := events.Encode(s.agg.Kind, s.id, e, events.Meta{
 		Time:           s.deps.clock(),
@@ -89,30 +132,94 @@ func (s *shell[S]) handle(req Request) (Result, error) {
 		IdempotencyKey: req.Key,
 	})
 	if err != nil {
-		return Result{}, err
+		if len(s.batch) == 0 {
+			ctx.Respond(reply{err: err})
+			return
+		}
+		s.batch = append(s.batch, pending{to: ctx.Sender(), err: err, dupOf: -1})
+		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
-	seq, err := s.deps.log.Append(ctx, s.filter, s.last, env)
-	cancel()
+	if len(s.batch) == 0 {
+		ctx.Send(ctx.Self(), flush{})
+	}
+	if req.Key != "" {
+		if s.batchKeys == nil {
+			s.batchKeys = map[string]int{}
+		}
+		s.batchKeys[req.Key] = len(s.batch)
+	}
+	s.state = s.agg.Evolve(s.state, e)
+	s.batch = append(s.batch, pending{to: ctx.Sender(), event: e, env: len(s.batchEnvs), dupOf: -1})
+	s.batchEnvs = append(s.batchEnvs, env)
+	if len(s.batchEnvs) >= s.deps.opts.BatchMax {
+		s.flush(ctx)
+	}
+}
+
+// flush appends the batch and answers every command in it.
+func (s *shell[S]) flush(ctx actor.Context) {
+	if len(s.batch) == 0 {
+		return
+	}
+	batch, envs := s.batch, s.batchEnvs
+	s.batch, s.batchEnvs, s.batchKeys = nil, nil, nil
+	var lastSeq uint64
+	var err error
+	if len(envs) > 0 {
+		actx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
+		lastSeq, err = s.deps.log.Append(actx, s.filter, s.last, envs...)
+		cancel()
+	}
 	if err != nil {
 		// The append may or may not have landed. Never guess: reload from
-		// the log, which is the truth, before answering anything else.
+		// the log, which is the truth, and tell every caller. A retry with
+		// the same key then learns the true outcome.
 		s.recovered = false
 		if rerr := s.recover(); rerr != nil {
 			s.deps.logger.Error("actor recovery after a failed append failed",
 				"kind", s.agg.Kind, "id", s.id, "err", rerr)
 		}
 		if errors.Is(err, events.ErrWrongLastSequence) {
-			return Result{}, fmt.Errorf("%w: %s %s: %v", ErrConflict, s.agg.Kind, s.id, err)
+			err = fmt.Errorf("%w: %s %s: %v", ErrConflict, s.agg.Kind, s.id, err)
+		} else {
+			err = fmt.Errorf("%w: %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
 		}
-		return Result{}, fmt.Errorf("%w: %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+		for _, p := range batch {
+			s.respond(ctx, p.to, reply{err: err})
+		}
+		return
 	}
-	s.apply(events.Record{Seq: seq, Envelope: env}, e)
-	s.maybeSnapshot()
-	return Result{Seq: seq, Event: e}, nil
+	firstSeq := lastSeq - uint64(len(envs)) + 1
+	results := make([]Result, len(batch))
+	for i, p := range batch {
+		switch {
+		case p.dupOf >= 0:
+			results[i] = results[p.dupOf]
+			results[i].Replayed = true
+		case p.event != nil:
+			seq := firstSeq + uint64(p.env)
+			env := envs[p.env]
+			if env.IdempotencyKey != "" {
+				s.mem.add(applied{Key: env.IdempotencyKey, Seq: seq, Type: env.Type, Data: env.Data})
+			}
+			results[i] = Result{Seq: seq, Event: p.event}
+		}
+		s.respond(ctx, p.to, reply{result: results[i], err: p.err})
+	}
+	if len(envs) > 0 {
+		s.last = lastSeq
+		s.sinceSnap += len(envs)
+		s.maybeSnapshot()
+	}
 }
 
-// apply evolves the state by one durable record.
+func (s *shell[S]) respond(ctx actor.Context, to *actor.PID, r reply) {
+	if to != nil {
+		ctx.Send(to, r)
+	}
+}
+
+// apply evolves the state by one durable record (recovery).
 func (s *shell[S]) apply(r events.Record, e events.Event) {
 	s.state = s.agg.Evolve(s.state, e)
 	s.last = r.Seq
