@@ -5,9 +5,18 @@ package events
 // manager, the highest trigger it has applied; a manager delivers to each
 // actor in stream order, so a trigger at or below that mark is a redelivery
 // and applies nothing.
+//
+// Index orders several commands one event obliges of the same actor (two
+// winning bids of one agent in a cycle): the mark is the pair (Seq, Index).
 type Trigger struct {
 	Manager string `json:"manager,omitempty"`
 	Seq     uint64 `json:"seq,omitempty"`
+	Index   uint32 `json:"index,omitempty"`
+}
+
+// After reports whether t comes after the mark (seq, index).
+func (t Trigger) After(seq uint64, index uint32) bool {
+	return t.Seq > seq || t.Seq == seq && t.Index > index
 }
 
 // AgentCreated opens an account. Grant is minted: with HumanRewarded it is
@@ -61,11 +70,26 @@ type TransferReturned struct {
 }
 
 // HoldPlaced reserves credits (a bid or a prompt): held grows, balance stays.
+// A bid's hold carries the bid's terms, so that the clearing lists exactly
+// the bid whose credits are reserved, even after a crash between the two.
 type HoldPlaced struct {
-	HoldID       string  `json:"hold_id"`
-	AmountMicros Micros  `json:"amount_micros"`
-	Purpose      string  `json:"purpose,omitempty"`
-	Trigger      Trigger `json:"trigger,omitzero"`
+	HoldID       string    `json:"hold_id"`
+	AmountMicros Micros    `json:"amount_micros"`
+	Purpose      string    `json:"purpose,omitempty"`
+	Bid          *BidTerms `json:"bid,omitempty"`
+	Trigger      Trigger   `json:"trigger,omitzero"`
+}
+
+// PurposeBid marks the hold of a resource bid (its id is the bid id).
+const PurposeBid = "bid"
+
+// BidTerms are what a bid asks for: an all-or-nothing bundle of resource
+// units, who runs when it wins, and the payload handed to the execution.
+type BidTerms struct {
+	Pool          string           `json:"pool"`
+	Resources     map[string]Units `json:"resources"`
+	BeneficiaryID string           `json:"beneficiary_id,omitempty"`
+	Payload       string           `json:"payload,omitempty"`
 }
 
 // HoldIncreased raises an open hold (a raised bid).
@@ -77,11 +101,25 @@ type HoldIncreased struct {
 }
 
 // HoldPosted turns an open hold into a payment: the amount leaves the balance
-// and is burned.
+// and is burned; what was held beyond it (a bid raised after it won) is
+// released.
 type HoldPosted struct {
+	HoldID         string  `json:"hold_id"`
+	AmountMicros   Micros  `json:"amount_micros"`
+	ReleasedMicros Micros  `json:"released_micros,omitempty"`
+	ExecutionID    string  `json:"execution_id,omitempty"`
+	Trigger        Trigger `json:"trigger,omitzero"`
+}
+
+// PaymentRefused records that a won bid could not be paid: its hold was no
+// longer open (the agent died after the bid won). Nothing moves; the
+// clearing revokes the allocation.
+type PaymentRefused struct {
 	HoldID       string  `json:"hold_id"`
 	AmountMicros Micros  `json:"amount_micros"`
-	Trigger      Trigger `json:"trigger,omitzero"`
+	ExecutionID  string  `json:"execution_id"`
+	Reason       string  `json:"reason"`
+	Trigger      Trigger `json:"trigger"`
 }
 
 // HoldVoided releases an open hold; nothing is paid.
@@ -120,6 +158,7 @@ func (HoldPosted) EventType() string       { return "hold_posted" }
 func (HoldVoided) EventType() string       { return "hold_voided" }
 func (CreditsBurned) EventType() string    { return "credits_burned" }
 func (AgentDied) EventType() string        { return "agent_died" }
+func (PaymentRefused) EventType() string   { return "payment_refused" }
 
 func (AgentCreated) EventSchema() int     { return 1 }
 func (TransferSent) EventSchema() int     { return 1 }
@@ -132,9 +171,10 @@ func (HoldPosted) EventSchema() int       { return 1 }
 func (HoldVoided) EventSchema() int       { return 1 }
 func (CreditsBurned) EventSchema() int    { return 1 }
 func (AgentDied) EventSchema() int        { return 1 }
+func (PaymentRefused) EventSchema() int   { return 1 }
 
 func init() {
 	register(AgentCreated{}, TransferSent{}, TransferReceived{}, TransferBounced{},
 		TransferReturned{}, HoldPlaced{}, HoldIncreased{}, HoldPosted{}, HoldVoided{},
-		CreditsBurned{}, AgentDied{})
+		CreditsBurned{}, AgentDied{}, PaymentRefused{})
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"math/bits"
 	"strconv"
 	"strings"
 )
@@ -151,4 +152,46 @@ func (c *CreditsJSON) UnmarshalJSON(b []byte) error {
 	}
 	*c = CreditsJSON(m)
 	return nil
+}
+
+// Units is a quantity of a resource in micro-units (1 unit = 1,000,000):
+// bundles may ask for 0.5 cpu_seconds, and supply is a hard limit checked
+// exactly.
+type Units int64
+
+// MicroUnitsPerUnit is the scale of Units.
+const MicroUnitsPerUnit = 1_000_000
+
+// WholeUnits converts a whole number of units.
+func WholeUnits(n int64) Units { return Units(n * MicroUnitsPerUnit) }
+
+// ParseUnits reads a decimal quantity exactly, with the rules of
+// ParseCredits.
+func ParseUnits(s string) (Units, error) {
+	m, err := ParseCredits(s)
+	return Units(m), err
+}
+
+// String formats units as a decimal number.
+func (u Units) String() string { return Micros(u).String() }
+
+// Cost is the price of units at priceMicros per unit, rounded up to the
+// micro-credit so that a reserve price is never undercut by rounding. ok is
+// false when the cost exceeds AmountMax.
+func Cost(u Units, priceMicros Micros) (Micros, bool) {
+	if u < 0 || priceMicros < 0 {
+		return 0, false
+	}
+	hi, lo := bits.Mul64(uint64(u), uint64(priceMicros))
+	if hi >= MicroUnitsPerUnit {
+		return 0, false
+	}
+	q, r := bits.Div64(hi, lo, MicroUnitsPerUnit)
+	if r != 0 {
+		q++
+	}
+	if q > uint64(AmountMax) {
+		return 0, false
+	}
+	return Micros(q), true
 }

@@ -27,6 +27,8 @@ type Account struct {
 	// Settled is, per process manager, the stream sequence of the last
 	// trigger applied; see events.Trigger.
 	Settled map[string]uint64 `json:"settled,omitempty"`
+	// SettledIndex is the Index of that trigger, when not 0.
+	SettledIndex map[string]uint32 `json:"settled_index,omitempty"`
 	// Totals for the agent's metadata.
 	GrantedMicros  events.Micros `json:"granted_micros"`
 	ReceivedMicros events.Micros `json:"received_micros"`
@@ -43,8 +45,10 @@ func (a Account) Available() events.Micros { return a.BalanceMicros - a.HeldMicr
 // Exists reports whether the account was created.
 func (a Account) Exists() bool { return a.Status != StatusNone }
 
-// settledThrough is the last trigger of manager applied to this account.
-func (a Account) settledThrough(manager string) uint64 { return a.Settled[manager] }
+// applied reports whether trigger t was already applied to this account.
+func (a Account) applied(t events.Trigger) bool {
+	return t.Seq != 0 && !t.After(a.Settled[t.Manager], a.SettledIndex[t.Manager])
+}
 
 // Evolve applies one event. It never fails: an event in the log is a fact.
 // The returned account may share its maps with the one passed in, which the
@@ -83,7 +87,7 @@ func Evolve(a Account, e events.Event) Account {
 		a = a.settle(e.Trigger)
 	case events.HoldPosted:
 		delete(a.Holds, e.HoldID)
-		a.HeldMicros -= e.AmountMicros
+		a.HeldMicros -= e.AmountMicros + e.ReleasedMicros
 		a.BalanceMicros -= e.AmountMicros
 		a.SpentMicros += e.AmountMicros
 		a = a.settle(e.Trigger)
@@ -94,6 +98,8 @@ func Evolve(a Account, e events.Event) Account {
 	case events.CreditsBurned:
 		a.BalanceMicros -= e.AmountMicros
 		a.SpentMicros += e.AmountMicros
+		a = a.settle(e.Trigger)
+	case events.PaymentRefused:
 		a = a.settle(e.Trigger)
 	case events.AgentDied:
 		a.Status = StatusDead
@@ -112,5 +118,14 @@ func (a Account) settle(t events.Trigger) Account {
 		a.Settled = map[string]uint64{}
 	}
 	a.Settled[t.Manager] = t.Seq
+	switch {
+	case t.Index != 0:
+		if a.SettledIndex == nil {
+			a.SettledIndex = map[string]uint32{}
+		}
+		a.SettledIndex[t.Manager] = t.Index
+	case a.SettledIndex != nil:
+		delete(a.SettledIndex, t.Manager)
+	}
 	return a
 }

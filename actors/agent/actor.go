@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"maps"
 
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
@@ -93,17 +94,8 @@ func (a *Accounts) Transfer(ctx context.Context, from, key string, t Transfer) (
 func (a Account) clone() Account {
 	c := a
 	c.Lineage = append([]string(nil), a.Lineage...)
-	if a.Holds != nil {
-		c.Holds = make(map[string]events.Micros, len(a.Holds))
-		for k, v := range a.Holds {
-			c.Holds[k] = v
-		}
-	}
-	if a.Settled != nil {
-		c.Settled = make(map[string]uint64, len(a.Settled))
-		for k, v := range a.Settled {
-			c.Settled[k] = v
-		}
-	}
+	c.Holds = maps.Clone(a.Holds)
+	c.Settled = maps.Clone(a.Settled)
+	c.SettledIndex = maps.Clone(a.SettledIndex)
 	return c
 }

@@ -41,7 +41,9 @@ type PlaceHold struct {
 	HoldID       string
 	AmountMicros events.Micros
 	Purpose      string
-	Trigger      events.Trigger
+	// Bid is set for a bid's hold; the clearing lists the bid from it.
+	Bid     *events.BidTerms
+	Trigger events.Trigger
 }
 
 // IncreaseHold raises an open hold to AmountMicros (the new total).
@@ -51,10 +53,15 @@ type IncreaseHold struct {
 	Trigger      events.Trigger
 }
 
-// PostHold pays an open hold: the amount is burned.
+// PostHold pays an open hold: AmountMicros (0: all of it) is burned and
+// the rest released. With a trigger, a hold that is no longer open is
+// recorded as PaymentRefused instead of rejected, so that the manager that
+// asked can undo what depended on the payment.
 type PostHold struct {
-	HoldID  string
-	Trigger events.Trigger
+	HoldID       string
+	AmountMicros events.Micros
+	ExecutionID  string
+	Trigger      events.Trigger
 }
 
 // VoidHold releases an open hold.
@@ -71,8 +78,11 @@ type Burn struct {
 	Trigger      events.Trigger
 }
 
-// Die ends the agent: holds voided, balance burned.
+// Die ends the agent: holds voided, balance burned. With IfBroke it
+// applies only to an agent that is broke (available <= 0) and holds no bid
+// or prompt, and is otherwise a no-op: the end-of-cycle rule.
 type Die struct {
 	Reason  string
+	IfBroke bool
 	Trigger events.Trigger
 }

@@ -14,7 +14,7 @@ import (
 // Every command yields at most one event for this account, so an append is
 // a single message and needs no multi-message transaction.
 func Decide(a Account, cmd any) (events.Event, error) {
-	if t, ok := triggerOf(cmd); ok && t.Seq != 0 && t.Seq <= a.settledThrough(t.Manager) {
+	if t, ok := triggerOf(cmd); ok && a.applied(t) {
 		return nil, nil
 	}
 	switch c := cmd.(type) {
@@ -36,11 +36,7 @@ func Decide(a Account, cmd any) (events.Event, error) {
 	case IncreaseHold:
 		return decideIncreaseHold(a, c)
 	case PostHold:
-		amount, ok := a.Holds[c.HoldID]
-		if !ok {
-			return nil, fmt.Errorf("%w: %s", ErrHoldNotOpen, c.HoldID)
-		}
-		return events.HoldPosted{HoldID: c.HoldID, AmountMicros: amount, Trigger: c.Trigger}, nil
+		return decidePostHold(a, c)
 	case VoidHold:
 		amount, ok := a.Holds[c.HoldID]
 		if !ok {
@@ -54,7 +50,13 @@ func Decide(a Account, cmd any) (events.Event, error) {
 		return events.CreditsBurned{AmountMicros: c.AmountMicros, Reason: c.Reason, Trigger: c.Trigger}, nil
 	case Die:
 		if a.Status == StatusDead {
+			if c.IfBroke {
+				return nil, nil
+			}
 			return nil, fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
+		}
+		if c.IfBroke && (a.Available() > 0 || len(a.Holds) > 0) {
+			return nil, nil
 		}
 		holds := make([]string, 0, len(a.Holds))
 		for id := range a.Holds {
@@ -79,6 +81,30 @@ func decideCreate(a Account, c Create) (events.Event, error) {
 		}
 	}
 	return events.AgentCreated{AgentID: a.ID, ParentID: c.ParentID, Lineage: c.Lineage, GrantMicros: c.GrantMicros, Reason: c.Reason}, nil
+}
+
+func decidePostHold(a Account, c PostHold) (events.Event, error) {
+	held, ok := a.Holds[c.HoldID]
+	if !ok {
+		if c.Trigger.Seq != 0 {
+			reason := "hold not open"
+			if a.Status == StatusDead {
+				reason = "agent is dead"
+			}
+			return events.PaymentRefused{HoldID: c.HoldID, AmountMicros: c.AmountMicros, ExecutionID: c.ExecutionID,
+				Reason: reason, Trigger: c.Trigger}, nil
+		}
+		return nil, fmt.Errorf("%w: %s", ErrHoldNotOpen, c.HoldID)
+	}
+	amount := c.AmountMicros
+	if amount == 0 {
+		amount = held
+	}
+	if amount < 0 || amount > held {
+		return nil, fmt.Errorf("%w: posting %s of a hold of %s", ErrInvalidAmount, amount, held)
+	}
+	return events.HoldPosted{HoldID: c.HoldID, AmountMicros: amount, ReleasedMicros: held - amount,
+		ExecutionID: c.ExecutionID, Trigger: c.Trigger}, nil
 }
 
 func decideTransfer(a Account, c Transfer) (events.Event, error) {
@@ -153,7 +179,7 @@ func decidePlaceHold(a Account, c PlaceHold) (events.Event, error) {
 	if err := spend(a, c.AmountMicros); err != nil {
 		return nil, err
 	}
-	return events.HoldPlaced{HoldID: c.HoldID, AmountMicros: c.AmountMicros, Purpose: c.Purpose, Trigger: c.Trigger}, nil
+	return events.HoldPlaced{HoldID: c.HoldID, AmountMicros: c.AmountMicros, Purpose: c.Purpose, Bid: c.Bid, Trigger: c.Trigger}, nil
 }
 
 func decideIncreaseHold(a Account, c IncreaseHold) (events.Event, error) {

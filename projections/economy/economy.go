@@ -195,7 +195,7 @@ func (e *Economy) checkTransition(a agent.Account, ev events.Event, v violationF
 	}
 	if a.Status == agent.StatusDead {
 		switch ev := ev.(type) {
-		case events.TransferBounced:
+		case events.TransferBounced, events.PaymentRefused:
 		case events.TransferReturned:
 			if !ev.Burned {
 				return v("dead agents receive nothing", "transfer %s returned to dead agent %s", ev.TransferID, a.ID)
@@ -227,7 +227,11 @@ func (e *Economy) checkTransition(a agent.Account, ev events.Event, v violationF
 			return v("hold raised consistently", "hold %s: open %v, held %s, new %s, delta %s", ev.HoldID, open, held, ev.AmountMicros, ev.DeltaMicros)
 		}
 	case events.HoldPosted:
-		return checkResolve(a, ev.HoldID, ev.AmountMicros, v)
+		return checkResolve(a, ev.HoldID, ev.AmountMicros+ev.ReleasedMicros, v)
+	case events.PaymentRefused:
+		if _, open := a.Holds[ev.HoldID]; open {
+			return v("payment refused only without a hold", "hold %s is open", ev.HoldID)
+		}
 	case events.HoldVoided:
 		return checkResolve(a, ev.HoldID, ev.AmountMicros, v)
 	case events.AgentDied:

@@ -385,6 +385,8 @@ func TestEveryMoneyEventIsClassified(t *testing.T) {
 		"credits_burned": true, "agent_died": true,
 		// Reserve or release credits without moving any.
 		"hold_placed": true, "hold_increased": true, "hold_voided": true,
+		// Records that nothing moved.
+		"payment_refused": true,
 	}
 	micros := reflect.TypeFor[events.Micros]()
 	for _, name := range events.Types() {
