@@ -149,6 +149,10 @@ func Inspect[S any, T any](ctx context.Context, h *Host, kind events.Kind, id st
 		var zero T
 		return zero, err
 	}
+	if r.value == nil {
+		var zero T // fn returned a nil interface (a nil error, say)
+		return zero, nil
+	}
 	v, ok := r.value.(T)
 	if !ok {
 		var zero T

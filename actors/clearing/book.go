@@ -1,0 +1,180 @@
+// Package clearing is the bid book of a pool and its allocation cycle: the
+// only writer of leases. Decide and Evolve are pure; time arrives in
+// commands.
+package clearing
+
+import (
+	"time"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// Bid is an open bid.
+type Bid struct {
+	ID            string                  `json:"id"`
+	AgentID       string                  `json:"agent_id"`
+	BeneficiaryID string                  `json:"beneficiary_id,omitempty"`
+	Resources     map[string]events.Units `json:"resources"`
+	AmountMicros  events.Micros           `json:"amount_micros"`
+	Payload       string                  `json:"payload,omitempty"`
+	PlacedAt      time.Time               `json:"placed_at"`
+}
+
+// Runner is who runs when the bid wins: the beneficiary, or the bidder.
+func (b Bid) Runner() string {
+	if b.BeneficiaryID != "" {
+		return b.BeneficiaryID
+	}
+	return b.AgentID
+}
+
+// Execution is a won bid whose leases are held until it ends.
+type Execution struct {
+	ID            string                  `json:"id"`
+	BidID         string                  `json:"bid_id"`
+	AgentID       string                  `json:"agent_id"`
+	BeneficiaryID string                  `json:"beneficiary_id"`
+	Resources     map[string]events.Units `json:"resources"`
+	AmountMicros  events.Micros           `json:"amount_micros"`
+	Cycle         uint64                  `json:"cycle"`
+	At            time.Time               `json:"at"`
+}
+
+// Market is the clearing's view of one market.
+type Market struct {
+	events.MarketTerms
+	LeasedUnits events.Units `json:"leased_units"`
+}
+
+// Book is the state of a pool: nothing but the fold of its events.
+type Book struct {
+	Pool                string               `json:"pool"`
+	Markets             map[string]Market    `json:"markets,omitempty"`
+	Rules               events.PriceRules    `json:"rules"`
+	LeaseTimeoutSeconds int64                `json:"lease_timeout_seconds"`
+	AllocationsMax      int                  `json:"allocations_max"`
+	Bids                map[string]Bid       `json:"bids,omitempty"`
+	Executions          map[string]Execution `json:"executions,omitempty"`
+	Cycle               uint64               `json:"cycle"`
+	Settled             map[string]uint64    `json:"settled,omitempty"`
+	SettledIndex        map[string]uint32    `json:"settled_index,omitempty"`
+}
+
+// New is a pool before its first event.
+func New(pool string) Book {
+	return Book{Pool: pool, Markets: map[string]Market{}, Bids: map[string]Bid{}, Executions: map[string]Execution{}}
+}
+
+// Configured reports whether the book has markets.
+func (b Book) Configured() bool { return len(b.Markets) > 0 }
+
+func (b Book) applied(t events.Trigger) bool {
+	return t.Seq != 0 && !t.After(b.Settled[t.Manager], b.SettledIndex[t.Manager])
+}
+
+func (b Book) settle(t events.Trigger) Book {
+	if t.Seq == 0 {
+		return b
+	}
+	if b.Settled == nil {
+		b.Settled = map[string]uint64{}
+	}
+	b.Settled[t.Manager] = t.Seq
+	if t.Index != 0 {
+		if b.SettledIndex == nil {
+			b.SettledIndex = map[string]uint32{}
+		}
+		b.SettledIndex[t.Manager] = t.Index
+	} else if b.SettledIndex != nil {
+		delete(b.SettledIndex, t.Manager)
+	}
+	return b
+}
+
+// Evolve applies one event; it may reuse the book it is given.
+func Evolve(b Book, e events.Event) Book {
+	if b.Markets == nil {
+		b.Markets = map[string]Market{}
+	}
+	if b.Bids == nil {
+		b.Bids = map[string]Bid{}
+	}
+	if b.Executions == nil {
+		b.Executions = map[string]Execution{}
+	}
+	switch e := e.(type) {
+	case events.BookConfigured:
+		markets := make(map[string]Market, len(e.Markets))
+		for name, terms := range e.Markets {
+			m := Market{MarketTerms: terms, LeasedUnits: b.Markets[name].LeasedUnits}
+			if old, ok := b.Markets[name]; ok {
+				m.PriceMicros = clamp(old.PriceMicros, terms.MinPriceMicros, terms.MaxPriceMicros)
+			}
+			markets[name] = m
+		}
+		b.Markets, b.Rules = markets, e.Rules
+		b.LeaseTimeoutSeconds, b.AllocationsMax = e.LeaseTimeoutSeconds, e.AllocationsMax
+	case events.BidListed:
+		b.Bids[e.BidID] = Bid{ID: e.BidID, AgentID: e.AgentID, BeneficiaryID: e.BeneficiaryID,
+			Resources: e.Resources, AmountMicros: e.AmountMicros, Payload: e.Payload, PlacedAt: e.PlacedAt}
+		b = b.settle(e.Trigger)
+	case events.BidRejected:
+		b = b.settle(e.Trigger)
+	case events.BidRaised:
+		if bid, ok := b.Bids[e.BidID]; ok {
+			bid.AmountMicros = e.AmountMicros
+			b.Bids[e.BidID] = bid
+		}
+		b = b.settle(e.Trigger)
+	case events.BidWithdrawn:
+		delete(b.Bids, e.BidID)
+	case events.BidsCancelled:
+		for _, id := range e.BidIDs {
+			delete(b.Bids, id)
+		}
+		b = b.settle(e.Trigger)
+	case events.CycleCleared:
+		for _, id := range e.Expired {
+			b = b.release(id)
+		}
+		for _, a := range e.Allocations {
+			delete(b.Bids, a.BidID)
+			b.Executions[a.ExecutionID] = Execution{ID: a.ExecutionID, BidID: a.BidID, AgentID: a.AgentID,
+				BeneficiaryID: a.BeneficiaryID, Resources: a.Resources, AmountMicros: a.AmountMicros, Cycle: e.Cycle, At: e.At}
+			for r, u := range a.Resources {
+				m := b.Markets[r]
+				m.LeasedUnits += u
+				b.Markets[r] = m
+			}
+		}
+		for r, o := range e.Markets {
+			if m, ok := b.Markets[r]; ok {
+				m.PriceMicros = o.NewPriceMicros
+				b.Markets[r] = m
+			}
+		}
+		b.Cycle = e.Cycle
+	case events.ExecutionReleased:
+		b = b.release(e.ExecutionID)
+		b = b.settle(e.Trigger)
+	}
+	return b
+}
+
+func (b Book) release(executionID string) Book {
+	x, ok := b.Executions[executionID]
+	if !ok {
+		return b
+	}
+	for r, u := range x.Resources {
+		m := b.Markets[r]
+		m.LeasedUnits -= u
+		b.Markets[r] = m
+	}
+	delete(b.Executions, executionID)
+	return b
+}
+
+func clamp(p, lo, hi events.Micros) events.Micros {
+	return max(lo, min(hi, p))
+}

@@ -1,0 +1,59 @@
+package clearing
+
+import (
+	"time"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// Configure sets the markets and rules of the book (at every start).
+type Configure struct {
+	Markets             map[string]events.MarketTerms
+	Rules               events.PriceRules
+	LeaseTimeoutSeconds int64
+	AllocationsMax      int
+}
+
+// ListBid lists the bid whose hold the bidder's account placed (sent by the
+// clearing manager reacting to the hold).
+type ListBid struct {
+	BidID        string
+	AgentID      string
+	Terms        events.BidTerms
+	AmountMicros events.Micros
+	PlacedAt     time.Time
+	Trigger      events.Trigger
+}
+
+// RaiseBid follows a raised hold.
+type RaiseBid struct {
+	BidID        string
+	AmountMicros events.Micros
+	Trigger      events.Trigger
+}
+
+// WithdrawBid takes an agent's own bid out of the book.
+type WithdrawBid struct {
+	BidID   string
+	AgentID string
+	Reason  string
+}
+
+// CancelAgentBids takes a dead agent's bids out of the book.
+type CancelAgentBids struct {
+	AgentID string
+	Trigger events.Trigger
+}
+
+// Clear runs allocation cycle number Cycle at time At.
+type Clear struct {
+	Cycle uint64
+	At    time.Time
+}
+
+// ReleaseExecution ends an execution's leases, exactly once.
+type ReleaseExecution struct {
+	ExecutionID string
+	Reason      string
+	Trigger     events.Trigger
+}

@@ -1,0 +1,308 @@
+package clearing
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// Decide answers a command with one event, nothing (already applied), or a
+// typed rejection.
+func Decide(b Book, cmd any) (events.Event, error) {
+	switch c := cmd.(type) {
+	case Configure:
+		return decideConfigure(b, c)
+	case ListBid:
+		if b.applied(c.Trigger) {
+			return nil, nil
+		}
+		return decideList(b, c)
+	case RaiseBid:
+		if b.applied(c.Trigger) {
+			return nil, nil
+		}
+		bid, ok := b.Bids[c.BidID]
+		if !ok || c.AmountMicros <= bid.AmountMicros {
+			// The bid won or left meanwhile; the raised hold's excess is
+			// released when it is posted or voided.
+			return nil, nil
+		}
+		return events.BidRaised{BidID: c.BidID, AmountMicros: c.AmountMicros, Trigger: c.Trigger}, nil
+	case WithdrawBid:
+		bid, ok := b.Bids[c.BidID]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrBidNotOpen, c.BidID)
+		}
+		if bid.AgentID != c.AgentID {
+			return nil, fmt.Errorf("%w: %s", ErrNotYourBid, c.BidID)
+		}
+		return events.BidWithdrawn{BidID: c.BidID, AgentID: c.AgentID, AmountMicros: bid.AmountMicros, Reason: c.Reason}, nil
+	case CancelAgentBids:
+		if b.applied(c.Trigger) {
+			return nil, nil
+		}
+		var ids []string
+		for id, bid := range b.Bids {
+			if bid.AgentID == c.AgentID {
+				ids = append(ids, id)
+			}
+		}
+		if len(ids) == 0 {
+			return nil, nil
+		}
+		slices.Sort(ids)
+		return events.BidsCancelled{AgentID: c.AgentID, BidIDs: ids, Trigger: c.Trigger}, nil
+	case Clear:
+		return decideClear(b, c)
+	case ReleaseExecution:
+		if b.applied(c.Trigger) {
+			return nil, nil
+		}
+		x, ok := b.Executions[c.ExecutionID]
+		if !ok {
+			if c.Trigger.Seq != 0 {
+				return nil, nil // released already (timed out, say)
+			}
+			return nil, fmt.Errorf("%w: %s", ErrExecutionNotRunning, c.ExecutionID)
+		}
+		return events.ExecutionReleased{ExecutionID: x.ID, BidID: x.BidID, Resources: x.Resources, Reason: c.Reason, Trigger: c.Trigger}, nil
+	}
+	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
+}
+
+func decideConfigure(b Book, c Configure) (events.Event, error) {
+	if len(c.Markets) == 0 {
+		return nil, fmt.Errorf("%w: no markets", ErrNotConfigured)
+	}
+	for name, m := range c.Markets {
+		if err := events.ValidateID(name); err != nil {
+			return nil, err
+		}
+		if m.SupplyUnits <= 0 || m.MinPriceMicros <= 0 || m.MinPriceMicros > m.PriceMicros || m.PriceMicros > m.MaxPriceMicros {
+			return nil, fmt.Errorf("market %s: supply must be positive and 0 < min <= price <= max", name)
+		}
+	}
+	allocs := c.AllocationsMax
+	if allocs <= 0 {
+		allocs = AllocationsMaxDefault
+	}
+	same := c.Rules == b.Rules && c.LeaseTimeoutSeconds == b.LeaseTimeoutSeconds && allocs == b.AllocationsMax &&
+		len(c.Markets) == len(b.Markets)
+	for name, m := range c.Markets {
+		old, ok := b.Markets[name]
+		// The posted price of a running market is its own; only supply and
+		// bounds come from configuration.
+		if !ok || old.SupplyUnits != m.SupplyUnits || old.MinPriceMicros != m.MinPriceMicros || old.MaxPriceMicros != m.MaxPriceMicros {
+			same = false
+		}
+	}
+	if same {
+		return nil, nil
+	}
+	return events.BookConfigured{Markets: maps.Clone(c.Markets), Rules: c.Rules,
+		LeaseTimeoutSeconds: c.LeaseTimeoutSeconds, AllocationsMax: allocs}, nil
+}
+
+// Validate checks a bid against the book as it stands: the bundle, the
+// reserve price at the posted prices, the payload. The System Service asks
+// it before placing the hold, so that a bad bid changes nothing.
+func Validate(b Book, terms events.BidTerms, amount events.Micros) error {
+	if !b.Configured() {
+		return ErrNotConfigured
+	}
+	if err := events.ValidatePositive(amount); err != nil {
+		return err
+	}
+	if terms.BeneficiaryID != "" {
+		if err := events.ValidateID(terms.BeneficiaryID); err != nil {
+			return fmt.Errorf("beneficiary: %w", err)
+		}
+	}
+	if len(terms.Payload) > PayloadBytesMax {
+		return fmt.Errorf("%w: payload of %d bytes exceeds %d", ErrInvalidBundle, len(terms.Payload), PayloadBytesMax)
+	}
+	if _, ok := terms.Resources[ResourceCPU]; !ok {
+		return fmt.Errorf("%w: every bundle names %s", ErrInvalidBundle, ResourceCPU)
+	}
+	if _, ok := terms.Resources[ResourceMemory]; !ok {
+		return fmt.Errorf("%w: every bundle names %s", ErrInvalidBundle, ResourceMemory)
+	}
+	var reserve events.Micros
+	for _, name := range slices.Sorted(maps.Keys(terms.Resources)) {
+		units := terms.Resources[name]
+		if name == ResourceAttention {
+			return fmt.Errorf("%w: attention is bid for with a prompt, not in a bundle", ErrInvalidBundle)
+		}
+		m, ok := b.Markets[name]
+		if !ok {
+			return fmt.Errorf("%w: %q (known: %s)", ErrUnknownResource, name, strings.Join(slices.Sorted(maps.Keys(b.Markets)), ", "))
+		}
+		if units <= 0 {
+			return fmt.Errorf("%w: %s must be positive, got %s", ErrInvalidBundle, name, units)
+		}
+		if units > m.SupplyUnits {
+			return fmt.Errorf("%w: %s %s > supply %s", ErrExceedsSupply, name, units, m.SupplyUnits)
+		}
+		cost, ok := events.Cost(units, m.PriceMicros)
+		if !ok || reserve+cost > events.AmountMax {
+			return fmt.Errorf("%w: the reserve price exceeds the maximum amount", ErrBelowReserve)
+		}
+		reserve += cost
+	}
+	if amount < reserve {
+		return fmt.Errorf("%w: %s < reserve %s at posted prices", ErrBelowReserve, amount, reserve)
+	}
+	return nil
+}
+
+// decideList lists the bid, or records its rejection (its hold is then
+// voided): the hold exists already, so a refusal must be a fact.
+func decideList(b Book, c ListBid) (events.Event, error) {
+	if _, ok := b.Bids[c.BidID]; ok {
+		return nil, nil
+	}
+	if _, ok := b.Executions["x-"+c.BidID]; ok {
+		return nil, nil
+	}
+	reject := func(err error) (events.Event, error) {
+		return events.BidRejected{BidID: c.BidID, AgentID: c.AgentID, AmountMicros: c.AmountMicros, Reason: err.Error(), Trigger: c.Trigger}, nil
+	}
+	if c.Terms.Pool != b.Pool {
+		return reject(fmt.Errorf("bid for pool %q listed in pool %q", c.Terms.Pool, b.Pool))
+	}
+	if len(b.Bids) >= BidsMax {
+		return reject(ErrBookFull)
+	}
+	if err := Validate(b, c.Terms, c.AmountMicros); err != nil {
+		return reject(err)
+	}
+	return events.BidListed{BidID: c.BidID, AgentID: c.AgentID, BeneficiaryID: c.Terms.BeneficiaryID,
+		Resources: c.Terms.Resources, AmountMicros: c.AmountMicros, Payload: c.Terms.Payload,
+		PlacedAt: c.PlacedAt.UTC(), Trigger: c.Trigger}, nil
+}
+
+// ExecutionID is the id of the execution a bid becomes when it wins: one
+// bid, at most one execution.
+func ExecutionID(bidID string) string { return "x-" + bidID }
+
+// Order is the clearing order: amount (highest first), then time placed,
+// then id, so that the same log always yields the same allocation.
+func Order(x, y Bid) int {
+	switch {
+	case x.AmountMicros != y.AmountMicros:
+		if x.AmountMicros > y.AmountMicros {
+			return -1
+		}
+		return 1
+	case !x.PlacedAt.Equal(y.PlacedAt):
+		if x.PlacedAt.Before(y.PlacedAt) {
+			return -1
+		}
+		return 1
+	}
+	return strings.Compare(x.ID, y.ID)
+}
+
+func decideClear(b Book, c Clear) (events.Event, error) {
+	if !b.Configured() {
+		return nil, ErrNotConfigured
+	}
+	if c.Cycle <= b.Cycle {
+		return nil, nil
+	}
+	if c.Cycle != b.Cycle+1 {
+		return nil, fmt.Errorf("%w: cycle %d after %d", ErrCycleOutOfOrder, c.Cycle, b.Cycle)
+	}
+	free := make(map[string]events.Units, len(b.Markets))
+	for name, m := range b.Markets {
+		free[name] = m.SupplyUnits - m.LeasedUnits
+	}
+	// Leases of executions that never reported are released first.
+	var expired []string
+	if b.LeaseTimeoutSeconds > 0 {
+		timeout := time.Duration(b.LeaseTimeoutSeconds) * time.Second
+		for id, x := range b.Executions {
+			if !c.At.Before(x.At.Add(timeout)) {
+				expired = append(expired, id)
+				for r, u := range x.Resources {
+					free[r] += u
+				}
+			}
+		}
+		slices.Sort(expired)
+	}
+	bids := slices.Collect(maps.Values(b.Bids))
+	slices.SortFunc(bids, Order)
+	var allocs []events.Allocation
+	for _, bid := range bids {
+		if len(allocs) >= b.AllocationsMax {
+			break
+		}
+		if !fits(bid.Resources, free) {
+			continue
+		}
+		for r, u := range bid.Resources {
+			free[r] -= u
+		}
+		allocs = append(allocs, events.Allocation{BidID: bid.ID, ExecutionID: ExecutionID(bid.ID), AgentID: bid.AgentID,
+			BeneficiaryID: bid.Runner(), Resources: bid.Resources, AmountMicros: bid.AmountMicros, Payload: bid.Payload})
+	}
+	outcomes := make(map[string]events.MarketOutcome, len(b.Markets))
+	for name, m := range b.Markets {
+		leased := m.SupplyUnits - free[name]
+		util := utilizationPPM(leased, m.SupplyUnits)
+		outcomes[name] = events.MarketOutcome{LeasedUnits: leased, UtilizationPPM: util,
+			PriceMicros: m.PriceMicros, NewPriceMicros: NextPrice(m.MarketTerms, b.Rules, util)}
+	}
+	return events.CycleCleared{Cycle: c.Cycle, At: c.At.UTC(), Expired: expired, Allocations: allocs,
+		Markets: outcomes, OpenBids: len(b.Bids) - len(allocs)}, nil
+}
+
+// fits reports whether every resource of the bundle fits in what is free.
+// Consumption is the units the bundle asks for.
+func fits(bundle map[string]events.Units, free map[string]events.Units) bool {
+	for r, u := range bundle {
+		if u > free[r] {
+			return false
+		}
+	}
+	return true
+}
+
+func utilizationPPM(leased, supply events.Units) int64 {
+	if supply <= 0 {
+		return 0
+	}
+	// leased <= supply <= 1e18, so leased*1e6 may overflow int64: divide
+	// first when it would.
+	if leased > 9_000_000_000_000 {
+		return int64(leased / (supply / 1_000_000))
+	}
+	return int64(leased) * 1_000_000 / int64(supply)
+}
+
+// NextPrice moves a price with its market's utilization: above the high
+// mark it rises by the up step, below the low mark it falls by the down
+// step, always within the market's bounds and by at least one micro-credit
+// so that small prices move too.
+func NextPrice(m events.MarketTerms, r events.PriceRules, utilPPM int64) events.Micros {
+	p := m.PriceMicros
+	switch {
+	case utilPPM > r.HighMarkPPM:
+		up := mulPPM(p, r.StepUpPPM)
+		p += max(up, 1)
+	case utilPPM < r.LowMarkPPM:
+		down := mulPPM(p, r.StepDownPPM)
+		p -= max(down, 1)
+	}
+	return clamp(p, m.MinPriceMicros, m.MaxPriceMicros)
+}
+
+func mulPPM(p events.Micros, ppm int64) events.Micros {
+	// p <= 1e18 and ppm <= 1e6: split to stay inside int64.
+	return p/1_000_000*events.Micros(ppm) + p%1_000_000*events.Micros(ppm)/1_000_000
+}

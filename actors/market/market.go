@@ -1,0 +1,170 @@
+// Package market is one resource market: its supply, the leases of running
+// executions and its posted price. It mirrors, for its resource, what the
+// clearing decided; its own fold is what the market state shows and what
+// the audit checks (leased <= supply).
+package market
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// Market is the state of one market: nothing but the fold of its events.
+type Market struct {
+	Resource       string                  `json:"resource"`
+	SupplyUnits    events.Units            `json:"supply_units"`
+	LeasedUnits    events.Units            `json:"leased_units"`
+	Leases         map[string]events.Units `json:"leases,omitempty"`
+	PriceMicros    events.Micros           `json:"price_micros"`
+	MinPriceMicros events.Micros           `json:"min_price_micros"`
+	MaxPriceMicros events.Micros           `json:"max_price_micros"`
+	Cycle          uint64                  `json:"cycle"`
+	UtilizationPPM int64                   `json:"utilization_ppm"`
+	Settled        map[string]uint64       `json:"settled,omitempty"`
+}
+
+// New is a market before its first event.
+func New(resource string) Market { return Market{Resource: resource} }
+
+// Open reports whether the market was configured.
+func (m Market) Open() bool { return m.SupplyUnits > 0 }
+
+// Rejections of the market decider.
+var (
+	// ErrNotOpen: the market was never configured.
+	ErrNotOpen = errors.New("market not open")
+	// ErrOverSupply: applying the cycle would lease more than the supply.
+	// The clearing never decides that; the market refuses it regardless.
+	ErrOverSupply = errors.New("leases would exceed supply")
+	// ErrInvalidTerms: supply or prices out of range.
+	ErrInvalidTerms = errors.New("invalid market terms")
+	// ErrUnknownCommand: a message the market does not understand.
+	ErrUnknownCommand = errors.New("unknown command")
+)
+
+// Configure opens the market or changes its supply and bounds.
+type Configure struct {
+	Terms events.MarketTerms
+}
+
+// ApplyCycle records a cycle's outcome for this market (sent by the
+// clearing manager).
+type ApplyCycle struct {
+	Cycle   uint64
+	Expired []string
+	Granted []events.Lease
+	Outcome events.MarketOutcome
+	Trigger events.Trigger
+}
+
+// ReleaseLease frees an execution's units (sent by the clearing manager).
+type ReleaseLease struct {
+	ExecutionID string
+	Reason      string
+	Trigger     events.Trigger
+}
+
+func (m Market) applied(t events.Trigger) bool {
+	return t.Seq != 0 && t.Seq <= m.Settled[t.Manager]
+}
+
+// Decide answers a command with one event, nothing, or a rejection.
+func Decide(m Market, cmd any) (events.Event, error) {
+	switch c := cmd.(type) {
+	case Configure:
+		t := c.Terms
+		if t.SupplyUnits <= 0 || t.MinPriceMicros <= 0 || t.MinPriceMicros > t.PriceMicros || t.PriceMicros > t.MaxPriceMicros {
+			return nil, fmt.Errorf("%w: %+v", ErrInvalidTerms, t)
+		}
+		price := t.PriceMicros
+		if m.Open() {
+			price = max(t.MinPriceMicros, min(t.MaxPriceMicros, m.PriceMicros))
+		}
+		if m.Open() && m.SupplyUnits == t.SupplyUnits && m.MinPriceMicros == t.MinPriceMicros &&
+			m.MaxPriceMicros == t.MaxPriceMicros && m.PriceMicros == price {
+			return nil, nil
+		}
+		return events.MarketConfigured{Resource: m.Resource, SupplyUnits: t.SupplyUnits, PriceMicros: price,
+			MinPriceMicros: t.MinPriceMicros, MaxPriceMicros: t.MaxPriceMicros}, nil
+	case ApplyCycle:
+		if m.applied(c.Trigger) {
+			return nil, nil
+		}
+		if !m.Open() {
+			return nil, fmt.Errorf("%w: %s", ErrNotOpen, m.Resource)
+		}
+		var released []events.Lease
+		leased := m.LeasedUnits
+		for _, id := range c.Expired {
+			if u, ok := m.Leases[id]; ok {
+				released = append(released, events.Lease{ExecutionID: id, Units: u})
+				leased -= u
+			}
+		}
+		for _, l := range c.Granted {
+			leased += l.Units
+		}
+		if leased > m.SupplyUnits {
+			return nil, fmt.Errorf("%w: %s would lease %s of %s", ErrOverSupply, m.Resource, leased, m.SupplyUnits)
+		}
+		return events.MarketCleared{Cycle: c.Cycle, Released: released, Granted: c.Granted, LeasedUnits: leased,
+			SupplyUnits: m.SupplyUnits, UtilizationPPM: c.Outcome.UtilizationPPM, PriceMicros: m.PriceMicros,
+			NewPriceMicros: max(m.MinPriceMicros, min(m.MaxPriceMicros, c.Outcome.NewPriceMicros)), Trigger: c.Trigger}, nil
+	case ReleaseLease:
+		if m.applied(c.Trigger) {
+			return nil, nil
+		}
+		u, ok := m.Leases[c.ExecutionID]
+		if !ok {
+			return nil, nil // released already (expired in a cycle)
+		}
+		return events.LeaseReleased{ExecutionID: c.ExecutionID, Units: u, Reason: c.Reason, Trigger: c.Trigger}, nil
+	}
+	return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
+}
+
+// Evolve applies one event; it may reuse the market it is given.
+func Evolve(m Market, e events.Event) Market {
+	if m.Leases == nil {
+		m.Leases = map[string]events.Units{}
+	}
+	switch e := e.(type) {
+	case events.MarketConfigured:
+		m.SupplyUnits, m.PriceMicros = e.SupplyUnits, e.PriceMicros
+		m.MinPriceMicros, m.MaxPriceMicros = e.MinPriceMicros, e.MaxPriceMicros
+	case events.MarketCleared:
+		for _, l := range e.Released {
+			delete(m.Leases, l.ExecutionID)
+			m.LeasedUnits -= l.Units
+		}
+		for _, l := range e.Granted {
+			m.Leases[l.ExecutionID] = l.Units
+			m.LeasedUnits += l.Units
+		}
+		m.Cycle, m.UtilizationPPM, m.PriceMicros = e.Cycle, e.UtilizationPPM, e.NewPriceMicros
+		m = m.settle(e.Trigger)
+	case events.LeaseReleased:
+		delete(m.Leases, e.ExecutionID)
+		m.LeasedUnits -= e.Units
+		m = m.settle(e.Trigger)
+	}
+	return m
+}
+
+func (m Market) settle(t events.Trigger) Market {
+	if t.Seq == 0 {
+		return m
+	}
+	if m.Settled == nil {
+		m.Settled = map[string]uint64{}
+	}
+	m.Settled[t.Manager] = t.Seq
+	return m
+}
+
+// LeaseIDs lists the executions holding leases, sorted.
+func (m Market) LeaseIDs() []string { return slices.Sorted(maps.Keys(m.Leases)) }
