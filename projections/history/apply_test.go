@@ -387,6 +387,11 @@ func TestEveryMoneyEventIsClassified(t *testing.T) {
 		"hold_placed": true, "hold_increased": true, "hold_voided": true,
 		// Records that nothing moved.
 		"payment_refused": true,
+		// Market and clearing events carry prices and bid amounts; money
+		// moves only in the bidder's account events (holds posted).
+		"market_configured": true, "market_cleared": true, "book_configured": true,
+		"bid_listed": true, "bid_rejected": true, "bid_raised": true, "bid_withdrawn": true,
+		"cycle_cleared": true,
 	}
 	micros := reflect.TypeFor[events.Micros]()
 	for _, name := range events.Types() {
