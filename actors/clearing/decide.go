@@ -258,6 +258,10 @@ func decideClear(b Book, c Clear) (events.Event, error) {
 		outcomes[name] = events.MarketOutcome{LeasedUnits: leased, UtilizationPPM: util,
 			PriceMicros: m.PriceMicros, NewPriceMicros: NextPrice(m.MarketTerms, b.Rules, util)}
 	}
+	if len(expired) == 0 && len(allocs) == 0 && !pricesMove(outcomes) {
+		// Nothing happened: an idle economy does not grow its log.
+		return nil, nil
+	}
 	return events.CycleCleared{Cycle: c.Cycle, At: c.At.UTC(), Expired: expired, Allocations: allocs,
 		Markets: outcomes, OpenBids: len(b.Bids) - len(allocs)}, nil
 }
@@ -305,4 +309,13 @@ func NextPrice(m events.MarketTerms, r events.PriceRules, utilPPM int64) events.
 func mulPPM(p events.Micros, ppm int64) events.Micros {
 	// p <= 1e18 and ppm <= 1e6: split to stay inside int64.
 	return p/1_000_000*events.Micros(ppm) + p%1_000_000*events.Micros(ppm)/1_000_000
+}
+
+func pricesMove(outcomes map[string]events.MarketOutcome) bool {
+	for _, o := range outcomes {
+		if o.NewPriceMicros != o.PriceMicros {
+			return true
+		}
+	}
+	return false
 }

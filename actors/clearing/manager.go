@@ -106,6 +106,10 @@ func reactCycle(e events.CycleCleared, t events.Trigger) []runtime.Reaction {
 		}
 	}
 	for _, r := range slices.Sorted(maps.Keys(e.Markets)) {
+		o := e.Markets[r]
+		if len(granted[r]) == 0 && len(e.Expired) == 0 && o.NewPriceMicros == o.PriceMicros {
+			continue // nothing changed in this market
+		}
 		out = append(out, runtime.Reaction{Kind: events.KindMarket, ID: r, Command: market.ApplyCycle{
 			Cycle: e.Cycle, Expired: e.Expired, Granted: granted[r], Outcome: e.Markets[r], Trigger: t}})
 	}

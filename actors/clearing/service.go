@@ -199,8 +199,9 @@ func (s *Service) Release(ctx context.Context, executionID, reason string) error
 }
 
 // Clear runs the next cycle at time at and waits until its payments and
-// leases are applied. It returns the cycle's event (nil when another
-// caller ran this cycle first).
+// leases are applied. It returns the cycle's event (nil when nothing
+// happened: no winner, no expiry, no price move — an idle cycle writes
+// nothing — or another caller ran this cycle first).
 func (s *Service) Clear(ctx context.Context, at time.Time) (*events.CycleCleared, uint64, error) {
 	cycle, err := Inspect(ctx, s, func(b Book) uint64 { return b.Cycle })
 	if err != nil {

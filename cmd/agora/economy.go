@@ -5,14 +5,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"math"
 	"sync"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/runtime"
+	"github.com/agora-econ/agora/cmd/agora/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections"
+	"github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
 )
+
+// Pool is the clearing pool of the economy: one book for every resource.
+const Pool = "main"
 
 // GenesisID is the id of the agent the economy starts with.
 const GenesisID = "genesis"
@@ -25,9 +33,17 @@ type runtimeEconomy struct {
 	accounts *agent.Accounts
 	// transfers settles transfers between accounts.
 	transfers *runtime.ManagerRunner
-	history   *history.View
-	histRun   *projections.Runner
+	// markets carries the clearing's work (listings, payments, leases).
+	markets  *runtime.ManagerRunner
+	clearing *clearing.Service
+	history  *history.View
+	histRun  *projections.Runner
+	// live is the whole economy folded as events arrive, every invariant
+	// checked: the directory the end-of-cycle rule reads.
+	live    *liveEconomy
+	liveRun *projections.Runner
 
+	ctx    context.Context // ends when the economy stops
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	errs   chan error
@@ -47,6 +63,17 @@ func startEconomy(n *node) (*runtimeEconomy, error) {
 	if e.transfers, err = runtime.NewManagerRunner(agent.TransferManager(), host, n.log, n.store, n.logger); err != nil {
 		return nil, err
 	}
+	if e.markets, err = runtime.NewManagerRunner(clearing.Manager(Pool), host, n.log, n.store, n.logger); err != nil {
+		return nil, err
+	}
+	if e.clearing, err = clearing.NewService(host, e.accounts, e.markets, Pool); err != nil {
+		return nil, err
+	}
+	e.live = &liveEconomy{logger: n.logger}
+	e.live.Reset()
+	if e.liveRun, err = projections.NewRunner(n.log, e.live); err != nil {
+		return nil, err
+	}
 	if e.history, err = history.New(); err != nil {
 		return nil, err
 	}
@@ -54,9 +81,11 @@ func startEconomy(n *node) (*runtimeEconomy, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e.cancel = cancel
+	e.ctx, e.cancel = ctx, cancel
 	e.background(ctx, "transfer manager", e.transfers.Run)
+	e.background(ctx, "market manager", e.markets.Run)
 	e.background(ctx, "history projection", e.histRun.Run)
+	e.background(ctx, "economy projection", e.liveRun.Run)
 	return e, nil
 }
 
@@ -140,4 +169,74 @@ func (e *runtimeEconomy) ensureGenesis(ctx context.Context, logger *slog.Logger)
 	}
 	logger.Info("fresh log: genesis created", "agent", GenesisID, "grant", e.node.cfg.Economy.InitialCreditBudget.String())
 	return true, nil
+}
+
+// configureMarkets opens the markets of the configuration, or applies its
+// changes of supply and bounds; unchanged terms write nothing.
+func (e *runtimeEconomy) configureMarkets(ctx context.Context) error {
+	cfg := e.node.cfg
+	terms := map[string]events.MarketTerms{}
+	var cleared []string
+	for _, name := range cfg.ResourceNames() {
+		r := cfg.Resources[name]
+		terms[name] = events.MarketTerms{SupplyUnits: events.Units(r.Supply), PriceMicros: r.InitialPrice.Micros(),
+			MinPriceMicros: r.MinPrice.Micros(), MaxPriceMicros: r.MaxPrice.Micros()}
+		if name != config.ResourceAttention { // attention is bid for with prompts
+			cleared = append(cleared, name)
+		}
+	}
+	a := cfg.Allocation
+	rules := events.PriceRules{HighMarkPPM: ppm(a.HighMark), LowMarkPPM: ppm(a.LowMark),
+		StepUpPPM: ppm(a.PriceStepUp), StepDownPPM: ppm(a.PriceStepDown)}
+	return e.clearing.Configure(ctx, terms, cleared, rules, a.LeaseTimeout(), 0)
+}
+
+func ppm(f float64) int64 { return int64(math.Round(f * 1_000_000)) }
+
+// scheduler is the clearing schedule of the configuration.
+func (e *runtimeEconomy) scheduler() *clearing.Scheduler {
+	return &clearing.Scheduler{Service: e.clearing, Accounts: e.accounts, Interval: e.node.cfg.Allocation.Schedule(),
+		Directory: e.live.accounts, Logger: e.node.logger}
+}
+
+// liveEconomy is the economy fold kept current by a projection runner.
+type liveEconomy struct {
+	mu     sync.RWMutex
+	eco    *economy.Economy
+	logger *slog.Logger
+}
+
+// Apply folds one record. A broken invariant is logged loudly (agora audit
+// gives the full report) but does not stop the read model.
+func (l *liveEconomy) Apply(r events.Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.eco.Apply(r); err != nil {
+		var v *economy.Violation
+		if errors.As(err, &v) {
+			l.logger.Error("invariant violated; run agora audit", "violation", v.Error())
+			return nil
+		}
+		return err
+	}
+	return nil
+}
+
+// Reset empties the fold.
+func (l *liveEconomy) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.eco = economy.New()
+}
+
+// accounts lists the accounts as of the last applied event.
+func (l *liveEconomy) accounts() []agent.Account {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]agent.Account, 0, len(l.eco.Accounts))
+	for _, a := range l.eco.Accounts {
+		a.Holds = maps.Clone(a.Holds)
+		out = append(out, a)
+	}
+	return out
 }

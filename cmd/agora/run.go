@@ -59,9 +59,13 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return err
 	}
+	if err := eco.configureMarkets(ctx); err != nil {
+		return fmt.Errorf("configure markets: %w", err)
+	}
 	if _, err := eco.ensureGenesis(ctx, logger); err != nil {
 		return err
 	}
+	eco.background(eco.ctx, "clearing schedule", eco.scheduler().Run)
 	if n.srv != nil {
 		// One-shot commands read through this server while the directory is
 		// locked; tell them where it is.
