@@ -72,7 +72,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 // Cycle runs one cycle now and applies the end-of-cycle rule.
 func (s *Scheduler) Cycle(ctx context.Context) error {
-	cc, _, err := s.Service.Clear(ctx, s.Clock())
+	now := time.Now
+	if s.Clock != nil {
+		now = s.Clock
+	}
+	cc, _, err := s.Service.Clear(ctx, now())
 	if err != nil {
 		return err
 	}

@@ -203,7 +203,7 @@ func TestRunJourney(t *testing.T) {
 		decodeJSON(t, mustRun(t, "audit", "--data", dir, "--json"), &rep)
 		s := rep.Summary
 		if !rep.OK || s.Agents != 3 || s.MintedMicros != 3*genesisGrant || s.BalanceMicros != 3*genesisGrant ||
-			s.OpenTransfers != 0 || s.InFlightMicros != 0 || s.Events != 1+2+2*3 {
+			s.OpenTransfers != 0 || s.InFlightMicros != 0 || s.Events < 1+2+2*3 {
 			t.Fatalf("audit after the load: %+v", rep)
 		}
 	})
@@ -211,9 +211,11 @@ func TestRunJourney(t *testing.T) {
 
 func checkGenesisOnly(t *testing.T, s economy.Summary) {
 	t.Helper()
-	if s.Events != 1 || s.LastSeq != 1 || s.Agents != 1 || s.AgentsAlive != 1 || s.MintedMicros != genesisGrant ||
+	// Besides genesis the log holds the markets' configuration and, when a
+	// cycle moved a price, its events: no other agent and no money moved.
+	if s.Events < 1 || s.Agents != 1 || s.AgentsAlive != 1 || s.MintedMicros != genesisGrant ||
 		s.BalanceMicros != genesisGrant || s.BurnedMicros != 0 || s.InFlightMicros != 0 {
-		t.Fatalf("want exactly the genesis (1 event, 1000 minted): %+v", s)
+		t.Fatalf("want exactly the genesis (1000 minted): %+v", s)
 	}
 }
 

@@ -15,8 +15,10 @@ import (
 	"github.com/agora-econ/agora/cmd/agora/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections"
+	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
+	"github.com/agora-econ/agora/projections/markets"
 )
 
 // Pool is the clearing pool of the economy: one book for every resource.
@@ -42,6 +44,13 @@ type runtimeEconomy struct {
 	// checked: the directory the end-of-cycle rule reads.
 	live    *liveEconomy
 	liveRun *projections.Runner
+	// bids is the public bid book; marketView the markets' figures, which
+	// mirror keeps in the key-value bucket market_state.
+	bids       *bidbook.View
+	bidsRun    *projections.Runner
+	marketView *markets.View
+	marketRun  *projections.Runner
+	mirror     *markets.Mirror
 
 	ctx    context.Context // ends when the economy stops
 	cancel context.CancelFunc
@@ -80,12 +89,28 @@ func startEconomy(n *node) (*runtimeEconomy, error) {
 	if e.histRun, err = projections.NewRunner(n.log, e.history); err != nil {
 		return nil, err
 	}
+	e.bids = bidbook.New()
+	if e.bidsRun, err = projections.NewRunner(n.log, e.bids); err != nil {
+		return nil, err
+	}
+	if e.marketView, err = markets.New(n.cfg.Allocation.TransactionHistoryLength); err != nil {
+		return nil, err
+	}
+	if e.marketRun, err = projections.NewRunner(n.log, e.marketView); err != nil {
+		return nil, err
+	}
+	if e.mirror, err = openMarketMirror(n, e.marketView); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx, e.cancel = ctx, cancel
 	e.background(ctx, "transfer manager", e.transfers.Run)
 	e.background(ctx, "market manager", e.markets.Run)
 	e.background(ctx, "history projection", e.histRun.Run)
 	e.background(ctx, "economy projection", e.liveRun.Run)
+	e.background(ctx, "bid book projection", e.bidsRun.Run)
+	e.background(ctx, "markets projection", e.marketRun.Run)
+	e.background(ctx, "market_state mirror", e.mirror.Run)
 	return e, nil
 }
 

@@ -59,11 +59,12 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return err
 	}
-	if err := eco.configureMarkets(ctx); err != nil {
-		return fmt.Errorf("configure markets: %w", err)
-	}
+	// Genesis first: on a fresh log it is event 1, the economy's origin.
 	if _, err := eco.ensureGenesis(ctx, logger); err != nil {
 		return err
+	}
+	if err := eco.configureMarkets(ctx); err != nil {
+		return fmt.Errorf("configure markets: %w", err)
 	}
 	eco.background(eco.ctx, "clearing schedule", eco.scheduler().Run)
 	if n.srv != nil {

@@ -1,0 +1,242 @@
+package markets
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"math/bits"
+	"slices"
+
+	"github.com/agora-econ/agora/actors/market"
+	"github.com/agora-econ/agora/events"
+)
+
+// State is the markets read model as a plain value: Apply folds records
+// into it without IO, clocks or locks. It is not safe for concurrent use;
+// View wraps it for that. The zero State is empty and keeps
+// HistoryLengthDefault transactions per market.
+type State struct {
+	historyLength int
+	cycle         uint64
+	entries       map[string]*entry
+	// bids are the open bids: which pool lists each and which resources it
+	// names, to count them per market. They are as many as the bid book's.
+	bids map[string]openBid
+	// clock counts changes to any market; each entry records the clock of
+	// its last change, so that the mirror writes only what changed. It is
+	// kept through a reset so that versions only grow.
+	clock uint64
+}
+
+// entry is one market: the market actor's own state, folded with its
+// Evolve, and what the clearing says of it.
+type entry struct {
+	market market.Market
+	active int // open bids naming the resource
+	recent ring
+	// running are the executions holding units of this market, to name the
+	// bid and agent when their units are released.
+	running map[string]execution
+	version uint64
+}
+
+type openBid struct {
+	pool      string
+	resources []string
+}
+
+type execution struct{ bidID, agentID, beneficiaryID string }
+
+// NewState returns an empty state that keeps historyLength transactions
+// per market (allocation.transaction_history_length).
+func NewState(historyLength int) (*State, error) {
+	if historyLength < 1 || historyLength > HistoryLengthMax {
+		return nil, fmt.Errorf("%w: history length %d, want 1 to %d", ErrInvalidLimit, historyLength, HistoryLengthMax)
+	}
+	return &State{historyLength: historyLength}, nil
+}
+
+func (s *State) init() {
+	if s.historyLength == 0 {
+		s.historyLength = HistoryLengthDefault
+	}
+	if s.entries == nil {
+		s.entries = map[string]*entry{}
+		s.bids = map[string]openBid{}
+	}
+}
+
+// reset empties s and keeps its history length and its clock.
+func (s *State) reset() { *s = State{historyLength: s.historyLength, clock: s.clock} }
+
+// entry returns the market's entry, created on first mention, and marks it
+// changed.
+func (s *State) touch(resource string) *entry {
+	e, ok := s.entries[resource]
+	if !ok {
+		e = &entry{market: market.New(resource), running: map[string]execution{}}
+		s.entries[resource] = e
+	}
+	s.clock++
+	e.version = s.clock
+	return e
+}
+
+// Apply folds one record into s: market events through market.Evolve (the
+// market actor's own fold), and from the clearing events the open bids and
+// the allocations of each cycle. Records of other kinds are ignored without
+// being decoded. On error s is unchanged.
+func Apply(s *State, rec events.Record) error {
+	kind, id, typ, err := events.ParseSubject(rec.Envelope.Subject)
+	if err != nil {
+		return fmt.Errorf("%w: sequence %d: %w", ErrInvalidRecord, rec.Seq, err)
+	}
+	if kind != events.KindMarket && kind != events.KindClearing {
+		return nil
+	}
+	if typ != rec.Envelope.Type || events.ValidateID(id) != nil {
+		return fmt.Errorf("%w: sequence %d: subject %q does not name a %s event of type %q",
+			ErrInvalidRecord, rec.Seq, rec.Envelope.Subject, kind, rec.Envelope.Type)
+	}
+	e, err := events.Decode(rec.Envelope)
+	if err != nil {
+		return err
+	}
+	s.init()
+	if kind == events.KindMarket {
+		s.market(rec, id, e)
+	} else {
+		s.clearing(rec, id, e)
+	}
+	return nil
+}
+
+// market folds one event of the market of resource.
+func (s *State) market(rec events.Record, resource string, ev events.Event) {
+	switch ev := ev.(type) {
+	case events.MarketConfigured, events.MarketCleared, events.LeaseReleased:
+		m := s.touch(resource)
+		m.market = market.Evolve(m.market, ev)
+		switch ev := ev.(type) {
+		case events.MarketCleared:
+			for _, l := range ev.Released {
+				s.released(rec, m, l.ExecutionID, l.Units, ev.Cycle, "expired")
+			}
+		case events.LeaseReleased:
+			s.released(rec, m, ev.ExecutionID, ev.Units, 0, ev.Reason)
+		}
+	}
+}
+
+func (s *State) released(rec events.Record, m *entry, executionID string, units events.Units, cycle uint64, reason string) {
+	x := m.running[executionID]
+	delete(m.running, executionID)
+	s.push(rec, m, Transaction{Kind: KindRelease, Cycle: cycle, BidID: x.bidID, ExecutionID: executionID,
+		AgentID: x.agentID, BeneficiaryID: x.beneficiaryID, Units: units, Reason: reason})
+}
+
+// clearing folds one event of the clearing pool.
+func (s *State) clearing(rec events.Record, pool string, ev events.Event) {
+	switch ev := ev.(type) {
+	case events.BidListed:
+		s.unlist(pool, ev.BidID)
+		names := slices.Sorted(maps.Keys(ev.Resources))
+		s.bids[ev.BidID] = openBid{pool: pool, resources: names}
+		for _, r := range names {
+			s.touch(r).active++
+		}
+	case events.BidWithdrawn:
+		s.unlist(pool, ev.BidID)
+	case events.BidsCancelled:
+		for _, id := range ev.BidIDs {
+			s.unlist(pool, id)
+		}
+	case events.CycleCleared:
+		s.cycle = max(s.cycle, ev.Cycle)
+		for _, a := range ev.Allocations {
+			s.unlist(pool, a.BidID)
+			for _, r := range slices.Sorted(maps.Keys(a.Resources)) {
+				m := s.touch(r)
+				m.running[a.ExecutionID] = execution{bidID: a.BidID, agentID: a.AgentID, beneficiaryID: a.BeneficiaryID}
+				s.push(rec, m, Transaction{Kind: KindAllocation, Cycle: ev.Cycle, BidID: a.BidID, ExecutionID: a.ExecutionID,
+					AgentID: a.AgentID, BeneficiaryID: a.BeneficiaryID, Units: a.Resources[r], AmountMicros: a.AmountMicros,
+					PriceMicros: ev.Markets[r].PriceMicros})
+			}
+		}
+	}
+}
+
+// unlist takes a bid out of the counts, if this pool lists it.
+func (s *State) unlist(pool, bidID string) {
+	b, ok := s.bids[bidID]
+	if !ok || b.pool != pool {
+		return
+	}
+	delete(s.bids, bidID)
+	for _, r := range b.resources {
+		s.touch(r).active--
+	}
+}
+
+func (s *State) push(rec events.Record, m *entry, t Transaction) {
+	t.Seq, t.Time = rec.Seq, rec.Envelope.Time
+	m.recent.push(t, s.historyLength)
+}
+
+// Markets returns every open market (one that was configured), sorted by
+// resource, with the cycle.
+func (s *State) Markets() MarketsState {
+	out := MarketsState{Cycle: s.cycle, Markets: []MarketState{}}
+	for _, r := range slices.Sorted(maps.Keys(s.entries)) {
+		if m, ok := s.Market(r); ok {
+			out.Markets = append(out.Markets, m)
+		}
+	}
+	return out
+}
+
+// Market returns one market, if it was configured.
+func (s *State) Market(resource string) (MarketState, bool) {
+	e, ok := s.entries[resource]
+	if !ok || !e.market.Open() {
+		return MarketState{}, false
+	}
+	return e.state(), true
+}
+
+// Cycle is the number of the last cycle that changed anything.
+func (s *State) Cycle() uint64 { return s.cycle }
+
+func (e *entry) state() MarketState {
+	m := e.market
+	return MarketState{Resource: m.Resource, SupplyUnits: m.SupplyUnits, LeasedUnits: m.LeasedUnits,
+		UtilizationPPM: utilizationPPM(m.LeasedUnits, m.SupplyUnits), PriceMicros: m.PriceMicros,
+		ActiveBids: e.active, RecentTransactions: e.recent.newest(0)}
+}
+
+// changedSince returns the open markets changed after version, sorted by
+// resource, and the version they bring the reader to.
+func (s *State) changedSince(version uint64) ([]MarketState, uint64) {
+	var out []MarketState
+	for _, r := range slices.Sorted(maps.Keys(s.entries)) {
+		if e := s.entries[r]; e.version > version && e.market.Open() {
+			out = append(out, e.state())
+		}
+	}
+	return out, s.clock
+}
+
+// utilizationPPM is leased / supply in parts per million, rounded down
+// (the clearing's formula), computed in 128 bits so that no supply
+// overflows it.
+func utilizationPPM(leased, supply events.Units) int64 {
+	if leased <= 0 || supply <= 0 {
+		return 0
+	}
+	hi, lo := bits.Mul64(uint64(leased), 1_000_000)
+	if hi >= uint64(supply) {
+		return math.MaxInt64 // leased far above supply: only a broken log gets here
+	}
+	q, _ := bits.Div64(hi, lo, uint64(supply))
+	return int64(min(q, math.MaxInt64))
+}
