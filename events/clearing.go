@@ -71,12 +71,20 @@ type BidWithdrawn struct {
 	Reason       string `json:"reason"`
 }
 
-// BidsCancelled takes every open bid of a dead agent out of the book (their
-// holds were voided by the death itself).
+// BidsCancelled takes a dead agent's bids out of the book: its own (their
+// holds were voided by the death itself) and those others placed for it to
+// run (Sponsored: their sponsors' holds are voided).
 type BidsCancelled struct {
-	AgentID string   `json:"agent_id"`
-	BidIDs  []string `json:"bid_ids"`
-	Trigger Trigger  `json:"trigger"`
+	AgentID   string   `json:"agent_id"`
+	BidIDs    []string `json:"bid_ids,omitempty"`
+	Sponsored []BidRef `json:"sponsored,omitempty"`
+	Trigger   Trigger  `json:"trigger"`
+}
+
+// BidRef names a bid and its bidder.
+type BidRef struct {
+	BidID   string `json:"bid_id"`
+	AgentID string `json:"agent_id"`
 }
 
 // Allocation is a winning bid: it becomes an execution.

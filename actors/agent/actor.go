@@ -64,6 +64,12 @@ func (a *Accounts) Do(ctx context.Context, id, key string, cmd any) (runtime.Res
 	return a.host.Ask(ctx, events.KindAgent, id, runtime.Request{Command: cmd, Key: key})
 }
 
+// Recall returns the result of agent id's command with idempotency key, if
+// the account remembers applying one.
+func (a *Accounts) Recall(ctx context.Context, id, key string) (runtime.Result, bool, error) {
+	return a.host.Recall(ctx, events.KindAgent, id, key)
+}
+
 // Get returns a copy of agent id's account, read from the actor itself.
 func (a *Accounts) Get(ctx context.Context, id string) (Account, error) {
 	return runtime.Inspect(ctx, a.host, events.KindAgent, id, func(s Account) Account { return s.clone() })

@@ -40,6 +40,11 @@ func Decide(a Account, cmd any) (events.Event, error) {
 	case VoidHold:
 		amount, ok := a.Holds[c.HoldID]
 		if !ok {
+			if c.Trigger.Seq != 0 {
+				// A manager voiding a hold that is already gone (the agent
+				// died, which voided it): nothing is left to release.
+				return nil, nil
+			}
 			return nil, fmt.Errorf("%w: %s", ErrHoldNotOpen, c.HoldID)
 		}
 		return events.HoldVoided{HoldID: c.HoldID, AmountMicros: amount, Reason: c.Reason, Trigger: c.Trigger}, nil

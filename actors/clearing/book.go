@@ -44,6 +44,10 @@ type Execution struct {
 type Market struct {
 	events.MarketTerms
 	LeasedUnits events.Units `json:"leased_units"`
+	// Retired is a market the configuration no longer has but whose leases
+	// are still held: it takes no bid and wins none, and leaves the book
+	// when its last lease is released.
+	Retired bool `json:"retired,omitempty"`
 }
 
 // Book is the state of a pool: nothing but the fold of its events.
@@ -67,6 +71,12 @@ func New(pool string) Book {
 
 // Configured reports whether the book has markets.
 func (b Book) Configured() bool { return len(b.Markets) > 0 }
+
+// open returns the market name if it takes bids.
+func (b Book) open(name string) (Market, bool) {
+	m, ok := b.Markets[name]
+	return m, ok && !m.Retired
+}
 
 func (b Book) applied(t events.Trigger) bool {
 	return t.Seq != 0 && !t.After(b.Settled[t.Manager], b.SettledIndex[t.Manager])
@@ -107,10 +117,16 @@ func Evolve(b Book, e events.Event) Book {
 		markets := make(map[string]Market, len(e.Markets))
 		for name, terms := range e.Markets {
 			m := Market{MarketTerms: terms, LeasedUnits: b.Markets[name].LeasedUnits}
-			if old, ok := b.Markets[name]; ok {
+			if old, ok := b.Markets[name]; ok && !old.Retired {
 				m.PriceMicros = clamp(old.PriceMicros, terms.MinPriceMicros, terms.MaxPriceMicros)
 			}
 			markets[name] = m
+		}
+		for name, old := range b.Markets {
+			if _, kept := markets[name]; !kept && old.LeasedUnits > 0 {
+				old.Retired = true
+				markets[name] = old
+			}
 		}
 		b.Markets, b.Rules = markets, e.Rules
 		b.LeaseTimeoutSeconds, b.AllocationsMax = e.LeaseTimeoutSeconds, e.AllocationsMax
@@ -131,6 +147,9 @@ func Evolve(b Book, e events.Event) Book {
 	case events.BidsCancelled:
 		for _, id := range e.BidIDs {
 			delete(b.Bids, id)
+		}
+		for _, ref := range e.Sponsored {
+			delete(b.Bids, ref.BidID)
 		}
 		b = b.settle(e.Trigger)
 	case events.CycleCleared:
@@ -169,6 +188,10 @@ func (b Book) release(executionID string) Book {
 	for r, u := range x.Resources {
 		m := b.Markets[r]
 		m.LeasedUnits -= u
+		if m.Retired && m.LeasedUnits == 0 {
+			delete(b.Markets, r)
+			continue
+		}
 		b.Markets[r] = m
 	}
 	delete(b.Executions, executionID)

@@ -45,17 +45,24 @@ func Decide(b Book, cmd any) (events.Event, error) {
 		if b.applied(c.Trigger) {
 			return nil, nil
 		}
+		// The dead agent's own bids go (its death voided their holds), and
+		// so do bids others placed for it to run: a dead agent never runs.
 		var ids []string
+		var sponsored []events.BidRef
 		for id, bid := range b.Bids {
-			if bid.AgentID == c.AgentID {
+			switch {
+			case bid.AgentID == c.AgentID:
 				ids = append(ids, id)
+			case bid.BeneficiaryID == c.AgentID:
+				sponsored = append(sponsored, events.BidRef{BidID: id, AgentID: bid.AgentID})
 			}
 		}
-		if len(ids) == 0 {
+		if len(ids) == 0 && len(sponsored) == 0 {
 			return nil, nil
 		}
 		slices.Sort(ids)
-		return events.BidsCancelled{AgentID: c.AgentID, BidIDs: ids, Trigger: c.Trigger}, nil
+		slices.SortFunc(sponsored, func(x, y events.BidRef) int { return strings.Compare(x.BidID, y.BidID) })
+		return events.BidsCancelled{AgentID: c.AgentID, BidIDs: ids, Sponsored: sponsored, Trigger: c.Trigger}, nil
 	case Clear:
 		return decideClear(b, c)
 	case ReleaseExecution:
@@ -86,14 +93,24 @@ func decideConfigure(b Book, c Configure) (events.Event, error) {
 			return nil, fmt.Errorf("market %s: supply must be positive and 0 < min <= price <= max", name)
 		}
 	}
+	for name, m := range c.Markets {
+		if old, ok := b.Markets[name]; ok && m.SupplyUnits < old.LeasedUnits {
+			return nil, fmt.Errorf("%w: %s supply %s is below the %s units leased now; lower it once those executions end",
+				ErrSupplyBelowLeases, name, m.SupplyUnits, old.LeasedUnits)
+		}
+	}
 	allocs := c.AllocationsMax
 	if allocs <= 0 {
 		allocs = AllocationsMaxDefault
 	}
-	same := c.Rules == b.Rules && c.LeaseTimeoutSeconds == b.LeaseTimeoutSeconds && allocs == b.AllocationsMax &&
-		len(c.Markets) == len(b.Markets)
+	same := c.Rules == b.Rules && c.LeaseTimeoutSeconds == b.LeaseTimeoutSeconds && allocs == b.AllocationsMax
+	for name, old := range b.Markets {
+		if _, kept := c.Markets[name]; !kept && !old.Retired {
+			same = false
+		}
+	}
 	for name, m := range c.Markets {
-		old, ok := b.Markets[name]
+		old, ok := b.open(name)
 		// The posted price of a running market is its own; only supply and
 		// bounds come from configuration.
 		if !ok || old.SupplyUnits != m.SupplyUnits || old.MinPriceMicros != m.MinPriceMicros || old.MaxPriceMicros != m.MaxPriceMicros {
@@ -137,9 +154,9 @@ func Validate(b Book, terms events.BidTerms, amount events.Micros) error {
 		if name == ResourceAttention {
 			return fmt.Errorf("%w: attention is bid for with a prompt, not in a bundle", ErrInvalidBundle)
 		}
-		m, ok := b.Markets[name]
+		m, ok := b.open(name)
 		if !ok {
-			return fmt.Errorf("%w: %q (known: %s)", ErrUnknownResource, name, strings.Join(slices.Sorted(maps.Keys(b.Markets)), ", "))
+			return fmt.Errorf("%w: %q (known: %s)", ErrUnknownResource, name, strings.Join(b.openNames(), ", "))
 		}
 		if units <= 0 {
 			return fmt.Errorf("%w: %s must be positive, got %s", ErrInvalidBundle, name, units)
@@ -219,7 +236,9 @@ func decideClear(b Book, c Clear) (events.Event, error) {
 	}
 	free := make(map[string]events.Units, len(b.Markets))
 	for name, m := range b.Markets {
-		free[name] = m.SupplyUnits - m.LeasedUnits
+		if !m.Retired { // a retired market leases nothing more
+			free[name] = m.SupplyUnits - m.LeasedUnits
+		}
 	}
 	// Leases of executions that never reported are released first.
 	var expired []string
@@ -253,6 +272,9 @@ func decideClear(b Book, c Clear) (events.Event, error) {
 	}
 	outcomes := make(map[string]events.MarketOutcome, len(b.Markets))
 	for name, m := range b.Markets {
+		if m.Retired {
+			continue
+		}
 		leased := m.SupplyUnits - free[name]
 		util := utilizationPPM(leased, m.SupplyUnits)
 		outcomes[name] = events.MarketOutcome{LeasedUnits: leased, UtilizationPPM: util,
@@ -318,4 +340,15 @@ func pricesMove(outcomes map[string]events.MarketOutcome) bool {
 		}
 	}
 	return false
+}
+
+func (b Book) openNames() []string {
+	var out []string
+	for name, m := range b.Markets {
+		if !m.Retired {
+			out = append(out, name)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

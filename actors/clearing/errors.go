@@ -28,6 +28,9 @@ var (
 	ErrCycleOutOfOrder = errors.New("cycle out of order")
 	// ErrBookFull: BidsMax open bids already.
 	ErrBookFull = errors.New("bid book full")
+	// ErrSupplyBelowLeases: a configuration would put a market's supply
+	// below what running executions lease; supply is a hard limit.
+	ErrSupplyBelowLeases = errors.New("supply below the units leased")
 	// ErrUnknownCommand: a message the book does not understand.
 	ErrUnknownCommand = errors.New("unknown command")
 )

@@ -77,6 +77,14 @@ func react(pool string, r events.Record, e events.Event) []runtime.Reaction {
 			return []runtime.Reaction{toAgent(e.AgentID, agent.VoidHold{HoldID: e.BidID, Reason: "bid rejected: " + e.Reason, Trigger: t})}
 		case events.BidWithdrawn:
 			return []runtime.Reaction{toAgent(e.AgentID, agent.VoidHold{HoldID: e.BidID, Reason: "bid withdrawn", Trigger: t})}
+		case events.BidsCancelled:
+			var out []runtime.Reaction
+			for i, ref := range e.Sponsored {
+				vt := t
+				vt.Index = uint32(i + 1)
+				out = append(out, toAgent(ref.AgentID, agent.VoidHold{HoldID: ref.BidID, Reason: "beneficiary died", Trigger: vt}))
+			}
+			return out
 		case events.CycleCleared:
 			return reactCycle(e, t)
 		case events.ExecutionReleased:

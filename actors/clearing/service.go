@@ -99,6 +99,14 @@ func (s *Service) Configure(ctx context.Context, markets map[string]events.Marke
 // It returns once the book has decided: status open, or rejected.
 func (s *Service) Place(ctx context.Context, agentID, key string, terms events.BidTerms, amount events.Micros) (string, string, error) {
 	terms.Pool = s.pool
+	// A retry is answered with the first bid, even if the book has moved
+	// on (a price rose) since.
+	if res, ok, err := s.accounts.Recall(ctx, agentID, key); err != nil {
+		return "", "", err
+	} else if placed, isHold := res.Event.(events.HoldPlaced); ok && isHold {
+		status, err := s.settled(ctx, res.Seq, placed.HoldID)
+		return placed.HoldID, status, err
+	}
 	invalid, err := Inspect(ctx, s, func(b Book) error { return Validate(b, terms, amount) })
 	if err != nil {
 		return "", "", err
@@ -148,6 +156,11 @@ func (s *Service) settled(ctx context.Context, seq uint64, bidID string) (string
 
 // Raise raises agentID's open bid to amount (the hold grows first).
 func (s *Service) Raise(ctx context.Context, agentID, key, bidID string, amount events.Micros) (string, error) {
+	if res, ok, err := s.accounts.Recall(ctx, agentID, key); err != nil {
+		return "", err
+	} else if raised, isRaise := res.Event.(events.HoldIncreased); ok && isRaise {
+		return s.settled(ctx, res.Seq, raised.HoldID)
+	}
 	invalid, err := Inspect(ctx, s, func(b Book) error {
 		bid, ok := b.Bids[bidID]
 		switch {

@@ -80,6 +80,10 @@ func Decide(m Market, cmd any) (events.Event, error) {
 		if t.SupplyUnits <= 0 || t.MinPriceMicros <= 0 || t.MinPriceMicros > t.PriceMicros || t.PriceMicros > t.MaxPriceMicros {
 			return nil, fmt.Errorf("%w: %+v", ErrInvalidTerms, t)
 		}
+		if t.SupplyUnits < m.LeasedUnits {
+			return nil, fmt.Errorf("%w: %s supply %s is below the %s units leased now; lower it once those executions end",
+				ErrInvalidTerms, m.Resource, t.SupplyUnits, m.LeasedUnits)
+		}
 		price := t.PriceMicros
 		if m.Open() {
 			price = max(t.MinPriceMicros, min(t.MaxPriceMicros, m.PriceMicros))

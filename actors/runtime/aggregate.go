@@ -48,6 +48,9 @@ type Query[S any] struct {
 	Fn func(S) any
 }
 
+// recall asks whether a command with this idempotency key was applied.
+type recall struct{ key string }
+
 // reply travels back to the asker.
 type reply struct {
 	result Result

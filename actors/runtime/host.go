@@ -125,7 +125,8 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 	}
 	producer, ok := h.kinds[kind]
 	if !ok {
-		return nil, fmt.Errorf("runtime: no actor kind %q registered", kind)
+		// Retryable: a manager may start before every kind is registered.
+		return nil, fmt.Errorf("%w: no actor kind %q registered", ErrUnavailable, kind)
 	}
 	pid, err := h.system.Root.SpawnNamed(actor.PropsFromProducer(producer(id)), name)
 	if err != nil {
@@ -140,6 +141,22 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 func (h *Host) Ask(ctx context.Context, kind events.Kind, id string, req Request) (Result, error) {
 	r, err := h.ask(ctx, kind, id, req)
 	return r.result, err
+}
+
+// Recall returns the result of the command with idempotency key that actor
+// (kind, id) applied, if it remembers one. A front door that checks a
+// command against other state before sending it asks this first, so that a
+// retry gets the first answer even when that state has moved on.
+func (h *Host) Recall(ctx context.Context, kind events.Kind, id, key string) (Result, bool, error) {
+	if key == "" {
+		return Result{}, false, nil
+	}
+	r, err := h.ask(ctx, kind, id, recall{key: key})
+	if err != nil {
+		return Result{}, false, err
+	}
+	found, _ := r.value.(bool)
+	return r.result, found, nil
 }
 
 // Inspect runs fn on the state of actor (kind, id) inside the actor.

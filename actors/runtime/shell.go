@@ -80,6 +80,16 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 		s.flush(ctx)
 	case *actor.Stopping:
 		s.flush(ctx) // a stop queued ahead of the flush message
+	case recall:
+		s.flush(ctx)
+		if !s.recovered {
+			if err := s.recover(); err != nil {
+				ctx.Respond(reply{err: err})
+				return
+			}
+		}
+		res, ok, err := s.mem.result(m.key)
+		ctx.Respond(reply{result: res, value: ok, err: err})
 	case Query[S]:
 		s.flush(ctx) // a query sees durable state only
 		if !s.recovered {

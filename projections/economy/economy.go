@@ -2,14 +2,25 @@
 // Evolve functions the actors use, with every invariant of SPEC.md section 4
 // checked after every event. It is what `agora audit` and `agora replay`
 // run, and what tests compare the live actors against.
+//
+// Accounts are folded with agent.Evolve, markets with market.Evolve and
+// clearing books with clearing.Evolve. Besides each actor's own state, the
+// fold keeps what ties actors together (a bid's hold and its listing, an
+// allocation and its payment, a cycle and its leases in each market) only
+// as long as it is pending, plus the ids of settled allocations, which is
+// what catching a second payment needs.
 package economy
 
 import (
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -49,6 +60,10 @@ type transfer struct {
 // Economy is the folded state. The zero value is not ready: use New.
 type Economy struct {
 	Accounts map[string]agent.Account
+	// Markets is every resource market, folded with market.Evolve.
+	Markets map[string]market.Market
+	// Books is every clearing pool, folded with clearing.Evolve.
+	Books map[string]clearing.Book
 
 	MintedMicros   events.Micros
 	BurnedMicros   events.Micros
@@ -60,16 +75,27 @@ type Economy struct {
 	LastSeq  uint64
 	LastTime time.Time
 
-	transfers map[string]*transfer
+	transfers     map[string]*transfer
+	openTransfers int
 	// holdsResolved remembers every hold that was posted or voided, so a
 	// second resolution of the same hold is caught.
 	holdsResolved map[string]struct{}
+
+	bids bidLedger
 }
 
 // New returns an empty economy.
 func New() *Economy {
-	return &Economy{Accounts: map[string]agent.Account{}, transfers: map[string]*transfer{},
-		holdsResolved: map[string]struct{}{}}
+	return &Economy{Accounts: map[string]agent.Account{}, Markets: map[string]market.Market{},
+		Books: map[string]clearing.Book{}, transfers: map[string]*transfer{},
+		holdsResolved: map[string]struct{}{}, bids: newBidLedger()}
+}
+
+// MarketSummary is one market's headline.
+type MarketSummary struct {
+	SupplyUnits events.Units  `json:"supply_units"`
+	LeasedUnits events.Units  `json:"leased_units"`
+	PriceMicros events.Micros `json:"price_micros"`
 }
 
 // Summary is the headline of an audit or a replay.
@@ -85,26 +111,50 @@ type Summary struct {
 	BalanceMicros  events.Micros `json:"balance_micros"`
 	HeldMicros     events.Micros `json:"held_micros"`
 	OpenTransfers  int           `json:"open_transfers"`
+
+	Markets           map[string]MarketSummary `json:"markets,omitempty"`
+	OpenBids          int                      `json:"open_bids"`
+	RunningExecutions int                      `json:"running_executions"`
+	// Cycles is the number of allocation cycles cleared, over every pool.
+	Cycles uint64 `json:"cycles"`
+	// The work the process managers still owe: bid holds not yet listed
+	// (or rejected), allocations not yet paid (or refused), refused
+	// allocations whose execution still holds its leases, and cycles some
+	// market has not recorded yet. All are 0 once the managers caught up.
+	UnlistedBids       int `json:"unlisted_bids"`
+	UnpaidAllocations  int `json:"unpaid_allocations"`
+	UnreleasedRefusals int `json:"unreleased_refusals"`
+	UnrecordedCycles   int `json:"unrecorded_cycles"`
 }
 
 // Summary returns the headline figures.
 func (e *Economy) Summary() Summary {
 	s := Summary{Events: e.Events, LastSeq: e.LastSeq, LastTime: e.LastTime, Agents: len(e.Accounts),
 		MintedMicros: e.MintedMicros, BurnedMicros: e.BurnedMicros, InFlightMicros: e.InFlightMicros,
-		BalanceMicros: e.balancesMicros}
+		BalanceMicros: e.balancesMicros, OpenTransfers: e.openTransfers}
 	for _, a := range e.Accounts {
 		if a.Status == agent.StatusAlive {
 			s.AgentsAlive++
 		}
 		s.HeldMicros += a.HeldMicros
 	}
-	for _, t := range e.transfers {
-		if t.state != transferSettled {
-			s.OpenTransfers++
+	for name, m := range e.Markets {
+		if s.Markets == nil {
+			s.Markets = map[string]MarketSummary{}
 		}
+		s.Markets[name] = MarketSummary{SupplyUnits: m.SupplyUnits, LeasedUnits: m.LeasedUnits, PriceMicros: m.PriceMicros}
 	}
+	for _, b := range e.Books {
+		s.OpenBids += len(b.Bids)
+		s.RunningExecutions += len(b.Executions)
+		s.Cycles += b.Cycle
+	}
+	s.UnlistedBids, s.UnpaidAllocations = len(e.bids.listings), len(e.bids.allocations)
+	s.UnreleasedRefusals, s.UnrecordedCycles = len(e.bids.refused), e.bids.unrecordedCycles()
 	return s
 }
+
+type violationFunc func(inv, format string, args ...any) error
 
 // Apply folds one record and checks the invariants. A violation is
 // returned as *Violation; the state is still advanced, so a report can go
@@ -120,21 +170,36 @@ func (e *Economy) Apply(r events.Record) error {
 	}
 	e.Events++
 	e.LastSeq, e.LastTime = r.Seq, r.Envelope.Time
-	if kind != events.KindAgent {
-		return nil
-	}
 	v := func(inv, format string, args ...any) error {
 		return &Violation{Seq: r.Seq, Subject: r.Envelope.Subject, Invariant: inv, Detail: fmt.Sprintf(format, args...)}
 	}
+	switch kind {
+	case events.KindAgent:
+		return e.applyAgent(id, ev, v)
+	case events.KindMarket:
+		return e.applyMarket(id, ev, v)
+	case events.KindClearing:
+		return e.applyBook(id, r.Seq, ev, v)
+	}
+	return nil
+}
+
+// applyAgent checks and folds one event of an account: the account's own
+// rules, then what it means for the bids and allocations it pays for.
+func (e *Economy) applyAgent(id string, ev events.Event, v violationFunc) error {
 	before, known := e.Accounts[id]
 	if !known {
 		before = agent.New(id)
 	}
-	if err := e.checkTransition(before, ev, v); err != nil {
-		e.fold(id, before, ev)
-		return err
+	err := e.checkTransition(before, ev, v)
+	if err == nil {
+		err = e.checkBidHold(before, ev, v)
 	}
 	after := e.fold(id, before, ev)
+	e.trackBidHold(id, ev)
+	if err != nil {
+		return err
+	}
 	return e.checkAfter(after, v)
 }
 
@@ -149,6 +214,9 @@ func (e *Economy) fold(id string, before agent.Account, ev events.Event) agent.A
 		e.MintedMicros += ev.GrantMicros
 	case events.TransferSent:
 		e.InFlightMicros += ev.AmountMicros
+		if _, dup := e.transfers[ev.TransferID]; !dup {
+			e.openTransfers++
+		}
 		e.transfers[ev.TransferID] = &transfer{from: id, to: ev.ToAgentID, amount: ev.AmountMicros, state: transferInFlight}
 	case events.TransferReceived:
 		e.InFlightMicros -= ev.AmountMicros
@@ -178,12 +246,15 @@ func (e *Economy) fold(id string, before agent.Account, ev events.Event) agent.A
 }
 
 func (e *Economy) setTransfer(id string, s transferState) {
-	if t, ok := e.transfers[id]; ok {
-		t.state = s
+	t, ok := e.transfers[id]
+	if !ok {
+		return
 	}
+	if t.state != transferSettled && s == transferSettled {
+		e.openTransfers--
+	}
+	t.state = s
 }
-
-type violationFunc func(inv, format string, args ...any) error
 
 // checkTransition checks what an event may do given the state before it.
 func (e *Economy) checkTransition(a agent.Account, ev events.Event, v violationFunc) error {
@@ -303,3 +374,11 @@ func (e *Economy) checkAfter(a agent.Account, v violationFunc) error {
 	}
 	return nil
 }
+
+// sameUnits reports whether two bundles ask for the same units.
+func sameUnits(a, b map[string]events.Units) bool {
+	return maps.Equal(a, b)
+}
+
+// sortedKeys lists a map's keys in order, for deterministic reports.
+func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
