@@ -28,6 +28,10 @@ type Request struct {
 	Key           string
 	CausationID   string
 	CorrelationID string
+	// Manager names the process manager sending the command, if any. After
+	// a failed append the actor refuses a manager's commands until that
+	// manager says it has seen the failure (see fence in shell.go).
+	Manager string
 }
 
 // Result is the outcome of an accepted command.
@@ -50,6 +54,9 @@ type Query[S any] struct {
 
 // recall asks whether a command with this idempotency key was applied.
 type recall struct{ key string }
+
+// resume lifts the fence for one manager.
+type resume struct{ manager string }
 
 // reply travels back to the asker.
 type reply struct {

@@ -1,6 +1,9 @@
 package runtime
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // ErrUnavailable: the event log did not acknowledge the append (timeout,
 // connection loss, full disk). The command may or may not have been
@@ -19,3 +22,8 @@ var ErrStopped = errors.New("actor host stopped")
 // query for another state type, say). It is answered at once rather than
 // left to time out.
 var ErrUnknownMessage = errors.New("unknown message")
+
+// ErrFenced: the actor failed an append and refuses this manager's
+// commands until the manager resumes it; the manager resends them in order.
+// It wraps ErrUnavailable, so it is retried like one.
+var ErrFenced = fmt.Errorf("%w: fenced after a failed append", ErrUnavailable)

@@ -178,6 +178,43 @@ func Inspect[S any, T any](ctx context.Context, h *Host, kind events.Kind, id st
 	return v, nil
 }
 
+// send delivers msg to actor (kind, id) and returns the future of its
+// answer, so that a caller can have several commands in the actor's mailbox
+// at once (in order) and collect the answers in order.
+func (h *Host) send(kind events.Kind, id string, msg any) (*actor.Future, error) {
+	pid, err := h.pid(kind, id)
+	if err != nil {
+		return nil, err
+	}
+	return h.system.Root.RequestFuture(pid, msg, h.deps.opts.AskTimeout), nil
+}
+
+// answer waits for a future's reply.
+func answer(ctx context.Context, fut *actor.Future, kind events.Kind, id string) (reply, error) {
+	type outcome struct {
+		res any
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := fut.Result()
+		done <- outcome{res, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return reply{}, ctx.Err()
+	case o := <-done:
+		if o.err != nil {
+			return reply{}, fmt.Errorf("%w: %s %s did not answer: %v", ErrUnavailable, kind, id, o.err)
+		}
+		r, ok := o.res.(reply)
+		if !ok {
+			return reply{}, fmt.Errorf("runtime: unexpected answer %T", o.res)
+		}
+		return r, r.err
+	}
+}
+
 func (h *Host) ask(ctx context.Context, kind events.Kind, id string, msg any) (reply, error) {
 	if err := ctx.Err(); err != nil {
 		return reply{}, err

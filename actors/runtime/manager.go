@@ -9,6 +9,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
+
 	"github.com/agora-econ/agora/events"
 )
 
@@ -44,6 +46,8 @@ type ManagerRunner struct {
 
 	// InFlightMax bounds the reactions dispatched and not yet done.
 	InFlightMax int
+	// PipelineMax bounds the commands in one target's mailbox at once.
+	PipelineMax int
 
 	mu      sync.Mutex
 	changed *sync.Cond
@@ -72,7 +76,7 @@ func NewManagerRunner(m Manager, host *Host, log events.Log, store events.Store,
 	if logger == nil {
 		logger = slog.Default()
 	}
-	mr := &ManagerRunner{m: m, host: host, log: log, store: store, logger: logger, InFlightMax: 4096,
+	mr := &ManagerRunner{m: m, host: host, log: log, store: store, logger: logger, InFlightMax: 4096, PipelineMax: 256,
 		done: map[uint64]int{}, targets: map[string]*targetQueue{}}
 	mr.changed = sync.NewCond(&mr.mu)
 	return mr, nil
@@ -213,51 +217,98 @@ func (mr *ManagerRunner) dispatch(ctx context.Context, wg *sync.WaitGroup, seq u
 	return nil
 }
 
-// work delivers one target's reactions in order, one at a time.
+// work delivers one target's reactions in order. Up to PipelineMax are in
+// the actor's mailbox at once, so that the actor can append them as one
+// batch; answers are read in order. On a retryable failure the actor has
+// fenced this manager (or the answer timed out, and the mailbox still keeps
+// the order): the worker collects the remaining answers, resumes the actor
+// and resends from the first command not accepted.
 func (mr *ManagerRunner) work(ctx context.Context, wg *sync.WaitGroup, key string, q *targetQueue) {
 	defer wg.Done()
+	backoff := 10 * time.Millisecond
 	for {
 		mr.mu.Lock()
-		if len(q.items) == 0 {
+		n := min(len(q.items), max(mr.PipelineMax, 1))
+		if n == 0 {
 			delete(mr.targets, key)
 			mr.mu.Unlock()
 			return
 		}
-		it := q.items[0]
+		batch := append([]item(nil), q.items[:n]...)
 		mr.mu.Unlock()
-		if !mr.deliver(ctx, it) {
-			return // shutting down; the cursor stays below this item
-		}
+		done, failed := mr.deliver(ctx, batch)
 		mr.mu.Lock()
-		q.items = q.items[1:]
-		mr.complete(it.seq)
-		mr.mu.Unlock()
-	}
-}
-
-// deliver sends one reaction until it is accepted; false when ctx ends
-// first.
-func (mr *ManagerRunner) deliver(ctx context.Context, it item) bool {
-	backoff := 10 * time.Millisecond
-	for {
-		_, err := mr.host.Ask(ctx, it.r.Kind, it.r.ID, Request{Command: it.r.Command})
-		if err == nil {
-			return true
+		for _, it := range batch[:done] {
+			mr.complete(it.seq)
 		}
-		if !errors.Is(err, ErrUnavailable) && !errors.Is(err, ErrConflict) && ctx.Err() == nil {
-			// A rejection is final: retrying cannot change it. It means the
-			// rules let an event oblige something impossible; log loudly.
-			mr.logger.Error("manager: reaction rejected", "manager", mr.m.Name, "seq", it.seq,
-				"kind", it.r.Kind, "id", it.r.ID, "command", fmt.Sprintf("%T", it.r.Command), "err", err)
-			return true
+		q.items = q.items[done:]
+		mr.mu.Unlock()
+		if ctx.Err() != nil {
+			return // shutting down; the cursor stays below what is not done
+		}
+		if !failed {
+			backoff = 10 * time.Millisecond
+			continue
+		}
+		it := batch[done]
+		if _, err := mr.host.ask(ctx, it.r.Kind, it.r.ID, resume{manager: mr.m.Name}); err != nil && ctx.Err() == nil {
+			mr.logger.Warn("manager: resume", "manager", mr.m.Name, "kind", it.r.Kind, "id", it.r.ID, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, 2*time.Second)
 	}
+}
+
+// deliver sends the batch to its target and reads the answers in order. It
+// returns how many leading commands are done (accepted, or rejected for
+// good) and whether a retryable failure stopped it there.
+func (mr *ManagerRunner) deliver(ctx context.Context, batch []item) (int, bool) {
+	futures := make([]*actor.Future, 0, len(batch))
+	var sendErr error
+	for _, it := range batch {
+		fut, err := mr.host.send(it.r.Kind, it.r.ID, Request{Command: it.r.Command, Manager: mr.m.Name})
+		if err != nil {
+			sendErr = err
+			break
+		}
+		futures = append(futures, fut)
+	}
+	done, failed := 0, false
+	for i, fut := range futures {
+		if failed {
+			_, _ = answer(ctx, fut, batch[i].r.Kind, batch[i].r.ID) // drain: the resend follows the resume
+			continue
+		}
+		_, err := answer(ctx, fut, batch[i].r.Kind, batch[i].r.ID)
+		switch {
+		case err == nil:
+			done++
+		case ctx.Err() != nil:
+			return done, false
+		case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConflict):
+			failed = true
+		default:
+			// A rejection is final: retrying cannot change it. It means the
+			// rules let an event oblige something impossible; log loudly.
+			it := batch[i]
+			mr.logger.Error("manager: reaction rejected", "manager", mr.m.Name, "seq", it.seq,
+				"kind", it.r.Kind, "id", it.r.ID, "command", fmt.Sprintf("%T", it.r.Command), "err", err)
+			done++
+		}
+	}
+	if sendErr != nil && !failed && done == len(futures) {
+		if !errors.Is(sendErr, ErrUnavailable) {
+			it := batch[done]
+			mr.logger.Error("manager: reaction cannot be sent", "manager", mr.m.Name, "seq", it.seq,
+				"kind", it.r.Kind, "id", it.r.ID, "err", sendErr)
+		}
+		failed = true
+	}
+	return done, failed
 }
 
 // complete marks one reaction of seq done and advances the floor. Callers

@@ -41,6 +41,16 @@ type shell[S any] struct {
 	batch     []pending
 	batchEnvs []events.Envelope
 	batchKeys map[string]int // idempotency key -> index in batch
+
+	// fenced is set by a failed append or recovery. Managers pipeline
+	// several commands to an actor, relying on each actor's trigger marks
+	// to recognise redeliveries; if a command failed while a later one from
+	// the same manager applied, the mark would hide the failed one for
+	// ever. So after a failure every manager's commands are refused until
+	// it sends resume, which it does once it has seen the failure: what it
+	// sends after that is its resend, in order.
+	fenced  bool
+	resumed map[string]bool
 }
 
 // pending is a command decided and not yet answered.
@@ -80,6 +90,12 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 		s.flush(ctx)
 	case *actor.Stopping:
 		s.flush(ctx) // a stop queued ahead of the flush message
+	case resume:
+		if s.resumed == nil {
+			s.resumed = map[string]bool{}
+		}
+		s.resumed[m.manager] = true
+		ctx.Respond(reply{})
 	case recall:
 		s.flush(ctx)
 		if !s.recovered {
@@ -110,8 +126,13 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 // nothing (a rejection, a remembered retry) goes out at once: it rests on
 // durable state. Otherwise it waits for the batch.
 func (s *shell[S]) handle(ctx actor.Context, req Request) {
+	if req.Manager != "" && s.fenced && !s.resumed[req.Manager] {
+		ctx.Respond(reply{err: fmt.Errorf("%w: %s %s", ErrFenced, s.agg.Kind, s.id)})
+		return
+	}
 	if !s.recovered && len(s.batch) == 0 {
 		if err := s.recover(); err != nil {
+			s.fence()
 			ctx.Respond(reply{err: err})
 			return
 		}
@@ -185,6 +206,7 @@ func (s *shell[S]) flush(ctx actor.Context) {
 		// the log, which is the truth, and tell every caller. A retry with
 		// the same key then learns the true outcome.
 		s.recovered = false
+		s.fence()
 		if rerr := s.recover(); rerr != nil {
 			s.deps.logger.Error("actor recovery after a failed append failed",
 				"kind", s.agg.Kind, "id", s.id, "err", rerr)
@@ -221,6 +243,11 @@ func (s *shell[S]) flush(ctx actor.Context) {
 		s.sinceSnap += len(envs)
 		s.maybeSnapshot()
 	}
+}
+
+// fence refuses every manager's commands until it resumes.
+func (s *shell[S]) fence() {
+	s.fenced, s.resumed = true, map[string]bool{}
 }
 
 func (s *shell[S]) respond(ctx actor.Context, to *actor.PID, r reply) {
