@@ -50,6 +50,7 @@ func Run(t *testing.T, newLog func(t *testing.T) events.Log) {
 		{"CancelledContext", testCancelled},
 		{"Close", testClose},
 	}
+	cases = append(cases, batchCases...)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			c.fn(t, newLog(t))

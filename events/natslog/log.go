@@ -2,12 +2,10 @@ package natslog
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -15,26 +13,38 @@ import (
 	"github.com/agora-econ/agora/events"
 )
 
-// ReadBatch is how many messages a reader asks the server for at once.
-// Replay speed is bounded by round trips with small batches; 1000 messages
-// of ~300 bytes keep the client buffer small and the pipe full.
-const ReadBatch = 1000
-
-// duplicateScanMax bounds the search for an earlier copy of an event after a
-// wrong-last-sequence answer (see Append). A retried append finds its first
-// copy among the next few records of its filter; past this bound the caller
-// gets ErrWrongLastSequence and recovers from the log, which is also correct.
-const duplicateScanMax = 100
-
-// cleanupTimeout bounds the deletion of a reader's consumer, which runs even
-// when the reader's context is already done.
-const cleanupTimeout = 2 * time.Second
-
 // Log is the JetStream events.Log. It is safe for concurrent use.
+//
+// Appends of one envelope are JetStream publishes with an expected last
+// subject sequence (append.go); appends of several are atomic batches
+// (batch.go). Reads are batched direct gets (direct.go), which need no
+// consumer on the server, so any number of actors can recover at once;
+// Follow catches up the same way and then waits on an ordered consumer
+// (consume.go).
 type Log struct {
 	js     jetstream.JetStream
+	nc     *nats.Conn
 	stream jetstream.Stream
 	name   string
+
+	// directGet is the subject of the stream's direct get API.
+	directGet string
+	// everything is the filter that matches every message of the stream
+	// (its only subject, events.>), if it has only one. A read with it
+	// asks for all messages: the server counts them at once instead of
+	// walking a block to count matches.
+	everything string
+
+	// batchMu keeps the messages of one atomic batch together on the
+	// connection, so that the server stages one batch of this log at a
+	// time, however many cores write at once: it stages at most 50 a
+	// stream and refuses more (a refusal the adapter would retry).
+	batchMu sync.Mutex
+	// answers receives the answers to batch commits and direct gets.
+	answers mux
+	// beforeCommit, when set (by tests), runs before a batch's commit is
+	// sent, with the rest of the batch already written.
+	beforeCommit func(commit *nats.Msg)
 
 	// done is cancelled by Close: every running Read and Follow stops and
 	// later calls fail with events.ErrLogClosed.
@@ -46,8 +56,8 @@ type Log struct {
 var _ events.Log = (*Log)(nil)
 
 // New returns the log over an existing stream (DefaultStream when name is
-// empty). It fails when the stream does not exist: EnsureStream, or Open,
-// creates it.
+// empty). It fails when the stream does not exist, or does not allow direct
+// gets and atomic batches: EnsureStream, or Open, creates the stream so.
 func New(ctx context.Context, js jetstream.JetStream, name string) (*Log, error) {
 	if name == "" {
 		name = DefaultStream
@@ -56,8 +66,42 @@ func New(ctx context.Context, js jetstream.JetStream, name string) (*Log, error)
 	if err != nil {
 		return nil, fmt.Errorf("natslog: open stream %s: %w", name, err)
 	}
+	// Reads rely on direct gets, which need no consumer and never see part
+	// of an atomic batch; appends of several events on atomic batches.
+	if info := s.CachedInfo(); info == nil || !info.Config.AllowDirect || !info.Config.AllowAtomicPublish {
+		return nil, fmt.Errorf("natslog: stream %s does not allow direct gets and atomic batches; EnsureStream configures it", name)
+	}
 	done, cancel := context.WithCancel(context.Background())
-	return &Log{js: js, stream: s, name: name, done: done, cancel: cancel}, nil
+	l := &Log{
+		js:        js,
+		nc:        js.Conn(),
+		stream:    s,
+		name:      name,
+		directGet: apiPrefix(js) + "DIRECT.GET." + name,
+		done:      done,
+		cancel:    cancel,
+	}
+	if subjects := s.CachedInfo().Config.Subjects; len(subjects) == 1 {
+		l.everything = subjects[0]
+	}
+	return l, nil
+}
+
+// apiPrefix is the prefix of the JetStream API subjects js talks to, as
+// the client computes it (jetstream.NewWithDomain, NewWithAPIPrefix).
+func apiPrefix(js jetstream.JetStream) string {
+	o := js.Options()
+	switch {
+	case o.Domain != "":
+		return "$JS." + o.Domain + ".API."
+	case o.APIPrefix != "":
+		if !strings.HasSuffix(o.APIPrefix, ".") {
+			return o.APIPrefix + "."
+		}
+		return o.APIPrefix
+	default:
+		return jetstream.DefaultAPIPrefix
+	}
 }
 
 // Open ensures the stream (EnsureStream) and returns its log.
@@ -75,6 +119,7 @@ func Open(ctx context.Context, js jetstream.JetStream, o StreamOptions) (*Log, e
 func (l *Log) Close() {
 	l.closed.Store(true)
 	l.cancel()
+	l.answers.close()
 }
 
 // Stream is the name of the stream the log writes to.
@@ -100,335 +145,49 @@ func (l *Log) stopped(ctx context.Context, err error) error {
 	return err
 }
 
-// Append implements events.Log. The expectation is checked by the server
-// (Nats-Expected-Last-Subject-Sequence with the filter in
-// Nats-Expected-Last-Subject-Sequence-Subject), so two processes appending to
-// one actor cannot interleave its history. The envelope id is the message
-// id: an append retried with the same envelope returns the sequence of the
-// first copy instead of storing a second one.
-func (l *Log) Append(ctx context.Context, filter string, expectedLast uint64, envs ...events.Envelope) (uint64, error) {
-	if len(envs) != 1 {
-		// Atomic batches are not implemented yet.
-		return 0, fmt.Errorf("%w: %d envelopes", events.ErrBatchSize, len(envs))
-	}
-	return l.appendOne(ctx, filter, expectedLast, envs[0])
-}
-
-func (l *Log) appendOne(ctx context.Context, filter string, expectedLast uint64, env events.Envelope) (uint64, error) {
-	if l.closed.Load() {
-		return 0, events.ErrLogClosed
-	}
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	if err := validateFilter(filter); err != nil {
-		return 0, err
-	}
-	if err := validateSubject(env.Subject, filter); err != nil {
-		return 0, err
-	}
-	data, err := events.Marshal(env)
-	if err != nil {
-		return 0, fmt.Errorf("natslog: append %s: %w", env.Subject, err)
-	}
-	opts := []jetstream.PublishOpt{
-		jetstream.WithExpectStream(l.name),
-		jetstream.WithExpectLastSequenceForSubject(expectedLast, filter),
-	}
-	if env.ID != "" {
-		opts = append(opts, jetstream.WithMsgID(env.ID))
-	}
-	sctx, cancel := l.scope(ctx)
-	defer cancel()
-	msg := &nats.Msg{Subject: env.Subject, Data: data, Header: nats.Header{}}
-	ack, err := l.js.PublishMsg(sctx, msg, opts...)
-	if err == nil {
-		// A duplicate ack (ack.Duplicate) carries the sequence of the first
-		// copy, which is the answer to a retried append.
-		return ack.Sequence, nil
-	}
-	if !isWrongLastSequence(err) {
-		return 0, fmt.Errorf("natslog: append %s: %w", env.Subject, l.stopped(ctx, err))
-	}
-	// A single server checks the expected sequence before the message id, so
-	// a retry of an append that did succeed (its ack was lost, or the caller
-	// timed out) is refused as a wrong last sequence rather than
-	// acknowledged as a duplicate. Look for the first copy after the
-	// expected sequence before reporting a conflict.
-	if env.ID != "" {
-		if seq, ok := l.findCopy(sctx, filter, expectedLast, env.ID); ok {
-			return seq, nil
-		}
-	}
-	return 0, fmt.Errorf("%w: %s expected at %d: %w", events.ErrWrongLastSequence, filter, expectedLast, err)
-}
-
-// isWrongLastSequence reports the server's refusal of an expected last
-// sequence. Replicated streams answer with a second code for the same
-// conflict.
-func isWrongLastSequence(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
-		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
-}
-
-// findCopy looks for a message with id among the records of filter after
-// expectedLast. Errors count as "not found": the caller then reports the
-// conflict, which is always safe.
-func (l *Log) findCopy(ctx context.Context, filter string, expectedLast uint64, id string) (uint64, bool) {
-	seq := expectedLast + 1
-	for range duplicateScanMax {
-		m, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
-		if err != nil {
-			return 0, false
-		}
-		if m.Header.Get(jetstream.MsgIDHeader) == id {
-			return m.Sequence, true
-		}
-		seq = m.Sequence + 1
-	}
-	return 0, false
-}
-
-// Read implements events.Log. The end is the number of matching records the
-// server counts when the reader's consumer is created (its NumPending), so
-// records appended during the Read are not delivered and a filter with no
-// records returns at once.
-func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
-	return l.consume(ctx, filter, from, true, fn)
-}
-
-// Follow implements events.Log.
-func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
-	return l.consume(ctx, filter, from, false, fn)
-}
-
-// consume delivers the records of filter from sequence from through an
-// ordered consumer: an ephemeral, unacknowledged, flow-controlled consumer
-// that the client recreates from the last delivered sequence if it sees a
-// gap, so records arrive exactly once and in order.
-func (l *Log) consume(ctx context.Context, filter string, from uint64, stopAtEnd bool, fn func(events.Record) error) error {
+// begin runs the checks every call starts with.
+func (l *Log) begin(ctx context.Context, filter string) error {
 	if l.closed.Load() {
 		return events.ErrLogClosed
 	}
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := validateFilter(filter); err != nil {
+	return validateFilter(filter)
+}
+
+// Read implements events.Log. The end is the number of records matching
+// filter from 'from' that the server counts when it answers the first
+// request, so records appended during the Read are not delivered and a
+// filter with no records returns at once. Since the log is append-only,
+// those are exactly the records present when Read was called.
+func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
+	if err := l.begin(ctx, filter); err != nil {
 		return err
 	}
 	sctx, cancel := l.scope(ctx)
 	defer cancel()
-
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	}
-	if from > 1 {
-		cfg.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
-		cfg.OptStartSeq = from
-	}
-	cons, err := l.js.OrderedConsumer(sctx, l.name, cfg)
-	if err != nil {
-		return fmt.Errorf("natslog: read %s: %w", filter, l.stopped(ctx, err))
-	}
-	// The ordered consumer creates its server-side consumer now; it would
-	// otherwise linger until its inactivity threshold (5 minutes), and
-	// recovering thousands of actors would leave thousands behind.
-	defer l.deleteConsumer(cons)
-
-	// The backlog is what matched when the consumer was created: the end of
-	// a Read, and what a Follow catches up on before it waits.
-	info := cons.CachedInfo()
-	if info == nil {
-		return fmt.Errorf("natslog: read %s: consumer has no info", filter)
-	}
-	backlog := info.NumPending
-	if stopAtEnd && backlog == 0 {
-		return nil
-	}
-
-	it, err := cons.Messages(jetstream.PullMaxMessages(ReadBatch))
-	if err != nil {
-		return fmt.Errorf("natslog: read %s: %w", filter, l.stopped(ctx, err))
-	}
-	defer it.Stop()
-
-	if backlog > 0 {
-		if err := replay(sctx, it, backlog, fn); err != nil {
-			if cb, ok := err.(callbackError); ok {
-				return cb.err
-			}
-			return fmt.Errorf("natslog: read %s: %w", filter, l.stopped(ctx, err))
-		}
-		if stopAtEnd {
-			return nil
-		}
-	}
-	// Caught up: new records come one at a time, so deliver each at once.
-	for {
-		msg, err := it.Next(jetstream.NextContext(sctx))
-		if err != nil {
-			return fmt.Errorf("natslog: follow %s: %w", filter, l.stopped(ctx, err))
-		}
-		meta, err := msg.Metadata()
-		if err != nil {
-			return fmt.Errorf("natslog: follow %s: %w", filter, err)
-		}
-		rec, err := decode(meta.Sequence.Stream, msg.Data())
-		if err != nil {
-			return err
-		}
-		if err := fn(rec); err != nil {
-			return err
-		}
-	}
+	_, err := l.readDirect(sctx, ctx, filter, from, fn)
+	return err
 }
 
-// chunkSize is the number of records decoded as one unit of work during a
-// replay.
-const chunkSize = 256
-
-// callbackError carries an error returned by the caller's function through
-// replay, so that consume returns it unchanged.
-type callbackError struct{ err error }
-
-func (e callbackError) Error() string { return e.err.Error() }
-
-// chunk is a run of consecutive messages of a replay, decoded by one worker.
-type chunk struct {
-	msgs []jetstream.Msg
-	seqs []uint64
-	recs []events.Record
-	err  error         // why the fetcher stopped after this chunk, if it did
-	done chan struct{} // closed once recs (or err) is set
-}
-
-func (c *chunk) decode() {
-	c.recs = make([]events.Record, 0, len(c.msgs))
-	for i, m := range c.msgs {
-		rec, err := decode(c.seqs[i], m.Data())
-		if err != nil {
-			c.err = err
-			break
-		}
-		c.recs = append(c.recs, rec)
+// Follow implements events.Log: it catches up with direct gets, as Read
+// does, then waits for new records on an ordered consumer that starts
+// after the last record delivered.
+func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
+	if err := l.begin(ctx, filter); err != nil {
+		return err
 	}
-	c.msgs = nil
-	close(c.done)
-}
-
-func decode(seq uint64, data []byte) (events.Record, error) {
-	env, err := events.Unmarshal(data)
-	if err != nil {
-		return events.Record{}, fmt.Errorf("natslog: record %d: %w", seq, err)
-	}
-	return events.Record{Seq: seq, Envelope: env}, nil
-}
-
-// replay delivers n records from it to fn, in order. Decoding the JSON
-// envelope is most of the cost of a replay, so it runs on several cores:
-// one goroutine pulls messages into chunks, workers decode chunks in
-// parallel, and the caller's goroutine calls fn chunk by chunk in order.
-// The fetcher stops early at a message after which the server counted
-// nothing pending, so a replay cannot wait for a record that is gone.
-func replay(ctx context.Context, it jetstream.MessagesContext, n uint64, fn func(events.Record) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	workers := min(max(runtime.GOMAXPROCS(0), 1), 4)
-	work := make(chan *chunk, workers)
-	order := make(chan *chunk, 4*workers)
-	var wg sync.WaitGroup
-	defer func() {
-		cancel()
-		wg.Wait()
-	}()
-	for range workers {
-		wg.Go(func() {
-			for c := range work {
-				c.decode()
-			}
-		})
-	}
-	wg.Go(func() {
-		defer close(order)
-		defer close(work)
-		for left := n; left > 0; {
-			size := min(uint64(chunkSize), left)
-			c := &chunk{
-				msgs: make([]jetstream.Msg, 0, size),
-				seqs: make([]uint64, 0, size),
-				done: make(chan struct{}),
-			}
-			for uint64(len(c.msgs)) < size {
-				m, err := it.Next(jetstream.NextContext(ctx))
-				if err == nil {
-					var meta *jetstream.MsgMetadata
-					if meta, err = m.Metadata(); err == nil {
-						c.msgs = append(c.msgs, m)
-						c.seqs = append(c.seqs, meta.Sequence.Stream)
-						left--
-						if meta.NumPending == 0 {
-							left = 0
-							break
-						}
-						continue
-					}
-				}
-				c.err = err
-				left = 0
-				break
-			}
-			// The worker is handed the chunk before the caller waits on it,
-			// so the caller never waits for a chunk no worker has.
-			select {
-			case work <- c:
-			case <-ctx.Done():
-				return
-			}
-			select {
-			case order <- c:
-			case <-ctx.Done():
-				return
-			}
-		}
-	})
-	var delivered uint64
-	for c := range order {
-		select {
-		case <-c.done:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		for _, rec := range c.recs {
-			if err := fn(rec); err != nil {
-				return callbackError{err}
-			}
-		}
-		delivered += uint64(len(c.recs))
-		if c.err != nil {
-			return c.err
-		}
-	}
-	if delivered == n || ctx.Err() == nil {
-		// All delivered, or the server said nothing more was pending.
-		return nil
-	}
-	return ctx.Err()
-}
-
-func (l *Log) deleteConsumer(cons jetstream.Consumer) {
-	info := cons.CachedInfo()
-	if info == nil {
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	sctx, cancel := l.scope(ctx)
 	defer cancel()
-	// Best effort: the server removes a forgotten consumer after its
-	// inactivity threshold anyway.
-	_ = l.js.DeleteConsumer(ctx, l.name, info.Name)
+	last, err := l.readDirect(sctx, ctx, filter, from, fn)
+	if err != nil {
+		return err
+	}
+	if last > 0 {
+		from = last + 1
+	}
+	return l.consume(sctx, ctx, filter, from, false, fn)
 }
 
 // LastSeq implements events.Log: the stream's last sequence, from the

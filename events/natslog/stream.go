@@ -1,7 +1,8 @@
 // Package natslog is the JetStream adapter of the event log and store ports
 // (events.Log, events.Store): the production implementation. The log is one
 // stream capturing events.>, written with a per-actor expected last subject
-// sequence and a message id; the store is a key-value bucket.
+// sequence (one event with a message id, several as an atomic batch) and
+// read with batched direct gets; the store is a key-value bucket.
 package natslog
 
 import (
@@ -56,7 +57,13 @@ func StreamConfig(o StreamOptions) jetstream.StreamConfig {
 		Storage:           jetstream.FileStorage,
 		Replicas:          o.Replicas,
 		Duplicates:        DuplicateWindow,
-		// Direct gets let any replica answer single-message reads.
+		// Reads are batched direct gets: no consumer per read, so any
+		// number of actors can recover at once (the server allows 1000
+		// consumers a stream), and a read never sees part of an atomic
+		// batch. On a cluster any synchronised replica answers them, and
+		// may be a few writes behind the leader: an actor that recovered
+		// from such a read gets a wrong last sequence on its next append
+		// and recovers again.
 		AllowDirect: true,
 		// Atomic batches are where durable throughput comes from (group
 		// commit under SyncAlways); see DESIGN.md.

@@ -1,0 +1,113 @@
+package natslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// duplicateScanMax bounds the search for an earlier copy of an event after a
+// wrong-last-sequence answer (see Append). A retried append finds its first
+// copy among the next few records of its filter; past this bound the caller
+// gets ErrWrongLastSequence and recovers from the log, which is also correct.
+const duplicateScanMax = 100
+
+// Append implements events.Log. The expectation is checked by the server
+// (Nats-Expected-Last-Subject-Sequence with the filter in
+// Nats-Expected-Last-Subject-Sequence-Subject), so two processes appending to
+// one actor cannot interleave its history.
+//
+// One envelope is one publish whose message id is the envelope id: an
+// append retried with the same envelope returns the sequence of the first
+// copy instead of storing a second one. Several envelopes are one atomic
+// batch (see appendBatch); JetStream refuses message ids inside a batch, so
+// a retried batch is recognised only by its envelope ids after a conflict.
+func (l *Log) Append(ctx context.Context, filter string, expectedLast uint64, envs ...events.Envelope) (uint64, error) {
+	if err := l.begin(ctx, filter); err != nil {
+		return 0, err
+	}
+	if len(envs) == 0 || len(envs) > events.AppendBatchMax {
+		return 0, fmt.Errorf("%w: %d envelopes", events.ErrBatchSize, len(envs))
+	}
+	if len(envs) == 1 {
+		return l.appendOne(ctx, filter, expectedLast, envs[0])
+	}
+	return l.appendBatch(ctx, filter, expectedLast, envs)
+}
+
+func (l *Log) appendOne(ctx context.Context, filter string, expectedLast uint64, env events.Envelope) (uint64, error) {
+	if err := validateSubject(env.Subject, filter); err != nil {
+		return 0, err
+	}
+	data, err := events.Marshal(env)
+	if err != nil {
+		return 0, fmt.Errorf("natslog: append %s: %w", env.Subject, err)
+	}
+	opts := []jetstream.PublishOpt{
+		jetstream.WithExpectStream(l.name),
+		jetstream.WithExpectLastSequenceForSubject(expectedLast, filter),
+	}
+	if env.ID != "" {
+		opts = append(opts, jetstream.WithMsgID(env.ID))
+	}
+	sctx, cancel := l.scope(ctx)
+	defer cancel()
+	msg := &nats.Msg{Subject: env.Subject, Data: data, Header: nats.Header{}}
+	ack, err := l.js.PublishMsg(sctx, msg, opts...)
+	if err == nil {
+		// A duplicate ack (ack.Duplicate) carries the sequence of the first
+		// copy, which is the answer to a retried append.
+		return ack.Sequence, nil
+	}
+	if !isWrongLastSequence(err) {
+		return 0, fmt.Errorf("natslog: append %s: %w", env.Subject, l.stopped(ctx, err))
+	}
+	// A single server checks the expected sequence before the message id, so
+	// a retry of an append that did succeed (its ack was lost, or the caller
+	// timed out) is refused as a wrong last sequence rather than
+	// acknowledged as a duplicate. Look for the first copy after the
+	// expected sequence before reporting a conflict.
+	if env.ID != "" {
+		if seq, ok := l.findCopy(sctx, filter, expectedLast, env.ID); ok {
+			return seq, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: %s expected at %d: %w", events.ErrWrongLastSequence, filter, expectedLast, err)
+}
+
+// isWrongLastSequence reports the server's refusal of an expected last
+// sequence. 10071 carries the actual last sequence; 10164 is the same
+// conflict without it, answered by replicated streams and by batches whose
+// expectation cannot be checked (the filter already has messages in flight
+// from another batch, jetstream_batching.go checkMsgHeadersPreClusteredProposal).
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// findCopy looks for a message with id among the records of filter after
+// expectedLast. Errors count as "not found": the caller then reports the
+// conflict, which is always safe.
+func (l *Log) findCopy(ctx context.Context, filter string, expectedLast uint64, id string) (uint64, bool) {
+	seq := expectedLast + 1
+	for range duplicateScanMax {
+		m, err := l.stream.GetMsg(ctx, seq, jetstream.WithGetMsgSubject(filter))
+		if err != nil {
+			return 0, false
+		}
+		if m.Header.Get(jetstream.MsgIDHeader) == id {
+			return m.Sequence, true
+		}
+		seq = m.Sequence + 1
+	}
+	return 0, false
+}

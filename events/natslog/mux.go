@@ -1,0 +1,164 @@
+package natslog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/agora-econ/agora/events"
+)
+
+// connCheckInterval is how often a call waiting for the server's answer
+// checks that its connection is still the one the request left on.
+const connCheckInterval = 500 * time.Millisecond
+
+// errConnLost is returned to a call waiting for an answer whose connection
+// was lost (or replaced by a reconnection) since the request left: the
+// answer is lost with it.
+var errConnLost = errors.New("connection lost while waiting for the server's answer")
+
+// mux routes the server's answers to the calls waiting for them: one
+// subscription per log on a wildcard inbox, one queue per request. A read
+// or a commit thus costs the server no subscription of its own, and the
+// client no channel of its own (a synchronous subscription allocates one
+// of 64k entries).
+type mux struct {
+	mu     sync.Mutex
+	sub    *nats.Subscription
+	prefix string
+	next   uint64
+	queues map[string]*queue
+	closed bool
+}
+
+// open returns a queue for the answers sent to its reply subject; the
+// caller closes it.
+func (x *mux) open(nc *nats.Conn) (*queue, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return nil, events.ErrLogClosed
+	}
+	if x.sub == nil {
+		prefix := nc.NewInbox() + "."
+		sub, err := nc.Subscribe(prefix+"*", x.route)
+		if err != nil {
+			return nil, fmt.Errorf("natslog: subscribe for answers: %w", err)
+		}
+		x.sub, x.prefix, x.queues = sub, prefix, map[string]*queue{}
+	}
+	x.next++
+	token := strconv.FormatUint(x.next, 36)
+	q := &queue{mux: x, token: token, reply: x.prefix + token, nc: nc, ready: make(chan struct{}, 1)}
+	x.queues[token] = q
+	return q, nil
+}
+
+// route runs on the subscription's goroutine: it must never block.
+func (x *mux) route(m *nats.Msg) {
+	x.mu.Lock()
+	q := x.queues[m.Subject[min(len(x.prefix), len(m.Subject)):]]
+	x.mu.Unlock()
+	if q != nil {
+		q.push(m)
+	}
+}
+
+func (x *mux) close() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.closed = true
+	if x.sub != nil {
+		_ = x.sub.Unsubscribe()
+	}
+}
+
+// queue holds the answers to one request, in the order they arrived. The
+// server sends an answer only when asked, so it holds at most one answer:
+// a commit's ack, or one direct get batch (readBatchBytesMax).
+type queue struct {
+	mux   *mux
+	token string
+	reply string // the subject to send the request's answers to
+	nc    *nats.Conn
+	conn  connWatch // since the last request was sent
+
+	mu    sync.Mutex
+	msgs  []*nats.Msg
+	ready chan struct{} // signalled after a push
+	timer *time.Timer
+}
+
+func (q *queue) push(m *nats.Msg) {
+	q.mu.Lock()
+	q.msgs = append(q.msgs, m)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+}
+
+// sent marks the moment a request left: an answer to it can only come on
+// the connection of that moment.
+func (q *queue) sent() { q.conn = watchConn(q.nc) }
+
+// next returns the next answer. It waits as long as ctx allows while the
+// connection holds: the server answers the requests of one connection in
+// order, so an answer may wait behind many others (a mass recovery).
+func (q *queue) next(ctx context.Context) (*nats.Msg, error) {
+	for {
+		q.mu.Lock()
+		if len(q.msgs) > 0 {
+			m := q.msgs[0]
+			q.msgs[0] = nil
+			q.msgs = q.msgs[1:]
+			q.mu.Unlock()
+			return m, nil
+		}
+		q.mu.Unlock()
+		if q.timer == nil {
+			q.timer = time.NewTimer(connCheckInterval)
+		} else {
+			q.timer.Reset(connCheckInterval)
+		}
+		select {
+		case <-q.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-q.timer.C:
+			if q.conn.lost() {
+				return nil, errConnLost
+			}
+		}
+	}
+}
+
+// close stops routing answers to q; late ones are dropped.
+func (q *queue) close() {
+	q.mux.mu.Lock()
+	delete(q.mux.queues, q.token)
+	q.mux.mu.Unlock()
+	if q.timer != nil {
+		q.timer.Stop()
+	}
+}
+
+// connWatch tells whether a connection was lost since the watch began.
+type connWatch struct {
+	nc         *nats.Conn
+	reconnects uint64
+}
+
+func watchConn(nc *nats.Conn) connWatch {
+	return connWatch{nc: nc, reconnects: nc.Stats().Reconnects}
+}
+
+func (w connWatch) lost() bool {
+	return w.nc == nil || !w.nc.IsConnected() || w.nc.Stats().Reconnects != w.reconnects
+}
