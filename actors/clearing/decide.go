@@ -89,8 +89,9 @@ func decideConfigure(b Book, c Configure) (events.Event, error) {
 		if err := events.ValidateID(name); err != nil {
 			return nil, err
 		}
-		if m.SupplyUnits <= 0 || m.MinPriceMicros <= 0 || m.MinPriceMicros > m.PriceMicros || m.PriceMicros > m.MaxPriceMicros {
-			return nil, fmt.Errorf("market %s: supply must be positive and 0 < min <= price <= max", name)
+		if m.SupplyUnits <= 0 || m.MinPriceMicros <= 0 || m.MinPriceMicros > m.PriceMicros || m.PriceMicros > m.MaxPriceMicros ||
+			m.MaxPriceMicros > events.AmountMax {
+			return nil, fmt.Errorf("market %s: supply must be positive and 0 < min <= price <= max <= %d credits", name, events.AmountMaxCredits)
 		}
 	}
 	for name, m := range c.Markets {
@@ -254,7 +255,10 @@ func decideClear(b Book, c Clear) (events.Event, error) {
 		}
 		slices.Sort(expired)
 	}
-	bids := slices.Collect(maps.Values(b.Bids))
+	bids := make([]Bid, 0, len(b.Bids))
+	for _, bid := range b.Bids {
+		bids = append(bids, bid)
+	}
 	slices.SortFunc(bids, Order)
 	var allocs []events.Allocation
 	for _, bid := range bids {

@@ -20,6 +20,9 @@ func Broke(accounts []agent.Account, b Book) []string {
 	for _, x := range b.Executions {
 		busy[x.AgentID], busy[x.BeneficiaryID] = true, true
 	}
+	for _, bid := range b.Bids {
+		busy[bid.Runner()] = true // a bid placed on its behalf is a future
+	}
 	var out []string
 	for _, a := range accounts {
 		if a.Status == agent.StatusAlive && a.Available() <= 0 && len(a.Holds) == 0 && !busy[a.ID] {
@@ -80,17 +83,18 @@ func (s *Scheduler) Cycle(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	if cc == nil {
-		return nil
-	}
-	if s.OnCycle != nil {
+	if cc != nil && s.OnCycle != nil {
 		s.OnCycle(*cc)
 	}
 	if s.Directory == nil || s.Accounts == nil {
 		return nil
 	}
 	book, err := Inspect(ctx, s.Service, func(b Book) Book {
-		return Book{Executions: cloneExecutions(b.Executions)}
+		bids := make(map[string]Bid, len(b.Bids))
+		for id, bid := range b.Bids {
+			bids[id] = Bid{ID: id, AgentID: bid.AgentID, BeneficiaryID: bid.BeneficiaryID}
+		}
+		return Book{Executions: cloneExecutions(b.Executions), Bids: bids}
 	})
 	if err != nil {
 		return err

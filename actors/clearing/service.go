@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
@@ -89,7 +90,7 @@ func (s *Service) Configure(ctx context.Context, markets map[string]events.Marke
 		book[name] = terms
 	}
 	_, err := s.host.Ask(ctx, events.KindClearing, s.pool, runtime.Request{Command: Configure{
-		Markets: book, Rules: rules, LeaseTimeoutSeconds: int64(leaseTimeout / time.Second), AllocationsMax: allocationsMax}})
+		Markets: book, Rules: rules, LeaseTimeoutSeconds: int64(math.Ceil(leaseTimeout.Seconds())), AllocationsMax: allocationsMax}})
 	return err
 }
 

@@ -32,12 +32,18 @@ type Options struct {
 	// BatchMax is the most events one actor appends at once (group
 	// commit); 1 turns batching off. At most events.AppendBatchMax.
 	BatchMax int
+	// AtomicBatchMin is the smallest batch appended as one atomic batch;
+	// smaller ones are appended event by event. JetStream stages an atomic
+	// batch of a file stream through a store of its own, a few
+	// milliseconds whatever its size, so small batches are cheaper one by
+	// one.
+	AtomicBatchMin int
 }
 
 // DefaultOptions are the values used for zero fields.
 func DefaultOptions() Options {
 	return Options{SnapshotEvery: 100, IdempotencyMemory: 256, AppendTimeout: 10 * time.Second,
-		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second, BatchMax: 1}
+		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second, BatchMax: 256, AtomicBatchMin: 64}
 }
 
 func (o Options) withDefaults() Options {
@@ -64,6 +70,9 @@ func (o Options) withDefaults() Options {
 		o.BatchMax = d.BatchMax
 	}
 	o.BatchMax = min(o.BatchMax, events.AppendBatchMax)
+	if o.AtomicBatchMin <= 0 {
+		o.AtomicBatchMin = d.AtomicBatchMin
+	}
 	return o
 }
 

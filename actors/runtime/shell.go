@@ -38,7 +38,7 @@ type shell[S any] struct {
 	// be behind the log, so the next command recovers first.
 	recovered bool
 
-	batch     []pending
+	batch     []pending[S]
 	batchEnvs []events.Envelope
 	batchKeys map[string]int // idempotency key -> index in batch
 
@@ -54,12 +54,14 @@ type shell[S any] struct {
 }
 
 // pending is a command decided and not yet answered.
-type pending struct {
+type pending[S any] struct {
 	to    *actor.PID
 	event events.Event // nil: nothing to write (a rejection or a no-op)
 	env   int          // index in batchEnvs when event != nil
 	err   error
 	dupOf int // >= 0: a retry of batch[dupOf] within the same batch
+	// query, when set, is a read answered once the batch is durable.
+	query func(S) any
 }
 
 // flush asks the actor to append its batch.
@@ -107,7 +109,12 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 		res, ok, err := s.mem.result(m.key)
 		ctx.Respond(reply{result: res, value: ok, err: err})
 	case Query[S]:
-		s.flush(ctx) // a query sees durable state only
+		if len(s.batch) > 0 {
+			// A query sees durable state only: it is answered when the
+			// batch is, and does not cut the batch short.
+			s.batch = append(s.batch, pending[S]{to: ctx.Sender(), query: m.Fn, dupOf: -1})
+			return
+		}
 		if !s.recovered {
 			if err := s.recover(); err != nil {
 				ctx.Respond(reply{err: err})
@@ -143,7 +150,7 @@ func (s *shell[S]) handle(ctx actor.Context, req Request) {
 			return
 		}
 		if i, ok := s.batchKeys[req.Key]; ok {
-			s.batch = append(s.batch, pending{to: ctx.Sender(), dupOf: i})
+			s.batch = append(s.batch, pending[S]{to: ctx.Sender(), dupOf: i})
 			return
 		}
 	}
@@ -153,7 +160,7 @@ func (s *shell[S]) handle(ctx actor.Context, req Request) {
 			ctx.Respond(reply{err: err})
 			return
 		}
-		s.batch = append(s.batch, pending{to: ctx.Sender(), err: err, dupOf: -1})
+		s.batch = append(s.batch, pending[S]{to: ctx.Sender(), err: err, dupOf: -1})
 		return
 	}
 	env, err := events.Encode(s.agg.Kind, s.id, e, events.Meta{
@@ -167,7 +174,7 @@ func (s *shell[S]) handle(ctx actor.Context, req Request) {
 			ctx.Respond(reply{err: err})
 			return
 		}
-		s.batch = append(s.batch, pending{to: ctx.Sender(), err: err, dupOf: -1})
+		s.batch = append(s.batch, pending[S]{to: ctx.Sender(), err: err, dupOf: -1})
 		return
 	}
 	if len(s.batch) == 0 {
@@ -180,7 +187,7 @@ func (s *shell[S]) handle(ctx actor.Context, req Request) {
 		s.batchKeys[req.Key] = len(s.batch)
 	}
 	s.state = s.agg.Evolve(s.state, e)
-	s.batch = append(s.batch, pending{to: ctx.Sender(), event: e, env: len(s.batchEnvs), dupOf: -1})
+	s.batch = append(s.batch, pending[S]{to: ctx.Sender(), event: e, env: len(s.batchEnvs), dupOf: -1})
 	s.batchEnvs = append(s.batchEnvs, env)
 	if len(s.batchEnvs) >= s.deps.opts.BatchMax {
 		s.flush(ctx)
@@ -194,17 +201,13 @@ func (s *shell[S]) flush(ctx actor.Context) {
 	}
 	batch, envs := s.batch, s.batchEnvs
 	s.batch, s.batchEnvs, s.batchKeys = nil, nil, nil
-	var lastSeq uint64
-	var err error
-	if len(envs) > 0 {
-		actx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
-		lastSeq, err = s.deps.log.Append(actx, s.filter, s.last, envs...)
-		cancel()
-	}
+	seqs, err := s.appendAll(envs)
+	durable := len(seqs) // envs[:durable] are in the log
 	if err != nil {
-		// The append may or may not have landed. Never guess: reload from
-		// the log, which is the truth, and tell every caller. A retry with
-		// the same key then learns the true outcome.
+		// What was not acknowledged may or may not have landed. Never
+		// guess: reload from the log, which is the truth, and tell every
+		// caller whose event was not acknowledged. A retry with the same
+		// key then learns the true outcome.
 		s.recovered = false
 		s.fence()
 		if rerr := s.recover(); rerr != nil {
@@ -216,33 +219,83 @@ func (s *shell[S]) flush(ctx actor.Context) {
 		} else {
 			err = fmt.Errorf("%w: %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
 		}
-		for _, p := range batch {
-			s.respond(ctx, p.to, reply{err: err})
-		}
-		return
 	}
-	firstSeq := lastSeq - uint64(len(envs)) + 1
 	results := make([]Result, len(batch))
 	for i, p := range batch {
 		switch {
+		case p.query != nil:
+			if err != nil && !s.recovered {
+				s.respond(ctx, p.to, reply{err: err})
+			} else {
+				s.respond(ctx, p.to, reply{value: p.query(s.state)})
+			}
+			continue
 		case p.dupOf >= 0:
 			results[i] = results[p.dupOf]
 			results[i].Replayed = true
-		case p.event != nil:
-			seq := firstSeq + uint64(p.env)
-			env := envs[p.env]
-			if env.IdempotencyKey != "" {
-				s.mem.add(applied{Key: env.IdempotencyKey, Seq: seq, Type: env.Type, Data: env.Data})
+			if batch[p.dupOf].event != nil && batch[p.dupOf].env >= durable {
+				s.respond(ctx, p.to, reply{err: err})
+				continue
 			}
-			results[i] = Result{Seq: seq, Event: p.event}
+		case p.event != nil && p.env >= durable:
+			s.respond(ctx, p.to, reply{err: err})
+			continue
+		case p.event != nil:
+			env := envs[p.env]
+			if err == nil && env.IdempotencyKey != "" {
+				s.mem.add(applied{Key: env.IdempotencyKey, Seq: seqs[p.env], Type: env.Type, Data: env.Data})
+			}
+			results[i] = Result{Seq: seqs[p.env], Event: p.event}
+		case err != nil:
+			// A rejection decided on state that included events now lost
+			// may not hold; the caller retries.
+			s.respond(ctx, p.to, reply{err: err})
+			continue
 		}
 		s.respond(ctx, p.to, reply{result: results[i], err: p.err})
 	}
-	if len(envs) > 0 {
-		s.last = lastSeq
+	if err == nil && len(envs) > 0 {
+		s.last = seqs[len(seqs)-1]
 		s.sinceSnap += len(envs)
 		s.maybeSnapshot()
 	}
+}
+
+// appendAll writes the batch's events and returns the sequences of those
+// acknowledged, in order. A large batch goes as one atomic append (one
+// round trip for all); a small one as single appends chained on each
+// other's sequence, which costs less than an atomic batch on JetStream
+// (whose batches are staged through a store of their own). Either way each
+// event is one command's and stands alone, so a failure part-way leaves a
+// durable prefix, which the caller answers as such.
+func (s *shell[S]) appendAll(envs []events.Envelope) ([]uint64, error) {
+	if len(envs) == 0 {
+		return nil, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
+	defer cancel()
+	if len(envs) >= s.deps.opts.AtomicBatchMin {
+		last, err := s.deps.log.Append(ctx, s.filter, s.last, envs...)
+		if err != nil {
+			return nil, err
+		}
+		seqs := make([]uint64, len(envs))
+		for i := range seqs {
+			seqs[i] = last - uint64(len(envs)-1-i)
+		}
+		return seqs, nil
+	}
+	seqs := make([]uint64, 0, len(envs))
+	prev := s.last
+	for _, env := range envs {
+		seq, err := s.deps.log.Append(ctx, s.filter, prev, env)
+		if err != nil {
+			return seqs, err
+		}
+		seqs = append(seqs, seq)
+		prev = seq
+	}
+	return seqs, nil
 }
 
 // fence refuses every manager's commands until it resumes.
@@ -331,6 +384,11 @@ func (s *shell[S]) loadSnapshot(ctx context.Context) error {
 	return nil
 }
 
+// SnapshotBytesMax keeps a snapshot under NATS's default 1 MiB message
+// limit. A larger state (a book of many thousand bids) is not snapshotted:
+// its recovery replays its events instead.
+const SnapshotBytesMax = 1000 << 10
+
 // errSnapshotChecked stops the read that checks a snapshot's sequence.
 var errSnapshotChecked = errors.New("snapshot checked")
 
@@ -338,9 +396,17 @@ func (s *shell[S]) maybeSnapshot() {
 	if s.deps.store == nil || s.deps.opts.SnapshotEvery <= 0 || s.sinceSnap < s.deps.opts.SnapshotEvery {
 		return
 	}
+	// Whatever happens below, wait a full interval before the next try:
+	// a snapshot that fails (too large, store down) must not be retried on
+	// every event.
+	s.sinceSnap = 0
 	b, err := json.Marshal(snapshot[S]{Kind: s.agg.Kind, ID: s.id, Seq: s.last, State: s.state, Applied: s.mem.entries()})
 	if err != nil {
 		s.deps.logger.Error("encode snapshot", "key", s.snapshotKey(), "err", err)
+		return
+	}
+	if len(b) > SnapshotBytesMax {
+		s.deps.logger.Warn("state too large to snapshot; recovery replays its events", "key", s.snapshotKey(), "bytes", len(b))
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
@@ -348,9 +414,7 @@ func (s *shell[S]) maybeSnapshot() {
 	if err := s.deps.store.Put(ctx, s.snapshotKey(), b); err != nil {
 		// Not fatal: the next recovery reads a longer tail.
 		s.deps.logger.Warn("save snapshot", "key", s.snapshotKey(), "err", err)
-		return
 	}
-	s.sinceSnap = 0
 }
 
 // deps are what every shell of a host shares.
