@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/economy"
+)
+
+// benchDir is a fresh temporary data directory; remove deletes it.
+func benchDir() (dir string, remove func(), err error) {
+	dir, err = os.MkdirTemp("", "agora-bench-")
+	if err != nil {
+		return "", nil, fmt.Errorf("bench: temporary directory: %w", err)
+	}
+	return dir, func() { _ = os.RemoveAll(dir) }, nil
+}
+
+// benchConfig is the built-in configuration over an embedded server in dir
+// with the given fsync policy.
+func benchConfig(dir, sync string, snapshotEvery int) (config.Config, error) {
+	cfg := config.Default()
+	embedded := ""
+	if err := cfg.ApplyOverrides(config.Overrides{DataDir: &dir, NatsURL: &embedded, Sync: &sync}); err != nil {
+		return cfg, err
+	}
+	if snapshotEvery > 0 {
+		cfg.Runtime.SnapshotEvery = snapshotEvery
+	}
+	return cfg, cfg.Validate()
+}
+
+// openBenchNode starts the embedded server on dir, on a free port.
+func openBenchNode(ctx context.Context, dir, sync string, snapshotEvery int, logger *slog.Logger) (*node, error) {
+	cfg, err := benchConfig(dir, sync, snapshotEvery)
+	if err != nil {
+		return nil, err
+	}
+	return openNode(ctx, cfg, nodeOptions{randomPort: true}, logger)
+}
+
+// benchAgentIDs names n agents a000000, a000001, ...
+func benchAgentIDs(n int) []string {
+	ids := make([]string, n)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("a%06d", i)
+	}
+	return ids
+}
+
+// transferAmountMax bounds the amount of one benchmark transfer, in micros.
+const transferAmountMax = 1000
+
+// benchGrant is what each of n agents is given: together no more than one
+// balance may hold (so no transfer ever bounces for a full balance), and
+// far more than any number of benchmark transfers can spend.
+func benchGrant(n int) events.Micros {
+	return min(events.AmountMax/events.Micros(max(n, 1)), 1_000_000_000*events.MicrosPerCredit)
+}
+
+// parallel runs fn(0..n-1) on workers goroutines and returns the first
+// error; after an error no new index is started.
+func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, worker, i int) error) error {
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for w := range max(min(workers, n), 1) {
+		wg.Go(func() {
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				if err := fn(ctx, w, i); err != nil {
+					cancel(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+// createAgents creates every agent with grant through its actor and
+// returns the stream sequence of each creation.
+func createAgents(ctx context.Context, e *runtimeEconomy, ids []string, grant events.Micros, workers int) ([]uint64, error) {
+	seqs := make([]uint64, len(ids))
+	err := parallel(ctx, len(ids), workers, func(ctx context.Context, _, i int) error {
+		res, err := e.accounts.Do(ctx, ids[i], "", agent.Create{GrantMicros: grant, Reason: "bench"})
+		if err != nil {
+			return fmt.Errorf("create agent %s: %w", ids[i], err)
+		}
+		seqs[i] = res.Seq
+		return nil
+	})
+	return seqs, err
+}
+
+// latencies summarises how long single operations took.
+type latencies struct {
+	P50Millis float64 `json:"p50_ms"`
+	P99Millis float64 `json:"p99_ms"`
+	MaxMillis float64 `json:"max_ms"`
+}
+
+func summarise(ds []time.Duration) latencies {
+	if len(ds) == 0 {
+		return latencies{}
+	}
+	slices.Sort(ds)
+	at := func(q float64) float64 {
+		return float64(ds[min(int(q*float64(len(ds))), len(ds)-1)]) / float64(time.Millisecond)
+	}
+	return latencies{P50Millis: at(0.50), P99Millis: at(0.99), MaxMillis: at(1)}
+}
+
+// driveTransfers sends count random transfers between distinct agents
+// through Accounts.Transfer, with workers callers at once, each with an
+// idempotency key as the System Service gives. It returns the latency of
+// each acknowledged transfer.
+func driveTransfers(ctx context.Context, e *runtimeEconomy, ids []string, count, workers int) (latencies, error) {
+	if len(ids) < 2 {
+		return latencies{}, errors.New("bench: transfers need at least two agents")
+	}
+	workers = max(min(workers, count), 1)
+	lat := make([][]time.Duration, workers)
+	err := parallel(ctx, count, workers, func(ctx context.Context, w, _ int) error {
+		from := rand.IntN(len(ids))
+		to := rand.IntN(len(ids) - 1)
+		if to >= from {
+			to++
+		}
+		id := events.NewID()
+		t := agent.Transfer{TransferID: id, To: ids[to], AmountMicros: 1 + rand.N[events.Micros](transferAmountMax), Memo: "bench"}
+		began := time.Now()
+		if _, err := e.accounts.Transfer(ctx, ids[from], id, t); err != nil {
+			return fmt.Errorf("transfer %s -> %s: %w", ids[from], ids[to], err)
+		}
+		lat[w] = append(lat[w], time.Since(began))
+		return nil
+	})
+	return summarise(slices.Concat(lat...)), err
+}
+
+// settle waits until the transfer manager has reacted to every record in
+// the log and returns the log's last sequence then.
+func settle(ctx context.Context, e *runtimeEconomy) (uint64, error) {
+	last, err := e.node.log.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	if err := e.transfers.WaitFloor(ctx, last); err != nil {
+		return 0, fmt.Errorf("wait for the transfer manager: %w", err)
+	}
+	return e.node.log.LastSeq(ctx)
+}
+
+// economyStopMax bounds the wait for the economy to stop. A stop normally
+// takes milliseconds; on an error path a process manager may not notice
+// the end (see the report of the bench), and the benchmark must still
+// remove its directory and exit.
+const economyStopMax = 30 * time.Second
+
+// stopEconomy stops e, waiting at most economyStopMax.
+func stopEconomy(e *runtimeEconomy, progress io.Writer) {
+	done := make(chan struct{})
+	go func() {
+		e.stop()
+		close(done)
+	}()
+	select {
+	case <-done:
+	case <-time.After(economyStopMax):
+		progressf(progress, "warning: the economy did not stop within %s; going on", economyStopMax)
+	}
+}
+
+// backgroundFailure returns the first error of the economy's background
+// work, if there is one yet.
+func backgroundFailure(e *runtimeEconomy) error {
+	select {
+	case err := <-e.Failed():
+		return err
+	default:
+		return nil
+	}
+}
+
+// auditResult is the economy audit of a benchmark's log.
+type auditResult struct {
+	OK             bool          `json:"ok"`
+	Problem        string        `json:"problem,omitempty"`
+	Events         uint64        `json:"events"`
+	Agents         int           `json:"agents"`
+	MintedMicros   events.Micros `json:"minted_micros"`
+	InFlightMicros events.Micros `json:"in_flight_micros"`
+	OpenTransfers  int           `json:"open_transfers"`
+	Seconds        float64       `json:"seconds"`
+}
+
+// auditLog folds the whole log through the economy audit (the same fold
+// `agora audit` runs). Everything must also be settled: the benchmarks wait
+// for the transfer manager before they audit.
+func auditLog(ctx context.Context, n *node) (auditResult, error) {
+	started := time.Now()
+	eco := economy.New()
+	var violation *economy.Violation
+	err := n.log.Read(ctx, events.SubjectRoot+".>", 1, eco.Apply)
+	if err != nil && !errors.As(err, &violation) {
+		return auditResult{}, fmt.Errorf("audit: %w", err)
+	}
+	s := eco.Summary()
+	r := auditResult{OK: true, Events: s.Events, Agents: s.Agents, MintedMicros: s.MintedMicros,
+		InFlightMicros: s.InFlightMicros, OpenTransfers: s.OpenTransfers, Seconds: time.Since(started).Seconds()}
+	switch {
+	case violation != nil:
+		r.OK, r.Problem = false, violation.Error()
+	case s.OpenTransfers != 0 || s.InFlightMicros != 0:
+		r.OK, r.Problem = false, fmt.Sprintf("%d transfers (%s) still in flight after settling", s.OpenTransfers, s.InFlightMicros)
+	}
+	return r, nil
+}
+
+// rate is count per second, 0 when no time passed.
+func rate(count float64, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return count / d.Seconds()
+}
+
+// ratio is a/b, 0 when b is 0.
+func ratio(a, b float64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return a / b
+}

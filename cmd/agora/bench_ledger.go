@@ -1,0 +1,193 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agora-econ/agora/cmd/agora/config"
+)
+
+// ledgerOptions are the parameters of `agora bench ledger`.
+type ledgerOptions struct {
+	Agents      int
+	Transfers   int
+	Concurrency int
+	Sync        string
+	CPUProfile  string // profile of the transfer phase, when set
+	Logger      *slog.Logger
+	Progress    io.Writer // phase lines; nil for none
+}
+
+func (o ledgerOptions) validate() error {
+	var errs []error
+	if o.Agents < 2 {
+		errs = append(errs, fmt.Errorf("--agents must be at least 2 (transfers need two parties), got %d", o.Agents))
+	}
+	if o.Transfers < 1 {
+		errs = append(errs, fmt.Errorf("--transfers must be at least 1, got %d", o.Transfers))
+	}
+	if o.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
+	}
+	if o.Sync != config.SyncAlways && o.Sync != config.SyncInterval {
+		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, o.Sync))
+	}
+	return errors.Join(errs...)
+}
+
+// ledgerReport is what `agora bench ledger --json` prints.
+type ledgerReport struct {
+	Sync        string `json:"sync"`
+	Agents      int    `json:"agents"`
+	Transfers   int    `json:"transfers"`
+	Concurrency int    `json:"concurrency"`
+	EventBytes  int    `json:"event_bytes"`
+
+	RawAppend rawFigure `json:"raw_jetstream_append"`
+	RawActor  rawFigure `json:"raw_actor_request"`
+
+	// AckSeconds runs from the first transfer to the last acknowledgement,
+	// SettleSeconds to the moment the transfer manager has settled all.
+	AckSeconds         float64   `json:"ack_seconds"`
+	SettleSeconds      float64   `json:"settle_seconds"`
+	TransfersPerSecond float64   `json:"transfers_per_second"`
+	LedgerEvents       uint64    `json:"ledger_events"`
+	EventsPerSecond    float64   `json:"ledger_events_per_second"`
+	TransferLatency    latencies `json:"transfer_latency"`
+	// RatioToRaw is ledger events/s over raw JetStream events/s.
+	RatioToRaw float64 `json:"ratio_ledger_to_raw"`
+	// ActorRequestsPerTransfer counts the actor round trips of one
+	// transfer (read recipient, debit sender, credit recipient) to relate
+	// the ledger to the raw actor rate.
+	ActorRequestsPerTransfer int     `json:"actor_requests_per_transfer"`
+	RatioActorToRaw          float64 `json:"ratio_actor_requests_to_raw"`
+
+	Audit auditResult `json:"audit"`
+}
+
+// actorRequestsPerTransfer: Accounts.Transfer asks the recipient's state,
+// then the sender debits; the transfer manager then asks the recipient to
+// credit.
+const actorRequestsPerTransfer = 3
+
+// runLedger runs the ledger benchmark on a fresh embedded server.
+func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
+	rep := ledgerReport{Sync: o.Sync, Agents: o.Agents, Transfers: o.Transfers, Concurrency: o.Concurrency,
+		ActorRequestsPerTransfer: actorRequestsPerTransfer}
+	dir, remove, err := benchDir()
+	if err != nil {
+		return rep, err
+	}
+	defer remove()
+	n, err := openBenchNode(ctx, dir, o.Sync, 0, o.Logger)
+	if err != nil {
+		return rep, err
+	}
+	defer n.close()
+
+	payload, err := ledgerEventBytes()
+	if err != nil {
+		return rep, err
+	}
+	rep.EventBytes = len(payload)
+	ids := benchAgentIDs(o.Agents)
+	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", 2*o.Transfers, len(payload), len(ids), o.Sync)
+	if rep.RawAppend, err = rawAppend(ctx, n.nc, ids, 2*o.Transfers, payload); err != nil {
+		return rep, err
+	}
+	progressf(o.Progress, "raw actor request/response: %d requests to %d actors", actorRequestsPerTransfer*o.Transfers, o.Agents)
+	if rep.RawActor, err = rawActor(ctx, o.Agents, o.Concurrency, actorRequestsPerTransfer*o.Transfers); err != nil {
+		return rep, err
+	}
+
+	e, err := startEconomy(n)
+	if err != nil {
+		return rep, err
+	}
+	defer stopEconomy(e, o.Progress)
+	progressf(o.Progress, "ledger: creating %d agents", o.Agents)
+	if _, err := createAgents(ctx, e, ids, benchGrant(o.Agents), o.Concurrency); err != nil {
+		return rep, err
+	}
+	before, err := settle(ctx, e)
+	if err != nil {
+		return rep, err
+	}
+	progressf(o.Progress, "ledger: %d transfers, %d callers", o.Transfers, o.Concurrency)
+	var acked, settled time.Duration
+	var after uint64
+	err = profile(o.CPUProfile, func() error {
+		started := time.Now()
+		lat, err := driveTransfers(ctx, e, ids, o.Transfers, o.Concurrency)
+		if err != nil {
+			return err
+		}
+		acked = time.Since(started)
+		rep.TransferLatency = lat
+		if after, err = settle(ctx, e); err != nil {
+			return err
+		}
+		settled = time.Since(started)
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	if err := backgroundFailure(e); err != nil {
+		return rep, err
+	}
+	stopEconomy(e, o.Progress)
+
+	rep.AckSeconds, rep.SettleSeconds = acked.Seconds(), settled.Seconds()
+	rep.TransfersPerSecond = rate(float64(o.Transfers), acked)
+	rep.LedgerEvents = after - before
+	rep.EventsPerSecond = rate(float64(rep.LedgerEvents), settled)
+	rep.RatioToRaw = ratio(rep.EventsPerSecond, rep.RawAppend.RatePerSecond)
+	rep.RatioActorToRaw = ratio(rep.TransfersPerSecond*actorRequestsPerTransfer, rep.RawActor.RatePerSecond)
+
+	progressf(o.Progress, "audit of the log")
+	if rep.Audit, err = auditLog(ctx, n); err != nil {
+		return rep, err
+	}
+	if want := uint64(2 * o.Transfers); rep.Audit.OK && rep.LedgerEvents != want {
+		rep.Audit.OK = false
+		rep.Audit.Problem = fmt.Sprintf("%d ledger events for %d transfers; want %d", rep.LedgerEvents, o.Transfers, want)
+	}
+	return rep, nil
+}
+
+func (r ledgerReport) print(out io.Writer) error {
+	fmt.Fprintf(out, "agora bench ledger: %d agents, %d transfers, %d callers, sync %s, events of %d bytes\n\n",
+		r.Agents, r.Transfers, r.Concurrency, r.Sync, r.EventBytes)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
+	fmt.Fprintf(tw, "raw JetStream append (async, expected seq, 1 in flight x %d subjects)\t%10d\t%8.2f\t%10.0f\n",
+		r.RawAppend.Parties, r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
+	fmt.Fprintf(tw, "raw actor request/response (%d actors, %d callers)\t%10d\t%8.2f\t%10.0f\n",
+		r.RawActor.Parties, r.RawActor.Concurrency, r.RawActor.Count, r.RawActor.Seconds, r.RawActor.RatePerSecond)
+	fmt.Fprintf(tw, "ledger transfers acknowledged\t%10d\t%8.2f\t%10.0f\n", r.Transfers, r.AckSeconds, r.TransfersPerSecond)
+	fmt.Fprintf(tw, "ledger events, until all settled\t%10d\t%8.2f\t%10.0f\n", r.LedgerEvents, r.SettleSeconds, r.EventsPerSecond)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nratio ledger events / raw JetStream appends   %.2f\n", r.RatioToRaw)
+	fmt.Fprintf(out, "ratio actor requests (%d per transfer) / raw   %.2f\n", r.ActorRequestsPerTransfer, r.RatioActorToRaw)
+	fmt.Fprintf(out, "transfer latency p50 / p99 / max               %.1f / %.1f / %.1f ms\n",
+		r.TransferLatency.P50Millis, r.TransferLatency.P99Millis, r.TransferLatency.MaxMillis)
+	printAudit(out, r.Audit)
+	return nil
+}
+
+func printAudit(out io.Writer, a auditResult) {
+	if a.OK {
+		fmt.Fprintf(out, "audit                                          OK: %d events, %d agents, nothing in flight (%.2fs)\n",
+			a.Events, a.Agents, a.Seconds)
+		return
+	}
+	fmt.Fprintf(out, "audit                                          FAILED: %s\n", a.Problem)
+}

@@ -1,0 +1,442 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/runtime"
+	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/events"
+)
+
+// restartOptions are the parameters of `agora bench restart`.
+type restartOptions struct {
+	Agents        int
+	Events        int
+	SnapshotEvery int
+	Parallel      int // agents recovered at once
+	Concurrency   int // callers while building
+	Sync          string
+	CPUProfile    string // profile of the restart (start + recover all), when set
+	Logger        *slog.Logger
+	Progress      io.Writer
+}
+
+func (o restartOptions) validate() error {
+	var errs []error
+	if o.Agents < 2 {
+		errs = append(errs, fmt.Errorf("--agents must be at least 2, got %d", o.Agents))
+	}
+	if o.Events < o.Agents {
+		errs = append(errs, fmt.Errorf("--events must be at least --agents (one creation each), got %d", o.Events))
+	}
+	if o.SnapshotEvery < 1 {
+		errs = append(errs, fmt.Errorf("--snapshot-every must be at least 1, got %d", o.SnapshotEvery))
+	}
+	if o.Parallel < 1 {
+		errs = append(errs, fmt.Errorf("--parallel must be at least 1, got %d", o.Parallel))
+	}
+	if o.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
+	}
+	if o.Sync != config.SyncAlways && o.Sync != config.SyncInterval {
+		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, o.Sync))
+	}
+	return errors.Join(errs...)
+}
+
+// buildTransfers is how many transfers the build drives through the
+// actors after the creations: each writes two events.
+func (o restartOptions) buildTransfers() int {
+	return max(o.Events-o.Agents, 0) / 2
+}
+
+// restartReport is what `agora bench restart --json` prints.
+type restartReport struct {
+	Sync          string `json:"sync"`
+	BuildSync     string `json:"build_sync"`
+	Agents        int    `json:"agents"`
+	SnapshotEvery int    `json:"snapshot_every"`
+	Parallel      int    `json:"parallel"`
+	Events        uint64 `json:"events"`
+
+	Build buildFigures `json:"build"`
+
+	// Each measurement runs on a freshly opened node, in this order; the
+	// opening (server start, stream recovery) is not counted.
+	MeasurementOrder []string `json:"measurement_order"`
+	OpenSeconds      float64  `json:"open_seconds"`
+	// Baseline is the target's reference: per agent, the snapshot and the
+	// events after it, read raw, as many agents at once as recovery.
+	Baseline baselineFigures `json:"baseline"`
+	// Sequential reads the same tails in one pass over the log from the
+	// oldest snapshot: what a recovery of all agents at once could cost.
+	Sequential baselineFigures `json:"baseline_sequential"`
+	Replay     rawFigure       `json:"full_replay"`
+	// ActorsSeconds recovers every agent on a bare actor host: no process
+	// manager, no projection.
+	ActorsSeconds  float64 `json:"recover_actors_only_seconds"`
+	RestartSeconds float64 `json:"restart_seconds"`
+	// StartSeconds is the part of the restart spent in startEconomy.
+	StartSeconds    float64 `json:"start_economy_seconds"`
+	AgentsRecovered int     `json:"agents_recovered"`
+	// HistorySeconds is when the history projection, which replays the
+	// whole log at start, had caught up (from the start of the restart).
+	HistorySeconds float64 `json:"history_caught_up_seconds"`
+
+	Ratio             float64     `json:"ratio_restart_to_baseline"`
+	RatioActors       float64     `json:"ratio_actors_only_to_baseline"`
+	RatioToReplay     float64     `json:"ratio_restart_to_full_replay"`
+	Target            string      `json:"target"`
+	TailPerAgent      float64     `json:"tail_events_per_agent"`
+	SnapshotBytesMean float64     `json:"snapshot_bytes_mean"`
+	Audit             auditResult `json:"audit"`
+}
+
+type buildFigures struct {
+	Seconds         float64 `json:"seconds"`
+	Transfers       int     `json:"transfers"`
+	Concurrency     int     `json:"concurrency"`
+	EventsPerSecond float64 `json:"events_per_second"`
+}
+
+type baselineFigures struct {
+	Seconds       float64 `json:"seconds"`
+	Agents        int     `json:"agents"`
+	Snapshots     int     `json:"snapshots"`
+	SnapshotBytes int64   `json:"snapshot_bytes"`
+	TailEvents    int64   `json:"tail_events"`
+}
+
+// runRestart builds the economy, then takes each measurement on a freshly
+// opened node.
+func runRestart(ctx context.Context, o restartOptions) (restartReport, error) {
+	rep := restartReport{Sync: o.Sync, BuildSync: config.SyncInterval, Agents: o.Agents, SnapshotEvery: o.SnapshotEvery,
+		Parallel: o.Parallel, Target: "restart <= 2 x baseline (reported, not asserted)"}
+	dir, remove, err := benchDir()
+	if err != nil {
+		return rep, err
+	}
+	defer remove()
+	if rep.Build, err = buildEconomy(ctx, dir, o); err != nil {
+		return rep, fmt.Errorf("build: %w", err)
+	}
+	steps := []struct {
+		name    string
+		measure func(context.Context, *node) error
+	}{
+		{"baseline", func(ctx context.Context, n *node) (err error) {
+			progressf(o.Progress, "baseline: raw reads of each agent's snapshot and tail, %d at once", o.Parallel)
+			rep.Baseline, err = baselineRead(ctx, n, o.Parallel)
+			return err
+		}},
+		{"baseline_sequential", func(ctx context.Context, n *node) (err error) {
+			progressf(o.Progress, "baseline: snapshots, then one pass over the log from the oldest")
+			rep.Sequential, err = sequentialRead(ctx, n, o.Parallel)
+			return err
+		}},
+		{"full_replay", func(ctx context.Context, n *node) (err error) {
+			progressf(o.Progress, "full replay of the log")
+			rep.Replay, err = fullReplay(ctx, n)
+			return err
+		}},
+		{"recover_actors_only", func(ctx context.Context, n *node) (err error) {
+			progressf(o.Progress, "recovery of every agent on a bare actor host")
+			rep.ActorsSeconds, err = recoverActorsOnly(ctx, n, o)
+			return err
+		}},
+		{"restart", func(ctx context.Context, n *node) error {
+			return measureRestart(ctx, n, o, &rep)
+		}},
+	}
+	for _, step := range steps {
+		opened := time.Now()
+		n, err := openBenchNode(ctx, dir, o.Sync, o.SnapshotEvery, o.Logger)
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", step.name, err)
+		}
+		rep.OpenSeconds = max(rep.OpenSeconds, time.Since(opened).Seconds())
+		if rep.Events, err = n.log.LastSeq(ctx); err == nil {
+			err = step.measure(ctx, n)
+		}
+		n.close()
+		if err != nil {
+			return rep, fmt.Errorf("%s: %w", step.name, err)
+		}
+		rep.MeasurementOrder = append(rep.MeasurementOrder, step.name)
+	}
+	rep.Ratio = ratio(rep.RestartSeconds, rep.Baseline.Seconds)
+	rep.RatioActors = ratio(rep.ActorsSeconds, rep.Baseline.Seconds)
+	rep.RatioToReplay = ratio(rep.RestartSeconds, rep.Replay.Seconds)
+	rep.TailPerAgent = ratio(float64(rep.Baseline.TailEvents), float64(rep.Baseline.Agents))
+	rep.SnapshotBytesMean = ratio(float64(rep.Baseline.SnapshotBytes), float64(rep.Baseline.Snapshots))
+	return rep, nil
+}
+
+// buildEconomy fills a log in dir through the actors, as the economy
+// would have: the agents created, then random transfers between them until
+// the log holds about o.Events events, every one settled. Each actor
+// snapshots every o.SnapshotEvery events of its own, so at the end each has
+// a snapshot and a tail of fewer events than that after it. It runs with the
+// server's interval sync, for speed: the measurements reopen the node with
+// o.Sync.
+func buildEconomy(ctx context.Context, dir string, o restartOptions) (buildFigures, error) {
+	b := buildFigures{Transfers: o.buildTransfers(), Concurrency: o.Concurrency}
+	started := time.Now()
+	n, err := openBenchNode(ctx, dir, config.SyncInterval, o.SnapshotEvery, o.Logger)
+	if err != nil {
+		return b, err
+	}
+	defer n.close()
+	e, err := startEconomy(n)
+	if err != nil {
+		return b, err
+	}
+	defer stopEconomy(e, o.Progress)
+	ids := benchAgentIDs(o.Agents)
+	progressf(o.Progress, "build: creating %d agents", o.Agents)
+	if _, err := createAgents(ctx, e, ids, benchGrant(o.Agents), o.Concurrency); err != nil {
+		return b, err
+	}
+	progressf(o.Progress, "build: %d transfers through the actors, %d callers", b.Transfers, o.Concurrency)
+	for done := 0; done < b.Transfers; {
+		chunk := min(b.Transfers-done, buildChunk)
+		if _, err := driveTransfers(ctx, e, ids, chunk, o.Concurrency); err != nil {
+			return b, err
+		}
+		if err := backgroundFailure(e); err != nil {
+			return b, err
+		}
+		done += chunk
+		progressf(o.Progress, "build: %d / %d transfers (%.0f events/s)", done, b.Transfers,
+			rate(float64(2*done+o.Agents), time.Since(started)))
+	}
+	last, err := settle(ctx, e)
+	if err != nil {
+		return b, err
+	}
+	b.Seconds = time.Since(started).Seconds()
+	b.EventsPerSecond = rate(float64(last), time.Since(started))
+	return b, nil
+}
+
+// buildChunk is how many transfers the build drives between two progress
+// lines.
+const buildChunk = 50_000
+
+// listAgents reads the agent_created events, as recoverAll does.
+func listAgents(ctx context.Context, n *node) ([]string, error) {
+	var ids []string
+	err := n.log.Read(ctx, events.SubjectRoot+".agent.*."+events.AgentCreated{}.EventType(), 1, func(r events.Record) error {
+		_, id, _, err := events.ParseSubject(r.Envelope.Subject)
+		ids = append(ids, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list agents: %w", err)
+	}
+	return ids, nil
+}
+
+// snapshotSeq reads agent id's snapshot raw and returns its sequence (0:
+// none) and size. Only the sequence is parsed.
+func snapshotSeq(ctx context.Context, n *node, id string) (uint64, int, error) {
+	b, ok, err := n.store.Get(ctx, "snapshot."+string(events.KindAgent)+"."+id)
+	if err != nil || !ok {
+		return 0, 0, err
+	}
+	var snap struct {
+		Seq uint64 `json:"seq"`
+	}
+	if err := json.Unmarshal(b, &snap); err != nil {
+		return 0, 0, fmt.Errorf("snapshot of %s: %w", id, err)
+	}
+	return snap.Seq, len(b), nil
+}
+
+// baselineRead is recoverAll without actors: the same listing, then per
+// agent the snapshot's bytes and the records after its sequence (the
+// envelope is read, the event is neither decoded nor folded), parallelMax
+// agents at once.
+func baselineRead(ctx context.Context, n *node, parallelMax int) (baselineFigures, error) {
+	started := time.Now()
+	ids, err := listAgents(ctx, n)
+	if err != nil {
+		return baselineFigures{}, err
+	}
+	var snapshots, snapshotBytes, tail atomic.Int64
+	err = parallel(ctx, len(ids), parallelMax, func(ctx context.Context, _, i int) error {
+		seq, size, err := snapshotSeq(ctx, n, ids[i])
+		if err != nil {
+			return err
+		}
+		if size > 0 {
+			snapshots.Add(1)
+			snapshotBytes.Add(int64(size))
+		}
+		return n.log.Read(ctx, events.Filter(events.KindAgent, ids[i]), seq+1, func(events.Record) error {
+			tail.Add(1)
+			return nil
+		})
+	})
+	if err != nil {
+		return baselineFigures{}, err
+	}
+	return baselineFigures{Seconds: time.Since(started).Seconds(), Agents: len(ids), Snapshots: int(snapshots.Load()),
+		SnapshotBytes: snapshotBytes.Load(), TailEvents: tail.Load()}, nil
+}
+
+// sequentialRead gets the same data as baselineRead with one read of the
+// log from the oldest snapshot on, keeping each agent's records after its
+// own snapshot.
+func sequentialRead(ctx context.Context, n *node, parallelMax int) (baselineFigures, error) {
+	started := time.Now()
+	ids, err := listAgents(ctx, n)
+	if err != nil {
+		return baselineFigures{}, err
+	}
+	seqs, sizes := make([]uint64, len(ids)), make([]int, len(ids))
+	err = parallel(ctx, len(ids), parallelMax, func(ctx context.Context, _, i int) (err error) {
+		seqs[i], sizes[i], err = snapshotSeq(ctx, n, ids[i])
+		return err
+	})
+	if err != nil {
+		return baselineFigures{}, err
+	}
+	f := baselineFigures{Agents: len(ids)}
+	after := make(map[string]uint64, len(ids))
+	oldest := uint64(0)
+	for i, id := range ids {
+		after[id] = seqs[i]
+		if i == 0 || seqs[i] < oldest {
+			oldest = seqs[i]
+		}
+		if sizes[i] > 0 {
+			f.Snapshots++
+			f.SnapshotBytes += int64(sizes[i])
+		}
+	}
+	err = n.log.Read(ctx, events.SubjectRoot+".>", oldest+1, func(r events.Record) error {
+		kind, id, _, err := events.ParseSubject(r.Envelope.Subject)
+		if seq, ok := after[id]; err == nil && kind == events.KindAgent && ok && r.Seq > seq {
+			f.TailEvents++
+		}
+		return nil
+	})
+	f.Seconds = time.Since(started).Seconds()
+	return f, err
+}
+
+// fullReplay reads the whole log once.
+func fullReplay(ctx context.Context, n *node) (rawFigure, error) {
+	started := time.Now()
+	var count int
+	err := n.log.Read(ctx, events.SubjectRoot+".>", 1, func(events.Record) error { count++; return nil })
+	elapsed := time.Since(started)
+	return rawFigure{Count: count, Parties: 1, Concurrency: 1, Seconds: elapsed.Seconds(),
+		RatePerSecond: rate(float64(count), elapsed)}, err
+}
+
+// recoverActorsOnly recovers every agent on an actor host with nothing
+// else running: the cost of the actors themselves (snapshot decode, tail
+// decode and fold) over the baseline, without the economy's background
+// work.
+func recoverActorsOnly(ctx context.Context, n *node, o restartOptions) (float64, error) {
+	host, err := runtime.NewHost(n.log, n.store, runtime.Options{
+		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
+		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
+	}, n.logger)
+	if err != nil {
+		return 0, err
+	}
+	defer host.Stop()
+	accounts := agent.NewAccounts(host)
+	started := time.Now()
+	ids, err := listAgents(ctx, n)
+	if err != nil {
+		return 0, err
+	}
+	err = parallel(ctx, len(ids), o.Parallel, func(ctx context.Context, _, i int) error {
+		_, err := accounts.Get(ctx, ids[i])
+		return err
+	})
+	return time.Since(started).Seconds(), err
+}
+
+// measureRestart times startEconomy plus recoverAll, as `agora run`
+// starts; then waits for the history projection (which replays the whole
+// log in the background) and audits the log.
+func measureRestart(ctx context.Context, n *node, o restartOptions, rep *restartReport) error {
+	last, err := n.log.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	progressf(o.Progress, "restart: start the economy and recover every agent, %d at once", o.Parallel)
+	var e *runtimeEconomy
+	started := time.Now()
+	err = profile(o.CPUProfile, func() error {
+		var err error
+		if e, err = startEconomy(n); err != nil {
+			return err
+		}
+		rep.StartSeconds = time.Since(started).Seconds()
+		rep.AgentsRecovered, err = e.recoverAll(ctx, o.Parallel)
+		return err
+	})
+	elapsed := time.Since(started)
+	if e != nil {
+		defer stopEconomy(e, o.Progress)
+	}
+	if err != nil {
+		return err
+	}
+	rep.RestartSeconds = elapsed.Seconds()
+	if rep.AgentsRecovered != o.Agents {
+		return fmt.Errorf("recovered %d agents; the log has %d", rep.AgentsRecovered, o.Agents)
+	}
+	if err := e.histRun.WaitFor(ctx, last); err != nil {
+		return fmt.Errorf("history projection: %w", err)
+	}
+	rep.HistorySeconds = time.Since(started).Seconds()
+	if err := backgroundFailure(e); err != nil {
+		return err
+	}
+	stopEconomy(e, o.Progress)
+	progressf(o.Progress, "audit of the log")
+	rep.Audit, err = auditLog(ctx, n)
+	return err
+}
+
+func (r restartReport) print(out io.Writer) error {
+	fmt.Fprintf(out, "agora bench restart: %d agents, %d events, snapshot every %d, %d agents at once, sync %s (built with sync %s)\n\n",
+		r.Agents, r.Events, r.SnapshotEvery, r.Parallel, r.Sync, r.BuildSync)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEASURE (each on a freshly opened node, in this order)\t SECONDS")
+	fmt.Fprintf(tw, "build: %d transfers through the actors, %d callers (%.0f events/s)\t%8.2f\n",
+		r.Build.Transfers, r.Build.Concurrency, r.Build.EventsPerSecond, r.Build.Seconds)
+	fmt.Fprintf(tw, "open node (server start, stream recovery; not counted), at most\t%8.2f\n", r.OpenSeconds)
+	fmt.Fprintf(tw, "baseline: list, %d snapshots (%.0f bytes each), %d tail events (%.1f per agent), per agent\t%8.2f\n",
+		r.Baseline.Snapshots, r.SnapshotBytesMean, r.Baseline.TailEvents, r.TailPerAgent, r.Baseline.Seconds)
+	fmt.Fprintf(tw, "baseline, sequential: the same, tails in one pass from the oldest snapshot\t%8.2f\n", r.Sequential.Seconds)
+	fmt.Fprintf(tw, "full replay: read %d events (%.0f/s)\t%8.2f\n", r.Replay.Count, r.Replay.RatePerSecond, r.Replay.Seconds)
+	fmt.Fprintf(tw, "recover every agent on a bare actor host\t%8.2f\n", r.ActorsSeconds)
+	fmt.Fprintf(tw, "restart: start the economy, recover %d agents\t%8.2f\n", r.AgentsRecovered, r.RestartSeconds)
+	fmt.Fprintf(tw, "  of which startEconomy\t%8.2f\n", r.StartSeconds)
+	fmt.Fprintf(tw, "  history projection caught up (from start)\t%8.2f\n", r.HistorySeconds)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(out, "\nratio restart / baseline                 %.2f   (target <= 2)\n", r.Ratio)
+	fmt.Fprintf(out, "ratio actors-only recovery / baseline    %.2f\n", r.RatioActors)
+	fmt.Fprintf(out, "ratio restart / full replay              %.2f\n", r.RatioToReplay)
+	printAudit(out, r.Audit)
+	return nil
+}
