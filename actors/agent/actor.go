@@ -24,7 +24,10 @@ const TransferManagerName = "transfers"
 func TransferManager() runtime.Manager {
 	return runtime.Manager{
 		Name:   TransferManagerName,
-		Filter: events.SubjectRoot + ".agent.*.>",
+		// The whole stream rather than events.agent.*.>: the server serves
+		// an unfiltered consumer without matching every subject against a
+		// wildcard, and the manager's floor then follows the log's end.
+		Filter: events.SubjectRoot + ".>",
 		React:  reactTransfers,
 	}
 }
