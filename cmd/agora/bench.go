@@ -96,6 +96,7 @@ pass.`,
 	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of agents (and of raw subjects and echo actors)")
 	cmd.Flags().IntVar(&o.Transfers, "transfers", o.Transfers, "number of transfers")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers (default: --agents)")
+	cmd.Flags().BoolVar(&o.Whole, "whole-economy", false, "run the whole economy (markets, read models following the log) rather than the accounts and the transfer manager alone")
 	return cmd
 }
 

@@ -18,9 +18,12 @@ type ledgerOptions struct {
 	Transfers   int
 	Concurrency int
 	Sync        string
-	CPUProfile  string // profile of the transfer phase, when set
-	Logger      *slog.Logger
-	Progress    io.Writer // phase lines; nil for none
+	// Whole runs the whole economy (markets, read models) rather than the
+	// ledger alone (accounts and the transfer manager).
+	Whole      bool
+	CPUProfile string // profile of the transfer phase, when set
+	Logger     *slog.Logger
+	Progress   io.Writer // phase lines; nil for none
 }
 
 func (o ledgerOptions) validate() error {
@@ -43,6 +46,7 @@ func (o ledgerOptions) validate() error {
 // ledgerReport is what `agora bench ledger --json` prints.
 type ledgerReport struct {
 	Sync        string `json:"sync"`
+	Whole       bool   `json:"whole_economy"`
 	Agents      int    `json:"agents"`
 	Transfers   int    `json:"transfers"`
 	Concurrency int    `json:"concurrency"`
@@ -77,7 +81,7 @@ const actorRequestsPerTransfer = 3
 
 // runLedger runs the ledger benchmark on a fresh embedded server.
 func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
-	rep := ledgerReport{Sync: o.Sync, Agents: o.Agents, Transfers: o.Transfers, Concurrency: o.Concurrency,
+	rep := ledgerReport{Sync: o.Sync, Whole: o.Whole, Agents: o.Agents, Transfers: o.Transfers, Concurrency: o.Concurrency,
 		ActorRequestsPerTransfer: actorRequestsPerTransfer}
 	dir, remove, err := benchDir()
 	if err != nil {
@@ -105,7 +109,11 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 		return rep, err
 	}
 
-	e, err := startEconomy(n)
+	start := startLedger
+	if o.Whole {
+		start = startEconomy
+	}
+	e, err := start(n)
 	if err != nil {
 		return rep, err
 	}
@@ -162,8 +170,12 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 }
 
 func (r ledgerReport) print(out io.Writer) error {
-	fmt.Fprintf(out, "agora bench ledger: %d agents, %d transfers, %d callers, sync %s, events of %d bytes\n\n",
-		r.Agents, r.Transfers, r.Concurrency, r.Sync, r.EventBytes)
+	scope := "accounts and transfer manager"
+	if r.Whole {
+		scope = "whole economy"
+	}
+	fmt.Fprintf(out, "agora bench ledger: %d agents, %d transfers, %d callers, sync %s, events of %d bytes, %s\n\n",
+		r.Agents, r.Transfers, r.Concurrency, r.Sync, r.EventBytes, scope)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
 	fmt.Fprintf(tw, "raw JetStream append (async, expected seq, 1 in flight x %d subjects)\t%10d\t%8.2f\t%10.0f\n",

@@ -60,7 +60,14 @@ type runtimeEconomy struct {
 
 // startEconomy wires the actors and starts the background work. It does not
 // create genesis; see ensureGenesis.
-func startEconomy(n *node) (*runtimeEconomy, error) {
+func startEconomy(n *node) (*runtimeEconomy, error) { return wireEconomy(n, true) }
+
+// startLedger wires the accounts and the transfer manager alone: what
+// `agora bench ledger` measures by default, without the markets and the
+// read models that also follow the log in a whole economy.
+func startLedger(n *node) (*runtimeEconomy, error) { return wireEconomy(n, false) }
+
+func wireEconomy(n *node, whole bool) (*runtimeEconomy, error) {
 	host, err := runtime.NewHost(n.log, n.store, runtime.Options{
 		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
 		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
@@ -71,6 +78,12 @@ func startEconomy(n *node) (*runtimeEconomy, error) {
 	e := &runtimeEconomy{node: n, host: host, accounts: agent.NewAccounts(host), errs: make(chan error, 4)}
 	if e.transfers, err = runtime.NewManagerRunner(agent.TransferManager(), host, n.log, n.store, n.logger); err != nil {
 		return nil, err
+	}
+	if !whole {
+		ctx, cancel := context.WithCancel(context.Background())
+		e.ctx, e.cancel = ctx, cancel
+		e.background(ctx, "transfer manager", e.transfers.Run)
+		return e, nil
 	}
 	if e.markets, err = runtime.NewManagerRunner(clearing.Manager(Pool), host, n.log, n.store, n.logger); err != nil {
 		return nil, err
