@@ -23,7 +23,7 @@ const TransferManagerName = "transfers"
 // credits back. Each in-flight amount thus settles exactly once.
 func TransferManager() runtime.Manager {
 	return runtime.Manager{
-		Name:   TransferManagerName,
+		Name: TransferManagerName,
 		// The whole stream rather than events.agent.*.>: the server serves
 		// an unfiltered consumer without matching every subject against a
 		// wildcard, and the manager's floor then follows the log's end.

@@ -325,17 +325,32 @@ func (s *shell[S]) recover() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
 	defer cancel()
 	s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
-	if err := s.loadSnapshot(ctx); err != nil {
+	snap, ok, err := s.loadSnapshot(ctx)
+	if err != nil {
 		return err
 	}
-	err := s.deps.log.Read(ctx, s.filter, s.last+1, func(r events.Record) error {
-		e, err := events.Decode(r.Envelope)
-		if err != nil {
-			return fmt.Errorf("seq %d: %w", r.Seq, err)
+	if ok {
+		// One read checks the snapshot and folds the tail: the record at
+		// the snapshot's sequence must be this actor's, else the snapshot
+		// belongs to another history (a restored stream) and is ignored.
+		err = s.fold(ctx, snap.Seq, func(first events.Record) bool {
+			if first.Seq != snap.Seq {
+				s.deps.logger.Warn("ignoring snapshot that does not match the log", "key", s.snapshotKey(), "seq", snap.Seq)
+				return false
+			}
+			s.state, s.last = snap.State, snap.Seq
+			for _, a := range snap.Applied {
+				s.mem.add(a)
+			}
+			return true
+		})
+		if errors.Is(err, errSnapshotMismatch) {
+			s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
+			err = s.fold(ctx, 1, nil)
 		}
-		s.apply(r, e)
-		return nil
-	})
+	} else {
+		err = s.fold(ctx, 1, nil)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: recover %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
 	}
@@ -344,44 +359,58 @@ func (s *shell[S]) recover() error {
 	return nil
 }
 
-// loadSnapshot starts the state from the actor's snapshot when there is a
-// trustworthy one. A snapshot is only a shortcut: one that does not decode,
-// names another actor, or covers a sequence that is not this actor's event
-// in the log (a restored stream, a stray write) is ignored, and the state
-// is folded from the log alone.
-func (s *shell[S]) loadSnapshot(ctx context.Context) error {
-	if s.deps.store == nil {
+// fold applies the actor's records from sequence from. With first set, the
+// first record read is handed to it instead of being applied: it returns
+// false to reject the snapshot (errSnapshotMismatch), and the snapshot
+// missing its record altogether is a mismatch too.
+func (s *shell[S]) fold(ctx context.Context, from uint64, first func(events.Record) bool) error {
+	checked := first == nil
+	err := s.deps.log.Read(ctx, s.filter, from, func(r events.Record) error {
+		if !checked {
+			checked = true
+			if !first(r) {
+				return errSnapshotMismatch
+			}
+			return nil
+		}
+		e, err := events.Decode(r.Envelope)
+		if err != nil {
+			return fmt.Errorf("seq %d: %w", r.Seq, err)
+		}
+		s.apply(r, e)
 		return nil
+	})
+	if err == nil && !checked {
+		if first(events.Record{}) {
+			return nil
+		}
+		return errSnapshotMismatch
+	}
+	return err
+}
+
+// loadSnapshot reads the actor's snapshot when there is a usable one;
+// recover checks it against the log. A snapshot is only a shortcut: one
+// that does not decode, names another actor, or covers a sequence that is
+// not this actor's event in the log (a restored stream, a stray write) is
+// ignored, and the state is folded from the log alone.
+func (s *shell[S]) loadSnapshot(ctx context.Context) (snapshot[S], bool, error) {
+	snap := snapshot[S]{State: s.agg.New(s.id)}
+	if s.deps.store == nil {
+		return snap, false, nil
 	}
 	b, ok, err := s.deps.store.Get(ctx, s.snapshotKey())
 	if err != nil {
-		return fmt.Errorf("%w: load snapshot of %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+		return snap, false, fmt.Errorf("%w: load snapshot of %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
 	}
 	if !ok {
-		return nil
+		return snap, false, nil
 	}
-	snap := snapshot[S]{State: s.agg.New(s.id)}
 	if err := json.Unmarshal(b, &snap); err != nil || snap.Kind != s.agg.Kind || snap.ID != s.id || snap.Seq == 0 {
 		s.deps.logger.Warn("ignoring unusable snapshot", "key", s.snapshotKey(), "err", err)
-		return nil
+		return snapshot[S]{State: s.agg.New(s.id)}, false, nil
 	}
-	found := false
-	err = s.deps.log.Read(ctx, s.filter, snap.Seq, func(r events.Record) error {
-		found = r.Seq == snap.Seq
-		return errSnapshotChecked
-	})
-	if err != nil && !errors.Is(err, errSnapshotChecked) {
-		return fmt.Errorf("%w: check snapshot of %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
-	}
-	if !found {
-		s.deps.logger.Warn("ignoring snapshot that does not match the log", "key", s.snapshotKey(), "seq", snap.Seq)
-		return nil
-	}
-	s.state, s.last = snap.State, snap.Seq
-	for _, a := range snap.Applied {
-		s.mem.add(a)
-	}
-	return nil
+	return snap, true, nil
 }
 
 // SnapshotBytesMax keeps a snapshot under NATS's default 1 MiB message
@@ -389,8 +418,8 @@ func (s *shell[S]) loadSnapshot(ctx context.Context) error {
 // its recovery replays its events instead.
 const SnapshotBytesMax = 1000 << 10
 
-// errSnapshotChecked stops the read that checks a snapshot's sequence.
-var errSnapshotChecked = errors.New("snapshot checked")
+// errSnapshotMismatch stops a recovery whose snapshot is not in the log.
+var errSnapshotMismatch = errors.New("snapshot does not match the log")
 
 func (s *shell[S]) maybeSnapshot() {
 	if s.deps.store == nil || s.deps.opts.SnapshotEvery <= 0 || s.sinceSnap < s.deps.opts.SnapshotEvery {
