@@ -7,7 +7,6 @@ package memlog
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 
 	"github.com/agora-econ/agora/events"
@@ -198,66 +197,21 @@ func (s *Store) Put(ctx context.Context, key string, value []byte) error {
 	return nil
 }
 
-// The checks below are those of the JetStream adapter (events/natslog),
-// repeated here rather than imported so that this package does not depend
-// on NATS. The contract suite (events/logtest) keeps the two in step.
+// The checks are shared with the JetStream adapter (package events), so
+// that both refuse exactly the same input.
 
-// validateFilter refuses a filter NATS would read differently from what the
-// caller meant; an empty one would mean "every subject" to JetStream.
 func validateFilter(filter string) error {
-	if filter == "" {
-		return fmt.Errorf("memlog: empty subject filter")
-	}
-	toks := strings.Split(filter, ".")
-	for i, tok := range toks {
-		switch {
-		case tok == "":
-			return fmt.Errorf("memlog: subject filter %q has an empty token", filter)
-		case strings.ContainsAny(tok, " \t\r\n"):
-			return fmt.Errorf("memlog: subject filter %q contains white space", filter)
-		case tok == ">" && i != len(toks)-1:
-			return fmt.Errorf("memlog: subject filter %q has '>' before its last token", filter)
-		case len(tok) > 1 && strings.ContainsAny(tok, "*>"):
-			return fmt.Errorf("memlog: subject filter %q has a wildcard inside a token", filter)
-		}
+	if err := events.ValidateFilter(filter); err != nil {
+		return fmt.Errorf("memlog: %w", err)
 	}
 	return nil
 }
 
-// validateSubject requires a literal subject under events.> that matches
-// the append's filter, so that the expectation guards what is written.
 func validateSubject(subject, filter string) error {
-	if err := validateFilter(subject); err != nil {
-		return fmt.Errorf("memlog: envelope subject: %w", err)
-	}
-	if strings.ContainsAny(subject, "*>") {
-		return fmt.Errorf("memlog: envelope subject %q has a wildcard", subject)
-	}
-	if !strings.HasPrefix(subject, events.SubjectRoot+".") {
-		return fmt.Errorf("memlog: envelope subject %q is not under %s.>", subject, events.SubjectRoot)
-	}
-	if !events.Match(filter, subject) {
-		return fmt.Errorf("memlog: envelope subject %q does not match the append filter %q", subject, filter)
+	if err := events.ValidateAppendSubject(subject, filter); err != nil {
+		return fmt.Errorf("memlog: %w", err)
 	}
 	return nil
 }
 
-// validateKey applies the key rules of a JetStream key-value bucket.
-func validateKey(key string) error {
-	if key == "" {
-		return fmt.Errorf("%w: empty", events.ErrInvalidKey)
-	}
-	if key[0] == '.' || key[len(key)-1] == '.' {
-		return fmt.Errorf("%w: %q starts or ends with a dot", events.ErrInvalidKey, key)
-	}
-	if strings.Contains(key, "..") {
-		return fmt.Errorf("%w: %q has an empty token (\"..\")", events.ErrInvalidKey, key)
-	}
-	for _, r := range key {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
-			r == '-' || r == '/' || r == '_' || r == '=' || r == '.') {
-			return fmt.Errorf("%w: %q has %q; allowed are a-z, A-Z, 0-9 and - / _ = .", events.ErrInvalidKey, key, r)
-		}
-	}
-	return nil
-}
+func validateKey(key string) error { return events.ValidateKey(key) }
