@@ -196,7 +196,9 @@ func buildEconomy(ctx context.Context, dir string, o restartOptions) (buildFigur
 		return b, err
 	}
 	defer n.close()
-	e, err := startEconomy(n)
+	// The accounts and the transfer manager write every event of the
+	// build; the read models would only slow it down.
+	e, err := startLedger(n)
 	if err != nil {
 		return b, err
 	}
@@ -384,11 +386,14 @@ func measureRestart(ctx context.Context, n *node, o restartOptions, rep *restart
 	started := time.Now()
 	err = profile(o.CPUProfile, func() error {
 		var err error
-		if e, err = startEconomy(n); err != nil {
+		if e, err = startEconomyForRecovery(n); err != nil {
 			return err
 		}
 		rep.StartSeconds = time.Since(started).Seconds()
 		rep.AgentsRecovered, err = e.recoverAll(ctx, o.Parallel)
+		if err == nil {
+			e.startReadModels() // as agora run: after the actors
+		}
 		return err
 	})
 	elapsed := time.Since(started)

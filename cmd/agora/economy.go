@@ -60,14 +60,18 @@ type runtimeEconomy struct {
 
 // startEconomy wires the actors and starts the background work. It does not
 // create genesis; see ensureGenesis.
-func startEconomy(n *node) (*runtimeEconomy, error) { return wireEconomy(n, true) }
+func startEconomy(n *node) (*runtimeEconomy, error) { return wireEconomy(n, true, false) }
+
+// startEconomyForRecovery is startEconomy without the read models, which
+// the caller starts with startReadModels once the actors have recovered.
+func startEconomyForRecovery(n *node) (*runtimeEconomy, error) { return wireEconomy(n, true, true) }
 
 // startLedger wires the accounts and the transfer manager alone: what
 // `agora bench ledger` measures by default, without the markets and the
 // read models that also follow the log in a whole economy.
-func startLedger(n *node) (*runtimeEconomy, error) { return wireEconomy(n, false) }
+func startLedger(n *node) (*runtimeEconomy, error) { return wireEconomy(n, false, false) }
 
-func wireEconomy(n *node, whole bool) (*runtimeEconomy, error) {
+func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) {
 	host, err := runtime.NewHost(n.log, n.store, runtime.Options{
 		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
 		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
@@ -119,12 +123,22 @@ func wireEconomy(n *node, whole bool) (*runtimeEconomy, error) {
 	e.ctx, e.cancel = ctx, cancel
 	e.background(ctx, "transfer manager", e.transfers.Run)
 	e.background(ctx, "market manager", e.markets.Run)
-	e.background(ctx, "history projection", e.histRun.Run)
-	e.background(ctx, "economy projection", e.liveRun.Run)
-	e.background(ctx, "bid book projection", e.bidsRun.Run)
-	e.background(ctx, "markets projection", e.marketRun.Run)
-	e.background(ctx, "market_state mirror", e.mirror.Run)
+	if !deferReadModels {
+		e.startReadModels()
+	}
 	return e, nil
+}
+
+// startReadModels starts the projections. They rebuild from the first
+// event at every start, so `agora run` starts them only once every actor
+// has recovered: the actors then have the server and the processor to
+// themselves, and the read models catch up while the economy runs.
+func (e *runtimeEconomy) startReadModels() {
+	e.background(e.ctx, "history projection", e.histRun.Run)
+	e.background(e.ctx, "economy projection", e.liveRun.Run)
+	e.background(e.ctx, "bid book projection", e.bidsRun.Run)
+	e.background(e.ctx, "markets projection", e.marketRun.Run)
+	e.background(e.ctx, "market_state mirror", e.mirror.Run)
 }
 
 func (e *runtimeEconomy) background(ctx context.Context, name string, run func(context.Context) error) {

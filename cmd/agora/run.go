@@ -50,7 +50,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return err
 	}
 	defer n.close()
-	eco, err := startEconomy(n)
+	eco, err := startEconomyForRecovery(n)
 	if err != nil {
 		return err
 	}
@@ -59,6 +59,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return err
 	}
+	eco.startReadModels()
 	// Genesis first: on a fresh log it is event 1, the economy's origin.
 	if _, err := eco.ensureGenesis(ctx, logger); err != nil {
 		return err
