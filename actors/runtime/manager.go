@@ -115,6 +115,14 @@ func (mr *ManagerRunner) WaitFloor(ctx context.Context, seq uint64) error {
 
 // Run follows the log until ctx is done.
 func (mr *ManagerRunner) Run(ctx context.Context) error {
+	// dispatch may be waiting for room in the in-flight window; wake it
+	// when ctx ends, or a stop would wait for ever.
+	stop := context.AfterFunc(ctx, func() {
+		mr.mu.Lock()
+		mr.changed.Broadcast()
+		mr.mu.Unlock()
+	})
+	defer stop()
 	b, ok, err := mr.store.Get(ctx, mr.cursorKey())
 	if err != nil {
 		if ctx.Err() != nil {
