@@ -62,12 +62,12 @@ func (s *State) ForAgent(agentID string, limit int) []Transaction {
 	if !ok {
 		return []Transaction{}
 	}
-	return r.newest(limit)
+	return r.Newest(limit)
 }
 
 // Recent returns up to limit of the economy's transactions, newest first
 // (limit <= 0: all that are kept).
-func (s *State) Recent(limit int) []Transaction { return s.recent.newest(limit) }
+func (s *State) Recent(limit int) []Transaction { return s.recent.Newest(limit) }
 
 // Balance is the agent's balance after its last transaction, and whether the
 // history has seen the agent at all.
@@ -192,6 +192,6 @@ func (f fold) add(t Transaction) {
 		r = &ring{}
 		s.agents[f.agentID] = r
 	}
-	r.push(t, s.limits.historyLengthMax)
-	s.recent.push(t, s.limits.recentLengthMax)
+	r.Push(t, s.limits.historyLengthMax)
+	s.recent.Push(t, s.limits.recentLengthMax)
 }

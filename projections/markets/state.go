@@ -180,7 +180,7 @@ func (s *State) unlist(pool, bidID string) {
 
 func (s *State) push(rec events.Record, m *entry, t Transaction) {
 	t.Seq, t.Time = rec.Seq, rec.Envelope.Time
-	m.recent.push(t, s.historyLength)
+	m.recent.Push(t, s.historyLength)
 }
 
 // Markets returns every open market (one that was configured), sorted by
@@ -211,7 +211,7 @@ func (e *entry) state() MarketState {
 	m := e.market
 	return MarketState{Resource: m.Resource, SupplyUnits: m.SupplyUnits, LeasedUnits: m.LeasedUnits,
 		UtilizationPPM: utilizationPPM(m.LeasedUnits, m.SupplyUnits), PriceMicros: m.PriceMicros,
-		ActiveBids: e.active, RecentTransactions: e.recent.newest(0)}
+		ActiveBids: e.active, RecentTransactions: e.recent.Newest(0)}
 }
 
 // changedSince returns the open markets changed after version, sorted by
