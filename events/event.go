@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"strconv"
 	"time"
 )
 
@@ -86,14 +87,236 @@ func Decode(env Envelope) (Event, error) {
 	return p.Elem().Interface().(Event), nil
 }
 
-// Marshal is the codec of the log: an envelope as JSON bytes.
-func Marshal(env Envelope) ([]byte, error) { return json.Marshal(env) }
+// Marshal is the codec of the log: an envelope as JSON bytes, exactly as
+// encoding/json writes it. Every event is marshalled once on its way to the
+// log, so the common envelope (plain ASCII strings, data already valid
+// JSON from Encode) is written by hand: encoding/json spent as long again
+// re-validating and compacting the data it had just written.
+func Marshal(env Envelope) ([]byte, error) {
+	if b, ok := appendEnvelope(make([]byte, 0, envelopeOverhead+len(env.Data)+len(env.Subject)+len(env.IdempotencyKey)), env); ok {
+		return b, nil
+	}
+	return json.Marshal(env)
+}
 
-// Unmarshal reads an envelope from JSON bytes.
+// envelopeOverhead is the size of an envelope's field names, id and time.
+const envelopeOverhead = 192
+
+// appendEnvelope writes env as encoding/json would, or reports false when
+// env needs what only encoding/json does: escaping a string, formatting a
+// time outside years 0-9999, compacting or rejecting the data.
+func appendEnvelope(b []byte, env Envelope) ([]byte, bool) {
+	if !plain(env.ID) || !plain(env.Type) || !plain(env.Subject) || !plain(env.CausationID) ||
+		!plain(env.CorrelationID) || !plain(env.IdempotencyKey) {
+		return nil, false
+	}
+	if y := env.Time.Year(); y < 0 || y > 9999 {
+		return nil, false
+	}
+	if !compactJSON(env.Data) {
+		return nil, false
+	}
+	b = append(b, `{"id":"`...)
+	b = append(b, env.ID...)
+	b = append(b, `","type":"`...)
+	b = append(b, env.Type...)
+	b = append(b, `","schema":`...)
+	b = strconv.AppendInt(b, int64(env.Schema), 10)
+	b = append(b, `,"subject":"`...)
+	b = append(b, env.Subject...)
+	b = append(b, `","time":"`...)
+	b = env.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	if env.CausationID != "" {
+		b = append(b, `,"causation_id":"`...)
+		b = append(b, env.CausationID...)
+		b = append(b, '"')
+	}
+	if env.CorrelationID != "" {
+		b = append(b, `,"correlation_id":"`...)
+		b = append(b, env.CorrelationID...)
+		b = append(b, '"')
+	}
+	if env.IdempotencyKey != "" {
+		b = append(b, `,"idempotency_key":"`...)
+		b = append(b, env.IdempotencyKey...)
+		b = append(b, '"')
+	}
+	b = append(b, `,"data":`...)
+	b = append(b, env.Data...)
+	return append(b, '}'), true
+}
+
+// plain reports whether encoding/json writes s between quotes as it is:
+// printable ASCII without '"', '\\' or the characters it escapes for HTML.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
+}
+
+// compactJSON reports whether data is one valid JSON value that
+// encoding/json would copy unchanged: no insignificant white space, no
+// character it escapes for HTML. json.Marshal of a Go value writes such
+// JSON; null stands for empty data, as encoding/json writes it.
+func compactJSON(data []byte) bool {
+	if len(data) == 0 {
+		return false
+	}
+	inString, escaped := false, false
+	for _, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString && c == '\\':
+			escaped = true
+		case c == '"':
+			inString = !inString
+		case c == '<' || c == '>' || c == '&' || c >= 0x7f:
+			return false
+		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+			return false
+		}
+	}
+	return !inString && json.Valid(data)
+}
+
+// Unmarshal reads an envelope from JSON bytes. Every follower of the log
+// reads every envelope, so the layout Marshal writes is read by hand;
+// anything else (an envelope published by another tool, with escapes or
+// fields in another order) goes through encoding/json. The data is kept
+// as it is: its consumer decodes it (Decode) and refuses it if invalid.
 func Unmarshal(b []byte) (Envelope, error) {
+	if env, ok := parseEnvelope(b); ok {
+		return env, nil
+	}
 	var env Envelope
 	if err := json.Unmarshal(b, &env); err != nil {
 		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
 	}
 	return env, nil
+}
+
+// parseEnvelope reads the layout appendEnvelope writes: fields in their
+// order, strings without escapes, data last. It reports false for
+// anything else, which the caller reads with encoding/json.
+func parseEnvelope(b []byte) (Envelope, bool) {
+	var env Envelope
+	p := envelopeParser{b: b}
+	var schema, at string
+	ok := p.lit(`{"id":`) && p.str(&env.ID) &&
+		p.lit(`,"type":`) && p.str(&env.Type) &&
+		p.lit(`,"schema":`) && p.num(&schema) &&
+		p.lit(`,"subject":`) && p.str(&env.Subject) &&
+		p.lit(`,"time":`) && p.str(&at) &&
+		p.opt(`,"causation_id":`, &env.CausationID) &&
+		p.opt(`,"correlation_id":`, &env.CorrelationID) &&
+		p.opt(`,"idempotency_key":`, &env.IdempotencyKey) &&
+		p.lit(`,"data":`)
+	if !ok || len(p.b) < 2 || p.b[len(p.b)-1] != '}' {
+		return Envelope{}, false
+	}
+	data := p.b[:len(p.b)-1]
+	// The data of an envelope is one object (or array); a trailing
+	// field after it would end in '}' too, so check the data closes
+	// where the envelope does.
+	if (data[0] != '{' || data[len(data)-1] != '}') && (data[0] != '[' || data[len(data)-1] != ']') {
+		return Envelope{}, false
+	}
+	if !closesAtEnd(data) {
+		return Envelope{}, false
+	}
+	n, err := strconv.Atoi(schema)
+	if err != nil {
+		return Envelope{}, false
+	}
+	t, err := time.Parse(time.RFC3339Nano, at)
+	if err != nil {
+		return Envelope{}, false
+	}
+	env.Schema, env.Time = n, t
+	env.Data = json.RawMessage(data)
+	return env, true
+}
+
+// closesAtEnd reports whether the bracket opening data closes at its last
+// byte, counting brackets outside strings (strings may hold escapes).
+func closesAtEnd(data []byte) bool {
+	depth, inString, escaped := 0, false, false
+	for i, c := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch c {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+		case c == '}' || c == ']':
+			depth--
+			if depth == 0 {
+				return i == len(data)-1
+			}
+		}
+	}
+	return false
+}
+
+type envelopeParser struct{ b []byte }
+
+func (p *envelopeParser) lit(s string) bool {
+	if len(p.b) < len(s) || string(p.b[:len(s)]) != s {
+		return false
+	}
+	p.b = p.b[len(s):]
+	return true
+}
+
+// str reads a string without escapes.
+func (p *envelopeParser) str(out *string) bool {
+	if len(p.b) == 0 || p.b[0] != '"' {
+		return false
+	}
+	for i := 1; i < len(p.b); i++ {
+		switch c := p.b[i]; {
+		case c == '"':
+			*out = string(p.b[1:i])
+			p.b = p.b[i+1:]
+			return true
+		case c == '\\' || c < 0x20:
+			return false
+		}
+	}
+	return false
+}
+
+func (p *envelopeParser) num(out *string) bool {
+	i := 0
+	for i < len(p.b) && (p.b[i] >= '0' && p.b[i] <= '9' || i == 0 && p.b[i] == '-') {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	*out, p.b = string(p.b[:i]), p.b[i:]
+	return true
+}
+
+// opt reads an optional string field.
+func (p *envelopeParser) opt(name string, out *string) bool {
+	if len(p.b) < len(name) || string(p.b[:len(name)]) != name {
+		return true
+	}
+	p.b = p.b[len(name):]
+	return p.str(out)
 }

@@ -28,6 +28,7 @@ func TransferManager() runtime.Manager {
 		// an unfiltered consumer without matching every subject against a
 		// wildcard, and the manager's floor then follows the log's end.
 		Filter: events.SubjectRoot + ".>",
+		Types:  []string{events.TransferSent{}.EventType(), events.TransferBounced{}.EventType()},
 		React:  reactTransfers,
 	}
 }

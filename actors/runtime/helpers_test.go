@@ -26,11 +26,8 @@ import (
 
 // TestMain checks that no test leaves a goroutine behind: every host,
 // manager, NATS connection and embedded server is stopped by its test.
-// An Ask whose context ended leaves its waiter on the actor's future until
-// the future's own timeout (Host.ask); that wait is bounded, not a leak.
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m,
-		goleak.IgnoreAnyFunction("github.com/asynkron/protoactor-go/actor.(*Future).wait"))
+	goleak.VerifyTestMain(m)
 }
 
 // quiet is the logger of the code under test: the failure tests provoke

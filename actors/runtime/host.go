@@ -187,40 +187,53 @@ func Inspect[S any, T any](ctx context.Context, h *Host, kind events.Kind, id st
 	return v, nil
 }
 
-// send delivers msg to actor (kind, id) and returns the future of its
-// answer, so that a caller can have several commands in the actor's mailbox
-// at once (in order) and collect the answers in order.
-func (h *Host) send(kind events.Kind, id string, msg any) (*actor.Future, error) {
+// call is a message with the channel its answer goes to (room for one).
+// An ask is thus a channel and a mailbox entry: protoactor's futures
+// register a process and start a timer and a goroutine for each, which cost
+// as much as the command they carried.
+type call struct {
+	msg    any
+	answer chan<- reply
+}
+
+// send delivers msg to actor (kind, id) and returns the channel of its
+// answer, so that a caller can have several commands in the actor's
+// mailbox at once (in order) and collect the answers in order.
+func (h *Host) send(kind events.Kind, id string, msg any) (<-chan reply, error) {
 	pid, err := h.pid(kind, id)
 	if err != nil {
 		return nil, err
 	}
-	return h.system.Root.RequestFuture(pid, msg, h.deps.opts.AskTimeout), nil
+	ch := make(chan reply, 1)
+	h.system.Root.Send(pid, call{msg: msg, answer: ch})
+	return ch, nil
 }
 
-// answer waits for a future's reply.
-func answer(ctx context.Context, fut *actor.Future, kind events.Kind, id string) (reply, error) {
-	type outcome struct {
-		res any
-		err error
+// answer waits for the answer on ch as long as ctx allows, and no longer
+// than the ask timeout: an actor that never answers (it panicked on the
+// command, or was stopped before it) must not hold its caller for ever.
+func (h *Host) answer(ctx context.Context, ch <-chan reply, kind events.Kind, id string) (reply, error) {
+	timeout := h.deps.opts.AskTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = min(timeout, time.Until(dl))
 	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := fut.Result()
-		done <- outcome{res, err}
-	}()
+	if timeout <= 0 {
+		return reply{}, context.DeadlineExceeded
+	}
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
 	select {
-	case <-ctx.Done():
-		return reply{}, ctx.Err()
-	case o := <-done:
-		if o.err != nil {
-			return reply{}, fmt.Errorf("%w: %s %s did not answer: %v", ErrUnavailable, kind, id, o.err)
-		}
-		r, ok := o.res.(reply)
-		if !ok {
-			return reply{}, fmt.Errorf("runtime: unexpected answer %T", o.res)
-		}
+	case r := <-ch:
 		return r, r.err
+	case <-ctx.Done():
+		// The command may still be applied; a retry with the same key
+		// learns its outcome.
+		return reply{}, ctx.Err()
+	case <-timer.C:
+		if err := ctx.Err(); err != nil {
+			return reply{}, err
+		}
+		return reply{}, fmt.Errorf("%w: %s %s did not answer within %v", ErrUnavailable, kind, id, timeout)
 	}
 }
 
@@ -228,44 +241,11 @@ func (h *Host) ask(ctx context.Context, kind events.Kind, id string, msg any) (r
 	if err := ctx.Err(); err != nil {
 		return reply{}, err
 	}
-	pid, err := h.pid(kind, id)
+	ch, err := h.send(kind, id, msg)
 	if err != nil {
 		return reply{}, err
 	}
-	timeout := h.deps.opts.AskTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = time.Until(dl)
-	}
-	if timeout <= 0 {
-		return reply{}, context.DeadlineExceeded
-	}
-	fut := h.system.Root.RequestFuture(pid, msg, timeout)
-	type outcome struct {
-		res any
-		err error
-	}
-	done := make(chan outcome, 1)
-	go func() {
-		res, err := fut.Result()
-		done <- outcome{res, err}
-	}()
-	var res any
-	select {
-	case <-ctx.Done():
-		// The command may still be applied; a retry with the same key
-		// learns its outcome.
-		return reply{}, ctx.Err()
-	case o := <-done:
-		res, err = o.res, o.err
-	}
-	if err != nil {
-		return reply{}, fmt.Errorf("%w: %s %s did not answer: %v", ErrUnavailable, kind, id, err)
-	}
-	r, ok := res.(reply)
-	if !ok {
-		return reply{}, fmt.Errorf("runtime: unexpected answer %T", res)
-	}
-	return r, r.err
+	return h.answer(ctx, ch, kind, id)
 }
 
 // Stop stops every actor after the command it is handling.

@@ -9,8 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/asynkron/protoactor-go/actor"
-
 	"github.com/agora-econ/agora/events"
 )
 
@@ -28,7 +26,11 @@ type Reaction struct {
 type Manager struct {
 	Name   string
 	Filter string
-	React  func(r events.Record, e events.Event) []Reaction
+	// Types are the event types React acts on; empty means every type.
+	// The runner decodes the data of those only: a manager follows the
+	// whole log, and decoding every event was most of what it cost.
+	Types []string
+	React func(r events.Record, e events.Event) []Reaction
 }
 
 // ManagerRunner drives a Manager from the log. It delivers the reactions
@@ -169,7 +171,17 @@ func (mr *ManagerRunner) Run(ctx context.Context) error {
 			}
 		}
 	}()
+	var types map[string]bool
+	if len(mr.m.Types) > 0 {
+		types = make(map[string]bool, len(mr.m.Types))
+		for _, t := range mr.m.Types {
+			types[t] = true
+		}
+	}
 	err = mr.log.Follow(ctx, mr.m.Filter, mr.floor+1, func(r events.Record) error {
+		if types != nil && !types[r.Envelope.Type] {
+			return mr.dispatch(ctx, &wg, r.Seq, nil)
+		}
 		e, err := events.Decode(r.Envelope)
 		if err != nil {
 			return fmt.Errorf("manager %s: seq %d: %w", mr.m.Name, r.Seq, err)
@@ -275,23 +287,23 @@ func (mr *ManagerRunner) work(ctx context.Context, wg *sync.WaitGroup, key strin
 // returns how many leading commands are done (accepted, or rejected for
 // good) and whether a retryable failure stopped it there.
 func (mr *ManagerRunner) deliver(ctx context.Context, batch []item) (int, bool) {
-	futures := make([]*actor.Future, 0, len(batch))
+	answers := make([]<-chan reply, 0, len(batch))
 	var sendErr error
 	for _, it := range batch {
-		fut, err := mr.host.send(it.r.Kind, it.r.ID, Request{Command: it.r.Command, Manager: mr.m.Name})
+		ch, err := mr.host.send(it.r.Kind, it.r.ID, Request{Command: it.r.Command, Manager: mr.m.Name})
 		if err != nil {
 			sendErr = err
 			break
 		}
-		futures = append(futures, fut)
+		answers = append(answers, ch)
 	}
 	done, failed := 0, false
-	for i, fut := range futures {
+	for i, ch := range answers {
 		if failed {
-			_, _ = answer(ctx, fut, batch[i].r.Kind, batch[i].r.ID) // drain: the resend follows the resume
+			_, _ = mr.host.answer(ctx, ch, batch[i].r.Kind, batch[i].r.ID) // drain: the resend follows the resume
 			continue
 		}
-		_, err := answer(ctx, fut, batch[i].r.Kind, batch[i].r.ID)
+		_, err := mr.host.answer(ctx, ch, batch[i].r.Kind, batch[i].r.ID)
 		switch {
 		case err == nil:
 			done++
@@ -308,7 +320,7 @@ func (mr *ManagerRunner) deliver(ctx context.Context, batch []item) (int, bool) 
 			done++
 		}
 	}
-	if sendErr != nil && !failed && done == len(futures) {
+	if sendErr != nil && !failed && done == len(answers) {
 		if !errors.Is(sendErr, ErrUnavailable) {
 			it := batch[done]
 			mr.logger.Error("manager: reaction cannot be sent", "manager", mr.m.Name, "seq", it.seq,

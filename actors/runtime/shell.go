@@ -55,7 +55,7 @@ type shell[S any] struct {
 
 // pending is a command decided and not yet answered.
 type pending[S any] struct {
-	to    *actor.PID
+	to    chan<- reply
 	event events.Event // nil: nothing to write (a rejection or a no-op)
 	env   int          // index in batchEnvs when event != nil
 	err   error
@@ -80,14 +80,18 @@ func (s *shell[S]) snapshotKey() string {
 }
 
 func (s *shell[S]) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
+	msg, to := ctx.Message(), chan<- reply(nil)
+	if c, ok := msg.(call); ok {
+		msg, to = c.msg, c.answer
+	}
+	switch m := msg.(type) {
 	case *actor.Started:
 		if err := s.recover(); err != nil {
 			s.deps.logger.Error("actor recovery failed; will retry on the next command",
 				"kind", s.agg.Kind, "id", s.id, "err", err)
 		}
 	case Request:
-		s.handle(ctx, m)
+		s.handle(ctx, to, m)
 	case flush:
 		s.flush(ctx)
 	case *actor.Stopping:
@@ -97,70 +101,68 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 			s.resumed = map[string]bool{}
 		}
 		s.resumed[m.manager] = true
-		ctx.Respond(reply{})
+		respond(to, reply{})
 	case recall:
 		s.flush(ctx)
 		if !s.recovered {
 			if err := s.recover(); err != nil {
-				ctx.Respond(reply{err: err})
+				respond(to, reply{err: err})
 				return
 			}
 		}
 		res, ok, err := s.mem.result(m.key)
-		ctx.Respond(reply{result: res, value: ok, err: err})
+		respond(to, reply{result: res, value: ok, err: err})
 	case Query[S]:
 		if len(s.batch) > 0 {
 			// A query sees durable state only: it is answered when the
 			// batch is, and does not cut the batch short.
-			s.batch = append(s.batch, pending[S]{to: ctx.Sender(), query: m.Fn, dupOf: -1})
+			s.batch = append(s.batch, pending[S]{to: to, query: m.Fn, dupOf: -1})
 			return
 		}
 		if !s.recovered {
 			if err := s.recover(); err != nil {
-				ctx.Respond(reply{err: err})
+				respond(to, reply{err: err})
 				return
 			}
 		}
-		ctx.Respond(reply{value: m.Fn(s.state)})
+		respond(to, reply{value: m.Fn(s.state)})
 	default:
-		if ctx.Sender() != nil {
-			ctx.Respond(reply{err: fmt.Errorf("%w: %s %s cannot handle %T", ErrUnknownMessage, s.agg.Kind, s.id, m)})
-		}
+		respond(to, reply{err: fmt.Errorf("%w: %s %s cannot handle %T", ErrUnknownMessage, s.agg.Kind, s.id, m)})
 	}
 }
 
 // handle decides one command. With no batch open, an answer that writes
 // nothing (a rejection, a remembered retry) goes out at once: it rests on
 // durable state. Otherwise it waits for the batch.
-func (s *shell[S]) handle(ctx actor.Context, req Request) {
+func (s *shell[S]) handle(ctx actor.Context, to chan<- reply, req Request) {
 	if req.Manager != "" && s.fenced && !s.resumed[req.Manager] {
-		ctx.Respond(reply{err: fmt.Errorf("%w: %s %s", ErrFenced, s.agg.Kind, s.id)})
+		respond(to, reply{err: fmt.Errorf("%w: %s %s", ErrFenced, s.agg.Kind, s.id)})
 		return
 	}
 	if !s.recovered && len(s.batch) == 0 {
 		if err := s.recover(); err != nil {
 			s.fence()
-			ctx.Respond(reply{err: err})
+			respond(to, reply{err: err})
 			return
 		}
 	}
 	if req.Key != "" {
 		if res, ok, err := s.mem.result(req.Key); ok {
-			ctx.Respond(reply{result: res, err: err})
+			respond(to, reply{result: res, err: err})
 			return
 		}
 		if i, ok := s.batchKeys[req.Key]; ok {
-			s.batch = append(s.batch, pending[S]{to: ctx.Sender(), dupOf: i})
+			s.batch = append(s.batch, pending[S]{to: to, dupOf: i})
 			return
 		}
 	}
 	e, err := s.agg.Decide(s.state, req.Command)
 	if err != nil || e == nil {
 		if len(s.batch) == 0 {
-			ctx.Respond(reply{err: err})
+			respond(to, reply{err: err})
 			return
 		}
-		s.batch = append(s.batch, pending[S]{to: ctx.Sender(), err: err, dupOf: -1})
+		s.batch = append(s.batch, pending[S]{to: to, err: err, dupOf: -1})
 		return
 	}
 	env, err := events.Encode(s.agg.Kind, s.id, e, events.Meta{
@@ -171,10 +173,10 @@ func (s *shell[S]) handle(ctx actor.Context, req Request) {
 	})
 	if err != nil {
 		if len(s.batch) == 0 {
-			ctx.Respond(reply{err: err})
+			respond(to, reply{err: err})
 			return
 		}
-		s.batch = append(s.batch, pending[S]{to: ctx.Sender(), err: err, dupOf: -1})
+		s.batch = append(s.batch, pending[S]{to: to, err: err, dupOf: -1})
 		return
 	}
 	if len(s.batch) == 0 {
@@ -187,7 +189,7 @@ func (s *shell[S]) handle(ctx actor.Context, req Request) {
 		s.batchKeys[req.Key] = len(s.batch)
 	}
 	s.state = s.agg.Evolve(s.state, e)
-	s.batch = append(s.batch, pending[S]{to: ctx.Sender(), event: e, env: len(s.batchEnvs), dupOf: -1})
+	s.batch = append(s.batch, pending[S]{to: to, event: e, env: len(s.batchEnvs), dupOf: -1})
 	s.batchEnvs = append(s.batchEnvs, env)
 	if len(s.batchEnvs) >= s.deps.opts.BatchMax {
 		s.flush(ctx)
@@ -225,20 +227,20 @@ func (s *shell[S]) flush(ctx actor.Context) {
 		switch {
 		case p.query != nil:
 			if err != nil && !s.recovered {
-				s.respond(ctx, p.to, reply{err: err})
+				respond(p.to, reply{err: err})
 			} else {
-				s.respond(ctx, p.to, reply{value: p.query(s.state)})
+				respond(p.to, reply{value: p.query(s.state)})
 			}
 			continue
 		case p.dupOf >= 0:
 			results[i] = results[p.dupOf]
 			results[i].Replayed = true
 			if batch[p.dupOf].event != nil && batch[p.dupOf].env >= durable {
-				s.respond(ctx, p.to, reply{err: err})
+				respond(p.to, reply{err: err})
 				continue
 			}
 		case p.event != nil && p.env >= durable:
-			s.respond(ctx, p.to, reply{err: err})
+			respond(p.to, reply{err: err})
 			continue
 		case p.event != nil:
 			env := envs[p.env]
@@ -249,10 +251,10 @@ func (s *shell[S]) flush(ctx actor.Context) {
 		case err != nil:
 			// A rejection decided on state that included events now lost
 			// may not hold; the caller retries.
-			s.respond(ctx, p.to, reply{err: err})
+			respond(p.to, reply{err: err})
 			continue
 		}
-		s.respond(ctx, p.to, reply{result: results[i], err: p.err})
+		respond(p.to, reply{result: results[i], err: p.err})
 	}
 	if err == nil && len(envs) > 0 {
 		s.last = seqs[len(seqs)-1]
@@ -303,9 +305,14 @@ func (s *shell[S]) fence() {
 	s.fenced, s.resumed = true, map[string]bool{}
 }
 
-func (s *shell[S]) respond(ctx actor.Context, to *actor.PID, r reply) {
+// respond answers a call. Its channel has room for the one answer a call
+// gets, so the actor never blocks on a caller that went away.
+func respond(to chan<- reply, r reply) {
 	if to != nil {
-		ctx.Send(to, r)
+		select {
+		case to <- r:
+		default:
+		}
 	}
 }
 

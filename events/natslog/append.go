@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agora-econ/agora/events"
@@ -48,21 +47,11 @@ func (l *Log) appendOne(ctx context.Context, filter string, expectedLast uint64,
 	if err != nil {
 		return 0, fmt.Errorf("natslog: append %s: %w", env.Subject, err)
 	}
-	opts := []jetstream.PublishOpt{
-		jetstream.WithExpectStream(l.name),
-		jetstream.WithExpectLastSequenceForSubject(expectedLast, filter),
-	}
-	if env.ID != "" {
-		opts = append(opts, jetstream.WithMsgID(env.ID))
-	}
-	sctx, cancel := l.scope(ctx)
-	defer cancel()
-	msg := &nats.Msg{Subject: env.Subject, Data: data, Header: nats.Header{}}
-	ack, err := l.js.PublishMsg(sctx, msg, opts...)
+	seq, err := l.publish(ctx, env.Subject, filter, expectedLast, env.ID, data)
 	if err == nil {
-		// A duplicate ack (ack.Duplicate) carries the sequence of the first
-		// copy, which is the answer to a retried append.
-		return ack.Sequence, nil
+		// A duplicate ack carries the sequence of the first copy, which is
+		// the answer to a retried append.
+		return seq, nil
 	}
 	if !isWrongLastSequence(err) {
 		return 0, fmt.Errorf("natslog: append %s: %w", env.Subject, l.stopped(ctx, err))
@@ -73,6 +62,8 @@ func (l *Log) appendOne(ctx context.Context, filter string, expectedLast uint64,
 	// acknowledged as a duplicate. Look for the first copy after the
 	// expected sequence before reporting a conflict.
 	if env.ID != "" {
+		sctx, cancel := l.scope(ctx)
+		defer cancel()
 		if seq, ok := l.findCopy(sctx, filter, expectedLast, env.ID); ok {
 			return seq, nil
 		}

@@ -81,6 +81,7 @@ func New(ctx context.Context, js jetstream.JetStream, name string) (*Log, error)
 		done:      done,
 		cancel:    cancel,
 	}
+	l.answers.done = done.Done()
 	if subjects := s.CachedInfo().Config.Subjects; len(subjects) == 1 {
 		l.everything = subjects[0]
 	}

@@ -34,6 +34,9 @@ type mux struct {
 	next   uint64
 	queues map[string]*queue
 	closed bool
+	// done is closed when the log closes: a call waiting for an answer
+	// then returns events.ErrLogClosed.
+	done <-chan struct{}
 }
 
 // open returns a queue for the answers sent to its reply subject; the
@@ -131,6 +134,8 @@ func (q *queue) next(ctx context.Context) (*nats.Msg, error) {
 		case <-q.ready:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		case <-q.mux.done:
+			return nil, events.ErrLogClosed
 		case <-q.timer.C:
 			if q.conn.lost() {
 				return nil, errConnLost
