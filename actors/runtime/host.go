@@ -79,14 +79,19 @@ func (o Options) withDefaults() Options {
 // Host runs the event-sourced actors of one process on a protoactor-go
 // actor system. Actors are spawned on first use and recover from the log.
 type Host struct {
-	system *actor.ActorSystem
-	deps   deps
+	system   *actor.ActorSystem
+	deps     deps
+	dispatch *workers
 
 	mu      sync.Mutex
 	stopped bool
 	kinds   map[events.Kind]func(id string) actor.Producer
 	pids    map[string]*actor.PID
 }
+
+// mailboxThroughput is how many messages an actor handles before its
+// worker yields to others (protoactor's default).
+const mailboxThroughput = 300
 
 // NewHost builds a host over a log and a store for snapshots (store may be
 // nil: no snapshots).
@@ -101,9 +106,10 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 		system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return slog.New(slog.DiscardHandler)
 		})),
-		deps:  deps{log: log, store: store, opts: opts.withDefaults(), clock: time.Now, logger: logger},
-		kinds: map[events.Kind]func(string) actor.Producer{},
-		pids:  map[string]*actor.PID{},
+		deps:     deps{log: log, store: store, opts: opts.withDefaults(), clock: time.Now, logger: logger},
+		dispatch: newWorkers(mailboxThroughput),
+		kinds:    map[events.Kind]func(string) actor.Producer{},
+		pids:     map[string]*actor.PID{},
 	}, nil
 }
 
@@ -137,7 +143,7 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 		// Retryable: a manager may start before every kind is registered.
 		return nil, fmt.Errorf("%w: no actor kind %q registered", ErrUnavailable, kind)
 	}
-	pid, err := h.system.Root.SpawnNamed(actor.PropsFromProducer(producer(id)), name)
+	pid, err := h.system.Root.SpawnNamed(actor.PropsFromProducer(producer(id), actor.WithDispatcher(h.dispatch)), name)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: spawn %s: %w", name, err)
 	}
@@ -265,4 +271,5 @@ func (h *Host) Stop() {
 		_ = h.system.Root.PoisonFuture(pid).Wait()
 	}
 	h.system.Shutdown()
+	h.dispatch.stop()
 }

@@ -70,6 +70,11 @@ type ledgerReport struct {
 	// the ledger to the raw actor rate.
 	ActorRequestsPerTransfer int     `json:"actor_requests_per_transfer"`
 	RatioActorToRaw          float64 `json:"ratio_actor_requests_to_raw"`
+	// The process's CPU time (user and system, the embedded server
+	// included) per event appended: by the raw appends and by the ledger.
+	// Unlike rates, it hardly moves when other programs load the machine.
+	RawCPUMicrosPerEvent    float64 `json:"raw_cpu_micros_per_event"`
+	LedgerCPUMicrosPerEvent float64 `json:"ledger_cpu_micros_per_event"`
 
 	Audit auditResult `json:"audit"`
 }
@@ -101,9 +106,11 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 	rep.EventBytes = len(payload)
 	ids := benchAgentIDs(o.Agents)
 	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", 2*o.Transfers, len(payload), len(ids), o.Sync)
+	cpu := processCPU()
 	if rep.RawAppend, err = rawAppend(ctx, n.nc, ids, 2*o.Transfers, payload); err != nil {
 		return rep, err
 	}
+	rep.RawCPUMicrosPerEvent = perEvent(processCPU()-cpu, uint64(rep.RawAppend.Count))
 	progressf(o.Progress, "raw actor request/response: %d requests to %d actors", actorRequestsPerTransfer*o.Transfers, o.Agents)
 	if rep.RawActor, err = rawActor(ctx, o.Agents, o.Concurrency, actorRequestsPerTransfer*o.Transfers); err != nil {
 		return rep, err
@@ -127,9 +134,11 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 		return rep, err
 	}
 	progressf(o.Progress, "ledger: %d transfers, %d callers", o.Transfers, o.Concurrency)
-	var acked, settled time.Duration
+	var acked, settled, cpuUsed time.Duration
 	var after uint64
 	err = profile(o.CPUProfile, func() error {
+		cpu := processCPU()
+		defer func() { cpuUsed = processCPU() - cpu }()
 		started := time.Now()
 		lat, err := driveTransfers(ctx, e, ids, o.Transfers, o.Concurrency)
 		if err != nil {
@@ -157,6 +166,7 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 	rep.EventsPerSecond = rate(float64(rep.LedgerEvents), settled)
 	rep.RatioToRaw = ratio(rep.EventsPerSecond, rep.RawAppend.RatePerSecond)
 	rep.RatioActorToRaw = ratio(rep.TransfersPerSecond*actorRequestsPerTransfer, rep.RawActor.RatePerSecond)
+	rep.LedgerCPUMicrosPerEvent = perEvent(cpuUsed, rep.LedgerEvents)
 
 	progressf(o.Progress, "audit of the log")
 	if rep.Audit, err = auditLog(ctx, n); err != nil {
@@ -189,6 +199,7 @@ func (r ledgerReport) print(out io.Writer) error {
 	}
 	fmt.Fprintf(out, "\nratio ledger events / raw JetStream appends   %.2f\n", r.RatioToRaw)
 	fmt.Fprintf(out, "ratio actor requests (%d per transfer) / raw   %.2f\n", r.ActorRequestsPerTransfer, r.RatioActorToRaw)
+	fmt.Fprintf(out, "CPU per event, raw / ledger                    %.1f / %.1f µs\n", r.RawCPUMicrosPerEvent, r.LedgerCPUMicrosPerEvent)
 	fmt.Fprintf(out, "transfer latency p50 / p99 / max               %.1f / %.1f / %.1f ms\n",
 		r.TransferLatency.P50Millis, r.TransferLatency.P99Millis, r.TransferLatency.MaxMillis)
 	printAudit(out, r.Audit)

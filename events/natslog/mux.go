@@ -33,7 +33,9 @@ type mux struct {
 	prefix string
 	next   uint64
 	queues map[string]*queue
-	closed bool
+	// singles are the calls waiting for exactly one answer (appends).
+	singles map[string]chan *nats.Msg
+	closed  bool
 	// done is closed when the log closes: a call waiting for an answer
 	// then returns events.ErrLogClosed.
 	done <-chan struct{}
@@ -47,13 +49,8 @@ func (x *mux) open(nc *nats.Conn) (*queue, error) {
 	if x.closed {
 		return nil, events.ErrLogClosed
 	}
-	if x.sub == nil {
-		prefix := nc.NewInbox() + "."
-		sub, err := nc.Subscribe(prefix+"*", x.route)
-		if err != nil {
-			return nil, fmt.Errorf("natslog: subscribe for answers: %w", err)
-		}
-		x.sub, x.prefix, x.queues = sub, prefix, map[string]*queue{}
+	if err := x.subscribe(nc); err != nil {
+		return nil, err
 	}
 	x.next++
 	token := strconv.FormatUint(x.next, 36)
@@ -62,14 +59,63 @@ func (x *mux) open(nc *nats.Conn) (*queue, error) {
 	return q, nil
 }
 
+// subscribe subscribes to the answers on first use. Callers hold x.mu.
+func (x *mux) subscribe(nc *nats.Conn) error {
+	if x.sub != nil {
+		return nil
+	}
+	prefix := nc.NewInbox() + "."
+	sub, err := nc.Subscribe(prefix+"*", x.route)
+	if err != nil {
+		return fmt.Errorf("natslog: subscribe for answers: %w", err)
+	}
+	x.sub, x.prefix, x.queues, x.singles = sub, prefix, map[string]*queue{}, map[string]chan *nats.Msg{}
+	return nil
+}
+
 // route runs on the subscription's goroutine: it must never block.
 func (x *mux) route(m *nats.Msg) {
+	token := m.Subject[min(len(x.prefix), len(m.Subject)):]
 	x.mu.Lock()
-	q := x.queues[m.Subject[min(len(x.prefix), len(m.Subject)):]]
+	if ch, ok := x.singles[token]; ok {
+		delete(x.singles, token)
+		ch <- m // room for the one answer; never blocks
+		x.mu.Unlock()
+		return
+	}
+	q := x.queues[token]
 	x.mu.Unlock()
 	if q != nil {
 		q.push(m)
 	}
+}
+
+// expect returns the reply subject of a call that gets exactly one
+// answer, and the channel it arrives on. Lighter than a queue: no timer,
+// no watch of the connection; the caller's context bounds the wait (an
+// append's answer lost with its connection ends in the caller's timeout,
+// after which the actor recovers from the log). The caller calls forget.
+func (x *mux) expect(nc *nats.Conn) (token, reply string, answer <-chan *nats.Msg, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.closed {
+		return "", "", nil, events.ErrLogClosed
+	}
+	if err := x.subscribe(nc); err != nil {
+		return "", "", nil, err
+	}
+	x.next++
+	token = strconv.FormatUint(x.next, 36)
+	ch := make(chan *nats.Msg, 1)
+	x.singles[token] = ch
+	return token, x.prefix + token, ch, nil
+}
+
+// forget stops waiting for the answer to token; a late one is dropped.
+func (x *mux) forget(token string) {
+	x.mu.Lock()
+	delete(x.singles, token)
+	x.mu.Unlock()
 }
 
 func (x *mux) close() {

@@ -9,6 +9,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/agora-econ/agora/events"
 )
 
 // publish stores one message with the expectations of an append and
@@ -19,13 +21,15 @@ import (
 // every ack) cost as much CPU as the server's store of the message.
 //
 // The answer is waited for no longer than ctx allows, or the client's
-// default timeout when ctx has no deadline, and never after Close.
+// default timeout when ctx has no deadline, and never after Close. An
+// answer lost with the connection thus ends in a timeout, after which the
+// actor recovers from the log, as after any failed append.
 func (l *Log) publish(ctx context.Context, subject, filter string, expectedLast uint64, id string, data []byte) (uint64, error) {
-	answer, err := l.answers.open(l.nc)
+	token, reply, answer, err := l.answers.expect(l.nc)
 	if err != nil {
 		return 0, err
 	}
-	defer answer.close()
+	defer l.answers.forget(token)
 	h := make(nats.Header, 4)
 	h[jetstream.ExpectedStreamHeader] = []string{l.name}
 	h[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(expectedLast, 10)}
@@ -33,8 +37,7 @@ func (l *Log) publish(ctx context.Context, subject, filter string, expectedLast 
 	if id != "" {
 		h[jetstream.MsgIDHeader] = []string{id}
 	}
-	answer.sent()
-	if err := l.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: answer.reply, Data: data, Header: h}); err != nil {
+	if err := l.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: reply, Data: data, Header: h}); err != nil {
 		return 0, err
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -44,9 +47,13 @@ func (l *Log) publish(ctx context.Context, subject, filter string, expectedLast 
 			defer cancel()
 		}
 	}
-	m, err := answer.next(ctx)
-	if err != nil {
-		return 0, err
+	var m *nats.Msg
+	select {
+	case m = <-answer:
+	case <-ctx.Done():
+		return 0, ctx.Err()
+	case <-l.answers.done:
+		return 0, events.ErrLogClosed
 	}
 	return parsePubAck(m, l.name)
 }
