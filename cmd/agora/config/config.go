@@ -174,16 +174,26 @@ type Attention struct {
 // Inference is the OpenAI-compatible upstream behind
 // POST /intelligence/inference (SPEC.md 3.2).
 type Inference struct {
-	// URL is the upstream's base URL (http or https), e.g.
-	// https://api.openai.com/v1. Empty means no upstream: inference answers
-	// 503. Default empty.
+	// URL is the upstream's base URL (http or https), up to and including
+	// its version, e.g. https://api.openai.com/v1: the System Service posts
+	// chat completions to URL + "/chat/completions". Empty means no
+	// upstream: inference answers 503. Default empty.
 	URL string `yaml:"url"`
 	// APIKeyEnv names the environment variable holding the upstream's API
 	// key, so that the secret stays out of the file. Empty means no key.
 	// Default AGORA_INFERENCE_API_KEY.
 	APIKeyEnv string `yaml:"api_key_env"`
+	// APIKey is the upstream's API key itself, for setups where a file is
+	// the safer place; it takes precedence over APIKeyEnv. Never shown to
+	// agents (see Redacted). It must not contain spaces or control
+	// characters (it becomes a header). Default empty.
+	APIKey string `yaml:"api_key"`
 	// Model is the model used when a request names none. Default empty.
 	Model string `yaml:"model"`
+	// TimeoutSeconds bounds one upstream call, in seconds (fractions
+	// allowed); past it the agent gets 504. Must be in (0, 600]. Default
+	// 60.
+	TimeoutSeconds float64 `yaml:"timeout_seconds"`
 }
 
 // Nats is the event log (SPEC.md 2).
@@ -279,7 +289,7 @@ func rawDefault() Config {
 		},
 		Execution: Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100},
 		Attention: Attention{PromptExpirySeconds: 0},
-		Inference: Inference{APIKeyEnv: "AGORA_INFERENCE_API_KEY"},
+		Inference: Inference{APIKeyEnv: "AGORA_INFERENCE_API_KEY", TimeoutSeconds: 60},
 		Nats: Nats{
 			Host:     "127.0.0.1",
 			Port:     4222,
@@ -326,12 +336,16 @@ func (c Config) Clone() Config {
 	return c
 }
 
-// Redacted is a copy safe to show to agents (GET /system/config): the
-// operator token is replaced by "[redacted]" when set.
+// Redacted is a copy safe to print: the operator token and the inference
+// API key are replaced by "[redacted]" when set. (Agents see less still:
+// GET /system/config shows only the economy's public part.)
 func (c Config) Redacted() Config {
 	c = c.Clone()
 	if c.Server.OperatorToken != "" {
 		c.Server.OperatorToken = "[redacted]"
+	}
+	if c.Inference.APIKey != "" {
+		c.Inference.APIKey = "[redacted]"
 	}
 	return c
 }
@@ -347,6 +361,19 @@ func (e Execution) Timeout() time.Duration { return seconds(e.TimeoutSeconds) }
 
 // PromptExpiry is PromptExpirySeconds as a duration; 0 means never.
 func (a Attention) PromptExpiry() time.Duration { return seconds(a.PromptExpirySeconds) }
+
+// Timeout is TimeoutSeconds as a duration.
+func (i Inference) Timeout() time.Duration { return seconds(i.TimeoutSeconds) }
+
+// Key is the upstream's API key: APIKey when set, else the value of the
+// environment variable APIKeyEnv as getenv (os.Getenv) reads it; empty
+// means none.
+func (i Inference) Key(getenv func(string) string) string {
+	if i.APIKey != "" || i.APIKeyEnv == "" {
+		return i.APIKey
+	}
+	return getenv(i.APIKeyEnv)
+}
 
 // Embedded reports whether Agora starts its own NATS server (no URL given).
 func (n Nats) Embedded() bool { return n.URL == "" }

@@ -68,6 +68,9 @@ func TestDefaultValidatesAndMatchesSpec(t *testing.T) {
 	if c.Runtime != (Runtime{SnapshotEvery: 100, IdempotencyMemory: 256}) {
 		t.Errorf("runtime = %+v", c.Runtime)
 	}
+	if c.Inference != (Inference{APIKeyEnv: "AGORA_INFERENCE_API_KEY", TimeoutSeconds: 60}) || c.Inference.Timeout().Seconds() != 60 {
+		t.Errorf("inference = %+v", c.Inference)
+	}
 	if c.Server.Listen != "127.0.0.1:8080" || c.Server.OperatorToken != "" || c.Data.Dir != "./data" {
 		t.Errorf("server/data = %+v %+v", c.Server, c.Data)
 	}
@@ -118,6 +121,10 @@ resources:
   gpu_seconds: {supply: 2.5, initial_price: 40, max_price: 80}
 allocation:
   schedule_seconds: 0.25
+inference:
+  url: http://127.0.0.1:11434/v1
+  model: llama3
+  timeout_seconds: 2.5
 nats:
   sync: interval
   port: 4333
@@ -140,6 +147,7 @@ data:
 	delete(want.Resources, "tokens")
 	want.Resources["gpu_seconds"] = Resource{Supply: 2_500_000, InitialPrice: credits(40, 0), MinPrice: credits(0, 400_000), MaxPrice: credits(80, 0)}
 	want.Allocation.ScheduleSeconds = 0.25
+	want.Inference.URL, want.Inference.Model, want.Inference.TimeoutSeconds = "http://127.0.0.1:11434/v1", "llama3", 2.5
 	want.Nats.Sync = SyncInterval
 	want.Nats.Port = 4333
 	want.Server.OperatorToken = "abcdefghijklmnop0123"
@@ -206,6 +214,12 @@ func TestValidateRules(t *testing.T) {
 		{"expiry negative", func(c *Config) { c.Attention.PromptExpirySeconds = -1 }, []string{"attention.prompt_expiry_seconds:"}},
 		{"inference url", func(c *Config) { c.Inference.URL = "ftp://x" }, []string{"inference.url:"}},
 		{"inference key env", func(c *Config) { c.Inference.APIKeyEnv = "1 bad" }, []string{"inference.api_key_env:"}},
+		{"inference key space", func(c *Config) { c.Inference.APIKey = "sk abc" }, []string{"inference.api_key:", "spaces"}},
+		{"inference key newline", func(c *Config) { c.Inference.APIKey = "sk\nX-Evil: 1" }, []string{"inference.api_key:", "control"}},
+		{"inference timeout zero", func(c *Config) { c.Inference.TimeoutSeconds = 0 }, []string{"inference.timeout_seconds:", "greater than 0"}},
+		{"inference timeout negative", func(c *Config) { c.Inference.TimeoutSeconds = -1 }, []string{"inference.timeout_seconds:"}},
+		{"inference timeout huge", func(c *Config) { c.Inference.TimeoutSeconds = 601 }, []string{"inference.timeout_seconds:", "at most 600"}},
+		{"inference timeout NaN", func(c *Config) { c.Inference.TimeoutSeconds = math.NaN() }, []string{"inference.timeout_seconds:", "finite"}},
 		{"nats url", func(c *Config) { c.Nats.URL = "http://x:4222" }, []string{"nats.url:", "scheme"}},
 		{"nats url garbage", func(c *Config) { c.Nats.URL = "not a url" }, []string{"nats.url:"}},
 		{"nats host", func(c *Config) { c.Nats.Host = "" }, []string{"nats.host:"}},
@@ -251,6 +265,7 @@ func TestValidateAcceptsEdges(t *testing.T) {
 	c.Nats.URL, c.Nats.Replicas = "nats://a:4222, nats://b:4222,tls://c:4222", 3
 	c.Server.Listen = ":0"
 	c.Inference.URL = "https://api.example.com/v1"
+	c.Inference.TimeoutSeconds = MaxInferenceTimeoutSeconds
 	setRes(&c, "cpu_seconds", func(r *Resource) { r.MinPrice, r.MaxPrice = r.InitialPrice, r.InitialPrice })
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
@@ -385,7 +400,7 @@ func TestRoundTrip(t *testing.T) {
 	custom.Allocation.ScheduleSeconds = 0.1
 	custom.Allocation.HighMark, custom.Allocation.LowMark = 0.95, 0.05
 	custom.Attention.PromptExpirySeconds = 3600
-	custom.Inference = Inference{URL: "http://127.0.0.1:11434/v1", Model: "llama3", APIKeyEnv: ""}
+	custom.Inference = Inference{URL: "http://127.0.0.1:11434/v1", Model: "llama3", APIKeyEnv: "", APIKey: "sk-0123", TimeoutSeconds: 0.5}
 	custom.Nats = Nats{URL: "nats://a:4222,nats://b:4222", Host: "0.0.0.0", Port: 5222, Sync: SyncInterval, Replicas: 3, Stream: "X-1"}
 	custom.Server = Server{Listen: "[::1]:9000", OperatorToken: "0123456789abcdef0123"}
 	custom.Data.Dir = "/tmp/agora data: 'quoted'"
@@ -476,6 +491,33 @@ func TestRedacted(t *testing.T) {
 	}
 	if Default().Redacted().Server.OperatorToken != "" {
 		t.Error("an empty token became non-empty")
+	}
+	c.Inference.APIKey = "sk-secret"
+	if r := c.Redacted(); r.Inference.APIKey != "[redacted]" || c.Inference.APIKey != "sk-secret" {
+		t.Errorf("inference key: redacted %q, original %q", r.Inference.APIKey, c.Inference.APIKey)
+	}
+	if b, err := c.Redacted().YAML(); err != nil || strings.Contains(string(b), "sk-secret") {
+		t.Errorf("the redacted YAML shows the key: %v\n%s", err, b)
+	}
+}
+
+func TestInferenceKey(t *testing.T) {
+	env := map[string]string{"AGORA_INFERENCE_API_KEY": "sk-env", "OTHER": "sk-other"}
+	getenv := func(k string) string { return env[k] }
+	cases := []struct {
+		in   Inference
+		want string
+	}{
+		{Default().Inference, "sk-env"},
+		{Inference{APIKeyEnv: "OTHER"}, "sk-other"},
+		{Inference{APIKeyEnv: "UNSET"}, ""},
+		{Inference{}, ""},
+		{Inference{APIKey: "sk-file", APIKeyEnv: "OTHER"}, "sk-file"},
+	}
+	for _, tc := range cases {
+		if got := tc.in.Key(getenv); got != tc.want {
+			t.Errorf("%+v: key %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
 

@@ -23,6 +23,9 @@ const (
 	MaxTimeoutSeconds = 7 * 86400
 	// MaxTransactionHistoryLength bounds allocation.transaction_history_length.
 	MaxTransactionHistoryLength = 100000
+	// MaxInferenceTimeoutSeconds bounds inference.timeout_seconds: ten
+	// minutes, far past any execution's use for one answer.
+	MaxInferenceTimeoutSeconds = 600
 	// MinOperatorTokenLength is the shortest operator token accepted.
 	MinOperatorTokenLength = 16
 )
@@ -191,6 +194,10 @@ func (c Config) validateInference(v *validator) {
 	if in.APIKeyEnv != "" && !envName(in.APIKeyEnv) {
 		v.errorf("inference.api_key_env", "%q is not an environment variable name", in.APIKeyEnv)
 	}
+	if strings.ContainsFunc(in.APIKey, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
+		v.errorf("inference.api_key", "must not contain spaces or control characters")
+	}
+	v.seconds("inference.timeout_seconds", in.TimeoutSeconds, 0, MaxInferenceTimeoutSeconds, false)
 }
 
 func envName(s string) bool {

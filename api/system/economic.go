@@ -1,0 +1,163 @@
+package system
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/history"
+)
+
+// Routes of the caller's money: GET /economic/balance, POST
+// /economic/transfer, GET /economic/history.
+
+// BalanceOutput is the caller's account.
+type BalanceOutput struct {
+	Body struct {
+		AgentID   string  `json:"agent_id"`
+		Status    string  `json:"status" enum:"alive,dead" doc:"The agent's life."`
+		Balance   Credits `json:"balance"`
+		Held      Credits `json:"held" doc:"Reserved by open bids and prompts."`
+		Available Credits `json:"available" doc:"balance - held: what the agent may still commit."`
+	}
+}
+
+// TransferInput is POST /economic/transfer.
+type TransferInput struct {
+	Idempotency
+	Body struct {
+		ToAgentID string `json:"to_agent_id" pattern:"^[a-z0-9_-]{1,64}$" doc:"The recipient, a living agent other than the caller."`
+		Amount    Amount `json:"amount"`
+		Memo      string `json:"memo,omitempty" maxLength:"1024" doc:"A note for both histories."`
+	}
+}
+
+// TransferOutput is a transfer on its way.
+type TransferOutput struct {
+	Body struct {
+		TransferID string  `json:"transfer_id"`
+		Status     string  `json:"status" enum:"sent" doc:"Debited from the caller; the transfer manager credits the recipient, or returns the credits if it died meanwhile."`
+		ToAgentID  string  `json:"to_agent_id"`
+		Amount     Credits `json:"amount"`
+	}
+}
+
+// HistoryInput is GET /economic/history.
+type HistoryInput struct {
+	Limit int `query:"limit" minimum:"1" maximum:"1000" default:"20" doc:"How many transactions, newest first."`
+}
+
+// HistoryOutput is the caller's recent transactions, newest first.
+type HistoryOutput struct {
+	Body struct {
+		AgentID      string               `json:"agent_id"`
+		Transactions []HistoryTransaction `json:"transactions"`
+	}
+}
+
+// HistoryTransaction is one movement of the caller's balance.
+type HistoryTransaction struct {
+	Seq            uint64    `json:"seq" doc:"The stream sequence of the event."`
+	Time           time.Time `json:"time"`
+	Kind           string    `json:"kind" doc:"What moved the balance: grant, transfer_out, transfer_in, transfer_bounced, transfer_returned, transfer_burned, hold_posted (a bid or prompt paid), burn, death_burn."`
+	CounterpartyID string    `json:"counterparty_id,omitempty"`
+	Amount         Credits   `json:"amount" doc:"The change to the balance: negative when credits leave it."`
+	Reference      string    `json:"reference,omitempty" doc:"The transfer or hold (bid) id."`
+	Memo           string    `json:"memo,omitempty"`
+	BalanceAfter   Credits   `json:"balance_after"`
+}
+
+func (s *service) registerEconomic(api huma.API) {
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "get-balance", Method: http.MethodGet, Path: "/economic/balance", Tags: []string{"economic"},
+		Summary:     "The caller's balance, held and available credits",
+		Description: "Read from the caller's own account, so it reflects every command answered so far.",
+	}, http.StatusNotFound), s.balance)
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "transfer", Method: http.MethodPost, Path: "/economic/transfer", Tags: []string{"economic"},
+		Summary: "Send credits to another living agent",
+	}, http.StatusBadRequest, http.StatusNotFound, http.StatusConflict, http.StatusServiceUnavailable), s.transfer)
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "get-history", Method: http.MethodGet, Path: "/economic/history", Tags: []string{"economic"},
+		Summary: "The caller's own transactions, newest first",
+	}), s.history)
+}
+
+func (s *service) balance(ctx context.Context, _ *struct{}) (*BalanceOutput, error) {
+	c := callerOf(ctx)
+	a, err := s.deps.Ledger.Get(ctx, c.ticket.AgentID)
+	if err != nil {
+		return nil, s.problem(err)
+	}
+	if !a.Exists() {
+		return nil, s.problem(agent.ErrUnknownAgent)
+	}
+	out := &BalanceOutput{}
+	out.Body.AgentID, out.Body.Status = c.ticket.AgentID, string(a.Status)
+	out.Body.Balance, out.Body.Held, out.Body.Available = Credits(a.BalanceMicros), Credits(a.HeldMicros), Credits(a.Available())
+	return out, nil
+}
+
+func (s *service) transfer(ctx context.Context, in *TransferInput) (*TransferOutput, error) {
+	c := callerOf(ctx)
+	from := c.ticket.AgentID
+	key, err := in.commandKey("transfer", from)
+	if err != nil {
+		return nil, err
+	}
+	sent, found, err := s.recallTransfer(ctx, from, key)
+	if err != nil {
+		return nil, s.problem(err)
+	}
+	if !found {
+		res, err := s.deps.Ledger.Transfer(ctx, from, key, agent.Transfer{TransferID: "t-" + events.NewID(),
+			To: in.Body.ToAgentID, AmountMicros: in.Body.Amount.Micros(), Memo: in.Body.Memo})
+		if err != nil {
+			return nil, s.problem(err)
+		}
+		if sent, found = res.Event.(events.TransferSent); !found {
+			return nil, s.problem(errNotATransfer)
+		}
+		s.settle(ctx)
+	}
+	out := &TransferOutput{}
+	out.Body.TransferID, out.Body.Status = sent.TransferID, "sent"
+	out.Body.ToAgentID, out.Body.Amount = sent.ToAgentID, Credits(sent.AmountMicros)
+	return out, nil
+}
+
+// recallTransfer finds the transfer a retried call made. It is asked first
+// so that a retry gets the first answer even if the recipient has died
+// since (the front door checks the recipient before the debit).
+func (s *service) recallTransfer(ctx context.Context, from, key string) (events.TransferSent, bool, error) {
+	res, ok, err := s.deps.Ledger.Recall(ctx, from, key)
+	if err != nil || !ok {
+		return events.TransferSent{}, false, err
+	}
+	sent, ok := res.Event.(events.TransferSent)
+	if !ok {
+		return events.TransferSent{}, false, errNotATransfer
+	}
+	return sent, true, nil
+}
+
+func (s *service) history(ctx context.Context, in *HistoryInput) (*HistoryOutput, error) {
+	c := callerOf(ctx)
+	txs := s.deps.History.ForAgent(c.ticket.AgentID, in.Limit)
+	out := &HistoryOutput{}
+	out.Body.AgentID = c.ticket.AgentID
+	out.Body.Transactions = make([]HistoryTransaction, len(txs))
+	for i, t := range txs {
+		out.Body.Transactions[i] = historyTransaction(t)
+	}
+	return out, nil
+}
+
+func historyTransaction(t history.Transaction) HistoryTransaction {
+	return HistoryTransaction{Seq: t.Seq, Time: t.Time, Kind: string(t.Kind), CounterpartyID: t.CounterpartyID,
+		Amount: Credits(t.AmountMicros), Reference: t.Reference, Memo: t.Memo, BalanceAfter: Credits(t.BalanceAfterMicros)}
+}

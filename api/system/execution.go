@@ -1,0 +1,80 @@
+package system
+
+import (
+	"context"
+	"maps"
+	"net/http"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// Routes of the system: GET /system/execution, /system/config,
+// /system/time.
+
+// ExecutionOutput is the caller's running execution: its envelope, what it
+// has used and what remains.
+type ExecutionOutput struct {
+	Body struct {
+		AgentID     string           `json:"agent_id"`
+		ExecutionID string           `json:"execution_id"`
+		Deadline    time.Time        `json:"deadline" doc:"The program is killed at this time."`
+		Allocated   map[string]Units `json:"allocated" doc:"The bundle the execution won: units per resource."`
+		Used        map[string]Units `json:"used" doc:"What the service meters: inference tokens."`
+		Remaining   map[string]Units `json:"remaining" doc:"Inference tokens left; at 0, inference answers 429."`
+	}
+}
+
+// ConfigOutput is the public configuration.
+type ConfigOutput struct {
+	Body PublicConfig
+}
+
+// TimeOutput is the server's time, and the market's.
+type TimeOutput struct {
+	Body struct {
+		Time       time.Time `json:"time"`
+		UnixMillis int64     `json:"unix_millis"`
+		Cycle      uint64    `json:"cycle" doc:"The last clearing cycle that changed anything, as in GET /market/state."`
+	}
+}
+
+func (s *service) registerSystem(api huma.API) {
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "get-execution", Method: http.MethodGet, Path: "/system/execution", Tags: []string{"system"},
+		Summary: "The caller's execution: allocated, used, remaining, deadline",
+	}), s.execution)
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "get-config", Method: http.MethodGet, Path: "/system/config", Tags: []string{"system"},
+		Summary: "The public configuration of the economy",
+	}), s.config)
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "get-time", Method: http.MethodGet, Path: "/system/time", Tags: []string{"system"},
+		Summary: "The server's time",
+	}), s.time)
+}
+
+func (s *service) execution(ctx context.Context, _ *struct{}) (*ExecutionOutput, error) {
+	t := callerOf(ctx).ticket
+	out := &ExecutionOutput{}
+	out.Body.AgentID, out.Body.ExecutionID, out.Body.Deadline = t.AgentID, t.ExecutionID, t.Deadline
+	out.Body.Allocated = make(map[string]Units, len(t.Allocation))
+	for r, u := range maps.All(t.Allocation) {
+		out.Body.Allocated[r] = Units(u)
+	}
+	out.Body.Used = map[string]Units{tokensResource: wholeUnits(t.TokensUsed)}
+	out.Body.Remaining = map[string]Units{tokensResource: wholeUnits(t.TokensRemaining())}
+	return out, nil
+}
+
+func (s *service) config(context.Context, *struct{}) (*ConfigOutput, error) {
+	return &ConfigOutput{Body: s.opts.Config}, nil
+}
+
+func (s *service) time(context.Context, *struct{}) (*TimeOutput, error) {
+	now := s.opts.Now()
+	out := &TimeOutput{}
+	out.Body.Time, out.Body.UnixMillis = now.UTC(), now.UnixMilli()
+	out.Body.Cycle = s.deps.Markets.State().Cycle
+	return out, nil
+}

@@ -1,0 +1,46 @@
+package system
+
+import "time"
+
+// Limits of the System Service, in one place.
+const (
+	// BodyBytesMax bounds the body of every call but inference: the largest
+	// legitimate one is a bid with its payload (clearing.PayloadBytesMax,
+	// 16 KiB) and the bundle around it.
+	BodyBytesMax = 64 << 10
+	// InferenceBodyBytesMax bounds a chat completion request: prompts are
+	// larger than commands, but an agent's sandbox is no place for a
+	// document store either.
+	InferenceBodyBytesMax = 1 << 20
+	// InferenceResponseBytesMax bounds what is read back from the upstream;
+	// a larger answer is refused (502) rather than buffered.
+	InferenceResponseBytesMax = 4 << 20
+	// InferenceTimeoutDefault bounds one upstream call when Options gives
+	// none. The execution's own deadline (execution.timeout_seconds) is the
+	// other bound: the program is killed at it.
+	InferenceTimeoutDefault = 60 * time.Second
+	// BodyReadTimeout bounds reading a request body, so that a slow client
+	// cannot hold a handler.
+	BodyReadTimeout = 10 * time.Second
+
+	// IdempotencyKeyLengthMax bounds the Idempotency-Key header; the key is
+	// written in the command's event.
+	IdempotencyKeyLengthMax = 128
+	// MemoLengthMax bounds a transfer's memo, in characters.
+	MemoLengthMax = 1024
+
+	// HistoryLimitDefault and HistoryLimitMax bound GET /economic/history.
+	HistoryLimitDefault = 20
+	HistoryLimitMax     = 1000
+	// AgentsLimitDefault and AgentsLimitMax bound a page of GET
+	// /social/agents.
+	AgentsLimitDefault = 100
+	AgentsLimitMax     = 1000
+
+	// ReadYourWritesTimeout bounds how long a write waits for the read
+	// models to include it before answering. The write is durable either
+	// way; past it, an immediate read may not show it yet.
+	ReadYourWritesTimeout = 2 * time.Second
+	// ValueEchoLengthMax bounds the rejected value a problem echoes back.
+	ValueEchoLengthMax = 256
+)

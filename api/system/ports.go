@@ -1,0 +1,124 @@
+package system
+
+import (
+	"context"
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/executor/ticket"
+	"github.com/agora-econ/agora/actors/runtime"
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/bidbook"
+	"github.com/agora-econ/agora/projections/history"
+	"github.com/agora-econ/agora/projections/markets"
+)
+
+// The ports of the service: what it needs from the rest of the system, each
+// as small as the calls it makes. The composition root (cmd/agora) passes
+// the real facades, which satisfy them as they are; see Deps.
+
+// Tickets authenticates calls: the bearer token names one execution of one
+// agent. *ticket.Registry satisfies it.
+type Tickets interface {
+	Lookup(token string, now time.Time) (ticket.Ticket, error)
+	Meter(token string, tokens int64) error
+}
+
+// Ledger is the agents' accounts. *agent.Accounts satisfies it.
+type Ledger interface {
+	// Get reads the caller's own account (GET /economic/balance).
+	Get(ctx context.Context, id string) (agent.Account, error)
+	// Recall finds the result of a command the account applied with key.
+	Recall(ctx context.Context, id, key string) (runtime.Result, bool, error)
+	// Transfer debits from and sends the credits on their way.
+	Transfer(ctx context.Context, from, key string, t agent.Transfer) (runtime.Result, error)
+}
+
+// Book places, raises and withdraws bids. *clearing.Service satisfies it.
+type Book interface {
+	Place(ctx context.Context, agentID, key string, terms events.BidTerms, amount events.Micros) (string, string, error)
+	Raise(ctx context.Context, agentID, key, bidID string, amount events.Micros) (string, error)
+	Withdraw(ctx context.Context, agentID, key, bidID string) error
+}
+
+// History is the read model of money movements. *history.View satisfies
+// it.
+type History interface {
+	ForAgent(agentID string, limit int) []history.Transaction
+}
+
+// Markets is the read model of the markets. *markets.View satisfies it.
+type Markets interface {
+	State() markets.MarketsState
+}
+
+// BidBook is the public bid book. *bidbook.View satisfies it.
+type BidBook interface {
+	Page(resource string, limit int, cursor string) ([]bidbook.Bid, string, error)
+	Count() int
+	CountFor(resource string) int
+}
+
+// Directory lists the living agents: up to limit ids, in ascending order,
+// strictly after the id after ("" for the first page). No read model in
+// projections/ offers it yet; cmd/agora implements it over its live
+// economy fold.
+type Directory interface {
+	LivingAgents(after string, limit int) []string
+}
+
+// Freshness lets a write be read back: Sync returns once every read model
+// the service reads from has applied every event the log held when Sync
+// was called. cmd/agora implements it with the log's LastSeq and each
+// projection runner's WaitFor.
+type Freshness interface {
+	Sync(ctx context.Context) error
+}
+
+// Deps are the service's dependencies; every one is required.
+type Deps struct {
+	Tickets   Tickets
+	Ledger    Ledger
+	Book      Book
+	History   History
+	Markets   Markets
+	Bids      BidBook
+	Directory Directory
+	Freshness Freshness
+}
+
+// check names every missing dependency. A typed nil (a nil
+// *agent.Accounts in the Ledger field, say) counts as missing.
+func (d Deps) check() error {
+	var missing []string
+	for _, dep := range []struct {
+		name  string
+		value any
+	}{
+		{"Tickets", d.Tickets}, {"Ledger", d.Ledger}, {"Book", d.Book}, {"History", d.History},
+		{"Markets", d.Markets}, {"Bids", d.Bids}, {"Directory", d.Directory}, {"Freshness", d.Freshness},
+	} {
+		if isNil(dep.value) {
+			missing = append(missing, dep.name)
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("%w: %s", ErrNilDependency, strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	r := reflect.ValueOf(v)
+	switch r.Kind() {
+	case reflect.Pointer, reflect.Map, reflect.Func, reflect.Interface, reflect.Slice, reflect.Chan:
+		return r.IsNil()
+	}
+	return false
+}

@@ -1,0 +1,191 @@
+// Package system is the System Service of SPEC.md 3.2: the HTTP/JSON API
+// that agent programs call from inside their executions. Every call is
+// authenticated by the execution's bearer token (actors/executor/ticket),
+// which names the agent: no call takes the caller's own id.
+//
+// Commands go to the actors through their front doors (agent.Accounts,
+// clearing.Service) with the caller's Idempotency-Key; reads come from the
+// read models (projections/...), except the caller's own balance, which its
+// account answers exactly. The API is built with huma: OpenAPI 3.1 at
+// /openapi.json, input validation from the types below, and RFC 9457
+// problem+json errors whose detail names the bad field. docs/api.md is the
+// reference for agent authors.
+//
+// New returns a plain http.Handler, so the executor can serve it on the
+// Unix socket it binds into each sandbox as well as on TCP.
+package system
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/danielgtaylor/huma/v2"
+	"github.com/danielgtaylor/huma/v2/adapters/humago"
+)
+
+// Version is the version of the API in its OpenAPI document.
+const Version = "1.0.0"
+
+// Options tune the service; the zero value serves with no inference
+// upstream, the wall clock and the default logger.
+type Options struct {
+	// Config is what GET /system/config shows: the public configuration of
+	// the economy, no secrets.
+	Config PublicConfig
+	// Inference is the upstream of POST /intelligence/inference.
+	Inference Inference
+	// Now is the clock (tests); default time.Now.
+	Now func() time.Time
+	// Logger receives the errors the agents are not shown; default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Inference is the OpenAI-compatible upstream of POST
+// /intelligence/inference.
+type Inference struct {
+	// URL is the upstream's base URL, up to and including its version
+	// (https://api.openai.com/v1); the service posts to URL +
+	// "/chat/completions". Empty: no upstream, inference answers 503.
+	URL string
+	// APIKey is sent as "Authorization: Bearer <APIKey>" when set.
+	APIKey string
+	// Model is used when a request names none.
+	Model string
+	// Timeout bounds one upstream call; 0 means InferenceTimeoutDefault.
+	Timeout time.Duration
+	// Client makes the upstream calls; nil means a client of its own.
+	Client *http.Client
+}
+
+func (o Options) withDefaults() (Options, error) {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	in := &o.Inference
+	if in.URL != "" {
+		u, err := url.Parse(in.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return o, fmt.Errorf("%w: inference URL %q is not an http(s) URL", ErrInvalidOptions, in.URL)
+		}
+	}
+	switch {
+	case in.Timeout < 0:
+		return o, fmt.Errorf("%w: inference timeout %s is negative", ErrInvalidOptions, in.Timeout)
+	case in.Timeout == 0:
+		in.Timeout = InferenceTimeoutDefault
+	}
+	if in.Client == nil {
+		in.Client = &http.Client{}
+	}
+	// What agents are told of inference follows what is served.
+	o.Config.Inference = PublicInference{Available: in.URL != "", Model: in.Model}
+	return o, nil
+}
+
+// service holds what the handlers share.
+type service struct {
+	deps Deps
+	opts Options
+	problemer
+}
+
+// New builds the System Service. It refuses a missing dependency
+// (ErrNilDependency) and unusable options (ErrInvalidOptions). The handler
+// serves every route and /openapi.json; the huma.API is returned for
+// documentation tools and tests.
+func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
+	if err := deps.check(); err != nil {
+		return nil, nil, err
+	}
+	opts, err := opts.withDefaults()
+	if err != nil {
+		return nil, nil, err
+	}
+	s := &service{deps: deps, opts: opts, problemer: problemer{logger: opts.Logger}}
+	mux := http.NewServeMux()
+	api := humago.New(mux, apiConfig())
+	api.UseMiddleware(authenticate(api, deps.Tickets, opts.Now))
+	s.registerEconomic(api)
+	s.registerMarket(api)
+	s.registerSocial(api)
+	s.registerInference(api)
+	s.registerSystem(api)
+	return problemsForUnrouted(mux), api, nil
+}
+
+func apiConfig() huma.Config {
+	c := huma.DefaultConfig("Agora System Service", Version)
+	c.Info.Description = "The API agent programs call from inside their executions. " +
+		"Every call carries Authorization: Bearer <AGORA_TOKEN>. Money is a JSON number of credits with at most 6 decimals."
+	c.OpenAPIPath = "/openapi"
+	c.DocsPath = ""    // the docs page loads scripts from the web, which sandboxes cannot reach
+	c.SchemasPath = "" // the schemas are in /openapi.json
+	c.CreateHooks = nil
+	c.Transformers = []huma.Transformer{detailed}
+	c.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
+		bearerScheme: {Type: "http", Scheme: "bearer", Description: "AGORA_TOKEN, the secret of the running execution."},
+	}
+	c.Security = []map[string][]string{{bearerScheme: {}}}
+	return c
+}
+
+// operation fills what every operation shares: the body limits and the
+// statuses it may answer besides its own.
+func operation(op huma.Operation, statuses ...int) huma.Operation {
+	if op.MaxBodyBytes == 0 {
+		op.MaxBodyBytes = BodyBytesMax
+	}
+	op.BodyReadTimeout = BodyReadTimeout
+	op.Errors = append([]int{http.StatusUnauthorized, http.StatusUnprocessableEntity}, statuses...)
+	return op
+}
+
+// settle waits, boundedly, until the read models include the caller's
+// write, so that a read right after it sees it. The write is durable
+// whatever happens here, so a slow read model only delays the answer.
+func (s *service) settle(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, ReadYourWritesTimeout)
+	defer cancel()
+	if err := s.deps.Freshness.Sync(ctx); err != nil {
+		s.opts.Logger.Warn("system service: read models behind a write", "err", err)
+	}
+}
+
+// problemsForUnrouted answers a path or method no operation serves with a
+// problem+json too, rather than the mux's plain text.
+func problemsForUnrouted(mux *http.ServeMux) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h, pattern := mux.Handler(r)
+		if pattern != "" {
+			mux.ServeHTTP(w, r)
+			return
+		}
+		rec := &statusRecorder{header: http.Header{}, status: http.StatusOK}
+		h.ServeHTTP(rec, r)
+		if allow := rec.header.Get("Allow"); allow != "" {
+			w.Header().Set("Allow", allow)
+		}
+		detail := fmt.Sprintf("no route %s %s; see /openapi.json", r.Method, r.URL.Path)
+		if rec.status == http.StatusMethodNotAllowed {
+			detail = fmt.Sprintf("%s %s is not allowed; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow"))
+		}
+		writeProblem(w, rec.status, detail)
+	})
+}
+
+type statusRecorder struct {
+	header http.Header
+	status int
+}
+
+func (r *statusRecorder) Header() http.Header         { return r.header }
+func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *statusRecorder) WriteHeader(status int)      { r.status = status }

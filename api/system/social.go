@@ -1,0 +1,45 @@
+package system
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/danielgtaylor/huma/v2"
+)
+
+// Routes of the society of agents: GET /social/agents. (Messages and spawn
+// come with their actors.)
+
+// AgentsInput is GET /social/agents.
+type AgentsInput struct {
+	After string `query:"after" pattern:"^[a-z0-9_-]{1,64}$" doc:"The next_after of the previous page."`
+	Limit int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
+}
+
+// AgentsOutput is a page of the ids of the living agents, in ascending
+// order.
+type AgentsOutput struct {
+	Body struct {
+		Agents    []string `json:"agents"`
+		NextAfter string   `json:"next_after,omitempty" doc:"Absent on the last page."`
+	}
+}
+
+func (s *service) registerSocial(api huma.API) {
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "list-agents", Method: http.MethodGet, Path: "/social/agents", Tags: []string{"social"},
+		Summary: "The ids of the living agents",
+	}), s.agents)
+}
+
+func (s *service) agents(_ context.Context, in *AgentsInput) (*AgentsOutput, error) {
+	// One more than a page tells whether another page follows.
+	ids := s.deps.Directory.LivingAgents(in.After, in.Limit+1)
+	out := &AgentsOutput{}
+	if len(ids) > in.Limit {
+		ids = ids[:in.Limit]
+		out.Body.NextAfter = ids[len(ids)-1]
+	}
+	out.Body.Agents = append([]string{}, ids...)
+	return out, nil
+}
