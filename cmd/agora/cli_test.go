@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -27,12 +29,23 @@ var genesisGrant = events.Credits(1000)
 // for it to say it is running.
 func startRun(t *testing.T, dir string, port int) *process {
 	t.Helper()
-	p := startAgora(t, "run", "--data", dir, "--nats-port", strconv.Itoa(port), "--headless")
+	p := startAgora(t, "run", "--data", dir, "--nats-port", strconv.Itoa(port), "--listen", "127.0.0.1:0", "--headless")
 	line := p.waitLine("running")
 	if want := fmt.Sprintf("nats://127.0.0.1:%d", port); !strings.Contains(line, want) {
 		t.Errorf("the running line does not say where the events are (%s): %q", want, line)
 	}
+	p.apiURL = apiURLIn(t, line)
 	return p
+}
+
+// apiURLIn finds the address of the HTTP APIs in the running line.
+func apiURLIn(t *testing.T, line string) string {
+	t.Helper()
+	_, rest, ok := strings.Cut(line, "APIs on ")
+	if !ok {
+		t.Fatalf("the running line does not say where the APIs are: %q", line)
+	}
+	return strings.TrimRight(strings.Fields(rest)[0], ";")
 }
 
 // stopRun stops a running economy with SIGTERM and requires exit 0.
@@ -56,6 +69,27 @@ func TestRunJourney(t *testing.T) {
 	port := freePort(t)
 	run := startRun(t, dir, port)
 
+	t.Run("the System Service answers on the listen address", func(t *testing.T) {
+		res, err := http.Get(run.apiURL + "/openapi.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		doc, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || !strings.Contains(string(doc), `"/economic/balance"`) || !strings.Contains(string(doc), `"3.1`) {
+			t.Fatalf("GET /openapi.json: %d %.200s", res.StatusCode, doc)
+		}
+		res, err = http.Get(run.apiURL + "/economic/balance")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		if res.StatusCode != http.StatusUnauthorized || res.Header.Get("Content-Type") != "application/problem+json" {
+			t.Fatalf("GET /economic/balance without a token: %d %s %s", res.StatusCode, res.Header.Get("Content-Type"), body)
+		}
+	})
+
 	t.Run("genesis is in the stream as a plain JSON envelope", func(t *testing.T) {
 		env := streamMessage(t, port, 1)
 		if env.Type != "agent_created" || env.Subject != "events.agent.genesis.agent_created" ||
@@ -72,7 +106,7 @@ func TestRunJourney(t *testing.T) {
 	})
 
 	t.Run("a second run on the same data directory is refused", func(t *testing.T) {
-		r := runAgora(t, "run", "--data", dir, "--nats-port", strconv.Itoa(freePort(t)), "--headless")
+		r := runAgora(t, "run", "--data", dir, "--nats-port", strconv.Itoa(freePort(t)), "--listen", "127.0.0.1:0", "--headless")
 		if r.code == 0 || !strings.Contains(r.stderr, "data directory is in use") || !strings.Contains(r.stderr, dir) {
 			t.Fatalf("want a refusal naming the data directory in use: %s", r)
 		}

@@ -144,6 +144,8 @@ type process struct {
 	stderr *lockedBuffer
 	waited chan struct{}
 	err    error // of Wait, once waited is closed
+	// apiURL is where `agora run` serves its HTTP APIs (startRun).
+	apiURL string
 }
 
 // startAgora starts the binary; the test's cleanup kills it if it is still

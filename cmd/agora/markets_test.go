@@ -45,7 +45,7 @@ func TestMarketsJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	port := freePort(t)
-	run := startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port), "--headless")
+	run := startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port), "--listen", "127.0.0.1:0", "--headless")
 	run.waitLine("running")
 	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
 	if err != nil {

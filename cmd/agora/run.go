@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,12 +13,14 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agora-econ/agora/actors/executor/ticket"
 	"github.com/agora-econ/agora/cmd/agora/config"
 )
 
 func newRunCommand() *cobra.Command {
 	var f logFlags
 	var headless bool
+	var listen string
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the economy (embedded NATS and data in ./data by default)",
@@ -28,6 +31,9 @@ with its grant. Stops cleanly on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load(cmd)
+			if err == nil && cmd.Flags().Changed("listen") {
+				err = cfg.ApplyOverrides(config.Overrides{Listen: &listen})
+			}
 			if err != nil {
 				return exitError{2, err}
 			}
@@ -40,6 +46,7 @@ with its grant. Stops cleanly on SIGINT or SIGTERM.`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&headless, "headless", false, "do not start the human's terminal interface")
+	cmd.Flags().StringVar(&listen, "listen", "", "host:port of the HTTP APIs (default 127.0.0.1:8080)")
 	return cmd
 }
 
@@ -68,6 +75,16 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return fmt.Errorf("configure markets: %w", err)
 	}
 	eco.background(eco.ctx, "clearing schedule", eco.scheduler().Run)
+	tickets := ticket.New()
+	svc, err := eco.systemService(tickets, logger)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("server.listen: %w", err)
+	}
+	eco.serveHTTP("http server", ln, svc)
 	if n.srv != nil {
 		// One-shot commands read through this server while the directory is
 		// locked; tell them where it is.
@@ -79,8 +96,9 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	last, _ := n.log.LastSeq(ctx)
 	logger.Info("economy running",
 		"nats", n.url, "data", cfg.Data.Dir, "stream", cfg.Nats.Stream, "sync", cfg.Nats.Sync,
-		"events", last, "agents_recovered", agents, "startup", time.Since(started).Round(time.Millisecond))
-	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); stop with Ctrl-C\n", n.url, n.url)
+		"events", last, "agents_recovered", agents, "http", ln.Addr().String(), "startup", time.Since(started).Round(time.Millisecond))
+	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); APIs on http://%s; stop with Ctrl-C\n",
+		n.url, n.url, ln.Addr())
 	select {
 	case <-ctx.Done():
 		logger.Info("stopping")

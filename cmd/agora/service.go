@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/executor/ticket"
+	"github.com/agora-econ/agora/api/system"
+	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections"
+)
+
+// httpReadHeaderTimeout bounds how long a client may take to send its
+// request headers (slowloris); httpShutdownTimeout how long a stop waits
+// for the requests in progress.
+const (
+	httpReadHeaderTimeout = 10 * time.Second
+	httpShutdownTimeout   = 5 * time.Second
+)
+
+// systemService builds the System Service of the economy over its actors
+// and read models, with tickets as the registry of execution tokens.
+func (e *runtimeEconomy) systemService(tickets *ticket.Registry, logger *slog.Logger) (http.Handler, error) {
+	cfg := e.node.cfg
+	h, _, err := system.New(system.Deps{
+		Tickets:   tickets,
+		Ledger:    e.accounts,
+		Book:      e.clearing,
+		History:   e.history,
+		Markets:   e.marketView,
+		Bids:      e.bids,
+		Directory: e.live,
+		Freshness: freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun}},
+	}, system.Options{
+		Config: publicConfig(cfg),
+		Inference: system.Inference{URL: cfg.Inference.URL, APIKey: cfg.Inference.Key(os.Getenv),
+			Model: cfg.Inference.Model, Timeout: cfg.Inference.Timeout()},
+		Logger: logger,
+	})
+	return h, err
+}
+
+// serveHTTP serves h on ln until the economy stops; a failure to serve
+// stops the economy.
+func (e *runtimeEconomy) serveHTTP(name string, ln net.Listener, h http.Handler) {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout}
+	e.background(e.ctx, name, func(ctx context.Context) error {
+		stopped := make(chan struct{})
+		go func() {
+			defer close(stopped)
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), httpShutdownTimeout)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		err := srv.Serve(ln)
+		<-stopped
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return fmt.Errorf("%s: %w", name, err)
+	})
+}
+
+// freshness lets the service read its own writes: every read model has
+// applied what the log held when Sync was called.
+type freshness struct {
+	log     events.Log
+	runners []*projections.Runner
+}
+
+func (f freshness) Sync(ctx context.Context) error {
+	seq, err := f.log.LastSeq(ctx)
+	if err != nil {
+		return err
+	}
+	for _, r := range f.runners {
+		if err := r.WaitFor(ctx, seq); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// LivingAgents implements the System Service's directory over the live
+// fold of the economy: the living agents' ids in order, after after.
+func (l *liveEconomy) LivingAgents(after string, limit int) []string {
+	var ids []string
+	for _, a := range l.accounts() {
+		if a.Status == agent.StatusAlive && a.ID > after {
+			ids = append(ids, a.ID)
+		}
+	}
+	slices.Sort(ids)
+	return ids[:min(limit, len(ids))]
+}
+
+// publicConfig is what GET /system/config shows agents: the economy's
+// rules, no secrets, no paths.
+func publicConfig(cfg config.Config) system.PublicConfig {
+	a := cfg.Allocation
+	c := system.PublicConfig{
+		Economy: system.PublicEconomy{
+			InitialCreditBudget: system.Credits(cfg.Economy.InitialCreditBudget.Micros()),
+			AttentionConversionRates: map[string]system.Credits{
+				"interesting":    system.Credits(cfg.Economy.AttentionConversionRates.Interesting.Micros()),
+				"useful":         system.Credits(cfg.Economy.AttentionConversionRates.Useful.Micros()),
+				"understandable": system.Credits(cfg.Economy.AttentionConversionRates.Understandable.Micros()),
+			},
+			SpawnCost:   system.Credits(cfg.Economy.SpawnCost.Micros()),
+			MessageCost: system.Credits(cfg.Economy.MessageCost.Micros()),
+		},
+		Resources: map[string]system.PublicResource{},
+		Allocation: system.PublicAllocation{ScheduleSeconds: a.ScheduleSeconds, TransactionHistoryLength: a.TransactionHistoryLength,
+			HighMark: a.HighMark, LowMark: a.LowMark, PriceStepUp: a.PriceStepUp, PriceStepDown: a.PriceStepDown,
+			LeaseTimeoutSeconds: a.LeaseTimeoutSeconds},
+		Execution: system.PublicExecution{TimeoutSeconds: cfg.Execution.TimeoutSeconds, DefaultMemoryMB: cfg.Execution.DefaultMemoryMB},
+		Attention: system.PublicAttention{PromptExpirySeconds: cfg.Attention.PromptExpirySeconds},
+	}
+	for _, name := range cfg.ResourceNames() {
+		r := cfg.Resources[name]
+		c.Resources[name] = system.PublicResource{Supply: system.Units(r.Supply), InitialPrice: system.Credits(r.InitialPrice.Micros()),
+			MinPrice: system.Credits(r.MinPrice.Micros()), MaxPrice: system.Credits(r.MaxPrice.Micros())}
+	}
+	return c
+}
