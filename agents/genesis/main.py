@@ -1,0 +1,1003 @@
+#!/usr/bin/env python3
+"""The genesis agent: the first inhabitant of an Agora economy.
+
+Every execution is won in the market and must end with a bid for the next
+one, or genesis dies. So each execution it:
+
+ 1. remembers: loads state.json (its only memory) and notes whether the
+    previous execution was cut short (killed at the deadline or over its
+    CPU or memory), in which case it asks for a larger envelope;
+ 2. observes: its balance, every market's price and utilization, the open
+    bids in the book, the attention queue, its inbox and its history;
+ 3. secures its future first: bids for a modest continuation bundle, at
+    least the reserve price, just above what the competing bids in the book
+    would take of the supply before it, never above 3x the reserve and never
+    more than it has (an open bid of its own is raised instead of doubled);
+ 4. earns: now and then bids for the human's attention with something worth
+    reading (a note written with inference when an upstream is configured,
+    otherwise a market report of its own making), prompting more often when
+    the human's rewards pay for the attention and less when they do not;
+ 5. grows: when rich enough, spawns a helper (a frugal scout that reports
+    the markets back to it), copying agora.py and helper.py into the child;
+ 6. writes down what it did in state.json.
+
+The decisions are pure functions of (observation, memory) with no IO, so
+test_strategy.py can check them; the functions at the end of the file do
+the talking to the service and never let an error stop the bid.
+"""
+
+import datetime
+import decimal
+import json
+import os
+import sys
+import time
+
+import agora
+from agora import AgoraError
+
+D = decimal.Decimal
+MICRO = D("0.000001")
+CENT = D("0.01")
+
+# ---------------------------------------------------------------------------
+# Tunables. Each says why it has the value it has.
+
+STATE_FILE = "state.json"
+# One CPU second and 128 MB run a Python program that makes a dozen calls
+# with room to spare; an execution that is cut short doubles them.
+BASE_ENVELOPE = {"cpu_seconds": D(1), "memory_mb": D(128)}
+ENVELOPE_MAX = {"cpu_seconds": D(8), "memory_mb": D(1024)}
+# After this many clean executions in a row a grown envelope shrinks back
+# one step: the cause may have been a one-off.
+CLEAN_RUNS_TO_SHRINK = 10
+# Tokens asked for in an execution that will prompt with inference: a short
+# system prompt, the market data and an answer of about 150 words.
+INFERENCE_TOKENS = D(600)
+INFERENCE_ANSWER_TOKENS = 300
+INFERENCE_TIMEOUT_SECONDS = 15.0
+# An inference that answers 503 (no upstream) is not tried again for this
+# many executions.
+INFERENCE_PAUSE_EXECUTIONS = 20
+# Never offer more than this many times the reserve for a continuation:
+# first price means a winner pays its whole bid, so a bidding war is lost
+# even when won. Waiting in the book costs nothing.
+OVERBID_MAX = D(3)
+# Bid this fraction above the amount that would win against the book now,
+# so that a competitor's small raise does not pass us.
+OVERBID_MARGIN = D("0.02")
+# Prompts and spawns only spend what is left after this many continuations
+# at current prices.
+KEEP_EXECUTIONS = 10
+# Below this many continuations of runway, bid the reserve and do not compete.
+LOW_RUNWAY_EXECUTIONS = 5
+# Prompt every PROMPT_INTERVAL executions at first; rewards move the interval
+# between the bounds.
+PROMPT_INTERVAL = 5
+PROMPT_INTERVAL_MIN = 2
+PROMPT_INTERVAL_MAX = 40
+# With no reward seen yet, expect the human to score 5 of 10 on each axis.
+PRIOR_SCORE = D(5)
+# Outbid waiting prompts only when this many are ahead of us.
+CROWDED_QUEUE = 3
+# Helpers: how many alive at once, how often, and what they start with.
+CHILDREN_MAX = 2
+SPAWN_INTERVAL_EXECUTIONS = 10
+HELPER_BUNDLE = {"cpu_seconds": D(1), "memory_mb": D(128)}
+HELPER_EXECUTIONS_FUNDED = 15
+HELPER_REPORT_EVERY = 5
+# Memory bounds, so that state.json stays small.
+OUTCOMES_MAX = 20
+PRICES_MAX = 20
+NOTES_MAX = 5
+REWARDS_SEEN_MAX = 100
+
+DEFAULTS = {"spawn_cost": D(100), "message_cost": D(1), "timeout_seconds": D(30),
+            "conversion_rates": {"interesting": D(50), "useful": D(50), "understandable": D(50)}}
+
+
+# ---------------------------------------------------------------------------
+# Small pure helpers
+
+
+def num(value, default=None):
+    """A Decimal from a JSON number (int or Decimal), a string or a float;
+    default when it is none of them or not finite."""
+    if isinstance(value, bool) or value is None:
+        return default
+    try:
+        d = D(repr(value)) if isinstance(value, float) else D(value)
+    except (decimal.InvalidOperation, TypeError, ValueError):
+        return default
+    return d if d.is_finite() else default
+
+
+def ceil_micro(d):
+    """Rounds up to the micro-credit: a reserve rounded down would be refused."""
+    return d.quantize(MICRO, rounding=decimal.ROUND_CEILING)
+
+
+def floor_micro(d):
+    """Rounds down to the micro-credit: what we can afford, never more."""
+    return d.quantize(MICRO, rounding=decimal.ROUND_FLOOR)
+
+
+def items(doc, *keys):
+    """The list in an answer: the answer itself, or its first key holding a list."""
+    if isinstance(doc, list):
+        return doc
+    if isinstance(doc, dict):
+        for k in keys:
+            if isinstance(doc.get(k), list):
+                return doc[k]
+    return []
+
+
+def dig(doc, *path, default=None):
+    """doc[path[0]][path[1]]..., or default when a step is missing."""
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return default
+        doc = doc[key]
+    return doc
+
+
+def text(d):
+    """A Decimal as plain text without exponent or trailing zeros (128,
+    0.01), for state.json and logs; None stays None."""
+    if d is None:
+        return None
+    t = format(d, "f")
+    return t.rstrip("0").rstrip(".") if "." in t else t
+
+
+def copy_json(value):
+    """A deep copy through JSON, so that the memory transitions stay pure."""
+    return json.loads(json.dumps(value, default=str))
+
+
+def fits(bundle, free):
+    """Whether every resource of the bundle fits in what is free."""
+    return all(units <= free.get(r, D(0)) for r, units in bundle.items())
+
+
+# ---------------------------------------------------------------------------
+# Reading the service's answers into plain data
+
+
+def read_markets(doc):
+    """{resource: {price, supply, leased, utilization, active_bids, recent}}
+    from GET /market/state; markets with no price are left out."""
+    out = {}
+    for m in items(doc, "markets"):
+        if not isinstance(m, dict) or num(m.get("price")) is None or not m.get("resource"):
+            continue
+        supply = num(m.get("supply"), D(0))
+        leased = num(m.get("leased"), D(0))
+        util = num(m.get("utilization"))
+        if util is None:
+            util = leased / supply if supply > 0 else D(0)
+        out[str(m["resource"])] = {"price": num(m["price"]), "supply": supply, "leased": leased,
+                                   "utilization": util, "active_bids": int(num(m.get("active_bids"), D(0))),
+                                   "recent": items(m.get("recent_transactions"))}
+    return out
+
+
+def read_bids(doc):
+    """The open bids as {bid_id, agent_id, beneficiary_id, resources, amount}."""
+    out = []
+    for b in items(doc, "bids"):
+        if not isinstance(b, dict) or num(b.get("amount")) is None or not isinstance(b.get("resources"), dict):
+            continue
+        res = {str(r): num(u) for r, u in b["resources"].items()}
+        if any(u is None for u in res.values()):
+            continue
+        out.append({"bid_id": str(b.get("bid_id", "")), "agent_id": str(b.get("agent_id", "")),
+                    "beneficiary_id": str(b.get("beneficiary_id") or ""), "resources": res,
+                    "amount": num(b["amount"])})
+    return out
+
+
+def read_queue(doc):
+    """The waiting prompts as {prompt_id, agent_id, bid_amount}."""
+    out = []
+    for p in items(doc, "prompts", "queue", "waiting"):
+        if isinstance(p, dict):
+            out.append({"prompt_id": str(p.get("prompt_id") or p.get("id") or ""),
+                        "agent_id": str(p.get("agent_id") or ""),
+                        "bid_amount": num(p.get("bid_amount"), D(0))})
+    return out
+
+
+def read_agents(doc):
+    """The living agents' ids, or None when unknown."""
+    if doc is None:
+        return None
+    ids = []
+    for a in items(doc, "agents", "agent_ids", "ids"):
+        ids.append(str(a.get("agent_id") or a.get("id")) if isinstance(a, dict) else str(a))
+    return ids or None  # never empty while we live: an empty list means a shape we do not know
+
+
+def settings(config):
+    """What genesis needs from GET /system/config, with the defaults of
+    SPEC 3.4 where the answer is silent."""
+    rates = dig(config, "economy", "attention_conversion_rates") or {}
+    return {
+        "spawn_cost": num(dig(config, "economy", "spawn_cost"), DEFAULTS["spawn_cost"]),
+        "message_cost": num(dig(config, "economy", "message_cost"), DEFAULTS["message_cost"]),
+        "timeout_seconds": num(dig(config, "execution", "timeout_seconds"), DEFAULTS["timeout_seconds"]),
+        "conversion_rates": {k: num(rates.get(k), v) for k, v in DEFAULTS["conversion_rates"].items()},
+        "upstream": upstream_configured(config),
+    }
+
+
+def upstream_configured(config):
+    """Whether inference has an upstream: inference.available, as the
+    service answers (configured or enabled are read the same way), else a
+    non-empty inference.url or inference.upstream."""
+    inf = dig(config, "inference")
+    if not isinstance(inf, dict):
+        return False
+    for flag in ("available", "configured", "enabled"):
+        if isinstance(inf.get(flag), bool):
+            return inf[flag]
+    return bool(inf.get("url") or inf.get("upstream"))
+
+
+# ---------------------------------------------------------------------------
+# Memory (state.json): pure transitions
+
+
+def new_memory():
+    return {"version": 1, "executions": 0, "phase": "done", "envelope": {k: text(v) for k, v in BASE_ENVELOPE.items()},
+            "clean_runs": 0, "interrupted": 0, "inference_timeout": INFERENCE_TIMEOUT_SECONDS,
+            "inference_paused_until": 0, "prices": [], "outcomes": [], "notes": [], "scout_reports": [],
+            "prompts": {"count": 0, "last_execution": 0, "interval": PROMPT_INTERVAL, "pending_id": "",
+                        "last_bid": "0", "spent": "0"},
+            "rewards": {"count": 0, "total": "0", "last": "0", "seen": []},
+            "children": [], "last_spawn_execution": 0, "spawn_spent": "0", "last_bid": None}
+
+
+def envelope(memory):
+    return {k: num(v, BASE_ENVELOPE.get(k, D(1))) for k, v in memory["envelope"].items()}
+
+
+def begin_execution(memory, execution_id, now):
+    """The memory at the start of an execution. A phase other than "done"
+    means the previous execution was killed before it finished: killed
+    while prompting is the deadline (inference was slow), so inference gets
+    less time; killed elsewhere is most likely CPU or memory, so the
+    envelope doubles. Clean runs slowly shrink it back."""
+    m = copy_json(memory)  # a copy: pure
+    cut_short = m["executions"] > 0 and m.get("phase") != "done"
+    env = envelope(m)
+    if cut_short:
+        m["interrupted"] += 1
+        m["clean_runs"] = 0
+        if m.get("phase") == "prompting":
+            m["inference_timeout"] = max(3.0, float(m["inference_timeout"]) / 2)
+        else:
+            env = {k: min(v * 2, ENVELOPE_MAX.get(k, v * 2)) for k, v in env.items()}
+    elif m["executions"] > 0:
+        m["clean_runs"] += 1
+        if m["clean_runs"] >= CLEAN_RUNS_TO_SHRINK and env != BASE_ENVELOPE:
+            env = {k: max(BASE_ENVELOPE.get(k, v), v / 2) for k, v in env.items()}
+            m["clean_runs"] = 0
+    m["envelope"] = {k: text(v) for k, v in env.items()}
+    m["executions"] += 1
+    m["execution_id"] = execution_id
+    m["started_at"] = now
+    m["phase"] = "observing"
+    m["previous_cut_short"] = cut_short
+    return m
+
+
+def absorb(memory, obs):
+    """The memory after an observation: prices, rewards received, mail,
+    whether our prompt still waits, which children live."""
+    m = copy_json(memory)
+    if obs["markets"]:
+        entry = {"execution": m["executions"], "cycle": obs["cycle"],
+                 "prices": {r: text(mk["price"]) for r, mk in sorted(obs["markets"].items())},
+                 "utilization": {r: text(mk["utilization"]) for r, mk in sorted(obs["markets"].items())}}
+        m["prices"] = (m["prices"] + [entry])[-PRICES_MAX:]
+    for key, amount in new_rewards(obs["history"], m["rewards"]["seen"]):
+        r = m["rewards"]
+        r["seen"] = (r["seen"] + [key])[-REWARDS_SEEN_MAX:]
+        r["count"] += 1
+        r["total"] = text(num(r["total"], D(0)) + amount)
+        r["last"] = text(amount)
+        paid = num(m["prompts"]["last_bid"], D(0))
+        m["prompts"]["interval"] = adapt_prompt_interval(m["prompts"]["interval"], amount, paid)
+    pending = m["prompts"]["pending_id"]
+    if pending and obs["queue_known"] and not any(p["prompt_id"] == pending for p in obs["queue"]):
+        m["prompts"]["pending_id"] = ""  # shown (or expired) since
+    notes, scouts = read_inbox(obs["inbox"])
+    m["notes"] = (m["notes"] + notes)[-NOTES_MAX:]
+    m["scout_reports"] = (m["scout_reports"] + scouts)[-NOTES_MAX:]
+    if obs["agents"] is not None:
+        m["children"] = [c for c in m["children"] if c in obs["agents"]]
+    return m
+
+
+def new_rewards(history, seen):
+    """(key, amount) of each reward in the history not seen before. A
+    reward is a transaction whose kind names a reward (minted to us for a
+    prompt the human rated)."""
+    out = []
+    for t in items(history, "transactions", "history"):
+        if not isinstance(t, dict) or "reward" not in str(t.get("kind") or t.get("type") or ""):
+            continue
+        amount = num(t.get("amount"))
+        if amount is None and num(t.get("amount_micros")) is not None:
+            amount = num(t["amount_micros"]) / 1000000
+        key = str(t.get("seq") or t.get("event_id") or t.get("id") or "%s/%s" % (t.get("time"), amount))
+        if amount is not None and key not in seen and key not in [k for k, _ in out]:
+            out.append((key, amount))
+    return out
+
+
+def read_inbox(inbox):
+    """(notes, scout_reports) from the messages: scout reports are JSON
+    from our helpers; anything else is kept as a short note."""
+    notes, scouts = [], []
+    for msg in items(inbox, "messages", "inbox"):
+        if not isinstance(msg, dict):
+            continue
+        sender = str(msg.get("from_agent_id") or msg.get("from") or msg.get("sender_id") or "?")
+        content = str(msg.get("content") or "")
+        try:
+            doc = json.loads(content)
+        except ValueError:
+            doc = None
+        if isinstance(doc, dict) and doc.get("kind") == "scout_report":
+            doc["from"] = sender
+            scouts.append(json.loads(json.dumps(doc, default=str)))
+        elif content:
+            notes.append({"from": sender, "content": content[:300]})
+    return notes, scouts
+
+
+def adapt_prompt_interval(interval, reward, paid):
+    """Prompt twice as often when the human's reward paid the attention
+    back three times or more; half as often when it did not pay it back."""
+    if paid > 0 and reward >= 3 * paid:
+        return max(PROMPT_INTERVAL_MIN, int(interval) // 2)
+    if reward < paid:
+        return min(PROMPT_INTERVAL_MAX, int(interval) * 2)
+    return int(interval)
+
+
+def end_execution(memory, outcome, now):
+    """The memory at the end: the outcome recorded, the phase done."""
+    m = copy_json(memory)
+    outcome = dict(outcome, execution=m["executions"], at=now)
+    m["outcomes"] = (m["outcomes"] + [outcome])[-OUTCOMES_MAX:]
+    m["phase"] = "done"
+    return m
+
+
+# ---------------------------------------------------------------------------
+# The continuation bid
+
+
+def reserve_price(bundle, markets):
+    """Sum of units x posted price, rounded up to the micro-credit; None
+    when a resource has no market."""
+    total = D(0)
+    for r, units in bundle.items():
+        if r not in markets:
+            return None
+        total += units * markets[r]["price"]
+    return ceil_micro(total)
+
+
+def free_supply(markets, assume_released=False):
+    """What each market can lease in the next cycle: supply - leased, or
+    the whole supply when every running lease is assumed released."""
+    return {r: m["supply"] if assume_released else max(D(0), m["supply"] - m["leased"]) for r, m in markets.items()}
+
+
+def wins_at(amount, bundle, others, free):
+    """Whether a bid of this amount would win the next cycle against the
+    book: the clearing walks the bids from the highest amount (ties go to
+    the earlier bid, so ours comes after every bid of the same amount),
+    each takes its units if they fit, and ours must fit in what is left."""
+    left = dict(free)
+    for b in sorted(others, key=lambda b: b["amount"], reverse=True):
+        if b["amount"] < amount:
+            break
+        if fits(b["resources"], left):
+            for r, units in b["resources"].items():
+                left[r] = left.get(r, D(0)) - units
+    return fits(bundle, left)
+
+
+def outbid_step(reserve):
+    """How much above a competitor to bid: 1% of the reserve, at least a cent."""
+    return max(CENT, ceil_micro(reserve / 100))
+
+
+def amount_to_win(bundle, others, free, reserve):
+    """The least amount, from the reserve up, that wins against the book
+    now: the reserve itself, or just above one of the competing bids.
+    None when no amount would (the bundle does not fit even alone)."""
+    if not fits(bundle, free):
+        return None
+    step = outbid_step(reserve)
+    candidates = sorted({reserve} | {b["amount"] + step for b in others if b["amount"] + step > reserve})
+    for amount in candidates:
+        if wins_at(amount, bundle, others, free):
+            return amount
+    return None  # unreachable: above every bid, ours is walked first
+
+
+def continuation_bundle(memory, with_tokens):
+    """The envelope genesis asks for: its current envelope, plus tokens
+    when the next execution will prompt with inference."""
+    bundle = envelope(memory)
+    if with_tokens:
+        bundle["tokens"] = INFERENCE_TOKENS
+    return bundle
+
+
+def wants_inference(memory, cfg, next_execution):
+    """Whether the given execution should carry tokens: an upstream is
+    configured, inference has not failed recently, and that execution is
+    due to prompt."""
+    if not cfg["upstream"] or next_execution < memory["inference_paused_until"]:
+        return False
+    return prompt_due(memory, next_execution)
+
+
+def tokens_next(memory, cfg):
+    """Whether the bid for the next execution should carry tokens. An
+    execution that is due to prompt now will have a prompt waiting by the
+    next one, so only the one after is due again."""
+    if prompt_due(memory, memory["executions"]):
+        return False
+    return wants_inference(memory, cfg, memory["executions"] + 1)
+
+
+def prompt_due(memory, execution):
+    p = memory["prompts"]
+    return not p["pending_id"] and execution - p["last_execution"] >= p["interval"]
+
+
+def own_bids(obs, current_bid_id):
+    """Our open bids for ourselves (not the one that started this execution,
+    which the book may still show for a moment)."""
+    return [b for b in obs["bids"] if b["agent_id"] == obs["me"] and b["beneficiary_id"] in ("", obs["me"])
+            and b["bid_id"] != current_bid_id]
+
+
+def plan_continuation(obs, memory, bundle, current_bid_id=""):
+    """What to do about the next execution, as a plan:
+    {action: place | raise | keep | none, bundle, amount, bid_id, withdraw, reserve, why}.
+
+    The target is the least amount that wins against the bid book now, a
+    small margin above it when there is competition, the reserve when there
+    is none. It is capped at OVERBID_MAX x the reserve (the reserve itself
+    when the runway is short) and at what we can afford. An open bid of our
+    own is kept when already competitive, else raised; extra ones are
+    withdrawn (one future at a time is enough)."""
+    plan = {"action": "none", "bundle": bundle, "amount": None, "bid_id": "", "withdraw": [], "reserve": None,
+            "why": ""}
+    markets = obs["markets"]
+    reserve = reserve_price(bundle, markets)
+    if reserve is None:
+        plan["why"] = "a resource of the bundle has no market"
+        return plan
+    plan["reserve"] = reserve
+    mine = sorted(own_bids(obs, current_bid_id), key=lambda b: b["amount"], reverse=True)
+    best = mine[0] if mine else None
+    plan["withdraw"] = [b["bid_id"] for b in mine[1:]]
+    others = [b for b in obs["bids"] if b not in mine and b["bid_id"] != current_bid_id]
+    free = free_supply(markets)
+    if not fits(bundle, free):
+        free = free_supply(markets, assume_released=True)
+    to_win = amount_to_win(bundle, others, free, reserve)
+    if to_win is None:
+        plan["why"] = "the bundle is larger than a market's supply"
+        plan["action"] = "keep" if best else "none"
+        return plan
+    target = reserve if to_win <= reserve else ceil_micro(to_win * (1 + OVERBID_MARGIN))
+    budget = obs["available"] + sum(b["amount"] for b in mine[1:])  # withdrawn extras come back
+    runway = budget / reserve if reserve > 0 else D(10**9)
+    cap = reserve if runway < LOW_RUNWAY_EXECUTIONS else reserve * OVERBID_MAX
+    if best:
+        plan["bid_id"] = best["bid_id"]
+        plan["amount"] = best["amount"]
+        if best["amount"] >= target:
+            plan.update(action="keep", why="our open bid of %s is at least the %s needed" % (
+                text(best["amount"]), text(target)))
+            return plan
+        amount = floor_micro(min(target, cap, best["amount"] + budget))
+        if amount <= best["amount"]:
+            plan.update(action="keep", why="cannot raise %s: the cap is %s" % (text(best["amount"]), text(cap)))
+            return plan
+        plan.update(action="raise", amount=amount, why="raise from %s: %s wins now (reserve %s)" % (
+            text(best["amount"]), text(to_win), text(reserve)))
+        return plan
+    amount = floor_micro(min(target, cap, budget))
+    if amount < reserve:
+        plan.update(why="%s available, reserve %s" % (text(budget), text(reserve)))
+        return plan
+    if to_win <= reserve:
+        why = "the reserve wins against the book"
+    else:
+        why = "%s wins against the book%s" % (text(to_win), ", capped" if amount < target else "")
+    plan.update(action="place", amount=amount, why="%s; reserve %s, runway %d" % (why, text(reserve), int(runway)))
+    return plan
+
+
+def spare_credits(available_after_bid, reserve):
+    """What prompts and spawns may spend: what is left once the bid is held
+    and KEEP_EXECUTIONS continuations are kept back."""
+    return max(D(0), available_after_bid - (reserve or D(0)) * KEEP_EXECUTIONS)
+
+
+# ---------------------------------------------------------------------------
+# Prompting the human
+
+
+def expected_reward(memory, cfg):
+    """The mean reward so far, or a prior of 5/10 on each axis."""
+    r = memory["rewards"]
+    if r["count"] > 0:
+        return num(r["total"], D(0)) / r["count"]
+    return sum(rate * PRIOR_SCORE for rate in cfg["conversion_rates"].values())
+
+
+def plan_prompt(obs, memory, cfg, spare):
+    """{bid_amount, why} when it is time to prompt and worth it, else None.
+
+    The bid is the attention price; when the queue is crowded we bid just
+    above the highest waiting prompt, but never more than half the reward
+    we expect: the human's rating is the only income there is."""
+    if "attention" not in obs["markets"] or not prompt_due(memory, memory["executions"]):
+        return None
+    if any(p["agent_id"] == obs["me"] for p in obs["queue"]):
+        return None
+    price = ceil_micro(obs["markets"]["attention"]["price"])
+    others = [p["bid_amount"] for p in obs["queue"] if p["agent_id"] != obs["me"]]
+    worth = expected_reward(memory, cfg)
+    bid = price
+    if len(others) >= CROWDED_QUEUE:
+        bid = max(price, min(max(others) + outbid_step(price), floor_micro(worth / 2)))
+    if bid > worth:
+        return None
+    if bid > spare:
+        return None
+    return {"bid_amount": bid, "why": "attention at %s, %d waiting, reward expected %s" % (
+        price, len(others), worth.quantize(CENT))}
+
+
+def trend(history, resource):
+    """(first, last) price of a resource over the remembered executions."""
+    seen = [num(e["prices"].get(resource)) for e in history if resource in e.get("prices", {})]
+    seen = [p for p in seen if p is not None]
+    return (seen[0], seen[-1]) if seen else (None, None)
+
+
+def pct(first, last):
+    if not first or last is None:
+        return "n/a"
+    change = (last - first) / first * 100
+    return "%+.0f%%" % change
+
+
+def market_report(obs, memory, cfg):
+    """A market report genesis writes itself: what each resource costs, how
+    busy it is and where it moved, who is alive and bidding, what a
+    continuation costs, and one observation drawn from it."""
+    lines = ["Agora market report from %s (execution %d, cycle %s)" % (obs["me"], memory["executions"], obs["cycle"]),
+             ""]
+    lines.append("%-12s %12s %8s %8s %6s" % ("resource", "price", "busy", "trend", "bids"))
+    hot, cold = [], []
+    for r, m in sorted(obs["markets"].items()):
+        first, last = trend(memory["prices"], r)
+        util = m["utilization"] * 100
+        lines.append("%-12s %12s %7.0f%% %8s %6d" % (r, text(m["price"]), util, pct(first, last),
+                                                    m["active_bids"]))
+        if r != "attention":  # one slot: always 0% or 100%, says nothing
+            (hot if util >= 80 else cold if util <= 20 else []).append(r)
+    agents = obs["agents"]
+    lines.append("")
+    lines.append("%s agents alive, %d open bids in the book, %d prompts waiting." % (
+        len(agents) if agents is not None else "?", len(obs["bids"]), len(obs["queue"])))
+    reserve = reserve_price(BASE_ENVELOPE, obs["markets"])
+    if reserve:
+        lines.append("A minimal execution (%s CPU seconds, %s MB) costs at least %s credits; I hold %s, "
+                     "enough for about %d." % (text(BASE_ENVELOPE["cpu_seconds"]), text(BASE_ENVELOPE["memory_mb"]),
+                                               text(reserve), obs["balance"].quantize(CENT),
+                                               int(obs["balance"] / reserve)))
+    for s in memory["scout_reports"][-2:]:
+        lines.append("Scout %s (its execution %s) saw prices %s." % (
+            s.get("from"), s.get("executions"), ", ".join("%s %s" % kv for kv in sorted((s.get("prices") or {}).items()))))
+    lines.append("")
+    lines.append(observation(hot, cold, obs, memory, cfg))
+    return "\n".join(lines)
+
+
+def observation(hot, cold, obs, memory, cfg):
+    """One sentence worth the human's time, drawn from the figures."""
+    rewards = memory["rewards"]
+    if hot:
+        return ("Observation: %s is scarce (over 80%% leased); its price climbs each cycle until demand "
+                "backs off, so agents that need it now pay for their impatience." % ", ".join(hot))
+    if len(obs["bids"]) > 2 * max(1, len(obs["agents"] or [])):
+        return ("Observation: there are more open bids than agents; some agents hold several futures at once, "
+                "which ties up credits that could be earning attention.")
+    if rewards["count"]:
+        return ("Observation: your %d ratings have paid me %s credits in all; each report I send costs %s. "
+                "Tell me in your reason what you would rather read about." % (
+                    rewards["count"], num(rewards["total"], D(0)).quantize(CENT),
+                    text(num(memory["prompts"]["last_bid"], D(0)))))
+    if cold:
+        return ("Observation: %s sit mostly idle, so their prices drift down towards the floor; "
+                "a newcomer could live cheaply right now." % ", ".join(cold))
+    return "Observation: the markets are balanced; nobody is being priced out yet."
+
+
+def inference_request(report, memory):
+    """(system, user): the chat sent upstream, the facts and what the human rewards."""
+    system = ("You are genesis, the first agent of Agora, an economy where software agents pay for CPU, "
+              "memory and tokens and earn credits only when a human rates what they write as interesting, "
+              "useful and understandable (0-10 each). Write one short note (at most 150 words) for that "
+              "human: an insight drawn from the data below, plain words, no preamble.")
+    user = "Market data seen in my execution %d:\n\n%s" % (memory["executions"], report)
+    return system, user
+
+
+# ---------------------------------------------------------------------------
+# Spawning a helper
+
+
+def plan_spawn(obs, memory, cfg, spare):
+    """{initial_credits, initial_bid, why} when rich enough to fund a
+    helper, else None. Rich enough: the spawn cost plus the helper's
+    credits (HELPER_EXECUTIONS_FUNDED continuations at current prices) is
+    at most half of what is spare and is covered by what the human has paid
+    genesis and earlier helpers have not used (helpers are paid from
+    earnings, never from the grant); fewer than CHILDREN_MAX helpers live,
+    and the last spawn is SPAWN_INTERVAL_EXECUTIONS executions back."""
+    if memory["executions"] < 3 or len(memory["children"]) >= CHILDREN_MAX:
+        return None
+    if memory["last_spawn_execution"] and memory["executions"] - memory["last_spawn_execution"] < SPAWN_INTERVAL_EXECUTIONS:
+        return None
+    reserve = reserve_price(HELPER_BUNDLE, obs["markets"])
+    if not reserve:
+        return None
+    initial = ceil_micro(reserve * HELPER_EXECUTIONS_FUNDED)
+    need = cfg["spawn_cost"] + initial
+    earned = num(memory["rewards"]["total"], D(0)) - num(memory.get("spawn_spent"), D(0))
+    if need * 2 > spare or need > earned:
+        return None
+    first_bid = {"resources": dict(HELPER_BUNDLE), "amount": reserve, "payload": json.dumps({"parent": obs["me"]})}
+    return {"initial_credits": initial, "initial_bid": first_bid,
+            "why": "spare %s covers twice the spawn (%s), earnings %s cover it" % (
+                spare.quantize(CENT), need, earned.quantize(CENT))}
+
+
+def helper_files(agora_source, helper_source, parent_id):
+    """The child's workspace: the client, the helper as its main.py, and a
+    note naming its parent."""
+    config = {"parent_id": parent_id, "report_every": HELPER_REPORT_EVERY}
+    return {"agora.py": agora_source, "main.py": helper_source, "helper.json": json.dumps(config, indent=2) + "\n"}
+
+
+# ===========================================================================
+# IO: everything below talks to the service or the disk. Every call is
+# guarded: a failure is logged and the execution goes on to the bid.
+
+log = agora.log
+
+
+def now_text():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def load_memory(path=STATE_FILE):
+    """state.json, or a fresh memory when it is missing or unreadable (a
+    damaged file is kept aside for a post-mortem)."""
+    try:
+        with open(path, encoding="utf-8") as f:
+            loaded = json.load(f)
+    except FileNotFoundError:
+        return new_memory()
+    except (OSError, ValueError) as err:
+        log("genesis: state.json unreadable (%s); starting a fresh memory" % err)
+        try:
+            os.replace(path, path + ".damaged")
+        except OSError:
+            pass
+        return new_memory()
+    memory = new_memory()
+    if isinstance(loaded, dict):
+        memory.update(loaded)
+        for key in ("prompts", "rewards"):
+            memory[key] = dict(new_memory()[key], **(loaded.get(key) or {}))
+    return memory
+
+
+def save_memory(memory, path=STATE_FILE):
+    """Writes state.json atomically: a kill mid-write leaves the old file."""
+    try:
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(memory, f, indent=1, sort_keys=True, default=str)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as err:
+        log("genesis: cannot write %s: %s" % (path, err))
+
+
+_unreachable = []  # set once a call found the service unreachable
+
+
+def attempt(what, fn, *args, **kwargs):
+    """fn(*args), or None after logging why it failed. Once the service has
+    proved unreachable (after the client's retries), further reads are
+    skipped: the deadline is better spent on the bid itself."""
+    if _unreachable:
+        return None
+    try:
+        return fn(*args, **kwargs)
+    except AgoraError as err:
+        log("genesis: %s: %s" % (what, err))
+        if err.status == 0:
+            _unreachable.append(what)
+    except (ValueError, TypeError, KeyError) as err:
+        log("genesis: %s: unexpected answer: %r" % (what, err))
+    return None
+
+
+def observe(client):
+    """Everything genesis looks at, read from the service. A part that
+    cannot be read is empty (or None for the agent list), never fatal."""
+    bal = attempt("balance", client.balance) or {}
+    state = attempt("market state", client.market_state)
+    bids = attempt("bid book", client.all_bids)
+    queue = attempt("attention queue", client.queue)
+    agents = attempt("agents", client.all_agents)
+    return {
+        "me": str(bal.get("agent_id") or client.agent_id or "genesis"),
+        "balance_known": bool(bal),
+        "balance": num(bal.get("balance"), D(0)),
+        "available": num(bal.get("available"), D(0)),
+        "cycle": dig(state, "cycle", default="?"),
+        "markets": read_markets(state),
+        "bids": read_bids(bids),
+        "queue": read_queue(queue),
+        "queue_known": queue is not None,
+        "agents": read_agents(agents),
+        "config": attempt("config", client.config) or {},
+        "inbox": attempt("inbox", client.inbox) or [],
+        "history": attempt("history", client.history, 50) or [],
+    }
+
+
+def remembered_markets(memory):
+    """Markets rebuilt from the last prices in memory, for when the service
+    cannot tell us now: good enough to compute a reserve."""
+    if not memory["prices"]:
+        return {}
+    last = memory["prices"][-1]["prices"]
+    return {r: {"price": num(p, D(0)), "supply": D(10**12), "leased": D(0), "utilization": D(0), "active_bids": 0,
+                "recent": []} for r, p in last.items()}
+
+
+def place_or_raise(client, plan, memory, execution_id):
+    """Carries out a continuation plan; returns (ok, record)."""
+    rec = {"action": plan["action"], "amount": text(plan["amount"]), "reserve": text(plan["reserve"]),
+           "bundle": {k: text(v) for k, v in plan["bundle"].items()}, "why": plan["why"]}
+    for bid_id in plan["withdraw"]:
+        attempt("withdraw extra bid %s" % bid_id, client.withdraw_bid, bid_id)
+    if plan["action"] == "keep":
+        rec["bid_id"] = plan["bid_id"]
+        return True, rec
+    if plan["action"] == "raise":
+        try:
+            client.raise_bid(plan["bid_id"], plan["amount"])
+            rec["bid_id"] = plan["bid_id"]
+            return True, rec
+        except AgoraError as err:
+            # The bid may have just won or gone: do not count on it, place
+            # a fresh one (an extra bid is withdrawn next time).
+            log("genesis: raise %s to %s: %s" % (plan["bid_id"], plan["amount"], err))
+            rec["error"] = err.detail
+            return False, rec
+    if plan["action"] == "place":
+        payload = json.dumps({"agent": "genesis", "placed_in": execution_id, "execution": memory["executions"]})
+        try:
+            answer = client.bid(plan["bundle"], plan["amount"], payload=payload) or {}
+            rec["bid_id"] = str(answer.get("bid_id", ""))
+            rec["status"] = str(answer.get("status", ""))
+            if rec["status"] in ("rejected", "withdrawn"):
+                # Accepted, then refused by the book (a price rose): no future.
+                log("genesis: bid %s was %s" % (rec["bid_id"], rec["status"]))
+                return False, rec
+            return True, rec
+        except AgoraError as err:
+            log("genesis: bid %s for %s: %s" % (plan["amount"], rec["bundle"], err))
+            rec["error"] = err.detail
+            return False, rec
+    return False, rec
+
+
+def secure_continuation(client, obs, memory, cfg, execution_id):
+    """Bids for the next execution, trying ever simpler plans until one
+    holds: the planned bundle; after a refusal the same bundle on fresh
+    figures, competing with nobody; then the base envelope (no tokens)."""
+    current = execution_id[2:] if execution_id.startswith("x-") else ""
+    bundle, seen = continuation_bundle(memory, tokens_next(memory, cfg)), obs
+    for round_no in range(3):
+        plan = plan_continuation(seen, memory, bundle, current)
+        log("genesis: continuation plan: %s %s (%s)" % (plan["action"], plan["amount"], plan["why"]))
+        ok, rec = place_or_raise(client, plan, memory, execution_id)
+        if ok or round_no == 2:
+            return ok, rec
+        seen = refreshed(client, seen)
+        if round_no == 1:
+            bundle = dict(BASE_ENVELOPE)
+
+
+def refreshed(client, seen):
+    """The observation with the balance and the prices read again (a price
+    may have moved, a hold may have settled) and no competitors: after a
+    refusal the aim is only to get into the book."""
+    fresh = dict(seen, bids=[])
+    bal = attempt("balance", client.balance)
+    if bal:
+        fresh["available"] = num(bal.get("available"), fresh["available"])
+    state = attempt("market state", client.market_state)
+    if state:
+        fresh["markets"] = read_markets(state) or fresh["markets"]
+    return fresh
+
+
+def write_prompt(client, obs, memory, cfg, deadline):
+    """The prompt's text: inference when this execution has tokens and
+    time, else (and on any failure) the market report."""
+    report = market_report(obs, memory, cfg)
+    if not wants_inference(memory, cfg, memory["executions"]):
+        return report, "report"
+    seconds = min(float(memory["inference_timeout"]), deadline - time.monotonic() - 5)
+    if seconds < 3:
+        return report, "report (no time for inference)"
+    try:
+        system, user = inference_request(report, memory)
+        note = client.chat(user, system=system, max_tokens=INFERENCE_ANSWER_TOKENS, timeout=seconds).strip()
+    except AgoraError as err:
+        log("genesis: inference: %s; sending the market report instead" % err)
+        if err.status in (503, 501, 404):
+            memory["inference_paused_until"] = memory["executions"] + INFERENCE_PAUSE_EXECUTIONS
+        return report, "report (inference failed: %s)" % err.status
+    if not note:
+        return report, "report (empty completion)"
+    return "%s\n\n-- genesis, execution %d" % (note, memory["executions"]), "inference"
+
+
+def maybe_prompt(client, obs, memory, cfg, spare, deadline):
+    plan = plan_prompt(obs, memory, cfg, spare)
+    if not plan:
+        return None
+    memory["phase"] = "prompting"
+    save_memory(memory)
+    content, source = write_prompt(client, obs, memory, cfg, deadline)
+    answer = attempt("prompt", client.prompt, content, plan["bid_amount"])
+    rec = {"bid_amount": text(plan["bid_amount"]), "source": source, "why": plan["why"], "ok": answer is not None}
+    if answer is not None:
+        p = memory["prompts"]
+        p.update(count=p["count"] + 1, last_execution=memory["executions"], pending_id=str(answer.get("prompt_id", "")),
+                 last_bid=text(plan["bid_amount"]), spent=text(num(p["spent"], D(0)) + plan["bid_amount"]))
+        rec["prompt_id"] = p["pending_id"]
+        rec["position"] = answer.get("position")
+    return rec
+
+
+def maybe_spawn(client, obs, memory, cfg, spare):
+    plan = plan_spawn(obs, memory, cfg, spare)
+    if not plan:
+        return None
+    here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        with open(os.path.join(here, "agora.py"), encoding="utf-8") as f:
+            client_source = f.read()
+        with open(os.path.join(here, "helper.py"), encoding="utf-8") as f:
+            helper_source = f.read()
+    except OSError as err:
+        log("genesis: cannot read the helper's program: %s" % err)
+        return {"ok": False, "error": str(err)}
+    memory["phase"] = "spawning"
+    save_memory(memory)
+    files = helper_files(client_source, helper_source, obs["me"])
+    answer = attempt("spawn", client.spawn, files, ["python3", "main.py"], plan["initial_credits"], plan["initial_bid"])
+    rec = {"initial_credits": text(plan["initial_credits"]), "why": plan["why"], "ok": answer is not None}
+    if answer is not None:
+        child = str(answer.get("agent_id", ""))
+        memory["children"].append(child)
+        memory["last_spawn_execution"] = memory["executions"]
+        memory["spawn_spent"] = text(num(memory["spawn_spent"], D(0)) + cfg["spawn_cost"] + plan["initial_credits"])
+        rec["agent_id"] = child
+    return rec
+
+
+def run(client, memory, execution_id, started, outcome):
+    """One execution after the memory is loaded: fills outcome (what was
+    done, as it happens) and returns the memory to save."""
+    obs = observe(client)
+    memory = absorb(memory, obs)
+    cfg = settings(obs["config"])
+    deadline = started + float(cfg["timeout_seconds"])
+    left = client.seconds_left()  # AGORA_DEADLINE, when the executor gives it
+    if left is not None:
+        deadline = min(deadline, time.monotonic() + left)
+    if not obs["markets"]:
+        log("genesis: no market figures; bidding on the prices I remember")
+        obs["markets"] = remembered_markets(memory)
+    if not obs["balance_known"]:
+        # Unknown balance: assume we can afford the reserve; the service
+        # refuses the bid if we cannot.
+        obs["available"] = reserve_price(envelope(memory), obs["markets"]) or D(0)
+    memory["phase"] = "bidding"
+    save_memory(memory)
+    ok, bid_rec = secure_continuation(client, obs, memory, cfg, execution_id)
+    memory["last_bid"] = bid_rec
+    outcome.update(bid=bid_rec, bid_ok=ok, balance=text(obs["balance"]), cycle=obs["cycle"])
+    if ok:
+        bal = attempt("balance", client.balance) or {}
+        after = num(bal.get("available"), D(0))
+        spare = spare_credits(after, num(bid_rec.get("reserve")))
+        outcome["prompt"] = maybe_prompt(client, obs, memory, cfg, spare, deadline)
+        if outcome["prompt"] and outcome["prompt"]["ok"]:
+            spare -= num(outcome["prompt"]["bid_amount"], D(0))
+        outcome["spawn"] = maybe_spawn(client, obs, memory, cfg, spare)
+    else:
+        log("genesis: no continuation bid could be placed; this may be my last execution")
+    return memory
+
+
+def last_resort_bid(client, memory, execution_id):
+    """After a bug: the base envelope at its reserve, on the current prices
+    if they can be read, else on the remembered ones."""
+    log("genesis: placing a plain bid at the reserve")
+    obs = {"me": "", "bids": [], "markets": remembered_markets(memory), "available": D(10**12)}
+    state = attempt("market state", client.market_state)
+    if state:
+        obs["markets"] = read_markets(state) or obs["markets"]
+    return place_or_raise(client, plan_continuation(obs, memory, dict(BASE_ENVELOPE)), memory, execution_id)
+
+
+def main():
+    started = time.monotonic()
+    execution_id = os.environ.get("AGORA_EXECUTION_ID", "")
+    memory = begin_execution(load_memory(), execution_id, now_text())
+    if memory["previous_cut_short"]:
+        log("genesis: the previous execution was cut short; envelope now %s" % memory["envelope"])
+    save_memory(memory)
+    outcome = {}
+    try:
+        client = agora.Client.from_env(timeout=5.0, retries=2)
+    except ValueError as err:  # no service to talk to: nothing can be done
+        log("genesis: %s" % err)
+        save_memory(end_execution(memory, {"error": str(err)}, now_text()))
+        return 1
+    try:
+        memory = run(client, memory, execution_id, started, outcome)
+    except Exception as err:  # a bug must not cost us our future
+        log("genesis: unexpected %s: %s" % (type(err).__name__, err))
+        outcome["error"] = "%s: %s" % (type(err).__name__, err)
+        if not outcome.get("bid_ok"):
+            outcome["bid_ok"], outcome["bid"] = last_resort_bid(client, memory, execution_id)
+    memory = end_execution(memory, outcome, now_text())
+    save_memory(memory)
+    log("genesis: execution %d done: %s" % (memory["executions"], json.dumps(outcome, default=str)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
