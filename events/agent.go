@@ -20,13 +20,18 @@ func (t Trigger) After(seq uint64, index uint32) bool {
 }
 
 // AgentCreated opens an account. Grant is minted: with HumanRewarded it is
-// the only way credits come into existence.
+// the only way credits come into existence. Command is the agent's program
+// (run from its workspace at every execution); it is part of the record so
+// that the log says what each agent is, and no program can rewrite it.
+// Absent (an agent created before commands were recorded), the executor's
+// default command runs.
 type AgentCreated struct {
 	AgentID     string   `json:"agent_id"`
 	ParentID    string   `json:"parent_id,omitempty"`
 	Lineage     []string `json:"lineage,omitempty"`
 	GrantMicros Micros   `json:"grant_micros"`
 	Reason      string   `json:"reason,omitempty"`
+	Command     []string `json:"command,omitempty"`
 }
 
 // TransferSent debits the sender. The amount is then in flight until the

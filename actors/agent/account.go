@@ -34,6 +34,25 @@ type Account struct {
 	ReceivedMicros events.Micros `json:"received_micros"`
 	SentMicros     events.Micros `json:"sent_micros"`
 	SpentMicros    events.Micros `json:"spent_micros"`
+	// Command is the agent's program, as recorded at its creation (empty:
+	// the executor's default).
+	Command []string `json:"command,omitempty"`
+	// Executions are the executions running for this agent: started and
+	// not yet ended. An execution ends exactly once because only a running
+	// one can end.
+	Executions map[string]Execution `json:"executions,omitempty"`
+	// ExecutionCount is the number of executions ever started.
+	ExecutionCount int64 `json:"execution_count,omitempty"`
+}
+
+// Execution is a running execution as its agent's account knows it: the
+// won bid it comes from, who paid for it, and the leases it holds in which
+// pool.
+type Execution struct {
+	BidID     string                  `json:"bid_id"`
+	PayerID   string                  `json:"payer_id"`
+	Pool      string                  `json:"pool"`
+	Resources map[string]events.Units `json:"resources"`
 }
 
 // New is the state of an account before its first event.
@@ -44,6 +63,9 @@ func (a Account) Available() events.Micros { return a.BalanceMicros - a.HeldMicr
 
 // Exists reports whether the account was created.
 func (a Account) Exists() bool { return a.Status != StatusNone }
+
+// Running reports whether the agent runs at least one execution.
+func (a Account) Running() bool { return len(a.Executions) > 0 }
 
 // applied reports whether trigger t was already applied to this account.
 func (a Account) applied(t events.Trigger) bool {
@@ -56,7 +78,7 @@ func (a Account) applied(t events.Trigger) bool {
 func Evolve(a Account, e events.Event) Account {
 	switch e := e.(type) {
 	case events.AgentCreated:
-		a.Status, a.ParentID, a.Lineage = StatusAlive, e.ParentID, e.Lineage
+		a.Status, a.ParentID, a.Lineage, a.Command = StatusAlive, e.ParentID, e.Lineage, e.Command
 		a.BalanceMicros += e.GrantMicros
 		a.GrantedMicros += e.GrantMicros
 	case events.TransferSent:
@@ -102,10 +124,21 @@ func Evolve(a Account, e events.Event) Account {
 	case events.PaymentRefused:
 		a = a.settle(e.Trigger)
 	case events.AgentDied:
+		// Executions still running keep running until their end is
+		// recorded, which releases their leases.
 		a.Status = StatusDead
 		a.Holds, a.HeldMicros = nil, 0
 		a.BalanceMicros -= e.BurnedMicros
 		a = a.settle(e.Trigger)
+	case events.ExecutionStarted:
+		if a.Executions == nil {
+			a.Executions = map[string]Execution{}
+		}
+		a.Executions[e.ExecutionID] = Execution{BidID: e.BidID, PayerID: e.PayerID, Pool: e.Pool, Resources: e.Resources}
+		a.ExecutionCount++
+		a = a.settle(e.Trigger)
+	case events.ExecutionEnded:
+		delete(a.Executions, e.ExecutionID)
 	}
 	return a
 }

@@ -107,5 +107,7 @@ func (a Account) clone() Account {
 	c.Holds = maps.Clone(a.Holds)
 	c.Settled = maps.Clone(a.Settled)
 	c.SettledIndex = maps.Clone(a.SettledIndex)
+	c.Command = append([]string(nil), a.Command...)
+	c.Executions = maps.Clone(a.Executions)
 	return c
 }

@@ -2,13 +2,18 @@ package agent
 
 import "github.com/agora-econ/agora/events"
 
-// Create opens the account with a grant (minted). Ids, lineage and the grant
-// are decided by the caller; the decider checks them.
+// Create opens the account with a grant (minted). Ids, lineage, the grant
+// and the program's command are decided by the caller; the decider checks
+// them.
 type Create struct {
 	ParentID    string
 	Lineage     []string
 	GrantMicros events.Micros
 	Reason      string
+	// Command is the agent's program, run from its workspace (empty: the
+	// executor's default). At most CommandArgsMax arguments and
+	// CommandBytesMax bytes.
+	Command []string
 }
 
 // Transfer debits this account for To. The recipient is credited by the
@@ -79,10 +84,45 @@ type Burn struct {
 }
 
 // Die ends the agent: holds voided, balance burned. With IfBroke it
-// applies only to an agent that is broke (available <= 0) and holds no bid
-// or prompt, and is otherwise a no-op: the end-of-cycle rule.
+// applies only to an agent that is broke (available <= 0), holds no bid
+// or prompt and runs no execution, and is otherwise a no-op: the
+// end-of-cycle rule. With IfIdle it applies only to an agent that runs no
+// execution: the executor's "no bid, no future" at the end of an
+// execution, which leaves the decision to the agent's last running
+// execution. A plain Die applies even while an execution runs (the
+// executor then kills the program, and its end is still recorded).
 type Die struct {
 	Reason  string
 	IfBroke bool
+	IfIdle  bool
 	Trigger events.Trigger
+}
+
+// StartExecution records, before the program starts, that this agent runs
+// an execution of a paid allocation (sent by the executor). It carries the
+// executor's trigger, required: a redelivery, even after the execution has
+// ended, is recognised by it and applies nothing. A dead agent never
+// starts an execution.
+type StartExecution struct {
+	ExecutionID string
+	BidID       string
+	// PayerID is the bidder, who paid; the agent itself or its sponsor.
+	PayerID string
+	// Pool is the clearing pool that holds the execution's leases.
+	Pool      string
+	Resources map[string]events.Units
+	Trigger   events.Trigger
+}
+
+// EndExecution records the end of a running execution, exactly once: an
+// execution that is not running (never started, or ended already) is
+// refused with ErrExecutionNotRunning. It applies to a dead agent too, so
+// that an execution its death interrupted still releases its leases.
+type EndExecution struct {
+	ExecutionID  string
+	ExitCode     int
+	Cause        string // one of events.ExecutionCauses
+	CPUMillis    int64
+	MemoryPeakKB int64
+	WallMillis   int64
 }

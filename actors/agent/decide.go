@@ -2,7 +2,9 @@ package agent
 
 import (
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
 
 	"github.com/agora-econ/agora/events"
 )
@@ -53,14 +55,21 @@ func Decide(a Account, cmd any) (events.Event, error) {
 			return nil, err
 		}
 		return events.CreditsBurned{AmountMicros: c.AmountMicros, Reason: c.Reason, Trigger: c.Trigger}, nil
+	case StartExecution:
+		return decideStart(a, c)
+	case EndExecution:
+		return decideEnd(a, c)
 	case Die:
 		if a.Status == StatusDead {
-			if c.IfBroke {
+			if c.IfBroke || c.IfIdle {
 				return nil, nil
 			}
 			return nil, fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
 		}
-		if c.IfBroke && (a.Available() > 0 || len(a.Holds) > 0) {
+		if c.IfBroke && (a.Available() > 0 || len(a.Holds) > 0 || a.Running()) {
+			return nil, nil
+		}
+		if c.IfIdle && a.Running() {
 			return nil, nil
 		}
 		holds := make([]string, 0, len(a.Holds))
@@ -85,7 +94,90 @@ func decideCreate(a Account, c Create) (events.Event, error) {
 			return nil, err
 		}
 	}
-	return events.AgentCreated{AgentID: a.ID, ParentID: c.ParentID, Lineage: c.Lineage, GrantMicros: c.GrantMicros, Reason: c.Reason}, nil
+	if err := ValidateCommand(c.Command); err != nil {
+		return nil, err
+	}
+	return events.AgentCreated{AgentID: a.ID, ParentID: c.ParentID, Lineage: c.Lineage, GrantMicros: c.GrantMicros,
+		Reason: c.Reason, Command: slices.Clone(c.Command)}, nil
+}
+
+// ValidateCommand checks a program command: at most CommandArgsMax
+// arguments and CommandBytesMax bytes, a non-empty program name, no NUL
+// byte (which no argument of a process can carry). An empty command is
+// valid: the executor's default runs.
+func ValidateCommand(command []string) error {
+	if len(command) > CommandArgsMax {
+		return fmt.Errorf("%w: %d arguments, at most %d", ErrInvalidCommand, len(command), CommandArgsMax)
+	}
+	if len(command) > 0 && command[0] == "" {
+		return fmt.Errorf("%w: empty program name", ErrInvalidCommand)
+	}
+	n := 0
+	for _, arg := range command {
+		n += len(arg)
+		if strings.IndexByte(arg, 0) >= 0 {
+			return fmt.Errorf("%w: NUL byte in %q", ErrInvalidCommand, arg)
+		}
+	}
+	if n > CommandBytesMax {
+		return fmt.Errorf("%w: %d bytes, at most %d", ErrInvalidCommand, n, CommandBytesMax)
+	}
+	return nil
+}
+
+// decideStart records an execution's start. Its trigger makes it exactly
+// once: the executor delivers each agent's starts in log order, so a
+// redelivery is at or below the mark and was answered above. A start for
+// an execution already running is already done.
+func decideStart(a Account, c StartExecution) (events.Event, error) {
+	if c.Trigger.Seq == 0 || c.Trigger.Manager == "" {
+		return nil, fmt.Errorf("%w: StartExecution %s", ErrMissingTrigger, c.ExecutionID)
+	}
+	if a.Status == StatusDead {
+		return nil, fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
+	}
+	for _, id := range []string{c.ExecutionID, c.BidID, c.PayerID, c.Pool} {
+		if err := events.ValidateID(id); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.Resources) == 0 {
+		return nil, fmt.Errorf("%w: %s has no resources", ErrInvalidExecution, c.ExecutionID)
+	}
+	for r, u := range c.Resources {
+		if err := events.ValidateID(r); err != nil {
+			return nil, fmt.Errorf("%w: resource: %w", ErrInvalidExecution, err)
+		}
+		if u <= 0 {
+			return nil, fmt.Errorf("%w: %s of %s is %s", ErrInvalidExecution, r, c.ExecutionID, u)
+		}
+	}
+	if _, running := a.Executions[c.ExecutionID]; running {
+		return nil, nil
+	}
+	if len(a.Executions) >= ExecutionsPerAgentMax {
+		return nil, fmt.Errorf("%w: %d", ErrTooManyExecutions, ExecutionsPerAgentMax)
+	}
+	return events.ExecutionStarted{ExecutionID: c.ExecutionID, BidID: c.BidID, PayerID: c.PayerID, Pool: c.Pool,
+		Resources: maps.Clone(c.Resources), Trigger: c.Trigger}, nil
+}
+
+// decideEnd records a running execution's end, once. A dead agent's
+// execution ends too: its leases must be released.
+func decideEnd(a Account, c EndExecution) (events.Event, error) {
+	x, running := a.Executions[c.ExecutionID]
+	if !running {
+		return nil, fmt.Errorf("%w: %s", ErrExecutionNotRunning, c.ExecutionID)
+	}
+	if !slices.Contains(events.ExecutionCauses, c.Cause) {
+		return nil, fmt.Errorf("%w: cause %q (one of %s)", ErrInvalidExecution, c.Cause, strings.Join(events.ExecutionCauses, ", "))
+	}
+	if c.CPUMillis < 0 || c.MemoryPeakKB < 0 || c.WallMillis < 0 {
+		return nil, fmt.Errorf("%w: negative usage (cpu %d ms, memory %d KB, wall %d ms)", ErrInvalidExecution,
+			c.CPUMillis, c.MemoryPeakKB, c.WallMillis)
+	}
+	return events.ExecutionEnded{ExecutionID: c.ExecutionID, Pool: x.Pool, ExitCode: c.ExitCode, Cause: c.Cause,
+		CPUMillis: c.CPUMillis, MemoryPeakKB: c.MemoryPeakKB, WallMillis: c.WallMillis}, nil
 }
 
 func decidePostHold(a Account, c PostHold) (events.Event, error) {
@@ -240,6 +332,8 @@ func triggerOf(cmd any) (events.Trigger, bool) {
 	case Burn:
 		return c.Trigger, true
 	case Die:
+		return c.Trigger, true
+	case StartExecution:
 		return c.Trigger, true
 	}
 	return events.Trigger{}, false

@@ -66,15 +66,21 @@ type state struct {
 	Available events.Micros
 	Holds     map[string]events.Micros
 	Settled   map[string]uint64
+	// Executions are the running executions; Started counts them all.
+	Executions map[string]agent.Execution
+	Started    int64
 }
 
 func stateOf(a agent.Account) state {
-	s := state{Status: a.Status, Balance: a.BalanceMicros, Held: a.HeldMicros, Available: a.Available()}
+	s := state{Status: a.Status, Balance: a.BalanceMicros, Held: a.HeldMicros, Available: a.Available(), Started: a.ExecutionCount}
 	if len(a.Holds) > 0 {
 		s.Holds = maps.Clone(a.Holds)
 	}
 	if len(a.Settled) > 0 {
 		s.Settled = maps.Clone(a.Settled)
+	}
+	if len(a.Executions) > 0 {
+		s.Executions = maps.Clone(a.Executions)
 	}
 	return s
 }
@@ -759,6 +765,8 @@ func TestDecideRedeliveryEveryTriggeredCommand(t *testing.T) {
 			agent.VoidHold{HoldID: "h2", Trigger: tr},
 			agent.Burn{AmountMicros: 1, Trigger: tr},
 			agent.Die{Trigger: tr},
+			agent.StartExecution{ExecutionID: "x3", BidID: "b-x3", PayerID: "a", Pool: "main",
+				Resources: map[string]events.Units{"cpu_seconds": 1}, Trigger: tr},
 		}
 	}
 	for _, seq := range []uint64{1, 9, 10} {
@@ -981,7 +989,17 @@ func randomCommand(s source, a agent.Account) any {
 		}
 		return agent.Burn{AmountMicros: 1}
 	case 23:
-		return unknownCommand{}
+		if s.intn(2) == 0 {
+			return unknownCommand{}
+		}
+		ids := []string{"x0", "x1", "x2"}
+		if s.intn(2) == 0 {
+			causes := append(slices.Clone(events.ExecutionCauses), "bored")
+			return agent.EndExecution{ExecutionID: ids[s.intn(len(ids))], Cause: causes[s.intn(len(causes))],
+				ExitCode: s.intn(3) - 1, WallMillis: int64(s.intn(3) - 1)}
+		}
+		return agent.StartExecution{ExecutionID: ids[s.intn(len(ids))], BidID: "b-1", PayerID: "a", Pool: "main",
+			Resources: map[string]events.Units{"cpu_seconds": events.Units(s.intn(3))}, Trigger: randomTrigger(s)}
 	default:
 		return agent.Create{GrantMicros: events.Micros(s.intn(1000)) * events.MicrosPerCredit}
 	}
@@ -992,6 +1010,8 @@ var typedRejections = []error{
 	agent.ErrInsufficientCredits, agent.ErrUnknownAgent, agent.ErrAgentDead, agent.ErrAgentExists,
 	agent.ErrInvalidAmount, agent.ErrTransferToSelf, agent.ErrHoldNotOpen, agent.ErrExistsWithDifferentAmount,
 	agent.ErrAmountNotRaised, agent.ErrTooManyHolds, agent.ErrUnknownCommand, events.ErrInvalidID,
+	agent.ErrExecutionNotRunning, agent.ErrMissingTrigger, agent.ErrInvalidExecution, agent.ErrTooManyExecutions,
+	agent.ErrInvalidCommand,
 }
 
 // step decides cmd on a, checks the answer against a and returns the
@@ -1040,6 +1060,10 @@ func step(t testing.TB, a agent.Account, cmd any) agent.Account {
 		if e.BurnedMicros != a.BalanceMicros || !slices.Equal(e.VoidedHolds, slices.Sorted(maps.Keys(a.Holds))) {
 			t.Fatalf("%#v on %+v", e, stateOf(a))
 		}
+	case events.ExecutionEnded:
+		if _, running := a.Executions[e.ExecutionID]; !running {
+			t.Fatalf("%#v ended an execution that was not running", ev)
+		}
 	}
 	before := stateOf(a)
 	after := agent.Evolve(a, ev)
@@ -1049,6 +1073,9 @@ func step(t testing.TB, a agent.Account, cmd any) agent.Account {
 	}
 	if before.Status == agent.StatusDead && after.BalanceMicros != 0 {
 		t.Fatalf("%#v credited a dead agent", ev)
+	}
+	if _, starts := ev.(events.ExecutionStarted); starts && before.Status != agent.StatusAlive {
+		t.Fatalf("%#v started an execution of a %q agent", ev, before.Status)
 	}
 	for m, seq := range before.Settled {
 		if after.Settled[m] < seq {

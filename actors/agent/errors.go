@@ -37,8 +37,35 @@ var (
 	ErrTooManyHolds = errors.New("too many open holds")
 	// ErrUnknownCommand: a message the account does not understand.
 	ErrUnknownCommand = errors.New("unknown command")
+	// ErrExecutionNotRunning: EndExecution for an execution the agent does
+	// not run: never started, or ended already (each ends exactly once).
+	ErrExecutionNotRunning = errors.New("execution not running")
+	// ErrMissingTrigger: StartExecution without the executor's trigger,
+	// without which a redelivery after the end would start the execution a
+	// second time.
+	ErrMissingTrigger = errors.New("command requires a trigger")
+	// ErrInvalidExecution: an execution with no resources or a
+	// non-positive one, an unknown cause, or negative usage.
+	ErrInvalidExecution = errors.New("invalid execution")
+	// ErrTooManyExecutions: ExecutionsPerAgentMax executions run already.
+	ErrTooManyExecutions = errors.New("too many running executions")
+	// ErrInvalidCommand: a program command with too many arguments, too
+	// many bytes, an empty program name or a NUL byte.
+	ErrInvalidCommand = errors.New("invalid program command")
 )
 
-// HoldsPerAgentMax bounds an account's open holds (bids and prompts), which
-// keeps every account's state small.
-const HoldsPerAgentMax = 1000
+// Limits of an account, in one place; they keep every account's state
+// (and snapshot) small.
+const (
+	// HoldsPerAgentMax bounds an account's open holds (bids and prompts).
+	HoldsPerAgentMax = 1000
+	// ExecutionsPerAgentMax bounds an account's running executions; an
+	// agent cannot win more bids at once than it holds, plus those placed
+	// for it.
+	ExecutionsPerAgentMax = 1000
+	// CommandArgsMax bounds the arguments of an agent's program command.
+	CommandArgsMax = 64
+	// CommandBytesMax bounds the bytes of a program command, all arguments
+	// together.
+	CommandBytesMax = 4096
+)

@@ -69,6 +69,33 @@ func New(pool string) Book {
 	return Book{Pool: pool, Markets: map[string]Market{}, Bids: map[string]Bid{}, Executions: map[string]Execution{}}
 }
 
+// HasOpenBid reports whether agentID has an open bid in the book, as its
+// bidder or as its beneficiary: a future execution ("no bid, no future",
+// SPEC.md 1.4). It walks every open bid, so callers ask it only of an agent
+// about to die.
+func (b Book) HasOpenBid(agentID string) bool {
+	for _, bid := range b.Bids {
+		if bid.AgentID == agentID || bid.BeneficiaryID == agentID {
+			return true
+		}
+	}
+	return false
+}
+
+// Lease returns the running execution id and the time its lease ends (zero
+// without a lease timeout): the executor starts an execution only while
+// its lease is held, and never past its end.
+func (b Book) Lease(executionID string) (Execution, time.Time, bool) {
+	x, ok := b.Executions[executionID]
+	if !ok {
+		return Execution{}, time.Time{}, false
+	}
+	if b.LeaseTimeoutSeconds <= 0 {
+		return x, time.Time{}, true
+	}
+	return x, x.At.Add(time.Duration(b.LeaseTimeoutSeconds) * time.Second), true
+}
+
 // Configured reports whether the book has markets.
 func (b Book) Configured() bool { return len(b.Markets) > 0 }
 

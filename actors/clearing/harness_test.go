@@ -293,6 +293,7 @@ var rejections = []error{
 	clearing.ErrBidNotOpen, clearing.ErrNotYourBid, clearing.ErrExecutionNotRunning, clearing.ErrBookFull,
 	agent.ErrInsufficientCredits, agent.ErrUnknownAgent, agent.ErrAgentDead, agent.ErrAmountNotRaised,
 	agent.ErrHoldNotOpen, agent.ErrTooManyHolds, agent.ErrTransferToSelf, events.ErrInvalidAmount,
+	agent.ErrExecutionNotRunning,
 }
 
 // isTypedRejection reports whether err is one of the rejections.

@@ -27,6 +27,9 @@ const BidIDPrefix = "b-"
 //   - a cycle cleared -> each winner's hold posted for exactly its amount,
 //     each market told its expired and granted leases and its new price;
 //   - a payment refused -> the allocation revoked (its leases released);
+//   - an execution ended (in the runner's account) -> the execution
+//     released in the book, once (a late end, after its lease timed out,
+//     releases nothing);
 //   - an execution released -> its leases released in each market.
 func Manager(pool string) runtime.Manager {
 	return runtime.Manager{Name: ManagerName, Filter: events.SubjectRoot + ".>", React: func(r events.Record, e events.Event) []runtime.Reaction {
@@ -67,6 +70,11 @@ func react(pool string, r events.Record, e events.Event) []runtime.Reaction {
 				return nil
 			}
 			return book(ReleaseExecution{ExecutionID: e.ExecutionID, Reason: "unpaid: " + e.Reason, Trigger: t})
+		case events.ExecutionEnded:
+			if e.Pool != pool {
+				return nil
+			}
+			return book(ReleaseExecution{ExecutionID: e.ExecutionID, Reason: e.Cause, Trigger: t})
 		}
 	case events.KindClearing:
 		if id != pool {

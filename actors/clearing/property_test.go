@@ -2,6 +2,7 @@ package clearing_test
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"testing"
 	"time"
@@ -21,6 +22,10 @@ type placedBid struct {
 	id, agent string
 	amount    events.Micros
 }
+
+// startedExecution is an execution the test started, whatever became of
+// it.
+type startedExecution struct{ id, runner string }
 
 // TestPropertyClearing drives a whole economy (accounts, book, markets,
 // both managers) with random commands and restarts over one in-memory log.
@@ -57,6 +62,7 @@ func TestPropertyClearing(t *testing.T) {
 		now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
 		var bids []placedBid
 		var executions []string
+		var started []startedExecution
 
 		reserve := func(rt *rapid.T, bundle map[string]events.Units) events.Micros {
 			prices, err := clearing.Inspect(ctx, n.svc, func(b clearing.Book) map[string]events.Micros {
@@ -187,6 +193,50 @@ func TestPropertyClearing(t *testing.T) {
 				requireTyped(rt, "withdraw", n.svc.Withdraw(ctx, bidder(rt, b), "", b.id))
 			},
 			"clear": func(rt *rapid.T) { clearCycle(rt) },
+			// The executor's part: a paid allocation still leased starts
+			// in its runner's account (refused for a dead runner), and a
+			// started execution ends once, which releases its leases.
+			"start": func(rt *rapid.T) {
+				if len(executions) == 0 {
+					rt.Skip("no execution yet")
+				}
+				id := executions[rapid.IntRange(0, len(executions)-1).Draw(rt, "execution")]
+				type held struct {
+					x  clearing.Execution
+					ok bool
+				}
+				l, err := clearing.Inspect(ctx, n.svc, func(b clearing.Book) held {
+					x, _, ok := b.Lease(id)
+					x.Resources = maps.Clone(x.Resources)
+					return held{x, ok}
+				})
+				if err != nil {
+					rt.Fatal(err)
+				}
+				if !l.ok {
+					rt.Skip("its lease is released")
+				}
+				x := l.x
+				last, err := log.LastSeq(ctx)
+				if err != nil {
+					rt.Fatal(err)
+				}
+				_, err = n.accounts.Do(ctx, x.BeneficiaryID, "", agent.StartExecution{ExecutionID: id, BidID: x.BidID, PayerID: x.AgentID,
+					Pool: testPool, Resources: x.Resources, Trigger: events.Trigger{Manager: "executor", Seq: last}})
+				requireTyped(rt, "start", err)
+				seen["start: "+rejection(err)]++
+				started = append(started, startedExecution{id: id, runner: x.BeneficiaryID})
+			},
+			"end": func(rt *rapid.T) {
+				if len(started) == 0 {
+					rt.Skip("no execution started")
+				}
+				x := started[rapid.IntRange(0, len(started)-1).Draw(rt, "started")]
+				_, err := n.accounts.Do(ctx, x.runner, "", agent.EndExecution{ExecutionID: x.id,
+					Cause: rapid.SampledFrom(events.ExecutionCauses).Draw(rt, "cause"), ExitCode: rapid.IntRange(-9, 3).Draw(rt, "exitCode")})
+				requireTyped(rt, "end", err)
+				seen["end: "+rejection(err)]++
+			},
 			"release": func(rt *rapid.T) {
 				if len(executions) == 0 {
 					rt.Skip("no execution yet")

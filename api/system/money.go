@@ -22,6 +22,17 @@ type Credits events.Micros
 // MarshalJSON writes the amount as a decimal JSON number.
 func (c Credits) MarshalJSON() ([]byte, error) { return events.CreditsJSON(c).MarshalJSON() }
 
+// UnmarshalJSON reads an answer's amount back exactly (Go clients, the
+// command line).
+func (c *Credits) UnmarshalJSON(b []byte) error {
+	m, err := events.ParseCredits(string(b))
+	if err != nil {
+		return err
+	}
+	*c = Credits(m)
+	return nil
+}
+
 // Schema documents Credits in the OpenAPI document.
 func (Credits) Schema(huma.Registry) *huma.Schema {
 	return &huma.Schema{Type: huma.TypeNumber, Description: "Credits: a decimal number with at most 6 decimals."}
@@ -32,6 +43,16 @@ type Units events.Units
 
 // MarshalJSON writes the quantity as a decimal JSON number.
 func (u Units) MarshalJSON() ([]byte, error) { return events.CreditsJSON(u).MarshalJSON() }
+
+// UnmarshalJSON reads an answer's quantity back exactly.
+func (u *Units) UnmarshalJSON(b []byte) error {
+	n, err := events.ParseUnits(string(b))
+	if err != nil {
+		return err
+	}
+	*u = Units(n)
+	return nil
+}
 
 // Schema documents Units in the OpenAPI document.
 func (Units) Schema(huma.Registry) *huma.Schema {

@@ -34,7 +34,7 @@ them. A benchmark never fails because the machine is slow; it fails only when
 the economy's audit does.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchLedgerCommand(), newBenchRestartCommand(), newBenchClearingCommand())
+	cmd.AddCommand(newBenchLedgerCommand(), newBenchRestartCommand(), newBenchClearingCommand(), newBenchExecCommand())
 	return cmd
 }
 

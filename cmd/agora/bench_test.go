@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -268,4 +269,26 @@ func BenchmarkRestart(b *testing.B) {
 	b.ReportMetric(restart/n, "restart-s")
 	b.ReportMetric(baseline/n, "baseline-s")
 	b.ReportMetric(ratio(restart, baseline), "ratio-to-baseline")
+}
+
+// TestBenchExecSmall runs `agora bench exec` as a process (the sandbox makes
+// its process a child subreaper, which a test binary should not become):
+// each trivial program runs directly and sandboxed, with figures for both.
+func TestBenchExecSmall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs sandboxed processes")
+	}
+	var rep execReport
+	decodeJSON(t, mustRun(t, "bench", "exec", "--runs", "3", "--json"), &rep)
+	if rep.Runs != 3 || len(rep.Programs) == 0 {
+		t.Fatalf("report: %+v", rep)
+	}
+	for _, p := range rep.Programs {
+		if p.Direct.MeanMillis <= 0 || p.Sandboxed.MeanMillis <= 0 || p.Ratio <= 0 {
+			t.Errorf("%s: %+v", p.Name, p)
+		}
+	}
+	if r := runAgora(t, "bench", "exec", "--runs", "0"); r.code != 2 || !strings.Contains(r.stderr, "--runs") {
+		t.Errorf("bench exec --runs 0: %s", r)
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections"
 	"github.com/agora-econ/agora/projections/bidbook"
+	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
 	"github.com/agora-econ/agora/projections/markets"
@@ -51,6 +52,9 @@ type runtimeEconomy struct {
 	marketView *markets.View
 	marketRun  *projections.Runner
 	mirror     *markets.Mirror
+	// directory is every agent's record, for the APIs.
+	directory *directory.View
+	dirRun    *projections.Runner
 
 	ctx    context.Context // ends when the economy stops
 	cancel context.CancelFunc
@@ -119,6 +123,10 @@ func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) 
 	if e.mirror, err = openMarketMirror(n, e.marketView); err != nil {
 		return nil, err
 	}
+	e.directory = directory.New()
+	if e.dirRun, err = projections.NewRunner(n.log, e.directory); err != nil {
+		return nil, err
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx, e.cancel = ctx, cancel
 	e.background(ctx, "transfer manager", e.transfers.Run)
@@ -138,6 +146,7 @@ func (e *runtimeEconomy) startReadModels() {
 	e.background(e.ctx, "economy projection", e.liveRun.Run)
 	e.background(e.ctx, "bid book projection", e.bidsRun.Run)
 	e.background(e.ctx, "markets projection", e.marketRun.Run)
+	e.background(e.ctx, "directory projection", e.dirRun.Run)
 	e.background(e.ctx, "market_state mirror", e.mirror.Run)
 }
 
@@ -205,13 +214,15 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
-// ensureGenesis creates the genesis agent with the configured grant if it
-// does not exist. Creation is one event with the expectation that the
-// genesis account has no events, so two starts can never both create it.
-func (e *runtimeEconomy) ensureGenesis(ctx context.Context, logger *slog.Logger) (bool, error) {
+// ensureGenesis creates the genesis agent with the configured grant and
+// its program's command if it does not exist. Creation is one event with
+// the expectation that the genesis account has no events, so two starts
+// can never both create it.
+func (e *runtimeEconomy) ensureGenesis(ctx context.Context, command []string, logger *slog.Logger) (bool, error) {
 	_, err := e.accounts.Do(ctx, GenesisID, "", agent.Create{
 		GrantMicros: e.node.cfg.Economy.InitialCreditBudget.Micros(),
 		Reason:      "genesis",
+		Command:     command,
 	})
 	if errors.Is(err, agent.ErrAgentExists) {
 		return false, nil
@@ -291,4 +302,11 @@ func (l *liveEconomy) accounts() []agent.Account {
 		out = append(out, a)
 	}
 	return out
+}
+
+// Summary is the fold's headline figures (GET /admin/status).
+func (l *liveEconomy) Summary() economy.Summary {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.eco.Summary()
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agora-econ/agora/actors/executor/ticket"
+	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/cmd/agora/config"
 )
 
@@ -24,10 +24,14 @@ func newRunCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the economy (embedded NATS and data in ./data by default)",
-		Long: `Run the economy: load the configuration (defaults, then --config, then flags),
-start the embedded NATS server in the data directory (or connect to --nats-url),
-recover every actor from the log, and on a fresh log create the genesis agent
-with its grant. Stops cleanly on SIGINT or SIGTERM.`,
+		Long: `Run the economy (SPEC.md 1.8): load the configuration (defaults, then
+--config, then flags), start the embedded NATS server in the data directory
+(or connect to --nats-url), recover every actor from the log; on a fresh log
+create the genesis agent (its workspace from agents/genesis, its grant, its
+program) and the markets, and place genesis's first bid; then start the
+clearing schedule, the executor (which first ends as interrupted whatever a
+crash left running) and the System Service, on the socket the sandboxes see
+and on --listen. Stops cleanly on SIGINT or SIGTERM.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load(cmd)
@@ -67,16 +71,40 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return err
 	}
 	eco.startReadModels()
+	x, err := openExecutions(cfg.Data.Dir, logger)
+	if err != nil {
+		return err
+	}
 	// Genesis first: on a fresh log it is event 1, the economy's origin.
-	if _, err := eco.ensureGenesis(ctx, logger); err != nil {
+	if err := x.createGenesis(ctx, eco, logger); err != nil {
 		return err
 	}
 	if err := eco.configureMarkets(ctx); err != nil {
 		return fmt.Errorf("configure markets: %w", err)
 	}
+	if err := x.placeGenesisFirstBid(ctx, eco, logger); err != nil {
+		return err
+	}
 	eco.background(eco.ctx, "clearing schedule", eco.scheduler().Run)
-	tickets := ticket.New()
-	svc, err := eco.systemService(tickets, logger)
+	svc, err := eco.systemService(x.tickets, logger)
+	if err != nil {
+		return err
+	}
+	if err := x.serveSocket(eco, svc); err != nil {
+		return err
+	}
+	ex, err := x.executor(eco, logger)
+	if err != nil {
+		return err
+	}
+	// The executor first ends as interrupted what a crash left running,
+	// then runs what the cycles allocate.
+	eco.background(eco.ctx, "executor", ex.Run)
+	token, tokenPath, err := operator.LoadOrCreateToken(cfg.Data.Dir, cfg.Server.OperatorToken)
+	if err != nil {
+		return err
+	}
+	op, err := eco.operatorAPI(creator{eco: eco, workspaces: x.workspaces}, token, logger)
 	if err != nil {
 		return err
 	}
@@ -84,7 +112,16 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return fmt.Errorf("server.listen: %w", err)
 	}
-	eco.serveHTTP("http server", ln, svc)
+	eco.serveHTTP("http server", ln, apis(svc, op))
+	// One-shot commands find the APIs here, whatever --listen was.
+	apiURL := "http://" + ln.Addr().String()
+	if err := os.WriteFile(filepath.Join(cfg.Data.Dir, apiURLFile), []byte(apiURL+"\n"), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", apiURLFile, err)
+	}
+	defer os.Remove(filepath.Join(cfg.Data.Dir, apiURLFile))
+	if tokenPath == "" {
+		tokenPath = "server.operator_token of the configuration"
+	}
 	if n.srv != nil {
 		// One-shot commands read through this server while the directory is
 		// locked; tell them where it is.
@@ -96,9 +133,11 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	last, _ := n.log.LastSeq(ctx)
 	logger.Info("economy running",
 		"nats", n.url, "data", cfg.Data.Dir, "stream", cfg.Nats.Stream, "sync", cfg.Nats.Sync,
-		"events", last, "agents_recovered", agents, "http", ln.Addr().String(), "startup", time.Since(started).Round(time.Millisecond))
+		"events", last, "agents_recovered", agents, "http", ln.Addr().String(), "operator_token", tokenPath,
+		"startup", time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); APIs on http://%s; stop with Ctrl-C\n",
 		n.url, n.url, ln.Addr())
+	fmt.Fprintf(cmd.OutOrStdout(), "agora: the operator token is in %s\n", tokenPath)
 	select {
 	case <-ctx.Done():
 		logger.Info("stopping")

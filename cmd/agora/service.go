@@ -8,11 +8,10 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"slices"
 	"time"
 
-	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/executor/ticket"
+	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/api/system"
 	"github.com/agora-econ/agora/cmd/agora/config"
 	"github.com/agora-econ/agora/events"
@@ -38,8 +37,8 @@ func (e *runtimeEconomy) systemService(tickets *ticket.Registry, logger *slog.Lo
 		History:   e.history,
 		Markets:   e.marketView,
 		Bids:      e.bids,
-		Directory: e.live,
-		Freshness: freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun}},
+		Directory: e.directory,
+		Freshness: e.freshness(),
 	}, system.Options{
 		Config: publicConfig(cfg),
 		Inference: system.Inference{URL: cfg.Inference.URL, APIKey: cfg.Inference.Key(os.Getenv),
@@ -71,6 +70,37 @@ func (e *runtimeEconomy) serveHTTP(name string, ln net.Listener, h http.Handler)
 	})
 }
 
+// freshness is every read model the APIs read from.
+func (e *runtimeEconomy) freshness() freshness {
+	return freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun, e.dirRun}}
+}
+
+// operatorAPI builds the operator API, creating agents through creator,
+// behind the operator token.
+func (e *runtimeEconomy) operatorAPI(creator operator.Creator, token string, logger *slog.Logger) (http.Handler, error) {
+	h, _, err := operator.New(operator.Deps{
+		Directory: e.directory,
+		Markets:   e.marketView,
+		Creator:   creator,
+		Freshness: e.freshness(),
+		Economy:   e.live,
+	}, operator.Options{Token: token, Logger: logger})
+	return h, err
+}
+
+// apis serves both APIs on one listener: the operator's under /admin/ and
+// /metrics (its document at /admin/openapi.json), the System Service
+// everywhere else. Each checks its own tokens: an execution token never
+// passes the operator API.
+func apis(svc, op http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/admin/", op)
+	mux.Handle("/admin", op)
+	mux.Handle("/metrics", op)
+	mux.Handle("/", svc)
+	return mux
+}
+
 // freshness lets the service read its own writes: every read model has
 // applied what the log held when Sync was called.
 type freshness struct {
@@ -89,19 +119,6 @@ func (f freshness) Sync(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// LivingAgents implements the System Service's directory over the live
-// fold of the economy: the living agents' ids in order, after after.
-func (l *liveEconomy) LivingAgents(after string, limit int) []string {
-	var ids []string
-	for _, a := range l.accounts() {
-		if a.Status == agent.StatusAlive && a.ID > after {
-			ids = append(ids, a.ID)
-		}
-	}
-	slices.Sort(ids)
-	return ids[:min(limit, len(ids))]
 }
 
 // publicConfig is what GET /system/config shows agents: the economy's

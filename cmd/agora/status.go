@@ -2,28 +2,31 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
 )
 
 func newStatusCommand() *cobra.Command {
-	var f logFlags
+	var f apiFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "status",
 		Short: "Headline figures of the economy: events, agents, credits minted, burned, in flight",
-		Args:  cobra.NoArgs,
+		Long: `Headline figures of the economy. With an economy running it asks its operator
+API (--url, with the operator token of --data); otherwise it folds the log.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			eco, err := foldEconomy(cmd, &f, bound{})
+			s, err := status(cmd, &f)
 			if err != nil {
 				return err
 			}
-			s := eco.Summary()
 			if asJSON {
 				enc := json.NewEncoder(cmd.OutOrStdout())
 				enc.SetIndent("", "  ")
@@ -36,6 +39,25 @@ func newStatusCommand() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// status asks the running economy (GET /admin/status), or folds the log.
+func status(cmd *cobra.Command, f *apiFlags) (economy.Summary, error) {
+	c, _, err := f.operator(cmd)
+	if err == nil {
+		var s economy.Summary
+		if err = c.get(cmd.Context(), "/admin/status", &s); err == nil {
+			return s, nil
+		}
+	}
+	if !errors.Is(err, errNoServer) {
+		return economy.Summary{}, err
+	}
+	eco, err := foldEconomy(cmd, &f.logFlags, bound{})
+	if err != nil {
+		return economy.Summary{}, err
+	}
+	return eco.Summary(), nil
 }
 
 func newHistoryCommand() *cobra.Command {

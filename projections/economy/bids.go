@@ -42,6 +42,9 @@ type listing struct {
 type allocation struct {
 	pool, agent, execution string
 	amount                 events.Micros
+	// runner and resources are what its execution must start with.
+	runner    string
+	resources map[string]events.Units
 }
 
 // pendingCycle is what one market must record of one cycle.
@@ -167,6 +170,10 @@ func (e *Economy) trackBidHold(agentID string, ev events.Event) {
 		delete(l.holds, agentID+"/"+ev.HoldID)
 		if al, ok := l.allocations[ev.HoldID]; ok && al.agent == agentID {
 			l.settle(ev.HoldID)
+			if _, running := e.Books[al.pool].Executions[al.execution]; running {
+				e.execs.paid[al.execution] = paidExecution{pool: al.pool, bid: ev.HoldID, payer: agentID,
+					runner: al.runner, resources: al.resources}
+			}
 		}
 	case events.PaymentRefused:
 		al, ok := l.allocations[ev.HoldID]

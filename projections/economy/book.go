@@ -187,8 +187,12 @@ func (e *Economy) trackBook(b clearing.Book, seq uint64, ev events.Event) {
 			expired[x] = struct{}{}
 			delete(l.refused, x)
 		}
+		for _, x := range ev.Expired {
+			e.execs.released(x)
+		}
 		for _, a := range ev.Allocations {
-			l.allocations[a.BidID] = allocation{pool: pool, agent: a.AgentID, execution: a.ExecutionID, amount: a.AmountMicros}
+			l.allocations[a.BidID] = allocation{pool: pool, agent: a.AgentID, execution: a.ExecutionID, amount: a.AmountMicros,
+				runner: a.BeneficiaryID, resources: a.Resources}
 		}
 		// A market must record a cycle that grants or ends leases of its
 		// resource or moves its price; the manager need not tell it of
@@ -211,6 +215,7 @@ func (e *Economy) trackBook(b clearing.Book, seq uint64, ev events.Event) {
 		}
 	case events.ExecutionReleased:
 		delete(l.refused, ev.ExecutionID)
+		e.execs.released(ev.ExecutionID)
 	}
 }
 

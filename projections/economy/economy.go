@@ -82,13 +82,15 @@ type Economy struct {
 	holdsResolved map[string]struct{}
 
 	bids bidLedger
+	// execs ties executions to their allocations and leases.
+	execs executionLedger
 }
 
 // New returns an empty economy.
 func New() *Economy {
 	return &Economy{Accounts: map[string]agent.Account{}, Markets: map[string]market.Market{},
 		Books: map[string]clearing.Book{}, transfers: map[string]*transfer{},
-		holdsResolved: map[string]struct{}{}, bids: newBidLedger()}
+		holdsResolved: map[string]struct{}{}, bids: newBidLedger(), execs: newExecutionLedger()}
 }
 
 // MarketSummary is one market's headline.
@@ -125,6 +127,13 @@ type Summary struct {
 	UnpaidAllocations  int `json:"unpaid_allocations"`
 	UnreleasedRefusals int `json:"unreleased_refusals"`
 	UnrecordedCycles   int `json:"unrecorded_cycles"`
+	// ExecutionsStarted counts the executions ever started, over every
+	// agent; ExecutionsRunning those started and not yet ended.
+	ExecutionsStarted int64 `json:"executions_started"`
+	ExecutionsRunning int   `json:"executions_running"`
+	// UnreleasedEnds counts executions that ended while their book still
+	// holds their leases: releases the clearing manager owes.
+	UnreleasedEnds int `json:"unreleased_ends"`
 }
 
 // Summary returns the headline figures.
@@ -137,6 +146,8 @@ func (e *Economy) Summary() Summary {
 			s.AgentsAlive++
 		}
 		s.HeldMicros += a.HeldMicros
+		s.ExecutionsStarted += a.ExecutionCount
+		s.ExecutionsRunning += len(a.Executions)
 	}
 	for name, m := range e.Markets {
 		if s.Markets == nil {
@@ -151,6 +162,7 @@ func (e *Economy) Summary() Summary {
 	}
 	s.UnlistedBids, s.UnpaidAllocations = len(e.bids.listings), len(e.bids.allocations)
 	s.UnreleasedRefusals, s.UnrecordedCycles = len(e.bids.refused), e.bids.unrecordedCycles()
+	s.UnreleasedEnds = len(e.execs.endedLeased)
 	return s
 }
 
@@ -195,8 +207,12 @@ func (e *Economy) applyAgent(id string, ev events.Event, v violationFunc) error 
 	if err == nil {
 		err = e.checkBidHold(before, ev, v)
 	}
+	if err == nil {
+		err = e.checkExecution(before, ev, v)
+	}
 	after := e.fold(id, before, ev)
 	e.trackBidHold(id, ev)
+	e.trackExecution(ev)
 	if err != nil {
 		return err
 	}
@@ -267,6 +283,11 @@ func (e *Economy) checkTransition(a agent.Account, ev events.Event, v violationF
 	if a.Status == agent.StatusDead {
 		switch ev := ev.(type) {
 		case events.TransferBounced, events.PaymentRefused:
+		case events.ExecutionEnded:
+			// An execution running at the death still ends (checked
+			// below: it must be running).
+		case events.ExecutionStarted:
+			return v("a dead agent never executes", "execution %s starts after the death of %s", ev.ExecutionID, a.ID)
 		case events.TransferReturned:
 			if !ev.Burned {
 				return v("dead agents receive nothing", "transfer %s returned to dead agent %s", ev.TransferID, a.ID)

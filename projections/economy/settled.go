@@ -14,10 +14,10 @@ var ErrUnsettled = errors.New("economy not settled")
 // up with the log (it is not an invariant of every event: a crash may stop
 // a log between an event and its reactions): no transfer in flight, every
 // bid hold listed or rejected, every allocation paid or refused, every
-// refused execution released, every cycle recorded by every market, every
-// open bid hold backing a pending, open or won bid (a hold left behind
-// locks credits forever), and each market's leases exactly the running
-// executions of the books.
+// refused execution released, every ended execution released, every cycle
+// recorded by every market, every open bid hold backing a pending, open or
+// won bid (a hold left behind locks credits forever), and each market's
+// leases exactly the running executions of the books.
 func (e *Economy) CheckSettled() error {
 	s := e.Summary()
 	switch {
@@ -31,6 +31,8 @@ func (e *Economy) CheckSettled() error {
 		return fmt.Errorf("%w: refused executions still running: %v", ErrUnsettled, sortedKeys(e.bids.refused))
 	case s.UnrecordedCycles > 0:
 		return fmt.Errorf("%w: cycles not recorded by every market: %v", ErrUnsettled, sortedKeys(e.bids.cycles))
+	case s.UnreleasedEnds > 0:
+		return fmt.Errorf("%w: ended executions still leased: %v", ErrUnsettled, sortedKeys(e.execs.endedLeased))
 	}
 	if orphans := e.bids.orphanHolds(e); len(orphans) > 0 {
 		return fmt.Errorf("%w: bid holds whose bid is neither pending, open nor won: %v", ErrUnsettled, orphans)

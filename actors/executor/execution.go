@@ -1,0 +1,360 @@
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/executor/sandbox"
+	"github.com/agora-econ/agora/actors/runtime"
+	"github.com/agora-econ/agora/events"
+)
+
+// execute decides one paid allocation and, if it runs, carries its
+// execution through: lease check, durable start, token, program, end, the
+// "no bid, no future" rule. When ctx ends before the start is decided,
+// it returns leaving the allocation queued, for the next start-up.
+func (x *Executor) execute(ctx context.Context, s start) {
+	a := s.alloc
+	runner, xid := a.BeneficiaryID, a.ExecutionID
+	log := x.cfg.Logger.With("agent", runner, "execution", xid)
+	// A slot first: whether the lease leaves enough time is judged when the
+	// program can start.
+	select {
+	case x.slots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	slot := true
+	freeSlot := func() {
+		if slot {
+			<-x.slots
+			slot = false
+		}
+	}
+	defer freeSlot()
+
+	deadline, reason, err := x.admit(ctx, xid)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("executor: cannot read the lease", "err", err)
+		}
+		return
+	}
+	if reason != "" {
+		log.Info("executor: allocation not started", "reason", reason)
+		x.decided(xid)
+		x.report(Report{AgentID: runner, ExecutionID: xid, Reason: reason})
+		return
+	}
+	res, err := x.do(ctx, runner, "start-"+xid, agent.StartExecution{ExecutionID: xid, BidID: a.BidID, PayerID: a.AgentID,
+		Pool: x.cfg.Pool, Resources: a.Resources, Trigger: s.trigger})
+	if ctx.Err() != nil || errors.Is(err, runtime.ErrStopped) {
+		return // undecided: the next start-up ends it if it started, or starts it
+	}
+	if err != nil {
+		// Refused for good (a dead runner never executes): the allocation
+		// will not run, so its leases go back now rather than at their
+		// timeout. A crash before the release repeats this at the next
+		// start-up.
+		reason := "not started: " + err.Error()
+		log.Info("executor: allocation refused by its runner", "err", err)
+		x.release(ctx, xid, reason)
+		x.decided(xid)
+		x.report(Report{AgentID: runner, ExecutionID: xid, Reason: reason})
+		return
+	}
+	acct, err := x.account(ctx, runner)
+	if _, fresh := res.Event.(events.ExecutionStarted); !fresh || res.Replayed {
+		// Started before: by this process, whose answer was lost (it still
+		// runs in the account, and no program of this process runs it), or
+		// by an earlier process (its end is recorded: at the latest by the
+		// recovery of this start-up).
+		if err != nil {
+			if ctx.Err() == nil {
+				log.Error("executor: cannot read the account", "err", err)
+			}
+			return
+		}
+		_, running := acct.Executions[xid]
+		if !running || x.isRunning(xid) {
+			x.decided(xid)
+			x.report(Report{AgentID: runner, ExecutionID: xid, Reason: "started before"})
+			return
+		}
+	}
+	x.decided(xid)
+	// From here the execution is started: whatever happens, it ends.
+	end := agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted}
+	if err == nil {
+		end = x.runProgram(ctx, s, acct, deadline, freeSlot)
+	} else if ctx.Err() == nil {
+		log.Error("executor: cannot read the account; the execution ends as interrupted", "err", err)
+	}
+	ended, err := x.recordEnd(ctx, runner, end)
+	if err != nil {
+		log.Error("executor: end not recorded; the next start-up records it as interrupted", "err", err)
+	}
+	rep := Report{AgentID: runner, ExecutionID: xid, Started: true, End: ended}
+	// An execution interrupted by the executor's stop, or that failed to
+	// start (no workspace, a broken sandbox), is not the agent's doing: its
+	// program had no chance to bid, so the rule waits for an execution that
+	// ran.
+	if end.Cause != events.CauseInterrupted && end.Cause != events.CauseFailed && err == nil && ctx.Err() == nil {
+		rep.Died = x.noBidNoFuture(ctx, runner)
+	}
+	x.report(rep)
+}
+
+// admit reads the lease: the program's deadline, or why the allocation
+// does not start (its lease was released, or ends too soon).
+func (x *Executor) admit(ctx context.Context, xid string) (time.Time, string, error) {
+	type lease struct {
+		end  time.Time
+		held bool
+	}
+	var l lease
+	err := retry(ctx, func() error {
+		var err error
+		l, err = clearing.Inspect(ctx, x.cfg.Clearing, func(b clearing.Book) lease {
+			_, end, held := b.Lease(xid)
+			return lease{end, held}
+		})
+		return err
+	})
+	if err != nil {
+		return time.Time{}, "", err
+	}
+	if !l.held {
+		return time.Time{}, "its lease is released", nil
+	}
+	now := x.cfg.Clock()
+	deadline := now.Add(x.cfg.Timeout)
+	if !l.end.IsZero() {
+		if l.end.Sub(now) < 2*LeaseMarginMin {
+			return time.Time{}, "its lease ends too soon", nil
+		}
+		deadline = minTime(deadline, l.end.Add(-LeaseMarginMin))
+	}
+	return deadline, "", nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+func (x *Executor) isRunning(xid string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	_, ok := x.running[xid]
+	return ok
+}
+
+// runProgram runs the started execution's program and returns its end.
+// freeSlot gives the concurrency slot back as soon as the program is over.
+func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, deadline time.Time, freeSlot func()) agent.EndExecution {
+	a := s.alloc
+	runner, xid := a.BeneficiaryID, a.ExecutionID
+	log := x.cfg.Logger.With("agent", runner, "execution", xid)
+	end := agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseFailed}
+	dir, err := x.cfg.Workspaces.Dir(runner)
+	if err != nil {
+		log.Warn("executor: execution cannot start", "err", err)
+		return end
+	}
+	command := acct.Command
+	if len(command) == 0 {
+		command = x.cfg.DefaultCommand
+	}
+	if len(command) == 0 {
+		log.Warn("executor: execution cannot start", "err", ErrNoCommand)
+		return end
+	}
+	token, err := x.cfg.Tickets.Issue(runner, xid, maps.Clone(a.Resources), deadline)
+	if err != nil {
+		log.Error("executor: execution cannot start: no token", "err", err)
+		return end
+	}
+	env := map[string]string{EnvToken: token, EnvAgentID: runner, EnvExecutionID: xid, EnvPayload: a.Payload,
+		EnvDeadline: deadline.UTC().Format(time.RFC3339Nano)}
+	if x.cfg.ServiceURL != "" {
+		env[EnvURL] = x.cfg.ServiceURL
+	}
+	spec := sandbox.Spec{Workspace: dir, Command: slices.Clone(command), Env: env, Socket: x.cfg.Socket,
+		CPUSeconds: wholeUnits(a.Resources[ResourceCPU], sandbox.CPUSecondsMax),
+		MemoryMB:   wholeUnits(a.Resources[ResourceMemory], sandbox.MemoryMBMax),
+		Processes:  x.cfg.Processes}
+
+	// The program's context survives ctx only to be cancelled with a
+	// cause: the executor's stop (interrupted) or the agent's death
+	// (killed). Past its deadline it ends too, whatever the runner does.
+	runCtx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
+	defer cancel(nil)
+	runCtx, cancelDeadline := context.WithDeadline(runCtx, deadline.Add(DeadlineGrace))
+	defer cancelDeadline()
+	x.mu.Lock()
+	x.running[xid] = runningProgram{agentID: runner, cancel: cancel}
+	switch {
+	case x.stopped:
+		cancel(errShutdown)
+	case x.dead[runner]:
+		cancel(errAgentDied)
+	}
+	x.mu.Unlock()
+
+	began := x.cfg.Clock()
+	spec.Timeout = deadline.Sub(began)
+	result := sandbox.Result{ExitCode: -1}
+	var runErr error
+	if runCtx.Err() == nil { // stopping already: the program never begins
+		result, runErr = x.cfg.Runner.Run(runCtx, spec)
+	}
+	wall := x.cfg.Clock().Sub(began)
+	if errors.Is(runErr, sandbox.ErrOutputLog) {
+		log.Warn("executor: output log", "err", runErr)
+		runErr = nil
+	}
+	x.mu.Lock()
+	delete(x.running, xid)
+	x.mu.Unlock()
+	if err := x.cfg.Tickets.Revoke(token); err != nil {
+		log.Warn("executor: revoke token", "err", err)
+	}
+	freeSlot()
+
+	cause := context.Cause(runCtx)
+	end.ExitCode = result.ExitCode
+	end.Cause = string(result.Cause)
+	switch {
+	case errors.Is(cause, errShutdown):
+		end.Cause = events.CauseInterrupted
+	case runErr != nil:
+		log.Warn("executor: program did not start", "err", runErr)
+		end.ExitCode, end.Cause = -1, events.CauseFailed
+	case errors.Is(cause, errAgentDied):
+		end.Cause = events.CauseKilled
+	case end.Cause == "":
+		end.Cause = events.CauseExited
+	case !slices.Contains(events.ExecutionCauses, end.Cause):
+		log.Warn("executor: runner reported an unknown cause", "cause", end.Cause)
+		end.Cause = events.CauseKilled
+	}
+	end.CPUMillis = max(result.CPU.Milliseconds(), 0)
+	end.MemoryPeakKB = max((result.MemoryPeakBytes+1023)/1024, 0)
+	if result.Wall > 0 {
+		wall = result.Wall
+	}
+	end.WallMillis = max(wall.Milliseconds(), 0)
+	return end
+}
+
+// recordEnd records an execution's end in its runner's account. At the
+// executor's stop (ctx over) it still tries, for a bounded time, so that
+// a clean stop leaves nothing to recover. An execution that no longer runs
+// was ended already: nothing to record.
+func (x *Executor) recordEnd(ctx context.Context, runner string, end agent.EndExecution) (events.ExecutionEnded, error) {
+	key := "end-" + end.ExecutionID
+	res, err := x.do(ctx, runner, key, end)
+	if err != nil && ctx.Err() != nil {
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), RecordTimeout)
+		defer cancel()
+		res, err = x.do(rctx, runner, key, end)
+	}
+	if errors.Is(err, agent.ErrExecutionNotRunning) {
+		return events.ExecutionEnded{}, nil
+	}
+	if err != nil {
+		return events.ExecutionEnded{}, fmt.Errorf("executor: end %s of %s: %w", end.ExecutionID, runner, err)
+	}
+	ended, _ := res.Event.(events.ExecutionEnded)
+	return ended, nil
+}
+
+// release gives an allocation that will not run its leases back. One
+// released already (timed out, say) needs nothing.
+func (x *Executor) release(ctx context.Context, xid, reason string) {
+	err := retry(ctx, func() error { return x.cfg.Clearing.Release(ctx, xid, reason) })
+	if err != nil && !errors.Is(err, clearing.ErrExecutionNotRunning) && ctx.Err() == nil {
+		x.cfg.Logger.Warn("executor: release of an allocation that will not run", "execution", xid, "err", err)
+	}
+}
+
+// noBidNoFuture applies SPEC.md 1.4 at the end of an execution: an agent
+// with no open bid, placed by itself or on its behalf, dies. Its future is
+// any of: a bid hold in its account (an open bid, one not listed yet, or
+// one won and not yet paid), an open bid in the book as bidder or
+// beneficiary, or an allocation it won that the executor has not started
+// (awaiting payment, or queued). The book is read before the executor
+// catches up with the log, so a bid that wins meanwhile is seen as an
+// allocation. The death itself is Die{IfIdle}: the account refuses it
+// while another execution of the agent runs (the last one to end decides).
+// It reports whether the agent died.
+func (x *Executor) noBidNoFuture(ctx context.Context, runner string) bool {
+	log := x.cfg.Logger.With("agent", runner)
+	acct, err := x.account(ctx, runner)
+	if err != nil || acct.Status != agent.StatusAlive || acct.Running() {
+		return false
+	}
+	for h := range acct.Holds {
+		if strings.HasPrefix(h, clearing.BidIDPrefix) {
+			return false
+		}
+	}
+	var open bool
+	err = retry(ctx, func() error {
+		var err error
+		open, err = clearing.Inspect(ctx, x.cfg.Clearing, func(b clearing.Book) bool { return b.HasOpenBid(runner) })
+		return err
+	})
+	if err != nil || open {
+		return false
+	}
+	last, err := x.cfg.Log.LastSeq(ctx)
+	if err != nil || x.waitSeen(ctx, last) != nil {
+		return false
+	}
+	if x.awaits(runner) {
+		return false
+	}
+	res, err := x.do(ctx, runner, "", agent.Die{Reason: NoFutureReason, IfIdle: true})
+	if err != nil {
+		if !errors.Is(err, agent.ErrAgentDead) && ctx.Err() == nil {
+			log.Warn("executor: no bid, no future: death refused", "err", err)
+		}
+		return false
+	}
+	if res.Event != nil {
+		log.Info("executor: agent died: no bid, no future")
+	}
+	return res.Event != nil
+}
+
+// awaits reports whether an allocation of runner awaits its payment or its
+// start.
+func (x *Executor) awaits(runner string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if len(x.queues[runner]) > 0 {
+		return true
+	}
+	for _, p := range x.pending {
+		if p.alloc.BeneficiaryID == runner {
+			return true
+		}
+	}
+	for _, p := range x.queued {
+		if p.alloc.BeneficiaryID == runner {
+			return true
+		}
+	}
+	return false
+}

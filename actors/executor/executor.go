@@ -1,0 +1,544 @@
+// Package executor turns paid allocations into executions (SPEC.md 1.4).
+// It follows the log: a cycle's allocation waits for its payment
+// (hold_posted; a refused payment or a released lease drops it), then, once
+// per allocation and in log order per agent, the executor checks that the
+// lease is still held, records the start in the runner's account
+// (StartExecution, durable before the program starts), issues the
+// execution's token, runs the agent's program from its workspace through a
+// Runner (the sandbox), revokes the token, records the end (EndExecution,
+// which the clearing manager turns into the release of the leases), and
+// applies "no bid, no future". Executions of different agents run side by
+// side, up to a bound; those of one agent one after the other.
+//
+// Exactly once, across crashes: the start carries the executor's trigger
+// (its manager name and the sequence of the payment), so a start delivered
+// again applies nothing; only a running execution can end. The follower's
+// cursor (cursor.<manager> in the store) stays below every allocation whose
+// start is not decided yet. At start-up, before anything new runs, every
+// execution an account still runs was interrupted by the stop or crash of
+// the previous process: it ends as interrupted, and its leases are released
+// the same way.
+package executor
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/runtime"
+	"github.com/agora-econ/agora/events"
+)
+
+// ManagerName is the name of the executor of pool as it appears in the
+// triggers of the starts it sends (one mark per agent and pool).
+func ManagerName(pool string) string { return "executor-" + pool }
+
+// NoFutureReason is the reason of the death of an agent that ends an
+// execution with no open bid (SPEC.md 1.4).
+const NoFutureReason = "no bid, no future"
+
+// Config is what an executor needs. Every field is required unless its
+// comment says otherwise.
+type Config struct {
+	// Pool is the clearing pool whose allocations it runs.
+	Pool     string
+	Log      events.Log
+	Store    events.Store
+	Accounts *agent.Accounts
+	// Clearing is the pool's service: the book's leases and open bids,
+	// and releases.
+	Clearing   *clearing.Service
+	Workspaces *Workspaces
+	Runner     Runner
+	Tickets    Tickets
+	// Agents lists every agent (the composition root has them from its
+	// recovery); their running executions are the interrupted ones.
+	Agents func(context.Context) ([]string, error)
+	// Timeout is an execution's wall-clock deadline
+	// (execution.timeout_seconds).
+	Timeout time.Duration
+	// ServiceURL is AGORA_URL, the System Service as the program sees it
+	// (with the sandbox: unix:// and Sandbox.SocketPath(Socket)); optional.
+	ServiceURL string
+	// Socket is the host path of the System Service's Unix socket, shown
+	// to the program by the sandbox (optional).
+	Socket string
+	// Processes bounds the processes and threads of one program (0:
+	// ProcessesDefault).
+	Processes int
+	// DefaultCommand runs for an agent whose record names no command
+	// (optional; without it such an agent's executions fail).
+	DefaultCommand []string
+	// ConcurrentMax bounds the programs running at once (0:
+	// ConcurrentMaxDefault).
+	ConcurrentMax int
+	// Clock is the time (optional: time.Now).
+	Clock  func() time.Time
+	Logger *slog.Logger
+	// OnDone, when set, is told what became of each allocation the
+	// executor decided (started and ended, or skipped) and of each
+	// execution it ended as interrupted at start-up (metrics, logs,
+	// tests). It is called from the executor's goroutines and must not
+	// block.
+	OnDone func(Report)
+}
+
+// Report is what became of one allocation.
+type Report struct {
+	AgentID     string
+	ExecutionID string
+	// Started is false for an allocation that did not run; Reason says
+	// why (its lease was released, its runner is dead, it ran already).
+	Started bool
+	Reason  string
+	// End is the recorded end of a started execution (zero if it could
+	// not be recorded: the next start-up records it as interrupted).
+	End events.ExecutionEnded
+	// Died is true when the agent died at the end for want of a bid.
+	Died bool
+}
+
+// Executor runs the executions of one pool. Create it with New; Run it
+// once.
+type Executor struct {
+	cfg  Config
+	name string
+
+	slots chan struct{}
+	wg    sync.WaitGroup
+
+	mu      sync.Mutex
+	changed *sync.Cond
+	ran     bool
+	// stopped is set when the follower stops: waiters give up.
+	stopped bool
+	seen    uint64
+	// pending are allocations awaiting their payment.
+	pending map[string]pendingAllocation
+	// queued are paid allocations whose start is not decided yet; queues
+	// hold them per runner, in log order, and workers names the runners
+	// whose queue a goroutine is working through.
+	queued  map[string]pendingAllocation
+	queues  map[string][]start
+	workers map[string]bool
+	// running are the programs running now, and dead the agents whose
+	// death the follower saw (a program registered after it is killed).
+	running map[string]runningProgram
+	dead    map[string]bool
+}
+
+type pendingAllocation struct {
+	alloc    events.Allocation
+	cycleSeq uint64
+}
+
+type start struct {
+	pendingAllocation
+	trigger events.Trigger
+}
+
+type runningProgram struct {
+	agentID string
+	cancel  context.CancelCauseFunc
+}
+
+// Why a program's context was cancelled.
+var (
+	errShutdown  = errors.New("executor stopping")
+	errAgentDied = errors.New("agent died")
+)
+
+// New checks the configuration and returns an executor.
+func New(cfg Config) (*Executor, error) {
+	switch {
+	case cfg.Log == nil || cfg.Store == nil || cfg.Accounts == nil || cfg.Clearing == nil || cfg.Workspaces == nil ||
+		cfg.Runner == nil || cfg.Tickets == nil || cfg.Agents == nil:
+		return nil, errors.New("executor: a log, a store, accounts, a clearing service, workspaces, a runner, tickets and an agent list are required")
+	case cfg.Timeout <= 0:
+		return nil, fmt.Errorf("executor: timeout %s is not positive", cfg.Timeout)
+	case cfg.Pool != cfg.Clearing.Pool():
+		return nil, fmt.Errorf("executor: pool %q, clearing service of pool %q", cfg.Pool, cfg.Clearing.Pool())
+	}
+	if err := agent.ValidateCommand(cfg.DefaultCommand); err != nil {
+		return nil, fmt.Errorf("executor: default command: %w", err)
+	}
+	if cfg.ConcurrentMax <= 0 {
+		cfg.ConcurrentMax = ConcurrentMaxDefault
+	}
+	if cfg.Processes <= 0 {
+		cfg.Processes = ProcessesDefault
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	x := &Executor{cfg: cfg, name: ManagerName(cfg.Pool), slots: make(chan struct{}, cfg.ConcurrentMax),
+		pending: map[string]pendingAllocation{}, queued: map[string]pendingAllocation{}, queues: map[string][]start{},
+		workers: map[string]bool{}, running: map[string]runningProgram{}, dead: map[string]bool{}}
+	x.changed = sync.NewCond(&x.mu)
+	return x, nil
+}
+
+// Name is the executor's manager name (the triggers of its starts, its
+// cursor in the store).
+func (x *Executor) Name() string { return x.name }
+
+func (x *Executor) cursorKey() string { return "cursor." + x.name }
+
+// Run ends the interrupted executions, then follows the log and runs
+// executions until ctx is done. At the end it kills the programs still
+// running and records their ends as interrupted (the actor host must still
+// be up: stop the executor before the host). It returns nil when ctx ends,
+// or the error that stopped it.
+func (x *Executor) Run(ctx context.Context) error {
+	x.mu.Lock()
+	if x.ran {
+		x.mu.Unlock()
+		return errors.New("executor: Run called twice")
+	}
+	x.ran = true
+	x.mu.Unlock()
+	if err := x.recoverInterrupted(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	floor, err := x.loadCursor(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	x.mu.Lock()
+	x.seen = floor
+	x.mu.Unlock()
+	saved := floor
+	saverDone := make(chan struct{})
+	go func() {
+		defer close(saverDone)
+		t := time.NewTicker(CursorSaveInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				saved = x.saveCursor(saved)
+			}
+		}
+	}()
+	err = x.cfg.Log.Follow(ctx, events.SubjectRoot+".>", floor+1, func(r events.Record) error { return x.apply(ctx, r) })
+	x.stop()
+	x.wg.Wait()
+	<-saverDone
+	x.saveCursor(saved)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return fmt.Errorf("executor: follow: %w", err)
+}
+
+// stop wakes every waiter and kills the programs still running.
+func (x *Executor) stop() {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	x.stopped = true
+	for _, p := range x.running {
+		p.cancel(errShutdown)
+	}
+	x.changed.Broadcast()
+}
+
+// apply folds one record of the log into what the executor waits for.
+func (x *Executor) apply(ctx context.Context, r events.Record) error {
+	kind, id, typ, err := events.ParseSubject(r.Envelope.Subject)
+	relevant := err == nil && (kind == events.KindClearing && id == x.cfg.Pool &&
+		(typ == events.CycleCleared{}.EventType() || typ == events.ExecutionReleased{}.EventType()) ||
+		kind == events.KindAgent && (typ == events.HoldPosted{}.EventType() || typ == events.PaymentRefused{}.EventType() ||
+			typ == events.AgentDied{}.EventType()))
+	var e events.Event
+	if relevant {
+		// Only these few are decoded: JSON decoding is the cost of
+		// following the whole stream.
+		if e, err = events.Decode(r.Envelope); err != nil {
+			return fmt.Errorf("seq %d: %w", r.Seq, err)
+		}
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	switch e := e.(type) {
+	case events.CycleCleared:
+		for _, xid := range e.Expired {
+			delete(x.pending, xid)
+		}
+		for _, a := range e.Allocations {
+			x.pending[a.ExecutionID] = pendingAllocation{alloc: a, cycleSeq: r.Seq}
+		}
+	case events.ExecutionReleased:
+		delete(x.pending, e.ExecutionID)
+	case events.PaymentRefused:
+		delete(x.pending, e.ExecutionID)
+	case events.HoldPosted:
+		p, ok := x.pending[e.ExecutionID]
+		if ok && p.alloc.AgentID == id && p.alloc.BidID == e.HoldID {
+			delete(x.pending, e.ExecutionID)
+			x.enqueue(ctx, start{pendingAllocation: p, trigger: events.Trigger{Manager: x.name, Seq: r.Seq}})
+		}
+	case events.AgentDied:
+		x.dead[id] = true
+		for _, p := range x.running {
+			if p.agentID == id {
+				p.cancel(errAgentDied)
+			}
+		}
+	}
+	x.seen = r.Seq
+	x.changed.Broadcast()
+	return nil
+}
+
+// enqueue hands a paid allocation to its runner's worker. Callers hold
+// x.mu.
+func (x *Executor) enqueue(ctx context.Context, s start) {
+	runner := s.alloc.BeneficiaryID
+	x.queued[s.alloc.ExecutionID] = s.pendingAllocation
+	x.queues[runner] = append(x.queues[runner], s)
+	if x.workers[runner] {
+		return
+	}
+	x.workers[runner] = true
+	x.wg.Add(1)
+	go x.work(ctx, runner)
+}
+
+// work runs one agent's allocations one after the other, in log order:
+// the order of their triggers, which each account's mark requires.
+func (x *Executor) work(ctx context.Context, runner string) {
+	defer x.wg.Done()
+	for {
+		x.mu.Lock()
+		q := x.queues[runner]
+		if len(q) == 0 || ctx.Err() != nil {
+			// What is left stays queued: the cursor stays below it and the
+			// next start-up picks it up.
+			delete(x.queues, runner)
+			delete(x.workers, runner)
+			x.mu.Unlock()
+			return
+		}
+		s := q[0]
+		x.queues[runner] = q[1:]
+		x.mu.Unlock()
+		x.execute(ctx, s)
+	}
+}
+
+// decided forgets an allocation whose start is decided (started or
+// skipped): the cursor may pass it.
+func (x *Executor) decided(executionID string) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	delete(x.queued, executionID)
+	x.changed.Broadcast()
+}
+
+// floor is the sequence below which (inclusive) every allocation is
+// decided. Callers hold x.mu.
+func (x *Executor) floor() uint64 {
+	low := x.seen
+	for _, p := range x.pending {
+		low = min(low, p.cycleSeq-1)
+	}
+	for _, p := range x.queued {
+		low = min(low, p.cycleSeq-1)
+	}
+	return low
+}
+
+func (x *Executor) loadCursor(ctx context.Context) (uint64, error) {
+	b, ok, err := x.cfg.Store.Get(ctx, x.cursorKey())
+	if err != nil {
+		return 0, fmt.Errorf("executor: load cursor: %w", err)
+	}
+	if !ok {
+		return 0, nil
+	}
+	c, err := strconv.ParseUint(string(b), 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("executor: cursor %q: %w", b, err)
+	}
+	return c, nil
+}
+
+// saveCursor stores the floor if it moved past saved, and returns what is
+// saved now.
+func (x *Executor) saveCursor(saved uint64) uint64 {
+	x.mu.Lock()
+	f := x.floor()
+	x.mu.Unlock()
+	if f <= saved {
+		return saved
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), RecordTimeout)
+	defer cancel()
+	if err := x.cfg.Store.Put(ctx, x.cursorKey(), []byte(strconv.FormatUint(f, 10))); err != nil {
+		x.cfg.Logger.Warn("executor: save cursor", "err", err)
+		return saved
+	}
+	return f
+}
+
+// waitSeen waits until the follower has read the log up to seq.
+func (x *Executor) waitSeen(ctx context.Context, seq uint64) error {
+	stop := context.AfterFunc(ctx, func() {
+		x.mu.Lock()
+		x.changed.Broadcast()
+		x.mu.Unlock()
+	})
+	defer stop()
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	for x.seen < seq {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if x.stopped {
+			return errShutdown
+		}
+		x.changed.Wait()
+	}
+	return nil
+}
+
+// recoverInterrupted ends, as interrupted, every execution an account
+// still runs: no program of this process runs yet, so each was running
+// when the previous process stopped or crashed.
+func (x *Executor) recoverInterrupted(ctx context.Context) error {
+	ids, err := x.cfg.Agents(ctx)
+	if err != nil {
+		return fmt.Errorf("executor: list agents: %w", err)
+	}
+	type found struct {
+		id   string
+		xids []string
+	}
+	results := make(chan found, len(ids))
+	errs := make(chan error, len(ids))
+	sem := make(chan struct{}, RecoverParallelMax)
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			acct, err := x.account(ctx, id)
+			if err != nil {
+				errs <- fmt.Errorf("executor: account %s: %w", id, err)
+				return
+			}
+			if len(acct.Executions) > 0 {
+				results <- found{id: id, xids: slices.Sorted(maps.Keys(acct.Executions))}
+			}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	close(errs)
+	var all []error
+	for err := range errs {
+		all = append(all, err)
+	}
+	if err := errors.Join(all...); err != nil {
+		return err
+	}
+	for f := range results {
+		for _, xid := range f.xids {
+			end, err := x.recordEnd(ctx, f.id, agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted})
+			if err != nil {
+				return err
+			}
+			x.cfg.Logger.Info("executor: execution interrupted by the previous stop", "agent", f.id, "execution", xid)
+			x.report(Report{AgentID: f.id, ExecutionID: xid, Started: true, Reason: "interrupted", End: end})
+		}
+	}
+	return nil
+}
+
+func (x *Executor) report(r Report) {
+	if x.cfg.OnDone != nil {
+		x.cfg.OnDone(r)
+	}
+}
+
+// retry calls fn until it succeeds, fails for good, or ctx ends. A
+// retryable failure is the log or an actor being unavailable (the actor
+// has recovered, so a retry with the same idempotency key gets the true
+// outcome) or a concurrent write.
+func retry(ctx context.Context, fn func() error) error {
+	backoff := 10 * time.Millisecond
+	for {
+		err := fn()
+		if err == nil || !(errors.Is(err, runtime.ErrUnavailable) || errors.Is(err, runtime.ErrConflict)) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 2*time.Second)
+	}
+}
+
+// do sends a command to an account, retrying what may be retried.
+func (x *Executor) do(ctx context.Context, id, key string, cmd any) (runtime.Result, error) {
+	var res runtime.Result
+	err := retry(ctx, func() error {
+		var err error
+		res, err = x.cfg.Accounts.Do(ctx, id, key, cmd)
+		return err
+	})
+	return res, err
+}
+
+// account reads an account from its actor.
+func (x *Executor) account(ctx context.Context, id string) (agent.Account, error) {
+	var a agent.Account
+	err := retry(ctx, func() error {
+		var err error
+		a, err = x.cfg.Accounts.Get(ctx, id)
+		return err
+	})
+	return a, err
+}
+
+// AgentsInLog lists the agents of log, from the subjects of their
+// agent_created events (one small record per agent): Config.Agents for a
+// composition root that has no list of its own.
+func AgentsInLog(log events.Log) func(context.Context) ([]string, error) {
+	return func(ctx context.Context) ([]string, error) {
+		var ids []string
+		err := log.Read(ctx, events.SubjectRoot+"."+string(events.KindAgent)+".*."+events.AgentCreated{}.EventType(), 1,
+			func(r events.Record) error {
+				_, id, _, err := events.ParseSubject(r.Envelope.Subject)
+				if err == nil {
+					ids = append(ids, id)
+				}
+				return err
+			})
+		return ids, err
+	}
+}

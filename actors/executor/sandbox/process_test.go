@@ -1,0 +1,41 @@
+package sandbox
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// When the limits cannot be set, the program never starts: the execution
+// fails as the sandbox's, and nothing of the program ran.
+func TestProgramNeverRunsWithoutItsLimits(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		sp := spec(t, "sh", "-c", "echo ran > ran")
+		u, giveBack, err := s.acquire(context.Background(), sp.Workspace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer giveBack()
+		if u.switched {
+			if err := handOver(sp.Workspace, u); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e, err := s.start(sp, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A resource the kernel does not know: setting it fails.
+		e.limits = append(e.limits, rlimit{resource: 1000, name: "BOGUS", soft: 1, hard: 1})
+		o := e.watch(context.Background(), sp.Timeout)
+		out := drain(e.output, e.outputDone)
+		if _, err := e.result(o, sp, out); !errors.Is(err, ErrSandboxFailed) {
+			t.Fatalf("result error = %v; want ErrSandboxFailed", err)
+		}
+		if _, err := os.Stat(filepath.Join(sp.Workspace, "ran")); err == nil {
+			t.Fatalf("the program ran although its limits were not set")
+		}
+	})
+}

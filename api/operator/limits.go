@@ -1,0 +1,62 @@
+package operator
+
+import (
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/clearing"
+)
+
+// Limits of the operator API, in one place.
+const (
+	// FilesMax bounds the files of a new agent's workspace.
+	FilesMax = 256
+	// FileBytesMax bounds one file of a new agent.
+	FileBytesMax = 1 << 20
+	// FilesBytesMax bounds all the files of a new agent together. The
+	// executor writes them into the agent's workspace, which persists.
+	FilesBytesMax = 8 << 20
+	// PathBytesMax bounds a file's path inside the workspace, and
+	// PathDepthMax the directories in it.
+	PathBytesMax = 255
+	PathDepthMax = 16
+	// CommandArgsMax and CommandBytesMax bound the program's command, as
+	// the account records it (agent.ValidateCommand).
+	CommandArgsMax  = agent.CommandArgsMax
+	CommandBytesMax = agent.CommandBytesMax
+	// PayloadBytesMax bounds the first bid's payload, as the book does.
+	PayloadBytesMax = clearing.PayloadBytesMax
+
+	// CreateBodyBytesMax bounds the body of POST /admin/agents: the files
+	// at their largest, with room for JSON's escaping of their contents
+	// (a quote or a newline takes two bytes), and the rest of the request.
+	CreateBodyBytesMax = 2*FilesBytesMax + BodyBytesMax
+	// BodyBytesMax bounds the body of every other call.
+	BodyBytesMax = 64 << 10
+	// BodyReadTimeout bounds reading a request body; a new agent's files
+	// may take a while on a slow link, a stalled client may not hold a
+	// handler for ever.
+	BodyReadTimeout = 60 * time.Second
+
+	// IdempotencyKeyLengthMax bounds the Idempotency-Key header.
+	IdempotencyKeyLengthMax = 128
+	// AgentsLimitDefault and AgentsLimitMax bound a page of GET
+	// /admin/agents.
+	AgentsLimitDefault = 100
+	AgentsLimitMax     = 1000
+
+	// TokenBytes is the randomness of a generated operator token (base64url:
+	// 43 characters).
+	TokenBytes = 32
+	// TokenLengthMin and TokenLengthMax bound an operator token, generated
+	// or configured.
+	TokenLengthMin = 16
+	TokenLengthMax = 512
+
+	// ReadYourWritesTimeout bounds how long a creation waits for the read
+	// models to include it before answering; the creation is durable
+	// either way.
+	ReadYourWritesTimeout = 2 * time.Second
+	// ValueEchoLengthMax bounds the rejected value a problem echoes back.
+	ValueEchoLengthMax = 256
+)

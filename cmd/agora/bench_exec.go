@@ -1,0 +1,245 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agora-econ/agora/actors/executor/sandbox"
+)
+
+// newBenchExecCommand is `agora bench exec`.
+func newBenchExecCommand() *cobra.Command {
+	var f benchFlags
+	o := execOptions{Runs: 100}
+	cmd := &cobra.Command{
+		Use:   "exec",
+		Short: "Trivial programs run in the execution sandbox, against the same programs run directly",
+		Long: `Run each trivial program --runs times directly (os/exec, in the same directory
+with the same environment) and --runs times through the sandbox of executions
+(bwrap when it works here, its limits, the measurement and the output log),
+alternating the two so that both see the same machine. The programs are
+/bin/true, the cost of the sandbox alone, and python3 -c pass, about the least
+an agent's execution costs (when /usr/bin/python3 exists).
+
+Reports the time of each execution (p50, p99, max, mean), executions per
+second, and the ratio of the mean sandboxed time to the mean direct time; the
+target for python3 is at most 1.5 (reported, not enforced). No NATS server is
+started: --sync does not apply.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("sync") {
+				return exitError{2, errors.New("--sync does not apply to bench exec: it starts no NATS server")}
+			}
+			o.CPUProfile = f.cpuProfile
+			if err := o.validate(); err != nil {
+				return exitError{2, err}
+			}
+			o.Progress = cmd.ErrOrStderr()
+			ctx, stop := benchContext(cmd)
+			defer stop()
+			rep, err := runExec(ctx, o)
+			if err != nil {
+				return err
+			}
+			return printReport(cmd.OutOrStdout(), f.asJSON, rep, rep.print)
+		},
+	}
+	f.register(cmd)
+	_ = cmd.Flags().MarkHidden("sync")
+	cmd.Flags().IntVar(&o.Runs, "runs", o.Runs, "executions of each program, directly and in the sandbox")
+	return cmd
+}
+
+// execRunsMax bounds --runs: a sandboxed execution takes milliseconds.
+const execRunsMax = 100_000
+
+// execTargetRatio is the sandbox's target: a sandboxed Python execution
+// takes at most this many times the same execution run directly.
+const execTargetRatio = 1.5
+
+// execOptions are the parameters of `agora bench exec`.
+type execOptions struct {
+	Runs       int
+	CPUProfile string    // profile of the measured runs, when set
+	Progress   io.Writer // phase lines; nil for none
+}
+
+func (o execOptions) validate() error {
+	if o.Runs < 1 || o.Runs > execRunsMax {
+		return fmt.Errorf("--runs must be in [1, %d], got %d", execRunsMax, o.Runs)
+	}
+	return nil
+}
+
+// execReport is what `agora bench exec --json` prints.
+type execReport struct {
+	Runs     int           `json:"runs"`
+	Isolated bool          `json:"isolated"` // through bwrap
+	Warning  string        `json:"warning,omitempty"`
+	Programs []execProgram `json:"programs"`
+}
+
+// execProgram is one trivial program, run both ways.
+type execProgram struct {
+	Name        string     `json:"name"`
+	Command     []string   `json:"command"`
+	Direct      execFigure `json:"direct"`
+	Sandboxed   execFigure `json:"sandboxed"`
+	Ratio       float64    `json:"ratio_sandboxed_to_direct"`
+	TargetRatio float64    `json:"target_ratio,omitempty"`
+}
+
+// execFigure is one way of running a program, Runs times.
+type execFigure struct {
+	Latency       latencies `json:"latency"`
+	MeanMillis    float64   `json:"mean_ms"`
+	PerSecond     float64   `json:"executions_per_second"`
+	SecondsInRuns float64   `json:"seconds"`
+}
+
+// execPrograms are the trivial programs: the sandbox alone, and a Python
+// start-up.
+func execPrograms() []execProgram {
+	progs := []execProgram{{Name: "true", Command: []string{"/bin/true"}}}
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		progs = append(progs, execProgram{Name: "python3", Command: []string{"/usr/bin/python3", "-c", "pass"}, TargetRatio: execTargetRatio})
+	}
+	return progs
+}
+
+func runExec(ctx context.Context, o execOptions) (execReport, error) {
+	sb, warning, err := sandbox.New()
+	if err != nil {
+		return execReport{}, err
+	}
+	rep := execReport{Runs: o.Runs, Isolated: sb.Isolated(), Warning: warning}
+	if warning != "" {
+		progressf(o.Progress, "WARNING: %s", warning)
+	}
+	dir, remove, err := benchDir()
+	if err != nil {
+		return rep, err
+	}
+	defer remove()
+	err = profile(o.CPUProfile, func() error {
+		for _, p := range execPrograms() {
+			progressf(o.Progress, "%s: %d runs directly and %d in the sandbox", p.Name, o.Runs, o.Runs)
+			if err := measureExec(ctx, sb, dir, o.Runs, &p); err != nil {
+				return fmt.Errorf("%s: %w", p.Name, err)
+			}
+			rep.Programs = append(rep.Programs, p)
+		}
+		return nil
+	})
+	return rep, err
+}
+
+// measureExec runs p runs times each way, alternating which goes first,
+// after one unmeasured run each way (page cache, the sandbox's first uid).
+func measureExec(ctx context.Context, sb *sandbox.Sandbox, dir string, runs int, p *execProgram) error {
+	workspace, err := os.MkdirTemp(dir, p.Name+"-")
+	if err != nil {
+		return err
+	}
+	spec := sandbox.Spec{Workspace: workspace, Command: p.Command,
+		CPUSeconds: 10, MemoryMB: 256, Processes: 16, Timeout: time.Minute}
+	direct := func() error {
+		cmd := exec.CommandContext(ctx, p.Command[0], p.Command[1:]...)
+		cmd.Dir, cmd.Env = workspace, []string{"PATH=" + sandbox.SandboxPATH, "HOME=" + workspace}
+		return cmd.Run()
+	}
+	sandboxed := func() error {
+		res, err := sb.Run(ctx, spec)
+		if err == nil && (res.Cause != sandbox.CauseExited || res.ExitCode != 0) {
+			err = fmt.Errorf("sandboxed run ended with %s", res)
+		}
+		return err
+	}
+	if err := errors.Join(direct(), sandboxed()); err != nil {
+		return err
+	}
+	var directTimes, sandboxedTimes []time.Duration
+	timed := func(f func() error, into *[]time.Duration) error {
+		began := time.Now()
+		err := f()
+		*into = append(*into, time.Since(began))
+		return err
+	}
+	for i := range runs {
+		first, second := func() error { return timed(direct, &directTimes) }, func() error { return timed(sandboxed, &sandboxedTimes) }
+		if i%2 == 1 {
+			first, second = second, first
+		}
+		if err := first(); err != nil {
+			return err
+		}
+		if err := second(); err != nil {
+			return err
+		}
+	}
+	p.Direct, p.Sandboxed = execFigures(directTimes), execFigures(sandboxedTimes)
+	if p.Direct.MeanMillis > 0 {
+		p.Ratio = p.Sandboxed.MeanMillis / p.Direct.MeanMillis
+	}
+	return nil
+}
+
+func execFigures(ds []time.Duration) execFigure {
+	var total time.Duration
+	for _, d := range ds {
+		total += d
+	}
+	f := execFigure{Latency: summarise(slices.Clone(ds)), SecondsInRuns: total.Seconds()}
+	if len(ds) > 0 && total > 0 {
+		f.MeanMillis = float64(total) / float64(len(ds)) / float64(time.Millisecond)
+		f.PerSecond = float64(len(ds)) / total.Seconds()
+	}
+	return f
+}
+
+func (r execReport) print(out io.Writer) error {
+	isolation := "bwrap"
+	if !r.Isolated {
+		isolation = "WITHOUT bwrap (rlimits and a process group only)"
+	}
+	fmt.Fprintf(out, "agora bench exec: %d runs of each program, directly and in the sandbox (%s)\n\n", r.Runs, isolation)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROGRAM\tRUN\t P50 MS\t P99 MS\t MAX MS\tMEAN MS\tPER SECOND")
+	for _, p := range r.Programs {
+		for _, row := range []struct {
+			how string
+			f   execFigure
+		}{{"direct", p.Direct}, {"sandboxed", p.Sandboxed}} {
+			fmt.Fprintf(tw, "%s\t%s\t%7.2f\t%7.2f\t%7.2f\t%7.2f\t%10.1f\n", p.Name, row.how,
+				row.f.Latency.P50Millis, row.f.Latency.P99Millis, row.f.Latency.MaxMillis, row.f.MeanMillis, row.f.PerSecond)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nratio sandboxed / direct (mean time of one execution)")
+	for _, p := range r.Programs {
+		verdict := ""
+		if p.TargetRatio > 0 {
+			verdict = "within the target of"
+			if p.Ratio > p.TargetRatio {
+				verdict = "ABOVE the target of"
+			}
+			verdict = fmt.Sprintf("   %s %.1f", verdict, p.TargetRatio)
+		}
+		fmt.Fprintf(out, "  %-8s %6.2f   (+%.2f ms an execution)%s\n", p.Name, p.Ratio, p.Sandboxed.MeanMillis-p.Direct.MeanMillis, verdict)
+	}
+	if r.Warning != "" {
+		fmt.Fprintf(out, "\nWARNING: %s\n", r.Warning)
+	}
+	return nil
+}

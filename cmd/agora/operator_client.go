@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/agora-econ/agora/cmd/agora/config"
+)
+
+// apiURLFile is where a running economy writes the address of its HTTP
+// APIs, so that one-shot commands find it whatever --listen was.
+const apiURLFile = "http.url"
+
+// operatorTokenFile is the operator token `agora run` creates at first
+// start (api/operator.LoadOrCreateToken).
+const operatorTokenFile = "operator.token"
+
+// operatorRequestTimeout bounds one call of a one-shot command.
+const operatorRequestTimeout = 30 * time.Second
+
+// errNoServer says no economy answers at the API address: the command
+// reads the log instead.
+var errNoServer = errors.New("no running economy answers")
+
+// apiFlags are the flags of the commands that ask a running economy first.
+type apiFlags struct {
+	logFlags
+	url string
+}
+
+func (f *apiFlags) register(cmd *cobra.Command) {
+	f.logFlags.register(cmd)
+	cmd.Flags().StringVar(&f.url, "url", "", "the running economy's APIs (default: the address it wrote in the data directory, else http://127.0.0.1:8080)")
+}
+
+// operatorClient calls the operator API of a running economy.
+type operatorClient struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// operator returns a client of the running economy's operator API, or
+// errNoServer when the data directory shows no economy ever served one
+// (no token) and no --url names one.
+func (f *apiFlags) operator(cmd *cobra.Command) (*operatorClient, config.Config, error) {
+	cfg, err := f.load(cmd)
+	if err != nil {
+		return nil, cfg, exitError{2, err}
+	}
+	base := f.url
+	if base == "" {
+		base = "http://" + cfg.Server.Listen
+		if b, err := os.ReadFile(filepath.Join(cfg.Data.Dir, apiURLFile)); err == nil && len(b) > 0 {
+			base = strings.TrimSpace(string(b))
+		}
+	}
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, cfg, exitError{2, fmt.Errorf("--url %q is not an http(s) URL", base)}
+	}
+	token := cfg.Server.OperatorToken
+	if token == "" {
+		b, err := os.ReadFile(filepath.Join(cfg.Data.Dir, operatorTokenFile))
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, cfg, errNoServer
+		}
+		if err != nil {
+			return nil, cfg, fmt.Errorf("read the operator token: %w", err)
+		}
+		token = strings.TrimSpace(string(b))
+	}
+	return &operatorClient{base: strings.TrimRight(base, "/"), token: token,
+		http: &http.Client{Timeout: operatorRequestTimeout}}, cfg, nil
+}
+
+// get asks path and decodes the answer into out. It returns errNoServer
+// when nothing listens there, and the API's problem detail otherwise.
+func (c *operatorClient) get(ctx context.Context, path string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	res, err := c.http.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return errNoServer
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", c.base, err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+	if err != nil {
+		return err
+	}
+	if res.StatusCode != http.StatusOK {
+		var p struct {
+			Title  string `json:"title"`
+			Detail string `json:"detail"`
+		}
+		_ = json.Unmarshal(body, &p)
+		if res.StatusCode == http.StatusNotFound && p.Detail != "" {
+			return exitError{1, errors.New(p.Detail)}
+		}
+		return fmt.Errorf("%s%s: %d %s: %s", c.base, path, res.StatusCode, p.Title, p.Detail)
+	}
+	return json.Unmarshal(body, out)
+}
