@@ -103,10 +103,25 @@ func TestSubjects(t *testing.T) {
 		{"events.>", s, true},
 		{"events.agent.a1.transfer_sent.x", s, false},
 		{"events.agent.a1", s, false},
+		{">", s, true},
+		{"events.agent.a1.transfer_sent.>", s, false},
+		{"*", "events", true},
+		{"*", s, false},
+		{"events.*", "events", false},
+		{"events.agent.*.*", s, true},
 	}
 	for _, c := range match {
 		if got := events.Match(c.filter, c.subject); got != c.want {
 			t.Errorf("Match(%q, %q) = %v", c.filter, c.subject, got)
+		}
+	}
+	for filter, ok := range map[string]bool{
+		"events.agent.a1.>": true, "events.>": true, ">": true, "*": true, "events.*.a1.x": true,
+		"": false, "events..a1": false, ".events": false, "events.": false, "events.>.a1": false,
+		"events.a*": false, "events.>x": false, "events. a1": false,
+	} {
+		if err := events.ValidateFilter(filter); (err == nil) != ok {
+			t.Errorf("ValidateFilter(%q) = %v", filter, err)
 		}
 	}
 }

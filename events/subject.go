@@ -46,15 +46,23 @@ func ParseSubject(subject string) (Kind, string, string, error) {
 // matching one token and '>' the rest. The in-memory log uses it to behave
 // as JetStream does.
 func Match(filter, subject string) bool {
-	f := strings.Split(filter, ".")
-	s := strings.Split(subject, ".")
-	for i, tok := range f {
-		if tok == ">" {
-			return len(s) > i
+	// Token by token without splitting: every append checks its subject
+	// against its filter.
+	for {
+		ftok, frest, fmore := strings.Cut(filter, ".")
+		if ftok == ">" {
+			return subject != ""
 		}
-		if i >= len(s) || tok != "*" && tok != s[i] {
+		if subject == "" {
 			return false
 		}
+		stok, srest, smore := strings.Cut(subject, ".")
+		if ftok != "*" && ftok != stok {
+			return false
+		}
+		if !fmore || !smore {
+			return fmore == smore
+		}
+		filter, subject = frest, srest
 	}
-	return len(f) == len(s)
 }

@@ -13,14 +13,16 @@ func ValidateFilter(filter string) error {
 	if filter == "" {
 		return fmt.Errorf("empty subject filter")
 	}
-	toks := strings.Split(filter, ".")
-	for i, tok := range toks {
+	// Token by token without splitting: every append checks its filter.
+	for rest, more := filter, true; more; {
+		var tok string
+		tok, rest, more = strings.Cut(rest, ".")
 		switch {
 		case tok == "":
 			return fmt.Errorf("subject filter %q has an empty token", filter)
 		case strings.ContainsAny(tok, " \t\r\n"):
 			return fmt.Errorf("subject filter %q contains white space", filter)
-		case tok == ">" && i != len(toks)-1:
+		case tok == ">" && more:
 			return fmt.Errorf("subject filter %q has '>' before its last token", filter)
 		case len(tok) > 1 && strings.ContainsAny(tok, "*>"):
 			return fmt.Errorf("subject filter %q has a wildcard inside a token", filter)

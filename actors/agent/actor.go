@@ -11,7 +11,8 @@ import (
 
 // Aggregate is the account as an event-sourced actor kind.
 func Aggregate() runtime.Aggregate[Account] {
-	return runtime.Aggregate[Account]{Kind: events.KindAgent, New: New, Decide: Decide, Evolve: Evolve}
+	return runtime.Aggregate[Account]{Kind: events.KindAgent, New: New, Decide: Decide, Evolve: Evolve,
+		Public: func(a Account) any { return a.Status }}
 }
 
 // TransferManagerName names the process manager that settles transfers; it
@@ -87,11 +88,11 @@ func (a *Accounts) Transfer(ctx context.Context, from, key string, t Transfer) (
 		return runtime.Result{}, err
 	}
 	if t.To != from {
-		to, err := a.Get(ctx, t.To)
+		status, err := a.status(ctx, t.To)
 		if err != nil {
 			return runtime.Result{}, err
 		}
-		switch to.Status {
+		switch status {
 		case StatusNone:
 			return runtime.Result{}, fmt.Errorf("%w: %s", ErrUnknownAgent, t.To)
 		case StatusDead:
@@ -99,6 +100,20 @@ func (a *Accounts) Transfer(ctx context.Context, from, key string, t Transfer) (
 		}
 	}
 	return a.Do(ctx, from, key, t)
+}
+
+// status is agent id's status: what its actor published when it is
+// running (no round trip; a death in flight is seen as alive, and the
+// transfer then bounces back, as it would after the check), else asked.
+// Only the status: a copy of the whole account (holds, marks) would cost
+// more than the transfer.
+func (a *Accounts) status(ctx context.Context, id string) (Status, error) {
+	if v, ok := a.host.Peek(events.KindAgent, id); ok {
+		if s, ok := v.(Status); ok && s != StatusNone {
+			return s, nil
+		}
+	}
+	return runtime.Inspect(ctx, a.host, events.KindAgent, id, func(s Account) Status { return s.Status })
 }
 
 func (a Account) clone() Account {

@@ -18,6 +18,11 @@ type Aggregate[S any] struct {
 	Decide func(state S, command any) (events.Event, error)
 	// Evolve applies an event; it may reuse the state it is given.
 	Evolve func(state S, e events.Event) S
+	// Public, when set, is what others may read of the durable state
+	// without asking the actor (Host.Peek): a small value, never a part
+	// of the state that the actor changes later (no maps, no slices). It
+	// is published after each recovery and each durable batch.
+	Public func(state S) any
 }
 
 // Request is a command sent to an actor.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -85,8 +86,11 @@ type Host struct {
 
 	mu      sync.Mutex
 	stopped bool
-	kinds   map[events.Kind]func(id string) actor.Producer
+	kinds   map[events.Kind]func(id string, public *atomic.Value) actor.Producer
 	pids    map[string]*actor.PID
+	// public holds what each actor publishes of its durable state
+	// (Aggregate.Public), for Peek.
+	public map[string]*atomic.Value
 }
 
 // mailboxThroughput is how many messages an actor handles before its
@@ -108,8 +112,9 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 		})),
 		deps:     deps{log: log, store: store, opts: opts.withDefaults(), clock: time.Now, logger: logger},
 		dispatch: newWorkers(mailboxThroughput),
-		kinds:    map[events.Kind]func(string) actor.Producer{},
+		kinds:    map[events.Kind]func(string, *atomic.Value) actor.Producer{},
 		pids:     map[string]*actor.PID{},
+		public:   map[string]*atomic.Value{},
 	}, nil
 }
 
@@ -117,9 +122,9 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 func Register[S any](h *Host, agg Aggregate[S]) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.kinds[agg.Kind] = func(id string) actor.Producer {
+	h.kinds[agg.Kind] = func(id string, public *atomic.Value) actor.Producer {
 		return func() actor.Actor {
-			return &shell[S]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps}
+			return &shell[S]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps, public: public}
 		}
 	}
 }
@@ -143,12 +148,29 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 		// Retryable: a manager may start before every kind is registered.
 		return nil, fmt.Errorf("%w: no actor kind %q registered", ErrUnavailable, kind)
 	}
-	pid, err := h.system.Root.SpawnNamed(actor.PropsFromProducer(producer(id), actor.WithDispatcher(h.dispatch)), name)
+	public := &atomic.Value{}
+	pid, err := h.system.Root.SpawnNamed(actor.PropsFromProducer(producer(id, public), actor.WithDispatcher(h.dispatch)), name)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: spawn %s: %w", name, err)
 	}
-	h.pids[name] = pid
+	h.pids[name], h.public[name] = pid, public
 	return pid, nil
+}
+
+// Peek returns what actor (kind, id) published of its durable state
+// (Aggregate.Public) without asking it: ok is false when the actor is not
+// running or has not recovered yet, and the caller asks it instead. The
+// value may be behind a command being appended at this moment, never ahead
+// of the log.
+func (h *Host) Peek(kind events.Kind, id string) (any, bool) {
+	h.mu.Lock()
+	cell := h.public[string(kind)+"/"+id]
+	h.mu.Unlock()
+	if cell == nil {
+		return nil, false
+	}
+	p, ok := cell.Load().(published)
+	return p.v, ok
 }
 
 // Ask sends a command to the actor (kind, id) and waits for its answer,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -29,6 +30,8 @@ type shell[S any] struct {
 	id     string
 	filter string
 	deps   deps
+	// public holds Aggregate.Public of the durable state (Host.Peek).
+	public *atomic.Value
 
 	state     S      // durable state plus the events of batch
 	last      uint64 // stream sequence of this actor's last durable event
@@ -259,6 +262,7 @@ func (s *shell[S]) flush(ctx actor.Context) {
 	if err == nil && len(envs) > 0 {
 		s.last = seqs[len(seqs)-1]
 		s.sinceSnap += len(envs)
+		s.publish()
 		s.maybeSnapshot()
 	}
 }
@@ -362,9 +366,21 @@ func (s *shell[S]) recover() error {
 		return fmt.Errorf("%w: recover %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
 	}
 	s.recovered = true
+	s.publish()
 	s.maybeSnapshot()
 	return nil
 }
+
+// publish makes the durable state's public part readable by Host.Peek.
+func (s *shell[S]) publish() {
+	if s.agg.Public != nil && s.public != nil {
+		s.public.Store(published{s.agg.Public(s.state)})
+	}
+}
+
+// published boxes a public value, so that one atomic.Value can hold values
+// of any type, nil included.
+type published struct{ v any }
 
 // fold applies the actor's records from sequence from. With first set, the
 // first record read is handed to it instead of being applied: it returns
