@@ -47,8 +47,18 @@ func NewService(host *runtime.Host, accounts *agent.Accounts, manager *runtime.M
 
 // Aggregate is the book as an event-sourced actor kind.
 func Aggregate(pool string) runtime.Aggregate[Book] {
-	return runtime.Aggregate[Book]{Kind: events.KindClearing, New: New, Decide: Decide, Evolve: Evolve}
+	return runtime.Aggregate[Book]{Kind: events.KindClearing, New: New, Decide: Decide, Evolve: Evolve,
+		SnapshotBytesMin: snapshotBytesMin}
 }
+
+// bidBytesMin is less than any open bid takes in the book's snapshot (its
+// id twice, its agent, bundle, amount and time placed).
+const bidBytesMin = 100
+
+// snapshotBytesMin bounds the book's snapshot from below by its open bids,
+// so that a book of many thousand bids is not encoded at every interval
+// only to be found too large for a snapshot.
+func snapshotBytesMin(b Book) int { return len(b.Bids) * bidBytesMin }
 
 // Pool is the pool this service clears.
 func (s *Service) Pool() string { return s.pool }
@@ -100,29 +110,22 @@ func (s *Service) Configure(ctx context.Context, markets map[string]events.Marke
 // It returns once the book has decided: status open, or rejected.
 func (s *Service) Place(ctx context.Context, agentID, key string, terms events.BidTerms, amount events.Micros) (string, string, error) {
 	terms.Pool = s.pool
-	// A retry is answered with the first bid, even if the book has moved
-	// on (a price rose) since.
-	if res, ok, err := s.accounts.Recall(ctx, agentID, key); err != nil {
-		return "", "", err
-	} else if placed, isHold := res.Event.(events.HoldPlaced); ok && isHold {
-		status, err := s.settled(ctx, res.Seq, placed.HoldID)
-		return placed.HoldID, status, err
-	}
-	invalid, err := Inspect(ctx, s, func(b Book) error { return Validate(b, terms, amount) })
+	invalid, err := s.admissible(ctx, terms, amount)
 	if err != nil {
 		return "", "", err
 	}
 	if invalid != nil {
-		return "", "", invalid
-	}
-	if terms.BeneficiaryID != "" {
-		ben, err := s.accounts.Get(ctx, terms.BeneficiaryID)
-		if err != nil {
+		// A retry is answered with the first bid, even if the book has
+		// moved on (a price rose) or the beneficiary died since. (A retry
+		// of a bid still admissible is answered by the account itself,
+		// which remembers the key.)
+		if res, ok, err := s.accounts.Recall(ctx, agentID, key); err != nil {
 			return "", "", err
+		} else if placed, isHold := res.Event.(events.HoldPlaced); ok && isHold {
+			status, err := s.settled(ctx, res.Seq, placed.HoldID)
+			return placed.HoldID, status, err
 		}
-		if ben.Status != agent.StatusAlive {
-			return "", "", fmt.Errorf("beneficiary %s: %w", terms.BeneficiaryID, agent.ErrUnknownAgent)
-		}
+		return "", "", invalid
 	}
 	bidID := BidIDPrefix + events.NewID()
 	res, err := s.accounts.Do(ctx, agentID, key, agent.PlaceHold{HoldID: bidID, AmountMicros: amount, Purpose: events.PurposeBid, Bid: &terms})
@@ -136,15 +139,53 @@ func (s *Service) Place(ctx context.Context, agentID, key string, terms events.B
 	return bidID, status, err
 }
 
+// admissible checks a bid against the book (Validate) and its beneficiary:
+// invalid says why it is refused; err that the check could not be made.
+func (s *Service) admissible(ctx context.Context, terms events.BidTerms, amount events.Micros) (invalid, err error) {
+	invalid, err = runtime.InspectUnaffected(ctx, s.host, events.KindClearing, s.pool, bidEventTypes,
+		func(b Book) error { return Validate(b, terms, amount) })
+	if err != nil || invalid != nil || terms.BeneficiaryID == "" {
+		return invalid, err
+	}
+	ben, err := s.accounts.Get(ctx, terms.BeneficiaryID)
+	if err != nil {
+		return nil, err
+	}
+	if ben.Status != agent.StatusAlive {
+		return fmt.Errorf("beneficiary %s: %w", terms.BeneficiaryID, agent.ErrUnknownAgent), nil
+	}
+	return nil, nil
+}
+
+// bidEventTypes are the book's events that change its bids and nothing
+// else: what Validate reads (the markets, their supply and posted prices)
+// they leave as it was.
+var bidEventTypes = []string{
+	events.BidListed{}.EventType(), events.BidRejected{}.EventType(), events.BidRaised{}.EventType(),
+	events.BidWithdrawn{}.EventType(), events.BidsCancelled{}.EventType(),
+}
+
+// listingEventTypes are the book's events that never change whether a bid
+// already listed (or rejected) is open, won or gone: listings, rejections
+// and raises concern a bid whose listing is not yet decided, or its amount.
+var listingEventTypes = []string{
+	events.BidListed{}.EventType(), events.BidRejected{}.EventType(), events.BidRaised{}.EventType(),
+}
+
 // settled waits until the manager has reacted to seq, then reports the
 // bid's status.
 func (s *Service) settled(ctx context.Context, seq uint64, bidID string) (string, error) {
+	var unaffected []string
 	if seq > 0 {
 		if err := s.manager.WaitFloor(ctx, seq); err != nil {
 			return "", err
 		}
+		// The book's decision on this bid is durable now. Listings of
+		// other bids do not move it, so the status need not wait for the
+		// book's next batch of them.
+		unaffected = listingEventTypes
 	}
-	return Inspect(ctx, s, func(b Book) string {
+	return runtime.InspectUnaffected(ctx, s.host, events.KindClearing, s.pool, unaffected, func(b Book) string {
 		if _, ok := b.Bids[bidID]; ok {
 			return StatusOpen
 		}

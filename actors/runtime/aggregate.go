@@ -23,6 +23,10 @@ type Aggregate[S any] struct {
 	// of the state that the actor changes later (no maps, no slices). It
 	// is published after each recovery and each durable batch.
 	Public func(state S) any
+	// SnapshotBytesMin, when set, is a lower bound of the size of the
+	// state's snapshot, cheap to compute: a state whose bound exceeds
+	// SnapshotBytesMax is not encoded only to be found too large.
+	SnapshotBytesMin func(state S) int
 }
 
 // Request is a command sent to an actor.
@@ -53,8 +57,15 @@ type Result struct {
 
 // Query runs Fn on the actor's state inside the actor and returns what it
 // returns. Fn must not keep or change the state.
+//
+// A query sees durable state only: one that arrives while the actor has
+// decided events not yet durable waits for them. Unaffected names event
+// types that never change Fn's answer; when every such event is of one of
+// those types, Fn's answer on the state with them is its answer on the
+// durable state, and it goes out at once.
 type Query[S any] struct {
-	Fn func(S) any
+	Fn         func(S) any
+	Unaffected []string
 }
 
 // recall asks whether a command with this idempotency key was applied.

@@ -44,7 +44,7 @@ type Options struct {
 // DefaultOptions are the values used for zero fields.
 func DefaultOptions() Options {
 	return Options{SnapshotEvery: 100, IdempotencyMemory: 256, AppendTimeout: 10 * time.Second,
-		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second, BatchMax: 256, AtomicBatchMin: 64}
+		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second, BatchMax: 1000, AtomicBatchMin: 64}
 }
 
 func (o Options) withDefaults() Options {
@@ -106,12 +106,14 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 	if logger == nil {
 		logger = slog.Default()
 	}
+	dispatch := newWorkers(mailboxThroughput)
 	return &Host{
 		system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return slog.New(slog.DiscardHandler)
 		})),
-		deps:     deps{log: log, store: store, opts: opts.withDefaults(), clock: time.Now, logger: logger},
-		dispatch: newWorkers(mailboxThroughput),
+		deps: deps{log: log, store: store, opts: opts.withDefaults(), clock: time.Now, logger: logger,
+			background: dispatch.Schedule},
+		dispatch: dispatch,
 		kinds:    map[events.Kind]func(string, *atomic.Value) actor.Producer{},
 		pids:     map[string]*actor.PID{},
 		public:   map[string]*atomic.Value{},
@@ -196,9 +198,19 @@ func (h *Host) Recall(ctx context.Context, kind events.Kind, id, key string) (Re
 	return r.result, found, nil
 }
 
-// Inspect runs fn on the state of actor (kind, id) inside the actor.
+// Inspect runs fn on the state of actor (kind, id) inside the actor. fn
+// sees durable state: it waits for the events the actor has decided and
+// not yet appended.
 func Inspect[S any, T any](ctx context.Context, h *Host, kind events.Kind, id string, fn func(S) T) (T, error) {
-	r, err := h.ask(ctx, kind, id, Query[S]{Fn: func(s S) any { return fn(s) }})
+	return InspectUnaffected(ctx, h, kind, id, nil, fn)
+}
+
+// InspectUnaffected is Inspect for an fn whose answer no event of the
+// types in unaffected changes: it waits only for decided events of other
+// types (see Query). A hot actor appends a batch after another, and a
+// query that must wait for the next one waits for a round trip to the log.
+func InspectUnaffected[S any, T any](ctx context.Context, h *Host, kind events.Kind, id string, unaffected []string, fn func(S) T) (T, error) {
+	r, err := h.ask(ctx, kind, id, Query[S]{Fn: func(s S) any { return fn(s) }, Unaffected: unaffected})
 	if err != nil {
 		var zero T
 		return zero, err

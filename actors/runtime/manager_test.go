@@ -396,3 +396,85 @@ func TestRedeliveryRecognised(t *testing.T) {
 	}
 	settledAudit(t, log)
 }
+
+// burnOnReceipt is a second manager for TestRunManagersShareFollow: each
+// transfer received costs its recipient one micro-credit, burned.
+func burnOnReceipt() runtime.Manager {
+	const name = "burn-on-receipt"
+	return runtime.Manager{Name: name, Filter: events.SubjectRoot + ".>",
+		Types: []string{events.TransferReceived{}.EventType()},
+		React: func(r events.Record, e events.Event) []runtime.Reaction {
+			_, id, _, err := events.ParseSubject(r.Envelope.Subject)
+			if err != nil {
+				return nil
+			}
+			return []runtime.Reaction{{Kind: events.KindAgent, ID: id, Command: agent.Burn{AmountMicros: 1,
+				Reason: "receipt", Trigger: events.Trigger{Manager: name, Seq: r.Seq}}}}
+		}}
+}
+
+// TestRunManagersShareFollow: two managers run over one follow of the log,
+// one of them starting far behind the other (its cursor is older): each
+// acts on every record past its own cursor exactly once, and each saves
+// its own cursor.
+func TestRunManagersShareFollow(t *testing.T) {
+	log, store := jetStream(t)
+	h, acc := newHost(t, log, store, runtime.Options{})
+	for _, id := range []string{"a", "b"} {
+		create(t, acc, id, 100)
+	}
+	// The transfer manager alone first: its cursor moves ahead.
+	m := startManager(t, h, log, store)
+	for i := range 5 {
+		send(t, acc, "a", "b", fmt.Sprintf("t%d", i), 1)
+	}
+	m.settle(t, log)
+	if err := m.stop(); err != nil {
+		t.Fatal(err)
+	}
+	transfers, err := runtime.NewManagerRunner(agent.TransferManager(), h, log, store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	burns, err := runtime.NewManagerRunner(burnOnReceipt(), h, log, store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- runtime.RunManagers(ctx, transfers, burns) }()
+	for i := 5; i < 10; i++ {
+		send(t, acc, "b", "a", fmt.Sprintf("t%d", i), 1)
+	}
+	// Every transfer received, then every receipt burned: wait for both
+	// managers up to the log's end, twice (the burns follow the receipts).
+	for range 2 {
+		last := lastSeq(t, log)
+		for _, mr := range []*runtime.ManagerRunner{transfers, burns} {
+			if err := mr.WaitFloor(ctxT(t), last); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("RunManagers: %v", err)
+	}
+	rs := records(t, log, events.SubjectRoot+".>")
+	if n := countTypes(rs)["transfer_received"]; n != 10 {
+		t.Fatalf("%d transfers received, want 10", n)
+	}
+	if n := countTypes(rs)["credits_burned"]; n != 10 {
+		t.Fatalf("%d receipts burned, want 10", n)
+	}
+	for _, name := range []string{agent.TransferManagerName, "burn-on-receipt"} {
+		b, ok, err := store.Get(ctxT(t), "cursor."+name)
+		if err != nil || !ok {
+			t.Fatalf("cursor of %s: %v (saved %v)", name, err, ok)
+		}
+		if c, _ := strconv.ParseUint(string(b), 10, 64); c < lastSeq(t, log)-1 {
+			t.Errorf("cursor of %s at %d, the log ends at %d", name, c, lastSeq(t, log))
+		}
+	}
+	settledAudit(t, log)
+}

@@ -17,14 +17,17 @@ import (
 // shell is the thin IO wrapper around an Aggregate: recover, then for each
 // command decide -> append (durable, optimistic) -> evolve -> reply.
 //
-// Group commit: commands that arrive while the actor is busy are decided
-// one after another on the state as it will be once the earlier ones are
-// durable, and their events are appended together as one atomic batch. The
-// first command of a batch sends the actor a flush message, which queues
-// behind every command already waiting, so a batch is exactly what piled
-// up during the previous append. No answer leaves the actor before the
-// batch is durable; if the append fails, every command of the batch is
-// answered with the error and the actor reloads from the log.
+// Group commit, pipelined (commit.go): commands are decided one after
+// another on the state as it will be once the earlier ones are durable,
+// and their events are appended in batches. The actor does not wait for an
+// append: while one batch is on its way to the log it decides the next, and
+// answers the queries that the events not yet durable do not concern. The
+// next batch is appended once the one before it is acknowledged (its
+// expected last sequence is that batch's last), so a batch is what piled up
+// during the previous append. No answer leaves the actor before what it
+// rests on is durable; if an append fails, every command decided after the
+// last durable event is answered with the error and the actor reloads from
+// the log.
 type shell[S any] struct {
 	agg    Aggregate[S]
 	id     string
@@ -33,17 +36,29 @@ type shell[S any] struct {
 	// public holds Aggregate.Public of the durable state (Host.Peek).
 	public *atomic.Value
 
-	state     S      // durable state plus the events of batch
+	state     S      // durable state plus every event decided since
 	last      uint64 // stream sequence of this actor's last durable event
 	sinceSnap int
+	// snapEvery is this actor's snapshot interval: the host's, doubled
+	// after each snapshot too large to keep (see maybeSnapshot).
+	snapEvery int
 	mem       *memory
 	// recovered is false after a failed recovery or append: the state may
 	// be behind the log, so the next command recovers first.
 	recovered bool
 
-	batch     []pending[S]
-	batchEnvs []events.Envelope
-	batchKeys map[string]int // idempotency key -> index in batch
+	// inflight is the batch being appended, waiting the batches closed
+	// behind it (full), open the batch commands are decided into.
+	inflight *batch[S]
+	waiting  []*batch[S]
+	open     *batch[S]
+	// pendingEvents counts the events of the batches closed and not yet
+	// durable; snapPlanned is set while one of them carries a snapshot.
+	pendingEvents int
+	snapPlanned   bool
+	// stopping appends synchronously: the answer of an asynchronous append
+	// would come after the actor has stopped.
+	stopping bool
 
 	// fenced is set by a failed append or recovery. Managers pipeline
 	// several commands to an actor, relying on each actor's trigger marks
@@ -55,20 +70,6 @@ type shell[S any] struct {
 	fenced  bool
 	resumed map[string]bool
 }
-
-// pending is a command decided and not yet answered.
-type pending[S any] struct {
-	to    chan<- reply
-	event events.Event // nil: nothing to write (a rejection or a no-op)
-	env   int          // index in batchEnvs when event != nil
-	err   error
-	dupOf int // >= 0: a retry of batch[dupOf] within the same batch
-	// query, when set, is a read answered once the batch is durable.
-	query func(S) any
-}
-
-// flush asks the actor to append its batch.
-type flush struct{}
 
 type snapshot[S any] struct {
 	Kind    events.Kind `json:"kind"`
@@ -96,9 +97,11 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 	case Request:
 		s.handle(ctx, to, m)
 	case flush:
-		s.flush(ctx)
+		s.flushOpen(ctx)
+	case appended[S]:
+		s.appended(ctx, m)
 	case *actor.Stopping:
-		s.flush(ctx) // a stop queued ahead of the flush message
+		s.stop(ctx)
 	case resume:
 		if s.resumed == nil {
 			s.resumed = map[string]bool{}
@@ -106,7 +109,12 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 		s.resumed[m.manager] = true
 		respond(to, reply{})
 	case recall:
-		s.flush(ctx)
+		if !s.idle() {
+			// Answered from the memory once every decided event is
+			// durable: the command may be among them.
+			s.openBatch(ctx).add(pending[S]{to: to, recalls: true, key: m.key})
+			return
+		}
 		if !s.recovered {
 			if err := s.recover(); err != nil {
 				respond(to, reply{err: err})
@@ -116,10 +124,10 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 		res, ok, err := s.mem.result(m.key)
 		respond(to, reply{result: res, value: ok, err: err})
 	case Query[S]:
-		if len(s.batch) > 0 {
-			// A query sees durable state only: it is answered when the
-			// batch is, and does not cut the batch short.
-			s.batch = append(s.batch, pending[S]{to: to, query: m.Fn, dupOf: -1})
+		if !s.idle() && !s.unaffected(m.Unaffected) {
+			// A query sees durable state only: it is answered with the
+			// last batch, and does not cut a batch short.
+			s.openBatch(ctx).add(pending[S]{to: to, query: m.Fn})
 			return
 		}
 		if !s.recovered {
@@ -134,15 +142,16 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 	}
 }
 
-// handle decides one command. With no batch open, an answer that writes
-// nothing (a rejection, a remembered retry) goes out at once: it rests on
-// durable state. Otherwise it waits for the batch.
+// handle decides one command. With nothing decided and not yet durable, an
+// answer that writes nothing (a rejection, a remembered retry) goes out at
+// once: it rests on durable state. Otherwise it waits for what was decided
+// before it.
 func (s *shell[S]) handle(ctx actor.Context, to chan<- reply, req Request) {
 	if req.Manager != "" && s.fenced && !s.resumed[req.Manager] {
 		respond(to, reply{err: fmt.Errorf("%w: %s %s", ErrFenced, s.agg.Kind, s.id)})
 		return
 	}
-	if !s.recovered && len(s.batch) == 0 {
+	if !s.recovered && s.idle() {
 		if err := s.recover(); err != nil {
 			s.fence()
 			respond(to, reply{err: err})
@@ -154,154 +163,35 @@ func (s *shell[S]) handle(ctx actor.Context, to chan<- reply, req Request) {
 			respond(to, reply{result: res, err: err})
 			return
 		}
-		if i, ok := s.batchKeys[req.Key]; ok {
-			s.batch = append(s.batch, pending[S]{to: to, dupOf: i})
+		if b, i, ok := s.decided(req.Key); ok {
+			s.openBatch(ctx).add(pending[S]{to: to, dupIn: b, dupOf: i})
 			return
 		}
 	}
 	e, err := s.agg.Decide(s.state, req.Command)
-	if err != nil || e == nil {
-		if len(s.batch) == 0 {
-			respond(to, reply{err: err})
+	if err == nil && e != nil {
+		var env events.Envelope
+		env, err = events.Encode(s.agg.Kind, s.id, e, events.Meta{
+			Time:           s.deps.clock(),
+			CausationID:    req.CausationID,
+			CorrelationID:  req.CorrelationID,
+			IdempotencyKey: req.Key,
+		})
+		if err == nil {
+			s.state = s.agg.Evolve(s.state, e)
+			b := s.openBatch(ctx)
+			b.addEvent(to, e, env)
+			if len(b.envs) >= s.deps.opts.BatchMax {
+				s.close(ctx)
+			}
 			return
 		}
-		s.batch = append(s.batch, pending[S]{to: to, err: err, dupOf: -1})
+	}
+	if s.idle() {
+		respond(to, reply{err: err})
 		return
 	}
-	env, err := events.Encode(s.agg.Kind, s.id, e, events.Meta{
-		Time:           s.deps.clock(),
-		CausationID:    req.CausationID,
-		CorrelationID:  req.CorrelationID,
-		IdempotencyKey: req.Key,
-	})
-	if err != nil {
-		if len(s.batch) == 0 {
-			respond(to, reply{err: err})
-			return
-		}
-		s.batch = append(s.batch, pending[S]{to: to, err: err, dupOf: -1})
-		return
-	}
-	if len(s.batch) == 0 {
-		ctx.Send(ctx.Self(), flush{})
-	}
-	if req.Key != "" {
-		if s.batchKeys == nil {
-			s.batchKeys = map[string]int{}
-		}
-		s.batchKeys[req.Key] = len(s.batch)
-	}
-	s.state = s.agg.Evolve(s.state, e)
-	s.batch = append(s.batch, pending[S]{to: to, event: e, env: len(s.batchEnvs), dupOf: -1})
-	s.batchEnvs = append(s.batchEnvs, env)
-	if len(s.batchEnvs) >= s.deps.opts.BatchMax {
-		s.flush(ctx)
-	}
-}
-
-// flush appends the batch and answers every command in it.
-func (s *shell[S]) flush(ctx actor.Context) {
-	if len(s.batch) == 0 {
-		return
-	}
-	batch, envs := s.batch, s.batchEnvs
-	s.batch, s.batchEnvs, s.batchKeys = nil, nil, nil
-	seqs, err := s.appendAll(envs)
-	durable := len(seqs) // envs[:durable] are in the log
-	if err != nil {
-		// What was not acknowledged may or may not have landed. Never
-		// guess: reload from the log, which is the truth, and tell every
-		// caller whose event was not acknowledged. A retry with the same
-		// key then learns the true outcome.
-		s.recovered = false
-		s.fence()
-		if rerr := s.recover(); rerr != nil {
-			s.deps.logger.Error("actor recovery after a failed append failed",
-				"kind", s.agg.Kind, "id", s.id, "err", rerr)
-		}
-		if errors.Is(err, events.ErrWrongLastSequence) {
-			err = fmt.Errorf("%w: %s %s: %v", ErrConflict, s.agg.Kind, s.id, err)
-		} else {
-			err = fmt.Errorf("%w: %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
-		}
-	}
-	results := make([]Result, len(batch))
-	for i, p := range batch {
-		switch {
-		case p.query != nil:
-			if err != nil && !s.recovered {
-				respond(p.to, reply{err: err})
-			} else {
-				respond(p.to, reply{value: p.query(s.state)})
-			}
-			continue
-		case p.dupOf >= 0:
-			results[i] = results[p.dupOf]
-			results[i].Replayed = true
-			if batch[p.dupOf].event != nil && batch[p.dupOf].env >= durable {
-				respond(p.to, reply{err: err})
-				continue
-			}
-		case p.event != nil && p.env >= durable:
-			respond(p.to, reply{err: err})
-			continue
-		case p.event != nil:
-			env := envs[p.env]
-			if err == nil && env.IdempotencyKey != "" {
-				s.mem.add(applied{Key: env.IdempotencyKey, Seq: seqs[p.env], Type: env.Type, Data: env.Data})
-			}
-			results[i] = Result{Seq: seqs[p.env], Event: p.event}
-		case err != nil:
-			// A rejection decided on state that included events now lost
-			// may not hold; the caller retries.
-			respond(p.to, reply{err: err})
-			continue
-		}
-		respond(p.to, reply{result: results[i], err: p.err})
-	}
-	if err == nil && len(envs) > 0 {
-		s.last = seqs[len(seqs)-1]
-		s.sinceSnap += len(envs)
-		s.publish()
-		s.maybeSnapshot()
-	}
-}
-
-// appendAll writes the batch's events and returns the sequences of those
-// acknowledged, in order. A large batch goes as one atomic append (one
-// round trip for all); a small one as single appends chained on each
-// other's sequence, which costs less than an atomic batch on JetStream
-// (whose batches are staged through a store of their own). Either way each
-// event is one command's and stands alone, so a failure part-way leaves a
-// durable prefix, which the caller answers as such.
-func (s *shell[S]) appendAll(envs []events.Envelope) ([]uint64, error) {
-	if len(envs) == 0 {
-		return nil, nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
-	defer cancel()
-	if len(envs) >= s.deps.opts.AtomicBatchMin {
-		last, err := s.deps.log.Append(ctx, s.filter, s.last, envs...)
-		if err != nil {
-			return nil, err
-		}
-		seqs := make([]uint64, len(envs))
-		for i := range seqs {
-			seqs[i] = last - uint64(len(envs)-1-i)
-		}
-		return seqs, nil
-	}
-	seqs := make([]uint64, 0, len(envs))
-	prev := s.last
-	for _, env := range envs {
-		seq, err := s.deps.log.Append(ctx, s.filter, prev, env)
-		if err != nil {
-			return seqs, err
-		}
-		seqs = append(seqs, seq)
-		prev = seq
-	}
-	return seqs, nil
+	s.openBatch(ctx).add(pending[S]{to: to, err: err})
 }
 
 // fence refuses every manager's commands until it resumes.
@@ -366,15 +256,15 @@ func (s *shell[S]) recover() error {
 		return fmt.Errorf("%w: recover %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
 	}
 	s.recovered = true
-	s.publish()
+	s.publish(s.state)
 	s.maybeSnapshot()
 	return nil
 }
 
-// publish makes the durable state's public part readable by Host.Peek.
-func (s *shell[S]) publish() {
+// publish makes the public part of a durable state readable by Host.Peek.
+func (s *shell[S]) publish(durable S) {
 	if s.agg.Public != nil && s.public != nil {
-		s.public.Store(published{s.agg.Public(s.state)})
+		s.public.Store(published{s.agg.Public(durable)})
 	}
 }
 
@@ -444,23 +334,78 @@ const SnapshotBytesMax = 1000 << 10
 // errSnapshotMismatch stops a recovery whose snapshot is not in the log.
 var errSnapshotMismatch = errors.New("snapshot does not match the log")
 
+// maybeSnapshot saves a snapshot of the durable state if one is due; the
+// actor has nothing in flight (it has just recovered).
 func (s *shell[S]) maybeSnapshot() {
-	if s.deps.store == nil || s.deps.opts.SnapshotEvery <= 0 || s.sinceSnap < s.deps.opts.SnapshotEvery {
+	if !s.snapshotDue(0) {
 		return
 	}
-	// Whatever happens below, wait a full interval before the next try:
-	// a snapshot that fails (too large, store down) must not be retried on
-	// every event.
 	s.sinceSnap = 0
-	b, err := json.Marshal(snapshot[S]{Kind: s.agg.Kind, ID: s.id, Seq: s.last, State: s.state, Applied: s.mem.entries()})
+	if state, ok := s.encodeState(); ok {
+		s.saveSnapshot(s.last, state)
+	}
+}
+
+// snapshotDue reports whether a snapshot is due once n more events are
+// durable.
+func (s *shell[S]) snapshotDue(n int) bool {
+	if s.deps.store == nil || s.deps.opts.SnapshotEvery <= 0 {
+		return false
+	}
+	if s.snapEvery < s.deps.opts.SnapshotEvery {
+		s.snapEvery = s.deps.opts.SnapshotEvery
+	}
+	return s.sinceSnap+n >= s.snapEvery
+}
+
+// encodeState encodes the state for a snapshot, unless it is too large.
+// Whatever happens, the caller waits a full interval before the next try:
+// a snapshot that fails (too large, store down) must not be retried on
+// every event.
+func (s *shell[S]) encodeState() (json.RawMessage, bool) {
+	if s.agg.SnapshotBytesMin != nil && s.agg.SnapshotBytesMin(s.state) > SnapshotBytesMax {
+		return nil, false
+	}
+	b, err := json.Marshal(s.state)
+	if err != nil {
+		s.deps.logger.Error("encode snapshot", "key", s.snapshotKey(), "err", err)
+		return nil, false
+	}
+	if len(b) > SnapshotBytesMax {
+		s.tooLarge(len(b))
+		return nil, false
+	}
+	return b, true
+}
+
+// tooLarge backs off after a state too large to snapshot. Encoding the
+// state costs time in proportion to its size, on the actor's own
+// goroutine: a book of many thousand bids encoded every interval for
+// nothing took a quarter of the CPU of bid placement and held every caller
+// of the book. So each refusal doubles the interval (up to
+// snapshotBackoffMax times the host's), which keeps the encoding's cost per
+// event bounded however large the state grows.
+func (s *shell[S]) tooLarge(bytes int) {
+	if s.snapEvery < snapshotBackoffMax*s.deps.opts.SnapshotEvery {
+		s.snapEvery *= 2
+	}
+	s.deps.logger.Warn("state too large to snapshot; recovery replays its events", "key", s.snapshotKey(), "bytes", bytes,
+		"next_try_after_events", s.snapEvery)
+}
+
+// saveSnapshot saves state, the encoded state as of the actor's event at
+// seq, with the memory of the commands applied up to it.
+func (s *shell[S]) saveSnapshot(seq uint64, state json.RawMessage) {
+	b, err := json.Marshal(snapshotOut{Kind: s.agg.Kind, ID: s.id, Seq: seq, State: state, Applied: s.mem.entries()})
 	if err != nil {
 		s.deps.logger.Error("encode snapshot", "key", s.snapshotKey(), "err", err)
 		return
 	}
 	if len(b) > SnapshotBytesMax {
-		s.deps.logger.Warn("state too large to snapshot; recovery replays its events", "key", s.snapshotKey(), "bytes", len(b))
+		s.tooLarge(len(b))
 		return
 	}
+	s.snapEvery = s.deps.opts.SnapshotEvery
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
 	defer cancel()
 	if err := s.deps.store.Put(ctx, s.snapshotKey(), b); err != nil {
@@ -469,6 +414,21 @@ func (s *shell[S]) maybeSnapshot() {
 	}
 }
 
+// snapshotOut is a snapshot as written, with its state encoded already
+// (snapshot[S] as read).
+type snapshotOut struct {
+	Kind    events.Kind     `json:"kind"`
+	ID      string          `json:"id"`
+	Seq     uint64          `json:"seq"`
+	State   json.RawMessage `json:"state"`
+	Applied []applied       `json:"applied,omitempty"`
+}
+
+// snapshotBackoffMax bounds how far the snapshot interval of a state too
+// large to snapshot stretches: a state that shrinks (a book after a busy
+// cycle) gets a snapshot again within that many intervals.
+const snapshotBackoffMax = 1024
+
 // deps are what every shell of a host shares.
 type deps struct {
 	log    events.Log
@@ -476,4 +436,8 @@ type deps struct {
 	opts   Options
 	clock  func() time.Time
 	logger *slog.Logger
+	// background runs an actor's append beside it, on the host's parked
+	// workers: a goroutine started for each append grew its stack anew
+	// through the client's publish.
+	background func(func())
 }

@@ -24,7 +24,7 @@ import (
 // newBenchClearingCommand is `agora bench clearing`.
 func newBenchClearingCommand() *cobra.Command {
 	var f benchFlags
-	o := clearingOptions{Bids: 100_000, Agents: 1000, SnapshotEvery: config.Default().Runtime.SnapshotEvery}
+	o := clearingOptions{Bids: 100_000, Agents: 1000, SnapshotEvery: config.Default().Runtime.SnapshotEvery, ReadModels: true}
 	cmd := &cobra.Command{
 		Use:   "clearing",
 		Short: "Bid placement and one allocation cycle over many open bids, against raw JetStream and an in-memory sort",
@@ -37,7 +37,8 @@ configuration (cpu_seconds, memory_mb, tokens and their supplies and prices):
      of random bundles (cpu_seconds and memory_mb, tokens two times in three)
      at one to ten times their reserve price, through the clearing service
      (hold, then listing) with --concurrency callers. Reports bids and events
-     per second, and events per second against the raw rate;
+     per second, events per second against the raw rate, and the process's
+     CPU time per event (raw and placement; the embedded server included);
   3. one allocation cycle over all the open bids: the time from sending Clear
      to the book until its cycle_cleared event is durable, and until every
      payment and lease it causes is applied; beside it, the time to sort the
@@ -45,9 +46,12 @@ configuration (cpu_seconds, memory_mb, tokens and their supplies and prices):
      fresh copy) and the time the book's decision alone takes. The target is
      a cycle within 3 x the sort; it is reported, not enforced.
 Every actor snapshots its state every --snapshot-every events, as 'agora run'
-does; the book's snapshot holds every open bid. Then the economy audit folds
-the whole log; the command fails if it does not pass, or if a market leases
-more than its supply.`,
+does; the book's snapshot holds every open bid. The read models (projections)
+follow the log beside the actors, as in 'agora run', unless --read-models=false:
+then the figures are those of the actors and their managers alone, as 'agora
+bench ledger' measures by default. Then the economy audit folds the whole log;
+the command fails if it does not pass, or if a market leases more than its
+supply.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("concurrency") {
@@ -77,6 +81,8 @@ more than its supply.`,
 	cmd.Flags().IntVar(&o.Bids, "bids", o.Bids, "number of bids placed, then cleared in one cycle")
 	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of bidding agents (and of raw subjects)")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers placing bids (default: --agents)")
+	cmd.Flags().BoolVar(&o.ReadModels, "read-models", o.ReadModels,
+		"run the read models (projections) beside the actors, as 'agora run' does; false measures the actors and managers alone")
 	cmd.Flags().IntVar(&o.SnapshotEvery, "snapshot-every", o.SnapshotEvery,
 		"events an actor applies between two snapshots (runtime.snapshot_every); the book's snapshot holds every open bid")
 	return cmd
@@ -88,10 +94,13 @@ type clearingOptions struct {
 	Agents        int
 	Concurrency   int
 	SnapshotEvery int
-	Sync          string
-	CPUProfile    string // profile of placement and the cycle, when set
-	Logger        *slog.Logger
-	Progress      io.Writer // phase lines; nil for none
+	// ReadModels runs the projections beside the actors, as `agora run`
+	// does.
+	ReadModels bool
+	Sync       string
+	CPUProfile string // profile of placement and the cycle, when set
+	Logger     *slog.Logger
+	Progress   io.Writer // phase lines; nil for none
 }
 
 func (o clearingOptions) validate() error {
@@ -121,9 +130,13 @@ type clearingReport struct {
 	Agents        int    `json:"agents"`
 	Concurrency   int    `json:"concurrency"`
 	SnapshotEvery int    `json:"snapshot_every"`
+	ReadModels    bool   `json:"read_models"`
 	EventBytes    int    `json:"event_bytes"`
 
 	RawAppend rawFigure `json:"raw_jetstream_append"`
+	// RawCPUMicrosPerEvent is the process's CPU time (user and system, the
+	// embedded server included) per raw append.
+	RawCPUMicrosPerEvent float64 `json:"raw_cpu_micros_per_event"`
 
 	Place placeFigures `json:"place"`
 	Cycle cycleFigures `json:"cycle"`
@@ -147,6 +160,11 @@ type placeFigures struct {
 	RatioToRaw      float64   `json:"ratio_events_to_raw"`
 	Latency         latencies `json:"latency"`
 	Open            int       `json:"open_bids"`
+	// CPUMicrosPerEvent is the process's CPU time (user and system, the
+	// embedded server, the managers and the read models included) per
+	// event appended while placing. Unlike rates, it hardly moves when
+	// other programs load the machine.
+	CPUMicrosPerEvent float64 `json:"cpu_micros_per_event"`
 }
 
 // cycleFigures measure one allocation cycle over every open bid.
@@ -193,7 +211,8 @@ const (
 
 // runClearing runs the clearing benchmark on a fresh embedded server.
 func runClearing(ctx context.Context, o clearingOptions) (clearingReport, error) {
-	rep := clearingReport{Sync: o.Sync, Bids: o.Bids, Agents: o.Agents, Concurrency: o.Concurrency, SnapshotEvery: o.SnapshotEvery}
+	rep := clearingReport{Sync: o.Sync, Bids: o.Bids, Agents: o.Agents, Concurrency: o.Concurrency, SnapshotEvery: o.SnapshotEvery,
+		ReadModels: o.ReadModels}
 	rep.Cycle.SortRuns, rep.Cycle.TargetRatio = clearingSortRuns, clearingTargetRatio
 	dir, remove, err := benchDir()
 	if err != nil {
@@ -214,11 +233,19 @@ func runClearing(ctx context.Context, o clearingOptions) (clearingReport, error)
 	rep.EventBytes = len(payload)
 	ids := benchAgentIDs(o.Agents)
 	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", 2*o.Bids, len(payload), len(ids), o.Sync)
+	cpu := processCPU()
 	if rep.RawAppend, err = rawAppend(ctx, n.nc, ids, 2*o.Bids, payload); err != nil {
 		return rep, err
 	}
+	rep.RawCPUMicrosPerEvent = perEvent(processCPU()-cpu, uint64(rep.RawAppend.Count))
 
-	e, err := startEconomy(n)
+	// Without the read models: the economy as it recovers, before they
+	// start.
+	start := startEconomyForRecovery
+	if o.ReadModels {
+		start = startEconomy
+	}
+	e, err := start(n)
 	if err != nil {
 		return rep, err
 	}
@@ -368,6 +395,7 @@ func placeBids(ctx context.Context, e *runtimeEconomy, ids []string, m bundleMak
 	for w := range rngs {
 		rngs[w] = rand.New(rand.NewPCG(uint64(w), 0x5eed))
 	}
+	cpu := processCPU()
 	started := time.Now()
 	err = parallel(ctx, count, workers, func(ctx context.Context, w, i int) error {
 		res, amount := m.bundle(rngs[w])
@@ -382,7 +410,7 @@ func placeBids(ctx context.Context, e *runtimeEconomy, ids []string, m bundleMak
 		lat[w] = append(lat[w], time.Since(began))
 		return nil
 	})
-	elapsed := time.Since(started)
+	elapsed, cpuUsed := time.Since(started), processCPU()-cpu
 	if err != nil {
 		return f, err
 	}
@@ -394,6 +422,7 @@ func placeBids(ctx context.Context, e *runtimeEconomy, ids []string, m bundleMak
 	f.Events = after - before
 	f.EventsPerBid = float64(f.Events) / float64(count)
 	f.EventsPerSecond = rate(float64(f.Events), elapsed)
+	f.CPUMicrosPerEvent = perEvent(cpuUsed, f.Events)
 	f.Latency = summarise(slices.Concat(lat...))
 	f.Open, err = clearing.Inspect(ctx, e.clearing, func(b clearing.Book) int { return len(b.Bids) })
 	return f, err
@@ -483,8 +512,12 @@ func marketsAfter(ctx context.Context, e *runtimeEconomy, cfg config.Config) (ma
 }
 
 func (r clearingReport) print(out io.Writer) error {
-	fmt.Fprintf(out, "agora bench clearing: %d bids by %d agents, %d callers, sync %s, snapshot every %d events, events of %d bytes\n\n",
-		r.Bids, r.Agents, r.Concurrency, r.Sync, r.SnapshotEvery, r.EventBytes)
+	scope := "whole economy"
+	if !r.ReadModels {
+		scope = "actors and managers without the read models"
+	}
+	fmt.Fprintf(out, "agora bench clearing: %d bids by %d agents, %d callers, sync %s, snapshot every %d events, events of %d bytes, %s\n\n",
+		r.Bids, r.Agents, r.Concurrency, r.Sync, r.SnapshotEvery, r.EventBytes, scope)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
 	fmt.Fprintf(tw, "raw JetStream append (async, expected seq, 1 in flight x %d subjects)\t%10d\t%8.2f\t%10.0f\n",
@@ -496,6 +529,7 @@ func (r clearingReport) print(out io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(out, "\nratio placement events / raw JetStream appends   %.2f\n", r.Place.RatioToRaw)
+	fmt.Fprintf(out, "CPU per event, raw / placement                   %.1f / %.1f µs\n", r.RawCPUMicrosPerEvent, r.Place.CPUMicrosPerEvent)
 	fmt.Fprintf(out, "placement latency p50 / p99 / max                 %.1f / %.1f / %.1f ms\n",
 		r.Place.Latency.P50Millis, r.Place.Latency.P99Millis, r.Place.Latency.MaxMillis)
 

@@ -11,11 +11,11 @@ import (
 )
 
 // TestBenchClearingSmall runs the whole clearing benchmark with tiny
-// numbers: raw figure, agents, placement, the sort, one cycle, the markets
-// and the audit.
+// numbers, the read models running: raw figure, agents, placement, the
+// sort, one cycle, the markets and the audit.
 func TestBenchClearingSmall(t *testing.T) {
 	rep, err := runClearing(benchCtx(t), clearingOptions{Bids: 60, Agents: 4, Concurrency: 8, SnapshotEvery: 10,
-		Sync: config.SyncInterval, Logger: benchQuiet})
+		ReadModels: true, Sync: config.SyncInterval, Logger: benchQuiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,24 +44,26 @@ func TestBenchClearingSmall(t *testing.T) {
 	}
 	if rep.EventBytes < 100 || rep.RawAppend.RatePerSecond <= 0 || rep.Place.BidsPerSecond <= 0 || rep.Place.RatioToRaw <= 0 ||
 		rep.Cycle.SortSeconds <= 0 || rep.Cycle.DurableSeconds <= 0 || rep.Cycle.AppliedSeconds < rep.Cycle.DurableSeconds ||
-		rep.Cycle.RatioToSort <= 0 || rep.Cycle.SortRuns != clearingSortRuns {
+		rep.Cycle.RatioToSort <= 0 || rep.Cycle.SortRuns != clearingSortRuns || rep.RawCPUMicrosPerEvent <= 0 ||
+		rep.Place.CPUMicrosPerEvent <= 0 || !rep.ReadModels {
 		t.Errorf("missing figures: %+v", rep)
 	}
 	var out bytes.Buffer
 	if err := rep.print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio cycle durable / sort")) ||
-		!bytes.Contains(out.Bytes(), []byte("audit")) {
+		!bytes.Contains(out.Bytes(), []byte("CPU per event")) || !bytes.Contains(out.Bytes(), []byte("audit")) {
 		t.Errorf("table: %v\n%s", err, out.String())
 	}
 }
 
-// TestBenchClearingCommand runs the command with its flags and reads its
-// one JSON object; bad flags are usage errors (exit status 2).
+// TestBenchClearingCommand runs the command with its flags (the read models
+// off) and reads its one JSON object; bad flags are usage errors (exit
+// status 2).
 func TestBenchClearingCommand(t *testing.T) {
 	cmd := newBenchClearingCommand()
 	var out bytes.Buffer
 	cmd.SetOut(&out)
 	cmd.SetErr(io.Discard)
-	cmd.SetArgs([]string{"--bids", "10", "--agents", "3", "--sync", "interval", "--json"})
+	cmd.SetArgs([]string{"--bids", "10", "--agents", "3", "--sync", "interval", "--read-models=false", "--json"})
 	if err := cmd.ExecuteContext(benchCtx(t)); err != nil {
 		t.Fatal(err)
 	}
@@ -69,6 +71,7 @@ func TestBenchClearingCommand(t *testing.T) {
 		Sync        string `json:"sync"`
 		Bids        int    `json:"bids"`
 		Concurrency int    `json:"concurrency"`
+		ReadModels  bool   `json:"read_models"`
 		Cycle       struct {
 			OpenBids int     `json:"open_bids"`
 			Ratio    float64 `json:"ratio_cycle_to_sort"`
@@ -84,8 +87,9 @@ func TestBenchClearingCommand(t *testing.T) {
 	if dec.More() {
 		t.Error("more than one JSON value printed")
 	}
-	if rep.Sync != "interval" || rep.Bids != 10 || rep.Concurrency != 3 || rep.Cycle.OpenBids != 10 || rep.Cycle.Ratio <= 0 || !rep.Audit.OK {
-		t.Errorf("report = %+v; want sync interval, 10 bids, concurrency = agents = 3, audit ok", rep)
+	if rep.Sync != "interval" || rep.Bids != 10 || rep.Concurrency != 3 || rep.ReadModels || rep.Cycle.OpenBids != 10 ||
+		rep.Cycle.Ratio <= 0 || !rep.Audit.OK {
+		t.Errorf("report = %+v; want sync interval, 10 bids, concurrency = agents = 3, no read models, audit ok", rep)
 	}
 
 	for _, args := range [][]string{

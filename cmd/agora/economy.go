@@ -79,6 +79,7 @@ func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) 
 	host, err := runtime.NewHost(n.log, n.store, runtime.Options{
 		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
 		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
+		AtomicBatchMin:    atomicBatchMin(n.cfg),
 	}, n.logger)
 	if err != nil {
 		return nil, err
@@ -129,8 +130,10 @@ func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) 
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx, e.cancel = ctx, cancel
-	e.background(ctx, "transfer manager", e.transfers.Run)
-	e.background(ctx, "market manager", e.markets.Run)
+	// One follow of the log feeds both managers (runtime.RunManagers).
+	e.background(ctx, "transfer and market managers", func(ctx context.Context) error {
+		return runtime.RunManagers(ctx, e.transfers, e.markets)
+	})
 	if !deferReadModels {
 		e.startReadModels()
 	}
