@@ -179,16 +179,17 @@ func (s *shell[S]) close(ctx actor.Context) {
 }
 
 // start appends b, expecting the actor's last durable event before it. The
-// append runs on a goroutine of its own and reports with an appended
-// message, so that the actor goes on deciding meanwhile; while stopping it
-// runs here.
+// append of a batch of PipelineMin events or more runs on a goroutine of
+// its own and reports with an appended message, so that the actor goes on
+// deciding meanwhile; a smaller batch, or any while stopping, is appended
+// here.
 func (s *shell[S]) start(ctx actor.Context, b *batch[S]) {
 	s.inflight = b
 	if len(b.envs) == 0 {
 		s.complete(ctx, b, appendResult{})
 		return
 	}
-	if s.stopping {
+	if s.stopping || len(b.envs) < s.deps.opts.PipelineMin {
 		s.complete(ctx, b, s.appendAll(s.last, b.envs))
 		return
 	}

@@ -39,12 +39,20 @@ type Options struct {
 	// milliseconds whatever its size, so small batches are cheaper one by
 	// one.
 	AtomicBatchMin int
+	// PipelineMin is the smallest batch appended beside the actor while it
+	// decides the next one (pipelined group commit); a smaller one is
+	// appended in the actor's own turn, as a quiet actor needs: a
+	// goroutine and a message per append cost it more CPU than the wait
+	// they save (5 µs of the ledger's 60 per event). A busy actor's
+	// batches grow past it and are pipelined.
+	PipelineMin int
 }
 
 // DefaultOptions are the values used for zero fields.
 func DefaultOptions() Options {
 	return Options{SnapshotEvery: 100, IdempotencyMemory: 256, AppendTimeout: 10 * time.Second,
-		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second, BatchMax: 1000, AtomicBatchMin: 64}
+		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second, BatchMax: 1000, AtomicBatchMin: 64,
+		PipelineMin: 8}
 }
 
 func (o Options) withDefaults() Options {
@@ -73,6 +81,9 @@ func (o Options) withDefaults() Options {
 	o.BatchMax = min(o.BatchMax, events.AppendBatchMax)
 	if o.AtomicBatchMin <= 0 {
 		o.AtomicBatchMin = d.AtomicBatchMin
+	}
+	if o.PipelineMin <= 0 {
+		o.PipelineMin = d.PipelineMin
 	}
 	return o
 }

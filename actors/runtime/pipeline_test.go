@@ -95,7 +95,7 @@ func waitDecided(t *testing.T, h *runtime.Host, id string, want events.Micros) {
 // event is durable.
 func TestPipelinedCommit(t *testing.T) {
 	log := newGatedLog("a")
-	h, acc := newHost(t, log, nil, runtime.Options{})
+	h, acc := newHost(t, log, nil, runtime.Options{PipelineMin: 1})
 	create(t, acc, "a", 100)
 	log.arm(true)
 	first := burnAsync(acc, ctxT(t), "a", "k1", 1)
@@ -143,7 +143,7 @@ func TestPipelinedCommit(t *testing.T) {
 // so that none ever holds an event that may be lost.
 func TestPipelinedCommitFailure(t *testing.T) {
 	log, store := newGatedLog("a"), memlog.NewStore()
-	opts := runtime.Options{SnapshotEvery: 1}
+	opts := runtime.Options{SnapshotEvery: 1, PipelineMin: 1}
 	h, acc := newHost(t, log, store, opts)
 	create(t, acc, "a", 100)
 
@@ -222,7 +222,7 @@ func snapshotBalance(t *testing.T, store events.Store, id string) events.Micros 
 // before the actor stops: none is left to time out.
 func TestStopAnswersPipeline(t *testing.T) {
 	log := newGatedLog("a")
-	h, acc := newHost(t, log, nil, runtime.Options{})
+	h, acc := newHost(t, log, nil, runtime.Options{PipelineMin: 1})
 	create(t, acc, "a", 100)
 	log.arm(true)
 	var done []<-chan error
@@ -256,7 +256,7 @@ func TestStopAnswersPipeline(t *testing.T) {
 // durable, and not at all if its append fails.
 func TestPeekNeverAheadOfTheLog(t *testing.T) {
 	log := newGatedLog("a")
-	h, acc := newHost(t, log, nil, runtime.Options{})
+	h, acc := newHost(t, log, nil, runtime.Options{PipelineMin: 1})
 	create(t, acc, "a", 100)
 	status := func() any {
 		v, _ := h.Peek(events.KindAgent, "a")
