@@ -47,6 +47,12 @@ type executions struct {
 // openExecutions prepares the workspaces and the sandbox. Without bwrap the
 // programs run with rlimits only: said loudly, once.
 func openExecutions(dataDir string, logger *slog.Logger) (*executions, error) {
+	// The sandbox binds host paths into each sandbox, which must be
+	// absolute; the data directory is ./data by default.
+	dataDir, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
 	ws, err := executor.NewWorkspaces(filepath.Join(dataDir, workspacesDir))
 	if err != nil {
 		return nil, err

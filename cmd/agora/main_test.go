@@ -152,7 +152,15 @@ type process struct {
 // running.
 func startAgora(t *testing.T, args ...string) *process {
 	t.Helper()
+	return startAgoraIn(t, "", args...)
+}
+
+// startAgoraIn starts the binary in working directory dir ("" for the
+// test's own).
+func startAgoraIn(t *testing.T, dir string, args ...string) *process {
+	t.Helper()
 	cmd := exec.Command(agoraBinary(t), args...)
+	cmd.Dir = dir
 	p := &process{t: t, cmd: cmd, lines: make(chan string, 4096), stderr: &lockedBuffer{}, waited: make(chan struct{})}
 	cmd.Stderr = p.stderr
 	out, err := cmd.StdoutPipe()

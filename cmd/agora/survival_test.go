@@ -72,6 +72,32 @@ func TestSurvivalLoop(t *testing.T) {
 	}
 }
 
+// TestRunFromTheREADME runs the economy as the README says, with the data
+// in ./data relative to the working directory: genesis's first execution
+// runs its program (a relative data directory once made every execution
+// fail to start).
+func TestRunFromTheREADME(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the economy with real executions")
+	}
+	needPython(t)
+	cwd := t.TempDir()
+	if err := os.WriteFile(filepath.Join(cwd, "agora.yaml"), []byte("allocation:\n  schedule_seconds: 0.5\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port := freePort(t)
+	run := startAgoraIn(t, cwd, "run", "--config", "agora.yaml", "--nats-port", strconv.Itoa(port), "--listen", "127.0.0.1:0", "--headless")
+	run.waitLine("running")
+	ended, _ := waitForExecutions(t, port, 1)
+	stopRun(t, run)
+	if ended[0].Cause != events.CauseExited || ended[0].ExitCode != 0 {
+		t.Fatalf("genesis's first execution with the data in ./data: %+v; stderr:\n%s", ended[0], run.stderr)
+	}
+	if _, err := os.Stat(filepath.Join(cwd, "data", "workspaces", GenesisID, "state.json")); err != nil {
+		t.Fatalf("genesis kept no state in its workspace under ./data: %v", err)
+	}
+}
+
 // waitForExecutions reads genesis's events from the running economy until
 // n of its executions have ended, and returns those ends and the number of
 // bids genesis placed.
