@@ -114,6 +114,9 @@ func (s *service) transfer(ctx context.Context, in *TransferInput) (*TransferOut
 		return nil, s.problem(err)
 	}
 	if !found {
+		if err := s.knownAgent(ctx, in.Body.ToAgentID); err != nil {
+			return nil, s.problem(err)
+		}
 		res, err := s.deps.Ledger.Transfer(ctx, from, key, agent.Transfer{TransferID: "t-" + events.NewID(),
 			To: in.Body.ToAgentID, AmountMicros: in.Body.Amount.Micros(), Memo: in.Body.Memo})
 		if err != nil {

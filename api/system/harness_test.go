@@ -384,6 +384,13 @@ func (d *directory) Reset() {
 	d.accounts = map[string]agent.Account{}
 }
 
+func (d *directory) Exists(id string) bool {
+	d.mu.RLock()
+	defer d.mu.RUnlock()
+	a, ok := d.accounts[id]
+	return ok && a.Exists()
+}
+
 func (d *directory) LivingAgents(after string, limit int) []string {
 	d.mu.RLock()
 	defer d.mu.RUnlock()

@@ -207,6 +207,9 @@ func (s *service) placeBid(ctx context.Context, in *PlaceBidInput) (*BidOutput, 
 		}
 		terms.Resources[name] = in.Body.Resources[name].Units()
 	}
+	if err := s.knownAgent(ctx, terms.BeneficiaryID); err != nil {
+		return nil, s.problem(err)
+	}
 	id, status, err := s.deps.Book.Place(ctx, c.ticket.AgentID, key, terms, in.Body.Amount.Micros())
 	if err != nil {
 		return nil, s.problem(err)

@@ -68,6 +68,8 @@ type BidBook interface {
 // economy fold.
 type Directory interface {
 	LivingAgents(after string, limit int) []string
+	// Exists reports whether agent id was ever created, dead or alive.
+	Exists(id string) bool
 }
 
 // Freshness lets a write be read back: Sync returns once every read model

@@ -25,6 +25,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/agora-econ/agora/actors/agent"
 )
 
 // Version is the version of the API in its OpenAPI document.
@@ -151,6 +153,25 @@ func operation(op huma.Operation, statuses ...int) huma.Operation {
 // settle waits, boundedly, until the read models include the caller's
 // write, so that a read right after it sees it. The write is durable
 // whatever happens here, so a slow read model only delays the answer.
+// knownAgent checks that an agent a caller names (a recipient, a
+// beneficiary) was ever created, in the directory, before any actor is
+// asked: asking an agent's actor starts it, and a caller naming random ids
+// would fill the host with actors of agents that never were. An id the
+// directory does not know yet is looked up again once the read models
+// have caught up with the log, so an agent created a moment ago is found.
+func (s *service) knownAgent(ctx context.Context, id string) error {
+	if id == "" || s.deps.Directory.Exists(id) {
+		return nil
+	}
+	if err := s.deps.Freshness.Sync(ctx); err != nil {
+		return err
+	}
+	if !s.deps.Directory.Exists(id) {
+		return fmt.Errorf("%w: %s", agent.ErrUnknownAgent, id)
+	}
+	return nil
+}
+
 func (s *service) settle(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, ReadYourWritesTimeout)
 	defer cancel()

@@ -39,6 +39,12 @@ func (v *View) Get(id string) (Agent, bool) {
 	return v.state.Get(id)
 }
 
+// Exists reports whether agent id was ever created, dead or alive.
+func (v *View) Exists(id string) bool {
+	_, ok := v.Get(id)
+	return ok
+}
+
 // Living returns up to limit ids of living agents, in ascending order,
 // strictly after after ("" for the first page); limit <= 0 means all.
 func (v *View) Living(after string, limit int) []string {
