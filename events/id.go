@@ -3,7 +3,6 @@ package events
 import (
 	"crypto/rand"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -41,7 +40,18 @@ var (
 // subject-safe. It is called by the edges (HTTP, process managers, the
 // clock) and never inside Decide or Evolve.
 func NewID() string {
+	now := ulid.Timestamp(time.Now())
 	entropyMu.Lock()
-	defer entropyMu.Unlock()
-	return strings.ToLower(ulid.MustNew(ulid.Timestamp(time.Now()), entropy).String())
+	id := ulid.MustNew(now, entropy)
+	entropyMu.Unlock()
+	// Lowercased in place: every event gets an id, and the upper-case
+	// string and its lowered copy were two allocations of each.
+	var b [ulid.EncodedSize]byte
+	_ = id.MarshalTextTo(b[:])
+	for i, c := range b {
+		if c >= 'A' && c <= 'Z' {
+			b[i] = c + ('a' - 'A')
+		}
+	}
+	return string(b[:])
 }

@@ -107,3 +107,15 @@ func TestUnmarshalMatchesEncodingJSON(t *testing.T) {
 		}
 	}
 }
+
+// NewID is a lowercase ULID: 26 characters, subject-safe, increasing.
+func TestNewIDIsALowercaseULID(t *testing.T) {
+	prev := ""
+	for range 1000 {
+		id := NewID()
+		if len(id) != 26 || ValidateID(id) != nil || id <= prev {
+			t.Fatalf("NewID() = %q after %q", id, prev)
+		}
+		prev = id
+	}
+}
