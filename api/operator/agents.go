@@ -192,7 +192,7 @@ func SummaryOf(a directory.Summary) AgentSummary {
 func (s *service) getAgent(_ context.Context, in *AgentIDInput) (*AgentOutput, error) {
 	a, ok := s.deps.Directory.Get(in.ID)
 	if !ok {
-		return nil, s.problem(fmt.Errorf("%w: %s", agent.ErrUnknownAgent, in.ID))
+		return nil, s.Problem(fmt.Errorf("%w: %s", agent.ErrUnknownAgent, in.ID))
 	}
 	return &AgentOutput{Body: RecordOf(a)}, nil
 }
@@ -242,7 +242,7 @@ func (s *service) createAgent(ctx context.Context, in *CreateAgentInput) (*Creat
 	}
 	id, err := s.deps.Creator.CreateAgent(ctx, req, commandKey("create-agent", key))
 	if err != nil {
-		return nil, s.problem(err)
+		return nil, s.Problem(err)
 	}
 	s.settle(ctx)
 	out := &CreateAgentOutput{}

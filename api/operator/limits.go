@@ -5,6 +5,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/api/problem"
 )
 
 // Limits of the operator API, in one place.
@@ -57,6 +58,7 @@ const (
 	// models to include it before answering; the creation is durable
 	// either way.
 	ReadYourWritesTimeout = 2 * time.Second
-	// ValueEchoLengthMax bounds the rejected value a problem echoes back.
-	ValueEchoLengthMax = 256
+	// ValueEchoLengthMax bounds the rejected value a problem echoes back
+	// (api/problem shortens every echo to it).
+	ValueEchoLengthMax = problem.ValueEchoLengthMax
 )

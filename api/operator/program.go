@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/api/problem"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -79,9 +80,9 @@ func (b *CreateAgentBody) checkFiles(add reporter) {
 func fileLocation(p string) string {
 	plain := p != "" && utf8.ValidString(p) && !strings.ContainsFunc(p, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '"' })
 	if plain {
-		return "files." + shorten(p)
+		return "files." + problem.Shorten(p)
 	}
-	return fmt.Sprintf("files[%q]", shorten(p))
+	return fmt.Sprintf("files[%q]", problem.Shorten(p))
 }
 
 // validatePath checks one file path inside a workspace: relative, with

@@ -26,6 +26,8 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
+
+	"github.com/agora-econ/agora/api/problem"
 )
 
 // Version is the version of the API in its OpenAPI document.
@@ -61,7 +63,7 @@ func (o Options) withDefaults() (Options, error) {
 type service struct {
 	deps Deps
 	opts Options
-	problemer
+	problem.Mapper
 }
 
 // New builds the operator API. It refuses a missing dependency
@@ -76,7 +78,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	s := &service{deps: deps, opts: opts, problemer: problemer{logger: opts.Logger}}
+	s := &service{deps: deps, opts: opts, Mapper: newMapper(opts.Logger)}
 	mux := http.NewServeMux()
 	api := humago.New(mux, apiConfig())
 	api.UseMiddleware(authenticate(api, opts.Token))
@@ -85,7 +87,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	if err := s.registerMetrics(api); err != nil {
 		return nil, nil, err
 	}
-	return problemsForUnrouted(mux), api, nil
+	return problem.Unrouted(mux, OpenAPIPath+".json"), api, nil
 }
 
 func apiConfig() huma.Config {
@@ -96,7 +98,7 @@ func apiConfig() huma.Config {
 	c.DocsPath = ""    // the docs page loads scripts from the web
 	c.SchemasPath = "" // the schemas are in the OpenAPI document
 	c.CreateHooks = nil
-	c.Transformers = []huma.Transformer{detailed}
+	c.Transformers = []huma.Transformer{problem.Detailed}
 	c.Components.SecuritySchemes = map[string]*huma.SecurityScheme{
 		bearerScheme: {Type: "http", Scheme: "bearer", Description: "The operator token: <data>/operator.token, or the configured one."},
 	}
@@ -125,34 +127,3 @@ func (s *service) settle(ctx context.Context) {
 		s.opts.Logger.Warn("operator API: read models behind a write", "err", err)
 	}
 }
-
-// problemsForUnrouted answers a path or method no operation serves with a
-// problem+json too, rather than the mux's plain text.
-func problemsForUnrouted(mux *http.ServeMux) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h, pattern := mux.Handler(r)
-		if pattern != "" {
-			mux.ServeHTTP(w, r)
-			return
-		}
-		rec := &statusRecorder{header: http.Header{}, status: http.StatusOK}
-		h.ServeHTTP(rec, r)
-		if allow := rec.header.Get("Allow"); allow != "" {
-			w.Header().Set("Allow", allow)
-		}
-		detail := fmt.Sprintf("no route %s %s; see %s.json", r.Method, r.URL.Path, OpenAPIPath)
-		if rec.status == http.StatusMethodNotAllowed {
-			detail = fmt.Sprintf("%s %s is not allowed; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow"))
-		}
-		writeProblem(w, rec.status, detail)
-	})
-}
-
-type statusRecorder struct {
-	header http.Header
-	status int
-}
-
-func (r *statusRecorder) Header() http.Header         { return r.header }
-func (r *statusRecorder) Write(b []byte) (int, error) { return len(b), nil }
-func (r *statusRecorder) WriteHeader(status int)      { r.status = status }

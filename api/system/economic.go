@@ -91,10 +91,10 @@ func (s *service) balance(ctx context.Context, _ *struct{}) (*BalanceOutput, err
 	c := callerOf(ctx)
 	a, err := s.deps.Ledger.Get(ctx, c.ticket.AgentID)
 	if err != nil {
-		return nil, s.problem(err)
+		return nil, s.Problem(err)
 	}
 	if !a.Exists() {
-		return nil, s.problem(agent.ErrUnknownAgent)
+		return nil, s.Problem(agent.ErrUnknownAgent)
 	}
 	out := &BalanceOutput{}
 	out.Body.AgentID, out.Body.Status = c.ticket.AgentID, string(a.Status)
@@ -111,19 +111,19 @@ func (s *service) transfer(ctx context.Context, in *TransferInput) (*TransferOut
 	}
 	sent, found, err := s.recallTransfer(ctx, from, key)
 	if err != nil {
-		return nil, s.problem(err)
+		return nil, s.Problem(err)
 	}
 	if !found {
 		if err := s.knownAgent(ctx, in.Body.ToAgentID); err != nil {
-			return nil, s.problem(err)
+			return nil, s.Problem(err)
 		}
 		res, err := s.deps.Ledger.Transfer(ctx, from, key, agent.Transfer{TransferID: "t-" + events.NewID(),
 			To: in.Body.ToAgentID, AmountMicros: in.Body.Amount.Micros(), Memo: in.Body.Memo})
 		if err != nil {
-			return nil, s.problem(err)
+			return nil, s.Problem(err)
 		}
 		if sent, found = res.Event.(events.TransferSent); !found {
-			return nil, s.problem(errNotATransfer)
+			return nil, s.Problem(errNotATransfer)
 		}
 		s.settle(ctx)
 	}

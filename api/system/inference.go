@@ -150,7 +150,7 @@ func (s *service) callUpstream(ctx context.Context, body []byte) ([]byte, error)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(up.URL, "/")+"/chat/completions", bytes.NewReader(body))
 	if err != nil {
-		return nil, s.problem(err)
+		return nil, s.Problem(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")

@@ -1,6 +1,10 @@
 package system
 
-import "time"
+import (
+	"time"
+
+	"github.com/agora-econ/agora/api/problem"
+)
 
 // Limits of the System Service, in one place.
 const (
@@ -41,6 +45,7 @@ const (
 	// models to include it before answering. The write is durable either
 	// way; past it, an immediate read may not show it yet.
 	ReadYourWritesTimeout = 2 * time.Second
-	// ValueEchoLengthMax bounds the rejected value a problem echoes back.
-	ValueEchoLengthMax = 256
+	// ValueEchoLengthMax bounds the rejected value a problem echoes back
+	// (api/problem shortens every echo to it).
+	ValueEchoLengthMax = problem.ValueEchoLengthMax
 )

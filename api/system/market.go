@@ -170,7 +170,7 @@ func market(m markets.MarketState) Market {
 func (s *service) bids(_ context.Context, in *BidsInput) (*BidsOutput, error) {
 	page, next, err := s.deps.Bids.Page(in.Resource, in.Limit, in.Cursor)
 	if err != nil {
-		return nil, s.problem(fmt.Errorf("query.cursor: %w", err))
+		return nil, s.Problem(fmt.Errorf("query.cursor: %w", err))
 	}
 	out := &BidsOutput{}
 	out.Body.NextCursor, out.Body.Total = next, s.deps.Bids.Count()
@@ -203,16 +203,16 @@ func (s *service) placeBid(ctx context.Context, in *PlaceBidInput) (*BidOutput, 
 		BeneficiaryID: in.Body.BeneficiaryID, Payload: in.Body.Payload}
 	for _, name := range slices.Sorted(maps.Keys(in.Body.Resources)) {
 		if err := events.ValidateID(name); err != nil {
-			return nil, s.problem(fmt.Errorf("body.resources: %w", err))
+			return nil, s.Problem(fmt.Errorf("body.resources: %w", err))
 		}
 		terms.Resources[name] = in.Body.Resources[name].Units()
 	}
 	if err := s.knownAgent(ctx, terms.BeneficiaryID); err != nil {
-		return nil, s.problem(err)
+		return nil, s.Problem(err)
 	}
 	id, status, err := s.deps.Book.Place(ctx, c.ticket.AgentID, key, terms, in.Body.Amount.Micros())
 	if err != nil {
-		return nil, s.problem(err)
+		return nil, s.Problem(err)
 	}
 	s.settle(ctx)
 	return bidOutput(id, status), nil
@@ -226,7 +226,7 @@ func (s *service) raiseBid(ctx context.Context, in *RaiseBidInput) (*BidOutput, 
 	}
 	status, err := s.deps.Book.Raise(ctx, c.ticket.AgentID, key, in.ID, in.Body.Amount.Micros())
 	if err != nil {
-		return nil, s.problem(err)
+		return nil, s.Problem(err)
 	}
 	s.settle(ctx)
 	return bidOutput(in.ID, status), nil
@@ -239,7 +239,7 @@ func (s *service) withdrawBid(ctx context.Context, in *WithdrawBidInput) (*BidOu
 		return nil, err
 	}
 	if err := s.deps.Book.Withdraw(ctx, c.ticket.AgentID, key, in.ID); err != nil {
-		return nil, s.problem(err)
+		return nil, s.Problem(err)
 	}
 	s.settle(ctx)
 	return bidOutput(in.ID, statusWithdrawn), nil
