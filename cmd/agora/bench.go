@@ -78,19 +78,7 @@ pass.`,
 				return exitError{2, err}
 			}
 			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			ctx, stop := benchContext(cmd)
-			defer stop()
-			rep, err := runLedger(ctx, o)
-			if err != nil {
-				return err
-			}
-			if err := printReport(cmd.OutOrStdout(), f.asJSON, rep, rep.print); err != nil {
-				return err
-			}
-			if !rep.Audit.OK {
-				return exitError{1, fmt.Errorf("audit failed: %s", rep.Audit.Problem)}
-			}
-			return nil
+			return finishBench(cmd, f.asJSON, func(ctx context.Context) (ledgerReport, error) { return runLedger(ctx, o) })
 		},
 	}
 	f.register(cmd)
@@ -131,19 +119,7 @@ Reports the restart time, the baseline and their ratio (the target is at most
 				return exitError{2, err}
 			}
 			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			ctx, stop := benchContext(cmd)
-			defer stop()
-			rep, err := runRestart(ctx, o)
-			if err != nil {
-				return err
-			}
-			if err := printReport(cmd.OutOrStdout(), f.asJSON, rep, rep.print); err != nil {
-				return err
-			}
-			if !rep.Audit.OK {
-				return exitError{1, fmt.Errorf("audit failed: %s", rep.Audit.Problem)}
-			}
-			return nil
+			return finishBench(cmd, f.asJSON, func(ctx context.Context) (restartReport, error) { return runRestart(ctx, o) })
 		},
 	}
 	f.register(cmd)
@@ -226,3 +202,31 @@ func perEvent(d time.Duration, n uint64) float64 {
 	}
 	return float64(d.Microseconds()) / float64(n)
 }
+
+// auditedReport is the report of a bench that audits the log it built.
+type auditedReport interface {
+	print(out io.Writer) error
+	audited() auditResult
+}
+
+// finishBench runs a bench whose options are valid, with a context that
+// ends on SIGINT, and prints its report; a failed audit fails the command.
+func finishBench[R auditedReport](cmd *cobra.Command, asJSON bool, run func(context.Context) (R, error)) error {
+	ctx, stop := benchContext(cmd)
+	defer stop()
+	rep, err := run(ctx)
+	if err != nil {
+		return err
+	}
+	if err := printReport(cmd.OutOrStdout(), asJSON, rep, rep.print); err != nil {
+		return err
+	}
+	if a := rep.audited(); !a.OK {
+		return exitError{1, fmt.Errorf("audit failed: %s", a.Problem)}
+	}
+	return nil
+}
+
+func (r ledgerReport) audited() auditResult   { return r.Audit }
+func (r restartReport) audited() auditResult  { return r.Audit }
+func (r clearingReport) audited() auditResult { return r.Audit }

@@ -62,19 +62,7 @@ supply.`,
 				return exitError{2, err}
 			}
 			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			ctx, stop := benchContext(cmd)
-			defer stop()
-			rep, err := runClearing(ctx, o)
-			if err != nil {
-				return err
-			}
-			if err := printReport(cmd.OutOrStdout(), f.asJSON, rep, rep.print); err != nil {
-				return err
-			}
-			if !rep.Audit.OK {
-				return exitError{1, fmt.Errorf("audit failed: %s", rep.Audit.Problem)}
-			}
-			return nil
+			return finishBench(cmd, f.asJSON, func(ctx context.Context) (clearingReport, error) { return runClearing(ctx, o) })
 		},
 	}
 	f.register(cmd)
