@@ -217,8 +217,8 @@ func TestListPages(t *testing.T) {
 		t.Fatalf("summary %v", b)
 	}
 	// An empty economy, or a cursor past the end: an empty list, not null.
-	if out := e.admin("GET", "/admin/agents?cursor=z", nil); !strings.Contains(string(out.body), `"agents":[]`) {
-		t.Fatalf("past the end: %s", out.body)
+	if out := e.admin("GET", "/admin/agents?cursor=z", nil); !strings.Contains(string(out.Body), `"agents":[]`) {
+		t.Fatalf("past the end: %s", out.Body)
 	}
 }
 
@@ -229,7 +229,7 @@ func TestUnknownAgent(t *testing.T) {
 	e.problem(e.admin("GET", "/admin/nothing-here", nil), http.StatusNotFound, "no route")
 	a := e.admin("DELETE", "/admin/agents", nil)
 	e.problem(a, http.StatusMethodNotAllowed, "not allowed")
-	if a.header.Get("Allow") == "" {
+	if a.Header.Get("Allow") == "" {
 		t.Fatal("405 without Allow")
 	}
 }

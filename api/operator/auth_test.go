@@ -53,7 +53,7 @@ func TestOnlyTheOperatorTokenPasses(t *testing.T) {
 			}
 			a := e.call(r.method, r.path, "", r.body, headers...)
 			detail := e.problem(a, http.StatusUnauthorized, c.words...)
-			if !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
+			if !strings.HasPrefix(a.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Fatalf("%s %s %s: no WWW-Authenticate", c.name, r.method, r.path)
 			}
 			if tok := strings.TrimPrefix(c.header, "Bearer "); len(tok) > 8 && strings.Contains(detail, tok) {
@@ -73,7 +73,7 @@ func TestOnlyTheOperatorTokenPasses(t *testing.T) {
 	// The scheme's name is case-insensitive (RFC 9110).
 	e.ok(e.call("GET", "/admin/agents", "", nil, "Authorization", "bearer "+operatorToken))
 	// The OpenAPI document is public: it holds no secret.
-	if a := e.call("GET", "/admin/openapi.json", "", nil); a.status != http.StatusOK {
-		t.Fatalf("openapi without a token: %d", a.status)
+	if a := e.call("GET", "/admin/openapi.json", "", nil); a.Status != http.StatusOK {
+		t.Fatalf("openapi without a token: %d", a.Status)
 	}
 }

@@ -1,19 +1,16 @@
 package operator_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -24,6 +21,7 @@ import (
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/executor/ticket"
 	"github.com/agora-econ/agora/actors/runtime"
+	"github.com/agora-econ/agora/api/apitest"
 	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/api/system"
 	"github.com/agora-econ/agora/events"
@@ -244,62 +242,13 @@ func (e *economyForTest) account(id string) agent.Account {
 	return a
 }
 
-// answer is an HTTP answer, decoded.
-type answer struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-func (a answer) json(t *testing.T) map[string]any {
-	t.Helper()
-	var m map[string]any
-	dec := json.NewDecoder(bytes.NewReader(a.body))
-	dec.UseNumber()
-	if err := dec.Decode(&m); err != nil {
-		t.Fatalf("answer %d is not a JSON object: %v: %s", a.status, err, a.body)
-	}
-	return m
-}
+// answer is an HTTP answer, read whole.
+type answer = apitest.Answer
 
 // call makes one request; headers are name, value pairs.
 func (e *economyForTest) call(method, path, token string, body any, headers ...string) answer {
 	e.t.Helper()
-	var r io.Reader
-	switch b := body.(type) {
-	case nil:
-	case string:
-		r = strings.NewReader(b)
-	default:
-		raw, err := json.Marshal(b)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		r = bytes.NewReader(raw)
-	}
-	req, err := http.NewRequest(method, e.server.URL+path, r)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := e.client.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return answer{status: resp.StatusCode, header: resp.Header, body: b}
+	return apitest.Call(e.t, e.client, e.server.URL, method, path, token, body, headers...)
 }
 
 // admin makes one call with the operator token.
@@ -311,36 +260,14 @@ func (e *economyForTest) admin(method, path string, body any, headers ...string)
 // ok checks a 200 and returns the decoded body.
 func (e *economyForTest) ok(a answer) map[string]any {
 	e.t.Helper()
-	if a.status != http.StatusOK {
-		e.t.Fatalf("status %d, want 200: %s", a.status, a.body)
-	}
-	return a.json(e.t)
+	return apitest.OK(e.t, a)
 }
 
 // problem checks a problem+json answer with status whose detail contains
 // every one of words, and returns its detail.
 func (e *economyForTest) problem(a answer, status int, words ...string) string {
 	e.t.Helper()
-	if a.status != status {
-		e.t.Fatalf("status %d, want %d: %s", a.status, status, a.body)
-	}
-	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
-		e.t.Fatalf("content type %q, want application/problem+json: %s", ct, a.body)
-	}
-	m := a.json(e.t)
-	detail, _ := m["detail"].(string)
-	if detail == "" {
-		e.t.Fatalf("problem without a detail: %s", a.body)
-	}
-	if fmt.Sprint(m["status"]) != fmt.Sprint(status) {
-		e.t.Fatalf("problem status %v, want %d", m["status"], status)
-	}
-	for _, w := range words {
-		if !strings.Contains(detail, w) {
-			e.t.Fatalf("detail %q does not say %q", detail, w)
-		}
-	}
-	return detail
+	return apitest.Problem(e.t, a, status, words...)
 }
 
 // freshness is the port cmd/agora implements: the log's last sequence,

@@ -20,16 +20,16 @@ import (
 func (e *economyForTest) scrape() map[string]float64 {
 	e.t.Helper()
 	a := e.admin("GET", "/metrics", nil)
-	if a.status != http.StatusOK {
-		e.t.Fatalf("metrics: %d %s", a.status, a.body)
+	if a.Status != http.StatusOK {
+		e.t.Fatalf("metrics: %d %s", a.Status, a.Body)
 	}
-	if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") || !strings.Contains(ct, "version=0.0.4") {
+	if ct := a.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") || !strings.Contains(ct, "version=0.0.4") {
 		e.t.Fatalf("metrics content type %q", ct)
 	}
 	var p expfmt.TextParser
-	families, err := p.TextToMetricFamilies(strings.NewReader(string(a.body)))
+	families, err := p.TextToMetricFamilies(strings.NewReader(string(a.Body)))
 	if err != nil {
-		e.t.Fatalf("metrics are not the text format: %v\n%s", err, a.body)
+		e.t.Fatalf("metrics are not the text format: %v\n%s", err, a.Body)
 	}
 	out := map[string]float64{}
 	for name, f := range families {

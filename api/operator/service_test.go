@@ -22,8 +22,8 @@ var routes = [][2]string{
 func TestOpenAPIListsEveryRoute(t *testing.T) {
 	e := startEconomy(t)
 	a := e.call("GET", "/admin/openapi.json", "", nil)
-	if a.status != http.StatusOK {
-		t.Fatalf("status %d", a.status)
+	if a.Status != http.StatusOK {
+		t.Fatalf("status %d", a.Status)
 	}
 	var doc struct {
 		OpenAPI    string                                   `json:"openapi"`
@@ -31,7 +31,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		Security   []map[string][]string                    `json:"security"`
 		Components struct{ SecuritySchemes map[string]any } `json:"components"`
 	}
-	if err := json.Unmarshal(a.body, &doc); err != nil {
+	if err := json.Unmarshal(a.Body, &doc); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.HasPrefix(doc.OpenAPI, "3.1") || len(doc.Security) != 1 || len(doc.Components.SecuritySchemes) != 1 {
@@ -64,7 +64,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 			} `json:"schemas"`
 		} `json:"components"`
 	}
-	if err := json.Unmarshal(a.body, &schemas); err != nil {
+	if err := json.Unmarshal(a.Body, &schemas); err != nil {
 		t.Fatal(err)
 	}
 	grant := schemas.Components.Schemas["CreateAgentBody"].Properties["grant"]

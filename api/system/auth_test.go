@@ -42,7 +42,7 @@ func TestTokensThatDoNotAct(t *testing.T) {
 			}
 			a := e.call(route[0], route[1], "", body, c.headers...)
 			detail := e.problem(a, http.StatusUnauthorized, c.words...)
-			if !strings.HasPrefix(a.header.Get("WWW-Authenticate"), "Bearer") {
+			if !strings.HasPrefix(a.Header.Get("WWW-Authenticate"), "Bearer") {
 				t.Fatalf("%s %s: no WWW-Authenticate", c.name, route[1])
 			}
 			if len(c.headers) > 0 && len(c.headers[1]) > len("Bearer ") && strings.Contains(detail, strings.TrimPrefix(c.headers[1], "Bearer ")) {
@@ -58,8 +58,8 @@ func TestTokensThatDoNotAct(t *testing.T) {
 		t.Fatalf("alice %s", a.BalanceMicros)
 	}
 	// The OpenAPI document is public: it holds no secret.
-	if a := e.call("GET", "/openapi.json", "", nil); a.status != http.StatusOK {
-		t.Fatalf("openapi without a token: %d", a.status)
+	if a := e.call("GET", "/openapi.json", "", nil); a.Status != http.StatusOK {
+		t.Fatalf("openapi without a token: %d", a.Status)
 	}
 }
 

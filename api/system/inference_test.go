@@ -118,8 +118,8 @@ func TestInferenceIsMetered(t *testing.T) {
 
 	a := e.call("POST", "/intelligence/inference", alice, chat())
 	out := e.ok(a)
-	if out["object"] != "chat.completion" || a.header.Get("X-Agora-Tokens-Remaining") != "60" {
-		t.Fatalf("answer %v, remaining %q", out, a.header.Get("X-Agora-Tokens-Remaining"))
+	if out["object"] != "chat.completion" || a.Header.Get("X-Agora-Tokens-Remaining") != "60" {
+		t.Fatalf("answer %v, remaining %q", out, a.Header.Get("X-Agora-Tokens-Remaining"))
 	}
 	req, auth, _ := u.last(t)
 	if req["model"] != "test-model" || jsonText(req["max_tokens"]) != "100" || auth != "Bearer sk-test" {
@@ -144,7 +144,7 @@ func TestInferenceIsMetered(t *testing.T) {
 		t.Fatalf("forwarded %v", req)
 	}
 	// That call used 40 of the 20 left: the quota is spent, no more.
-	if got := a.header.Get("X-Agora-Tokens-Remaining"); got != "0" {
+	if got := a.Header.Get("X-Agora-Tokens-Remaining"); got != "0" {
 		t.Fatalf("remaining %q after the quota was crossed", got)
 	}
 	tk, err := e.tickets.Lookup(alice, time.Now())

@@ -152,7 +152,7 @@ func TestRouteOfNoOperation(t *testing.T) {
 	e.problem(e.call("GET", "/economic/nothing", alice, nil), http.StatusNotFound, "no route GET /economic/nothing")
 	a := e.call("PUT", "/economic/balance", alice, nil)
 	e.problem(a, http.StatusMethodNotAllowed, "PUT", "GET")
-	if a.header.Get("Allow") == "" {
+	if a.Header.Get("Allow") == "" {
 		t.Fatal("405 without Allow")
 	}
 }
