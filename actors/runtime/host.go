@@ -142,6 +142,11 @@ func Register[S any](h *Host, agg Aggregate[S]) {
 	}
 }
 
+// ActorSystem is the protoactor-go actor system h runs its actors on, for
+// the actors that are not event-sourced (the System Service's) to live
+// beside them. Stop shuts it down.
+func (h *Host) ActorSystem() *actor.ActorSystem { return h.system }
+
 // pid returns the actor (kind, id), spawning it on first use.
 func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 	if err := events.ValidateID(id); err != nil {

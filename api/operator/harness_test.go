@@ -159,11 +159,13 @@ func startEconomy(t *testing.T) *economyForTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	systemHandler, _, err := system.New(system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing,
+	systemService, err := system.New(system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing,
 		History: historyView, Markets: e.markets, Bids: bids, Directory: e.directory, Freshness: fresh}, system.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(systemService.Close)
+	systemHandler := systemService.Handler()
 	// One listener for both, as cmd/agora serves them.
 	mux := http.NewServeMux()
 	mux.Handle("/admin/", adminHandler)

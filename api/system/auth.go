@@ -19,6 +19,9 @@ type caller struct {
 	ticket ticket.Ticket
 }
 
+// call is the Caller part of the calls the handlers send the actor.
+func (c caller) call() Caller { return Caller{Token: c.token} }
+
 type callerKey struct{}
 
 // callerOf returns the caller the authentication middleware put in ctx.

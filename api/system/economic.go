@@ -7,8 +7,6 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
-	"github.com/agora-econ/agora/actors/agent"
-	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/history"
 )
 
@@ -88,69 +86,34 @@ func (s *service) registerEconomic(api huma.API) {
 }
 
 func (s *service) balance(ctx context.Context, _ *struct{}) (*BalanceOutput, error) {
-	c := callerOf(ctx)
-	a, err := s.deps.Ledger.Get(ctx, c.ticket.AgentID)
+	b, err := ask[Balance](ctx, s, GetBalance{callerOf(ctx).call()})
 	if err != nil {
-		return nil, s.Problem(err)
-	}
-	if !a.Exists() {
-		return nil, s.Problem(agent.ErrUnknownAgent)
+		return nil, err
 	}
 	out := &BalanceOutput{}
-	out.Body.AgentID, out.Body.Status = c.ticket.AgentID, string(a.Status)
-	out.Body.Balance, out.Body.Held, out.Body.Available = Credits(a.BalanceMicros), Credits(a.HeldMicros), Credits(a.Available())
+	out.Body.AgentID, out.Body.Status = b.AgentID, b.Status
+	out.Body.Balance, out.Body.Held, out.Body.Available = Credits(b.BalanceMicros), Credits(b.HeldMicros), Credits(b.AvailableMicros)
 	return out, nil
 }
 
 func (s *service) transfer(ctx context.Context, in *TransferInput) (*TransferOutput, error) {
-	c := callerOf(ctx)
-	from := c.ticket.AgentID
-	key, err := in.commandKey("transfer", from)
+	r, err := ask[TransferReceipt](ctx, s, Transfer{Caller: callerOf(ctx).call(), Key: in.Key,
+		ToAgentID: in.Body.ToAgentID, AmountMicros: in.Body.Amount.Micros(), Memo: in.Body.Memo})
 	if err != nil {
 		return nil, err
 	}
-	sent, found, err := s.recallTransfer(ctx, from, key)
-	if err != nil {
-		return nil, s.Problem(err)
-	}
-	if !found {
-		if err := s.knownAgent(ctx, in.Body.ToAgentID); err != nil {
-			return nil, s.Problem(err)
-		}
-		res, err := s.deps.Ledger.Transfer(ctx, from, key, agent.Transfer{TransferID: "t-" + events.NewID(),
-			To: in.Body.ToAgentID, AmountMicros: in.Body.Amount.Micros(), Memo: in.Body.Memo})
-		if err != nil {
-			return nil, s.Problem(err)
-		}
-		if sent, found = res.Event.(events.TransferSent); !found {
-			return nil, s.Problem(errNotATransfer)
-		}
-		s.settle(ctx)
-	}
 	out := &TransferOutput{}
-	out.Body.TransferID, out.Body.Status = sent.TransferID, "sent"
-	out.Body.ToAgentID, out.Body.Amount = sent.ToAgentID, Credits(sent.AmountMicros)
+	out.Body.TransferID, out.Body.Status = r.TransferID, "sent"
+	out.Body.ToAgentID, out.Body.Amount = r.ToAgentID, Credits(r.AmountMicros)
 	return out, nil
-}
-
-// recallTransfer finds the transfer a retried call made. It is asked first
-// so that a retry gets the first answer even if the recipient has died
-// since (the front door checks the recipient before the debit).
-func (s *service) recallTransfer(ctx context.Context, from, key string) (events.TransferSent, bool, error) {
-	res, ok, err := s.deps.Ledger.Recall(ctx, from, key)
-	if err != nil || !ok {
-		return events.TransferSent{}, false, err
-	}
-	sent, ok := res.Event.(events.TransferSent)
-	if !ok {
-		return events.TransferSent{}, false, errNotATransfer
-	}
-	return sent, true, nil
 }
 
 func (s *service) history(ctx context.Context, in *HistoryInput) (*HistoryOutput, error) {
 	c := callerOf(ctx)
-	txs := s.deps.History.ForAgent(c.ticket.AgentID, in.Limit)
+	txs, err := ask[[]history.Transaction](ctx, s, GetHistory{Caller: c.call(), Limit: in.Limit})
+	if err != nil {
+		return nil, err
+	}
 	out := &HistoryOutput{}
 	out.Body.AgentID = c.ticket.AgentID
 	out.Body.Transactions = make([]HistoryTransaction, len(txs))

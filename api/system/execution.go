@@ -55,26 +55,36 @@ func (s *service) registerSystem(api huma.API) {
 }
 
 func (s *service) execution(ctx context.Context, _ *struct{}) (*ExecutionOutput, error) {
-	t := callerOf(ctx).ticket
+	x, err := ask[Execution](ctx, s, GetExecution{callerOf(ctx).call()})
+	if err != nil {
+		return nil, err
+	}
 	out := &ExecutionOutput{}
-	out.Body.AgentID, out.Body.ExecutionID, out.Body.Deadline = t.AgentID, t.ExecutionID, t.Deadline
-	out.Body.Allocated = make(map[string]Units, len(t.Allocation))
-	for r, u := range maps.All(t.Allocation) {
+	out.Body.AgentID, out.Body.ExecutionID, out.Body.Deadline = x.AgentID, x.ExecutionID, x.Deadline
+	out.Body.Allocated = make(map[string]Units, len(x.Allocation))
+	for r, u := range maps.All(x.Allocation) {
 		out.Body.Allocated[r] = Units(u)
 	}
-	out.Body.Used = map[string]Units{tokensResource: wholeUnits(t.TokensUsed)}
-	out.Body.Remaining = map[string]Units{tokensResource: wholeUnits(t.TokensRemaining())}
+	out.Body.Used = map[string]Units{tokensResource: wholeUnits(x.TokensUsed)}
+	out.Body.Remaining = map[string]Units{tokensResource: wholeUnits(x.TokensRemaining)}
 	return out, nil
 }
 
-func (s *service) config(context.Context, *struct{}) (*ConfigOutput, error) {
-	return &ConfigOutput{Body: s.opts.Config}, nil
+func (s *service) config(ctx context.Context, _ *struct{}) (*ConfigOutput, error) {
+	cfg, err := ask[PublicConfig](ctx, s, GetConfig{callerOf(ctx).call()})
+	if err != nil {
+		return nil, err
+	}
+	return &ConfigOutput{Body: cfg}, nil
 }
 
-func (s *service) time(context.Context, *struct{}) (*TimeOutput, error) {
-	now := s.opts.Now()
+func (s *service) time(ctx context.Context, _ *struct{}) (*TimeOutput, error) {
+	t, err := ask[Time](ctx, s, GetTime{callerOf(ctx).call()})
+	if err != nil {
+		return nil, err
+	}
 	out := &TimeOutput{}
-	out.Body.Time, out.Body.UnixMillis = now.UTC(), now.UnixMilli()
-	out.Body.Cycle = s.deps.Markets.State().Cycle
+	out.Body.Time, out.Body.UnixMillis = t.Now.UTC(), t.Now.UnixMilli()
+	out.Body.Cycle = t.Cycle
 	return out, nil
 }

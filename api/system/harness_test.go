@@ -68,6 +68,7 @@ type economyForTest struct {
 	directory *directory
 
 	handler http.Handler
+	service *system.Service
 	server  *httptest.Server
 	client  *http.Client
 	now     func() time.Time
@@ -158,10 +159,12 @@ func startEconomy(t *testing.T, o harnessOptions) *economyForTest {
 		e.now = o.now
 	}
 	e.markets = marketView
-	e.handler, _, err = system.New(e.deps(), system.Options{Config: publicConfig(), Inference: o.inference, Now: e.now})
+	e.service, err = system.New(e.deps(), system.Options{Config: publicConfig(), Inference: o.inference, Now: e.now})
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(e.service.Close)
+	e.handler = e.service.Handler()
 	e.server = httptest.NewServer(e.handler)
 	t.Cleanup(e.server.Close)
 	e.client = &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/danielgtaylor/huma/v2"
-
 	"github.com/agora-econ/agora/events"
 )
 
@@ -17,29 +15,28 @@ type Idempotency struct {
 	Key string `header:"Idempotency-Key" doc:"Makes a retry safe: a call repeated with the same key (same route, same agent, same bid) returns the first result and applies once. 1 to 128 of A-Z a-z 0-9 - _ = . /; without it every call is new."`
 }
 
-// commandKey is the actor command key of the call: the header's key
-// scoped by route, agent and target, so that one agent's key can never
-// answer another agent's call (the bid book is shared by every agent) nor
-// another route's. Without a header a fresh key is used: the call is then
-// never taken for a retry.
-func (i Idempotency) commandKey(route, agentID string, targets ...string) (string, error) {
-	key := i.Key
+// commandKey is the actor command key of a call: the caller's idempotency
+// key scoped by operation, agent and target, so that one agent's key can
+// never answer another agent's call (the bid book is shared by every
+// agent) nor another operation's. Without a key a fresh one is used: the
+// call is then never taken for a retry.
+func commandKey(key, op, agentID string, targets ...string) (string, error) {
 	if key == "" {
 		key = events.NewID()
 	} else if err := validateKey(key); err != nil {
-		return "", huma.Error400BadRequest(err.Error())
+		return "", err
 	}
-	parts := append([]string{"api", route, agentID}, targets...)
+	parts := append([]string{"api", op, agentID}, targets...)
 	return strings.Join(append(parts, key), "/"), nil
 }
 
 func validateKey(key string) error {
 	if len(key) > IdempotencyKeyLengthMax {
-		return fmt.Errorf("header Idempotency-Key: %d characters, at most %d are allowed", len(key), IdempotencyKeyLengthMax)
+		return fmt.Errorf("%w: %d characters, at most %d are allowed", ErrInvalidIdempotencyKey, len(key), IdempotencyKeyLengthMax)
 	}
 	if err := events.ValidateKey(key); err != nil {
 		msg := strings.TrimPrefix(err.Error(), events.ErrInvalidKey.Error()+": ")
-		return fmt.Errorf("header Idempotency-Key: %s", msg)
+		return fmt.Errorf("%w: %s", ErrInvalidIdempotencyKey, msg)
 	}
 	return nil
 }

@@ -70,27 +70,31 @@ func (s *service) registerInference(api huma.API) {
 }
 
 func (s *service) inference(ctx context.Context, in *InferenceInput) (*InferenceOutput, error) {
-	c := callerOf(ctx)
+	inf, err := ask[Completion](ctx, s, Infer{Caller: callerOf(ctx).call(), Request: in.RawBody})
+	if err != nil {
+		return nil, err
+	}
+	return &InferenceOutput{ContentType: "application/json", Remaining: inf.TokensRemaining, Body: inf.Answer}, nil
+}
+
+// infer forwards a chat completion upstream and meters it.
+func (s *service) infer(ctx context.Context, c caller, raw []byte) (Completion, error) {
 	up := s.opts.Inference
 	if up.URL == "" {
-		return nil, huma.Error503ServiceUnavailable("no inference upstream is configured (inference.url); this economy offers no inference")
+		return Completion{}, ErrNoInference
 	}
 	remaining := c.ticket.TokensRemaining()
 	if remaining <= 0 {
-		return nil, huma.Error429TooManyRequests(fmt.Sprintf(
-			"the execution's token quota is spent: %d of %d tokens used; bid for a bundle with more tokens",
-			c.ticket.TokensUsed, c.ticket.TokensAllocated()))
+		return Completion{}, fmt.Errorf("%w: %d of %d tokens used; bid for a bundle with more tokens",
+			ticket.ErrQuotaExhausted, c.ticket.TokensUsed, c.ticket.TokensAllocated())
 	}
-	if in.Body.Stream {
-		return nil, huma.Error422UnprocessableEntity("body.stream: streaming is not supported: answers are metered from their usage")
-	}
-	body, capTokens, err := forwarded(in.RawBody, up.Model, remaining)
+	body, capTokens, err := forwarded(raw, up.Model, remaining)
 	if err != nil {
-		return nil, huma.Error400BadRequest(err.Error())
+		return Completion{}, err
 	}
 	answer, err := s.callUpstream(ctx, body)
 	if err != nil {
-		return nil, err
+		return Completion{}, err
 	}
 	used, ok := usage(answer)
 	if !ok {
@@ -108,16 +112,30 @@ func (s *service) inference(ctx context.Context, in *InferenceInput) (*Inference
 	if t, err := s.deps.Tickets.Lookup(c.token, s.opts.Now()); err == nil {
 		left = t.TokensRemaining()
 	}
-	return &InferenceOutput{ContentType: "application/json", Remaining: left, Body: answer}, nil
+	return Completion{Answer: answer, TokensRemaining: left}, nil
 }
 
 // forwarded is the request sent upstream: the caller's, with the model
 // defaulted and the completion capped to the remaining tokens (max_tokens,
 // and max_completion_tokens if the caller used it). It returns the cap.
+// It checks what the HTTP API's schema checks, for calls sent as actor
+// messages: a JSON object with at least one message, not streamed.
 func forwarded(raw []byte, model string, remaining int64) ([]byte, int64, error) {
 	var req map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &req); err != nil {
-		return nil, 0, fmt.Errorf("body: %w", err)
+		return nil, 0, fmt.Errorf("%w: body: %w", ErrInvalidCall, err)
+	}
+	var shape struct {
+		Messages []json.RawMessage `json:"messages"`
+		Stream   bool              `json:"stream"`
+	}
+	switch err := json.Unmarshal(raw, &shape); {
+	case err != nil:
+		return nil, 0, fmt.Errorf("%w: body: %w", ErrInvalidCall, err)
+	case len(shape.Messages) == 0:
+		return nil, 0, fmt.Errorf("%w: body.messages: at least one message is required", ErrInvalidCall)
+	case shape.Stream:
+		return nil, 0, fmt.Errorf("%w: body.stream: streaming is not supported: answers are metered from their usage", ErrInvalidCall)
 	}
 	if _, ok := req["model"]; !ok && model != "" {
 		req["model"], _ = json.Marshal(model)
@@ -130,7 +148,7 @@ func forwarded(raw []byte, model string, remaining int64) ([]byte, int64, error)
 		}
 		var asked int64
 		if err := json.Unmarshal(v, &asked); err != nil {
-			return nil, 0, fmt.Errorf("body.%s: %w", field, err)
+			return nil, 0, fmt.Errorf("%w: body.%s: %w", ErrInvalidCall, field, err)
 		}
 		req[field] = json.RawMessage(strconv.FormatInt(min(asked, remaining), 10))
 		capped, named = min(capped, asked), true
@@ -150,7 +168,7 @@ func (s *service) callUpstream(ctx context.Context, body []byte) ([]byte, error)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(up.URL, "/")+"/chat/completions", bytes.NewReader(body))
 	if err != nil {
-		return nil, s.Problem(err)
+		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")

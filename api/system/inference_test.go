@@ -153,7 +153,7 @@ func TestInferenceIsMetered(t *testing.T) {
 	}
 
 	calls := u.calls()
-	e.problem(e.call("POST", "/intelligence/inference", alice, chat()), http.StatusTooManyRequests, "token quota is spent", "100 of 100")
+	e.problem(e.call("POST", "/intelligence/inference", alice, chat()), http.StatusTooManyRequests, "token quota exhausted", "100 of 100")
 	if u.calls() != calls {
 		t.Fatal("a call past the quota reached the upstream")
 	}

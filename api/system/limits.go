@@ -36,10 +36,21 @@ const (
 	// HistoryLimitDefault and HistoryLimitMax bound GET /economic/history.
 	HistoryLimitDefault = 20
 	HistoryLimitMax     = 1000
+	// BidsLimitDefault and BidsLimitMax bound a page of GET /market/bids.
+	BidsLimitDefault = 50
+	BidsLimitMax     = 500
 	// AgentsLimitDefault and AgentsLimitMax bound a page of GET
 	// /social/agents.
 	AgentsLimitDefault = 100
 	AgentsLimitMax     = 1000
+
+	// CallsInFlightMax bounds the calls the service answers at once; past
+	// it a call is refused with ErrBusy (503) rather than queued without
+	// bound.
+	CallsInFlightMax = 4096
+	// CallTimeoutDefault bounds a call whose caller set no deadline. It is
+	// above InferenceTimeoutDefault, the longest a call may rightly take.
+	CallTimeoutDefault = 90 * time.Second
 
 	// ReadYourWritesTimeout bounds how long a write waits for the read
 	// models to include it before answering. The write is durable either

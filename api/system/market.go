@@ -2,10 +2,7 @@ package system
 
 import (
 	"context"
-	"fmt"
-	"maps"
 	"net/http"
-	"slices"
 	"time"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -133,19 +130,22 @@ func (s *service) registerMarket(api huma.API) {
 	huma.Register(api, operation(huma.Operation{
 		OperationID: "place-bid", Method: http.MethodPost, Path: "/market/bid", Tags: []string{"market"},
 		Summary: "Bid for a bundle of resources (the caller's next execution)",
-	}, conflicts...), s.placeBid)
+	}, conflicts...), s.placeBidRoute)
 	huma.Register(api, operation(huma.Operation{
 		OperationID: "raise-bid", Method: http.MethodPatch, Path: "/market/bid/{id}", Tags: []string{"market"},
 		Summary: "Raise one of the caller's open bids",
-	}, append(conflicts, http.StatusForbidden)...), s.raiseBid)
+	}, append(conflicts, http.StatusForbidden)...), s.raiseBidRoute)
 	huma.Register(api, operation(huma.Operation{
 		OperationID: "withdraw-bid", Method: http.MethodDelete, Path: "/market/bid/{id}", Tags: []string{"market"},
 		Summary: "Withdraw one of the caller's open bids; its hold is released",
-	}, append(conflicts, http.StatusForbidden)...), s.withdrawBid)
+	}, append(conflicts, http.StatusForbidden)...), s.withdrawBidRoute)
 }
 
-func (s *service) marketState(_ context.Context, _ *struct{}) (*MarketStateOutput, error) {
-	st := s.deps.Markets.State()
+func (s *service) marketState(ctx context.Context, _ *struct{}) (*MarketStateOutput, error) {
+	st, err := ask[markets.MarketsState](ctx, s, GetMarketState{callerOf(ctx).call()})
+	if err != nil {
+		return nil, err
+	}
 	out := &MarketStateOutput{}
 	out.Body.Cycle = st.Cycle
 	out.Body.Markets = make([]Market, len(st.Markets))
@@ -167,18 +167,15 @@ func market(m markets.MarketState) Market {
 		RecentTransactions: txs}
 }
 
-func (s *service) bids(_ context.Context, in *BidsInput) (*BidsOutput, error) {
-	page, next, err := s.deps.Bids.Page(in.Resource, in.Limit, in.Cursor)
+func (s *service) bids(ctx context.Context, in *BidsInput) (*BidsOutput, error) {
+	page, err := ask[BidPage](ctx, s, ListBids{Caller: callerOf(ctx).call(), Resource: in.Resource, Limit: in.Limit, Cursor: in.Cursor})
 	if err != nil {
-		return nil, s.Problem(fmt.Errorf("query.cursor: %w", err))
+		return nil, err
 	}
 	out := &BidsOutput{}
-	out.Body.NextCursor, out.Body.Total = next, s.deps.Bids.Count()
-	if in.Resource != "" {
-		out.Body.Total = s.deps.Bids.CountFor(in.Resource)
-	}
-	out.Body.Bids = make([]Bid, len(page))
-	for i, b := range page {
+	out.Body.NextCursor, out.Body.Total = page.NextCursor, page.Total
+	out.Body.Bids = make([]Bid, len(page.Bids))
+	for i, b := range page.Bids {
 		out.Body.Bids[i] = publicBid(b)
 	}
 	return out, nil
@@ -193,64 +190,30 @@ func publicBid(b bidbook.Bid) Bid {
 		Amount: Credits(b.AmountMicros), PlacedAt: b.PlacedAt, Status: bidbook.StatusOpen}
 }
 
-func (s *service) placeBid(ctx context.Context, in *PlaceBidInput) (*BidOutput, error) {
-	c := callerOf(ctx)
-	key, err := in.commandKey("bid", c.ticket.AgentID)
-	if err != nil {
-		return nil, err
-	}
+func (s *service) placeBidRoute(ctx context.Context, in *PlaceBidInput) (*BidOutput, error) {
 	terms := events.BidTerms{Resources: make(map[string]events.Units, len(in.Body.Resources)),
 		BeneficiaryID: in.Body.BeneficiaryID, Payload: in.Body.Payload}
-	for _, name := range slices.Sorted(maps.Keys(in.Body.Resources)) {
-		if err := events.ValidateID(name); err != nil {
-			return nil, s.Problem(fmt.Errorf("body.resources: %w", err))
-		}
-		terms.Resources[name] = in.Body.Resources[name].Units()
+	for name, q := range in.Body.Resources {
+		terms.Resources[name] = q.Units()
 	}
-	if err := s.knownAgent(ctx, terms.BeneficiaryID); err != nil {
-		return nil, s.Problem(err)
-	}
-	id, status, err := s.deps.Book.Place(ctx, c.ticket.AgentID, key, terms, in.Body.Amount.Micros())
-	if err != nil {
-		return nil, s.Problem(err)
-	}
-	s.settle(ctx)
-	return bidOutput(id, status), nil
+	return bidOutput(ask[BidStatus](ctx, s, PlaceBid{Caller: callerOf(ctx).call(), Key: in.Key,
+		Terms: terms, AmountMicros: in.Body.Amount.Micros()}))
 }
 
-func (s *service) raiseBid(ctx context.Context, in *RaiseBidInput) (*BidOutput, error) {
-	c := callerOf(ctx)
-	key, err := in.commandKey("raise", c.ticket.AgentID, in.ID)
+func (s *service) raiseBidRoute(ctx context.Context, in *RaiseBidInput) (*BidOutput, error) {
+	return bidOutput(ask[BidStatus](ctx, s, RaiseBid{Caller: callerOf(ctx).call(), Key: in.Key,
+		BidID: in.ID, AmountMicros: in.Body.Amount.Micros()}))
+}
+
+func (s *service) withdrawBidRoute(ctx context.Context, in *WithdrawBidInput) (*BidOutput, error) {
+	return bidOutput(ask[BidStatus](ctx, s, WithdrawBid{Caller: callerOf(ctx).call(), Key: in.Key, BidID: in.ID}))
+}
+
+func bidOutput(b BidStatus, err error) (*BidOutput, error) {
 	if err != nil {
 		return nil, err
 	}
-	status, err := s.deps.Book.Raise(ctx, c.ticket.AgentID, key, in.ID, in.Body.Amount.Micros())
-	if err != nil {
-		return nil, s.Problem(err)
-	}
-	s.settle(ctx)
-	return bidOutput(in.ID, status), nil
-}
-
-func (s *service) withdrawBid(ctx context.Context, in *WithdrawBidInput) (*BidOutput, error) {
-	c := callerOf(ctx)
-	key, err := in.commandKey("withdraw", c.ticket.AgentID, in.ID)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.deps.Book.Withdraw(ctx, c.ticket.AgentID, key, in.ID); err != nil {
-		return nil, s.Problem(err)
-	}
-	s.settle(ctx)
-	return bidOutput(in.ID, statusWithdrawn), nil
-}
-
-// statusWithdrawn is the status of a bid taken out of the book by its
-// agent.
-const statusWithdrawn = "withdrawn"
-
-func bidOutput(id, status string) *BidOutput {
 	out := &BidOutput{}
-	out.Body.BidID, out.Body.Status = id, status
-	return out
+	out.Body.BidID, out.Body.Status = b.BidID, b.Status
+	return out, nil
 }

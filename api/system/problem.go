@@ -26,6 +26,8 @@ var statuses = []problem.Status{
 	{Err: ticket.ErrRevoked, Code: http.StatusUnauthorized},
 	{Err: ticket.ErrQuotaExhausted, Code: http.StatusTooManyRequests},
 	// What the request says.
+	{Err: ErrInvalidIdempotencyKey, Code: http.StatusBadRequest},
+	{Err: ErrInvalidCall, Code: http.StatusUnprocessableEntity},
 	{Err: events.ErrInvalidAmount, Code: http.StatusUnprocessableEntity},
 	{Err: events.ErrInvalidID, Code: http.StatusUnprocessableEntity},
 	{Err: agent.ErrTransferToSelf, Code: http.StatusUnprocessableEntity},
@@ -47,6 +49,9 @@ var statuses = []problem.Status{
 	{Err: agent.ErrTooManyHolds, Code: http.StatusConflict},
 	{Err: clearing.ErrBidNotOpen, Code: http.StatusConflict},
 	// The system: retry later, with the same Idempotency-Key.
+	{Err: ErrNoInference, Code: http.StatusServiceUnavailable},
+	{Err: ErrBusy, Code: http.StatusServiceUnavailable},
+	{Err: ErrNoAnswer, Code: http.StatusServiceUnavailable},
 	{Err: clearing.ErrBookFull, Code: http.StatusServiceUnavailable},
 	{Err: clearing.ErrNotConfigured, Code: http.StatusServiceUnavailable},
 	{Err: runtime.ErrUnavailable, Code: http.StatusServiceUnavailable},

@@ -11,8 +11,11 @@
 // problem+json errors whose detail names the bad field. docs/api.md is the
 // reference for agent authors.
 //
-// New returns a plain http.Handler, so the executor can serve it on the
-// Unix socket it binds into each sandbox as well as on TCP.
+// The service is an actor first (messages.go, actor.go): every operation
+// is a message its actor answers, which is how Go agents may call it
+// (SPEC.md 3.2), and the HTTP handlers are clients of the same messages.
+// Service.Handler is a plain http.Handler, so the executor can serve it on
+// the Unix socket it binds into each sandbox as well as on TCP.
 package system
 
 import (
@@ -21,8 +24,10 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"sync"
 	"time"
 
+	"github.com/asynkron/protoactor-go/actor"
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
 
@@ -47,6 +52,11 @@ type Options struct {
 	// Logger receives the errors the agents are not shown; default
 	// slog.Default().
 	Logger *slog.Logger
+	// Actors is the actor system the service's actor lives in: the
+	// economy's own (runtime.Host.ActorSystem), so that Go agents in it
+	// reach the service like any other actor. Nil: an actor system of the
+	// service's own, shut down by Close.
+	Actors *actor.ActorSystem
 }
 
 // Inference is the OpenAI-compatible upstream of POST
@@ -94,26 +104,46 @@ func (o Options) withDefaults() (Options, error) {
 	return o, nil
 }
 
-// service holds what the handlers share.
+// service holds what the operations and the handlers share.
 type service struct {
 	deps Deps
 	opts Options
+	root *actor.RootContext
+	pid  *actor.PID
 	problem.Mapper
 }
 
-// New builds the System Service. It refuses a missing dependency
-// (ErrNilDependency) and unusable options (ErrInvalidOptions). The handler
-// serves every route and /openapi.json; the huma.API is returned for
-// documentation tools and tests.
-func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
+// Service is the System Service: its actor, and the HTTP API over it.
+type Service struct {
+	s       *service
+	handler http.Handler
+	api     huma.API
+	own     *actor.ActorSystem // the actor system New made, if it made one
+	calls   sync.WaitGroup
+}
+
+// New builds the System Service and spawns its actor. It refuses a missing
+// dependency (ErrNilDependency) and unusable options (ErrInvalidOptions).
+func New(deps Deps, opts Options) (*Service, error) {
 	if err := deps.check(); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	opts, err := opts.withDefaults()
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	s := &service{deps: deps, opts: opts, Mapper: newMapper(opts.Logger)}
+	svc := &Service{}
+	if opts.Actors == nil {
+		svc.own = actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
+			return slog.New(slog.DiscardHandler)
+		}))
+		opts.Actors = svc.own
+	}
+	s := &service{deps: deps, opts: opts, root: opts.Actors.Root, Mapper: newMapper(opts.Logger)}
+	inFlight := make(chan struct{}, CallsInFlightMax)
+	s.pid = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &serviceActor{s: s, inFlight: inFlight, calls: &svc.calls}
+	}))
 	mux := http.NewServeMux()
 	api := humago.New(mux, apiConfig())
 	api.UseMiddleware(authenticate(api, deps.Tickets, opts.Now))
@@ -122,7 +152,31 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	s.registerSocial(api)
 	s.registerInference(api)
 	s.registerSystem(api)
-	return problem.Unrouted(mux, "/openapi.json"), api, nil
+	svc.s, svc.handler, svc.api = s, problem.Unrouted(mux, "/openapi.json"), api
+	return svc, nil
+}
+
+// Handler serves every route of the HTTP API and /openapi.json.
+func (svc *Service) Handler() http.Handler { return svc.handler }
+
+// API is the huma API, for documentation tools and tests.
+func (svc *Service) API() huma.API { return svc.api }
+
+// PID is the service's actor: send it the calls of messages.go (Ask).
+func (svc *Service) PID() *actor.PID { return svc.s.pid }
+
+// Root is a root context of the actor system the service lives in, to
+// Ask it from outside any actor.
+func (svc *Service) Root() *actor.RootContext { return svc.s.root }
+
+// Close stops the actor after the calls it is answering, and the actor
+// system New made, if it made one.
+func (svc *Service) Close() {
+	_ = svc.s.root.PoisonFuture(svc.s.pid).Wait()
+	svc.calls.Wait()
+	if svc.own != nil {
+		svc.own.Shutdown()
+	}
 }
 
 func apiConfig() huma.Config {

@@ -122,7 +122,7 @@ func TestServedOnAUnixSocket(t *testing.T) {
 
 // TestNewRefusesMissingDependencies names each one, typed nils included.
 func TestNewRefusesMissingDependencies(t *testing.T) {
-	_, _, err := system.New(system.Deps{Ledger: (*agent.Accounts)(nil), Bids: bidbook.New()}, system.Options{})
+	_, err := system.New(system.Deps{Ledger: (*agent.Accounts)(nil), Bids: bidbook.New()}, system.Options{})
 	if !errors.Is(err, system.ErrNilDependency) {
 		t.Fatalf("got %v", err)
 	}
@@ -142,11 +142,13 @@ func TestNewRefusesBadOptions(t *testing.T) {
 	e := startEconomy(t, harnessOptions{})
 	deps := e.deps()
 	for _, in := range []system.Inference{{URL: "ftp://x"}, {URL: "localhost:8080"}, {URL: "http://x", Timeout: -time.Second}} {
-		if _, _, err := system.New(deps, system.Options{Inference: in}); !errors.Is(err, system.ErrInvalidOptions) {
+		if _, err := system.New(deps, system.Options{Inference: in}); !errors.Is(err, system.ErrInvalidOptions) {
 			t.Fatalf("%+v: got %v", in, err)
 		}
 	}
-	if _, _, err := system.New(deps, system.Options{}); err != nil {
+	svc, err := system.New(deps, system.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
+	svc.Close()
 }

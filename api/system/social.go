@@ -32,14 +32,12 @@ func (s *service) registerSocial(api huma.API) {
 	}), s.agents)
 }
 
-func (s *service) agents(_ context.Context, in *AgentsInput) (*AgentsOutput, error) {
-	// One more than a page tells whether another page follows.
-	ids := s.deps.Directory.LivingAgents(in.After, in.Limit+1)
-	out := &AgentsOutput{}
-	if len(ids) > in.Limit {
-		ids = ids[:in.Limit]
-		out.Body.NextAfter = ids[len(ids)-1]
+func (s *service) agents(ctx context.Context, in *AgentsInput) (*AgentsOutput, error) {
+	page, err := ask[AgentPage](ctx, s, ListAgents{Caller: callerOf(ctx).call(), After: in.After, Limit: in.Limit})
+	if err != nil {
+		return nil, err
 	}
-	out.Body.Agents = append([]string{}, ids...)
+	out := &AgentsOutput{}
+	out.Body.Agents, out.Body.NextAfter = page.Agents, page.NextAfter
 	return out, nil
 }

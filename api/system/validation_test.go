@@ -71,7 +71,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"no memory", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1}, 10), nil, 422, []string{"memory_mb"}},
 		{"attention", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1, "memory_mb": 10, "attention": 1}, 100), nil, 422, []string{"attention"}},
 		{"unknown resource", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1, "memory_mb": 10, "gpu": 1}, 10), nil, 422, []string{"unknown resource", "gpu"}},
-		{"bad resource name", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1, "memory_mb": 10, "GPU.x": 1}, 10), nil, 422, []string{"body.resources", "GPU.x"}},
+		{"bad resource name", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1, "memory_mb": 10, "GPU.x": 1}, 10), nil, 422, []string{"resources", "GPU.x"}},
 		{"no resources", "POST", "/market/bid", bid(map[string]any{}, 10), nil, 422, []string{"body.resources"}},
 		{"units seven decimals", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1.0000001, "memory_mb": 10}, 10), nil, 422, []string{"body.resources.cpu_seconds", "more than 6 decimals"}},
 		{"units negative", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1, "memory_mb": -10}, 10), nil, 422, []string{"body.resources.memory_mb", "> 0"}},

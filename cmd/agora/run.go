@@ -90,7 +90,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return err
 	}
-	if err := x.serveSocket(eco, svc); err != nil {
+	if err := x.serveSocket(eco, svc.Handler()); err != nil {
 		return err
 	}
 	ex, err := x.executor(eco, logger)
@@ -112,7 +112,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return fmt.Errorf("server.listen: %w", err)
 	}
-	eco.serveHTTP("http server", ln, apis(svc, op))
+	eco.serveHTTP("http server", ln, apis(svc.Handler(), op))
 	// One-shot commands find the APIs here, whatever --listen was.
 	apiURL := "http://" + ln.Addr().String()
 	if err := os.WriteFile(filepath.Join(cfg.Data.Dir, apiURLFile), []byte(apiURL+"\n"), 0o600); err != nil {

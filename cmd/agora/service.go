@@ -27,10 +27,11 @@ const (
 )
 
 // systemService builds the System Service of the economy over its actors
-// and read models, with tickets as the registry of execution tokens.
-func (e *runtimeEconomy) systemService(tickets *ticket.Registry, logger *slog.Logger) (http.Handler, error) {
+// and read models, with tickets as the registry of execution tokens. Its
+// actor lives in the economy's actor system, which stops with the host.
+func (e *runtimeEconomy) systemService(tickets *ticket.Registry, logger *slog.Logger) (*system.Service, error) {
 	cfg := e.node.cfg
-	h, _, err := system.New(system.Deps{
+	return system.New(system.Deps{
 		Tickets:   tickets,
 		Ledger:    e.accounts,
 		Book:      e.clearing,
@@ -44,8 +45,8 @@ func (e *runtimeEconomy) systemService(tickets *ticket.Registry, logger *slog.Lo
 		Inference: system.Inference{URL: cfg.Inference.URL, APIKey: cfg.Inference.Key(os.Getenv),
 			Model: cfg.Inference.Model, Timeout: cfg.Inference.Timeout()},
 		Logger: logger,
+		Actors: e.host.ActorSystem(),
 	})
-	return h, err
 }
 
 // serveHTTP serves h on ln until the economy stops; a failure to serve

@@ -1,0 +1,274 @@
+package system
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"unicode/utf8"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/executor/ticket"
+	"github.com/agora-econ/agora/events"
+)
+
+// The operations of the service, in the terms of the messages of
+// messages.go. The actor runs them (actor.go); the HTTP handlers reach
+// them through the actor. A call that comes over HTTP has already passed
+// huma's validation of its JSON; a call sent as a message has not, so
+// every operation checks what it is given itself.
+
+// answer authenticates call and runs it.
+func (s *service) answer(ctx context.Context, call Call) Reply {
+	token := call.bearer()
+	if token == "" {
+		return Reply{Err: fmt.Errorf("%w: %w", ticket.ErrUnknownToken, errNoBearer)}
+	}
+	t, err := s.deps.Tickets.Lookup(token, s.opts.Now())
+	if err != nil {
+		return Reply{Err: err}
+	}
+	v, err := s.run(ctx, caller{token: token, ticket: t}, call)
+	if err != nil {
+		return Reply{Err: err}
+	}
+	return Reply{Value: v}
+}
+
+func (s *service) run(ctx context.Context, c caller, call Call) (any, error) {
+	switch m := call.(type) {
+	case GetBalance:
+		return s.getBalance(ctx, c)
+	case Transfer:
+		return s.sendTransfer(ctx, c, m)
+	case GetHistory:
+		return s.getHistory(c, m)
+	case GetMarketState:
+		return s.deps.Markets.State(), nil
+	case ListBids:
+		return s.listBids(m)
+	case PlaceBid:
+		return s.placeBid(ctx, c, m)
+	case RaiseBid:
+		return s.raiseBid(ctx, c, m)
+	case WithdrawBid:
+		return s.withdrawBid(ctx, c, m)
+	case ListAgents:
+		return s.listAgents(m)
+	case GetExecution:
+		t := c.ticket
+		return Execution{AgentID: t.AgentID, ExecutionID: t.ExecutionID, Deadline: t.Deadline,
+			Allocation: maps.Clone(t.Allocation), TokensUsed: t.TokensUsed, TokensRemaining: t.TokensRemaining()}, nil
+	case GetConfig:
+		return s.opts.Config, nil
+	case GetTime:
+		return Time{Now: s.opts.Now(), Cycle: s.deps.Markets.State().Cycle}, nil
+	case Infer:
+		return s.infer(ctx, c, m.Request)
+	}
+	return nil, fmt.Errorf("%w: %T", ErrUnknownCall, call)
+}
+
+func (s *service) getBalance(ctx context.Context, c caller) (Balance, error) {
+	a, err := s.deps.Ledger.Get(ctx, c.ticket.AgentID)
+	if err != nil {
+		return Balance{}, err
+	}
+	if !a.Exists() {
+		return Balance{}, agent.ErrUnknownAgent
+	}
+	return Balance{AgentID: c.ticket.AgentID, Status: string(a.Status), BalanceMicros: a.BalanceMicros,
+		HeldMicros: a.HeldMicros, AvailableMicros: a.Available()}, nil
+}
+
+func (s *service) sendTransfer(ctx context.Context, c caller, m Transfer) (TransferReceipt, error) {
+	from := c.ticket.AgentID
+	if err := invalidField("to_agent_id", events.ValidateID(m.ToAgentID)); err != nil {
+		return TransferReceipt{}, err
+	}
+	if n := utf8.RuneCountInString(m.Memo); n > MemoLengthMax {
+		return TransferReceipt{}, fmt.Errorf("%w: memo: %d characters, at most %d are allowed", ErrInvalidCall, n, MemoLengthMax)
+	}
+	key, err := commandKey(m.Key, "transfer", from)
+	if err != nil {
+		return TransferReceipt{}, err
+	}
+	sent, found, err := s.recallTransfer(ctx, from, key)
+	if err != nil {
+		return TransferReceipt{}, err
+	}
+	if !found {
+		if err := s.knownAgent(ctx, m.ToAgentID); err != nil {
+			return TransferReceipt{}, err
+		}
+		res, err := s.deps.Ledger.Transfer(ctx, from, key, agent.Transfer{TransferID: "t-" + events.NewID(),
+			To: m.ToAgentID, AmountMicros: m.AmountMicros, Memo: m.Memo})
+		if err != nil {
+			return TransferReceipt{}, err
+		}
+		if sent, found = res.Event.(events.TransferSent); !found {
+			return TransferReceipt{}, errNotATransfer
+		}
+		s.settle(ctx)
+	}
+	return TransferReceipt{TransferID: sent.TransferID, ToAgentID: sent.ToAgentID, AmountMicros: sent.AmountMicros}, nil
+}
+
+// recallTransfer finds the transfer a retried call made. It is asked first
+// so that a retry gets the first answer even if the recipient has died
+// since (the front door checks the recipient before the debit).
+func (s *service) recallTransfer(ctx context.Context, from, key string) (events.TransferSent, bool, error) {
+	res, ok, err := s.deps.Ledger.Recall(ctx, from, key)
+	if err != nil || !ok {
+		return events.TransferSent{}, false, err
+	}
+	sent, ok := res.Event.(events.TransferSent)
+	if !ok {
+		return events.TransferSent{}, false, errNotATransfer
+	}
+	return sent, true, nil
+}
+
+func (s *service) getHistory(c caller, m GetHistory) (any, error) {
+	limit, err := pageLimit("limit", m.Limit, HistoryLimitDefault, HistoryLimitMax)
+	if err != nil {
+		return nil, err
+	}
+	return s.deps.History.ForAgent(c.ticket.AgentID, limit), nil
+}
+
+func (s *service) listBids(m ListBids) (BidPage, error) {
+	if m.Resource != "" {
+		if err := invalidField("resource", events.ValidateID(m.Resource)); err != nil {
+			return BidPage{}, err
+		}
+	}
+	limit, err := pageLimit("limit", m.Limit, BidsLimitDefault, BidsLimitMax)
+	if err != nil {
+		return BidPage{}, err
+	}
+	page, next, err := s.deps.Bids.Page(m.Resource, limit, m.Cursor)
+	if err != nil {
+		return BidPage{}, fmt.Errorf("cursor: %w", err)
+	}
+	total := s.deps.Bids.Count()
+	if m.Resource != "" {
+		total = s.deps.Bids.CountFor(m.Resource)
+	}
+	return BidPage{Bids: page, NextCursor: next, Total: total}, nil
+}
+
+func (s *service) placeBid(ctx context.Context, c caller, m PlaceBid) (BidStatus, error) {
+	if err := validTerms(m.Terms); err != nil {
+		return BidStatus{}, err
+	}
+	key, err := commandKey(m.Key, "bid", c.ticket.AgentID)
+	if err != nil {
+		return BidStatus{}, err
+	}
+	if err := s.knownAgent(ctx, m.Terms.BeneficiaryID); err != nil {
+		return BidStatus{}, err
+	}
+	id, status, err := s.deps.Book.Place(ctx, c.ticket.AgentID, key, m.Terms, m.AmountMicros)
+	if err != nil {
+		return BidStatus{}, err
+	}
+	s.settle(ctx)
+	return BidStatus{BidID: id, Status: status}, nil
+}
+
+// validTerms checks a bundle as the HTTP API's schema does: at least one
+// resource, each named by a valid id, and a valid beneficiary if any. The
+// book checks the rest (the resources it clears, the reserve, supply, the
+// payload's size).
+func validTerms(t events.BidTerms) error {
+	if len(t.Resources) == 0 {
+		return fmt.Errorf("%w: resources: a bundle names at least one resource", ErrInvalidCall)
+	}
+	for _, name := range slices.Sorted(maps.Keys(t.Resources)) {
+		if err := events.ValidateID(name); err != nil {
+			return fmt.Errorf("resources: %w", err)
+		}
+	}
+	if t.BeneficiaryID != "" {
+		if err := invalidField("beneficiary_id", events.ValidateID(t.BeneficiaryID)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *service) raiseBid(ctx context.Context, c caller, m RaiseBid) (BidStatus, error) {
+	if err := invalidField("bid_id", events.ValidateID(m.BidID)); err != nil {
+		return BidStatus{}, err
+	}
+	key, err := commandKey(m.Key, "raise", c.ticket.AgentID, m.BidID)
+	if err != nil {
+		return BidStatus{}, err
+	}
+	status, err := s.deps.Book.Raise(ctx, c.ticket.AgentID, key, m.BidID, m.AmountMicros)
+	if err != nil {
+		return BidStatus{}, err
+	}
+	s.settle(ctx)
+	return BidStatus{BidID: m.BidID, Status: status}, nil
+}
+
+func (s *service) withdrawBid(ctx context.Context, c caller, m WithdrawBid) (BidStatus, error) {
+	if err := invalidField("bid_id", events.ValidateID(m.BidID)); err != nil {
+		return BidStatus{}, err
+	}
+	key, err := commandKey(m.Key, "withdraw", c.ticket.AgentID, m.BidID)
+	if err != nil {
+		return BidStatus{}, err
+	}
+	if err := s.deps.Book.Withdraw(ctx, c.ticket.AgentID, key, m.BidID); err != nil {
+		return BidStatus{}, err
+	}
+	s.settle(ctx)
+	return BidStatus{BidID: m.BidID, Status: statusWithdrawn}, nil
+}
+
+// statusWithdrawn is the status of a bid taken out of the book by its
+// agent.
+const statusWithdrawn = "withdrawn"
+
+func (s *service) listAgents(m ListAgents) (AgentPage, error) {
+	if m.After != "" {
+		if err := invalidField("after", events.ValidateID(m.After)); err != nil {
+			return AgentPage{}, err
+		}
+	}
+	limit, err := pageLimit("limit", m.Limit, AgentsLimitDefault, AgentsLimitMax)
+	if err != nil {
+		return AgentPage{}, err
+	}
+	// One more than a page tells whether another page follows.
+	ids := s.deps.Directory.LivingAgents(m.After, limit+1)
+	var page AgentPage
+	if len(ids) > limit {
+		ids = ids[:limit]
+		page.NextAfter = ids[len(ids)-1]
+	}
+	page.Agents = append([]string{}, ids...)
+	return page, nil
+}
+
+// pageLimit is a page's size: def for 0, else within 1..most.
+func pageLimit(field string, limit, def, most int) (int, error) {
+	switch {
+	case limit == 0:
+		return def, nil
+	case limit < 0 || limit > most:
+		return 0, fmt.Errorf("%w: %s: %d is not within 1 to %d", ErrInvalidCall, field, limit, most)
+	}
+	return limit, nil
+}
+
+// invalidField names the field a validation error is about.
+func invalidField(field string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", field, err)
+}

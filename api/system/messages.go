@@ -1,0 +1,189 @@
+package system
+
+import (
+	"time"
+
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/bidbook"
+)
+
+// The System Service as actor messages (SPEC.md 3.2: "Go agents may also
+// send actor messages"). Every operation of the HTTP API is one of the
+// calls below, sent to the service's actor (Service.PID) and answered with
+// a Reply; the HTTP handlers are themselves clients of these messages, so
+// the two can never drift apart. Money and quantities are exact integers
+// (micro-credits, micro-units), as everywhere inside Agora; errors are the
+// typed rejections of the domain (agent.ErrInsufficientCredits,
+// clearing.ErrBelowReserve, ticket.ErrExpired, ErrInvalidCall ...), the
+// same the HTTP API maps to its statuses.
+//
+// Every call carries the execution's token: as over HTTP, the token names
+// the agent, so no call takes the caller's own id. A command's Key is its
+// Idempotency-Key: the same call retried with the same key answers the
+// first result and applies once; an empty key makes every call new.
+
+// Call is implemented by every message the service's actor answers.
+type Call interface {
+	// bearer is the execution token the call carries.
+	bearer() string
+}
+
+// Caller is the part every call shares: the execution token (AGORA_TOKEN).
+type Caller struct {
+	Token string
+}
+
+func (c Caller) bearer() string { return c.Token }
+
+// Reply is the service actor's answer to a call: Value (of the type each
+// call documents) or the error that rejected it, in which case nothing
+// changed.
+type Reply struct {
+	Value any
+	Err   error
+}
+
+// GetBalance asks for the caller's account. Value: Balance.
+type GetBalance struct{ Caller }
+
+// Balance is the caller's account, exact.
+type Balance struct {
+	AgentID         string
+	Status          string // alive or dead
+	BalanceMicros   events.Micros
+	HeldMicros      events.Micros
+	AvailableMicros events.Micros
+}
+
+// Transfer sends credits to another living agent. Value: TransferReceipt.
+type Transfer struct {
+	Caller
+	Key          string
+	ToAgentID    string
+	AmountMicros events.Micros
+	Memo         string
+}
+
+// TransferReceipt is a transfer debited from the caller and on its way:
+// the transfer manager credits the recipient, or returns the credits if
+// the recipient died meanwhile.
+type TransferReceipt struct {
+	TransferID   string
+	ToAgentID    string
+	AmountMicros events.Micros
+}
+
+// GetHistory asks for the caller's transactions, newest first; Limit 0
+// means HistoryLimitDefault. Value: []history.Transaction.
+type GetHistory struct {
+	Caller
+	Limit int
+}
+
+// GetMarketState asks for every market and the clearing's cycle. Value:
+// markets.MarketsState.
+type GetMarketState struct{ Caller }
+
+// ListBids asks for a page of the public bid book in clearing order,
+// optionally only bids naming Resource; Limit 0 means BidsLimitDefault,
+// Cursor is the NextCursor of the previous page. Value: BidPage.
+type ListBids struct {
+	Caller
+	Resource string
+	Limit    int
+	Cursor   string
+}
+
+// BidPage is a page of the public bid book.
+type BidPage struct {
+	Bids       []bidbook.Bid
+	NextCursor string // "" on the last page
+	Total      int    // the open bids the filter selects, on every page
+}
+
+// PlaceBid bids for a bundle (the caller's next execution, or its
+// beneficiary's). Value: BidStatus.
+type PlaceBid struct {
+	Caller
+	Key          string
+	Terms        events.BidTerms
+	AmountMicros events.Micros
+}
+
+// RaiseBid raises one of the caller's open bids to AmountMicros. Value:
+// BidStatus.
+type RaiseBid struct {
+	Caller
+	Key          string
+	BidID        string
+	AmountMicros events.Micros
+}
+
+// WithdrawBid takes one of the caller's open bids out of the book; its
+// hold is released. Value: BidStatus.
+type WithdrawBid struct {
+	Caller
+	Key   string
+	BidID string
+}
+
+// BidStatus is a bid's id and status: open, won, rejected or withdrawn.
+type BidStatus struct {
+	BidID  string
+	Status string
+}
+
+// ListAgents asks for a page of the ids of the living agents in ascending
+// order, after After; Limit 0 means AgentsLimitDefault. Value: AgentPage.
+type ListAgents struct {
+	Caller
+	After string
+	Limit int
+}
+
+// AgentPage is a page of living agents' ids.
+type AgentPage struct {
+	Agents    []string
+	NextAfter string // "" on the last page
+}
+
+// GetExecution asks for the caller's running execution. Value: Execution.
+type GetExecution struct{ Caller }
+
+// Execution is the caller's execution: its envelope, the inference tokens
+// used and left.
+type Execution struct {
+	AgentID         string
+	ExecutionID     string
+	Deadline        time.Time
+	Allocation      map[string]events.Units
+	TokensUsed      int64
+	TokensRemaining int64
+}
+
+// GetConfig asks for the public configuration. Value: PublicConfig.
+type GetConfig struct{ Caller }
+
+// GetTime asks for the server's time. Value: Time.
+type GetTime struct{ Caller }
+
+// Time is the server's time and the last cycle that changed anything.
+type Time struct {
+	Now   time.Time
+	Cycle uint64
+}
+
+// Infer is an OpenAI-compatible chat completion request (the JSON body),
+// forwarded to the configured upstream with its completion capped to the
+// tokens the execution has left, and metered. Value: Completion.
+type Infer struct {
+	Caller
+	Request []byte
+}
+
+// Completion is the upstream's answer as it sent it, and the tokens the
+// execution has left after it.
+type Completion struct {
+	Answer          []byte
+	TokensRemaining int64
+}
