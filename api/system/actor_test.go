@@ -15,8 +15,9 @@ import (
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/history"
-	"github.com/agora-econ/agora/projections/markets"
 )
+
+func credits(n int64) system.Credits { return system.Credits(events.Credits(n)) }
 
 // ask calls the service as a Go agent does: an actor message to its PID.
 func ask[T any](t *testing.T, e *economyForTest, call system.Call) (T, error) {
@@ -50,13 +51,13 @@ func TestGoAgentMessages(t *testing.T) {
 	alice := system.Caller{Token: token}
 
 	if b := must[system.Balance](t, e, system.GetBalance{Caller: alice}); b.AgentID != "alice" || b.Status != "alive" ||
-		b.BalanceMicros != events.Credits(100) || b.AvailableMicros != events.Credits(100) {
+		b.Balance != credits(100) || b.Available != credits(100) {
 		t.Fatalf("balance %+v", b)
 	}
 
 	transfer := system.Transfer{Caller: alice, Key: "pay-bob", ToAgentID: "bob", AmountMicros: 2_500_000, Memo: "thanks"}
 	sent := must[system.TransferReceipt](t, e, transfer)
-	if sent.ToAgentID != "bob" || sent.AmountMicros != 2_500_000 || sent.TransferID == "" {
+	if sent.ToAgentID != "bob" || sent.Amount != 2_500_000 || sent.Status != "sent" || sent.TransferID == "" {
 		t.Fatalf("transfer %+v", sent)
 	}
 	e.settle()
@@ -80,7 +81,7 @@ func TestGoAgentMessages(t *testing.T) {
 		t.Fatalf("raise %+v", r)
 	}
 	page := must[system.BidPage](t, e, system.ListBids{Caller: alice, Resource: "cpu_seconds"})
-	if page.Total != 1 || len(page.Bids) != 1 || page.Bids[0].ID != bid.BidID || page.Bids[0].AmountMicros != events.Credits(35) {
+	if page.Total != 1 || len(page.Bids) != 1 || page.Bids[0].BidID != bid.BidID || page.Bids[0].Amount != credits(35) {
 		t.Fatalf("book %+v", page)
 	}
 	// The HTTP API shows the same book.
@@ -88,23 +89,23 @@ func TestGoAgentMessages(t *testing.T) {
 		t.Fatalf("over HTTP the book is %v", h)
 	}
 
-	txs := must[[]history.Transaction](t, e, system.GetHistory{Caller: alice, Limit: 10})
-	if len(txs) != 2 || txs[0].Kind != history.KindTransferOut || txs[0].AmountMicros != -2_500_000 {
-		t.Fatalf("history %+v", txs)
+	h := must[system.History](t, e, system.GetHistory{Caller: alice, Limit: 10})
+	if txs := h.Transactions; h.AgentID != "alice" || len(txs) != 2 || txs[0].Kind != string(history.KindTransferOut) || txs[0].Amount != -2_500_000 {
+		t.Fatalf("history %+v", h)
 	}
-	if st := must[markets.MarketsState](t, e, system.GetMarketState{Caller: alice}); len(st.Markets) != len(testMarkets) {
+	if st := must[system.MarketState](t, e, system.GetMarketState{Caller: alice}); len(st.Markets) != len(testMarkets) {
 		t.Fatalf("markets %+v", st)
 	}
 	if ag := must[system.AgentPage](t, e, system.ListAgents{Caller: alice, Limit: 1}); len(ag.Agents) != 1 || ag.Agents[0] != "alice" || ag.NextAfter != "alice" {
 		t.Fatalf("agents %+v", ag)
 	}
-	if x := must[system.Execution](t, e, system.GetExecution{Caller: alice}); x.AgentID != "alice" || x.TokensRemaining != 50 {
+	if x := must[system.Execution](t, e, system.GetExecution{Caller: alice}); x.AgentID != "alice" || x.Remaining["tokens"] != system.Units(events.WholeUnits(50)) {
 		t.Fatalf("execution %+v", x)
 	}
-	if c := must[system.PublicConfig](t, e, system.GetConfig{Caller: alice}); c.Economy.SpawnCost != system.Credits(events.Credits(100)) {
+	if c := must[system.PublicConfig](t, e, system.GetConfig{Caller: alice}); c.Economy.SpawnCost != credits(100) {
 		t.Fatalf("config %+v", c.Economy)
 	}
-	if tm := must[system.Time](t, e, system.GetTime{Caller: alice}); time.Since(tm.Now) > time.Minute {
+	if tm := must[system.Time](t, e, system.GetTime{Caller: alice}); time.Since(tm.Time) > time.Minute {
 		t.Fatalf("time %+v", tm)
 	}
 
@@ -209,7 +210,7 @@ func TestGoAgentAsAnActor(t *testing.T) {
 		switch {
 		case r.Err == nil:
 			b, ok := r.Value.(system.Balance)
-			balance = ok && b.AgentID == "alice" && b.BalanceMicros == events.Credits(100)
+			balance = ok && b.AgentID == "alice" && b.Balance == credits(100)
 		case errors.Is(r.Err, system.ErrUnknownCall):
 			unknown = true
 		}

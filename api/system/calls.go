@@ -44,7 +44,7 @@ func (s *service) run(ctx context.Context, c caller, call Call) (any, error) {
 	case GetHistory:
 		return s.getHistory(c, m)
 	case GetMarketState:
-		return s.deps.Markets.State(), nil
+		return s.markets(), nil
 	case ListBids:
 		return s.listBids(m)
 	case PlaceBid:
@@ -56,13 +56,12 @@ func (s *service) run(ctx context.Context, c caller, call Call) (any, error) {
 	case ListAgents:
 		return s.listAgents(m)
 	case GetExecution:
-		t := c.ticket
-		return Execution{AgentID: t.AgentID, ExecutionID: t.ExecutionID, Deadline: t.Deadline,
-			Allocation: maps.Clone(t.Allocation), TokensUsed: t.TokensUsed, TokensRemaining: t.TokensRemaining()}, nil
+		return execution(c.ticket), nil
 	case GetConfig:
 		return s.opts.Config, nil
 	case GetTime:
-		return Time{Now: s.opts.Now(), Cycle: s.deps.Markets.State().Cycle}, nil
+		now := s.opts.Now()
+		return Time{Time: now.UTC(), UnixMillis: now.UnixMilli(), Cycle: s.deps.Markets.State().Cycle}, nil
 	case Infer:
 		return s.infer(ctx, c, m.Request)
 	}
@@ -77,8 +76,8 @@ func (s *service) getBalance(ctx context.Context, c caller) (Balance, error) {
 	if !a.Exists() {
 		return Balance{}, agent.ErrUnknownAgent
 	}
-	return Balance{AgentID: c.ticket.AgentID, Status: string(a.Status), BalanceMicros: a.BalanceMicros,
-		HeldMicros: a.HeldMicros, AvailableMicros: a.Available()}, nil
+	return Balance{AgentID: c.ticket.AgentID, Status: string(a.Status), Balance: Credits(a.BalanceMicros),
+		Held: Credits(a.HeldMicros), Available: Credits(a.Available())}, nil
 }
 
 func (s *service) sendTransfer(ctx context.Context, c caller, m Transfer) (TransferReceipt, error) {
@@ -111,7 +110,7 @@ func (s *service) sendTransfer(ctx context.Context, c caller, m Transfer) (Trans
 		}
 		s.settle(ctx)
 	}
-	return TransferReceipt{TransferID: sent.TransferID, ToAgentID: sent.ToAgentID, AmountMicros: sent.AmountMicros}, nil
+	return TransferReceipt{TransferID: sent.TransferID, Status: "sent", ToAgentID: sent.ToAgentID, Amount: Credits(sent.AmountMicros)}, nil
 }
 
 // recallTransfer finds the transfer a retried call made. It is asked first
@@ -129,12 +128,38 @@ func (s *service) recallTransfer(ctx context.Context, from, key string) (events.
 	return sent, true, nil
 }
 
-func (s *service) getHistory(c caller, m GetHistory) (any, error) {
+func (s *service) getHistory(c caller, m GetHistory) (History, error) {
 	limit, err := pageLimit("limit", m.Limit, HistoryLimitDefault, HistoryLimitMax)
 	if err != nil {
-		return nil, err
+		return History{}, err
 	}
-	return s.deps.History.ForAgent(c.ticket.AgentID, limit), nil
+	txs := s.deps.History.ForAgent(c.ticket.AgentID, limit)
+	h := History{AgentID: c.ticket.AgentID, Transactions: make([]HistoryTransaction, len(txs))}
+	for i, t := range txs {
+		h.Transactions[i] = historyTransaction(t)
+	}
+	return h, nil
+}
+
+func (s *service) markets() MarketState {
+	st := s.deps.Markets.State()
+	out := MarketState{Cycle: st.Cycle, Markets: make([]Market, len(st.Markets))}
+	for i, m := range st.Markets {
+		out.Markets[i] = market(m)
+	}
+	return out
+}
+
+// execution is the caller's execution as its ticket says.
+func execution(t ticket.Ticket) Execution {
+	x := Execution{AgentID: t.AgentID, ExecutionID: t.ExecutionID, Deadline: t.Deadline,
+		Allocated: make(map[string]Units, len(t.Allocation))}
+	for r, u := range t.Allocation {
+		x.Allocated[r] = Units(u)
+	}
+	x.Used = map[string]Units{tokensResource: wholeUnits(t.TokensUsed)}
+	x.Remaining = map[string]Units{tokensResource: wholeUnits(t.TokensRemaining())}
+	return x
 }
 
 func (s *service) listBids(m ListBids) (BidPage, error) {
@@ -155,7 +180,11 @@ func (s *service) listBids(m ListBids) (BidPage, error) {
 	if m.Resource != "" {
 		total = s.deps.Bids.CountFor(m.Resource)
 	}
-	return BidPage{Bids: page, NextCursor: next, Total: total}, nil
+	out := BidPage{Bids: make([]Bid, len(page)), NextCursor: next, Total: total}
+	for i, b := range page {
+		out.Bids[i] = publicBid(b)
+	}
+	return out, nil
 }
 
 func (s *service) placeBid(ctx context.Context, c caller, m PlaceBid) (BidStatus, error) {

@@ -13,15 +13,16 @@ import (
 // Routes of the caller's money: GET /economic/balance, POST
 // /economic/transfer, GET /economic/history.
 
-// BalanceOutput is the caller's account.
-type BalanceOutput struct {
-	Body struct {
-		AgentID   string  `json:"agent_id"`
-		Status    string  `json:"status" enum:"alive,dead" doc:"The agent's life."`
-		Balance   Credits `json:"balance"`
-		Held      Credits `json:"held" doc:"Reserved by open bids and prompts."`
-		Available Credits `json:"available" doc:"balance - held: what the agent may still commit."`
-	}
+// BalanceOutput is GET /economic/balance.
+type BalanceOutput struct{ Body Balance }
+
+// Balance is the caller's account.
+type Balance struct {
+	AgentID   string  `json:"agent_id"`
+	Status    string  `json:"status" enum:"alive,dead" doc:"The agent's life."`
+	Balance   Credits `json:"balance"`
+	Held      Credits `json:"held" doc:"Reserved by open bids and prompts."`
+	Available Credits `json:"available" doc:"balance - held: what the agent may still commit."`
 }
 
 // TransferInput is POST /economic/transfer.
@@ -34,14 +35,15 @@ type TransferInput struct {
 	}
 }
 
-// TransferOutput is a transfer on its way.
-type TransferOutput struct {
-	Body struct {
-		TransferID string  `json:"transfer_id"`
-		Status     string  `json:"status" enum:"sent" doc:"Debited from the caller; the transfer manager credits the recipient, or returns the credits if it died meanwhile."`
-		ToAgentID  string  `json:"to_agent_id"`
-		Amount     Credits `json:"amount"`
-	}
+// TransferOutput is POST /economic/transfer.
+type TransferOutput struct{ Body TransferReceipt }
+
+// TransferReceipt is a transfer on its way.
+type TransferReceipt struct {
+	TransferID string  `json:"transfer_id"`
+	Status     string  `json:"status" enum:"sent" doc:"Debited from the caller; the transfer manager credits the recipient, or returns the credits if it died meanwhile."`
+	ToAgentID  string  `json:"to_agent_id"`
+	Amount     Credits `json:"amount"`
 }
 
 // HistoryInput is GET /economic/history.
@@ -49,12 +51,13 @@ type HistoryInput struct {
 	Limit int `query:"limit" minimum:"1" maximum:"1000" default:"20" doc:"How many transactions, newest first."`
 }
 
-// HistoryOutput is the caller's recent transactions, newest first.
-type HistoryOutput struct {
-	Body struct {
-		AgentID      string               `json:"agent_id"`
-		Transactions []HistoryTransaction `json:"transactions"`
-	}
+// HistoryOutput is GET /economic/history.
+type HistoryOutput struct{ Body History }
+
+// History is the caller's recent transactions, newest first.
+type History struct {
+	AgentID      string               `json:"agent_id"`
+	Transactions []HistoryTransaction `json:"transactions"`
 }
 
 // HistoryTransaction is one movement of the caller's balance.
@@ -87,40 +90,18 @@ func (s *service) registerEconomic(api huma.API) {
 
 func (s *service) balance(ctx context.Context, _ *struct{}) (*BalanceOutput, error) {
 	b, err := ask[Balance](ctx, s, GetBalance{callerOf(ctx).call()})
-	if err != nil {
-		return nil, err
-	}
-	out := &BalanceOutput{}
-	out.Body.AgentID, out.Body.Status = b.AgentID, b.Status
-	out.Body.Balance, out.Body.Held, out.Body.Available = Credits(b.BalanceMicros), Credits(b.HeldMicros), Credits(b.AvailableMicros)
-	return out, nil
+	return &BalanceOutput{Body: b}, err
 }
 
 func (s *service) transfer(ctx context.Context, in *TransferInput) (*TransferOutput, error) {
 	r, err := ask[TransferReceipt](ctx, s, Transfer{Caller: callerOf(ctx).call(), Key: in.Key,
 		ToAgentID: in.Body.ToAgentID, AmountMicros: in.Body.Amount.Micros(), Memo: in.Body.Memo})
-	if err != nil {
-		return nil, err
-	}
-	out := &TransferOutput{}
-	out.Body.TransferID, out.Body.Status = r.TransferID, "sent"
-	out.Body.ToAgentID, out.Body.Amount = r.ToAgentID, Credits(r.AmountMicros)
-	return out, nil
+	return &TransferOutput{Body: r}, err
 }
 
 func (s *service) history(ctx context.Context, in *HistoryInput) (*HistoryOutput, error) {
-	c := callerOf(ctx)
-	txs, err := ask[[]history.Transaction](ctx, s, GetHistory{Caller: c.call(), Limit: in.Limit})
-	if err != nil {
-		return nil, err
-	}
-	out := &HistoryOutput{}
-	out.Body.AgentID = c.ticket.AgentID
-	out.Body.Transactions = make([]HistoryTransaction, len(txs))
-	for i, t := range txs {
-		out.Body.Transactions[i] = historyTransaction(t)
-	}
-	return out, nil
+	h, err := ask[History](ctx, s, GetHistory{Caller: callerOf(ctx).call(), Limit: in.Limit})
+	return &HistoryOutput{Body: h}, err
 }
 
 func historyTransaction(t history.Transaction) HistoryTransaction {

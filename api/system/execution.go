@@ -2,7 +2,6 @@ package system
 
 import (
 	"context"
-	"maps"
 	"net/http"
 	"time"
 
@@ -12,17 +11,18 @@ import (
 // Routes of the system: GET /system/execution, /system/config,
 // /system/time.
 
-// ExecutionOutput is the caller's running execution: its envelope, what it
-// has used and what remains.
-type ExecutionOutput struct {
-	Body struct {
-		AgentID     string           `json:"agent_id"`
-		ExecutionID string           `json:"execution_id"`
-		Deadline    time.Time        `json:"deadline" doc:"The program is killed at this time."`
-		Allocated   map[string]Units `json:"allocated" doc:"The bundle the execution won: units per resource."`
-		Used        map[string]Units `json:"used" doc:"What the service meters: inference tokens."`
-		Remaining   map[string]Units `json:"remaining" doc:"Inference tokens left; at 0, inference answers 429."`
-	}
+// ExecutionOutput is GET /system/execution.
+type ExecutionOutput struct{ Body Execution }
+
+// Execution is the caller's running execution: its envelope, what it has
+// used and what remains.
+type Execution struct {
+	AgentID     string           `json:"agent_id"`
+	ExecutionID string           `json:"execution_id"`
+	Deadline    time.Time        `json:"deadline" doc:"The program is killed at this time."`
+	Allocated   map[string]Units `json:"allocated" doc:"The bundle the execution won: units per resource."`
+	Used        map[string]Units `json:"used" doc:"What the service meters: inference tokens."`
+	Remaining   map[string]Units `json:"remaining" doc:"Inference tokens left; at 0, inference answers 429."`
 }
 
 // ConfigOutput is the public configuration.
@@ -30,13 +30,14 @@ type ConfigOutput struct {
 	Body PublicConfig
 }
 
-// TimeOutput is the server's time, and the market's.
-type TimeOutput struct {
-	Body struct {
-		Time       time.Time `json:"time"`
-		UnixMillis int64     `json:"unix_millis"`
-		Cycle      uint64    `json:"cycle" doc:"The last clearing cycle that changed anything, as in GET /market/state."`
-	}
+// TimeOutput is GET /system/time.
+type TimeOutput struct{ Body Time }
+
+// Time is the server's time, and the market's.
+type Time struct {
+	Time       time.Time `json:"time"`
+	UnixMillis int64     `json:"unix_millis"`
+	Cycle      uint64    `json:"cycle" doc:"The last clearing cycle that changed anything, as in GET /market/state."`
 }
 
 func (s *service) registerSystem(api huma.API) {
@@ -56,35 +57,15 @@ func (s *service) registerSystem(api huma.API) {
 
 func (s *service) execution(ctx context.Context, _ *struct{}) (*ExecutionOutput, error) {
 	x, err := ask[Execution](ctx, s, GetExecution{callerOf(ctx).call()})
-	if err != nil {
-		return nil, err
-	}
-	out := &ExecutionOutput{}
-	out.Body.AgentID, out.Body.ExecutionID, out.Body.Deadline = x.AgentID, x.ExecutionID, x.Deadline
-	out.Body.Allocated = make(map[string]Units, len(x.Allocation))
-	for r, u := range maps.All(x.Allocation) {
-		out.Body.Allocated[r] = Units(u)
-	}
-	out.Body.Used = map[string]Units{tokensResource: wholeUnits(x.TokensUsed)}
-	out.Body.Remaining = map[string]Units{tokensResource: wholeUnits(x.TokensRemaining)}
-	return out, nil
+	return &ExecutionOutput{Body: x}, err
 }
 
 func (s *service) config(ctx context.Context, _ *struct{}) (*ConfigOutput, error) {
 	cfg, err := ask[PublicConfig](ctx, s, GetConfig{callerOf(ctx).call()})
-	if err != nil {
-		return nil, err
-	}
-	return &ConfigOutput{Body: cfg}, nil
+	return &ConfigOutput{Body: cfg}, err
 }
 
 func (s *service) time(ctx context.Context, _ *struct{}) (*TimeOutput, error) {
 	t, err := ask[Time](ctx, s, GetTime{callerOf(ctx).call()})
-	if err != nil {
-		return nil, err
-	}
-	out := &TimeOutput{}
-	out.Body.Time, out.Body.UnixMillis = t.Now.UTC(), t.Now.UnixMilli()
-	out.Body.Cycle = t.Cycle
-	return out, nil
+	return &TimeOutput{Body: t}, err
 }

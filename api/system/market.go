@@ -15,12 +15,13 @@ import (
 // Routes of the markets: GET /market/state, GET /market/bids, POST
 // /market/bid, PATCH and DELETE /market/bid/{id}.
 
-// MarketStateOutput is every market and the clearing's cycle.
-type MarketStateOutput struct {
-	Body struct {
-		Cycle   uint64   `json:"cycle" doc:"The last cycle that changed anything (an idle cycle records nothing)."`
-		Markets []Market `json:"markets"`
-	}
+// MarketStateOutput is GET /market/state.
+type MarketStateOutput struct{ Body MarketState }
+
+// MarketState is every market and the clearing's cycle.
+type MarketState struct {
+	Cycle   uint64   `json:"cycle" doc:"The last cycle that changed anything (an idle cycle records nothing)."`
+	Markets []Market `json:"markets"`
 }
 
 // Market is one market.
@@ -57,14 +58,15 @@ type BidsInput struct {
 	Cursor   string `query:"cursor" maxLength:"256" doc:"The next_cursor of the previous page."`
 }
 
-// BidsOutput is a page of the public bid book, in the clearing's order
+// BidsOutput is GET /market/bids.
+type BidsOutput struct{ Body BidPage }
+
+// BidPage is a page of the public bid book, in the clearing's order
 // (amount, highest first, then time placed, then id).
-type BidsOutput struct {
-	Body struct {
-		Bids       []Bid  `json:"bids"`
-		NextCursor string `json:"next_cursor,omitempty" doc:"Absent on the last page."`
-		Total      int    `json:"total" doc:"The open bids the filter selects, on every page."`
-	}
+type BidPage struct {
+	Bids       []Bid  `json:"bids"`
+	NextCursor string `json:"next_cursor,omitempty" doc:"Absent on the last page."`
+	Total      int    `json:"total" doc:"The open bids the filter selects, on every page."`
 }
 
 // Bid is one open bid of the public book (its payload is private).
@@ -89,12 +91,13 @@ type PlaceBidInput struct {
 	}
 }
 
-// BidOutput is a bid's id and status.
-type BidOutput struct {
-	Body struct {
-		BidID  string `json:"bid_id"`
-		Status string `json:"status" enum:"open,won,rejected,withdrawn" doc:"open: in the book. won: it already won a cycle. rejected: the book refused it after the hold (a price rose meanwhile); the hold is released. withdrawn: taken out, the hold released."`
-	}
+// BidOutput is the answer of POST, PATCH and DELETE /market/bid.
+type BidOutput struct{ Body BidStatus }
+
+// BidStatus is a bid's id and status.
+type BidStatus struct {
+	BidID  string `json:"bid_id"`
+	Status string `json:"status" enum:"open,won,rejected,withdrawn" doc:"open: in the book. won: it already won a cycle. rejected: the book refused it after the hold (a price rose meanwhile); the hold is released. withdrawn: taken out, the hold released."`
 }
 
 // BidIDInput names one of the caller's bids.
@@ -142,17 +145,8 @@ func (s *service) registerMarket(api huma.API) {
 }
 
 func (s *service) marketState(ctx context.Context, _ *struct{}) (*MarketStateOutput, error) {
-	st, err := ask[markets.MarketsState](ctx, s, GetMarketState{callerOf(ctx).call()})
-	if err != nil {
-		return nil, err
-	}
-	out := &MarketStateOutput{}
-	out.Body.Cycle = st.Cycle
-	out.Body.Markets = make([]Market, len(st.Markets))
-	for i, m := range st.Markets {
-		out.Body.Markets[i] = market(m)
-	}
-	return out, nil
+	st, err := ask[MarketState](ctx, s, GetMarketState{callerOf(ctx).call()})
+	return &MarketStateOutput{Body: st}, err
 }
 
 func market(m markets.MarketState) Market {
@@ -169,16 +163,7 @@ func market(m markets.MarketState) Market {
 
 func (s *service) bids(ctx context.Context, in *BidsInput) (*BidsOutput, error) {
 	page, err := ask[BidPage](ctx, s, ListBids{Caller: callerOf(ctx).call(), Resource: in.Resource, Limit: in.Limit, Cursor: in.Cursor})
-	if err != nil {
-		return nil, err
-	}
-	out := &BidsOutput{}
-	out.Body.NextCursor, out.Body.Total = page.NextCursor, page.Total
-	out.Body.Bids = make([]Bid, len(page.Bids))
-	for i, b := range page.Bids {
-		out.Body.Bids[i] = publicBid(b)
-	}
-	return out, nil
+	return &BidsOutput{Body: page}, err
 }
 
 func publicBid(b bidbook.Bid) Bid {
@@ -210,10 +195,5 @@ func (s *service) withdrawBidRoute(ctx context.Context, in *WithdrawBidInput) (*
 }
 
 func bidOutput(b BidStatus, err error) (*BidOutput, error) {
-	if err != nil {
-		return nil, err
-	}
-	out := &BidOutput{}
-	out.Body.BidID, out.Body.Status = b.BidID, b.Status
-	return out, nil
+	return &BidOutput{Body: b}, err
 }

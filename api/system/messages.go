@@ -1,21 +1,21 @@
 package system
 
 import (
-	"time"
-
 	"github.com/agora-econ/agora/events"
-	"github.com/agora-econ/agora/projections/bidbook"
 )
 
 // The System Service as actor messages (SPEC.md 3.2: "Go agents may also
 // send actor messages"). Every operation of the HTTP API is one of the
 // calls below, sent to the service's actor (Service.PID) and answered with
 // a Reply; the HTTP handlers are themselves clients of these messages, so
-// the two can never drift apart. Money and quantities are exact integers
-// (micro-credits, micro-units), as everywhere inside Agora; errors are the
-// typed rejections of the domain (agent.ErrInsufficientCredits,
-// clearing.ErrBelowReserve, ticket.ErrExpired, ErrInvalidCall ...), the
-// same the HTTP API maps to its statuses.
+// the two can never drift apart. The answers are the bodies of the HTTP
+// answers (Balance, TransferReceipt, BidPage ...), so an agent sees the
+// same thing either way. Money and quantities are exact integers:
+// events.Micros in calls, Credits and Units (the same integers, written as
+// JSON decimals) in answers. Errors are the typed rejections of the domain
+// (agent.ErrInsufficientCredits, clearing.ErrBelowReserve,
+// ticket.ErrExpired, ErrInvalidCall ...), the same the HTTP API maps to its
+// statuses.
 //
 // Every call carries the execution's token: as over HTTP, the token names
 // the agent, so no call takes the caller's own id. A command's Key is its
@@ -46,15 +46,6 @@ type Reply struct {
 // GetBalance asks for the caller's account. Value: Balance.
 type GetBalance struct{ Caller }
 
-// Balance is the caller's account, exact.
-type Balance struct {
-	AgentID         string
-	Status          string // alive or dead
-	BalanceMicros   events.Micros
-	HeldMicros      events.Micros
-	AvailableMicros events.Micros
-}
-
 // Transfer sends credits to another living agent. Value: TransferReceipt.
 type Transfer struct {
 	Caller
@@ -64,24 +55,15 @@ type Transfer struct {
 	Memo         string
 }
 
-// TransferReceipt is a transfer debited from the caller and on its way:
-// the transfer manager credits the recipient, or returns the credits if
-// the recipient died meanwhile.
-type TransferReceipt struct {
-	TransferID   string
-	ToAgentID    string
-	AmountMicros events.Micros
-}
-
 // GetHistory asks for the caller's transactions, newest first; Limit 0
-// means HistoryLimitDefault. Value: []history.Transaction.
+// means HistoryLimitDefault. Value: History.
 type GetHistory struct {
 	Caller
 	Limit int
 }
 
 // GetMarketState asks for every market and the clearing's cycle. Value:
-// markets.MarketsState.
+// MarketState.
 type GetMarketState struct{ Caller }
 
 // ListBids asks for a page of the public bid book in clearing order,
@@ -92,13 +74,6 @@ type ListBids struct {
 	Resource string
 	Limit    int
 	Cursor   string
-}
-
-// BidPage is a page of the public bid book.
-type BidPage struct {
-	Bids       []bidbook.Bid
-	NextCursor string // "" on the last page
-	Total      int    // the open bids the filter selects, on every page
 }
 
 // PlaceBid bids for a bundle (the caller's next execution, or its
@@ -127,12 +102,6 @@ type WithdrawBid struct {
 	BidID string
 }
 
-// BidStatus is a bid's id and status: open, won, rejected or withdrawn.
-type BidStatus struct {
-	BidID  string
-	Status string
-}
-
 // ListAgents asks for a page of the ids of the living agents in ascending
 // order, after After; Limit 0 means AgentsLimitDefault. Value: AgentPage.
 type ListAgents struct {
@@ -141,37 +110,14 @@ type ListAgents struct {
 	Limit int
 }
 
-// AgentPage is a page of living agents' ids.
-type AgentPage struct {
-	Agents    []string
-	NextAfter string // "" on the last page
-}
-
 // GetExecution asks for the caller's running execution. Value: Execution.
 type GetExecution struct{ Caller }
-
-// Execution is the caller's execution: its envelope, the inference tokens
-// used and left.
-type Execution struct {
-	AgentID         string
-	ExecutionID     string
-	Deadline        time.Time
-	Allocation      map[string]events.Units
-	TokensUsed      int64
-	TokensRemaining int64
-}
 
 // GetConfig asks for the public configuration. Value: PublicConfig.
 type GetConfig struct{ Caller }
 
 // GetTime asks for the server's time. Value: Time.
 type GetTime struct{ Caller }
-
-// Time is the server's time and the last cycle that changed anything.
-type Time struct {
-	Now   time.Time
-	Cycle uint64
-}
 
 // Infer is an OpenAI-compatible chat completion request (the JSON body),
 // forwarded to the configured upstream with its completion capped to the

@@ -44,9 +44,9 @@ type Book interface {
 	Withdraw(ctx context.Context, agentID, key, bidID string) error
 }
 
-// History is the read model of money movements. *history.View satisfies
-// it.
-type History interface {
+// HistoryView is the read model of money movements. *history.View
+// satisfies it.
+type HistoryView interface {
 	ForAgent(agentID string, limit int) []history.Transaction
 }
 
@@ -85,7 +85,7 @@ type Deps struct {
 	Tickets   Tickets
 	Ledger    Ledger
 	Book      Book
-	History   History
+	History   HistoryView
 	Markets   Markets
 	Bids      BidBook
 	Directory Directory

@@ -16,13 +16,13 @@ type AgentsInput struct {
 	Limit int    `query:"limit" minimum:"1" maximum:"1000" default:"100"`
 }
 
-// AgentsOutput is a page of the ids of the living agents, in ascending
-// order.
-type AgentsOutput struct {
-	Body struct {
-		Agents    []string `json:"agents"`
-		NextAfter string   `json:"next_after,omitempty" doc:"Absent on the last page."`
-	}
+// AgentsOutput is GET /social/agents.
+type AgentsOutput struct{ Body AgentPage }
+
+// AgentPage is a page of the ids of the living agents, in ascending order.
+type AgentPage struct {
+	Agents    []string `json:"agents"`
+	NextAfter string   `json:"next_after,omitempty" doc:"Absent on the last page."`
 }
 
 func (s *service) registerSocial(api huma.API) {
@@ -34,10 +34,5 @@ func (s *service) registerSocial(api huma.API) {
 
 func (s *service) agents(ctx context.Context, in *AgentsInput) (*AgentsOutput, error) {
 	page, err := ask[AgentPage](ctx, s, ListAgents{Caller: callerOf(ctx).call(), After: in.After, Limit: in.Limit})
-	if err != nil {
-		return nil, err
-	}
-	out := &AgentsOutput{}
-	out.Body.Agents, out.Body.NextAfter = page.Agents, page.NextAfter
-	return out, nil
+	return &AgentsOutput{Body: page}, err
 }
