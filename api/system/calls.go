@@ -3,9 +3,6 @@ package system
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
-	"unicode/utf8"
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/executor/ticket"
@@ -16,9 +13,9 @@ import (
 // messages.go. The actor runs them (actor.go); the HTTP handlers reach
 // them through the actor. A call that comes over HTTP has already passed
 // huma's validation of its JSON; a call sent as a message has not, so
-// every operation checks what it is given itself.
+// validate checks every call first.
 
-// answer authenticates call and runs it.
+// answer authenticates call, checks it and runs it.
 func (s *service) answer(ctx context.Context, call Call) Reply {
 	token := call.bearer()
 	if token == "" {
@@ -26,6 +23,9 @@ func (s *service) answer(ctx context.Context, call Call) Reply {
 	}
 	t, err := s.deps.Tickets.Lookup(token, s.opts.Now())
 	if err != nil {
+		return Reply{Err: err}
+	}
+	if err := validate(call); err != nil {
 		return Reply{Err: err}
 	}
 	v, err := s.run(ctx, caller{token: token, ticket: t}, call)
@@ -54,7 +54,7 @@ func (s *service) run(ctx context.Context, c caller, call Call) (any, error) {
 	case WithdrawBid:
 		return s.withdrawBid(ctx, c, m)
 	case ListAgents:
-		return s.listAgents(m)
+		return s.listAgents(m), nil
 	case GetExecution:
 		return execution(c.ticket), nil
 	case GetConfig:
@@ -82,12 +82,6 @@ func (s *service) getBalance(ctx context.Context, c caller) (Balance, error) {
 
 func (s *service) sendTransfer(ctx context.Context, c caller, m Transfer) (TransferReceipt, error) {
 	from := c.ticket.AgentID
-	if err := invalidField("to_agent_id", events.ValidateID(m.ToAgentID)); err != nil {
-		return TransferReceipt{}, err
-	}
-	if n := utf8.RuneCountInString(m.Memo); n > MemoLengthMax {
-		return TransferReceipt{}, fmt.Errorf("%w: memo: %d characters, at most %d are allowed", ErrInvalidCall, n, MemoLengthMax)
-	}
 	key, err := commandKey(m.Key, "transfer", from)
 	if err != nil {
 		return TransferReceipt{}, err
@@ -129,11 +123,7 @@ func (s *service) recallTransfer(ctx context.Context, from, key string) (events.
 }
 
 func (s *service) getHistory(c caller, m GetHistory) (History, error) {
-	limit, err := pageLimit("limit", m.Limit, HistoryLimitDefault, HistoryLimitMax)
-	if err != nil {
-		return History{}, err
-	}
-	txs := s.deps.History.ForAgent(c.ticket.AgentID, limit)
+	txs := s.deps.History.ForAgent(c.ticket.AgentID, orDefault(m.Limit, HistoryLimitDefault))
 	h := History{AgentID: c.ticket.AgentID, Transactions: make([]HistoryTransaction, len(txs))}
 	for i, t := range txs {
 		h.Transactions[i] = historyTransaction(t)
@@ -163,16 +153,7 @@ func execution(t ticket.Ticket) Execution {
 }
 
 func (s *service) listBids(m ListBids) (BidPage, error) {
-	if m.Resource != "" {
-		if err := invalidField("resource", events.ValidateID(m.Resource)); err != nil {
-			return BidPage{}, err
-		}
-	}
-	limit, err := pageLimit("limit", m.Limit, BidsLimitDefault, BidsLimitMax)
-	if err != nil {
-		return BidPage{}, err
-	}
-	page, next, err := s.deps.Bids.Page(m.Resource, limit, m.Cursor)
+	page, next, err := s.deps.Bids.Page(m.Resource, orDefault(m.Limit, BidsLimitDefault), m.Cursor)
 	if err != nil {
 		return BidPage{}, fmt.Errorf("cursor: %w", err)
 	}
@@ -188,9 +169,6 @@ func (s *service) listBids(m ListBids) (BidPage, error) {
 }
 
 func (s *service) placeBid(ctx context.Context, c caller, m PlaceBid) (BidStatus, error) {
-	if err := validTerms(m.Terms); err != nil {
-		return BidStatus{}, err
-	}
 	key, err := commandKey(m.Key, "bid", c.ticket.AgentID)
 	if err != nil {
 		return BidStatus{}, err
@@ -206,31 +184,7 @@ func (s *service) placeBid(ctx context.Context, c caller, m PlaceBid) (BidStatus
 	return BidStatus{BidID: id, Status: status}, nil
 }
 
-// validTerms checks a bundle as the HTTP API's schema does: at least one
-// resource, each named by a valid id, and a valid beneficiary if any. The
-// book checks the rest (the resources it clears, the reserve, supply, the
-// payload's size).
-func validTerms(t events.BidTerms) error {
-	if len(t.Resources) == 0 {
-		return fmt.Errorf("%w: resources: a bundle names at least one resource", ErrInvalidCall)
-	}
-	for _, name := range slices.Sorted(maps.Keys(t.Resources)) {
-		if err := events.ValidateID(name); err != nil {
-			return fmt.Errorf("resources: %w", err)
-		}
-	}
-	if t.BeneficiaryID != "" {
-		if err := invalidField("beneficiary_id", events.ValidateID(t.BeneficiaryID)); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 func (s *service) raiseBid(ctx context.Context, c caller, m RaiseBid) (BidStatus, error) {
-	if err := invalidField("bid_id", events.ValidateID(m.BidID)); err != nil {
-		return BidStatus{}, err
-	}
 	key, err := commandKey(m.Key, "raise", c.ticket.AgentID, m.BidID)
 	if err != nil {
 		return BidStatus{}, err
@@ -244,9 +198,6 @@ func (s *service) raiseBid(ctx context.Context, c caller, m RaiseBid) (BidStatus
 }
 
 func (s *service) withdrawBid(ctx context.Context, c caller, m WithdrawBid) (BidStatus, error) {
-	if err := invalidField("bid_id", events.ValidateID(m.BidID)); err != nil {
-		return BidStatus{}, err
-	}
 	key, err := commandKey(m.Key, "withdraw", c.ticket.AgentID, m.BidID)
 	if err != nil {
 		return BidStatus{}, err
@@ -262,16 +213,8 @@ func (s *service) withdrawBid(ctx context.Context, c caller, m WithdrawBid) (Bid
 // agent.
 const statusWithdrawn = "withdrawn"
 
-func (s *service) listAgents(m ListAgents) (AgentPage, error) {
-	if m.After != "" {
-		if err := invalidField("after", events.ValidateID(m.After)); err != nil {
-			return AgentPage{}, err
-		}
-	}
-	limit, err := pageLimit("limit", m.Limit, AgentsLimitDefault, AgentsLimitMax)
-	if err != nil {
-		return AgentPage{}, err
-	}
+func (s *service) listAgents(m ListAgents) AgentPage {
+	limit := orDefault(m.Limit, AgentsLimitDefault)
 	// One more than a page tells whether another page follows.
 	ids := s.deps.Directory.LivingAgents(m.After, limit+1)
 	var page AgentPage
@@ -280,24 +223,12 @@ func (s *service) listAgents(m ListAgents) (AgentPage, error) {
 		page.NextAfter = ids[len(ids)-1]
 	}
 	page.Agents = append([]string{}, ids...)
-	return page, nil
+	return page
 }
 
-// pageLimit is a page's size: def for 0, else within 1..most.
-func pageLimit(field string, limit, def, most int) (int, error) {
-	switch {
-	case limit == 0:
-		return def, nil
-	case limit < 0 || limit > most:
-		return 0, fmt.Errorf("%w: %s: %d is not within 1 to %d", ErrInvalidCall, field, limit, most)
+func orDefault(limit, def int) int {
+	if limit == 0 {
+		return def
 	}
-	return limit, nil
-}
-
-// invalidField names the field a validation error is about.
-func invalidField(field string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", field, err)
+	return limit
 }

@@ -118,24 +118,10 @@ func (s *service) infer(ctx context.Context, c caller, raw []byte) (Completion, 
 // forwarded is the request sent upstream: the caller's, with the model
 // defaulted and the completion capped to the remaining tokens (max_tokens,
 // and max_completion_tokens if the caller used it). It returns the cap.
-// It checks what the HTTP API's schema checks, for calls sent as actor
-// messages: a JSON object with at least one message, not streamed.
 func forwarded(raw []byte, model string, remaining int64) ([]byte, int64, error) {
 	var req map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &req); err != nil {
 		return nil, 0, fmt.Errorf("%w: body: %w", ErrInvalidCall, err)
-	}
-	var shape struct {
-		Messages []json.RawMessage `json:"messages"`
-		Stream   bool              `json:"stream"`
-	}
-	switch err := json.Unmarshal(raw, &shape); {
-	case err != nil:
-		return nil, 0, fmt.Errorf("%w: body: %w", ErrInvalidCall, err)
-	case len(shape.Messages) == 0:
-		return nil, 0, fmt.Errorf("%w: body.messages: at least one message is required", ErrInvalidCall)
-	case shape.Stream:
-		return nil, 0, fmt.Errorf("%w: body.stream: streaming is not supported: answers are metered from their usage", ErrInvalidCall)
 	}
 	if _, ok := req["model"]; !ok && model != "" {
 		req["model"], _ = json.Marshal(model)
