@@ -33,6 +33,9 @@ func (c *Credits) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// String writes the amount as a decimal number of credits.
+func (c Credits) String() string { return events.Micros(c).String() }
+
 // Schema documents Credits in the OpenAPI document.
 func (Credits) Schema(huma.Registry) *huma.Schema {
 	return &huma.Schema{Type: huma.TypeNumber, Description: "Credits: a decimal number with at most 6 decimals."}
@@ -53,6 +56,9 @@ func (u *Units) UnmarshalJSON(b []byte) error {
 	*u = Units(n)
 	return nil
 }
+
+// String writes the quantity as a decimal number of units.
+func (u Units) String() string { return events.Units(u).String() }
 
 // Schema documents Units in the OpenAPI document.
 func (Units) Schema(huma.Registry) *huma.Schema {
