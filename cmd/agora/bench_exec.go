@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"text/tabwriter"
 	"time"
@@ -24,11 +27,12 @@ func newBenchExecCommand() *cobra.Command {
 		Use:   "exec",
 		Short: "Trivial programs run in the execution sandbox, against the same programs run directly",
 		Long: `Run each trivial program --runs times directly (os/exec, in the same directory
-with the same environment) and --runs times through the sandbox of executions
-(bwrap when it works here, its limits, the measurement and the output log),
-alternating the two so that both see the same machine. The programs are
-/bin/true, the cost of the sandbox alone, and python3 -c pass, about the least
-an agent's execution costs (when /usr/bin/python3 exists).
+with the same environment, its output collected through a pipe) and --runs
+times through the sandbox of executions as an execution runs there (bwrap when
+it works here, the service socket bound in, its limits, the measurement and
+the output log), alternating the two so that both see the same machine. The
+programs are /bin/true, the cost of the sandbox alone, and python3 -c pass,
+about the least an agent's execution costs (when /usr/bin/python3 exists).
 
 Reports the time of each execution (p50, p99, max, mean), executions per
 second, and the ratio of the mean sandboxed time to the mean direct time; the
@@ -130,10 +134,15 @@ func runExec(ctx context.Context, o execOptions) (execReport, error) {
 		return rep, err
 	}
 	defer remove()
+	socket, err := execSocket(sb, dir)
+	if err != nil {
+		return rep, err
+	}
+	defer socket.Close()
 	err = profile(o.CPUProfile, func() error {
 		for _, p := range execPrograms() {
 			progressf(o.Progress, "%s: %d runs directly and %d in the sandbox", p.Name, o.Runs, o.Runs)
-			if err := measureExec(ctx, sb, dir, o.Runs, &p); err != nil {
+			if err := measureExec(ctx, sb, dir, socket.Addr().String(), o.Runs, &p); err != nil {
 				return fmt.Errorf("%s: %w", p.Name, err)
 			}
 			rep.Programs = append(rep.Programs, p)
@@ -143,18 +152,40 @@ func runExec(ctx context.Context, o execOptions) (execReport, error) {
 	return rep, err
 }
 
+// execSocket is a service socket for the sandboxed runs, as the executor
+// gives every execution one (the sandbox binds it in: a mount more). No
+// program here connects to it.
+func execSocket(sb *sandbox.Sandbox, dir string) (net.Listener, error) {
+	ln, err := net.Listen("unix", filepath.Join(dir, "agora.sock"))
+	if err != nil {
+		return nil, fmt.Errorf("bench: service socket: %w", err)
+	}
+	if err := sb.GrantSocket(ln.Addr().String()); err != nil {
+		_ = ln.Close()
+		return nil, err
+	}
+	return ln, nil
+}
+
 // measureExec runs p runs times each way, alternating which goes first,
 // after one unmeasured run each way (page cache, the sandbox's first uid).
-func measureExec(ctx context.Context, sb *sandbox.Sandbox, dir string, runs int, p *execProgram) error {
+// Both ways get the same environment and have their output (stdout and
+// stderr, through one pipe) collected, as an execution's is.
+func measureExec(ctx context.Context, sb *sandbox.Sandbox, dir, socket string, runs int, p *execProgram) error {
 	workspace, err := os.MkdirTemp(dir, p.Name+"-")
 	if err != nil {
 		return err
 	}
-	spec := sandbox.Spec{Workspace: workspace, Command: p.Command,
+	spec := sandbox.Spec{Workspace: workspace, Command: p.Command, Socket: socket,
+		Env:        map[string]string{"AGORA_URL": "unix://" + sb.SocketPath(socket)},
 		CPUSeconds: 10, MemoryMB: 256, Processes: 16, Timeout: time.Minute}
+	var output bytes.Buffer
 	direct := func() error {
 		cmd := exec.CommandContext(ctx, p.Command[0], p.Command[1:]...)
-		cmd.Dir, cmd.Env = workspace, []string{"PATH=" + sandbox.SandboxPATH, "HOME=" + workspace}
+		cmd.Dir = workspace
+		cmd.Env = []string{"AGORA_URL=unix://" + socket, "HOME=" + workspace, "PATH=" + sandbox.SandboxPATH}
+		output.Reset()
+		cmd.Stdout, cmd.Stderr = &output, &output
 		return cmd.Run()
 	}
 	sandboxed := func() error {

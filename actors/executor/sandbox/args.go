@@ -75,7 +75,8 @@ func systemMounts() []string {
 	return append(args, "--ro-bind", "/etc", "/etc")
 }
 
-// bwrapArgs is the whole command line of an isolated execution.
+// bwrapArgs is the whole command line of an isolated execution: system
+// is systemMounts, dev is devMounts.
 //
 // As root, bwrap keeps the host's user namespace and the program becomes
 // the sandbox user through userArgs: a user namespace made by root maps
@@ -83,36 +84,51 @@ func systemMounts() []string {
 // bwrap makes a user namespace (it cannot do otherwise), in which the
 // kernel counts the program's processes apart from the user's others, and
 // forbids the program to make more.
-func bwrapArgs(t tools, system []string, sp Spec, u user) []string {
+//
+// keptNetwork: bwrap is started inside the network namespace the executor
+// keeps for the workspace (see netns.go), and makes none.
+func bwrapArgs(t tools, system, dev []string, sp Spec, u user, keptNetwork bool) []string {
 	args := []string{t.bwrap}
 	if u.switched {
-		args = append(args, "--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try",
-			// What is left of root's capabilities until userArgs drops them:
-			// entering the workspace, which belongs to the sandbox user, and
-			// becoming that user.
-			"--cap-drop", "ALL", "--cap-add", "CAP_DAC_READ_SEARCH", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID")
+		args = append(args, "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try")
+		if !keptNetwork {
+			args = append(args, "--unshare-net")
+		}
+		// What is left of root's capabilities until userArgs drops them:
+		// entering the workspace, which belongs to the sandbox user, and
+		// becoming that user.
+		args = append(args, "--cap-drop", "ALL", "--cap-add", "CAP_DAC_READ_SEARCH", "--cap-add", "CAP_SETUID", "--cap-add", "CAP_SETGID")
 	} else {
 		args = append(args, "--unshare-all", "--unshare-user", "--disable-userns")
 	}
-	size := strconv.FormatInt(sp.memoryBytes(), 10)
 	args = append(args,
 		"--hostname", "agora",
 		"--die-with-parent", "--new-session",
 		"--json-status-fd", strconv.Itoa(statusFd), "--block-fd", strconv.Itoa(releaseFd))
 	args = append(args, system...)
+	args = append(args, "--proc", "/proc")
+	args = append(args, dev...)
 	args = append(args,
-		"--proc", "/proc", "--dev", "/dev",
-		"--perms", "1777", "--size", size, "--tmpfs", "/tmp",
-		"--perms", "1777", "--size", size, "--tmpfs", "/dev/shm",
+		// /dev/shm is a link to /tmp (see devMounts): this one tmpfs,
+		// sized to the memory limit, holds the program's temporary files
+		// and its POSIX shared memory.
+		"--perms", "1777", "--size", strconv.FormatInt(sp.memoryBytes(), 10), "--tmpfs", "/tmp",
 		"--bind", filepath.Clean(sp.Workspace), WorkspaceMountPath)
 	if sp.Socket != "" {
 		// bwrap makes missing parents of a mount point for root only.
 		args = append(args, "--perms", "0755", "--dir", filepath.Dir(ServiceSocketPath),
 			"--bind", filepath.Clean(sp.Socket), ServiceSocketPath)
 	}
-	// The root of the sandbox is a tmpfs of bwrap's, which a program
-	// running as the user who made it could otherwise fill without bound.
-	args = append(args, "--remount-ro", "/", "--chdir", WorkspaceMountPath, "--")
+	if !u.switched {
+		// The root of the sandbox, and the tmpfs under /dev, are bwrap's,
+		// which a program running as the user who made them could
+		// otherwise fill without bound. As root, bwrap makes them and
+		// every directory in them root's, mode 0755: the sandbox user
+		// cannot write there, and the remounts would only cost more
+		// passes over the mount table.
+		args = append(args, "--remount-ro", "/", "--remount-ro", "/dev")
+	}
+	args = append(args, "--chdir", WorkspaceMountPath, "--")
 	args = append(args, userArgs(t, u, true)...)
 	return append(args, sp.Command...)
 }

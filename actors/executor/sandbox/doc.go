@@ -6,16 +6,25 @@
 //
 // With bwrap (Debian bubblewrap) the program sees its workspace read-write
 // at WorkspaceMountPath, the system runtime read only (/usr, /etc, and
-// /bin, /sbin, /lib* as the host has them), a fresh /proc and /dev, a
-// private /tmp and /dev/shm of at most its memory limit, the service
+// /bin, /sbin, /lib* as the host has them), a fresh /proc, a /dev with
+// null, zero, full, random and urandom (no terminal devices), a private
+// /tmp of at most its memory limit (/dev/shm is a link to it), the service
 // socket at ServiceSocketPath, and nothing else of the host: no other
 // workspace, no data directory, no operator token, no network (a network
-// namespace of its own, with only loopback). It runs in its own PID, IPC,
-// UTS and cgroup namespaces in a new session, and bwrap and everything in
-// the sandbox die with the executor. New checks that bwrap works on this
-// kernel by running a trivial program through it; if it does not, the
-// sandbox runs programs with limits and a process group only, and New
-// returns a warning to log loudly.
+// namespace of its workspace's own, with only loopback). It runs in its
+// own PID, IPC, UTS and cgroup namespaces in a new session, and bwrap and
+// everything in the sandbox die with the executor. New checks that bwrap
+// works on this kernel by running a trivial program through it; if it
+// does not, the sandbox runs programs with limits and a process group
+// only, and New returns a warning to log loudly.
+//
+// Most of the sandbox's cost is bwrap's: its start, each namespace it
+// makes and each mount (it reads the whole mount table again for every
+// bind). As root, the executor therefore makes two parts of it once
+// rather than for every execution: the network namespace, kept per
+// workspace between its executions (netns.go), and /dev, a directory of
+// the host's /dev bound in one mount (dev.go). Where it cannot, bwrap
+// makes them each time.
 //
 // # Users and the process limit
 //
@@ -48,7 +57,8 @@
 //     Java, V8 and glibc's per-thread arenas reserve by the gigabyte, so a
 //     limit that suits Python would stop them before they start. Shared
 //     memory (MAP_SHARED mappings, memfd, files in tmpfs) escapes
-//     RLIMIT_DATA; /tmp and /dev/shm are bounded to the limit's size, each.
+//     RLIMIT_DATA; /tmp, which holds /dev/shm too, is bounded to the
+//     limit's size.
 //     The limits are per process: a program with n processes may use up
 //     to n times them. A memory cgroup would bound
 //     the whole program exactly; it is not used because cgroup delegation

@@ -52,6 +52,11 @@ type execution struct {
 	status     *os.File // read end of bwrap's JSON status, or of sh's "$!"
 	release    *os.File // write end of releaseFd
 	limits     []rlimit
+	// network is the kept network namespace bwrap runs in, nil when bwrap
+	// makes its own (see netns.go); given back to networks once everything
+	// of the execution is reaped.
+	network  *network
+	networks *networks
 
 	mu      sync.Mutex
 	pgid    int  // the leader's process group, killable while anything of it is unreaped
@@ -115,6 +120,9 @@ func (e *execution) supervise() observed {
 		e.begin(pid)
 	}
 	o.measured, o.status, o.rusage = e.reapMeasured()
+	// The sandbox's init is reaped: its PID namespace, and every process
+	// that was in the network namespace with it, are gone.
+	e.releaseNetwork()
 	_ = e.release.Close()
 	if o.err == nil && o.leader == nil {
 		o.err = errors.New("leader not reaped")
@@ -123,6 +131,14 @@ func (e *execution) supervise() observed {
 	o.err = errors.Join(e.failed, o.err)
 	e.mu.Unlock()
 	return o
+}
+
+// releaseNetwork gives the network namespace back, once.
+func (e *execution) releaseNetwork() {
+	if e.network != nil {
+		e.networks.release(e.network)
+		e.network = nil
+	}
 }
 
 // begin sets the limits on the sandbox's first process and then lets it

@@ -86,7 +86,13 @@ func (s *Sandbox) start(sp Spec, u user) (*execution, error) {
 	var args []string
 	cmd := &exec.Cmd{SysProcAttr: &syscall.SysProcAttr{Setpgid: true}}
 	if e.isolated {
-		args = bwrapArgs(s.tools, s.system, sp, u)
+		if s.networks != nil && u.switched {
+			if e.network, err = s.networks.acquire(sp.Workspace); err != nil {
+				return nil, err
+			}
+			e.networks = s.networks
+		}
+		args = bwrapArgs(s.tools, s.system, s.dev, sp, u, e.network != nil)
 		cmd.Env = sp.environ(WorkspaceMountPath)
 	} else {
 		args = fallbackArgs(s.tools, sp, u)
@@ -97,16 +103,22 @@ func (s *Sandbox) start(sp Spec, u user) (*execution, error) {
 
 	p, err := openPipes()
 	if err != nil {
+		e.releaseNetwork()
 		return nil, fmt.Errorf("%w: pipe: %w", ErrSandboxFailed, err)
 	}
 	cmd.Stdout, cmd.Stderr = p.outputW, p.outputW
 	cmd.ExtraFiles = []*os.File{p.statusW, p.releaseR} // statusFd, releaseFd
 	e.cmd, e.output, e.status, e.release = cmd, p.output, p.status, p.release
 	e.began = time.Now()
-	err = cmd.Start()
+	if e.network != nil {
+		err = e.network.start(cmd)
+	} else {
+		err = cmd.Start()
+	}
 	p.closeLeaderEnds()
 	if err != nil {
 		p.closeOurEnds()
+		e.releaseNetwork()
 		return nil, fmt.Errorf("%w: start %s: %w", ErrSandboxFailed, args[0], err)
 	}
 	e.pgid = cmd.Process.Pid

@@ -12,10 +12,12 @@ import (
 // Sandbox runs executions. It is safe for concurrent use; with root, as
 // many executions run at once as it has sandbox uids, and more wait.
 type Sandbox struct {
-	tools  tools
-	system []string // bwrap's mounts of the system runtime
-	users  *users   // the sandbox uids; nil when the executor is not root
-	self   user     // who the program runs as when users is nil
+	tools    tools
+	system   []string  // bwrap's mounts of the system runtime
+	dev      []string  // bwrap's mounts that make /dev (see dev.go)
+	users    *users    // the sandbox uids; nil when the executor is not root
+	self     user      // who the program runs as when users is nil
+	networks *networks // kept network namespaces; nil when bwrap makes them (see netns.go)
 }
 
 // Option configures New.
@@ -99,9 +101,27 @@ func (s *Sandbox) useBwrap(name string) (whyNot string) {
 	if err != nil {
 		return fmt.Sprintf("bwrap not found (%v)", err)
 	}
-	s.tools.bwrap, s.system = path, systemMounts()
-	if err := s.probe(); err != nil {
-		s.tools.bwrap, s.system = "", nil
+	s.tools.bwrap, s.system, s.dev = path, systemMounts(), devMounts("")
+	if s.users == nil {
+		err = s.probe()
+	} else {
+		// As root, the executor keeps the network namespaces and /dev
+		// itself (netns.go, dev.go). Where it cannot, bwrap makes them
+		// for each execution, as it does for any other user.
+		s.networks = newNetworks(networksKeptMax)
+		if prepareDevDir() == nil {
+			s.dev = devMounts(devDir)
+		}
+		if err = s.probe(); err != nil {
+			s.networks, s.dev = nil, devMounts("")
+			err = s.probe()
+		}
+		if s.networks != nil {
+			s.networks.dropIdle()
+		}
+	}
+	if err != nil {
+		s.tools.bwrap, s.system, s.dev = "", nil, nil
 		return fmt.Sprintf("bwrap at %s does not work on this machine: %v", path, err)
 	}
 	return ""

