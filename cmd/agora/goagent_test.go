@@ -39,8 +39,8 @@ func TestGoAgentInTheSandbox(t *testing.T) {
 	// the first cycle's timing.
 	wait := "while [ ! -x ./saver ]; do sleep 0.05; done\nexec ./saver\n"
 	id := createAgent(t, apiURL, operatorToken(t, dir), map[string]any{"agent_id": "saver",
-		"files": map[string]string{"run.sh": wait}, "command": []string{"sh", "run.sh"}, "grant": 200,
-		"initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 1024}, "amount": 20}})
+		"files": map[string]string{"run.sh": wait}, "command": []string{"sh", "run.sh"}, "grant": 100,
+		"initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 128}, "amount": 10}})
 	installExecutable(t, saver, filepath.Join(dir, workspacesDir, id, "saver"))
 
 	es := agentEvents(t, port, id, func(es []events.Event) bool {
