@@ -20,6 +20,10 @@ type Event interface {
 // events. Registration happens in init functions of this package only.
 var registry = map[string]reflect.Type{}
 
+// typeNames holds each registered type name, so that an envelope read from
+// the log shares it rather than carrying a copy.
+var typeNames = map[string]string{}
+
 func register(events ...Event) {
 	for _, e := range events {
 		t := reflect.TypeOf(e)
@@ -30,6 +34,8 @@ func register(events ...Event) {
 			panic("events: duplicate event type " + e.EventType())
 		}
 		registry[e.EventType()] = t
+		typeNames[e.EventType()] = e.EventType()
+		readers[t] = newDataReader(t)
 	}
 }
 
@@ -81,6 +87,10 @@ func Decode(env Envelope) (Event, error) {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownEventType, env.Type)
 	}
 	p := reflect.New(t)
+	if r := readers[t]; r != nil && r.read(p.Elem(), env.Data) {
+		return p.Elem().Interface().(Event), nil
+	}
+	p = reflect.New(t) // what the hand reader set is dropped
 	if err := json.Unmarshal(env.Data, p.Interface()); err != nil {
 		return nil, fmt.Errorf("decode %s: %w", env.Type, err)
 	}
@@ -161,28 +171,193 @@ func plain(s string) bool {
 
 // compactJSON reports whether data is one valid JSON value that
 // encoding/json would copy unchanged: no insignificant white space, no
-// character it escapes for HTML. json.Marshal of a Go value writes such
-// JSON; null stands for empty data, as encoding/json writes it.
+// character it escapes for HTML, nothing outside printable ASCII. json.Marshal
+// of a Go value writes such JSON (but for non-ASCII text); null stands for
+// empty data, as encoding/json writes it. One pass checks it all: every
+// append checks its data, and a scan for the characters followed by
+// json.Valid cost a microsecond of each event.
 func compactJSON(data []byte) bool {
-	if len(data) == 0 {
+	c := compactChecker{b: data}
+	return c.value(0) && c.i == len(data)
+}
+
+// compactDepthMax is encoding/json's limit of nested objects and arrays.
+const compactDepthMax = 10000
+
+// compactChecker reads one JSON value at b[i:] as compactJSON accepts it.
+type compactChecker struct {
+	b []byte
+	i int
+}
+
+func (c *compactChecker) value(depth int) bool {
+	if c.i >= len(c.b) {
 		return false
 	}
-	inString, escaped := false, false
-	for _, c := range data {
-		switch {
-		case escaped:
-			escaped = false
-		case inString && c == '\\':
-			escaped = true
-		case c == '"':
-			inString = !inString
-		case c == '<' || c == '>' || c == '&' || c >= 0x7f:
+	switch ch := c.b[c.i]; {
+	case ch == '{':
+		return depth < compactDepthMax && c.object(depth+1)
+	case ch == '[':
+		return depth < compactDepthMax && c.array(depth+1)
+	case ch == '"':
+		return c.str()
+	case ch == '-' || ch >= '0' && ch <= '9':
+		return c.number()
+	case ch == 't':
+		return c.lit("true")
+	case ch == 'f':
+		return c.lit("false")
+	case ch == 'n':
+		return c.lit("null")
+	}
+	return false
+}
+
+func (c *compactChecker) object(depth int) bool {
+	c.i++ // '{'
+	if c.i < len(c.b) && c.b[c.i] == '}' {
+		c.i++
+		return true
+	}
+	for {
+		if c.i >= len(c.b) || c.b[c.i] != '"' || !c.str() || c.i >= len(c.b) || c.b[c.i] != ':' {
 			return false
-		case !inString && (c == ' ' || c == '\t' || c == '\n' || c == '\r'):
+		}
+		c.i++
+		if !c.value(depth) || c.i >= len(c.b) {
+			return false
+		}
+		switch c.b[c.i] {
+		case ',':
+			c.i++
+		case '}':
+			c.i++
+			return true
+		default:
 			return false
 		}
 	}
-	return !inString && json.Valid(data)
+}
+
+func (c *compactChecker) array(depth int) bool {
+	c.i++ // '['
+	if c.i < len(c.b) && c.b[c.i] == ']' {
+		c.i++
+		return true
+	}
+	for {
+		if !c.value(depth) || c.i >= len(c.b) {
+			return false
+		}
+		switch c.b[c.i] {
+		case ',':
+			c.i++
+		case ']':
+			c.i++
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+// str reads a string: printable ASCII but for the characters
+// encoding/json escapes for HTML, and valid escapes.
+func (c *compactChecker) str() bool {
+	c.i++ // '"'
+	for c.i < len(c.b) {
+		ch := c.b[c.i]
+		c.i++
+		switch {
+		case ch == '"':
+			return true
+		case ch == '\\':
+			if c.i >= len(c.b) {
+				return false
+			}
+			e := c.b[c.i]
+			c.i++
+			switch e {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+			case 'u':
+				if c.i+4 > len(c.b) {
+					return false
+				}
+				for _, h := range c.b[c.i : c.i+4] {
+					if !(h >= '0' && h <= '9' || h >= 'a' && h <= 'f' || h >= 'A' && h <= 'F') {
+						return false
+					}
+				}
+				c.i += 4
+			default:
+				return false
+			}
+		case ch < 0x20 || ch >= 0x7f || ch == '<' || ch == '>' || ch == '&':
+			return false
+		}
+	}
+	return false
+}
+
+// number reads -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?
+func (c *compactChecker) number() bool {
+	if c.b[c.i] == '-' {
+		c.i++
+	}
+	switch {
+	case c.i < len(c.b) && c.b[c.i] == '0':
+		c.i++
+	case c.digits() == 0:
+		return false
+	}
+	if c.i < len(c.b) && c.b[c.i] == '.' {
+		c.i++
+		if c.digits() == 0 {
+			return false
+		}
+	}
+	if c.i < len(c.b) && (c.b[c.i] == 'e' || c.b[c.i] == 'E') {
+		c.i++
+		if c.i < len(c.b) && (c.b[c.i] == '+' || c.b[c.i] == '-') {
+			c.i++
+		}
+		if c.digits() == 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *compactChecker) digits() int {
+	start := c.i
+	for c.i < len(c.b) && c.b[c.i] >= '0' && c.b[c.i] <= '9' {
+		c.i++
+	}
+	return c.i - start
+}
+
+func (c *compactChecker) lit(s string) bool {
+	if len(c.b)-c.i < len(s) || string(c.b[c.i:c.i+len(s)]) != s {
+		return false
+	}
+	c.i += len(s)
+	return true
+}
+
+// EnvelopeType returns the type of the envelope in b without reading the
+// rest, when b begins as Marshal writes an envelope (an id and a type
+// without escapes); ok is false otherwise. A follower that acts on a few
+// types skips the others unread: reading every envelope whole was most of
+// what following the log cost it.
+func EnvelopeType(b []byte) (typ []byte, ok bool) {
+	p := envelopeParser{b: b}
+	if !p.lit(`{"id":`) {
+		return nil, false
+	}
+	if _, ok := p.raw(); !ok || !p.lit(`,"type":`) {
+		return nil, false
+	}
+	return p.raw()
 }
 
 // Unmarshal reads an envelope from JSON bytes. Every follower of the log
@@ -207,10 +382,10 @@ func Unmarshal(b []byte) (Envelope, error) {
 func parseEnvelope(b []byte) (Envelope, bool) {
 	var env Envelope
 	p := envelopeParser{b: b}
-	var schema, at string
+	var at string
 	ok := p.lit(`{"id":`) && p.str(&env.ID) &&
-		p.lit(`,"type":`) && p.str(&env.Type) &&
-		p.lit(`,"schema":`) && p.num(&schema) &&
+		p.lit(`,"type":`) && p.typ(&env.Type) &&
+		p.lit(`,"schema":`) && p.num(&env.Schema) &&
 		p.lit(`,"subject":`) && p.str(&env.Subject) &&
 		p.lit(`,"time":`) && p.str(&at) &&
 		p.opt(`,"causation_id":`, &env.CausationID) &&
@@ -230,15 +405,11 @@ func parseEnvelope(b []byte) (Envelope, bool) {
 	if !closesAtEnd(data) {
 		return Envelope{}, false
 	}
-	n, err := strconv.Atoi(schema)
-	if err != nil {
-		return Envelope{}, false
-	}
 	t, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
 		return Envelope{}, false
 	}
-	env.Schema, env.Time = n, t
+	env.Time = t
 	env.Data = json.RawMessage(data)
 	return env, true
 }
@@ -284,23 +455,48 @@ func (p *envelopeParser) lit(s string) bool {
 
 // str reads a string without escapes.
 func (p *envelopeParser) str(out *string) bool {
+	b, ok := p.raw()
+	if ok {
+		*out = string(b)
+	}
+	return ok
+}
+
+// raw reads a string without escapes and returns its bytes.
+func (p *envelopeParser) raw() ([]byte, bool) {
 	if len(p.b) == 0 || p.b[0] != '"' {
-		return false
+		return nil, false
 	}
 	for i := 1; i < len(p.b); i++ {
 		switch c := p.b[i]; {
 		case c == '"':
-			*out = string(p.b[1:i])
+			b := p.b[1:i]
 			p.b = p.b[i+1:]
-			return true
+			return b, true
 		case c == '\\' || c < 0x20:
-			return false
+			return nil, false
 		}
 	}
-	return false
+	return nil, false
 }
 
-func (p *envelopeParser) num(out *string) bool {
+// typ reads the event type: the name registered for it, when it is one,
+// rather than a copy of its own (every follower reads every envelope).
+func (p *envelopeParser) typ(out *string) bool {
+	b, ok := p.raw()
+	if !ok {
+		return false
+	}
+	if name, known := typeNames[string(b)]; known {
+		*out = name
+	} else {
+		*out = string(b)
+	}
+	return true
+}
+
+// num reads an int as strconv.Atoi reads it (an optional sign, digits).
+func (p *envelopeParser) num(out *int) bool {
 	i := 0
 	for i < len(p.b) && (p.b[i] >= '0' && p.b[i] <= '9' || i == 0 && p.b[i] == '-') {
 		i++
@@ -308,7 +504,11 @@ func (p *envelopeParser) num(out *string) bool {
 	if i == 0 {
 		return false
 	}
-	*out, p.b = string(p.b[:i]), p.b[i:]
+	n, err := strconv.Atoi(string(p.b[:i]))
+	if err != nil {
+		return false
+	}
+	*out, p.b = n, p.b[i:]
 	return true
 }
 

@@ -34,16 +34,28 @@ func ValidateID(id string) error {
 var (
 	entropyMu sync.Mutex
 	entropy   = ulid.Monotonic(rand.Reader, 0)
+	// entropyOut receives the entropy of each id (under entropyMu): read
+	// into the id itself, through the reader's interface, it moved every
+	// id to the heap.
+	entropyOut [10]byte
 )
 
 // NewID returns a fresh lowercase ULID: sortable by creation time and
 // subject-safe. It is called by the edges (HTTP, process managers, the
 // clock) and never inside Decide or Evolve.
 func NewID() string {
-	now := ulid.Timestamp(time.Now())
+	// What ulid.MustNew does, without its allocation (see entropyOut).
+	var id ulid.ULID
+	if err := id.SetTime(ulid.Timestamp(time.Now())); err != nil {
+		panic(err) // a clock past the year 10889
+	}
 	entropyMu.Lock()
-	id := ulid.MustNew(now, entropy)
+	err := entropy.MonotonicRead(id.Time(), entropyOut[:])
+	copy(id[6:], entropyOut[:])
 	entropyMu.Unlock()
+	if err != nil {
+		panic(err) // the entropy source failed or overflowed, as in ulid.MustNew
+	}
 	// Lowercased in place: every event gets an id, and the upper-case
 	// string and its lowered copy were two allocations of each.
 	var b [ulid.EncodedSize]byte

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,8 +17,19 @@ import (
 type batch[S any] struct {
 	pending []pending[S]
 	envs    []events.Envelope
-	keys    map[string]int // idempotency key -> index in pending
-	types   []string       // the distinct types of envs
+	// keys indexes the idempotency keys of envs (key -> index in pending)
+	// once the batch holds keysIndexMin events; a smaller batch is
+	// searched (see find).
+	keys  map[string]int
+	types []string // the distinct types of envs
+	// The first entries of pending, envs, types and the sequences live in
+	// the batch itself: a quiet actor's batches hold one command, and
+	// allocating each of those slices apart was a tenth of the shell's
+	// cost.
+	pendingFirst [1]pending[S]
+	envsFirst    [1]events.Envelope
+	typesFirst   [1]string
+	seqsFirst    [1]uint64
 	// public is Aggregate.Public of the state as the batch leaves it, and
 	// snap that state encoded for a snapshot when one falls due with the
 	// batch (snapTried): both are taken when the batch closes (the state
@@ -34,14 +44,13 @@ type batch[S any] struct {
 	// goroutine, which then tells the actor with an appended message, or
 	// the actor stopping, which waits for it then and there (a message
 	// would come after the actor has gone, a dead letter).
-	taken   atomic.Bool
-	durable int // envs[:durable] are in the log
-	results []Result
+	taken atomic.Bool
+	seqs  []uint64 // of envs[:len(seqs)], those in the log
 }
 
 // pending is a command or read decided and not yet answered.
 type pending[S any] struct {
-	to    chan<- reply
+	to    replyTo
 	event events.Event // nil: nothing to write (a rejection or a no-op)
 	env   int          // index in envs when event != nil
 	err   error
@@ -68,20 +77,68 @@ type flush struct{}
 // appended tells the actor that the append of b has answered.
 type appended[S any] struct{ b *batch[S] }
 
+// newBatch returns an empty batch whose first entries need no allocation.
+func newBatch[S any]() *batch[S] {
+	b := &batch[S]{}
+	b.pending, b.envs, b.types = b.pendingFirst[:0], b.envsFirst[:0], b.typesFirst[:0]
+	return b
+}
+
 func (b *batch[S]) add(p pending[S]) { b.pending = append(b.pending, p) }
 
-func (b *batch[S]) addEvent(to chan<- reply, e events.Event, env events.Envelope) {
-	if env.IdempotencyKey != "" {
-		if b.keys == nil {
-			b.keys = map[string]int{}
-		}
-		b.keys[env.IdempotencyKey] = len(b.pending)
-	}
+// keysIndexMin is the size from which a batch indexes its keys: a map
+// costs more than a search of a few entries, and most batches hold one.
+const keysIndexMin = 16
+
+func (b *batch[S]) addEvent(to replyTo, e events.Event, env events.Envelope) {
 	b.pending = append(b.pending, pending[S]{to: to, event: e, env: len(b.envs)})
 	b.envs = append(b.envs, env)
+	switch {
+	case b.keys != nil:
+		if env.IdempotencyKey != "" {
+			b.keys[env.IdempotencyKey] = len(b.pending) - 1
+		}
+	case len(b.envs) >= keysIndexMin:
+		b.keys = make(map[string]int, len(b.envs))
+		for i, p := range b.pending {
+			if p.event != nil && b.envs[p.env].IdempotencyKey != "" {
+				b.keys[b.envs[p.env].IdempotencyKey] = i
+			}
+		}
+	}
 	if !slices.Contains(b.types, env.Type) {
 		b.types = append(b.types, env.Type)
 	}
+}
+
+// find returns the index in pending of the command with idempotency key.
+func (b *batch[S]) find(key string) (int, bool) {
+	if b.keys != nil {
+		i, ok := b.keys[key]
+		return i, ok
+	}
+	for i, p := range b.pending {
+		if p.event != nil && b.envs[p.env].IdempotencyKey == key {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// result is the answer to pending[i] once the batch is answered: the
+// sequence of its event if that is in the log, or the first result of the
+// command it retries.
+func (b *batch[S]) result(i int) Result {
+	p := b.pending[i]
+	switch {
+	case p.dupIn != nil:
+		r := p.dupIn.result(p.dupOf)
+		r.Replayed = true
+		return r
+	case p.event != nil && p.env < len(b.seqs):
+		return Result{Seq: b.seqs[p.env], Event: p.event}
+	}
+	return Result{}
 }
 
 // idle reports whether everything decided is durable and answered.
@@ -109,8 +166,8 @@ func (s *shell[S]) unsettled(fn func(*batch[S]) bool) {
 // durable.
 func (s *shell[S]) decided(key string) (in *batch[S], at int, found bool) {
 	s.unsettled(func(b *batch[S]) bool {
-		in, at = b, 0
-		at, found = b.keys[key]
+		in = b
+		at, found = b.find(key)
 		return !found
 	})
 	return in, at, found
@@ -136,15 +193,22 @@ func (s *shell[S]) unaffected(types []string) bool {
 	return ok
 }
 
-// openBatch returns the batch commands are decided into. A new one sends
-// the actor a flush message when nothing is being appended: it queues
-// behind every command already waiting, so that the batch holds what piled
-// up. When an append is on its way, its answer starts the next one.
+// openBatch returns the batch commands are decided into. When nothing is
+// being appended, a new batch must be appended once the commands already
+// waiting in the mailbox are decided into it, so that it holds what piled
+// up: with none waiting (a quiet actor), as soon as the message being
+// handled is done (closeNow, see Receive); otherwise with a flush message
+// the actor sends itself, which queues behind them. When an append is on
+// its way, its answer starts the next one.
 func (s *shell[S]) openBatch(ctx actor.Context) *batch[S] {
 	if s.open == nil {
-		s.open = &batch[S]{}
+		s.open = newBatch[S]()
 		if s.inflight == nil && !s.stopping {
-			ctx.Send(ctx.Self(), flush{})
+			if s.mailbox.waiting() == 0 {
+				s.closeNow = true
+			} else {
+				ctx.Send(ctx.Self(), flush{})
+			}
 		}
 	}
 	return s.open
@@ -190,13 +254,13 @@ func (s *shell[S]) start(ctx actor.Context, b *batch[S]) {
 		return
 	}
 	if s.stopping || len(b.envs) < s.deps.opts.PipelineMin {
-		s.complete(ctx, b, s.appendAll(s.last, b.envs))
+		s.complete(ctx, b, s.appendAll(s.last, b.envs, b.seqsFirst[:0]))
 		return
 	}
 	b.done = make(chan appendResult, 1)
 	self, root, last := ctx.Self(), ctx.ActorSystem().Root, s.last
 	s.deps.background(func() {
-		b.done <- s.appendAll(last, b.envs)
+		b.done <- s.appendAll(last, b.envs, b.seqsFirst[:0])
 		if b.taken.CompareAndSwap(false, true) {
 			root.Send(self, appended[S]{b: b})
 		}
@@ -234,6 +298,15 @@ func (s *shell[S]) complete(ctx actor.Context, b *batch[S], r appendResult) {
 			err = fmt.Errorf("%w: %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
 		}
 	}
+	if err == nil && len(r.seqs) > 0 {
+		s.last = r.seqs[len(r.seqs)-1]
+		s.sinceSnap += len(r.seqs)
+		// Published before the answers go out: a caller that has its
+		// answer finds Host.Peek showing what it rests on.
+		if s.agg.Public != nil && s.public != nil {
+			s.public.Store(published{b.public})
+		}
+	}
 	s.answer(b, r.seqs, err)
 	if err != nil {
 		s.unsettled(func(w *batch[S]) bool {
@@ -242,13 +315,6 @@ func (s *shell[S]) complete(ctx actor.Context, b *batch[S], r appendResult) {
 		})
 		s.waiting, s.open = nil, nil
 	} else {
-		if len(r.seqs) > 0 {
-			s.last = r.seqs[len(r.seqs)-1]
-			s.sinceSnap += len(r.seqs)
-			if s.agg.Public != nil && s.public != nil {
-				s.public.Store(published{b.public})
-			}
-		}
 		if b.snapTried {
 			s.sinceSnap, s.snapPlanned = 0, false
 			if b.snap != nil {
@@ -269,8 +335,7 @@ func (s *shell[S]) complete(ctx actor.Context, b *batch[S], r appendResult) {
 // answer answers the commands and reads of b; envs[:len(seqs)] are in the
 // log, and err, if set, is why the rest are not.
 func (s *shell[S]) answer(b *batch[S], seqs []uint64, err error) {
-	b.durable = len(seqs)
-	b.results = make([]Result, len(b.pending))
+	b.seqs = seqs
 	for i, p := range b.pending {
 		switch {
 		case p.query != nil:
@@ -290,13 +355,11 @@ func (s *shell[S]) answer(b *batch[S], seqs []uint64, err error) {
 			continue
 		case p.dupIn != nil:
 			first := p.dupIn.pending[p.dupOf]
-			if first.event != nil && first.env >= p.dupIn.durable {
+			if first.event != nil && first.env >= len(p.dupIn.seqs) {
 				respond(p.to, reply{err: err})
 				continue
 			}
-			b.results[i] = p.dupIn.results[p.dupOf]
-			b.results[i].Replayed = true
-		case p.event != nil && p.env >= b.durable:
+		case p.event != nil && p.env >= len(seqs):
 			respond(p.to, reply{err: err})
 			continue
 		case p.event != nil:
@@ -306,14 +369,13 @@ func (s *shell[S]) answer(b *batch[S], seqs []uint64, err error) {
 				// prefix into the memory already.)
 				s.mem.add(applied{Key: env.IdempotencyKey, Seq: seqs[p.env], Type: env.Type, Data: env.Data})
 			}
-			b.results[i] = Result{Seq: seqs[p.env], Event: p.event}
 		case err != nil:
 			// A rejection decided on state that included events now lost
 			// may not hold; the caller retries.
 			respond(p.to, reply{err: err})
 			continue
 		}
-		respond(p.to, reply{result: b.results[i], err: p.err})
+		respond(p.to, reply{result: b.result(i), err: p.err})
 	}
 }
 
@@ -344,21 +406,18 @@ func (s *shell[S]) stop(ctx actor.Context) {
 // a failure part-way leaves a durable prefix, which the caller answers as
 // such. It touches nothing of the actor's but its constant fields: it runs
 // beside the actor.
-func (s *shell[S]) appendAll(last uint64, envs []events.Envelope) appendResult {
-	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.AppendTimeout)
-	defer cancel()
+func (s *shell[S]) appendAll(last uint64, envs []events.Envelope, seqs []uint64) appendResult {
+	ctx := s.deps.appends.get() // AppendTimeout from now
 	if len(envs) >= s.deps.opts.AtomicBatchMin {
 		end, err := s.deps.log.Append(ctx, s.filter, last, envs...)
 		if err != nil {
 			return appendResult{err: err}
 		}
-		seqs := make([]uint64, len(envs))
-		for i := range seqs {
-			seqs[i] = end - uint64(len(envs)-1-i)
+		for i := range envs {
+			seqs = append(seqs, end-uint64(len(envs)-1-i))
 		}
 		return appendResult{seqs: seqs}
 	}
-	seqs := make([]uint64, 0, len(envs))
 	prev := last
 	for _, env := range envs {
 		seq, err := s.deps.log.Append(ctx, s.filter, prev, env)

@@ -94,10 +94,13 @@ type Host struct {
 	system   *actor.ActorSystem
 	deps     deps
 	dispatch *workers
+	// asks bounds the wait for an answer of callers without a deadline
+	// of their own by opts.AskTimeout.
+	asks *deadlines
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	stopped bool
-	kinds   map[events.Kind]func(id string, public *atomic.Value) actor.Producer
+	kinds   map[events.Kind]func(id string, public *atomic.Value, mailbox *mailboxRef) actor.Producer
 	pids    map[string]*actor.PID
 	// public holds what each actor publishes of its durable state
 	// (Aggregate.Public), for Peek.
@@ -118,14 +121,16 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 		logger = slog.Default()
 	}
 	dispatch := newWorkers(mailboxThroughput)
+	opts = opts.withDefaults()
 	return &Host{
 		system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return slog.New(slog.DiscardHandler)
 		})),
-		deps: deps{log: log, store: store, opts: opts.withDefaults(), clock: time.Now, logger: logger,
-			background: dispatch.Schedule},
+		deps: deps{log: log, store: store, opts: opts, clock: time.Now, logger: logger,
+			background: dispatch.Schedule, appends: newDeadlines(opts.AppendTimeout)},
+		asks:     newDeadlines(opts.AskTimeout),
 		dispatch: dispatch,
-		kinds:    map[events.Kind]func(string, *atomic.Value) actor.Producer{},
+		kinds:    map[events.Kind]func(string, *atomic.Value, *mailboxRef) actor.Producer{},
 		pids:     map[string]*actor.PID{},
 		public:   map[string]*atomic.Value{},
 	}, nil
@@ -135,9 +140,10 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 func Register[S any](h *Host, agg Aggregate[S]) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.kinds[agg.Kind] = func(id string, public *atomic.Value) actor.Producer {
+	h.kinds[agg.Kind] = func(id string, public *atomic.Value, mailbox *mailboxRef) actor.Producer {
 		return func() actor.Actor {
-			return &shell[S]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps, public: public}
+			return &shell[S]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps, public: public,
+				mailbox: mailbox}
 		}
 	}
 }
@@ -152,12 +158,24 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 	if err := events.ValidateID(id); err != nil {
 		return nil, err
 	}
+	name := string(kind) + "/" + id
+	// Every command looks its actor up; read-locked, callers on all cores
+	// do not queue behind one another.
+	h.mu.RLock()
+	pid, ok := h.pids[name]
+	stopped := h.stopped
+	h.mu.RUnlock()
+	switch {
+	case stopped:
+		return nil, ErrStopped
+	case ok:
+		return pid, nil
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {
 		return nil, ErrStopped
 	}
-	name := string(kind) + "/" + id
 	if pid, ok := h.pids[name]; ok {
 		return pid, nil
 	}
@@ -166,13 +184,37 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 		// Retryable: a manager may start before every kind is registered.
 		return nil, fmt.Errorf("%w: no actor kind %q registered", ErrUnavailable, kind)
 	}
-	public := &atomic.Value{}
-	pid, err := h.system.Root.SpawnNamed(actor.PropsFromProducer(producer(id, public), actor.WithDispatcher(h.dispatch)), name)
+	public, mailbox := &atomic.Value{}, &mailboxRef{}
+	props := actor.PropsFromProducer(producer(id, public, mailbox), actor.WithDispatcher(h.dispatch),
+		actor.WithMailbox(mailbox.produce))
+	pid, err := h.system.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: spawn %s: %w", name, err)
 	}
 	h.pids[name], h.public[name] = pid, public
 	return pid, nil
+}
+
+// mailboxRef lets a shell see how many messages wait in its mailbox. A
+// batch opened with nothing waiting is appended at once rather than after
+// a flush message sent to itself, which cost an agent's account a mailbox
+// round of its own per command.
+type mailboxRef struct{ mb actor.Mailbox }
+
+// produce is the actor's mailbox producer: protoactor's default, kept.
+// It runs when the actor is spawned, before its first message.
+func (r *mailboxRef) produce() actor.Mailbox {
+	r.mb = actor.Unbounded()()
+	return r.mb
+}
+
+// waiting is the number of messages in the mailbox behind the one being
+// handled (protoactor counts a message out before it handles it).
+func (r *mailboxRef) waiting() int {
+	if r == nil || r.mb == nil {
+		return 1 // unknown: assume some, and flush with a message
+	}
+	return r.mb.UserMessageCount()
 }
 
 // Peek returns what actor (kind, id) published of its durable state
@@ -181,9 +223,9 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 // value may be behind a command being appended at this moment, never ahead
 // of the log.
 func (h *Host) Peek(kind events.Kind, id string) (any, bool) {
-	h.mu.Lock()
+	h.mu.RLock()
 	cell := h.public[string(kind)+"/"+id]
-	h.mu.Unlock()
+	h.mu.RUnlock()
 	if cell == nil {
 		return nil, false
 	}
@@ -243,26 +285,51 @@ func InspectUnaffected[S any, T any](ctx context.Context, h *Host, kind events.K
 	return v, nil
 }
 
-// call is a message with the channel its answer goes to (room for one).
-// An ask is thus a channel and a mailbox entry: protoactor's futures
-// register a process and start a timer and a goroutine for each, which cost
-// as much as the command they carried.
+// call is a message with where its answer goes: a channel with room for
+// it, or a function the actor runs (then). An ask is thus a channel and a
+// mailbox entry: protoactor's futures register a process and start a timer
+// and a goroutine for each, which cost as much as the command they carried.
 type call struct {
-	msg    any
-	answer chan<- reply
+	msg any
+	to  replyTo
+}
+
+// replyTo is where the answer to a call goes.
+type replyTo struct {
+	// ch has room for the one answer, so the actor never blocks on a
+	// caller that went away.
+	ch chan<- reply
+	// then, when set, is run with the answer on the actor's goroutine. It
+	// must not block: a process manager settles its reaction there, with
+	// no goroutine of its own waiting for the answer (see
+	// ManagerRunner.deliver).
+	then func(reply)
 }
 
 // send delivers msg to actor (kind, id) and returns the channel of its
-// answer, so that a caller can have several commands in the actor's
-// mailbox at once (in order) and collect the answers in order.
+// answer.
 func (h *Host) send(kind events.Kind, id string, msg any) (<-chan reply, error) {
-	pid, err := h.pid(kind, id)
-	if err != nil {
+	ch := make(chan reply, 1)
+	if err := h.post(kind, id, call{msg: msg, to: replyTo{ch: ch}}); err != nil {
 		return nil, err
 	}
-	ch := make(chan reply, 1)
-	h.system.Root.Send(pid, call{msg: msg, answer: ch})
 	return ch, nil
+}
+
+// sendThen delivers msg to actor (kind, id), which runs then with its
+// answer (see replyTo.then). Calls to one actor are handled, and so
+// answered, in the order they were sent.
+func (h *Host) sendThen(kind events.Kind, id string, msg any, then func(reply)) error {
+	return h.post(kind, id, call{msg: msg, to: replyTo{then: then}})
+}
+
+func (h *Host) post(kind events.Kind, id string, c call) error {
+	pid, err := h.pid(kind, id)
+	if err != nil {
+		return err
+	}
+	h.system.Root.Send(pid, c)
+	return nil
 }
 
 // answer waits for the answer on ch as long as ctx allows, and no longer
@@ -270,14 +337,12 @@ func (h *Host) send(kind events.Kind, id string, msg any) (<-chan reply, error) 
 // command, or was stopped before it) must not hold its caller for ever.
 func (h *Host) answer(ctx context.Context, ch <-chan reply, kind events.Kind, id string) (reply, error) {
 	timeout := h.deps.opts.AskTimeout
-	if dl, ok := ctx.Deadline(); ok {
-		timeout = min(timeout, time.Until(dl))
-	}
-	if timeout <= 0 {
+	var expired <-chan struct{} // nil when ctx ends first
+	if dl, ok := ctx.Deadline(); !ok || time.Until(dl) > timeout {
+		expired = h.asks.get().Done()
+	} else if time.Until(dl) <= 0 {
 		return reply{}, context.DeadlineExceeded
 	}
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
 	select {
 	case r := <-ch:
 		return r, r.err
@@ -285,7 +350,7 @@ func (h *Host) answer(ctx context.Context, ch <-chan reply, kind events.Kind, id
 		// The command may still be applied; a retry with the same key
 		// learns its outcome.
 		return reply{}, ctx.Err()
-	case <-timer.C:
+	case <-expired:
 		if err := ctx.Err(); err != nil {
 			return reply{}, err
 		}

@@ -36,7 +36,7 @@ type Manager struct {
 
 // ManagerRunner drives a Manager from the log. It delivers the reactions
 // for each target actor in stream order, a window of them at a time (see
-// work; the fence keeps each actor's trigger marks growing only with what
+// pump; the fence keeps each actor's trigger marks growing only with what
 // it applied), retries a target until its command is accepted,
 // and records in the store the sequence below which every reaction is done.
 // After a crash it resumes from there; reactions already applied are
@@ -66,18 +66,51 @@ type ManagerRunner struct {
 	// alone when the floor reaches its sequence: a broadcast woke every
 	// caller waiting on the manager at each reaction done.
 	waiters floorWaiters
+
+	// run is the scope of the deliveries of the current run: they stop
+	// when it ends. resumers counts the goroutines that resume a target
+	// after a failure; stopping is set once RunManagers waits for them,
+	// after which none is started.
+	run      context.Context
+	resumers *sync.WaitGroup
+	stopping bool
 }
 
+// targetQueue is the delivery to one target actor: the reactions not yet
+// done, in stream order. A round sends them from the first, up to
+// PipelineMax at a time; each success takes the first off the queue and
+// makes room for the next send. After a retryable failure the round ends:
+// the answers still out are collected, the actor is resumed, and a new
+// round starts from the first reaction not done.
 type targetQueue struct {
-	items []item // not yet done, in stream order
-	// wake tells the target's worker that items were added.
-	wake chan struct{}
+	key   string
+	kind  events.Kind
+	id    string
+	items []item
+	// sent counts the items, from the first, sent in this round; out
+	// those of them whose answer has not come (nor been given up on).
+	sent, out int
+	tickets   uint64 // the last ticket given to a send
+	failed    bool   // the round failed: nothing more is sent in it
+	resuming  bool   // a goroutine is resuming the actor (see resume)
+	backoff   time.Duration
 }
 
 type item struct {
 	seq uint64
 	r   Reaction
+	// ticket names the item's send in this round while its answer is out;
+	// 0 once it came or was given up on. at is when it was sent.
+	ticket uint64
+	at     time.Time
 }
+
+// Pauses before a target is retried after a failure: doubled at each
+// failure in a row, back to the least after a success.
+const (
+	retryPauseMin = 10 * time.Millisecond
+	retryPauseMax = 2 * time.Second
+)
 
 // NewManagerRunner prepares m to run on host over log; store keeps its
 // cursor.
@@ -201,12 +234,17 @@ func RunManagers(ctx context.Context, runners ...*ManagerRunner) error {
 		}
 	}
 	var wg sync.WaitGroup
+	// The deliveries end with the follow, whatever ended it: a reaction
+	// not done then stays above the saved cursor and is redone at the
+	// next start.
+	run, stopRun := context.WithCancel(ctx)
+	defer stopRun()
 	from := uint64(0)
 	starts := make([]uint64, len(runners))
 	for i, mr := range runners {
 		// dispatch may be waiting for room in the in-flight window; wake
-		// it when ctx ends, or a stop would wait for ever.
-		stop := context.AfterFunc(ctx, mr.broadcast)
+		// it when the run ends, or a stop would wait for ever.
+		stop := context.AfterFunc(run, mr.broadcast)
 		defer stop()
 		if err := mr.loadCursor(ctx); err != nil {
 			if ctx.Err() != nil {
@@ -218,24 +256,35 @@ func RunManagers(ctx context.Context, runners ...*ManagerRunner) error {
 		if i == 0 || starts[i] < from {
 			from = starts[i]
 		}
+		mr.mu.Lock()
+		mr.run, mr.resumers, mr.stopping = run, &wg, false
+		mr.mu.Unlock()
 	}
 	saves := make([]func(), len(runners))
 	for i, mr := range runners {
-		saves[i] = mr.saver(ctx, &wg)
+		// The periodic saves end with the run too (then comes the last
+		// one): one that went on until ctx ended held RunManagers after a
+		// failed follow.
+		saves[i] = mr.saver(run, &wg)
+		wg.Go(func() { mr.watch(run) })
 	}
-	err := log.Follow(ctx, filter, from+1, func(r events.Record) error {
+	err := follow(ctx, log, filter, from+1, runners, func(r events.Record) error {
 		for i, mr := range runners {
 			if r.Seq <= starts[i] {
 				continue // done before the restart
 			}
-			if err := mr.record(ctx, &wg, r); err != nil {
+			if err := mr.record(run, r); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
+	stopRun()
 	for _, mr := range runners {
-		mr.broadcast()
+		mr.mu.Lock()
+		mr.stopping = true
+		mr.changed.Broadcast()
+		mr.mu.Unlock()
 	}
 	wg.Wait()
 	for _, save := range saves {
@@ -245,6 +294,31 @@ func RunManagers(ctx context.Context, runners ...*ManagerRunner) error {
 		return nil
 	}
 	return err
+}
+
+// typeFollower is a log that hands a follower the records of types it
+// does not act on unread: their sequence alone, with an empty envelope
+// (natslog.Log.FollowTypes). A manager follows the whole log and acts on a
+// few types; reading every envelope whole was most of what its follow cost.
+type typeFollower interface {
+	FollowTypes(ctx context.Context, filter string, from uint64, types []string, fn func(events.Record) error) error
+}
+
+// follow follows log for runners: with FollowTypes when the log has it and
+// every runner names its types, else with Follow.
+func follow(ctx context.Context, log events.Log, filter string, from uint64, runners []*ManagerRunner, fn func(events.Record) error) error {
+	tf, ok := log.(typeFollower)
+	var types []string
+	for _, mr := range runners {
+		if len(mr.m.Types) == 0 {
+			ok = false
+		}
+		types = append(types, mr.m.Types...)
+	}
+	if !ok {
+		return log.Follow(ctx, filter, from, fn)
+	}
+	return tf.FollowTypes(ctx, filter, from, types, fn)
 }
 
 func (mr *ManagerRunner) broadcast() {
@@ -313,18 +387,18 @@ func (mr *ManagerRunner) saver(ctx context.Context, wg *sync.WaitGroup) func() {
 
 // record hands one record to the manager: its reactions, if it acts on
 // the record's type (only those are decoded), are dispatched.
-func (mr *ManagerRunner) record(ctx context.Context, wg *sync.WaitGroup, r events.Record) error {
+func (mr *ManagerRunner) record(ctx context.Context, r events.Record) error {
 	if mr.types != nil && !mr.types[r.Envelope.Type] {
-		return mr.dispatch(ctx, wg, r.Seq, nil)
+		return mr.dispatch(ctx, r.Seq, nil)
 	}
 	e, err := events.Decode(r.Envelope)
 	if err != nil {
 		return fmt.Errorf("manager %s: seq %d: %w", mr.m.Name, r.Seq, err)
 	}
-	return mr.dispatch(ctx, wg, r.Seq, mr.m.React(r, e))
+	return mr.dispatch(ctx, r.Seq, mr.m.React(r, e))
 }
 
-func (mr *ManagerRunner) dispatch(ctx context.Context, wg *sync.WaitGroup, seq uint64, rs []Reaction) error {
+func (mr *ManagerRunner) dispatch(ctx context.Context, seq uint64, rs []Reaction) error {
 	mr.mu.Lock()
 	defer mr.mu.Unlock()
 	for len(mr.order) >= mr.InFlightMax && ctx.Err() == nil {
@@ -348,157 +422,172 @@ func (mr *ManagerRunner) dispatch(ctx context.Context, wg *sync.WaitGroup, seq u
 	mr.done[seq] = len(rs)
 	for _, r := range rs {
 		key := string(r.Kind) + "/" + r.ID
-		q, running := mr.targets[key]
-		if !running {
-			q = &targetQueue{wake: make(chan struct{}, 1)}
+		q := mr.targets[key]
+		if q == nil {
+			q = &targetQueue{key: key, kind: r.Kind, id: r.ID, backoff: retryPauseMin}
 			mr.targets[key] = q
 		}
 		q.items = append(q.items, item{seq: seq, r: r})
-		if !running {
-			wg.Add(1)
-			go mr.work(ctx, wg, key, q)
-		} else {
-			select {
-			case q.wake <- struct{}{}:
-			default:
-			}
-		}
+		mr.pump(q)
 	}
 	return nil
 }
 
-// work delivers one target's reactions in order through a sliding window:
-// up to PipelineMax commands are in the actor's mailbox or being decided at
-// once, and each answer, read in order, makes room for the next command.
-// The actor thus always has the next commands at hand while it appends
-// (it group-commits them), and a reaction waits for no batch but its own.
-// On a retryable failure the actor has fenced this manager (or the answer
-// timed out, and the mailbox still keeps the order): the worker collects
-// the remaining answers, resumes the actor and resends from the first
-// command not accepted.
-func (mr *ManagerRunner) work(ctx context.Context, wg *sync.WaitGroup, key string, q *targetQueue) {
-	defer wg.Done()
-	backoff := 10 * time.Millisecond
+// pump sends the target's next reactions, so that up to PipelineMax are in
+// its mailbox or being decided at once: the actor always has the next
+// commands at hand while it appends (it group-commits them), and a
+// reaction waits for no batch but its own. The actor settles each answer
+// itself, on its own goroutine (answered): a goroutine per target waiting
+// for the answers, with its timer and its select, cost as much CPU as the
+// reaction's append. Sends happen under mr.mu, so that a target's commands
+// leave in stream order whoever pumps. Callers hold mr.mu.
+func (mr *ManagerRunner) pump(q *targetQueue) {
 	window := max(mr.PipelineMax, 1)
-	var out []sent // in flight, oldest first: out[i] is q.items[i]
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for {
-		mr.mu.Lock()
-		n := min(len(q.items), window) - len(out)
-		if n <= 0 && len(out) == 0 {
-			delete(mr.targets, key)
-			mr.mu.Unlock()
-			return
-		}
-		var fresh []item
-		if n > 0 {
-			fresh = append(fresh, q.items[len(out):len(out)+n]...)
-		}
-		mr.mu.Unlock()
-		failed := false
-		for _, it := range fresh {
-			ch, err := mr.host.send(it.r.Kind, it.r.ID, Request{Command: it.r.Command, Manager: mr.m.Name})
-			if err != nil {
-				// The commands out are answered first; then, with nothing
-				// out, the send is tried again after a pause.
-				if len(out) == 0 {
-					if !errors.Is(err, ErrUnavailable) {
-						mr.logger.Error("manager: reaction cannot be sent", "manager", mr.m.Name, "seq", it.seq,
-							"kind", it.r.Kind, "id", it.r.ID, "err", err)
-					}
-					failed = true
-				}
-				break
+	for !q.failed && !q.resuming && q.sent < len(q.items) && q.out < window && mr.run.Err() == nil {
+		it := &q.items[q.sent]
+		q.tickets++
+		ticket := q.tickets
+		err := mr.host.sendThen(q.kind, q.id, Request{Command: it.r.Command, Manager: mr.m.Name},
+			func(r reply) { mr.answered(q, ticket, r.err) })
+		if err != nil {
+			if !errors.Is(err, ErrUnavailable) {
+				mr.logger.Error("manager: reaction cannot be sent", "manager", mr.m.Name, "seq", it.seq,
+					"kind", q.kind, "id", q.id, "err", err)
 			}
-			out = append(out, sent{ch: ch, at: time.Now()})
+			q.failed = true
+			break
 		}
-		if len(out) > 0 {
-			var ok bool
-			if failed, ok = mr.await(ctx, q, &out, timer); !ok {
-				return // shutting down; the cursor stays below what is not done
-			}
-		}
-		if !failed {
-			backoff = 10 * time.Millisecond
-			continue
-		}
-		// Collect what is still out (the actor refuses it, fenced), then
-		// resume the actor and resend from the first command not accepted.
-		for i, o := range out {
-			if o.ch != nil {
-				it := q.peek(&mr.mu, i)
-				_, _ = mr.host.answer(ctx, o.ch, it.r.Kind, it.r.ID)
-			}
-		}
-		out = out[:0]
-		it := q.peek(&mr.mu, 0)
-		if _, err := mr.host.ask(ctx, it.r.Kind, it.r.ID, resume{manager: mr.m.Name}); err != nil && ctx.Err() == nil {
-			mr.logger.Warn("manager: resume", "manager", mr.m.Name, "kind", it.r.Kind, "id", it.r.ID, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
+		it.ticket, it.at = ticket, time.Now()
+		q.sent++
+		q.out++
 	}
+	mr.retryOrDrop(q)
 }
 
-// sent is a command in a target's mailbox: where its answer comes, and
-// when it was sent.
-type sent struct {
-	ch <-chan reply
-	at time.Time
-}
-
-// peek returns the i-th item of the queue.
-func (q *targetQueue) peek(mu *sync.Mutex, i int) item {
-	mu.Lock()
-	defer mu.Unlock()
-	return q.items[i]
-}
-
-// await reads the answer of the oldest command out, or returns early when
-// new reactions for the target arrive (to send them). It returns whether a
-// retryable failure stopped the delivery, and false when ctx ended.
-func (mr *ManagerRunner) await(ctx context.Context, q *targetQueue, out *[]sent, timer *time.Timer) (failed, ok bool) {
-	o := (*out)[0]
-	timeout := mr.host.deps.opts.AskTimeout - time.Since(o.at)
-	if dl, has := ctx.Deadline(); has {
-		timeout = min(timeout, time.Until(dl))
+// answered settles the answer to the send with ticket. It runs on the
+// target actor's goroutine, and must not block. Callers do not hold mr.mu.
+func (mr *ManagerRunner) answered(q *targetQueue, ticket uint64, err error) {
+	mr.mu.Lock()
+	defer mr.mu.Unlock()
+	i := 0
+	for i < q.sent && q.items[i].ticket != ticket {
+		i++
 	}
-	timer.Reset(max(timeout, 0))
-	defer timer.Stop()
-	var err error
-	select {
-	case r := <-o.ch:
-		err = r.err
-	case <-q.wake:
-		return false, true
-	case <-ctx.Done():
-		return false, false
-	case <-timer.C:
-		err = fmt.Errorf("%w: no answer within %v", ErrUnavailable, mr.host.deps.opts.AskTimeout)
+	if i == q.sent {
+		return // given up on (see watch): the round was resent since
 	}
-	it := q.peek(&mr.mu, 0)
+	it := q.items[i]
+	q.items[i].ticket = 0
+	q.out--
 	switch {
+	case q.failed:
+		// Collected: the actor refuses it (fenced), and the next round
+		// resends it if it was not applied.
+	case i != 0:
+		// An actor answers in the order it was sent to; should an answer
+		// overtake another, resend the round rather than guess.
+		q.failed = true
 	case err == nil:
+		mr.done1(q)
 	case errors.Is(err, ErrUnavailable) || errors.Is(err, ErrConflict):
-		(*out)[0].ch = nil // answered
-		return true, true
+		q.failed = true
 	default:
 		// A rejection is final: retrying cannot change it. It means the
 		// rules let an event oblige something impossible; log loudly.
 		mr.logger.Error("manager: reaction rejected", "manager", mr.m.Name, "seq", it.seq,
-			"kind", it.r.Kind, "id", it.r.ID, "command", fmt.Sprintf("%T", it.r.Command), "err", err)
+			"kind", q.kind, "id", q.id, "command", fmt.Sprintf("%T", it.r.Command), "err", err)
+		mr.done1(q)
+	}
+	mr.pump(q)
+}
+
+// done1 takes the first reaction of q, answered, off the queue. Callers
+// hold mr.mu.
+func (mr *ManagerRunner) done1(q *targetQueue) {
+	mr.complete(q.items[0].seq)
+	q.items[0] = item{} // the command is garbage now
+	q.items = q.items[1:]
+	q.sent--
+	q.backoff = retryPauseMin
+}
+
+// retryOrDrop resumes a failed target once none of its answers is out,
+// and forgets a target with nothing left to deliver. Callers hold mr.mu.
+func (mr *ManagerRunner) retryOrDrop(q *targetQueue) {
+	switch {
+	case q.failed && q.out == 0 && !q.resuming && !mr.stopping && mr.run.Err() == nil:
+		q.resuming = true
+		mr.resumers.Add(1)
+		go mr.resume(q)
+	case !q.failed && !q.resuming && len(q.items) == 0:
+		delete(mr.targets, q.key)
+	}
+}
+
+// resume starts a new round of q after a failed one. The actor has fenced
+// this manager after its failure (or did not answer): resume lifts the
+// fence, and reaches the actor after every command of the failed round
+// (a mailbox keeps the order), so what the actor accepts after it is the
+// new round, in order.
+func (mr *ManagerRunner) resume(q *targetQueue) {
+	defer mr.resumers.Done()
+	ctx := mr.run
+	if _, err := mr.host.ask(ctx, q.kind, q.id, resume{manager: mr.m.Name}); err != nil && ctx.Err() == nil {
+		mr.logger.Warn("manager: resume", "manager", mr.m.Name, "kind", q.kind, "id", q.id, "err", err)
 	}
 	mr.mu.Lock()
-	mr.complete(it.seq)
-	q.items = q.items[1:]
+	pause := q.backoff
+	q.backoff = min(2*pause, retryPauseMax)
 	mr.mu.Unlock()
-	*out = (*out)[1:]
-	return false, true
+	t := time.NewTimer(pause)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	mr.mu.Lock()
+	defer mr.mu.Unlock()
+	q.resuming, q.failed, q.sent = false, false, 0
+	mr.pump(q)
+}
+
+// watch gives up on answers that do not come within the ask timeout (an
+// actor that panicked on a command never answers it) until ctx ends: the
+// round fails, and the target is resumed and resent from its first
+// reaction not done, as after a refusal.
+func (mr *ManagerRunner) watch(ctx context.Context) {
+	timeout := mr.host.deps.opts.AskTimeout
+	t := time.NewTicker(min(max(timeout/4, 10*time.Millisecond), time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		mr.mu.Lock()
+		for _, q := range mr.targets {
+			if q.out == 0 {
+				continue
+			}
+			oldest := 0 // the first send still out: sends leave in order
+			for oldest < q.sent && q.items[oldest].ticket == 0 {
+				oldest++
+			}
+			if oldest == q.sent || now.Sub(q.items[oldest].at) < timeout {
+				continue
+			}
+			mr.logger.Warn("manager: no answer in time; resending", "manager", mr.m.Name, "kind", q.kind,
+				"id", q.id, "seq", q.items[oldest].seq, "timeout", timeout)
+			for i := range q.sent {
+				q.items[i].ticket = 0
+			}
+			q.out, q.failed = 0, true
+			mr.retryOrDrop(q)
+		}
+		mr.mu.Unlock()
+	}
 }
 
 // complete marks one reaction of seq done and advances the floor. Callers

@@ -447,9 +447,16 @@ func TestRunManagersShareFollow(t *testing.T) {
 		send(t, acc, "b", "a", fmt.Sprintf("t%d", i), 1)
 	}
 	// Every transfer received, then every receipt burned: wait for both
-	// managers up to the log's end, twice (the burns follow the receipts).
-	for range 2 {
-		last := lastSeq(t, log)
+	// managers up to the log's end, until a wait adds nothing to the log
+	// (the burns follow the receipts). Two waits were not always enough:
+	// the last burns could still be on their way to the follow when the
+	// managers stopped, and the cursors two records short.
+	for last := uint64(0); ; {
+		now := lastSeq(t, log)
+		if now == last {
+			break
+		}
+		last = now
 		for _, mr := range []*runtime.ManagerRunner{transfers, burns} {
 			if err := mr.WaitFloor(ctxT(t), last); err != nil {
 				t.Fatal(err)

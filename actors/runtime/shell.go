@@ -35,6 +35,12 @@ type shell[S any] struct {
 	deps   deps
 	// public holds Aggregate.Public of the durable state (Host.Peek).
 	public *atomic.Value
+	// mailbox tells whether commands wait behind the one being handled.
+	mailbox *mailboxRef
+	// closeNow is set when a batch opens with nothing being appended and
+	// nothing waiting in the mailbox: it is appended once the message that
+	// opened it is handled (see openBatch).
+	closeNow bool
 
 	state     S      // durable state plus every event decided since
 	last      uint64 // stream sequence of this actor's last durable event
@@ -84,9 +90,17 @@ func (s *shell[S]) snapshotKey() string {
 }
 
 func (s *shell[S]) Receive(ctx actor.Context) {
-	msg, to := ctx.Message(), chan<- reply(nil)
+	s.receive(ctx)
+	if s.closeNow {
+		s.closeNow = false
+		s.flushOpen(ctx)
+	}
+}
+
+func (s *shell[S]) receive(ctx actor.Context) {
+	msg, to := ctx.Message(), replyTo{}
 	if c, ok := msg.(call); ok {
-		msg, to = c.msg, c.answer
+		msg, to = c.msg, c.to
 	}
 	switch m := msg.(type) {
 	case *actor.Started:
@@ -146,7 +160,7 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 // answer that writes nothing (a rejection, a remembered retry) goes out at
 // once: it rests on durable state. Otherwise it waits for what was decided
 // before it.
-func (s *shell[S]) handle(ctx actor.Context, to chan<- reply, req Request) {
+func (s *shell[S]) handle(ctx actor.Context, to replyTo, req Request) {
 	if req.Manager != "" && s.fenced && !s.resumed[req.Manager] {
 		respond(to, reply{err: fmt.Errorf("%w: %s %s", ErrFenced, s.agg.Kind, s.id)})
 		return
@@ -199,12 +213,14 @@ func (s *shell[S]) fence() {
 	s.fenced, s.resumed = true, map[string]bool{}
 }
 
-// respond answers a call. Its channel has room for the one answer a call
-// gets, so the actor never blocks on a caller that went away.
-func respond(to chan<- reply, r reply) {
-	if to != nil {
+// respond answers a call (nothing when the message was not a call).
+func respond(to replyTo, r reply) {
+	switch {
+	case to.then != nil:
+		to.then(r)
+	case to.ch != nil:
 		select {
-		case to <- r:
+		case to.ch <- r:
 		default:
 		}
 	}
@@ -440,4 +456,6 @@ type deps struct {
 	// workers: a goroutine started for each append grew its stack anew
 	// through the client's publish.
 	background func(func())
+	// appends bounds each append by opts.AppendTimeout.
+	appends *deadlines
 }

@@ -31,7 +31,7 @@ const cleanupTimeout = 2 * time.Second
 //
 // sctx is the call's scope (ctx or Close); ctx is the caller's, to tell the
 // two apart in errors.
-func (l *Log) consume(sctx, ctx context.Context, filter string, from uint64, stopAtEnd bool, fn func(events.Record) error) error {
+func (l *Log) consume(sctx, ctx context.Context, filter string, from uint64, stopAtEnd bool, o only, fn func(events.Record) error) error {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -66,7 +66,7 @@ func (l *Log) consume(sctx, ctx context.Context, filter string, from uint64, sto
 	defer it.Stop()
 
 	if backlog > 0 {
-		if err := replay(sctx, &consumerSource{it: it, left: backlog}, fn); err != nil {
+		if err := replay(sctx, &consumerSource{it: it, left: backlog}, o, fn); err != nil {
 			if cb, ok := err.(callbackError); ok {
 				return cb.err
 			}
@@ -86,7 +86,7 @@ func (l *Log) consume(sctx, ctx context.Context, filter string, from uint64, sto
 		if err != nil {
 			return fmt.Errorf("natslog: follow %s: %w", filter, err)
 		}
-		rec, err := decode(meta.Sequence.Stream, msg.Data())
+		rec, err := o.decode(meta.Sequence.Stream, msg.Data())
 		if err != nil {
 			return err
 		}

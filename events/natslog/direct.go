@@ -49,7 +49,7 @@ type directGetRequest struct {
 // when the server answers the first request, and returns the sequence of
 // the last one delivered (0 when none). It creates nothing on the server:
 // any number of actors can recover at once.
-func (l *Log) readDirect(sctx, ctx context.Context, filter string, from uint64, fn func(events.Record) error) (uint64, error) {
+func (l *Log) readDirect(sctx, ctx context.Context, filter string, from uint64, o only, fn func(events.Record) error) (uint64, error) {
 	subjects := filter
 	if filter == l.everything {
 		subjects = ""
@@ -60,7 +60,7 @@ func (l *Log) readDirect(sctx, ctx context.Context, filter string, from uint64, 
 	}
 	defer src.close()
 	var last uint64
-	err = replay(sctx, src, func(r events.Record) error {
+	err = replay(sctx, src, o, func(r events.Record) error {
 		last = r.Seq
 		return fn(r)
 	})

@@ -168,7 +168,7 @@ func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(even
 	}
 	sctx, cancel := l.scope(ctx)
 	defer cancel()
-	_, err := l.readDirect(sctx, ctx, filter, from, fn)
+	_, err := l.readDirect(sctx, ctx, filter, from, nil, fn)
 	return err
 }
 
@@ -176,19 +176,32 @@ func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(even
 // does, then waits for new records on an ordered consumer that starts
 // after the last record delivered.
 func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
+	return l.follow(ctx, filter, from, nil, fn)
+}
+
+// FollowTypes is Follow for a follower that acts on records of the given
+// types only (a process manager): a record of another type is delivered
+// with its sequence alone, its envelope empty and unread, so that the
+// follower still knows how far the log has gone. (One whose type cannot be
+// told without reading it whole is read whole.)
+func (l *Log) FollowTypes(ctx context.Context, filter string, from uint64, types []string, fn func(events.Record) error) error {
+	return l.follow(ctx, filter, from, newOnly(types), fn)
+}
+
+func (l *Log) follow(ctx context.Context, filter string, from uint64, o only, fn func(events.Record) error) error {
 	if err := l.begin(ctx, filter); err != nil {
 		return err
 	}
 	sctx, cancel := l.scope(ctx)
 	defer cancel()
-	last, err := l.readDirect(sctx, ctx, filter, from, fn)
+	last, err := l.readDirect(sctx, ctx, filter, from, o, fn)
 	if err != nil {
 		return err
 	}
 	if last > 0 {
 		from = last + 1
 	}
-	return l.consume(sctx, ctx, filter, from, false, fn)
+	return l.consume(sctx, ctx, filter, from, false, o, fn)
 }
 
 // LastSeq implements events.Log: the stream's last sequence, from the

@@ -91,11 +91,12 @@ func (x *mux) route(m *nats.Msg) {
 }
 
 // expect returns the reply subject of a call that gets exactly one
-// answer, and the channel it arrives on. Lighter than a queue: no timer,
-// no watch of the connection; the caller's context bounds the wait (an
-// append's answer lost with its connection ends in the caller's timeout,
-// after which the actor recovers from the log). The caller calls forget.
-func (x *mux) expect(nc *nats.Conn) (token, reply string, answer <-chan *nats.Msg, err error) {
+// answer, and the channel it arrives on: the answer, or nil once the log is
+// closed. Lighter than a queue: no timer, no watch of the connection; the
+// caller's context bounds the wait (an append's answer lost with its
+// connection ends in the caller's timeout, after which the actor recovers
+// from the log). The caller calls forget.
+func (x *mux) expect(nc *nats.Conn) (token, reply string, answer chan *nats.Msg, err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closed {
@@ -106,16 +107,29 @@ func (x *mux) expect(nc *nats.Conn) (token, reply string, answer <-chan *nats.Ms
 	}
 	x.next++
 	token = strconv.FormatUint(x.next, 36)
-	ch := make(chan *nats.Msg, 1)
+	ch := answerChans.Get().(chan *nats.Msg)
 	x.singles[token] = ch
 	return token, x.prefix + token, ch, nil
 }
 
-// forget stops waiting for the answer to token; a late one is dropped.
-func (x *mux) forget(token string) {
+// answerChans are the channels of single answers (room for one), reused:
+// a channel made for every append was a tenth of the mux's cost.
+var answerChans = sync.Pool{New: func() any { return make(chan *nats.Msg, 1) }}
+
+// forget stops waiting for the answer to token, whose channel was answer;
+// a late one is dropped.
+func (x *mux) forget(token string, answer chan *nats.Msg) {
 	x.mu.Lock()
 	delete(x.singles, token)
 	x.mu.Unlock()
+	// Answers are sent (by route and close) under x.mu, to registered
+	// tokens only: whatever answer holds now came too late, and nothing
+	// comes after it. Emptied, it serves the next call.
+	select {
+	case <-answer:
+	default:
+	}
+	answerChans.Put(answer)
 }
 
 func (x *mux) close() {
@@ -124,6 +138,15 @@ func (x *mux) close() {
 	x.closed = true
 	if x.sub != nil {
 		_ = x.sub.Unsubscribe()
+	}
+	// A call waiting for one answer gets nil: the log is closed. (Its
+	// channel has room for one, unless the answer came first.)
+	for token, ch := range x.singles {
+		delete(x.singles, token)
+		select {
+		case ch <- nil:
+		default:
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strconv"
+	"sync"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -29,15 +30,14 @@ func (l *Log) publish(ctx context.Context, subject, filter string, expectedLast 
 	if err != nil {
 		return 0, err
 	}
-	defer l.answers.forget(token)
-	h := make(nats.Header, 4)
-	h[jetstream.ExpectedStreamHeader] = []string{l.name}
-	h[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(expectedLast, 10)}
-	h[jetstream.ExpectedLastSubjSeqSubjHeader] = []string{filter}
-	if id != "" {
-		h[jetstream.MsgIDHeader] = []string{id}
-	}
-	if err := l.nc.PublishMsg(&nats.Msg{Subject: subject, Reply: reply, Data: data, Header: h}); err != nil {
+	defer l.answers.forget(token, answer)
+	p := publishPool.Get().(*publishMsg)
+	p.set(l.name, filter, strconv.FormatUint(expectedLast, 10), id)
+	p.msg.Subject, p.msg.Reply, p.msg.Data = subject, reply, data
+	err = l.nc.PublishMsg(&p.msg)
+	p.msg.Data = nil
+	publishPool.Put(p)
+	if err != nil {
 		return 0, err
 	}
 	if _, ok := ctx.Deadline(); !ok {
@@ -50,12 +50,44 @@ func (l *Log) publish(ctx context.Context, subject, filter string, expectedLast 
 	var m *nats.Msg
 	select {
 	case m = <-answer:
+		if m == nil {
+			return 0, events.ErrLogClosed // see mux.close
+		}
 	case <-ctx.Done():
 		return 0, ctx.Err()
-	case <-l.answers.done:
-		return 0, events.ErrLogClosed
 	}
 	return parsePubAck(m, l.name)
+}
+
+// publishMsg is a message of publish with its headers, reused: the client
+// writes a message out before PublishMsg returns, and a header map with its
+// four slices and the message cost five allocations of every append.
+type publishMsg struct {
+	msg                  nats.Msg
+	stream, last, filter []string
+	id                   []string
+}
+
+var publishPool = sync.Pool{New: func() any {
+	p := &publishMsg{stream: make([]string, 1), last: make([]string, 1), filter: make([]string, 1), id: make([]string, 1)}
+	p.msg.Header = make(nats.Header, 4)
+	return p
+}}
+
+// set gives the message the expectations of an append, and the message id
+// when id is set.
+func (p *publishMsg) set(stream, filter, expectedLast, id string) {
+	h := p.msg.Header
+	p.stream[0], p.last[0], p.filter[0] = stream, expectedLast, filter
+	h[jetstream.ExpectedStreamHeader] = p.stream
+	h[jetstream.ExpectedLastSubjSeqHeader] = p.last
+	h[jetstream.ExpectedLastSubjSeqSubjHeader] = p.filter
+	if id == "" {
+		delete(h, jetstream.MsgIDHeader)
+		return
+	}
+	p.id[0] = id
+	h[jetstream.MsgIDHeader] = p.id
 }
 
 // pubAckSeq is the prefix of a successful acknowledgement; nats-server

@@ -31,6 +31,7 @@ func (e callbackError) Error() string { return e.err.Error() }
 type chunk struct {
 	data [][]byte
 	seqs []uint64
+	only only
 	// end is why the source stopped after this chunk (io.EOF at the end),
 	// set before the chunk is handed to a worker.
 	end error
@@ -41,11 +42,13 @@ type chunk struct {
 	done chan struct{}
 }
 
-// fill reads up to size records from src into a new chunk.
-func fill(ctx context.Context, src source, size int) *chunk {
+// fill reads up to size records from src into a new chunk, to be decoded
+// as o says.
+func fill(ctx context.Context, src source, size int, o only) *chunk {
 	c := &chunk{
 		data: make([][]byte, 0, size),
 		seqs: make([]uint64, 0, size),
+		only: o,
 		done: make(chan struct{}),
 	}
 	for len(c.data) < size {
@@ -63,7 +66,7 @@ func fill(ctx context.Context, src source, size int) *chunk {
 func (c *chunk) decode() {
 	c.recs = make([]events.Record, 0, len(c.data))
 	for i, data := range c.data {
-		rec, err := decode(c.seqs[i], data)
+		rec, err := c.only.decode(c.seqs[i], data)
 		if err != nil {
 			c.bad = err
 			break
@@ -72,6 +75,33 @@ func (c *chunk) decode() {
 	}
 	c.data = nil
 	close(c.done)
+}
+
+// only is the set of event types a follower reads; nil for every type.
+// A record of another type is delivered unread (see decode).
+type only map[string]bool
+
+func newOnly(types []string) only {
+	if len(types) == 0 {
+		return nil
+	}
+	o := make(only, len(types))
+	for _, t := range types {
+		o[t] = true
+	}
+	return o
+}
+
+// decode reads the record at seq; one of a type o does not hold is
+// delivered with its sequence alone (an empty envelope), when its type
+// can be read without the rest (events.EnvelopeType).
+func (o only) decode(seq uint64, data []byte) (events.Record, error) {
+	if o != nil {
+		if t, ok := events.EnvelopeType(data); ok && !o[string(t)] {
+			return events.Record{Seq: seq}, nil
+		}
+	}
+	return decode(seq, data)
 }
 
 func decode(seq uint64, data []byte) (events.Record, error) {
@@ -109,17 +139,18 @@ func (c *chunk) deliver(ctx context.Context, fn func(events.Record) error) (done
 // one decodes on several cores, since decoding the JSON envelope is most of
 // the cost: one goroutine fills chunks from src, workers decode them in
 // parallel, and the caller's goroutine calls fn chunk by chunk in order.
-func replay(ctx context.Context, src source, fn func(events.Record) error) error {
-	first := fill(ctx, src, chunkSize)
+// The records of a type o does not hold are delivered unread.
+func replay(ctx context.Context, src source, o only, fn func(events.Record) error) error {
+	first := fill(ctx, src, chunkSize, o)
 	if first.end != nil {
 		first.decode()
 		_, err := first.deliver(ctx, fn)
 		return err
 	}
-	return replayParallel(ctx, src, first, fn)
+	return replayParallel(ctx, src, first, o, fn)
 }
 
-func replayParallel(ctx context.Context, src source, first *chunk, fn func(events.Record) error) error {
+func replayParallel(ctx context.Context, src source, first *chunk, o only, fn func(events.Record) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	workers := min(max(runtime.GOMAXPROCS(0), 1), 4)
 	work := make(chan *chunk, workers)
@@ -139,7 +170,7 @@ func replayParallel(ctx context.Context, src source, first *chunk, fn func(event
 	wg.Go(func() {
 		defer close(order)
 		defer close(work)
-		for c := first; ; c = fill(ctx, src, chunkSize) {
+		for c := first; ; c = fill(ctx, src, chunkSize, o) {
 			// The worker is handed the chunk before the caller waits on
 			// it, so the caller never waits for a chunk no worker has.
 			select {
