@@ -30,7 +30,11 @@ type request struct {
 	call Call
 }
 
-func (a *serviceActor) Receive(ctx actor.Context) {
+// callIn is the call a message carries, if it is one somebody waits an
+// answer to. A message that is not a call is answered ErrUnknownCall, not
+// dropped; lifecycle messages, and calls sent rather than requested
+// (nobody would read the answer), are ignored.
+func callIn(ctx actor.Context) (request, bool) {
 	var req request
 	switch m := ctx.Message().(type) {
 	case request:
@@ -38,19 +42,22 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 	case Call:
 		req = request{ctx: context.Background(), call: m}
 	default:
-		if _, system := m.(actor.SystemMessage); system || ctx.Sender() == nil {
-			return // lifecycle, or a message nobody waits an answer to
+		_, system := m.(actor.SystemMessage)
+		_, auto := m.(actor.AutoReceiveMessage)
+		if !system && !auto && ctx.Sender() != nil {
+			ctx.Respond(Reply{Err: fmt.Errorf("%w: %T", ErrUnknownCall, m)})
 		}
-		if _, auto := m.(actor.AutoReceiveMessage); auto {
-			return
-		}
-		ctx.Respond(Reply{Err: fmt.Errorf("%w: %T", ErrUnknownCall, m)})
+		return req, false
+	}
+	return req, ctx.Sender() != nil
+}
+
+func (a *serviceActor) Receive(ctx actor.Context) {
+	req, ok := callIn(ctx)
+	if !ok {
 		return
 	}
 	sender := ctx.Sender()
-	if sender == nil {
-		return // sent, not requested: nobody would read the answer
-	}
 	select {
 	case a.inFlight <- struct{}{}:
 	default:

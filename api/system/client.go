@@ -80,30 +80,16 @@ func newClient(serviceURL string) (*client, error) {
 }
 
 func (c *client) Receive(ctx actor.Context) {
-	var req request
-	switch m := ctx.Message().(type) {
-	case request:
-		req = m
-	case Call:
-		req = request{ctx: context.Background(), call: m}
-	case *actor.Stopping:
+	if _, stopping := ctx.Message().(*actor.Stopping); stopping {
 		c.calls.Wait()
 		c.http.CloseIdleConnections()
 		return
-	default:
-		if _, system := m.(actor.SystemMessage); system || ctx.Sender() == nil {
-			return
-		}
-		if _, auto := m.(actor.AutoReceiveMessage); auto {
-			return
-		}
-		ctx.Respond(Reply{Err: fmt.Errorf("%w: %T", ErrUnknownCall, m)})
+	}
+	req, ok := callIn(ctx)
+	if !ok {
 		return
 	}
 	sender := ctx.Sender()
-	if sender == nil {
-		return
-	}
 	root := ctx.ActorSystem().Root
 	c.calls.Add(1)
 	go func() {
