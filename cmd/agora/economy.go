@@ -143,13 +143,13 @@ func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) 
 // startReadModels starts the projections. They rebuild from the first
 // event at every start, so `agora run` starts them only once every actor
 // has recovered: the actors then have the server and the processor to
-// themselves, and the read models catch up while the economy runs.
+// themselves, and the read models catch up while the economy runs. They
+// share one follow of the log (projections.RunShared): the server delivers
+// each event once, not once per read model.
 func (e *runtimeEconomy) startReadModels() {
-	e.background(e.ctx, "history projection", e.histRun.Run)
-	e.background(e.ctx, "economy projection", e.liveRun.Run)
-	e.background(e.ctx, "bid book projection", e.bidsRun.Run)
-	e.background(e.ctx, "markets projection", e.marketRun.Run)
-	e.background(e.ctx, "directory projection", e.dirRun.Run)
+	e.background(e.ctx, "read models", func(ctx context.Context) error {
+		return projections.RunShared(ctx, e.node.log, e.histRun, e.liveRun, e.bidsRun, e.marketRun, e.dirRun)
+	})
 	e.background(e.ctx, "market_state mirror", e.mirror.Run)
 }
 
