@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -89,20 +88,7 @@ func TestServedOnAUnixSocket(t *testing.T) {
 	e := startEconomy(t, harnessOptions{})
 	e.create("alice", 7)
 	alice := e.issue("alice", 0, time.Now().Add(time.Minute))
-	sock := filepath.Join(t.TempDir(), "agora.sock")
-	l, err := net.Listen("unix", sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := &http.Server{Handler: e.handler, ReadHeaderTimeout: 5 * time.Second}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(l) }()
-	defer func() {
-		_ = srv.Shutdown(context.Background())
-		if err := <-done; !errors.Is(err, http.ErrServerClosed) {
-			t.Error(err)
-		}
-	}()
+	sock := strings.TrimPrefix(serveOnSocket(t, e), "unix://")
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 		return (&net.Dialer{}).DialContext(ctx, "unix", sock)
 	}}
