@@ -4,7 +4,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 
 	"github.com/agora-econ/agora/events"
@@ -24,15 +23,7 @@ func TestGoAgentInTheSandbox(t *testing.T) {
 		t.Skip("runs the economy with real executions")
 	}
 	saver := buildSaver(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
-	if err := os.WriteFile(cfgFile, []byte("allocation:\n  schedule_seconds: 0.5\nexecution:\n  timeout_seconds: 20\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	run := startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port),
-		"--listen", "127.0.0.1:0", "--headless")
-	apiURL := apiURLIn(t, run.waitLine("running"))
+	run, dir, port, apiURL := startFastCycles(t)
 
 	// The operator API takes text files, so the binary is copied into the
 	// workspace after the agent is created; run.sh waits for it, whatever

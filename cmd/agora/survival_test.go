@@ -38,16 +38,7 @@ func TestSurvivalLoop(t *testing.T) {
 		t.Skip("runs the economy with real executions")
 	}
 	needPython(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
-	cfg := "allocation:\n  schedule_seconds: 0.5\nexecution:\n  timeout_seconds: 20\n"
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	run := startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port),
-		"--listen", "127.0.0.1:0", "--headless")
-	run.waitLine("running")
+	run, dir, port, _ := startFastCycles(t)
 
 	ended, bids := waitForExecutions(t, port, survivalCycles)
 	stopRun(t, run)
@@ -96,6 +87,23 @@ func TestRunFromTheREADME(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(cwd, "data", "workspaces", GenesisID, "state.json")); err != nil {
 		t.Fatalf("genesis kept no state in its workspace under ./data: %v", err)
 	}
+}
+
+// startFastCycles starts the real binary on a fresh data directory with
+// a cycle every half second and a 20 s execution deadline, and returns it,
+// its data directory, its NATS port and the address of its APIs.
+func startFastCycles(t *testing.T) (run *process, dir string, port int, apiURL string) {
+	t.Helper()
+	dir = filepath.Join(t.TempDir(), "data")
+	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
+	cfg := "allocation:\n  schedule_seconds: 0.5\nexecution:\n  timeout_seconds: 20\n"
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port = freePort(t)
+	run = startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port),
+		"--listen", "127.0.0.1:0", "--headless")
+	return run, dir, port, apiURLIn(t, run.waitLine("running"))
 }
 
 // waitForExecutions reads genesis's events from the running economy until
@@ -258,15 +266,7 @@ func TestNoBidNoFuture(t *testing.T) {
 		t.Skip("runs the economy with real executions")
 	}
 	needPython(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
-	if err := os.WriteFile(cfgFile, []byte("allocation:\n  schedule_seconds: 0.5\nexecution:\n  timeout_seconds: 20\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	run := startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port),
-		"--listen", "127.0.0.1:0", "--headless")
-	apiURL := apiURLIn(t, run.waitLine("running"))
+	run, dir, port, apiURL := startFastCycles(t)
 	token := operatorToken(t, dir)
 	bid := map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 64}, "amount": 10}
 	quitter := createAgent(t, apiURL, token, map[string]any{"agent_id": "quitter", "files": map[string]string{"main.sh": "exit 0\n"},
