@@ -22,15 +22,15 @@ func TestKillNineLosesNoAcknowledgedTransfer(t *testing.T) {
 		t.Skip("starts and kills real processes")
 	}
 	dir := t.TempDir()
-	acked := map[string]bool{}
+	acked := map[string]string{}
 	for round, killAfter := range []int{300, 1, 1000} {
 		ids := loadUntilKilled(t, dir, killAfter)
 		t.Logf("round %d: killed after %d acknowledged transfers", round+1, len(ids))
 		for _, id := range ids {
-			if acked[id] {
+			if _, ok := acked[id]; ok {
 				t.Fatalf("transfer %s acknowledged by two runs", id)
 			}
-			acked[id] = true
+			acked[id] = id
 		}
 	}
 
@@ -39,7 +39,7 @@ func TestKillNineLosesNoAcknowledgedTransfer(t *testing.T) {
 	r := mustRun(t, "load", "--data", dir, "--agents", "50", "--transfers", "10", "--concurrency", "4", "--seed", "1")
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		if id, ok := strings.CutPrefix(line, "ack "); ok {
-			acked[id] = true
+			acked[id] = id
 		}
 	}
 
@@ -96,14 +96,15 @@ func loadUntilKilled(t *testing.T, dir string, killAfter int) []string {
 // transferFacts counts what the log says about one transfer.
 type transferFacts struct {
 	sent, received, bounced, returned int
-	keyOK                             bool
+	key                               string // of the transfer_sent
 }
 
 // checkTransfersInLog reads the whole log of dir and requires that every
 // transfer id was sent at most once, that every sent transfer settled
 // exactly once (received, or bounced and returned), and that every
-// acknowledged transfer was sent.
-func checkTransfersInLog(t *testing.T, dir string, acked map[string]bool) {
+// acknowledged transfer (id -> the idempotency key it was sent with) was
+// sent, with that key.
+func checkTransfersInLog(t *testing.T, dir string, acked map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
@@ -144,7 +145,7 @@ func checkTransfersInLog(t *testing.T, dir string, acked map[string]bool) {
 		case events.TransferSent:
 			f := of(e.TransferID)
 			f.sent++
-			f.keyOK = r.Envelope.IdempotencyKey == e.TransferID
+			f.key = r.Envelope.IdempotencyKey
 		case events.TransferReceived:
 			of(e.TransferID).received++
 		case events.TransferBounced:
@@ -163,18 +164,18 @@ func checkTransfersInLog(t *testing.T, dir string, acked map[string]bool) {
 			t.Errorf("transfer %s: %d transfer_sent events, want 1", id, f.sent)
 			continue
 		}
-		if !f.keyOK {
-			t.Errorf("transfer %s: its transfer_sent does not carry the transfer id as idempotency key", id)
-		}
 		settled := f.received == 1 && f.bounced == 0 && f.returned == 0 ||
 			f.received == 0 && f.bounced == 1 && f.returned == 1
 		if !settled {
 			t.Errorf("transfer %s: settled %d received, %d bounced, %d returned; want exactly one settlement", id, f.received, f.bounced, f.returned)
 		}
 	}
-	for id := range acked {
-		if facts[id] == nil || facts[id].sent == 0 {
+	for id, key := range acked {
+		switch {
+		case facts[id] == nil || facts[id].sent == 0:
 			t.Errorf("acknowledged transfer %s is not in the log", id)
+		case facts[id].key != key:
+			t.Errorf("transfer %s: sent with idempotency key %q, want %q", id, facts[id].key, key)
 		}
 	}
 	t.Logf("%d transfers in the log, %d of them acknowledged to the killed and final runs", len(facts), len(acked))
