@@ -212,7 +212,7 @@ func (l *crashLoop) checkLog(dir string) {
 	t := l.t
 	t.Helper()
 	acked := map[string]string{} // transfer id -> its command's key
-	bids := map[string]string{} // bid id -> key
+	bids := map[string]string{}  // bid id -> key
 	for _, r := range l.sent {
 		id, ok := l.first[r.key]
 		if !ok {
