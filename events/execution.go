@@ -47,8 +47,9 @@ const (
 	// CauseFailed: the program could not be started (no workspace, a
 	// command that does not exist, a sandbox that refused).
 	CauseFailed = "failed"
-	// CauseInterrupted: the executor stopped (shutdown or crash) while it
-	// ran; recorded at the stop, or at the next start.
+	// CauseInterrupted: a stop or a crash cut it short and it is not run
+	// again (its agent died meanwhile, its lease is gone, or its attempts
+	// are used up; see ExecutionResumed); recorded at the next start.
 	CauseInterrupted = "interrupted"
 )
 

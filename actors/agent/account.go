@@ -53,7 +53,13 @@ type Execution struct {
 	PayerID   string                  `json:"payer_id"`
 	Pool      string                  `json:"pool"`
 	Resources map[string]events.Units `json:"resources"`
+	// Attempt counts the runs of its program: 0 or 1 for the first, then
+	// one more for each time a stop or a crash made it run again.
+	Attempt int `json:"attempt,omitempty"`
 }
+
+// Attempts is the number of times the execution's program was started.
+func (x Execution) Attempts() int { return max(1, x.Attempt) }
 
 // New is the state of an account before its first event.
 func New(id string) Account { return Account{ID: id} }
@@ -137,6 +143,11 @@ func Evolve(a Account, e events.Event) Account {
 		a.Executions[e.ExecutionID] = Execution{BidID: e.BidID, PayerID: e.PayerID, Pool: e.Pool, Resources: e.Resources}
 		a.ExecutionCount++
 		a = a.settle(e.Trigger)
+	case events.ExecutionResumed:
+		if x, ok := a.Executions[e.ExecutionID]; ok {
+			x.Attempt = e.Attempt
+			a.Executions[e.ExecutionID] = x
+		}
 	case events.ExecutionEnded:
 		delete(a.Executions, e.ExecutionID)
 	}

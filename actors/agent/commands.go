@@ -114,6 +114,16 @@ type StartExecution struct {
 	Trigger   events.Trigger
 }
 
+// ResumeExecution records, before the program starts again, that a
+// running execution a stop or a crash cut short runs again (sent by the
+// executor at start-up). Attempt is the run it begins: one more than the
+// account's count. The same attempt again is already done; a dead agent
+// never runs again.
+type ResumeExecution struct {
+	ExecutionID string
+	Attempt     int
+}
+
 // EndExecution records the end of a running execution, exactly once: an
 // execution that is not running (never started, or ended already) is
 // refused with ErrExecutionNotRunning. It applies to a dead agent too, so

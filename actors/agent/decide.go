@@ -57,6 +57,8 @@ func Decide(a Account, cmd any) (events.Event, error) {
 		return events.CreditsBurned{AmountMicros: c.AmountMicros, Reason: c.Reason, Trigger: c.Trigger}, nil
 	case StartExecution:
 		return decideStart(a, c)
+	case ResumeExecution:
+		return decideResume(a, c)
 	case EndExecution:
 		return decideEnd(a, c)
 	case Die:
@@ -160,6 +162,24 @@ func decideStart(a Account, c StartExecution) (events.Event, error) {
 	}
 	return events.ExecutionStarted{ExecutionID: c.ExecutionID, BidID: c.BidID, PayerID: c.PayerID, Pool: c.Pool,
 		Resources: maps.Clone(c.Resources), Trigger: c.Trigger}, nil
+}
+
+// decideResume records that a running execution runs again. Its attempts
+// count up by one, so a retry of the same resumption writes nothing.
+func decideResume(a Account, c ResumeExecution) (events.Event, error) {
+	if a.Status == StatusDead {
+		return nil, fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
+	}
+	x, running := a.Executions[c.ExecutionID]
+	switch {
+	case !running:
+		return nil, fmt.Errorf("%w: %s", ErrExecutionNotRunning, c.ExecutionID)
+	case c.Attempt == x.Attempts():
+		return nil, nil
+	case c.Attempt != x.Attempts()+1:
+		return nil, fmt.Errorf("%w: attempt %d of %s after attempt %d", ErrInvalidExecution, c.Attempt, c.ExecutionID, x.Attempts())
+	}
+	return events.ExecutionResumed{ExecutionID: c.ExecutionID, Pool: x.Pool, Attempt: c.Attempt}, nil
 }
 
 // decideEnd records a running execution's end, once. A dead agent's

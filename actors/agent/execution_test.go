@@ -234,3 +234,35 @@ func TestDecideCreateWithCommand(t *testing.T) {
 		t.Fatalf("command %q", a.Command)
 	}
 }
+
+// TestDecideResumeExecution: an execution a stop or a crash cut short runs
+// again one attempt at a time, only while it runs and its agent lives;
+// the same attempt again writes nothing.
+func TestDecideResumeExecution(t *testing.T) {
+	resumed := events.ExecutionResumed{ExecutionID: "x1", Pool: "main", Attempt: 2}
+	twice := live(cr(1000), 0, cr(1000)).marks("executor", 5).running(1, "x1")
+	twice.Executions["x1"] = agent.Execution{BidID: "b-x1", PayerID: acctID, Pool: "main", Resources: bundle, Attempt: 2}
+	cases := []decideCase{
+		{
+			name: "the second attempt", given: given(created(cr(1000)), started("x1", 5)),
+			when: agent.ResumeExecution{ExecutionID: "x1", Attempt: 2}, then: resumed, state: twice,
+		},
+		{
+			name: "the same attempt again", given: given(created(cr(1000)), started("x1", 5), resumed),
+			when: agent.ResumeExecution{ExecutionID: "x1", Attempt: 2},
+		},
+		{
+			name: "an attempt skipped", given: given(created(cr(1000)), started("x1", 5)),
+			when: agent.ResumeExecution{ExecutionID: "x1", Attempt: 3}, err: agent.ErrInvalidExecution,
+		},
+		{
+			name: "an ended execution", given: given(created(cr(1000)), started("x1", 5), ended("x1", events.CauseExited, 0)),
+			when: agent.ResumeExecution{ExecutionID: "x1", Attempt: 2}, err: agent.ErrExecutionNotRunning,
+		},
+		{
+			name: "a dead agent", given: given(created(cr(1)), started("x1", 5), events.AgentDied{BurnedMicros: cr(1)}),
+			when: agent.ResumeExecution{ExecutionID: "x1", Attempt: 2}, err: agent.ErrAgentDead,
+		},
+	}
+	runDecideCases(t, cases)
+}

@@ -36,8 +36,12 @@ type Execution struct {
 	BeneficiaryID string                  `json:"beneficiary_id"`
 	Resources     map[string]events.Units `json:"resources"`
 	AmountMicros  events.Micros           `json:"amount_micros"`
-	Cycle         uint64                  `json:"cycle"`
-	At            time.Time               `json:"at"`
+	// Payload is the bid's, handed to every run of the execution.
+	Payload string `json:"payload,omitempty"`
+	Cycle   uint64 `json:"cycle"`
+	// At is when the lease began: the cycle that won it, or the last
+	// renewal (a run again after a stop or a crash).
+	At time.Time `json:"at"`
 }
 
 // Market is the clearing's view of one market.
@@ -186,7 +190,8 @@ func Evolve(b Book, e events.Event) Book {
 		for _, a := range e.Allocations {
 			delete(b.Bids, a.BidID)
 			b.Executions[a.ExecutionID] = Execution{ID: a.ExecutionID, BidID: a.BidID, AgentID: a.AgentID,
-				BeneficiaryID: a.BeneficiaryID, Resources: a.Resources, AmountMicros: a.AmountMicros, Cycle: e.Cycle, At: e.At}
+				BeneficiaryID: a.BeneficiaryID, Resources: a.Resources, AmountMicros: a.AmountMicros, Payload: a.Payload,
+				Cycle: e.Cycle, At: e.At}
 			for r, u := range a.Resources {
 				m := b.Markets[r]
 				m.LeasedUnits += u
@@ -200,6 +205,11 @@ func Evolve(b Book, e events.Event) Book {
 			}
 		}
 		b.Cycle = e.Cycle
+	case events.LeaseRenewed:
+		if x, ok := b.Executions[e.ExecutionID]; ok {
+			x.At = e.At
+			b.Executions[e.ExecutionID] = x
+		}
 	case events.ExecutionReleased:
 		b = b.release(e.ExecutionID)
 		b = b.settle(e.Trigger)

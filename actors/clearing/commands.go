@@ -57,3 +57,14 @@ type ReleaseExecution struct {
 	Reason      string
 	Trigger     events.Trigger
 }
+
+// RenewLease makes a running execution's lease count again from At: the
+// executor runs the execution again after a stop or a crash, and the time
+// the economy was down must not use up its lease. The units stay leased; a
+// lease never moves back; an execution whose lease is gone (released,
+// timed out) is refused with ErrExecutionNotRunning, since taking its units
+// again could lease more than supply.
+type RenewLease struct {
+	ExecutionID string
+	At          time.Time
+}

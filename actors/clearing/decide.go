@@ -65,6 +65,15 @@ func Decide(b Book, cmd any) (events.Event, error) {
 		return events.BidsCancelled{AgentID: c.AgentID, BidIDs: ids, Sponsored: sponsored, Trigger: c.Trigger}, nil
 	case Clear:
 		return decideClear(b, c)
+	case RenewLease:
+		x, ok := b.Executions[c.ExecutionID]
+		if !ok {
+			return nil, fmt.Errorf("%w: %s", ErrExecutionNotRunning, c.ExecutionID)
+		}
+		if !c.At.After(x.At) {
+			return nil, nil // renewed already
+		}
+		return events.LeaseRenewed{ExecutionID: c.ExecutionID, At: c.At.UTC()}, nil
 	case ReleaseExecution:
 		if b.applied(c.Trigger) {
 			return nil, nil

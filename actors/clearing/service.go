@@ -253,6 +253,13 @@ func (s *Service) Release(ctx context.Context, executionID, reason string) error
 	return nil
 }
 
+// Renew makes a running execution's lease count again from at (see
+// RenewLease); ErrExecutionNotRunning if its lease is gone.
+func (s *Service) Renew(ctx context.Context, executionID string, at time.Time) error {
+	_, err := s.host.Ask(ctx, events.KindClearing, s.pool, runtime.Request{Command: RenewLease{ExecutionID: executionID, At: at}})
+	return err
+}
+
 // Clear runs the next cycle at time at and waits until its payments and
 // leases are applied. It returns the cycle's event (nil when nothing
 // happened: no winner, no expiry, no price move — an idle cycle writes

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -21,6 +22,10 @@ import (
 // "no bid, no future" rule. When ctx ends before the start is decided,
 // it returns leaving the allocation queued, for the next start-up.
 func (x *Executor) execute(ctx context.Context, s start) {
+	if s.attempt > 0 {
+		x.resume(ctx, s)
+		return
+	}
 	a := s.alloc
 	runner, xid := a.BeneficiaryID, a.ExecutionID
 	log := x.cfg.Logger.With("agent", runner, "execution", xid)
@@ -74,8 +79,8 @@ func (x *Executor) execute(ctx context.Context, s start) {
 	if _, fresh := res.Event.(events.ExecutionStarted); !fresh || res.Replayed {
 		// Started before: by this process, whose answer was lost (it still
 		// runs in the account, and no program of this process runs it), or
-		// by an earlier process (its end is recorded: at the latest by the
-		// recovery of this start-up).
+		// by an earlier process (it ended, or Recover found it running and
+		// queued its run again ahead of this).
 		if err != nil {
 			if ctx.Err() == nil {
 				log.Error("executor: cannot read the account", "err", err)
@@ -83,39 +88,162 @@ func (x *Executor) execute(ctx context.Context, s start) {
 			return
 		}
 		_, running := acct.Executions[xid]
-		if !running || x.isRunning(xid) {
+		if !running || x.isRunning(xid) || x.isInherited(xid) {
 			x.decided(xid)
 			x.report(Report{AgentID: runner, ExecutionID: xid, Reason: "started before"})
 			return
 		}
 	}
 	x.decided(xid)
-	// From here the execution is started: whatever happens, it ends.
-	end := agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted}
-	if err == nil {
-		end = x.runProgram(ctx, s, acct, deadline, freeSlot)
-	} else if ctx.Err() == nil {
+	// From here the execution is started: it ends, or, cut short by the
+	// executor's stop, runs again at the next start.
+	if err != nil {
+		if ctx.Err() != nil {
+			x.leave(runner, xid, 1)
+			return
+		}
 		log.Error("executor: cannot read the account; the execution ends as interrupted", "err", err)
+		x.finish(ctx, s, 1, agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted})
+		return
 	}
+	end, stopped := x.runProgram(ctx, s, acct, 1, deadline, freeSlot)
+	if stopped {
+		x.leave(runner, xid, 1)
+		return
+	}
+	x.finish(ctx, s, 1, end)
+}
+
+// leave reports an execution cut short by the executor's stop. Its end is
+// not recorded: its account still runs it, and the next start runs it
+// again with the same envelope (Recover).
+func (x *Executor) leave(runner, xid string, attempt int) {
+	x.cfg.Logger.Info("executor: execution cut short by the stop; it runs again at the next start",
+		"agent", runner, "execution", xid, "attempt", attempt)
+	x.report(Report{AgentID: runner, ExecutionID: xid, Started: true, Attempt: attempt,
+		Reason: "cut short by the stop: runs again at the next start"})
+}
+
+// finish records an execution's end and applies "no bid, no future". An
+// execution that failed to start (no workspace, a broken sandbox) is not
+// the agent's doing: its program had no chance to bid, so the rule waits
+// for an execution that ran. An execution ended as interrupted is one that
+// will not run again (its attempts are used up, its lease is gone): its
+// agent is judged, or a crash could leave it neither running nor dead.
+func (x *Executor) finish(ctx context.Context, s start, attempt int, end agent.EndExecution) {
+	runner, xid := s.alloc.BeneficiaryID, s.alloc.ExecutionID
 	ended, err := x.recordEnd(ctx, runner, end)
 	if err != nil {
-		log.Error("executor: end not recorded; the next start-up records it as interrupted", "err", err)
+		x.cfg.Logger.Error("executor: end not recorded; the next start-up runs the execution again", "agent", runner,
+			"execution", xid, "err", err)
 	}
-	rep := Report{AgentID: runner, ExecutionID: xid, Started: true, End: ended}
-	// An execution interrupted by the executor's stop, or that failed to
-	// start (no workspace, a broken sandbox), is not the agent's doing: its
-	// program had no chance to bid, so the rule waits for an execution that
-	// ran.
-	if end.Cause != events.CauseInterrupted && end.Cause != events.CauseFailed && err == nil && ctx.Err() == nil {
+	rep := Report{AgentID: runner, ExecutionID: xid, Started: true, End: ended, Attempt: attempt}
+	if end.Cause != events.CauseFailed && err == nil && ctx.Err() == nil {
 		rep.Died = x.noBidNoFuture(ctx, runner)
 	}
 	x.report(rep)
 }
 
+// resume runs again an execution that a stop or a crash cut short, with
+// the envelope it paid for: the units, payload and payer its book's lease
+// holds, under the same execution id, not paid again. Its lease counts
+// again from now (it may have waited for its slot since Recover renewed
+// it), then the account records the attempt (durable before the program
+// starts, so a crash during this run counts too), then the program runs
+// and the execution ends as any other. One that is not to run again ends
+// as interrupted, and its agent is judged.
+func (x *Executor) resume(ctx context.Context, s start) {
+	runner, xid := s.alloc.BeneficiaryID, s.alloc.ExecutionID
+	log := x.cfg.Logger.With("agent", runner, "execution", xid, "attempt", s.attempt)
+	select {
+	case x.slots <- struct{}{}:
+	case <-ctx.Done():
+		return
+	}
+	slot := true
+	freeSlot := func() {
+		if slot {
+			<-x.slots
+			slot = false
+		}
+	}
+	defer freeSlot()
+	var deadline time.Time
+	if s.abandon == "" {
+		err := x.renew(ctx, xid)
+		var reason string
+		if err == nil {
+			var lease clearing.Execution
+			deadline, lease, reason, err = x.lease(ctx, xid)
+			s.alloc = events.Allocation{BidID: lease.BidID, ExecutionID: xid, AgentID: lease.AgentID, BeneficiaryID: runner,
+				Resources: lease.Resources, AmountMicros: lease.AmountMicros, Payload: lease.Payload}
+		}
+		switch {
+		case ctx.Err() != nil:
+			return // the next start runs it again
+		case errors.Is(err, clearing.ErrExecutionNotRunning):
+			s.abandon = "its lease is released"
+		case err != nil:
+			log.Error("executor: cannot renew the lease; the next start runs the execution again", "err", err)
+			return
+		case reason != "":
+			s.abandon = reason
+		}
+	}
+	if s.abandon != "" {
+		log.Warn("executor: interrupted execution not run again; it ends as interrupted", "reason", s.abandon)
+		x.finish(ctx, s, s.attempt-1, agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted})
+		return
+	}
+	_, err := x.do(ctx, runner, fmt.Sprintf("resume-%s-%d", xid, s.attempt), agent.ResumeExecution{ExecutionID: xid, Attempt: s.attempt})
+	switch {
+	case ctx.Err() != nil || errors.Is(err, runtime.ErrStopped):
+		return
+	case errors.Is(err, agent.ErrExecutionNotRunning):
+		x.report(Report{AgentID: runner, ExecutionID: xid, Attempt: s.attempt, Reason: "ended before it could run again"})
+		return
+	case errors.Is(err, agent.ErrAgentDead):
+		// Died since Recover: it never runs again; the end releases the
+		// leases.
+		ended, err := x.recordEnd(ctx, runner, agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted})
+		if err != nil {
+			log.Error("executor: end not recorded", "err", err)
+		}
+		x.report(Report{AgentID: runner, ExecutionID: xid, Started: true, Attempt: s.attempt - 1,
+			Reason: "interrupted: its agent is dead", End: ended})
+		return
+	case err != nil:
+		log.Error("executor: run again not recorded; the next start tries again", "err", err)
+		return
+	}
+	acct, err := x.account(ctx, runner)
+	if err != nil {
+		if ctx.Err() == nil {
+			log.Error("executor: cannot read the account; the next start runs the execution again", "err", err)
+		}
+		return
+	}
+	log.Info("executor: execution runs again after a stop or a crash")
+	end, stopped := x.runProgram(ctx, s, acct, s.attempt, deadline, freeSlot)
+	if stopped {
+		x.leave(runner, xid, s.attempt)
+		return
+	}
+	x.finish(ctx, s, s.attempt, end)
+}
+
 // admit reads the lease: the program's deadline, or why the allocation
 // does not start (its lease was released, or ends too soon).
 func (x *Executor) admit(ctx context.Context, xid string) (time.Time, string, error) {
+	deadline, _, reason, err := x.lease(ctx, xid)
+	return deadline, reason, err
+}
+
+// lease reads an execution's lease: the program's deadline and what the
+// book holds of it (the envelope it paid for), or why it does not start.
+func (x *Executor) lease(ctx context.Context, xid string) (time.Time, clearing.Execution, string, error) {
 	type lease struct {
+		x    clearing.Execution
 		end  time.Time
 		held bool
 	}
@@ -123,26 +251,27 @@ func (x *Executor) admit(ctx context.Context, xid string) (time.Time, string, er
 	err := retry(ctx, func() error {
 		var err error
 		l, err = clearing.Inspect(ctx, x.cfg.Clearing, func(b clearing.Book) lease {
-			_, end, held := b.Lease(xid)
-			return lease{end, held}
+			ex, end, held := b.Lease(xid)
+			ex.Resources = maps.Clone(ex.Resources)
+			return lease{ex, end, held}
 		})
 		return err
 	})
 	if err != nil {
-		return time.Time{}, "", err
+		return time.Time{}, clearing.Execution{}, "", err
 	}
 	if !l.held {
-		return time.Time{}, "its lease is released", nil
+		return time.Time{}, clearing.Execution{}, "its lease is released", nil
 	}
 	now := x.cfg.Clock()
 	deadline := now.Add(x.cfg.Timeout)
 	if !l.end.IsZero() {
 		if l.end.Sub(now) < 2*LeaseMarginMin {
-			return time.Time{}, "its lease ends too soon", nil
+			return time.Time{}, l.x, "its lease ends too soon", nil
 		}
 		deadline = minTime(deadline, l.end.Add(-LeaseMarginMin))
 	}
-	return deadline, "", nil
+	return deadline, l.x, "", nil
 }
 
 func minTime(a, b time.Time) time.Time {
@@ -152,6 +281,12 @@ func minTime(a, b time.Time) time.Time {
 	return a
 }
 
+func (x *Executor) isInherited(xid string) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	return x.inherited[xid]
+}
+
 func (x *Executor) isRunning(xid string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
@@ -159,17 +294,21 @@ func (x *Executor) isRunning(xid string) bool {
 	return ok
 }
 
-// runProgram runs the started execution's program and returns its end.
-// freeSlot gives the concurrency slot back as soon as the program is over.
-func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, deadline time.Time, freeSlot func()) agent.EndExecution {
+// runProgram runs the started execution's program (its run number
+// attempt) and returns its end, or stopped when the executor's stop cut it
+// short (its end is then not to be recorded: it runs again at the next
+// start). freeSlot gives the concurrency slot back as soon as the program
+// is over.
+func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, attempt int, deadline time.Time,
+	freeSlot func()) (end agent.EndExecution, stopped bool) {
 	a := s.alloc
 	runner, xid := a.BeneficiaryID, a.ExecutionID
 	log := x.cfg.Logger.With("agent", runner, "execution", xid)
-	end := agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseFailed}
+	end = agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseFailed}
 	dir, err := x.cfg.Workspaces.Dir(runner)
 	if err != nil {
 		log.Warn("executor: execution cannot start", "err", err)
-		return end
+		return end, false
 	}
 	command := acct.Command
 	if len(command) == 0 {
@@ -177,15 +316,15 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 	}
 	if len(command) == 0 {
 		log.Warn("executor: execution cannot start", "err", ErrNoCommand)
-		return end
+		return end, false
 	}
 	token, err := x.cfg.Tickets.Issue(runner, xid, maps.Clone(a.Resources), deadline)
 	if err != nil {
 		log.Error("executor: execution cannot start: no token", "err", err)
-		return end
+		return end, false
 	}
 	env := map[string]string{EnvToken: token, EnvAgentID: runner, EnvExecutionID: xid, EnvPayload: a.Payload,
-		EnvDeadline: deadline.UTC().Format(time.RFC3339Nano)}
+		EnvDeadline: deadline.UTC().Format(time.RFC3339Nano), EnvAttempt: strconv.Itoa(attempt)}
 	if x.cfg.ServiceURL != "" {
 		env[EnvURL] = x.cfg.ServiceURL
 	}
@@ -235,7 +374,11 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 	end.ExitCode = result.ExitCode
 	end.Cause = string(result.Cause)
 	switch {
-	case errors.Is(cause, errShutdown):
+	case errors.Is(cause, errShutdown) && (runErr != nil || result.Cause == "" || result.Cause == sandbox.CauseKilled ||
+		result.Cause == sandbox.CauseInterrupted):
+		// Cut short by the stop (a program that ended by itself first
+		// ends as it did).
+		stopped = true
 		end.Cause = events.CauseInterrupted
 	case runErr != nil:
 		log.Warn("executor: program did not start", "err", runErr)
@@ -254,7 +397,7 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 		wall = result.Wall
 	}
 	end.WallMillis = max(wall.Milliseconds(), 0)
-	return end
+	return end, stopped
 }
 
 // recordEnd records an execution's end in its runner's account. At the

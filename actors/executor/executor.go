@@ -14,10 +14,16 @@
 // (its manager name and the sequence of the payment), so a start delivered
 // again applies nothing; only a running execution can end. The follower's
 // cursor (cursor.<manager> in the store) stays below every allocation whose
-// start is not decided yet. At start-up, before anything new runs, every
-// execution an account still runs was interrupted by the stop or crash of
-// the previous process: it ends as interrupted, and its leases are released
-// the same way.
+// start is not decided yet.
+//
+// No stop or crash leaves an agent neither running nor dead (SPEC.md 1.4):
+// a stop kills the running programs and records nothing, so their
+// executions still run in their accounts, as after a crash. At start-up,
+// before anything new runs, every execution an account still runs runs
+// again with the envelope it paid for: its lease renewed, its attempt
+// recorded (execution_resumed), not paid again. After AttemptsMax runs, or
+// without its lease, it ends as interrupted and its agent is judged by "no
+// bid, no future".
 package executor
 
 import (
@@ -28,6 +34,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -84,9 +91,9 @@ type Config struct {
 	Clock  func() time.Time
 	Logger *slog.Logger
 	// OnDone, when set, is told what became of each allocation the
-	// executor decided (started and ended, or skipped) and of each
-	// execution it ended as interrupted at start-up (metrics, logs,
-	// tests). It is called from the executor's goroutines and must not
+	// executor decided (started and ended, cut short by its stop, or
+	// skipped) and of each run again of an execution a stop or a crash
+	// cut short (metrics, logs, tests). It is called from the executor's goroutines and must not
 	// block.
 	OnDone func(Report)
 }
@@ -104,6 +111,9 @@ type Report struct {
 	End events.ExecutionEnded
 	// Died is true when the agent died at the end for want of a bid.
 	Died bool
+	// Attempt is the run of the execution's program this report is of:
+	// 1 for its first, more when a stop or a crash made it run again.
+	Attempt int
 }
 
 // Executor runs the executions of one pool. Create it with New; Run it
@@ -133,6 +143,14 @@ type Executor struct {
 	// death the follower saw (a program registered after it is killed).
 	running map[string]runningProgram
 	dead    map[string]bool
+	// recovered is set once Recover has found what the previous process
+	// left running; reruns are those executions, for Run to queue.
+	recovered bool
+	reruns    []start
+	// inherited are the executions an account ran when this process
+	// began: a start of one delivered again is no reason to run it (its
+	// run again is queued ahead of it).
+	inherited map[string]bool
 }
 
 type pendingAllocation struct {
@@ -143,6 +161,11 @@ type pendingAllocation struct {
 type start struct {
 	pendingAllocation
 	trigger events.Trigger
+	// attempt is, for an execution a stop or a crash cut short, the run
+	// it begins (2 or more); 0 for a paid allocation of the log.
+	attempt int
+	// abandon, for such an execution, says why it does not run again.
+	abandon string
 }
 
 type runningProgram struct {
@@ -195,11 +218,12 @@ func (x *Executor) Name() string { return x.name }
 
 func (x *Executor) cursorKey() string { return "cursor." + x.name }
 
-// Run ends the interrupted executions, then follows the log and runs
-// executions until ctx is done. At the end it kills the programs still
-// running and records their ends as interrupted (the actor host must still
-// be up: stop the executor before the host). It returns nil when ctx ends,
-// or the error that stopped it.
+// Run recovers (see Recover), runs again what the previous process left
+// running, then follows the log and runs executions until ctx is done. At
+// the end it kills the programs still running and records nothing of
+// them: their executions run again at the next start (the actor host must
+// still be up while it stops: stop the executor before the host). It
+// returns nil when ctx ends, or the error that stopped it.
 func (x *Executor) Run(ctx context.Context) error {
 	x.mu.Lock()
 	if x.ran {
@@ -208,7 +232,7 @@ func (x *Executor) Run(ctx context.Context) error {
 	}
 	x.ran = true
 	x.mu.Unlock()
-	if err := x.recoverInterrupted(ctx); err != nil {
+	if err := x.Recover(ctx); err != nil {
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -223,6 +247,12 @@ func (x *Executor) Run(ctx context.Context) error {
 	}
 	x.mu.Lock()
 	x.seen = floor
+	// What the previous process left running goes first, each ahead of
+	// anything new of its agent.
+	for _, r := range x.reruns {
+		x.enqueue(ctx, r)
+	}
+	x.reruns = nil
 	x.mu.Unlock()
 	saved := floor
 	saverDone := make(chan struct{})
@@ -313,7 +343,11 @@ func (x *Executor) apply(ctx context.Context, r events.Record) error {
 // x.mu.
 func (x *Executor) enqueue(ctx context.Context, s start) {
 	runner := s.alloc.BeneficiaryID
-	x.queued[s.alloc.ExecutionID] = s.pendingAllocation
+	if s.attempt == 0 {
+		// A paid allocation holds the cursor until its start is decided;
+		// a run again is no allocation of the log the cursor follows.
+		x.queued[s.alloc.ExecutionID] = s.pendingAllocation
+	}
 	x.queues[runner] = append(x.queues[runner], s)
 	if x.workers[runner] {
 		return
@@ -422,19 +456,29 @@ func (x *Executor) waitSeen(ctx context.Context, seq uint64) error {
 	return nil
 }
 
-// recoverInterrupted ends, as interrupted, every execution an account
-// still runs: no program of this process runs yet, so each was running
-// when the previous process stopped or crashed.
-func (x *Executor) recoverInterrupted(ctx context.Context) error {
+// Recover finds the executions that a stop or a crash of the previous
+// process cut short: those an account still runs (no program of this
+// process runs yet). Each runs again with the envelope it paid for
+// (SPEC.md 1.4), so Recover renews its lease now, before the clearing
+// schedule runs a cycle that could find it timed out over the time the
+// economy was down; Run starts them before anything new. An execution
+// whose agent has died meanwhile ends here as interrupted (a dead agent
+// never runs). One whose program has already been started AttemptsMax
+// times, or whose lease is gone, is not run again: Run ends it as
+// interrupted and applies "no bid, no future". Run calls Recover if the
+// composition root has not; calling it again does nothing.
+func (x *Executor) Recover(ctx context.Context) error {
+	x.mu.Lock()
+	done := x.recovered
+	x.mu.Unlock()
+	if done {
+		return nil
+	}
 	ids, err := x.cfg.Agents(ctx)
 	if err != nil {
 		return fmt.Errorf("executor: list agents: %w", err)
 	}
-	type found struct {
-		id   string
-		xids []string
-	}
-	results := make(chan found, len(ids))
+	results := make(chan agent.Account, len(ids))
 	errs := make(chan error, len(ids))
 	sem := make(chan struct{}, RecoverParallelMax)
 	var wg sync.WaitGroup
@@ -450,7 +494,7 @@ func (x *Executor) recoverInterrupted(ctx context.Context) error {
 				return
 			}
 			if len(acct.Executions) > 0 {
-				results <- found{id: id, xids: slices.Sorted(maps.Keys(acct.Executions))}
+				results <- acct
 			}
 		}()
 	}
@@ -464,17 +508,51 @@ func (x *Executor) recoverInterrupted(ctx context.Context) error {
 	if err := errors.Join(all...); err != nil {
 		return err
 	}
-	for f := range results {
-		for _, xid := range f.xids {
-			end, err := x.recordEnd(ctx, f.id, agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted})
-			if err != nil {
-				return err
+	var found []agent.Account
+	for a := range results {
+		found = append(found, a)
+	}
+	slices.SortFunc(found, func(a, b agent.Account) int { return strings.Compare(a.ID, b.ID) })
+	var reruns []start
+	inherited := map[string]bool{}
+	for _, acct := range found {
+		for _, xid := range slices.Sorted(maps.Keys(acct.Executions)) {
+			ex := acct.Executions[xid]
+			if ex.Pool != x.cfg.Pool {
+				continue // another pool's executor runs it
 			}
-			x.cfg.Logger.Info("executor: execution interrupted by the previous stop", "agent", f.id, "execution", xid)
-			x.report(Report{AgentID: f.id, ExecutionID: xid, Started: true, Reason: "interrupted", End: end})
+			inherited[xid] = true
+			if acct.Status != agent.StatusAlive {
+				end, err := x.recordEnd(ctx, acct.ID, agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted})
+				if err != nil {
+					return err
+				}
+				x.cfg.Logger.Info("executor: interrupted execution of a dead agent ends", "agent", acct.ID, "execution", xid)
+				x.report(Report{AgentID: acct.ID, ExecutionID: xid, Started: true, Reason: "interrupted: its agent is dead",
+					Attempt: ex.Attempts(), End: end})
+				continue
+			}
+			r := start{attempt: ex.Attempts() + 1, pendingAllocation: pendingAllocation{alloc: events.Allocation{ExecutionID: xid,
+				BidID: ex.BidID, AgentID: ex.PayerID, BeneficiaryID: acct.ID, Resources: ex.Resources}}}
+			if r.attempt > AttemptsMax {
+				r.abandon = fmt.Sprintf("its program was started %d times, each cut short by a stop or a crash", ex.Attempts())
+			} else if err := x.renew(ctx, xid); errors.Is(err, clearing.ErrExecutionNotRunning) {
+				r.abandon = "its lease is released"
+			} else if err != nil {
+				return fmt.Errorf("executor: renew the lease of %s: %w", xid, err)
+			}
+			reruns = append(reruns, r)
 		}
 	}
+	x.mu.Lock()
+	x.reruns, x.inherited, x.recovered = reruns, inherited, true
+	x.mu.Unlock()
 	return nil
+}
+
+// renew makes an execution's lease count again from now.
+func (x *Executor) renew(ctx context.Context, xid string) error {
+	return retry(ctx, func() error { return x.cfg.Clearing.Renew(ctx, xid, x.cfg.Clock()) })
 }
 
 func (x *Executor) report(r Report) {

@@ -125,68 +125,6 @@ func TestTwoAgentsRunAtOnce(t *testing.T) {
 	audit(t, log)
 }
 
-// TestRestartEndsAnInterruptedExecution: a process stops while a program
-// runs and cannot record its end (a crash). The next process ends it as
-// interrupted (the agent keeps its life: the stop was not its doing),
-// releases its leases through the clearing manager, and never runs it
-// again.
-func TestRestartEndsAnInterruptedExecution(t *testing.T) {
-	log, store := backend(t)
-	root := t.TempDir()
-	e := boot(t, log, store, root)
-	e.createAgent("r", 100, sh("sleep 60"), nil)
-	bid := e.place("r", 2, 20, "", "")
-	hold := make(chan struct{})
-	e.startExecutor(&procRunner{hold: hold})
-	e.clear(time.Now())
-	waitFor(t, "the start", func() bool { return len(historyOf(t, log, xid(bid)).started) == 1 })
-	// The crash: the executor is told to stop while its program dies
-	// slowly; the actors are gone before it can record the end.
-	e.stopEx()
-	e.host.Stop()
-	close(hold)
-	if err := <-e.exDone; err != nil {
-		t.Fatal(err)
-	}
-	e.stopEx = nil
-	e.close()
-	if h := historyOf(t, log, xid(bid)); len(h.ended) != 0 {
-		t.Fatalf("the end was recorded: %+v", h.end)
-	}
-
-	e = boot(t, log, store, root)
-	defer e.close()
-	e.startExecutor(&procRunner{})
-	r := e.report(xid(bid))
-	if r.End.Cause != events.CauseInterrupted || r.Died {
-		t.Fatalf("report %+v", r)
-	}
-	e.settle()
-	h := historyOf(t, log, xid(bid))
-	h.ranOnce(t, xid(bid))
-	if h.end.Cause != events.CauseInterrupted {
-		t.Fatalf("ended %+v", h.end)
-	}
-	for _, m := range cleared {
-		if got := e.leased(m); got != 0 {
-			t.Errorf("market %s still leases %s", m, got)
-		}
-	}
-	if a := e.account("r"); a.Status != agent.StatusAlive || a.Running() {
-		t.Fatalf("r: %+v", a)
-	}
-	// A third start finds nothing to do: the execution never runs twice.
-	e.stopExecutor()
-	e.reports = map[string]executor.Report{}
-	e.startExecutor(&procRunner{})
-	time.Sleep(300 * time.Millisecond)
-	e.settle()
-	if h := historyOf(t, log, xid(bid)); len(h.started) != 1 || len(h.ended) != 1 {
-		t.Fatalf("after another restart: started %v, ended %v", h.started, h.ended)
-	}
-	audit(t, log)
-}
-
 // TestAllocationsThatDoNotRun: an executor that starts late finds, in the
 // log, a paid allocation whose lease timed out (skipped) and one whose
 // runner died after it was paid for (refused by the account, its leases
@@ -255,30 +193,6 @@ func TestDeathKillsTheProgram(t *testing.T) {
 	}
 	e.settle()
 	historyOf(t, log, xid(bid)).ranOnce(t, xid(bid))
-	audit(t, log)
-}
-
-// TestGracefulStopInterrupts: a clean stop kills the running programs and
-// records their ends as interrupted at once, leaving nothing to recover.
-func TestGracefulStopInterrupts(t *testing.T) {
-	log, store := backend(t)
-	e := boot(t, log, store, t.TempDir())
-	defer e.close()
-	e.createAgent("g", 100, sh("sleep 60"), nil)
-	bid := e.place("g", 2, 20, "", "")
-	e.startExecutor(&procRunner{})
-	e.clear(time.Now())
-	waitFor(t, "the start", func() bool { return len(historyOf(t, log, xid(bid)).started) == 1 })
-	e.stopExecutor()
-	e.settle()
-	h := historyOf(t, log, xid(bid))
-	h.ranOnce(t, xid(bid))
-	if h.end.Cause != events.CauseInterrupted {
-		t.Fatalf("ended %+v", h.end)
-	}
-	if a := e.account("g"); a.Status != agent.StatusAlive {
-		t.Fatalf("g is %s", a.Status)
-	}
 	audit(t, log)
 }
 

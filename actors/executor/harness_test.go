@@ -184,8 +184,8 @@ func boot(t *testing.T, log events.Log, store events.Store, wsRoot string) *econ
 	return e
 }
 
-// startExecutor runs the executor with runner.
-func (e *econ) startExecutor(runner executor.Runner) {
+// newExecutor is an executor with runner, not yet running.
+func (e *econ) newExecutor(runner executor.Runner) *executor.Executor {
 	e.t.Helper()
 	ex, err := executor.New(executor.Config{Pool: pool, Log: e.log, Store: e.store, Accounts: e.accounts, Clearing: e.svc,
 		Workspaces: e.ws, Runner: runner, Tickets: e.tickets, Agents: executor.AgentsInLog(e.log),
@@ -193,6 +193,17 @@ func (e *econ) startExecutor(runner executor.Runner) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return ex
+}
+
+// startExecutor runs the executor with runner.
+func (e *econ) startExecutor(runner executor.Runner) {
+	e.t.Helper()
+	e.run(e.newExecutor(runner))
+}
+
+// run runs ex until stopExecutor.
+func (e *econ) run(ex *executor.Executor) {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ex, e.stopEx, e.exDone = ex, cancel, make(chan error, 1)
 	go func() { e.exDone <- ex.Run(ctx) }()
@@ -372,6 +383,10 @@ type history struct {
 	end                            events.ExecutionEnded
 	release                        events.ExecutionReleased
 	leaseReleases                  map[string]int // market -> lease_released
+	// attempts are the attempts of its execution_resumed events, in log
+	// order; renewed counts its lease_renewed events.
+	attempts []int
+	renewed  int
 }
 
 func historyOf(t *testing.T, log events.Log, xid string) history {
@@ -398,6 +413,14 @@ func historyOf(t *testing.T, log events.Log, xid string) history {
 		case events.LeaseReleased:
 			if e.ExecutionID == xid {
 				h.leaseReleases[f.id]++
+			}
+		case events.ExecutionResumed:
+			if e.ExecutionID == xid {
+				h.attempts = append(h.attempts, e.Attempt)
+			}
+		case events.LeaseRenewed:
+			if e.ExecutionID == xid {
+				h.renewed++
 			}
 		}
 	}

@@ -29,6 +29,12 @@ const (
 	// RecoverParallelMax bounds the accounts read at once when the
 	// executor looks for executions a crash interrupted.
 	RecoverParallelMax = 16
+	// AttemptsMax bounds the runs of one execution's program: its start,
+	// then a run again at each start-up after a stop or a crash cut it
+	// short (SPEC.md 1.4). A program that brings the host down every time
+	// must not loop for ever: past the bound its execution ends as
+	// interrupted and "no bid, no future" judges its agent.
+	AttemptsMax = 3
 	// CursorSaveInterval is how often the follower's cursor is saved.
 	CursorSaveInterval = 200 * time.Millisecond
 )

@@ -43,6 +43,10 @@ const (
 	EnvPayload     = "AGORA_PAYLOAD"
 	// EnvDeadline is the wall-clock deadline, RFC 3339.
 	EnvDeadline = "AGORA_DEADLINE"
+	// EnvAttempt is the run of the execution's program, from 1: more when
+	// a stop or a crash cut the earlier runs short and it runs again with
+	// the same envelope, payload and execution id.
+	EnvAttempt = "AGORA_ATTEMPT"
 )
 
 // wholeUnits rounds a quantity up to whole units, at least 1 and at most

@@ -29,9 +29,10 @@ func newRunCommand() *cobra.Command {
 (or connect to --nats-url), recover every actor from the log; on a fresh log
 create the genesis agent (its workspace from agents/genesis, its grant, its
 program) and the markets, and place genesis's first bid; then start the
-clearing schedule, the executor (which first ends as interrupted whatever a
-crash left running) and the System Service, on the socket the sandboxes see
-and on --listen. Stops cleanly on SIGINT or SIGTERM.`,
+executor (which first runs again, with the envelope it paid for, whatever a
+stop or a crash cut short), the clearing schedule and the System Service, on
+the socket the sandboxes see and on --listen. Stops cleanly on SIGINT or
+SIGTERM (a program running then runs again at the next start).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load(cmd)
@@ -85,7 +86,6 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err := x.placeGenesisFirstBid(ctx, eco, logger); err != nil {
 		return err
 	}
-	eco.background(eco.ctx, "clearing schedule", eco.scheduler().Run)
 	svc, err := eco.systemService(x.tickets, logger)
 	if err != nil {
 		return err
@@ -97,8 +97,14 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return err
 	}
-	// The executor first ends as interrupted what a crash left running,
-	// then runs what the cycles allocate.
+	// What a stop or a crash left running runs again: its lease is renewed
+	// before the schedule's first cycle could find it timed out over the
+	// time the economy was down. Then the executor runs those again first,
+	// and what the cycles allocate.
+	if err := ex.Recover(ctx); err != nil {
+		return err
+	}
+	eco.background(eco.ctx, "clearing schedule", eco.scheduler().Run)
 	eco.background(eco.ctx, "executor", ex.Run)
 	token, tokenPath, err := operator.LoadOrCreateToken(cfg.Data.Dir, cfg.Server.OperatorToken)
 	if err != nil {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -349,60 +348,5 @@ func TestNoBidNoFuture(t *testing.T) {
 	decodeJSON(t, mustRun(t, "audit", "--data", dir, "--json"), &rep)
 	if !rep.OK {
 		t.Fatalf("audit: %+v", rep)
-	}
-}
-
-// TestKillNineDuringAnExecution: `agora run` is killed with SIGKILL while an
-// agent's program runs. At the next start the execution ends as
-// interrupted and its leases are released; genesis is not created again;
-// the audit passes.
-func TestKillNineDuringAnExecution(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs the economy with real executions")
-	}
-	needPython(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
-	if err := os.WriteFile(cfgFile, []byte("allocation:\n  schedule_seconds: 0.5\nexecution:\n  timeout_seconds: 60\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	args := []string{"run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port), "--listen", "127.0.0.1:0", "--headless"}
-	run := startAgora(t, args...)
-	apiURL := apiURLIn(t, run.waitLine("running"))
-	sleeper := createAgent(t, apiURL, operatorToken(t, dir), map[string]any{"agent_id": "sleeper",
-		"files": map[string]string{"main.sh": "sleep 60\n"}, "command": []string{"sh", "main.sh"}, "grant": 50,
-		"initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 64}, "amount": 10}})
-	es := agentEvents(t, port, sleeper, func(es []events.Event) bool { _, ok := first[events.ExecutionStarted](es); return ok })
-	started, _ := first[events.ExecutionStarted](es)
-	if code := run.stop(syscall.SIGKILL); code == 0 {
-		t.Fatal("agora exited 0 after SIGKILL")
-	}
-
-	run = startAgora(t, args...)
-	run.waitLine("running")
-	es = agentEvents(t, port, sleeper, func(es []events.Event) bool { _, ok := first[events.ExecutionEnded](es); return ok })
-	ended, _ := first[events.ExecutionEnded](es)
-	if ended.ExecutionID != started.ExecutionID || ended.Cause != events.CauseInterrupted {
-		t.Fatalf("after the restart the sleeper's execution %s ended %+v; want it interrupted", started.ExecutionID, ended)
-	}
-	genesisCreated := agentEvents(t, port, GenesisID, func(es []events.Event) bool { _, ok := first[events.ExecutionEnded](es); return ok })
-	n := 0
-	for _, e := range genesisCreated {
-		if _, ok := e.(events.AgentCreated); ok {
-			n++
-		}
-	}
-	if n != 1 {
-		t.Errorf("genesis was created %d times", n)
-	}
-	stopRun(t, run)
-	var rep auditReport
-	decodeJSON(t, mustRun(t, "audit", "--data", dir, "--json"), &rep)
-	if !rep.OK {
-		t.Fatalf("audit: %+v", rep)
-	}
-	if rep.Summary.ExecutionsRunning != 0 || rep.Summary.UnreleasedEnds != 0 {
-		t.Errorf("after a clean stop: %d executions running, %d ended with their leases held", rep.Summary.ExecutionsRunning, rep.Summary.UnreleasedEnds)
 	}
 }

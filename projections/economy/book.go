@@ -84,6 +84,14 @@ func (e *Economy) checkBook(b clearing.Book, ev events.Event, v violationFunc) e
 		}
 	case events.CycleCleared:
 		return e.checkCycle(b, ev, v)
+	case events.LeaseRenewed:
+		x, running := b.Executions[ev.ExecutionID]
+		switch {
+		case !running:
+			return v("a lease renewed only while held", "execution %s is not running in pool %s (released already, or never allocated)", ev.ExecutionID, b.Pool)
+		case !ev.At.After(x.At):
+			return v("a lease never moves back", "execution %s's lease from %s renewed from %s", ev.ExecutionID, x.At, ev.At)
+		}
 	case events.ExecutionReleased:
 		x, running := b.Executions[ev.ExecutionID]
 		switch {

@@ -58,6 +58,25 @@ func (e *Economy) checkExecution(a agent.Account, ev events.Event, v violationFu
 			return v("an execution starts as allocated", "execution %s starts as bid %s paid by %s in pool %s; it is bid %s paid by %s in pool %s, or its units differ",
 				ev.ExecutionID, ev.BidID, ev.PayerID, ev.Pool, p.bid, p.payer, p.pool)
 		}
+	case events.ExecutionResumed:
+		// A run again after a stop or a crash: of an execution still
+		// running in its account, whose lease its book still holds, one
+		// attempt after the last, and paid for by its start (nothing is
+		// paid again).
+		x, running := a.Executions[ev.ExecutionID]
+		switch {
+		case a.Status != agent.StatusAlive:
+			return v("a dead agent never executes", "execution %s resumes for agent %s, which is %q", ev.ExecutionID, a.ID, a.Status)
+		case !running:
+			return v("an execution resumes only while running", "execution %s of %s is not running (never started, or ended already)", ev.ExecutionID, a.ID)
+		case x.Pool != ev.Pool:
+			return v("an execution resumes as started", "execution %s started in pool %s, resumes in pool %s", ev.ExecutionID, x.Pool, ev.Pool)
+		case ev.Attempt != x.Attempts()+1:
+			return v("an execution's attempts count up by one", "execution %s resumes as attempt %d after attempt %d", ev.ExecutionID, ev.Attempt, x.Attempts())
+		}
+		if _, leased := e.Books[ev.Pool].Executions[ev.ExecutionID]; !leased {
+			return v("an execution runs only while leased", "execution %s resumes after its lease in pool %s was released", ev.ExecutionID, ev.Pool)
+		}
 	case events.ExecutionEnded:
 		x, running := a.Executions[ev.ExecutionID]
 		switch {

@@ -1,0 +1,299 @@
+package executor_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/executor"
+	"github.com/agora-econ/agora/actors/executor/sandbox"
+	"github.com/agora-econ/agora/events"
+)
+
+// runs records the spec of every program a runner starts.
+type runs struct {
+	mu    sync.Mutex
+	specs []sandbox.Spec
+}
+
+func (r *runs) add(s sandbox.Spec) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.specs = append(r.specs, s)
+}
+
+func (r *runs) all() []sandbox.Spec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.specs)
+}
+
+// crash ends a process of the economy as a SIGKILL would: its actors are
+// gone while its executor stops and its program dies slowly, so nothing of
+// the running execution can be recorded.
+func (e *econ) crash(hold chan struct{}) {
+	e.t.Helper()
+	e.stopEx()
+	e.host.Stop()
+	close(hold)
+	if err := <-e.exDone; err != nil {
+		e.t.Fatal(err)
+	}
+	e.stopEx = nil
+	e.close()
+}
+
+// TestInterruptedExecutionRunsAgain: a program is cut short by a clean
+// stop of the executor, or by a crash of the whole process. Nothing ends
+// the execution; the next process runs it again once, with the envelope
+// it paid for (same execution id, units and payload, AGORA_ATTEMPT 2),
+// paid once, its lease renewed and released once. Then the usual rules
+// apply: the agent that bids during the run again lives, the one that
+// does not dies. A third process finds nothing to run.
+func TestInterruptedExecutionRunsAgain(t *testing.T) {
+	for _, crash := range []bool{false, true} {
+		name := "stop"
+		if crash {
+			name = "crash"
+		}
+		t.Run(name, func(t *testing.T) {
+			log, store := backend(t)
+			root := t.TempDir()
+			e := boot(t, log, store, root)
+			e.createAgent("r", 100, sh(`[ "$AGORA_ATTEMPT" = 1 ] && exec sleep 60; exit 0`), nil)
+			bid := e.place("r", 2, 20, "", "the payload")
+			var ran runs
+			hold := make(chan struct{})
+			e.startExecutor(&procRunner{before: ran.add, hold: hold})
+			e.clear(time.Now())
+			waitFor(t, "the first run", func() bool { return len(ran.all()) == 1 })
+			if crash {
+				e.crash(hold)
+			} else {
+				close(hold)
+				e.stopExecutor()
+				if r := e.report(xid(bid)); !r.Started || r.Attempt != 1 || r.End.Cause != "" {
+					t.Fatalf("report at the stop: %+v", r)
+				}
+				e.close()
+			}
+			if h := historyOf(t, log, xid(bid)); len(h.started) != 1 || len(h.ended) != 0 || len(h.released) != 0 {
+				t.Fatalf("after the %s: started %v, ended %v, released %v; want it running", name, h.started, h.ended, h.released)
+			}
+
+			e = boot(t, log, store, root)
+			defer e.close()
+			if a := e.account("r"); !a.Running() || a.Status != agent.StatusAlive {
+				t.Fatalf("r after the %s: %+v", name, a)
+			}
+			e.reports = map[string]executor.Report{}
+			bidsAgain := !crash
+			var placed string
+			var placeErr error
+			e.startExecutor(&procRunner{before: func(s sandbox.Spec) {
+				ran.add(s)
+				if bidsAgain {
+					placed, _, placeErr = e.svc.Place(context.Background(), "r", "", events.BidTerms{
+						Resources: map[string]events.Units{"cpu_seconds": events.WholeUnits(1), "memory_mb": events.WholeUnits(10)}},
+						events.Credits(5))
+				}
+			}})
+			r := e.report(xid(bid))
+			if !r.Started || r.Attempt != 2 || r.End.Cause != events.CauseExited || r.Died == bidsAgain {
+				t.Fatalf("report of the run again: %+v (bids again: %v)", r, bidsAgain)
+			}
+			if placeErr != nil {
+				t.Fatal(placeErr)
+			}
+			e.settle()
+			specs := ran.all()
+			if len(specs) != 2 {
+				t.Fatalf("%d runs, want 2", len(specs))
+			}
+			for i, s := range specs {
+				if s.Env[executor.EnvExecutionID] != xid(bid) || s.Env[executor.EnvPayload] != "the payload" ||
+					s.CPUSeconds != 2 || s.MemoryMB != 10 || s.Env[executor.EnvAttempt] != fmt.Sprint(i+1) {
+					t.Errorf("run %d: execution %s, payload %q, %d cpu s, %d MB, attempt %s", i+1, s.Env[executor.EnvExecutionID],
+						s.Env[executor.EnvPayload], s.CPUSeconds, s.MemoryMB, s.Env[executor.EnvAttempt])
+				}
+			}
+			h := historyOf(t, log, xid(bid))
+			h.ranOnce(t, xid(bid))
+			if !slices.Equal(h.attempts, []int{2}) || h.renewed == 0 || h.end.Cause != events.CauseExited {
+				t.Errorf("attempts %v, %d renewals, ended %+v", h.attempts, h.renewed, h.end)
+			}
+			a := e.account("r")
+			if dead := a.Status == agent.StatusDead; dead == bidsAgain || a.Running() {
+				t.Errorf("r after its run again: %s, running %v (bid again: %v, %s)", a.Status, a.Running(), bidsAgain, placed)
+			}
+			for _, m := range cleared {
+				if got := e.leased(m); got != 0 {
+					t.Errorf("market %s still leases %s", m, got)
+				}
+			}
+			// A third start finds nothing to run again.
+			e.stopExecutor()
+			e.startExecutor(&procRunner{before: func(s sandbox.Spec) { t.Errorf("ran again: %+v", s.Env) }})
+			time.Sleep(300 * time.Millisecond)
+			e.stopExecutor()
+			e.settle()
+			if h := historyOf(t, log, xid(bid)); len(h.started) != 1 || len(h.ended) != 1 || len(h.attempts) != 1 {
+				t.Fatalf("after another restart: started %v, ended %v, attempts %v", h.started, h.ended, h.attempts)
+			}
+			audit(t, log)
+		})
+	}
+}
+
+// TestRunsAgainAreBounded: a program cut short every time (a program that
+// brings its host down, say) runs AttemptsMax times in all. The next start
+// ends its execution as interrupted, releases its leases, and applies "no
+// bid, no future": without a bid, its agent dies; nothing is paid again.
+func TestRunsAgainAreBounded(t *testing.T) {
+	log, store := backend(t)
+	root := t.TempDir()
+	e := boot(t, log, store, root)
+	e.createAgent("b", 100, sh("exec sleep 60"), nil)
+	bid := e.place("b", 2, 20, "", "")
+	var ran runs
+	e.startExecutor(&procRunner{before: ran.add})
+	e.clear(time.Now())
+	for n := 1; ; n++ {
+		waitFor(t, fmt.Sprintf("run %d", n), func() bool { return len(ran.all()) == n })
+		if n%2 == 1 {
+			e.stopExecutor()
+			e.close()
+		} else {
+			hold := make(chan struct{})
+			e.stopEx()
+			e.host.Stop()
+			close(hold)
+			<-e.exDone
+			e.stopEx = nil
+			e.close()
+		}
+		e = boot(t, log, store, root)
+		if n == executor.AttemptsMax {
+			break
+		}
+		e.startExecutor(&procRunner{before: ran.add})
+	}
+	defer e.close()
+	e.reports = map[string]executor.Report{}
+	e.startExecutor(&procRunner{before: func(s sandbox.Spec) { t.Errorf("ran a %s time", s.Env[executor.EnvAttempt]) }})
+	r := e.report(xid(bid))
+	if !r.Started || r.End.Cause != events.CauseInterrupted || !r.Died || r.Attempt != executor.AttemptsMax {
+		t.Fatalf("report %+v", r)
+	}
+	e.settle()
+	h := historyOf(t, log, xid(bid))
+	h.ranOnce(t, xid(bid))
+	want := []int{}
+	for n := 2; n <= executor.AttemptsMax; n++ {
+		want = append(want, n)
+	}
+	if !slices.Equal(h.attempts, want) {
+		t.Errorf("attempts %v, want %v", h.attempts, want)
+	}
+	for i, s := range ran.all() {
+		if s.Env[executor.EnvAttempt] != fmt.Sprint(i+1) || s.Env[executor.EnvExecutionID] != xid(bid) {
+			t.Errorf("run %d: attempt %s of %s", i+1, s.Env[executor.EnvAttempt], s.Env[executor.EnvExecutionID])
+		}
+	}
+	if a := e.account("b"); a.Status != agent.StatusDead || a.Running() {
+		t.Errorf("b: %s, running %v", a.Status, a.Running())
+	}
+	for _, m := range cleared {
+		if got := e.leased(m); got != 0 {
+			t.Errorf("market %s still leases %s", m, got)
+		}
+	}
+	audit(t, log)
+}
+
+// TestRunAgainRenewsTheLease: the economy was down longer than what was
+// left of a lease. Recover renews it before any cycle, so the first cycle
+// after the start does not take it away, and the run again gets a whole
+// execution's time under it. The renewal leases nothing more.
+func TestRunAgainRenewsTheLease(t *testing.T) {
+	log, store := backend(t)
+	root := t.TempDir()
+	e := boot(t, log, store, root)
+	e.createAgent("o", 100, sh("exec sleep 60"), nil)
+	bid := e.place("o", 2, 20, "", "")
+	var ran runs
+	e.startExecutor(&procRunner{before: ran.add})
+	won := time.Now().Add(-leaseTimeout + 10*time.Second) // 10 s of lease left
+	e.clear(won)
+	waitFor(t, "the first run", func() bool { return len(ran.all()) == 1 })
+	e.stopExecutor()
+	leasedBefore := e.leased("cpu_seconds")
+	e.close()
+
+	e = boot(t, log, store, root)
+	defer e.close()
+	ex := e.newExecutor(&procRunner{before: ran.add})
+	must(t, ex.Recover(context.Background()))
+	// Without the renewal this cycle would find the lease timed out.
+	later := time.Now().Add(30 * time.Second)
+	if _, _, err := e.svc.Clear(context.Background(), later); err != nil {
+		t.Fatal(err)
+	}
+	held, err := clearing.Inspect(context.Background(), e.svc, func(b clearing.Book) bool { _, _, ok := b.Lease(xid(bid)); return ok })
+	must(t, err)
+	if !held {
+		t.Fatal("the first cycle after the start took the lease of the execution to run again")
+	}
+	if got := e.leased("cpu_seconds"); got != leasedBefore {
+		t.Errorf("cpu_seconds leases %s after the renewal, %s before", got, leasedBefore)
+	}
+	e.run(ex)
+	waitFor(t, "the run again", func() bool { return len(ran.all()) == 2 })
+	deadline, err := time.Parse(time.RFC3339Nano, ran.all()[1].Env[executor.EnvDeadline])
+	must(t, err)
+	if oldEnd := won.Add(leaseTimeout); !deadline.After(oldEnd) {
+		t.Errorf("the run again has deadline %s, not past the old lease's end %s", deadline, oldEnd)
+	}
+	e.stopExecutor()
+	audit(t, log)
+}
+
+// TestDeadAgentDoesNotRunAgain: an agent killed while the economy was
+// down (its program cut short) never runs again: the next start ends its
+// execution as interrupted, which releases its leases.
+func TestDeadAgentDoesNotRunAgain(t *testing.T) {
+	log, store := backend(t)
+	root := t.TempDir()
+	e := boot(t, log, store, root)
+	e.createAgent("d", 100, sh("exec sleep 60"), nil)
+	bid := e.place("d", 2, 20, "", "")
+	var ran runs
+	e.startExecutor(&procRunner{before: ran.add})
+	e.clear(time.Now())
+	waitFor(t, "the first run", func() bool { return len(ran.all()) == 1 })
+	e.stopExecutor()
+	if _, err := e.accounts.Do(context.Background(), "d", "", agent.Die{Reason: "operator"}); err != nil {
+		t.Fatal(err)
+	}
+	e.close()
+
+	e = boot(t, log, store, root)
+	defer e.close()
+	e.reports = map[string]executor.Report{}
+	e.startExecutor(&procRunner{before: func(s sandbox.Spec) { t.Errorf("a dead agent ran: %+v", s.Env) }})
+	if r := e.report(xid(bid)); !r.Started || r.End.Cause != events.CauseInterrupted || r.Died {
+		t.Fatalf("report %+v", r)
+	}
+	e.settle()
+	h := historyOf(t, log, xid(bid))
+	h.ranOnce(t, xid(bid))
+	if len(h.attempts) != 0 {
+		t.Errorf("attempts %v", h.attempts)
+	}
+	audit(t, log)
+}
