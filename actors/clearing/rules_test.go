@@ -184,6 +184,13 @@ func (s *script) do(cmd string, args []string) {
 			c.Trigger = s.trigger()
 		}
 		s.decide(c)
+	case "renew":
+		if len(args) != 2 {
+			s.fatalf("renew <execution> at=T")
+		}
+		kv := s.scriptArgs(args[1:])
+		s.decide(clearing.RenewLease{ExecutionID: args[0], At: s.clock(kv.take("at"))})
+		kv.done()
 	case "redeliver":
 		if s.lastCmd == nil {
 			s.fatalf("redeliver: no command with a trigger yet")

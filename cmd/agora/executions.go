@@ -104,8 +104,10 @@ func (x *executions) executor(e *runtimeEconomy, logger *slog.Logger) (*executor
 		Socket:     x.socket,
 		Logger:     logger,
 		OnDone: func(r executor.Report) {
-			if r.Started {
-				logger.Info("execution ended", "agent", r.AgentID, "execution", r.ExecutionID,
+			// A run cut short by the stop has no end: it runs again at the
+			// next start (the executor logs it).
+			if r.Started && r.End.Cause != "" {
+				logger.Info("execution ended", "agent", r.AgentID, "execution", r.ExecutionID, "attempt", r.Attempt,
 					"cause", r.End.Cause, "exit", r.End.ExitCode, "died", r.Died)
 			}
 		},

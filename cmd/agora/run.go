@@ -102,6 +102,9 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	// time the economy was down. Then the executor runs those again first,
 	// and what the cycles allocate.
 	if err := ex.Recover(ctx); err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped while starting
+		}
 		return err
 	}
 	eco.background(eco.ctx, "clearing schedule", eco.scheduler().Run)
