@@ -166,12 +166,15 @@ class Client:
     one client per thread."""
 
     def __init__(self, url, token, execution_id="", payload="", timeout=10.0, retries=3, backoff=0.2,
-                 agent_id="", deadline=None):
+                 agent_id="", deadline=None, attempt=1):
         """url: unix:///path/to/socket or http(s)://host:port[/prefix].
         timeout: seconds per attempt. retries: extra attempts after a
         connection error or a 500/502/503/504. backoff: seconds before the
         first retry, doubled each time. deadline: an aware datetime (or
-        RFC 3339 text) at which the execution is killed, if known."""
+        RFC 3339 text) at which the execution is killed, if known.
+        attempt: which run of the execution this is (AGORA_ATTEMPT): more
+        than 1 when a stop or a crash of the economy cut the earlier runs
+        short and the execution runs again with the same envelope."""
         parts = urllib.parse.urlsplit(url)
         if parts.scheme == "unix":
             path = urllib.parse.unquote(parts.path or parts.netloc)
@@ -193,6 +196,7 @@ class Client:
         self.payload = payload
         self.agent_id = agent_id
         self.deadline = parse_time(deadline) if isinstance(deadline, str) else deadline
+        self.attempt = attempt
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
@@ -202,12 +206,17 @@ class Client:
     @classmethod
     def from_env(cls, environ=None, **kwargs):
         """A client from AGORA_URL, AGORA_TOKEN, AGORA_EXECUTION_ID,
-        AGORA_PAYLOAD, AGORA_AGENT_ID and AGORA_DEADLINE. AGORA_URL defaults
-        to unix:///run/agora.sock."""
+        AGORA_PAYLOAD, AGORA_AGENT_ID, AGORA_DEADLINE and AGORA_ATTEMPT.
+        AGORA_URL defaults to unix:///run/agora.sock, AGORA_ATTEMPT to 1."""
         env = os.environ if environ is None else environ
+        try:
+            attempt = max(1, int(env.get("AGORA_ATTEMPT") or 1))
+        except ValueError:
+            attempt = 1
         return cls(env.get("AGORA_URL") or "unix:///run/agora.sock", env.get("AGORA_TOKEN", ""),
                    env.get("AGORA_EXECUTION_ID", ""), env.get("AGORA_PAYLOAD", ""),
-                   agent_id=env.get("AGORA_AGENT_ID", ""), deadline=env.get("AGORA_DEADLINE") or None, **kwargs)
+                   agent_id=env.get("AGORA_AGENT_ID", ""), deadline=env.get("AGORA_DEADLINE") or None,
+                   attempt=attempt, **kwargs)
 
     def seconds_left(self):
         """Seconds until the deadline (negative once past), or None when

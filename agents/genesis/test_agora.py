@@ -204,9 +204,13 @@ class ClientSetupTest(unittest.TestCase):
         self.assertEqual((c.token, c.execution_id, c.payload, c.agent_id), ("t", "x-b-1", "{\"a\":1}", "genesis"))
         self.assertEqual(c.deadline.isoformat(), "2000-01-01T00:00:30.123456+00:00")
         self.assertLess(c.seconds_left(), 0)
+        self.assertEqual(c.attempt, 1)
         bare = agora.Client.from_env({})
         self.assertEqual(bare.url, "unix:///run/agora.sock")
         self.assertIsNone(bare.seconds_left())
+        again = agora.Client.from_env({"AGORA_EXECUTION_ID": "x-b-1", "AGORA_ATTEMPT": "2"})
+        self.assertEqual(again.attempt, 2)
+        self.assertEqual(agora.Client.from_env({"AGORA_ATTEMPT": "two"}).attempt, 1)
 
     def test_parse_time(self):
         self.assertEqual(agora.parse_time("2026-11-25T20:01:45.5+02:00").isoformat(), "2026-11-25T20:01:45.500000+02:00")
