@@ -93,8 +93,8 @@ type Config struct {
 	// OnDone, when set, is told what became of each allocation the
 	// executor decided (started and ended, cut short by its stop, or
 	// skipped) and of each run again of an execution a stop or a crash
-	// cut short (metrics, logs, tests). It is called from the executor's goroutines and must not
-	// block.
+	// cut short (metrics, logs, tests). It is called from the executor's
+	// goroutines and must not block.
 	OnDone func(Report)
 }
 
@@ -221,9 +221,9 @@ func (x *Executor) cursorKey() string { return "cursor." + x.name }
 // Run recovers (see Recover), runs again what the previous process left
 // running, then follows the log and runs executions until ctx is done. At
 // the end it kills the programs still running and records nothing of
-// them: their executions run again at the next start (the actor host must
-// still be up while it stops: stop the executor before the host). It
-// returns nil when ctx ends, or the error that stopped it.
+// them: their executions run again at the next start (stop the executor
+// before the actor host, so that no program outlives it). It returns nil
+// when ctx ends, or the error that stopped it.
 func (x *Executor) Run(ctx context.Context) error {
 	x.mu.Lock()
 	if x.ran {
