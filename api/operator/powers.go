@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -93,6 +94,25 @@ type KillAgentOutput struct {
 		Burned      system.Credits `json:"burned" doc:"What was left of its balance, burned."`
 		VoidedHolds []string       `json:"voided_holds" doc:"The holds (bids, prompts) released; its bids leave the book."`
 	}
+}
+
+// Resolve refuses a reason that is not one line of text: it is shown in
+// tables (agora history, agora agent).
+func (b *FundAgentBody) Resolve(_ huma.Context, prefix *huma.PathBuffer) []error {
+	return checkReason(prefix, b.Reason)
+}
+
+// Resolve refuses a reason that is not one line of text.
+func (b *KillAgentBody) Resolve(_ huma.Context, prefix *huma.PathBuffer) []error {
+	return checkReason(prefix, b.Reason)
+}
+
+func checkReason(prefix *huma.PathBuffer, reason string) []error {
+	if i := strings.IndexFunc(reason, func(r rune) bool { return r < 0x20 || r == 0x7f }); i >= 0 {
+		return []error{&huma.ErrorDetail{Location: prefix.With("reason"), Value: reason,
+			Message: fmt.Sprintf("has the control character %q at byte %d; a reason is one line of text", reason[i], i)}}
+	}
+	return nil
 }
 
 func (s *service) registerPowers(api huma.API) {
