@@ -180,6 +180,8 @@ func TestPowersRefuseBadInput(t *testing.T) {
 		{"fund: past the balance cap", "/admin/agents/alice/fund", `{"amount": 1000000000000}`, nil, http.StatusConflict, []string{"balance would exceed the maximum"}},
 		{"fund: a reason of two lines", "/admin/agents/alice/fund", map[string]any{"amount": 1, "reason": "a\nb"}, nil, http.StatusUnprocessableEntity, []string{"body.reason", "control character"}},
 		{"kill: a reason with a NUL", "/admin/agents/alice/kill", map[string]any{"reason": "a\u0000b"}, nil, http.StatusUnprocessableEntity, []string{"body.reason", "control character"}},
+		{"fund: an unknown field", "/admin/agents/alice/fund", map[string]any{"amount": 1, "amout": 2}, nil, http.StatusUnprocessableEntity, []string{"amout"}},
+		{"bid: a beneficiary", "/admin/agents/alice/bids", map[string]any{"resources": cpuMem, "amount": 12, "beneficiary_id": "dead"}, nil, http.StatusUnprocessableEntity, []string{"beneficiary_id"}},
 		{"fund: long reason", "/admin/agents/alice/fund", map[string]any{"amount": 1, "reason": long}, nil, http.StatusUnprocessableEntity, []string{"body.reason"}},
 		{"fund: bad key", "/admin/agents/alice/fund", map[string]any{"amount": 1}, []string{"Idempotency-Key", "has space"}, http.StatusBadRequest, []string{"Idempotency-Key"}},
 		{"bid: unknown agent", "/admin/agents/nobody/bids", bid(cpuMem, 12), nil, http.StatusNotFound, []string{"unknown agent", "nobody"}},
