@@ -178,7 +178,10 @@ func (c *operatorClient) post(ctx context.Context, path, key string, body, out a
 			Title  string `json:"title"`
 			Detail string `json:"detail"`
 		}
-		_ = json.Unmarshal(answer, &p)
+		if json.Unmarshal(answer, &p) != nil || p.Detail == "" {
+			// Not the API's problem (a proxy's page, say): say where.
+			p.Title, p.Detail = http.StatusText(res.StatusCode), c.base+path+" answered "+res.Status
+		}
 		last = exitError{1, fmt.Errorf("%s (%d %s)", p.Detail, res.StatusCode, p.Title)}
 		if res.StatusCode != http.StatusServiceUnavailable {
 			return last

@@ -70,4 +70,16 @@ func TestPostRetriesWithTheSameKey(t *testing.T) {
 	if !errors.As(err, &ee) || err.Error() != "agent is dead: a (409 Conflict)" || refusals != 1 {
 		t.Fatalf("a refusal: %v after %d calls", err, refusals)
 	}
+
+	// An answer that is not the API's says where it came from.
+	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusBadGateway)
+		io.WriteString(w, "<html>bad gateway</html>")
+	}))
+	defer proxy.Close()
+	c = &operatorClient{base: proxy.URL, token: "tok", http: proxy.Client()}
+	err = c.post(context.Background(), "/admin/agents/a/kill", "k-4", nil, &out)
+	if err == nil || !strings.Contains(err.Error(), proxy.URL+"/admin/agents/a/kill answered 502 Bad Gateway") {
+		t.Fatalf("a proxy's answer: %v", err)
+	}
 }
