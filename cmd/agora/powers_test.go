@@ -180,11 +180,33 @@ func TestOperatorPowers(t *testing.T) {
 		}
 	})
 
+	// An agent added with its first bid runs at once, with the bid's
+	// payload, and dies when it ends without a bid.
+	once := filepath.Join(t.TempDir(), "once")
+	if err := os.MkdirAll(once, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(once, "main.sh"), []byte("printf %s \"$AGORA_PAYLOAD\" > payload.txt\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out = must("agent", "add", once, "--command", `["sh", "main.sh"]`, "--grant", "30", "--id", "once",
+		"--bid", "cpu_seconds=1,memory_mb=64,amount=10", "--payload", "hello world")
+	if !strings.Contains(out.stdout, "added agent once (1 files, grant 30, first bid of 10)") {
+		t.Fatalf("agora agent add --bid: %s", out)
+	}
+	es := agentEvents(t, port, "once", func(es []events.Event) bool { _, ok := first[events.AgentDied](es); return ok })
+	if end, ok := first[events.ExecutionEnded](es); !ok || end.Cause != events.CauseExited || end.ExitCode != 0 {
+		t.Fatalf("the agent added with a first bid: %+v", es)
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, "workspaces", "once", "payload.txt")); err != nil || string(b) != "hello world" {
+		t.Fatalf("the first bid's payload in the execution: %q, %v", b, err)
+	}
+
 	out = must("agent", "bid", "worker", "cpu_seconds=1,memory_mb=64,amount=20", "--payload", "work")
 	if !strings.Contains(out.stdout, "for worker: open") && !strings.Contains(out.stdout, "for worker: won") {
 		t.Fatalf("agora agent bid: %s", out)
 	}
-	es := agentEvents(t, port, "worker", func(es []events.Event) bool { _, ok := first[events.ExecutionStarted](es); return ok })
+	es = agentEvents(t, port, "worker", func(es []events.Event) bool { _, ok := first[events.ExecutionStarted](es); return ok })
 	started, _ := first[events.ExecutionStarted](es)
 	if paid, ok := first[events.HoldPosted](es); !ok || paid.AmountMicros != events.Credits(20) {
 		t.Fatalf("the worker's execution started without its bid paid: %+v", es)
@@ -214,8 +236,8 @@ func TestOperatorPowers(t *testing.T) {
 	if !rep.OK {
 		t.Fatalf("audit: %+v", rep)
 	}
-	if rep.Summary.Agents != 1 || rep.Summary.AgentsAlive != 0 || rep.Summary.MintedMicros != events.Credits(60) ||
-		rep.Summary.BurnedMicros != events.Credits(60) || rep.Summary.ExecutionsRunning != 0 {
+	if rep.Summary.Agents != 2 || rep.Summary.AgentsAlive != 0 || rep.Summary.MintedMicros != events.Credits(90) ||
+		rep.Summary.BurnedMicros != events.Credits(90) || rep.Summary.ExecutionsRunning != 0 {
 		t.Fatalf("audit summary %+v", rep.Summary)
 	}
 	// From the stopped economy's log: the record says who killed it.
