@@ -143,6 +143,15 @@ type CreditsBurned struct {
 	Trigger      Trigger `json:"trigger,omitzero"`
 }
 
+// CreditsGranted mints credits to a living agent by the operator's hand
+// (`agora agent fund`). Like AgentCreated's grant it creates credits: an
+// operator's grant is the system granting to an agent it already runs, as
+// it grants to an agent it creates (SPEC.md 1.1, docs/decisions.md).
+type CreditsGranted struct {
+	AmountMicros Micros `json:"amount_micros"`
+	Reason       string `json:"reason,omitempty"`
+}
+
 // AgentDied ends an agent. Its open holds are voided and what is left of its
 // balance is burned, in this one event, so that a death is atomic.
 type AgentDied struct {
@@ -164,6 +173,7 @@ func (HoldVoided) EventType() string       { return "hold_voided" }
 func (CreditsBurned) EventType() string    { return "credits_burned" }
 func (AgentDied) EventType() string        { return "agent_died" }
 func (PaymentRefused) EventType() string   { return "payment_refused" }
+func (CreditsGranted) EventType() string   { return "credits_granted" }
 
 func (AgentCreated) EventSchema() int     { return 1 }
 func (TransferSent) EventSchema() int     { return 1 }
@@ -177,9 +187,10 @@ func (HoldVoided) EventSchema() int       { return 1 }
 func (CreditsBurned) EventSchema() int    { return 1 }
 func (AgentDied) EventSchema() int        { return 1 }
 func (PaymentRefused) EventSchema() int   { return 1 }
+func (CreditsGranted) EventSchema() int   { return 1 }
 
 func init() {
 	register(AgentCreated{}, TransferSent{}, TransferReceived{}, TransferBounced{},
 		TransferReturned{}, HoldPlaced{}, HoldIncreased{}, HoldPosted{}, HoldVoided{},
-		CreditsBurned{}, AgentDied{}, PaymentRefused{})
+		CreditsBurned{}, AgentDied{}, PaymentRefused{}, CreditsGranted{})
 }

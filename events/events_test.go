@@ -133,6 +133,7 @@ func TestEncodeDecodeRoundTrip(t *testing.T) {
 		events.TransferSent{TransferID: "t", ToAgentID: "b", AmountMicros: 7, Memo: "m"},
 		events.HoldPosted{HoldID: "h", AmountMicros: 3, Trigger: events.Trigger{Manager: "clearing", Seq: 9}},
 		events.AgentDied{Reason: "broke", VoidedHolds: []string{"h1", "h2"}, BurnedMicros: 4},
+		events.CreditsGranted{AmountMicros: 6, Reason: "operator"},
 	} {
 		env, err := events.Encode(events.KindAgent, "a", e, events.Meta{Time: at, IdempotencyKey: "k"})
 		if err != nil {

@@ -87,6 +87,9 @@ func Evolve(a Account, e events.Event) Account {
 		a.Status, a.ParentID, a.Lineage, a.Command = StatusAlive, e.ParentID, e.Lineage, e.Command
 		a.BalanceMicros += e.GrantMicros
 		a.GrantedMicros += e.GrantMicros
+	case events.CreditsGranted:
+		a.BalanceMicros += e.AmountMicros
+		a.GrantedMicros += e.AmountMicros
 	case events.TransferSent:
 		a.BalanceMicros -= e.AmountMicros
 		a.SentMicros += e.AmountMicros

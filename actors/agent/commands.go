@@ -83,6 +83,22 @@ type Burn struct {
 	Trigger      events.Trigger
 }
 
+// Grant mints AmountMicros to a living account: the operator funding an
+// agent (`agora agent fund`). Like Create's grant it creates credits; the
+// account refuses it when the agent is dead or unknown, when the amount
+// is not a valid positive amount, and when the balance would pass
+// events.AmountMax.
+type Grant struct {
+	AmountMicros events.Micros
+	Reason       string
+}
+
+// KilledByOperator is the reason of a death the operator decided (`agora
+// agent kill`): a plain Die, which applies even while an execution runs
+// (the executor then kills the program). The operator's own words, if any,
+// follow it after ": ".
+const KilledByOperator = "killed by the operator"
+
 // Die ends the agent: holds voided, balance burned. With IfBroke it
 // applies only to an agent that is broke (available <= 0), holds no bid
 // or prompt and runs no execution, and is otherwise a no-op: the

@@ -55,6 +55,8 @@ func Decide(a Account, cmd any) (events.Event, error) {
 			return nil, err
 		}
 		return events.CreditsBurned{AmountMicros: c.AmountMicros, Reason: c.Reason, Trigger: c.Trigger}, nil
+	case Grant:
+		return decideGrant(a, c)
 	case StartExecution:
 		return decideStart(a, c)
 	case ResumeExecution:
@@ -101,6 +103,22 @@ func decideCreate(a Account, c Create) (events.Event, error) {
 	}
 	return events.AgentCreated{AgentID: a.ID, ParentID: c.ParentID, Lineage: c.Lineage, GrantMicros: c.GrantMicros,
 		Reason: c.Reason, Command: slices.Clone(c.Command)}, nil
+}
+
+// decideGrant mints credits to a living account, never past the balance
+// an account may hold.
+func decideGrant(a Account, c Grant) (events.Event, error) {
+	if a.Status == StatusDead {
+		return nil, fmt.Errorf("%w: %s", ErrAgentDead, a.ID)
+	}
+	if err := events.ValidatePositive(c.AmountMicros); err != nil {
+		return nil, err
+	}
+	if a.BalanceMicros > events.AmountMax-c.AmountMicros {
+		return nil, fmt.Errorf("%w: balance %s + grant %s is above %d credits", ErrBalanceLimit, a.BalanceMicros,
+			c.AmountMicros, events.AmountMaxCredits)
+	}
+	return events.CreditsGranted{AmountMicros: c.AmountMicros, Reason: c.Reason}, nil
 }
 
 // ValidateCommand checks a program command: at most CommandArgsMax

@@ -733,6 +733,64 @@ func TestDecideDie(t *testing.T) {
 	runDecideCases(t, cases)
 }
 
+func TestDecideGrant(t *testing.T) {
+	grant := func(amount events.Micros) agent.Grant { return agent.Grant{AmountMicros: amount, Reason: "operator"} }
+	granted := func(amount events.Micros) events.CreditsGranted {
+		return events.CreditsGranted{AmountMicros: amount, Reason: "operator"}
+	}
+	running := given(created(cr(10)), events.ExecutionStarted{ExecutionID: "x1", BidID: "b-1", PayerID: acctID, Pool: "main",
+		Resources: map[string]events.Units{"cpu_seconds": 1}, Trigger: trig("executor", 5)})
+	cases := []decideCase{
+		{name: "mints to the balance", given: alive, when: grant(cr(5)), then: granted(cr(5)), state: live(cr(1005), 0, cr(1005))},
+		{name: "one micro-credit", given: alive, when: grant(1), then: granted(1), state: live(cr(1000)+1, 0, cr(1000)+1)},
+		{
+			name:  "beside a hold: available grows, held stays",
+			given: holding, when: grant(cr(100)), then: granted(cr(100)),
+			state: live(cr(1100), cr(600), cr(500)).holds("h1", cr(600)),
+		},
+		{
+			name:  "while an execution runs",
+			given: running, when: grant(cr(1)), then: granted(cr(1)),
+			state: &state{Status: agent.StatusAlive, Balance: cr(11), Available: cr(11), Started: 1, Settled: map[string]uint64{"executor": 5},
+				Executions: map[string]agent.Execution{"x1": {BidID: "b-1", PayerID: acctID, Pool: "main", Resources: map[string]events.Units{"cpu_seconds": 1}}}},
+		},
+		{
+			name:  "up to the most a balance may hold",
+			given: alive, when: grant(events.AmountMax - cr(1000)), then: granted(events.AmountMax - cr(1000)),
+			state: live(events.AmountMax, 0, events.AmountMax),
+		},
+		{name: "one micro-credit past the most a balance may hold", given: alive, when: grant(events.AmountMax - cr(1000) + 1), err: agent.ErrBalanceLimit},
+		{name: "the maximum amount on a balance", given: alive, when: grant(events.AmountMax), err: agent.ErrBalanceLimit},
+		{name: "never created", when: grant(cr(1)), err: agent.ErrUnknownAgent},
+		{name: "dead", given: dead, when: grant(cr(1)), err: agent.ErrAgentDead},
+	}
+	for name, m := range badAmounts {
+		cases = append(cases, decideCase{name: "amount " + name, given: alive, when: grant(m), err: agent.ErrInvalidAmount})
+	}
+	runDecideCases(t, cases)
+}
+
+// TestDecideOperatorKill: the operator's kill is a plain Die: it applies
+// while an execution runs (the executor then kills the program), voids
+// every hold and burns the balance; a second kill is refused.
+func TestDecideOperatorKill(t *testing.T) {
+	reason := agent.KilledByOperator + ": misbehaving"
+	running := given(created(cr(10)), placed("h1", cr(4)), events.ExecutionStarted{ExecutionID: "x1", BidID: "b-0", PayerID: acctID,
+		Pool: "main", Resources: map[string]events.Units{"cpu_seconds": 1}, Trigger: trig("executor", 5)})
+	cases := []decideCase{
+		{
+			name:  "while an execution runs",
+			given: running, when: agent.Die{Reason: reason},
+			then: events.AgentDied{Reason: reason, VoidedHolds: []string{"h1"}, BurnedMicros: cr(10)},
+			state: &state{Status: agent.StatusDead, Started: 1, Settled: map[string]uint64{"executor": 5},
+				Executions: map[string]agent.Execution{"x1": {BidID: "b-0", PayerID: acctID, Pool: "main", Resources: map[string]events.Units{"cpu_seconds": 1}}}},
+		},
+		{name: "already dead", given: dead, when: agent.Die{Reason: reason}, err: agent.ErrAgentDead},
+		{name: "never created", when: agent.Die{Reason: reason}, err: agent.ErrUnknownAgent},
+	}
+	runDecideCases(t, cases)
+}
+
 type unknownCommand struct{ AmountMicros events.Micros }
 
 func TestDecideUnknownCommand(t *testing.T) {
@@ -984,8 +1042,11 @@ func randomCommand(s source, a agent.Account) any {
 	case 19, 20, 21:
 		return agent.Burn{AmountMicros: randomAmount(s, a, false), Trigger: randomTrigger(s)}
 	case 22:
-		if s.intn(4) == 0 {
+		switch s.intn(4) {
+		case 0:
 			return agent.Die{Trigger: randomTrigger(s)}
+		case 1:
+			return agent.Grant{AmountMicros: randomAmount(s, a, true)}
 		}
 		return agent.Burn{AmountMicros: 1}
 	case 23:
@@ -1011,7 +1072,7 @@ var typedRejections = []error{
 	agent.ErrInvalidAmount, agent.ErrTransferToSelf, agent.ErrHoldNotOpen, agent.ErrExistsWithDifferentAmount,
 	agent.ErrAmountNotRaised, agent.ErrTooManyHolds, agent.ErrUnknownCommand, events.ErrInvalidID,
 	agent.ErrExecutionNotRunning, agent.ErrMissingTrigger, agent.ErrInvalidExecution, agent.ErrTooManyExecutions,
-	agent.ErrInvalidCommand,
+	agent.ErrInvalidCommand, agent.ErrBalanceLimit,
 }
 
 // step decides cmd on a, checks the answer against a and returns the

@@ -24,6 +24,9 @@ var (
 	// ErrInvalidAmount: not positive, above 1e12 credits, or finer than a
 	// micro-credit.
 	ErrInvalidAmount = events.ErrInvalidAmount
+	// ErrBalanceLimit: a grant that would take the balance past
+	// events.AmountMax (1e12 credits), the most any account may hold.
+	ErrBalanceLimit = errors.New("balance would exceed the maximum")
 	// ErrTransferToSelf: a transfer must move credits between two accounts.
 	ErrTransferToSelf = errors.New("transfer to self")
 	// ErrHoldNotOpen: the hold does not exist or was already posted or voided.

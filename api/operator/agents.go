@@ -91,7 +91,7 @@ type AgentRecord struct {
 // Earned is what an agent received.
 type Earned struct {
 	Total             system.Credits `json:"total"`
-	Grant             system.Credits `json:"grant"`
+	Grant             system.Credits `json:"grant" doc:"Minted to it: its creation's grant and the operator's grants since."`
 	TransfersReceived system.Credits `json:"transfers_received"`
 }
 

@@ -44,6 +44,9 @@ func TestOnlyTheOperatorTokenPasses(t *testing.T) {
 		{"GET", "/admin/agents/alice", nil},
 		{"POST", "/admin/agents", newAgent(10)},
 		{"GET", "/metrics", nil},
+		{"POST", "/admin/agents/alice/fund", map[string]any{"amount": 5}},
+		{"POST", "/admin/agents/alice/bids", map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 64}, "amount": 10}},
+		{"POST", "/admin/agents/alice/kill", nil},
 	}
 	for _, c := range cases {
 		for _, r := range routes {

@@ -183,7 +183,7 @@ func startEconomy(t *testing.T) *economyForTest {
 // them.
 func (e *economyForTest) deps() operator.Deps {
 	return operator.Deps{Directory: e.directory, Markets: e.markets, Creator: e.creator,
-		Freshness: freshness{log: e.log, runners: e.runners}, Economy: e.economy}
+		Freshness: freshness{log: e.log, runners: e.runners}, Economy: e.economy, Accounts: e.accounts, Book: e.clearing}
 }
 
 // create opens an account with a grant directly, as genesis is created.

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
@@ -89,6 +90,20 @@ type InitialBid struct {
 	Payload      string
 }
 
+// Accounts is the agents' accounts, for the operator's grant and kill.
+// *agent.Accounts satisfies it.
+type Accounts interface {
+	// Do sends one command to agent id; key is its idempotency key.
+	Do(ctx context.Context, id, key string, cmd any) (runtime.Result, error)
+}
+
+// Book places bids, for a bid on an agent's behalf: the path of the
+// System Service's POST /market/bid (the book's checks, then the agent's
+// hold, then the listing). *clearing.Service satisfies it.
+type Book interface {
+	Place(ctx context.Context, agentID, key string, terms events.BidTerms, amount events.Micros) (string, string, error)
+}
+
 // Freshness lets a write be read back: Sync returns once every read model
 // the API reads from has applied every event the log held when Sync was
 // called. cmd/agora implements it with the log's LastSeq and each
@@ -110,6 +125,8 @@ type Deps struct {
 	Creator   Creator
 	Freshness Freshness
 	Economy   Economy
+	Accounts  Accounts
+	Book      Book
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -121,7 +138,7 @@ func (d Deps) check() error {
 		value any
 	}{
 		{"Directory", d.Directory}, {"Markets", d.Markets}, {"Creator", d.Creator}, {"Freshness", d.Freshness},
-		{"Economy", d.Economy},
+		{"Economy", d.Economy}, {"Accounts", d.Accounts}, {"Book", d.Book},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

@@ -33,6 +33,7 @@ var statuses = []problem.Status{
 	{Err: agent.ErrInsufficientCredits, Code: http.StatusConflict},
 	{Err: agent.ErrAgentDead, Code: http.StatusConflict},
 	{Err: agent.ErrTooManyHolds, Code: http.StatusConflict},
+	{Err: agent.ErrBalanceLimit, Code: http.StatusConflict},
 	// The system: retry later, with the same Idempotency-Key.
 	{Err: clearing.ErrBookFull, Code: http.StatusServiceUnavailable},
 	{Err: clearing.ErrNotConfigured, Code: http.StatusServiceUnavailable},

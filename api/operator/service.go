@@ -7,7 +7,8 @@
 // It serves the agent directory (GET /admin/agents, GET
 // /admin/agents/{id}) from the directory read model, introduces new agents
 // into a running economy (POST /admin/agents) through the Creator port,
-// and exposes the economy's figures to Prometheus (GET /metrics). Like
+// funds, bids for and kills existing ones (POST /admin/agents/{id}/fund,
+// /bids, /kill) through the Accounts and Book ports, and exposes the economy's figures to Prometheus (GET /metrics). Like
 // the System Service it is built with huma: OpenAPI 3.1 at
 // /admin/openapi.json, input validation from the types below, and RFC 9457
 // problem+json errors whose detail names the bad field. docs/api.md is
@@ -83,6 +84,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	api := humago.New(mux, apiConfig())
 	api.UseMiddleware(authenticate(api, opts.Token))
 	s.registerAgents(api)
+	s.registerPowers(api)
 	s.registerStatus(api)
 	if err := s.registerMetrics(api); err != nil {
 		return nil, nil, err

@@ -14,6 +14,7 @@ import (
 // routes is every operation the API offers.
 var routes = [][2]string{
 	{"get", "/admin/agents"}, {"get", "/admin/agents/{id}"}, {"post", "/admin/agents"}, {"get", "/admin/status"}, {"get", "/metrics"},
+	{"post", "/admin/agents/{id}/fund"}, {"post", "/admin/agents/{id}/bids"}, {"post", "/admin/agents/{id}/kill"},
 }
 
 // TestOpenAPIListsEveryRoute: /admin/openapi.json is an OpenAPI 3.1
@@ -83,7 +84,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 	if !errors.Is(err, operator.ErrNilDependency) {
 		t.Fatalf("got %v", err)
 	}
-	for _, name := range []string{"Directory", "Markets", "Creator", "Freshness", "Economy"} {
+	for _, name := range []string{"Directory", "Markets", "Creator", "Freshness", "Economy", "Accounts", "Book"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Fatalf("%q does not name %s", err, name)
 		}

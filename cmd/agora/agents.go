@@ -49,9 +49,13 @@ func newAgentCommand() *cobra.Command {
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "agent <id>",
-		Short: "One agent's record: status, lineage, credits earned and spent, last execution",
+		Short: "One agent's record; agent add|fund|bid|kill: the operator's powers",
 		Long: `Show one agent's record. With an economy running it asks its operator API
-(--url, with the operator token of --data); otherwise it folds the log of --data.`,
+(--url, with the operator token of --data); otherwise it folds the log of --data.
+
+The operator's powers over the running economy's agents are its
+subcommands: agora agent add DIR, agora agent fund ID N, agora agent bid
+ID SPEC, agora agent kill ID (see agora agent <subcommand> --help).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			id := args[0]
@@ -70,6 +74,7 @@ func newAgentCommand() *cobra.Command {
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.AddCommand(agentSubcommands()...)
 	return cmd
 }
 
@@ -184,7 +189,8 @@ func printAgent(out io.Writer, r operator.AgentRecord) error {
 		fmt.Fprintf(tw, "died\t%s (%s)\n", r.DiedAt.Format("2006-01-02T15:04:05Z07:00"), r.DeathReason)
 	}
 	fmt.Fprintf(tw, "balance\t%s (held %s, available %s)\n", credits(r.Balance), credits(r.Held), credits(r.Available))
-	fmt.Fprintf(tw, "earned\t%s\n", credits(r.Earned.Total))
+	fmt.Fprintf(tw, "earned\t%s (grants %s, transfers received %s)\n", credits(r.Earned.Total), credits(r.Earned.Grant),
+		credits(r.Earned.TransfersReceived))
 	fmt.Fprintf(tw, "spent\t%s\n", credits(r.Spent.Total))
 	fmt.Fprintf(tw, "bids\t%d placed, %d won\n", r.BidsPlaced, r.BidsWon)
 	fmt.Fprintf(tw, "executions\t%d (%d running)\n", r.ExecutionCount, r.ExecutionsRunning)

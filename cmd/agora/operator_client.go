@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,4 +118,74 @@ func (c *operatorClient) get(ctx context.Context, path string, out any) error {
 		return fmt.Errorf("%s%s: %d %s: %s", c.base, path, res.StatusCode, p.Title, p.Detail)
 	}
 	return json.Unmarshal(body, out)
+}
+
+// postAttempts bounds how often a command is sent when the economy
+// answers 503 or the connection fails after it was made; each attempt
+// carries the same Idempotency-Key, so the command applies once.
+const postAttempts = 3
+
+// postRetryPause is the pause between two attempts.
+const postRetryPause = time.Second
+
+// post sends body to path with key as its Idempotency-Key and decodes the
+// answer into out. It returns errNoServer when nothing listens there, and
+// an exitError carrying the API's problem detail when the API refuses.
+func (c *operatorClient) post(ctx context.Context, path, key string, body, out any) error {
+	var data []byte
+	if body != nil {
+		var err error
+		if data, err = json.Marshal(body); err != nil {
+			return err
+		}
+	}
+	var last error
+	for attempt := range postAttempts {
+		if attempt > 0 {
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(postRetryPause):
+			}
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(data))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Authorization", "Bearer "+c.token)
+		if body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		req.Header.Set("Idempotency-Key", key)
+		res, err := c.http.Do(req)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return errNoServer
+		}
+		if err != nil {
+			last = fmt.Errorf("%s: %w", c.base, err)
+			continue
+		}
+		answer, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
+		res.Body.Close()
+		if err != nil {
+			last = err
+			continue
+		}
+		if res.StatusCode == http.StatusOK {
+			return json.Unmarshal(answer, out)
+		}
+		var p struct {
+			Title  string `json:"title"`
+			Detail string `json:"detail"`
+		}
+		if json.Unmarshal(answer, &p) != nil || p.Detail == "" {
+			// Not the API's problem (a proxy's page, say): say where.
+			p.Title, p.Detail = http.StatusText(res.StatusCode), c.base+path+" answered "+res.Status
+		}
+		last = exitError{1, fmt.Errorf("%s (%d %s)", p.Detail, res.StatusCode, p.Title)}
+		if res.StatusCode != http.StatusServiceUnavailable {
+			return last
+		}
+	}
+	return last
 }

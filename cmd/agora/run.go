@@ -28,11 +28,13 @@ func newRunCommand() *cobra.Command {
 --config, then flags), start the embedded NATS server in the data directory
 (or connect to --nats-url), recover every actor from the log; on a fresh log
 create the genesis agent (its workspace from agents/genesis, its grant, its
-program) and the markets, and place genesis's first bid; then start the
-executor (which first runs again, with the envelope it paid for, whatever a
-stop or a crash cut short), the clearing schedule and the System Service, on
-the socket the sandboxes see and on --listen. Stops cleanly on SIGINT or
-SIGTERM (a program running then runs again at the next start).`,
+program) and the markets, and place genesis's first bid (unless
+economy.genesis is false: then no agent until the operator adds one with
+agora agent add); then start the executor (which first runs again, with the
+envelope it paid for, whatever a stop or a crash cut short), the clearing
+schedule and the System Service, on the socket the sandboxes see and on
+--listen. Stops cleanly on SIGINT or SIGTERM (a program running then runs
+again at the next start).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load(cmd)
@@ -77,14 +79,23 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return err
 	}
 	// Genesis first: on a fresh log it is event 1, the economy's origin.
-	if err := x.createGenesis(ctx, eco, logger); err != nil {
-		return err
+	// Without it (economy.genesis: false) the economy starts with no
+	// agent, and the operator adds them (agora agent add).
+	genesis := cfg.Economy.Genesis
+	if genesis {
+		if err := x.createGenesis(ctx, eco, logger); err != nil {
+			return err
+		}
+	} else {
+		logger.Info("economy.genesis is false: no genesis agent is created; add agents with agora agent add")
 	}
 	if err := eco.configureMarkets(ctx); err != nil {
 		return fmt.Errorf("configure markets: %w", err)
 	}
-	if err := x.placeGenesisFirstBid(ctx, eco, logger); err != nil {
-		return err
+	if genesis {
+		if err := x.placeGenesisFirstBid(ctx, eco, logger); err != nil {
+			return err
+		}
 	}
 	svc, err := eco.systemService(x.tickets, logger)
 	if err != nil {

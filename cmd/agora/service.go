@@ -85,6 +85,8 @@ func (e *runtimeEconomy) operatorAPI(creator operator.Creator, token string, log
 		Creator:   creator,
 		Freshness: e.freshness(),
 		Economy:   e.live,
+		Accounts:  e.accounts,
+		Book:      e.clearing,
 	}, operator.Options{Token: token, Logger: logger})
 	return h, err
 }

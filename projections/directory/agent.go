@@ -49,7 +49,8 @@ type Agent struct {
 	BalanceMicros events.Micros `json:"balance_micros"`
 	HeldMicros    events.Micros `json:"held_micros"`
 
-	// What the agent earned: its grant and the transfers it received.
+	// What the agent earned: its grants (at creation, and the operator's
+	// credits_granted since) and the transfers it received.
 	// (Human rewards belong here too once their event exists.)
 	GrantMicros    events.Micros `json:"grant_micros"`
 	ReceivedMicros events.Micros `json:"received_micros"`

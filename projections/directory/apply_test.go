@@ -112,6 +112,23 @@ func TestApply(t *testing.T) {
 			totals: totals{Alive: 4, MintedMicros: cr(16), BalanceMicros: cr(16)},
 		},
 		{
+			name: "an operator's grant is minted and earned; the operator's kill burns the rest",
+			given: []step{
+				{"a", created(10)},
+				{"a", events.CreditsGranted{AmountMicros: cr(5), Reason: "operator"}},
+				{"b", created(1)},
+				{"b", events.CreditsGranted{AmountMicros: cr(2)}},
+				{"b", events.AgentDied{Reason: agent.KilledByOperator, BurnedMicros: cr(3)}},
+			},
+			agents: map[string]directory.Agent{
+				"a": with(alive("a", 1, 15), func(a *directory.Agent) { a.GrantMicros = cr(15) }),
+				"b": with(alive("b", 3, 0), func(a *directory.Agent) {
+					a.GrantMicros, a.Status, a.DiedAt, a.DeathReason, a.DeathBurnedMicros = cr(3), directory.StatusDead, timeOf(5), agent.KilledByOperator, cr(3)
+				}),
+			},
+			totals: totals{Alive: 1, Dead: 1, MintedMicros: cr(18), BurnedMicros: cr(3), BalanceMicros: cr(15)},
+		},
+		{
 			name: "a transfer is spent by the sender and earned by the recipient",
 			given: []step{
 				{"a", created(10)},

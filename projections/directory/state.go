@@ -183,6 +183,10 @@ type fold struct {
 func (f fold) event(e events.Event) {
 	a, t := &f.a.agent, &f.s.totals
 	switch e := e.(type) {
+	case events.CreditsGranted:
+		f.balance(e.AmountMicros)
+		a.GrantMicros += e.AmountMicros
+		t.MintedMicros += e.AmountMicros
 	case events.TransferSent:
 		f.balance(-e.AmountMicros)
 		a.SentMicros += e.AmountMicros

@@ -228,6 +228,8 @@ func (e *Economy) fold(id string, before agent.Account, ev events.Event) agent.A
 	switch ev := ev.(type) {
 	case events.AgentCreated:
 		e.MintedMicros += ev.GrantMicros
+	case events.CreditsGranted:
+		e.MintedMicros += ev.AmountMicros
 	case events.TransferSent:
 		e.InFlightMicros += ev.AmountMicros
 		if _, dup := e.transfers[ev.TransferID]; !dup {
@@ -326,6 +328,12 @@ func (e *Economy) checkTransition(a agent.Account, ev events.Event, v violationF
 		}
 	case events.HoldVoided:
 		return checkResolve(a, ev.HoldID, ev.AmountMicros, v)
+	case events.CreditsGranted:
+		// The operator's grant mints, within what one command may carry
+		// and an account may hold.
+		if events.ValidatePositive(ev.AmountMicros) != nil || a.BalanceMicros > events.AmountMax-ev.AmountMicros {
+			return v("grant within bounds", "grant %s to %s with balance %s", ev.AmountMicros, a.ID, a.BalanceMicros)
+		}
 	case events.AgentDied:
 		if ev.BurnedMicros != a.BalanceMicros {
 			return v("death burns the balance", "burned %s, balance %s", ev.BurnedMicros, a.BalanceMicros)

@@ -62,6 +62,25 @@ func TestAuditAcceptsAValidHistory(t *testing.T) {
 	}
 }
 
+// TestAuditCountsOperatorGrants: an operator's grant mints, and a kill
+// burns what is left; conservation holds through both.
+func TestAuditCountsOperatorGrants(t *testing.T) {
+	seq, inv, eco := fold(t, []step{
+		created("a", 100),
+		{"a", events.CreditsGranted{AmountMicros: 40, Reason: "operator"}},
+		{"a", events.HoldPlaced{HoldID: "h", AmountMicros: 30}},
+		{"a", events.CreditsGranted{AmountMicros: events.AmountMax - 140, Reason: "to the brim"}},
+		{"a", events.AgentDied{Reason: "killed by the operator", VoidedHolds: []string{"h"}, BurnedMicros: events.AmountMax}},
+	})
+	if seq != 0 {
+		t.Fatalf("violation at %d: %s", seq, inv)
+	}
+	s := eco.Summary()
+	if s.MintedMicros != events.AmountMax || s.BurnedMicros != events.AmountMax || s.BalanceMicros != 0 || s.AgentsAlive != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+}
+
 // Each case breaks one invariant at its last step; the audit must name that
 // step's sequence.
 func TestAuditCatchesViolations(t *testing.T) {
@@ -119,6 +138,14 @@ func TestAuditCatchesViolations(t *testing.T) {
 			{"a", events.AgentDied{Reason: "x", BurnedMicros: 100}},
 		},
 		"account never created": {{"z", events.CreditsBurned{AmountMicros: 1, Reason: "x"}}},
+		"grant to a dead agent": {
+			{"a", events.AgentDied{Reason: "killed by the operator", BurnedMicros: 100}},
+			{"a", events.CreditsGranted{AmountMicros: 1, Reason: "operator"}},
+		},
+		"grant never created":         {{"z", events.CreditsGranted{AmountMicros: 1}}},
+		"grant of nothing":            {{"a", events.CreditsGranted{AmountMicros: 0}}},
+		"grant negative":              {{"a", events.CreditsGranted{AmountMicros: -1}}},
+		"grant past the balance most": {{"a", events.CreditsGranted{AmountMicros: events.AmountMax - 99}}},
 	}
 	for name, tail := range cases {
 		t.Run(name, func(t *testing.T) {

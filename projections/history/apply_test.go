@@ -60,6 +60,15 @@ func TestApply(t *testing.T) {
 			balances: map[string]events.Micros{"a": cr(10)},
 		},
 		{
+			name:  "an operator's grant mints into a living account",
+			given: []step{{"a", created(10)}, {"a", events.CreditsGranted{AmountMicros: cr(5), Reason: "operator"}}},
+			want: []tx{
+				{Seq: 1, Kind: history.KindGrant, AgentID: "a", AmountMicros: cr(10), Memo: "genesis", BalanceAfterMicros: cr(10)},
+				{Seq: 2, Kind: history.KindGrant, AgentID: "a", AmountMicros: cr(5), Memo: "operator", BalanceAfterMicros: cr(15)},
+			},
+			balances: map[string]events.Micros{"a": cr(15)},
+		},
+		{
 			name:     "a zero grant opens the account but moves nothing",
 			given:    []step{{"a", events.AgentCreated{}}},
 			balances: map[string]events.Micros{"a": 0},
@@ -382,7 +391,7 @@ func TestEveryMoneyEventIsClassified(t *testing.T) {
 		// Folded into transactions.
 		"agent_created": true, "transfer_sent": true, "transfer_received": true,
 		"transfer_bounced": true, "transfer_returned": true, "hold_posted": true,
-		"credits_burned": true, "agent_died": true,
+		"credits_burned": true, "agent_died": true, "credits_granted": true,
 		// Reserve or release credits without moving any.
 		"hold_placed": true, "hold_increased": true, "hold_voided": true,
 		// Records that nothing moved.

@@ -115,6 +115,8 @@ func (f fold) event(e events.Event) {
 	switch e := e.(type) {
 	case events.AgentCreated:
 		f.add(Transaction{Kind: KindGrant, AmountMicros: e.GrantMicros, Memo: e.Reason})
+	case events.CreditsGranted:
+		f.add(Transaction{Kind: KindGrant, AmountMicros: e.AmountMicros, Memo: e.Reason})
 	case events.TransferSent:
 		s.transfers[e.TransferID] = pendingTransfer{from: f.agentID, to: e.ToAgentID, memo: e.Memo}
 		f.add(Transaction{Kind: KindTransferOut, CounterpartyID: e.ToAgentID,

@@ -16,7 +16,8 @@ type Kind string
 // them: a hold reserves credits but moves none, and only HoldPosted turns a
 // hold into a payment.
 const (
-	// KindGrant is credits minted to a new agent.
+	// KindGrant is credits minted to an agent: at its creation, or by the
+	// operator's hand later (credits_granted).
 	KindGrant Kind = "grant"
 	// KindTransferOut is a transfer leaving the sender's balance.
 	KindTransferOut Kind = "transfer_out"

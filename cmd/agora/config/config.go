@@ -89,6 +89,11 @@ type Economy struct {
 	// MessageCost is what a sender pays (burned), in credits, per message.
 	// Must be >= 0. Default 1.
 	MessageCost Credits `yaml:"message_cost"`
+	// Genesis says whether a fresh log starts with the genesis agent (its
+	// program, InitialCreditBudget and first bid). false starts an economy
+	// with no agent; the operator adds them (`agora agent add`). A log
+	// that already has genesis keeps it either way. Default true.
+	Genesis bool `yaml:"genesis"`
 }
 
 // ConversionRates turn the human's scores into credits: the reward for a
@@ -271,6 +276,7 @@ func rawDefault() Config {
 			},
 			SpawnCost:   credits(100, 0),
 			MessageCost: credits(1, 0),
+			Genesis:     true,
 		},
 		Resources: map[string]Resource{
 			ResourceTokens:     {Supply: units(10000), InitialPrice: credits(0, 100_000)}, // 0.1

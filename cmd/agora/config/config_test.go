@@ -42,7 +42,8 @@ func TestDefaultValidatesAndMatchesSpec(t *testing.T) {
 	if e.InitialCreditBudget.Micros() != events.Credits(1000) ||
 		e.SpawnCost.Micros() != events.Credits(100) ||
 		e.MessageCost.Micros() != events.Credits(1) ||
-		e.AttentionConversionRates != (ConversionRates{credits(50, 0), credits(50, 0), credits(50, 0)}) {
+		e.AttentionConversionRates != (ConversionRates{credits(50, 0), credits(50, 0), credits(50, 0)}) ||
+		!e.Genesis {
 		t.Errorf("economy defaults = %+v", e)
 	}
 	want := map[string]Resource{
@@ -322,6 +323,11 @@ func TestUnknownAndMistypedKeys(t *testing.T) {
 		"- 1\n- 2":                                          {"(top level)", "expected a mapping"},
 		"server: {listen: {a: 1}}":                          {"server.listen:", "expected a string"},
 		"a: b\n---\nc: d":                                   {"more than one YAML document"},
+		"economy: {genesis: no}":                            {"economy.genesis:", "expected true or false", `"no"`},
+		"economy: {genesis: 0}":                             {"economy.genesis:", "expected true or false"},
+		"economy: {genesis: \"false\"}":                     {"economy.genesis:", "expected true or false"},
+		"economy: {genesis: [true]}":                        {"economy.genesis:", "expected true or false"},
+		"economy: {genesis: }":                              {"economy.genesis:", "expected true or false"},
 		"economy: {spawn_cost: [}":                          {"not valid YAML"},
 		"base: &b {supply: 1}\nresources: {x: *b}":          {"base:", "unknown key"},
 		"resources:\n  x: &r {supply: 1}\n  y:\n    <<: *r": {"resources.y.<<:", "merge keys"},
@@ -395,6 +401,7 @@ func TestRoundTrip(t *testing.T) {
 	custom.Economy.InitialCreditBudget = 123_456_789 // 123.456789
 	custom.Economy.AttentionConversionRates.Interesting = 1
 	custom.Economy.MessageCost = 0
+	custom.Economy.Genesis = false
 	custom.Resources["gpu-x_1"] = Resource{Supply: 1_500_001, InitialPrice: 100_000, MinPrice: 1, MaxPrice: Credits(events.AmountMax)}
 	delete(custom.Resources, "tokens")
 	custom.Allocation.ScheduleSeconds = 0.1
@@ -421,7 +428,7 @@ func TestRoundTrip(t *testing.T) {
 		}
 	}
 	b, _ := Default().YAML()
-	for _, line := range []string{"initial_credit_budget: 1000\n", "initial_price: 0.1\n", "min_price: 0.0001\n", "supply: 10000\n"} {
+	for _, line := range []string{"genesis: true\n", "initial_credit_budget: 1000\n", "initial_price: 0.1\n", "min_price: 0.0001\n", "supply: 10000\n"} {
 		if !strings.Contains(string(b), line) {
 			t.Errorf("YAML lacks %q:\n%s", line, b)
 		}
@@ -528,5 +535,22 @@ func TestErrorsAreJoined(t *testing.T) {
 	var j interface{ Unwrap() []error }
 	if !errors.As(err, &j) || len(j.Unwrap()) != 2 {
 		t.Errorf("want 2 joined errors, got %v", err)
+	}
+}
+
+// TestGenesisSwitch: economy.genesis is true unless a file says false; a
+// file that does not name it keeps the default.
+func TestGenesisSwitch(t *testing.T) {
+	for doc, want := range map[string]bool{
+		"economy: {genesis: false}": false, "economy: {genesis: true}": true,
+		"economy: {spawn_cost: 1}": true, "": true,
+	} {
+		c, err := Parse([]byte(doc))
+		if err != nil {
+			t.Fatalf("%q: %v", doc, err)
+		}
+		if c.Economy.Genesis != want {
+			t.Errorf("%q: genesis %v, want %v", doc, c.Economy.Genesis, want)
+		}
 	}
 }

@@ -142,6 +142,13 @@ func (w *walker) set(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(i)
+	case reflect.Bool:
+		var b bool
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
+			w.errorf(n, path, "expected true or false, found %s", kindName(n))
+			return
+		}
+		v.SetBool(b)
 	case reflect.Float64:
 		var f float64
 		tag := n.ShortTag()
