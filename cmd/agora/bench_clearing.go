@@ -361,7 +361,7 @@ func bidEventBytes(m bundleMaker) ([]byte, error) {
 	id := clearing.BidIDPrefix + events.NewID()
 	env, err := events.Encode(events.KindClearing, Pool, events.BidListed{BidID: id, AgentID: "a000001",
 		Resources: res, AmountMicros: amount, PlacedAt: time.Now(),
-		Trigger: events.Trigger{Manager: clearing.ManagerName, Seq: 123456}}, events.Meta{Time: time.Now()})
+		Trigger: events.Trigger{Manager: clearing.ManagerName, Seq: 123456}}, events.Meta{Time: time.Now(), Prev: samplePrev})
 	if err != nil {
 		return nil, err
 	}
