@@ -473,7 +473,7 @@ func measureCycle(ctx context.Context, e *runtimeEconomy, f cycleFigures) (cycle
 	applied := time.Since(began)
 	f.DurableSeconds, f.AppliedSeconds = durable.Seconds(), applied.Seconds()
 	f.Allocations = len(cc.Allocations)
-	if env, err := events.Encode(events.KindClearing, Pool, cc, events.Meta{Time: cc.At}); err == nil {
+	if env, err := events.Encode(events.KindClearing, Pool, cc, events.Meta{Time: cc.At, Prev: samplePrev}); err == nil {
 		if b, err := events.Marshal(env); err == nil {
 			f.EventBytes = len(b)
 		}
