@@ -22,8 +22,14 @@ type Envelope struct {
 	// IdempotencyKey is the key of the command that produced this event. An
 	// actor rebuilds its memory of applied commands from it, so a retried
 	// command is answered with its first result even after a restart.
-	IdempotencyKey string          `json:"idempotency_key,omitempty"`
-	Data           json.RawMessage `json:"data"`
+	IdempotencyKey string `json:"idempotency_key,omitempty"`
+	// Prev is the hash of the event before this one in the same actor's
+	// history (events/chain): each actor's events form a chain that an
+	// audit checks, so a record edited, deleted or inserted in a copy of
+	// the log shows as a broken link. Absent on an actor's first event, and
+	// on every event written before chaining began.
+	Prev string          `json:"prev,omitempty"`
+	Data json.RawMessage `json:"data"`
 }
 
 // Record is an envelope as stored: with the stream sequence the log gave it.

@@ -55,6 +55,8 @@ type Meta struct {
 	CausationID    string
 	CorrelationID  string
 	IdempotencyKey string
+	// Prev is the hash of the actor's previous event (Envelope.Prev).
+	Prev string
 }
 
 // Encode wraps a typed event for the actor (kind, id) into an envelope.
@@ -75,6 +77,7 @@ func Encode(kind Kind, actorID string, e Event, m Meta) (Envelope, error) {
 		CausationID:    m.CausationID,
 		CorrelationID:  m.CorrelationID,
 		IdempotencyKey: m.IdempotencyKey,
+		Prev:           m.Prev,
 		Data:           data,
 	}, nil
 }
@@ -103,7 +106,7 @@ func Decode(env Envelope) (Event, error) {
 // JSON from Encode) is written by hand: encoding/json spent as long again
 // re-validating and compacting the data it had just written.
 func Marshal(env Envelope) ([]byte, error) {
-	if b, ok := appendEnvelope(make([]byte, 0, envelopeOverhead+len(env.Data)+len(env.Subject)+len(env.IdempotencyKey)), env); ok {
+	if b, ok := appendEnvelope(make([]byte, 0, envelopeOverhead+len(env.Data)+len(env.Subject)+len(env.IdempotencyKey)+len(env.Prev)), env); ok {
 		return b, nil
 	}
 	return json.Marshal(env)
@@ -117,7 +120,7 @@ const envelopeOverhead = 192
 // time outside years 0-9999, compacting or rejecting the data.
 func appendEnvelope(b []byte, env Envelope) ([]byte, bool) {
 	if !plain(env.ID) || !plain(env.Type) || !plain(env.Subject) || !plain(env.CausationID) ||
-		!plain(env.CorrelationID) || !plain(env.IdempotencyKey) {
+		!plain(env.CorrelationID) || !plain(env.IdempotencyKey) || !plain(env.Prev) {
 		return nil, false
 	}
 	if y := env.Time.Year(); y < 0 || y > 9999 {
@@ -150,6 +153,11 @@ func appendEnvelope(b []byte, env Envelope) ([]byte, bool) {
 	if env.IdempotencyKey != "" {
 		b = append(b, `,"idempotency_key":"`...)
 		b = append(b, env.IdempotencyKey...)
+		b = append(b, '"')
+	}
+	if env.Prev != "" {
+		b = append(b, `,"prev":"`...)
+		b = append(b, env.Prev...)
 		b = append(b, '"')
 	}
 	b = append(b, `,"data":`...)
@@ -391,6 +399,7 @@ func parseEnvelope(b []byte) (Envelope, bool) {
 		p.opt(`,"causation_id":`, &env.CausationID) &&
 		p.opt(`,"correlation_id":`, &env.CorrelationID) &&
 		p.opt(`,"idempotency_key":`, &env.IdempotencyKey) &&
+		p.opt(`,"prev":`, &env.Prev) &&
 		p.lit(`,"data":`)
 	if !ok || len(p.b) < 2 || p.b[len(p.b)-1] != '}' {
 		return Envelope{}, false

@@ -19,8 +19,12 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 	}
 	with := func(f func(*Envelope)) Envelope { e := base; f(&e); return e }
 	cases := map[string]Envelope{
-		"plain":             base,
-		"all optional":      with(func(e *Envelope) { e.CausationID, e.CorrelationID, e.IdempotencyKey = "c1", "c2", "key-1" }),
+		"plain": base,
+		"all optional": with(func(e *Envelope) {
+			e.CausationID, e.CorrelationID, e.IdempotencyKey, e.Prev = "c1", "c2", "key-1", "0123456789abcdef0123456789abcdef"
+		}),
+		"prev only":         with(func(e *Envelope) { e.Prev = "0123456789abcdef0123456789abcdef" }),
+		"quote in prev":     with(func(e *Envelope) { e.Prev = `a"b` }),
 		"whole second":      with(func(e *Envelope) { e.Time = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC) }),
 		"zero time":         with(func(e *Envelope) { e.Time = time.Time{} }),
 		"other zone":        with(func(e *Envelope) { e.Time = e.Time.In(time.FixedZone("x", 3600)) }),
@@ -50,7 +54,7 @@ func TestMarshalMatchesEncodingJSON(t *testing.T) {
 		})
 	}
 	// The common envelope takes the hand-written path.
-	for _, name := range []string{"plain", "all optional", "escaped data"} {
+	for _, name := range []string{"plain", "all optional", "prev only", "escaped data"} {
 		if _, ok := appendEnvelope(nil, cases[name]); !ok {
 			t.Errorf("%s envelope is not written by hand", name)
 		}
@@ -67,7 +71,10 @@ func TestUnmarshalMatchesEncodingJSON(t *testing.T) {
 	at := time.Date(2026, 11, 25, 22, 0, 0, 123456789, time.UTC)
 	inputs := map[string]string{
 		"written by Marshal": `{"id":"01J","type":"transfer_sent","schema":1,"subject":"events.agent.a.transfer_sent","time":"2026-11-25T22:00:00.123456789Z","data":{"a":1}}`,
-		"all optional":       `{"id":"01J","type":"t","schema":2,"subject":"events.agent.a.t","time":"2026-11-25T22:00:00Z","causation_id":"c","correlation_id":"d","idempotency_key":"k","data":{"a":"}"}}`,
+		"all optional":       `{"id":"01J","type":"t","schema":2,"subject":"events.agent.a.t","time":"2026-11-25T22:00:00Z","causation_id":"c","correlation_id":"d","idempotency_key":"k","prev":"0123456789abcdef0123456789abcdef","data":{"a":"}"}}`,
+		"prev only":          `{"id":"01J","type":"t","schema":1,"subject":"events.agent.a.t","time":"2026-11-25T22:00:00Z","prev":"0123456789abcdef0123456789abcdef","data":{}}`,
+		"prev before key":    `{"id":"01J","type":"t","schema":1,"subject":"s","time":"2026-11-25T22:00:00Z","prev":"p","idempotency_key":"k","data":{}}`,
+		"escaped prev":       `{"id":"01J","type":"t","schema":1,"subject":"s","time":"2026-11-25T22:00:00Z","prev":"a\u0062","data":{}}`,
 		"braces in strings":  `{"id":"01J","type":"t","schema":1,"subject":"s","time":"2026-11-25T22:00:00Z","data":{"a":"{\"}","b":[1,{"c":"]"}]}}`,
 		"array data":         `{"id":"01J","type":"t","schema":1,"subject":"s","time":"2026-11-25T22:00:00Z","data":[1,2]}`,
 		"other order":        `{"type":"t","id":"01J","schema":1,"subject":"s","time":"2026-11-25T22:00:00Z","data":{"a":1}}`,
@@ -101,7 +108,7 @@ func TestUnmarshalMatchesEncodingJSON(t *testing.T) {
 			}
 		})
 	}
-	for _, name := range []string{"written by Marshal", "all optional", "braces in strings", "array data"} {
+	for _, name := range []string{"written by Marshal", "all optional", "prev only", "braces in strings", "array data"} {
 		if _, ok := parseEnvelope([]byte(inputs[name])); !ok {
 			t.Errorf("%s is not read by hand", name)
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/chain"
 	"github.com/agora-econ/agora/events/memlog"
 	"github.com/agora-econ/agora/projections/economy"
 )
@@ -65,13 +66,23 @@ func (b *bank) settle(t fataler) {
 	}
 }
 
-// audit folds the whole log, checking every invariant at every event.
+// audit folds the whole log, checking every invariant and every actor's
+// hash chain at every event.
 func audit(t fataler, log events.Log) *economy.Economy {
 	t.Helper()
 	eco := economy.New()
-	err := log.Read(context.Background(), "events.>", 1, eco.Apply)
+	var links chain.Verifier
+	err := log.Read(context.Background(), "events.>", 1, func(r events.Record) error {
+		if err := links.Check(r); err != nil {
+			return err
+		}
+		return eco.Apply(r)
+	})
 	if err != nil {
 		t.Fatalf("audit: %v", err)
+	}
+	if links.Unlinked != 0 {
+		t.Fatalf("audit: %d events name no previous event", links.Unlinked)
 	}
 	return eco
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/chain"
 	"github.com/agora-econ/agora/projections/economy"
 )
 
@@ -167,10 +168,11 @@ func (n *node) settle(t failer) {
 
 // auditor folds the log incrementally through the audit: after each call
 // every record so far has passed every check, exactly as a full `agora
-// audit` would have.
+// audit` would have, every actor's hash chain included.
 type auditor struct {
-	eco  *economy.Economy
-	next uint64
+	eco   *economy.Economy
+	links chain.Verifier
+	next  uint64
 }
 
 func newAuditor() *auditor { return &auditor{eco: economy.New(), next: 1} }
@@ -179,10 +181,16 @@ func (a *auditor) catchUp(t failer, log events.Log) *economy.Economy {
 	t.Helper()
 	err := log.Read(context.Background(), events.SubjectRoot+".>", a.next, func(r events.Record) error {
 		a.next = r.Seq + 1
+		if err := a.links.Check(r); err != nil {
+			return err
+		}
 		return a.eco.Apply(r)
 	})
 	if err != nil {
 		t.Fatalf("audit: %v", err)
+	}
+	if a.links.Unlinked != 0 {
+		t.Fatalf("audit: %d events name no previous event", a.links.Unlinked)
 	}
 	return a.eco
 }

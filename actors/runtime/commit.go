@@ -37,6 +37,9 @@ type batch[S any] struct {
 	public    any
 	snap      json.RawMessage
 	snapTried bool
+	// head is the link of the batch's last event, which a snapshot taken
+	// with the batch records.
+	head string
 
 	// Set once the append has answered.
 	done chan appendResult // the append's outcome (room for one)
@@ -232,6 +235,7 @@ func (s *shell[S]) close(ctx actor.Context) {
 		if !s.snapPlanned && s.snapshotDue(s.pendingEvents+len(b.envs)) {
 			b.snap, _ = s.encodeState()
 			b.snapTried, s.snapPlanned = true, true
+			b.head = s.head
 		}
 		s.pendingEvents += len(b.envs)
 	}
@@ -318,7 +322,7 @@ func (s *shell[S]) complete(ctx actor.Context, b *batch[S], r appendResult) {
 		if b.snapTried {
 			s.sinceSnap, s.snapPlanned = 0, false
 			if b.snap != nil {
-				s.saveSnapshot(s.last, b.snap)
+				s.saveSnapshot(s.last, b.head, b.snap)
 			}
 		}
 		switch {

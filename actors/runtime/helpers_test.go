@@ -19,6 +19,7 @@ import (
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/chain"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/events/natslog/natstest"
 	"github.com/agora-econ/agora/projections/economy"
@@ -224,12 +225,21 @@ func lastSeq(t testing.TB, log events.Log) uint64 {
 }
 
 // audit folds the whole log through the economy, which checks every
-// invariant after every event.
+// invariant after every event, and checks every actor's hash chain.
 func audit(t testing.TB, log events.Log) *economy.Economy {
 	t.Helper()
 	eco := economy.New()
-	if err := log.Read(ctxT(t), events.SubjectRoot+".>", 1, eco.Apply); err != nil {
+	var links chain.Verifier
+	if err := log.Read(ctxT(t), events.SubjectRoot+".>", 1, func(r events.Record) error {
+		if err := links.Check(r); err != nil {
+			return err
+		}
+		return eco.Apply(r)
+	}); err != nil {
 		t.Fatalf("audit: %v", err)
+	}
+	if links.Unlinked != 0 {
+		t.Fatalf("audit: %+v: every event but an actor's first names its predecessor", links)
 	}
 	return eco
 }

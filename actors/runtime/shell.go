@@ -12,6 +12,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/chain"
 )
 
 // shell is the thin IO wrapper around an Aggregate: recover, then for each
@@ -45,6 +46,16 @@ type shell[S any] struct {
 	state     S      // durable state plus every event decided since
 	last      uint64 // stream sequence of this actor's last durable event
 	sinceSnap int
+	// head is the link (chain.Hash) of the actor's last event decided: the
+	// prev of the next one. Events are chained as they are decided, so a
+	// batch decided while the one before it is being appended continues
+	// from that batch's last event; a failed append recovers, which sets
+	// head back to the last durable event.
+	head string
+	// tail is the last record folded by a recovery, whose link becomes
+	// head once the fold is done (hashing every record folded would cost
+	// recovery time for nothing).
+	tail events.Envelope
 	// snapEvery is this actor's snapshot interval: the host's, doubled
 	// after each snapshot too large to keep (see maybeSnapshot).
 	snapEvery int
@@ -78,11 +89,16 @@ type shell[S any] struct {
 }
 
 type snapshot[S any] struct {
-	Kind    events.Kind `json:"kind"`
-	ID      string      `json:"id"`
-	Seq     uint64      `json:"seq"`
-	State   S           `json:"state"`
-	Applied []applied   `json:"applied,omitempty"`
+	Kind events.Kind `json:"kind"`
+	ID   string      `json:"id"`
+	Seq  uint64      `json:"seq"`
+	// Head is the link of the actor's event at Seq (absent from snapshots
+	// written before events were chained). Recovery reads that event
+	// anyway, to check the snapshot is of this log; a snapshot whose head
+	// is not that event's hash is of another history and is ignored.
+	Head    string    `json:"head,omitempty"`
+	State   S         `json:"state"`
+	Applied []applied `json:"applied,omitempty"`
 }
 
 func (s *shell[S]) snapshotKey() string {
@@ -190,8 +206,14 @@ func (s *shell[S]) handle(ctx actor.Context, to replyTo, req Request) {
 			CausationID:    req.CausationID,
 			CorrelationID:  req.CorrelationID,
 			IdempotencyKey: req.Key,
+			Prev:           s.head,
 		})
+		var link string
 		if err == nil {
+			link, err = chain.Hash(env)
+		}
+		if err == nil {
+			s.head = link
 			s.state = s.agg.Evolve(s.state, e)
 			b := s.openBatch(ctx)
 			b.addEvent(to, e, env)
@@ -229,7 +251,7 @@ func respond(to replyTo, r reply) {
 // apply evolves the state by one durable record (recovery).
 func (s *shell[S]) apply(r events.Record, e events.Event) {
 	s.state = s.agg.Evolve(s.state, e)
-	s.last = r.Seq
+	s.last, s.tail = r.Seq, r.Envelope
 	s.sinceSnap++
 	if r.Envelope.IdempotencyKey != "" {
 		s.mem.add(applied{Key: r.Envelope.IdempotencyKey, Seq: r.Seq, Type: r.Envelope.Type, Data: r.Envelope.Data})
@@ -241,7 +263,7 @@ func (s *shell[S]) apply(r events.Record, e events.Event) {
 func (s *shell[S]) recover() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
 	defer cancel()
-	s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
+	s.reset()
 	snap, ok, err := s.loadSnapshot(ctx)
 	if err != nil {
 		return err
@@ -255,26 +277,43 @@ func (s *shell[S]) recover() error {
 				s.deps.logger.Warn("ignoring snapshot that does not match the log", "key", s.snapshotKey(), "seq", snap.Seq)
 				return false
 			}
-			s.state, s.last = snap.State, snap.Seq
+			if snap.Head != "" {
+				if link, err := chain.Hash(first.Envelope); err != nil || link != snap.Head {
+					s.deps.logger.Warn("ignoring snapshot whose head is not the hash of its event in the log",
+						"key", s.snapshotKey(), "seq", snap.Seq, "head", snap.Head, "event", link)
+					return false
+				}
+			}
+			s.state, s.last, s.tail = snap.State, snap.Seq, first.Envelope
 			for _, a := range snap.Applied {
 				s.mem.add(a)
 			}
 			return true
 		})
 		if errors.Is(err, errSnapshotMismatch) {
-			s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
+			s.reset()
 			err = s.fold(ctx, 1, nil)
 		}
 	} else {
 		err = s.fold(ctx, 1, nil)
 	}
+	if err == nil && s.last != 0 {
+		s.head, err = chain.Hash(s.tail)
+	}
 	if err != nil {
 		return fmt.Errorf("%w: recover %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
 	}
+	s.tail = events.Envelope{}
 	s.recovered = true
 	s.publish(s.state)
 	s.maybeSnapshot()
 	return nil
+}
+
+// reset empties the state before a recovery folds the log into it.
+func (s *shell[S]) reset() {
+	s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
+	s.head, s.tail = "", events.Envelope{}
 }
 
 // publish makes the public part of a durable state readable by Host.Peek.
@@ -358,7 +397,7 @@ func (s *shell[S]) maybeSnapshot() {
 	}
 	s.sinceSnap = 0
 	if state, ok := s.encodeState(); ok {
-		s.saveSnapshot(s.last, state)
+		s.saveSnapshot(s.last, s.head, state)
 	}
 }
 
@@ -410,9 +449,10 @@ func (s *shell[S]) tooLarge(bytes int) {
 }
 
 // saveSnapshot saves state, the encoded state as of the actor's event at
-// seq, with the memory of the commands applied up to it.
-func (s *shell[S]) saveSnapshot(seq uint64, state json.RawMessage) {
-	b, err := json.Marshal(snapshotOut{Kind: s.agg.Kind, ID: s.id, Seq: seq, State: state, Applied: s.mem.entries()})
+// seq (whose link is head), with the memory of the commands applied up to
+// it.
+func (s *shell[S]) saveSnapshot(seq uint64, head string, state json.RawMessage) {
+	b, err := json.Marshal(snapshotOut{Kind: s.agg.Kind, ID: s.id, Seq: seq, Head: head, State: state, Applied: s.mem.entries()})
 	if err != nil {
 		s.deps.logger.Error("encode snapshot", "key", s.snapshotKey(), "err", err)
 		return
@@ -436,6 +476,7 @@ type snapshotOut struct {
 	Kind    events.Kind     `json:"kind"`
 	ID      string          `json:"id"`
 	Seq     uint64          `json:"seq"`
+	Head    string          `json:"head,omitempty"`
 	State   json.RawMessage `json:"state"`
 	Applied []applied       `json:"applied,omitempty"`
 }

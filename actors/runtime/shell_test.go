@@ -279,6 +279,7 @@ func TestIdempotencyMemoryBounded(t *testing.T) {
 // snapshotView is the stored snapshot as the shell writes it.
 type snapshotView struct {
 	Seq     uint64        `json:"seq"`
+	Head    string        `json:"head"`
 	State   agent.Account `json:"state"`
 	Applied []struct {
 		Key string `json:"key"`

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/chain"
 	"github.com/agora-econ/agora/projections/economy"
 )
 
@@ -25,8 +26,10 @@ func newAuditCommand() *cobra.Command {
 use, checking after every event: conservation of credits (sum of balances + in
 flight = minted - burned, exact to the micro-credit), no negative balance, held
 or available, held <= balance, every hold and every transfer resolved at most
-once, dead agents never act. Prints a summary; exits 1 naming the stream
-sequence of the first violation. With the economy stopped it opens --data; with
+once, dead agents never act; and every actor's hash chain: each event names
+the hash of the actor's event before it, so a record edited, deleted, inserted
+or moved in the log breaks a link. Prints a summary; exits 1 naming the stream
+sequence of the first violation or broken link. With the economy stopped it opens --data; with
 it running, it reads through its NATS server (or --nats-url).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -54,20 +57,31 @@ type auditReport struct {
 	OK        bool               `json:"ok"`
 	Summary   economy.Summary    `json:"summary"`
 	Violation *economy.Violation `json:"violation,omitempty"`
-	Seconds   float64            `json:"seconds"`
+	// Chain counts the links checked; ChainBreak is the first broken one.
+	Chain      chain.Stats  `json:"chain"`
+	ChainBreak *chain.Break `json:"chain_break,omitempty"`
+	Seconds    float64      `json:"seconds"`
 }
 
 func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJSON bool) error {
 	started := time.Now()
 	eco := economy.New()
 	var violation *economy.Violation
+	var links chain.Verifier
+	var broken *chain.Break
 	err := readPrefix(ctx, log, until, progressWriter(), func(r events.Record) error {
+		// The link first: a record that is not the one written explains
+		// whatever invariant it breaks.
+		if err := links.Check(r); err != nil {
+			return err
+		}
 		return eco.Apply(r)
 	})
-	if err != nil && !errors.As(err, &violation) {
+	if err != nil && !errors.As(err, &violation) && !errors.As(err, &broken) {
 		return err
 	}
-	rep := auditReport{OK: violation == nil, Summary: eco.Summary(), Violation: violation, Seconds: time.Since(started).Seconds()}
+	rep := auditReport{OK: violation == nil && broken == nil, Summary: eco.Summary(), Violation: violation,
+		Chain: links.Stats(), ChainBreak: broken, Seconds: time.Since(started).Seconds()}
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -76,15 +90,33 @@ func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJS
 		}
 	} else {
 		printSummary(out, rep.Summary)
+		printChain(out, rep.Chain)
 		fmt.Fprintf(out, "audited in %.2fs\n", rep.Seconds)
-		if violation == nil {
-			fmt.Fprintln(out, "OK: every invariant holds at every event")
+		if rep.OK {
+			fmt.Fprintln(out, "OK: every invariant holds at every event, every link of every actor's chain holds")
 		}
+	}
+	if broken != nil {
+		return exitError{1, fmt.Errorf("audit failed at stream sequence %d: %w: %w", broken.Seq, chain.ErrBroken, broken)}
 	}
 	if violation != nil {
 		return exitError{1, fmt.Errorf("audit failed at stream sequence %d: %w", violation.Seq, violation)}
 	}
 	return nil
+}
+
+// printChain says how much of the log is chained: all of it but each
+// actor's first event, unless the log began before events were chained.
+func printChain(out io.Writer, s chain.Stats) {
+	fmt.Fprintf(out, "chain        %d actors, %d events linked", s.Actors, s.Linked)
+	if s.Unlinked > 0 {
+		if s.ChainedFrom > 0 {
+			fmt.Fprintf(out, " (%d written before chaining began at sequence %d)", s.Unlinked, s.ChainedFrom)
+		} else {
+			fmt.Fprintf(out, " (%d written before chaining: not verified)", s.Unlinked)
+		}
+	}
+	fmt.Fprintln(out)
 }
 
 func printSummary(out io.Writer, s economy.Summary) {

@@ -361,7 +361,7 @@ func bidEventBytes(m bundleMaker) ([]byte, error) {
 	id := clearing.BidIDPrefix + events.NewID()
 	env, err := events.Encode(events.KindClearing, Pool, events.BidListed{BidID: id, AgentID: "a000001",
 		Resources: res, AmountMicros: amount, PlacedAt: time.Now(),
-		Trigger: events.Trigger{Manager: clearing.ManagerName, Seq: 123456}}, events.Meta{Time: time.Now()})
+		Trigger: events.Trigger{Manager: clearing.ManagerName, Seq: 123456}}, events.Meta{Time: time.Now(), Prev: samplePrev})
 	if err != nil {
 		return nil, err
 	}
@@ -473,7 +473,7 @@ func measureCycle(ctx context.Context, e *runtimeEconomy, f cycleFigures) (cycle
 	applied := time.Since(began)
 	f.DurableSeconds, f.AppliedSeconds = durable.Seconds(), applied.Seconds()
 	f.Allocations = len(cc.Allocations)
-	if env, err := events.Encode(events.KindClearing, Pool, cc, events.Meta{Time: cc.At}); err == nil {
+	if env, err := events.Encode(events.KindClearing, Pool, cc, events.Meta{Time: cc.At, Prev: samplePrev}); err == nil {
 		if b, err := events.Marshal(env); err == nil {
 			f.EventBytes = len(b)
 		}

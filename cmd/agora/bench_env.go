@@ -16,6 +16,7 @@ import (
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/cmd/agora/config"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/chain"
 	"github.com/agora-econ/agora/projections/economy"
 )
 
@@ -222,14 +223,25 @@ func auditLog(ctx context.Context, n *node) (auditResult, error) {
 	started := time.Now()
 	eco := economy.New()
 	var violation *economy.Violation
-	err := n.log.Read(ctx, events.SubjectRoot+".>", 1, eco.Apply)
-	if err != nil && !errors.As(err, &violation) {
+	var links chain.Verifier
+	var broken *chain.Break
+	err := n.log.Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
+		if err := links.Check(r); err != nil {
+			return err
+		}
+		return eco.Apply(r)
+	})
+	if err != nil && !errors.As(err, &violation) && !errors.As(err, &broken) {
 		return auditResult{}, fmt.Errorf("audit: %w", err)
 	}
 	s := eco.Summary()
 	r := auditResult{OK: true, Events: s.Events, Agents: s.Agents, MintedMicros: s.MintedMicros,
 		InFlightMicros: s.InFlightMicros, OpenTransfers: s.OpenTransfers, Seconds: time.Since(started).Seconds()}
 	switch {
+	case broken != nil:
+		r.OK, r.Problem = false, broken.Error()
+	case links.Unlinked != 0:
+		r.OK, r.Problem = false, fmt.Sprintf("%d events name no previous event", links.Unlinked)
 	case violation != nil:
 		r.OK, r.Problem = false, violation.Error()
 	case s.OpenTransfers != 0 || s.InFlightMicros != 0:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/chain"
 	"github.com/agora-econ/agora/events/natslog"
 )
 
@@ -32,12 +34,17 @@ func ledgerEventBytes() ([]byte, error) {
 	id := events.NewID()
 	env, err := events.Encode(events.KindAgent, "a000001", events.TransferSent{
 		TransferID: id, ToAgentID: "a000002", AmountMicros: 1 + transferAmountMax/2, Memo: "bench",
-	}, events.Meta{Time: time.Now(), IdempotencyKey: id})
+	}, events.Meta{Time: time.Now(), IdempotencyKey: id, Prev: samplePrev})
 	if err != nil {
 		return nil, err
 	}
 	return events.Marshal(env)
 }
+
+// samplePrev stands for the hash of the previous event, which every event
+// but an actor's first carries (events/chain): the raw messages are as
+// large as the events they are compared with.
+var samplePrev = strings.Repeat("0", chain.Len)
 
 // The raw appends go to a stream of their own, configured as the event log
 // but on other subjects, deleted after the measurement.
