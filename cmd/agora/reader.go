@@ -42,12 +42,14 @@ func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*node, er
 			live.Nats.URL = strings.TrimSpace(string(b))
 		}
 		// Agora's user, whose password the economy keeps in the data
-		// directory; without the file (an economy from before it), as an
-		// observer, which may read all this needs.
+		// directory. Without the file (an economy from before it), or
+		// without the right to read it (another OS user), as an observer,
+		// which may read all this needs. A file others may read is an
+		// error to fix, not a reason to read less.
 		switch pw, perr := natslog.ReadPassword(cfg.Data.Dir); {
 		case perr == nil:
 			live.Nats.User, live.Nats.Password = natslog.AgoraUser, pw
-		case !errors.Is(perr, fs.ErrNotExist):
+		case !errors.Is(perr, fs.ErrNotExist) && !errors.Is(perr, fs.ErrPermission):
 			return nil, perr
 		}
 		n, err = openNode(ctx, live, nodeOptions{readOnly: true}, logger)
