@@ -71,8 +71,10 @@ func AgoraPermissions(a Access) *server.Permissions {
 	}
 	publish = append(publish, a.Publish...)
 	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: publish},
-		Subscribe: &server.SubjectPermission{Allow: []string{AgoraInboxPrefix + ".>"}},
+		Publish: &server.SubjectPermission{Allow: publish},
+		// Its own connections answer on AgoraInboxPrefix; _INBOX is for
+		// tools run with its credentials (the NATS CLI with --user agora).
+		Subscribe: &server.SubjectPermission{Allow: []string{AgoraInboxPrefix + ".>", "_INBOX.>"}},
 	}
 }
 
