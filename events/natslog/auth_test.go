@@ -332,3 +332,55 @@ func TestPasswordFile(t *testing.T) {
 		t.Fatalf("no file: %v; want fs.ErrNotExist", err)
 	}
 }
+
+// TestObserverPushConsumerDeliversNowhere: a push consumer's deliveries
+// are the server's own publishes, outside the observer's permissions. The
+// server refuses a deliver subject the stream captures, and delivers only
+// where a client subscribes: not into a bucket nor to the JetStream API,
+// which only Agora's user may write to. (Agora's own subscriptions are on
+// inboxes no observer sees.)
+func TestObserverPushConsumerDeliversNowhere(t *testing.T) {
+	s := startSecured(t)
+	_, js, _ := observer(t, s.url)
+	ctx := ctxT(t)
+	push := func(deliver string) (jetstream.Consumer, error) {
+		return js.CreateConsumer(ctx, natslog.DefaultStream, jetstream.ConsumerConfig{
+			DeliverSubject: deliver, AckPolicy: jetstream.AckNonePolicy,
+		})
+	}
+	if _, err := push("events.agent.genesis.transfer_sent"); err == nil {
+		t.Fatal("a push consumer delivering into the log was accepted")
+	}
+	legacy, err := s.agora.Conn().JetStream()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, deliver := range []string{"$KV.agora_state.cpu_seconds", "$KV.market_state.cpu_seconds", "$JS.API.STREAM.DELETE.KV_agora_state"} {
+		c, err := push(deliver)
+		if err != nil {
+			continue // refused: fine too
+		}
+		info, err := legacy.ConsumerInfo(natslog.DefaultStream, c.CachedInfo().Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.PushBound {
+			t.Fatalf("a push consumer delivering to %s is bound: the server would deliver there", deliver)
+		}
+	}
+	if _, err := s.log.Append(ctx, events.Filter(events.KindAgent, "genesis"), s.last, envelope("e2", "genesis")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.agora.Conn().Flush(); err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range []string{"agora_state", "market_state"} {
+		kv, err := s.agora.KeyValue(ctx, b)
+		if err != nil {
+			t.Fatalf("bucket %s: %v", b, err)
+		}
+		if e, err := kv.Get(ctx, "cpu_seconds"); err != nil || e.Revision() != 1 {
+			t.Fatalf("%s after the pushes: %v, %v; want revision 1", b, e, err)
+		}
+	}
+}
