@@ -12,9 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/jwt/v2"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/agora-econ/agora/cmd/agora/config"
 	"github.com/agora-econ/agora/events"
@@ -286,4 +288,87 @@ func permissionsOf(users []*server.User) []string {
 	}
 	slices.Sort(lines)
 	return lines
+}
+
+// TestExternalServerWithACredentialsFile runs the economy on a server in
+// operator mode, as Agora's user given by a credentials file
+// (nats.credentials) whose JWT carries exactly AgoraPermissions.
+func TestExternalServerWithACredentialsFile(t *testing.T) {
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	operator, err := nkeys.CreateOperator()
+	must(err)
+	operatorPub, err := operator.PublicKey()
+	must(err)
+	accountJWT := func(kp nkeys.KeyPair, jetStream bool) (string, string) {
+		pub, err := kp.PublicKey()
+		must(err)
+		claims := jwt.NewAccountClaims(pub)
+		if jetStream {
+			claims.Limits.JetStreamLimits = jwt.JetStreamLimits{MemoryStorage: -1, DiskStorage: -1, Streams: -1, Consumer: -1}
+		}
+		token, err := claims.Encode(operator)
+		must(err)
+		return pub, token
+	}
+	system, err := nkeys.CreateAccount()
+	must(err)
+	systemPub, systemJWT := accountJWT(system, false)
+	account, err := nkeys.CreateAccount()
+	must(err)
+	accountPub, accountToken := accountJWT(account, true)
+
+	user, err := nkeys.CreateUser()
+	must(err)
+	userPub, err := user.PublicKey()
+	must(err)
+	uc := jwt.NewUserClaims(userPub)
+	perms := natslog.AgoraPermissions(natsAccess(config.Default()))
+	uc.Pub.Allow.Add(perms.Publish.Allow...)
+	uc.Sub.Allow.Add(perms.Subscribe.Allow...)
+	userJWT, err := uc.Encode(account)
+	must(err)
+	seed, err := user.Seed()
+	must(err)
+	creds, err := jwt.FormatUserConfig(userJWT, seed)
+	must(err)
+	credsFile := filepath.Join(t.TempDir(), "agora.creds")
+	must(os.WriteFile(credsFile, creds, 0o600))
+
+	opts := &server.Options{
+		Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(), NoSigs: true,
+		TrustedOperators: []*jwt.OperatorClaims{jwt.NewOperatorClaims(operatorPub)},
+		SystemAccount:    systemPub,
+		AccountResolver:  &server.MemAccResolver{},
+	}
+	must(opts.AccountResolver.Store(systemPub, systemJWT))
+	must(opts.AccountResolver.Store(accountPub, accountToken))
+	srv, err := server.NewServer(opts)
+	must(err)
+	go srv.Start()
+	t.Cleanup(func() { srv.Shutdown(); srv.WaitForShutdown() })
+	if !srv.ReadyForConnections(commandTimeout) {
+		t.Fatal("nats-server not ready")
+	}
+
+	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
+	c := fmt.Sprintf("allocation:\n  schedule_seconds: 0.5\nnats:\n  url: %s\n  credentials: %s\n", srv.ClientURL(), credsFile)
+	must(os.WriteFile(cfgFile, []byte(c), 0o600))
+	dir := filepath.Join(t.TempDir(), "data")
+	run := startAgora(t, "run", "--config", cfgFile, "--data", dir, "--listen", "127.0.0.1:0", "--headless")
+	run.waitLine("running")
+	r := mustRun(t, "audit", "--config", cfgFile, "--data", dir)
+	if !strings.Contains(r.stdout, "OK") {
+		t.Fatalf("audit: %s", r)
+	}
+	if code := run.stop(syscall.SIGINT); code != 0 {
+		t.Fatalf("agora run exited %d; stderr:\n%s", code, run.stderr)
+	}
+	if strings.Contains(run.stderr.String(), "Permissions Violation") {
+		t.Fatalf("Agora's own connection was refused something:\n%s", run.stderr)
+	}
 }

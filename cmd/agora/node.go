@@ -158,11 +158,15 @@ func (n *node) connectOptions() []nats.Option {
 			n.logger.Error("NATS", "err", err)
 		}),
 	}
-	if n.cfg.Nats.User != "" {
-		// Agora's user receives its answers where observers cannot
-		// (natslog.AgoraInboxPrefix); without credentials a one-shot
-		// command is an observer and uses theirs.
+	// Agora's user receives its answers where observers cannot
+	// (natslog.AgoraInboxPrefix); without credentials a one-shot command
+	// is an observer and uses theirs.
+	switch {
+	case n.cfg.Nats.User != "":
 		opts = append(opts, nats.UserInfo(n.cfg.Nats.User, n.cfg.Nats.Password),
+			nats.CustomInboxPrefix(natslog.AgoraInboxPrefix))
+	case n.cfg.Nats.Credentials != "":
+		opts = append(opts, nats.UserCredentials(n.cfg.Nats.Credentials),
 			nats.CustomInboxPrefix(natslog.AgoraInboxPrefix))
 	}
 	return opts

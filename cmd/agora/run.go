@@ -144,6 +144,9 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		tokenPath = "server.operator_token of the configuration"
 	}
 	natsUser := n.cfg.Nats.User
+	if n.cfg.Nats.Credentials != "" {
+		natsUser = "from " + n.cfg.Nats.Credentials
+	}
 	if n.srv != nil {
 		natsUser += " (password in " + filepath.Join(cfg.Data.Dir, natslog.PasswordFile) + ")"
 		// One-shot commands read through this server while the directory is

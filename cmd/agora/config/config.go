@@ -230,6 +230,10 @@ type Nats struct {
 	// Password is never printed (see Redacted). Default empty.
 	User     string `yaml:"user"`
 	Password string `yaml:"password"`
+	// Credentials is a NATS credentials file (a user JWT and its nkey
+	// seed, as `nats --creds` takes) for a server of URL in operator mode,
+	// instead of User and Password. Only with URL. Default empty.
+	Credentials string `yaml:"credentials"`
 }
 
 // Runtime tunes the actors.

@@ -237,6 +237,12 @@ func TestValidateRules(t *testing.T) {
 		{"nats user without password", func(c *Config) { c.Nats.URL, c.Nats.User = "nats://n1:4222", "agora" }, []string{"nats.password:", "needs a password"}},
 		{"nats password without user", func(c *Config) { c.Nats.URL, c.Nats.Password = "nats://n1:4222", "pw" }, []string{"nats.user:", "needs a user"}},
 		{"nats password newline", func(c *Config) { c.Nats.URL, c.Nats.User, c.Nats.Password = "nats://n1:4222", "agora", "p\nw" }, []string{"nats.password:", "control"}},
+		{"nats credentials embedded", func(c *Config) { c.Nats.Credentials = "testdata/agora.creds" }, []string{"nats.credentials:", "nats.url"}},
+		{"nats credentials and user", func(c *Config) {
+			c.Nats.URL, c.Nats.Credentials, c.Nats.User, c.Nats.Password = "nats://n1:4222", "testdata/agora.creds", "agora", "pw"
+		}, []string{"nats.credentials:", "not both"}},
+		{"nats credentials missing", func(c *Config) { c.Nats.URL, c.Nats.Credentials = "nats://n1:4222", "testdata/nosuch.creds" }, []string{"nats.credentials:", "cannot read"}},
+		{"nats credentials not creds", func(c *Config) { c.Nats.URL, c.Nats.Credentials = "nats://n1:4222", "config_test.go" }, []string{"nats.credentials:", "not a NATS credentials file"}},
 		{"nats user spaces", func(c *Config) { c.Nats.URL, c.Nats.User, c.Nats.Password = "nats://n1:4222", " agora", "pw" }, []string{"nats.user:", "spaces"}},
 		{"snapshot", func(c *Config) { c.Runtime.SnapshotEvery = 0 }, []string{"runtime.snapshot_every:"}},
 		{"idempotency", func(c *Config) { c.Runtime.IdempotencyMemory = 0 }, []string{"runtime.idempotency_memory:"}},
@@ -566,5 +572,20 @@ func TestGenesisSwitch(t *testing.T) {
 		if c.Economy.Genesis != want {
 			t.Errorf("%q: genesis %v, want %v", doc, c.Economy.Genesis, want)
 		}
+	}
+}
+
+// TestNatsCredentialsAccepted: Agora's user on an external server, by
+// password or by credentials file.
+func TestNatsCredentialsAccepted(t *testing.T) {
+	c := Default()
+	c.Nats.URL, c.Nats.User, c.Nats.Password = "nats://n1:4222", "agora", "s3cret pass"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("user and password: %v", err)
+	}
+	c = Default()
+	c.Nats.URL, c.Nats.Credentials = "nats://n1:4222", "testdata/agora.creds"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("credentials file: %v", err)
 	}
 }

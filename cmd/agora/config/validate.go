@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -242,12 +243,39 @@ func (c Config) validateNats(v *validator) {
 	case n.User == "" && n.Password != "":
 		v.errorf("nats.user", "nats.password needs a user")
 	}
+	if n.Credentials != "" {
+		switch {
+		case n.URL == "":
+			v.errorf("nats.credentials", "a credentials file is for a server given by nats.url; the embedded server's credential is made in <data>/nats.password")
+		case n.User != "" || n.Password != "":
+			v.errorf("nats.credentials", "give either a credentials file or nats.user and nats.password, not both")
+		}
+		if err := checkCredsFile(n.Credentials); err != nil {
+			v.errorf("nats.credentials", "%s", err)
+		}
+	}
 	if err := checkNatsCredential(n.User); err != nil {
 		v.errorf("nats.user", "%s", err)
 	}
 	if err := checkNatsCredential(n.Password); err != nil {
 		v.errorf("nats.password", "%s", err)
 	}
+}
+
+// checkCredsFile checks that path is a NATS credentials file: a user JWT
+// and a user nkey seed, each between the markers nsc and `nats auth`
+// write. The server judges the rest when Agora connects.
+func checkCredsFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read the credentials file: %w", err)
+	}
+	for _, marker := range []string{"-----BEGIN NATS USER JWT-----", "-----BEGIN USER NKEY SEED-----"} {
+		if !strings.Contains(string(b), marker) {
+			return fmt.Errorf("%s is not a NATS credentials file: it has no %q", path, marker)
+		}
+	}
+	return nil
 }
 
 // checkNatsCredential refuses what the NATS protocol's CONNECT cannot
