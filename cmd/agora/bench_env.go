@@ -43,13 +43,14 @@ func benchConfig(dir, sync string, snapshotEvery int) (config.Config, error) {
 	return cfg, cfg.Validate()
 }
 
-// openBenchNode starts the embedded server on dir, on a free port.
+// openBenchNode starts the embedded server on dir, on a free port, where
+// Agora's user may also publish the raw appends.
 func openBenchNode(ctx context.Context, dir, sync string, snapshotEvery int, logger *slog.Logger) (*node, error) {
 	cfg, err := benchConfig(dir, sync, snapshotEvery)
 	if err != nil {
 		return nil, err
 	}
-	return openNode(ctx, cfg, nodeOptions{randomPort: true}, logger)
+	return openNode(ctx, cfg, nodeOptions{randomPort: true, publish: []string{rawSubjectRoot + ".>"}}, logger)
 }
 
 // benchAgentIDs names n agents a000000, a000001, ...

@@ -202,7 +202,18 @@ func TestRunJourney(t *testing.T) {
 			t.Fatal(err)
 		}
 
-		r := mustRun(t, "load", "--nats-url", fmt.Sprintf("nats://127.0.0.1:%d", port),
+		// Writing the log takes Agora's user: the password the economy
+		// keeps in its data directory.
+		password, err := natslog.ReadPassword(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfgFile := filepath.Join(t.TempDir(), "load.yaml")
+		loadCfg := fmt.Sprintf("nats:\n  url: nats://127.0.0.1:%d\n  user: %s\n  password: %q\n", port, natslog.AgoraUser, password)
+		if err := os.WriteFile(cfgFile, []byte(loadCfg), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		r := mustRun(t, "load", "--config", cfgFile,
 			"--agents", "2", "--transfers", "3", "--concurrency", "1", "--seed", "7")
 		acked := map[string]bool{}
 		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agora-econ/agora/cmd/agora/config"
 	"github.com/agora-econ/agora/events/natslog"
+	"github.com/agora-econ/agora/projections/markets"
 )
 
 // node is the connection to the event log: an embedded nats-server in the
@@ -42,6 +43,9 @@ type nodeOptions struct {
 	// readOnly opens an existing economy without creating anything: the
 	// stream must exist and the state bucket is not opened.
 	readOnly bool
+	// publish are subjects beyond the log's that Agora's user may publish
+	// on, on an embedded server (the benchmarks' raw stream).
+	publish []string
 }
 
 // urlFile is where a running economy writes its NATS client URL, so that
@@ -63,7 +67,7 @@ func openNode(ctx context.Context, cfg config.Config, o nodeOptions, logger *slo
 	} else {
 		n.url = cfg.Nats.URL
 	}
-	nc, js, err := natslog.Connect(n.url, nats.Name("agora"))
+	nc, js, err := natslog.Connect(n.url, n.connectOptions()...)
 	if err != nil {
 		n.close()
 		return nil, fmt.Errorf("connect to NATS at %s: %w", n.url, err)
@@ -102,18 +106,70 @@ func (n *node) startEmbedded(o nodeOptions) error {
 	if o.randomPort {
 		port = natslog.RandomPort
 	}
+	// The economy's server is shared with one-shot commands, which read
+	// its password from the data directory; a server on a random port is
+	// this process's alone and needs no password anyone else knows.
+	var password string
+	if o.randomPort {
+		password, err = natslog.NewPassword()
+	} else {
+		password, err = natslog.LoadOrCreatePassword(dir)
+	}
+	if err != nil {
+		n.close()
+		return fmt.Errorf("the embedded NATS server's password: %w", err)
+	}
 	srv, url, err := natslog.StartEmbedded(natslog.EmbeddedOptions{
 		StoreDir:   filepath.Join(dir, "nats"),
 		Host:       n.cfg.Nats.Host,
 		Port:       port,
 		SyncAlways: n.cfg.Nats.Sync == config.SyncAlways,
+		Password:   password,
+		Access:     natsAccess(n.cfg, o.publish...),
 	})
 	if err != nil {
 		n.close()
 		return fmt.Errorf("start embedded NATS: %w", err)
 	}
 	n.srv, n.url = srv, url
+	n.cfg.Nats.User, n.cfg.Nats.Password = natslog.AgoraUser, password
 	return nil
+}
+
+// natsAccess names the stream and buckets of cfg, and any other subjects
+// Agora publishes on, for the users' permissions.
+func natsAccess(cfg config.Config, publish ...string) natslog.Access {
+	return natslog.Access{
+		Stream:  cfg.Nats.Stream,
+		Private: []string{natslog.DefaultBucket},
+		Watched: []string{markets.BucketName},
+		Publish: publish,
+	}
+}
+
+// connectOptions are the options of Agora's connection: its user and
+// inbox, and a loud log line for every error the server reports
+// asynchronously (a permission violation would otherwise pass unseen but
+// for a timeout).
+func (n *node) connectOptions() []nats.Option {
+	opts := []nats.Option{
+		nats.Name("agora"),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			n.logger.Error("NATS", "err", err)
+		}),
+	}
+	// Agora's user receives its answers where observers cannot
+	// (natslog.AgoraInboxPrefix); without credentials a one-shot command
+	// is an observer and uses theirs.
+	switch {
+	case n.cfg.Nats.User != "":
+		opts = append(opts, nats.UserInfo(n.cfg.Nats.User, n.cfg.Nats.Password),
+			nats.CustomInboxPrefix(natslog.AgoraInboxPrefix))
+	case n.cfg.Nats.Credentials != "":
+		opts = append(opts, nats.UserCredentials(n.cfg.Nats.Credentials),
+			nats.CustomInboxPrefix(natslog.AgoraInboxPrefix))
+	}
+	return opts
 }
 
 // lockDir takes an exclusive advisory lock on <dir>/agora.lock. The kernel

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/natslog"
 )
 
 // openReader opens the log for a one-shot command. With --nats-url it reads
@@ -38,6 +40,17 @@ func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*node, er
 		live.Nats.URL = fmt.Sprintf("nats://%s:%d", cfg.Nats.Host, cfg.Nats.Port)
 		if b, rerr := os.ReadFile(filepath.Join(cfg.Data.Dir, urlFile)); rerr == nil && len(b) > 0 {
 			live.Nats.URL = strings.TrimSpace(string(b))
+		}
+		// Agora's user, whose password the economy keeps in the data
+		// directory. Without the file (an economy from before it), or
+		// without the right to read it (another OS user), as an observer,
+		// which may read all this needs. A file others may read is an
+		// error to fix, not a reason to read less.
+		switch pw, perr := natslog.ReadPassword(cfg.Data.Dir); {
+		case perr == nil:
+			live.Nats.User, live.Nats.Password = natslog.AgoraUser, pw
+		case !errors.Is(perr, fs.ErrNotExist) && !errors.Is(perr, fs.ErrPermission):
+			return nil, perr
 		}
 		n, err = openNode(ctx, live, nodeOptions{readOnly: true}, logger)
 		if err != nil {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/events/natslog"
 )
 
 func newRunCommand() *cobra.Command {
@@ -142,7 +143,12 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if tokenPath == "" {
 		tokenPath = "server.operator_token of the configuration"
 	}
+	natsUser := n.cfg.Nats.User
+	if n.cfg.Nats.Credentials != "" {
+		natsUser = "from " + n.cfg.Nats.Credentials
+	}
 	if n.srv != nil {
+		natsUser += " (password in " + filepath.Join(cfg.Data.Dir, natslog.PasswordFile) + ")"
 		// One-shot commands read through this server while the directory is
 		// locked; tell them where it is.
 		if err := os.WriteFile(filepath.Join(cfg.Data.Dir, urlFile), []byte(n.url+"\n"), 0o600); err != nil {
@@ -152,7 +158,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	}
 	last, _ := n.log.LastSeq(ctx)
 	logger.Info("economy running",
-		"nats", n.url, "data", cfg.Data.Dir, "stream", cfg.Nats.Stream, "sync", cfg.Nats.Sync,
+		"nats", n.url, "nats_user", natsUser, "data", cfg.Data.Dir, "stream", cfg.Nats.Stream, "sync", cfg.Nats.Sync,
 		"events", last, "agents_recovered", agents, "http", ln.Addr().String(), "operator_token", tokenPath,
 		"startup", time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); APIs on http://%s; stop with Ctrl-C\n",

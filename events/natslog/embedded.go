@@ -37,6 +37,15 @@ type EmbeddedOptions struct {
 	// is true; false uses the server's periodic sync (2 minutes), faster
 	// and weaker: an OS crash can lose acknowledged events.
 	SyncAlways bool
+	// Password, when set, closes the server to all but two users (auth.go):
+	// AgoraUser with this password, who writes the log, and ObserverUser,
+	// who any client without credentials is and who may only read. Empty
+	// leaves the server open to every client, for the tests of this
+	// package's adapter; agora's commands always set it.
+	Password string
+	// Access names the stream and buckets the users' permissions are
+	// about; used with Password.
+	Access Access
 }
 
 // StartEmbedded starts a nats-server with JetStream inside this process and
@@ -73,6 +82,10 @@ func StartEmbedded(o EmbeddedOptions) (*server.Server, string, error) {
 		SyncAlways: o.SyncAlways,
 		// The process that embeds the server owns the signals.
 		NoSigs: true,
+	}
+	if o.Password != "" {
+		opts.Users = Users(o.Password, o.Access)
+		opts.NoAuthUser = ObserverUser
 	}
 	s, err := server.NewServer(opts)
 	if err != nil {

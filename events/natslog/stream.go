@@ -23,6 +23,15 @@ const DefaultStream = "AGORA_EVENTS"
 // sequence instead of being stored twice.
 const DuplicateWindow = 2 * time.Minute
 
+// ConsumerIdleMax is the longest a consumer of the stream may go unused
+// before the server removes it, durable or not. Observers may create
+// consumers (the NATS CLI's `nats stream view` makes a durable one and
+// deletes it when done, which observers may not do), and the
+// consumer-create subject cannot tell a durable from an ephemeral: this
+// limit keeps any of them from staying for ever. It is the NATS CLI's
+// threshold (one hour); nats.go's ordered consumers ask for 5 minutes.
+const ConsumerIdleMax = time.Hour
+
 // StreamOptions configures the event stream.
 type StreamOptions struct {
 	Name     string // default DefaultStream
@@ -74,6 +83,9 @@ func StreamConfig(o StreamOptions) jetstream.StreamConfig {
 		// whole stream stays possible for an operator who means it.
 		DenyDelete: true,
 		DenyPurge:  true,
+		ConsumerLimits: jetstream.StreamConsumerLimits{
+			InactiveThreshold: ConsumerIdleMax,
+		},
 	}
 }
 

@@ -223,6 +223,17 @@ type Nats struct {
 	// Stream is the name of the JetStream stream holding the events
 	// ([A-Za-z0-9_-]{1,64}). Default AGORA_EVENTS.
 	Stream string `yaml:"stream"`
+	// User and Password are Agora's user on the server of URL (a user of
+	// its authorization block, with the permissions docs/operations.md
+	// gives). Both or neither, and only with URL: the embedded server's
+	// credential is made at the first start in <data>/nats.password.
+	// Password is never printed (see Redacted). Default empty.
+	User     string `yaml:"user"`
+	Password string `yaml:"password"`
+	// Credentials is a NATS credentials file (a user JWT and its nkey
+	// seed, as `nats --creds` takes) for a server of URL in operator mode,
+	// instead of User and Password. Only with URL. Default empty.
+	Credentials string `yaml:"credentials"`
 }
 
 // Runtime tunes the actors.
@@ -342,8 +353,8 @@ func (c Config) Clone() Config {
 	return c
 }
 
-// Redacted is a copy safe to print: the operator token and the inference
-// API key are replaced by "[redacted]" when set. (Agents see less still:
+// Redacted is a copy safe to print: the operator token, the inference
+// API key and the NATS password are replaced by "[redacted]" when set. (Agents see less still:
 // GET /system/config shows only the economy's public part.)
 func (c Config) Redacted() Config {
 	c = c.Clone()
@@ -352,6 +363,9 @@ func (c Config) Redacted() Config {
 	}
 	if c.Inference.APIKey != "" {
 		c.Inference.APIKey = "[redacted]"
+	}
+	if c.Nats.Password != "" {
+		c.Nats.Password = "[redacted]"
 	}
 	return c
 }

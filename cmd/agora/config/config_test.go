@@ -231,6 +231,19 @@ func TestValidateRules(t *testing.T) {
 		{"replicas 2", func(c *Config) { c.Nats.Replicas = 2 }, []string{"nats.replicas:", "1, 3 or 5"}},
 		{"replicas 3 embedded", func(c *Config) { c.Nats.Replicas = 3 }, []string{"nats.replicas:", "nats.url"}},
 		{"stream", func(c *Config) { c.Nats.Stream = "a.b" }, []string{"nats.stream:"}},
+		{"nats url with user", func(c *Config) { c.Nats.URL = "nats://agora:secret@n1:4222" }, []string{"nats.url:", "nats.user and nats.password"}},
+		{"nats url with token", func(c *Config) { c.Nats.URL = "nats://n0:4222,nats://tok@n1:4222" }, []string{"nats.url:", "nats://n1:4222 carries"}},
+		{"nats user embedded", func(c *Config) { c.Nats.User, c.Nats.Password = "agora", "pw" }, []string{"nats.user:", "nats.url", "nats.password"}},
+		{"nats user without password", func(c *Config) { c.Nats.URL, c.Nats.User = "nats://n1:4222", "agora" }, []string{"nats.password:", "needs a password"}},
+		{"nats password without user", func(c *Config) { c.Nats.URL, c.Nats.Password = "nats://n1:4222", "pw" }, []string{"nats.user:", "needs a user"}},
+		{"nats password newline", func(c *Config) { c.Nats.URL, c.Nats.User, c.Nats.Password = "nats://n1:4222", "agora", "p\nw" }, []string{"nats.password:", "control"}},
+		{"nats credentials embedded", func(c *Config) { c.Nats.Credentials = "testdata/agora.creds" }, []string{"nats.credentials:", "nats.url"}},
+		{"nats credentials and user", func(c *Config) {
+			c.Nats.URL, c.Nats.Credentials, c.Nats.User, c.Nats.Password = "nats://n1:4222", "testdata/agora.creds", "agora", "pw"
+		}, []string{"nats.credentials:", "not both"}},
+		{"nats credentials missing", func(c *Config) { c.Nats.URL, c.Nats.Credentials = "nats://n1:4222", "testdata/nosuch.creds" }, []string{"nats.credentials:", "cannot read"}},
+		{"nats credentials not creds", func(c *Config) { c.Nats.URL, c.Nats.Credentials = "nats://n1:4222", "config_test.go" }, []string{"nats.credentials:", "not a NATS credentials file"}},
+		{"nats user spaces", func(c *Config) { c.Nats.URL, c.Nats.User, c.Nats.Password = "nats://n1:4222", " agora", "pw" }, []string{"nats.user:", "spaces"}},
 		{"snapshot", func(c *Config) { c.Runtime.SnapshotEvery = 0 }, []string{"runtime.snapshot_every:"}},
 		{"idempotency", func(c *Config) { c.Runtime.IdempotencyMemory = 0 }, []string{"runtime.idempotency_memory:"}},
 		{"listen", func(c *Config) { c.Server.Listen = "8080" }, []string{"server.listen:"}},
@@ -503,6 +516,13 @@ func TestRedacted(t *testing.T) {
 	if r := c.Redacted(); r.Inference.APIKey != "[redacted]" || c.Inference.APIKey != "sk-secret" {
 		t.Errorf("inference key: redacted %q, original %q", r.Inference.APIKey, c.Inference.APIKey)
 	}
+	c.Nats.User, c.Nats.Password = "agora", "nats-secret"
+	if r := c.Redacted(); r.Nats.Password != "[redacted]" || r.Nats.User != "agora" || c.Nats.Password != "nats-secret" {
+		t.Errorf("nats password: redacted %q, original %q", r.Nats.Password, c.Nats.Password)
+	}
+	if b, err := c.Redacted().YAML(); err != nil || strings.Contains(string(b), "nats-secret") {
+		t.Errorf("the NATS password in the printed configuration: %v", err)
+	}
 	if b, err := c.Redacted().YAML(); err != nil || strings.Contains(string(b), "sk-secret") {
 		t.Errorf("the redacted YAML shows the key: %v\n%s", err, b)
 	}
@@ -552,5 +572,20 @@ func TestGenesisSwitch(t *testing.T) {
 		if c.Economy.Genesis != want {
 			t.Errorf("%q: genesis %v, want %v", doc, c.Economy.Genesis, want)
 		}
+	}
+}
+
+// TestNatsCredentialsAccepted: Agora's user on an external server, by
+// password or by credentials file.
+func TestNatsCredentialsAccepted(t *testing.T) {
+	c := Default()
+	c.Nats.URL, c.Nats.User, c.Nats.Password = "nats://n1:4222", "agora", "s3cret pass"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("user and password: %v", err)
+	}
+	c = Default()
+	c.Nats.URL, c.Nats.Credentials = "nats://n1:4222", "testdata/agora.creds"
+	if err := c.Validate(); err != nil {
+		t.Fatalf("credentials file: %v", err)
 	}
 }

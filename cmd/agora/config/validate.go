@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 
@@ -234,6 +235,60 @@ func (c Config) validateNats(v *validator) {
 	if !streamName(n.Stream) {
 		v.errorf("nats.stream", "%q is not a stream name: 1 to 64 of A-Z, a-z, 0-9, '_' and '-'", n.Stream)
 	}
+	switch {
+	case (n.User != "" || n.Password != "") && n.URL == "":
+		v.errorf("nats.user", "a user and password are for a server given by nats.url; the embedded server's credential is made in <data>/nats.password")
+	case n.User != "" && n.Password == "":
+		v.errorf("nats.password", "nats.user %q needs a password", n.User)
+	case n.User == "" && n.Password != "":
+		v.errorf("nats.user", "nats.password needs a user")
+	}
+	if n.Credentials != "" {
+		switch {
+		case n.URL == "":
+			v.errorf("nats.credentials", "a credentials file is for a server given by nats.url; the embedded server's credential is made in <data>/nats.password")
+		case n.User != "" || n.Password != "":
+			v.errorf("nats.credentials", "give either a credentials file or nats.user and nats.password, not both")
+		}
+		if err := checkCredsFile(n.Credentials); err != nil {
+			v.errorf("nats.credentials", "%s", err)
+		}
+	}
+	if err := checkNatsCredential(n.User); err != nil {
+		v.errorf("nats.user", "%s", err)
+	}
+	if err := checkNatsCredential(n.Password); err != nil {
+		v.errorf("nats.password", "%s", err)
+	}
+}
+
+// checkCredsFile checks that path is a NATS credentials file: a user JWT
+// and a user nkey seed, each between the markers nsc and `nats auth`
+// write. The server judges the rest when Agora connects.
+func checkCredsFile(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("cannot read the credentials file: %w", err)
+	}
+	for _, marker := range []string{"-----BEGIN NATS USER JWT-----", "-----BEGIN USER NKEY SEED-----"} {
+		if !strings.Contains(string(b), marker) {
+			return fmt.Errorf("%s is not a NATS credentials file: it has no %q", path, marker)
+		}
+	}
+	return nil
+}
+
+// checkNatsCredential refuses what the NATS protocol's CONNECT cannot
+// carry faithfully: control characters, and surrounding spaces that the
+// YAML author likely did not mean.
+func checkNatsCredential(s string) error {
+	if strings.TrimSpace(s) != s {
+		return errors.New("must not begin or end with spaces")
+	}
+	if strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+		return errors.New("must not contain control characters")
+	}
+	return nil
 }
 
 func streamName(s string) bool {
@@ -259,6 +314,11 @@ func checkNatsURL(s string) error {
 		case "nats", "tls", "ws", "wss":
 		default:
 			return fmt.Errorf("%q has scheme %q; expected nats, tls, ws or wss", part, u.Scheme)
+		}
+		if u.User != nil {
+			// A URL is printed in logs and error messages, and is seen by
+			// anyone who can list processes when given as a flag.
+			return fmt.Errorf("the URL of %s carries a user or token; give Agora's user as nats.user and nats.password instead (a URL is printed in logs)", u.Scheme+"://"+u.Host)
 		}
 	}
 	return nil
