@@ -159,7 +159,12 @@ func TestRecipientDiesWhileFlowing(t *testing.T) {
 //
 // The writers go in phases: each restart happens as a phase is written
 // and the next begins, so the manager is behind and transfers flow; each
-// new runner must settle something before it is replaced in turn.
+// new runner must settle something before it is replaced in turn. The
+// second half of a phase is written only once the old runner has stopped:
+// had the old runner settled every record there was before its stop (an
+// overlap gives it all the time a new host takes to start), the new one
+// would have had nothing past the cursor to settle, and the wait for it
+// would have waited for a record no one writes.
 func TestManagerRestartMidStream(t *testing.T) {
 	log, store := jetStream(t)
 	opts := runtime.Options{SnapshotEvery: 7}
@@ -178,10 +183,11 @@ func TestManagerRestartMidStream(t *testing.T) {
 	modes := []string{"runner", "host", "overlap", "runner", "host", "overlap"}
 	const writers, perPhase = 4, 8
 	phases := len(modes) + 1
-	start := make([]chan struct{}, phases)
+	// start[p] lets the first half of phase p go, rest[p] the second.
+	start, rest := make([]chan struct{}, phases), make([]chan struct{}, phases)
 	written := make([]sync.WaitGroup, phases)
 	for p := range phases {
-		start[p] = make(chan struct{})
+		start[p], rest[p] = make(chan struct{}), make(chan struct{})
 		written[p].Add(writers)
 	}
 	var (
@@ -193,6 +199,9 @@ func TestManagerRestartMidStream(t *testing.T) {
 			for p := range phases {
 				<-start[p]
 				for j := range perPhase {
+					if j == perPhase/2 {
+						<-rest[p]
+					}
 					i := p*perPhase + j
 					from, to := senders[(w+i)%len(senders)], recipients[(w+i/2)%len(recipients)]
 					key := fmt.Sprintf("w%d-%d", w, i)
@@ -216,6 +225,7 @@ func TestManagerRestartMidStream(t *testing.T) {
 	}
 
 	close(start[0])
+	close(rest[0])
 	for i, mode := range modes {
 		written[i].Wait()
 		close(start[i+1])
@@ -240,8 +250,10 @@ func TestManagerRestartMidStream(t *testing.T) {
 			hM = h2
 		}
 		m = next
+		close(rest[i+1])
 		// The new runner makes progress past the old one's cursor before
-		// it, in turn, is stopped.
+		// it, in turn, is stopped: the rest of the phase, written after
+		// the stop, is past the cursor.
 		if err := m.mr.WaitFloor(ctxT(t), cursor+1); err != nil {
 			t.Fatalf("after restart %d (%s): %v", i, mode, err)
 		}
