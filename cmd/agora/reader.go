@@ -62,8 +62,17 @@ func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*node, er
 
 // bound is where a prefix of the log ends: a stream sequence or a time.
 type bound struct {
-	seq uint64
-	at  time.Time
+	seq  uint64
+	at   time.Time
+	text string // the time as given
+}
+
+// String is the bound as --until gave it.
+func (b bound) String() string {
+	if b.seq != 0 {
+		return strconv.FormatUint(b.seq, 10)
+	}
+	return b.text
 }
 
 // parseUntil reads --until: a stream sequence or an RFC 3339 time.
@@ -81,7 +90,7 @@ func parseUntil(s string) (bound, error) {
 	if err != nil {
 		return bound{}, fmt.Errorf("--until %q is neither a stream sequence nor an RFC 3339 time (2026-11-25T20:00:00Z)", s)
 	}
-	return bound{at: t}, nil
+	return bound{at: t, text: s}, nil
 }
 
 // errStop ends a read at the bound.
@@ -99,26 +108,42 @@ func (b bound) includes(r events.Record) bool {
 }
 
 // readPrefix calls fn for every record within the bound, reporting progress
-// on progress (nil: none) for long reads.
+// on progress (nil: none) for long reads. A sequence bound is read up to
+// that record and not one further: a bad record after the prefix is no
+// business of a read of the prefix. (A time bound must read the record
+// after it to see its time.) A bound beyond the log's last record is
+// errPastEnd, naming where the log ends: the state there is not the state
+// asked for.
 func readPrefix(ctx context.Context, log events.Log, until bound, progress io.Writer, fn func(events.Record) error) error {
 	last, err := log.LastSeq(ctx)
 	if err != nil {
 		return err
 	}
-	if until.seq != 0 && until.seq < last {
+	if until.seq > last || last == 0 && !until.at.IsZero() {
+		return pastEnd(ctx, log, until, last)
+	}
+	if until.seq != 0 {
 		last = until.seq
 	}
 	started, shown := time.Now(), time.Now()
+	var end events.Record // the last record read
 	err = log.Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
 		if !until.includes(r) {
 			return errStop
 		}
+		end = r
 		if progress != nil && time.Since(shown) > time.Second {
 			shown = time.Now()
 			rate := float64(r.Seq) / time.Since(started).Seconds()
 			fmt.Fprintf(progress, "\r%d / %d events (%.0f/s)   ", r.Seq, last, rate)
 		}
-		return fn(r)
+		if err := fn(r); err != nil {
+			return err
+		}
+		if until.seq != 0 && r.Seq >= until.seq {
+			return errStop
+		}
+		return nil
 	})
 	if progress != nil && time.Since(started) > time.Second {
 		fmt.Fprintln(progress)
@@ -126,7 +151,35 @@ func readPrefix(ctx context.Context, log events.Log, until bound, progress io.Wr
 	if errors.Is(err, errStop) {
 		return nil
 	}
+	if err == nil && !until.at.IsZero() && until.at.After(end.Envelope.Time) {
+		return exitError{2, fmt.Errorf("--until %s: %w", until, endOf(end))}
+	}
 	return err
+}
+
+// errPastEnd is a bound beyond the log's last record.
+var errPastEnd = errors.New("past the end of the log")
+
+// pastEnd is the error of a bound beyond last, naming the last record and
+// its time.
+func pastEnd(ctx context.Context, log events.Log, until bound, last uint64) error {
+	if last == 0 {
+		return exitError{2, fmt.Errorf("--until %s: %w; the log is empty", until, errPastEnd)}
+	}
+	var end events.Record
+	err := log.Read(ctx, events.SubjectRoot+".>", last, func(r events.Record) error {
+		end = r
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return err
+	}
+	return exitError{2, fmt.Errorf("--until %s: %w", until, endOf(end))}
+}
+
+// endOf says where the log ends, last being its last record.
+func endOf(last events.Record) error {
+	return fmt.Errorf("%w; the log ends at sequence %d (%s)", errPastEnd, last.Seq, last.Envelope.Time.UTC().Format(time.RFC3339Nano))
 }
 
 // progressWriter is stderr when it is a terminal, else nothing: progress
