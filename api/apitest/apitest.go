@@ -5,11 +5,14 @@
 package apitest
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 )
@@ -107,4 +110,59 @@ func Problem(t testing.TB, a Answer, status int, words ...string) string {
 		}
 	}
 	return detail
+}
+
+// UnreadableBodies are raw chunked request bodies that cannot be read,
+// each after a valid start: a chunk size that is not hexadecimal, a chunk
+// longer than its size says, and a body cut short by the client's close.
+var UnreadableBodies = map[string]string{
+	"chunk size not hex":  "5\r\n{\"to_\r\nzz\r\nagent\r\n0\r\n\r\n",
+	"chunk overruns size": "3\r\n{\"to_agent_id\"\r\n0\r\n\r\n",
+	"cut short":           "40\r\n{\"to_agent_id\":",
+}
+
+// Raw sends one HTTP/1.1 request to base+path as raw bytes, with a JSON
+// content type, the bearer token and Transfer-Encoding: chunked, followed
+// by chunked, the body exactly as given (so it may be malformed), then
+// closes its side of the connection and reads the answer.
+func Raw(t testing.TB, base, method, path, token, chunked string) Answer {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.Dial("tcp", u.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	req := method + " " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAuthorization: Bearer " + token +
+		"\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + chunked
+	if _, err := io.WriteString(conn, req); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.(*net.TCPConn).CloseWrite(); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Answer{Status: resp.StatusCode, Header: resp.Header, Body: b}
+}
+
+// NotLeaky checks that an answer shows nothing of the server's insides:
+// no Go error text of the HTTP parser, no stack.
+func NotLeaky(t testing.TB, a Answer) {
+	t.Helper()
+	for _, w := range []string{"chunk length", "invalid byte", "malformed chunked encoding", "unexpected EOF", "goroutine", ".go:"} {
+		if strings.Contains(string(a.Body), w) {
+			t.Fatalf("the answer says %q: %s", w, a.Body)
+		}
+	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/danielgtaylor/huma/v2"
 
+	"github.com/agora-econ/agora/api/problem"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -16,6 +17,13 @@ import (
 // the same key answers the first result and applies nothing more.
 type Idempotency struct {
 	Key string `header:"Idempotency-Key" doc:"Makes a retry safe: a call repeated with the same key returns the first result and applies once. 1 to 128 of A-Z a-z 0-9 - _ = . /; without it every call is new."`
+}
+
+// Resolve refuses a header sent empty: it is no key (1 to 128
+// characters), and taking it for an absent one would apply a call the
+// caller meant to retry safely every time it is sent.
+func (i *Idempotency) Resolve(ctx huma.Context) []error {
+	return problem.EmptyHeader(ctx, "Idempotency-Key", i.Key)
 }
 
 // key validates the header and returns it, or "" when there is none.

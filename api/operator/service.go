@@ -89,7 +89,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	if err := s.registerMetrics(api); err != nil {
 		return nil, nil, err
 	}
-	return problem.Unrouted(mux, OpenAPIPath+".json"), api, nil
+	return problem.Bodies(problem.Unrouted(mux, OpenAPIPath+".json")), api, nil
 }
 
 func apiConfig() huma.Config {

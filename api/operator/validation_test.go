@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agora-econ/agora/api/apitest"
 	"github.com/agora-econ/agora/api/operator"
 )
 
@@ -130,6 +131,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"not a JSON content type", "POST", "/admin/agents", `{}`, []string{"Content-Type", "text/plain"}, 415, []string{"body"}},
 		{"key with a space", "POST", "/admin/agents", body("grant", 50), []string{"Idempotency-Key", "a key"}, 400, []string{"Idempotency-Key", "allowed"}},
 		{"key too long", "POST", "/admin/agents", body("grant", 50), []string{"Idempotency-Key", strings.Repeat("k", 129)}, 400, []string{"Idempotency-Key", "at most 128"}},
+		{"empty key", "POST", "/admin/agents", body("grant", 50), []string{"Idempotency-Key", ""}, 400, []string{"Idempotency-Key", "empty"}},
 		// Reads.
 		{"agent bad id", "GET", "/admin/agents/Not%20An%20Id", nil, nil, 422, []string{"path.id"}},
 		{"agent id too long", "GET", "/admin/agents/" + strings.Repeat("a", 65), nil, nil, 422, []string{"path.id"}},
@@ -151,6 +153,30 @@ func TestBadInputChangesNothing(t *testing.T) {
 			if len(detail) > 4*operator.ValueEchoLengthMax+400 {
 				t.Fatalf("detail of %d characters", len(detail))
 			}
+			e.settle()
+			if after := e.lastSeq(); after != before {
+				t.Fatalf("the log moved from %d to %d", before, after)
+			}
+			if ws := e.creator.workspaces(t); len(ws) != 0 {
+				t.Fatalf("a refused creation wrote workspaces %v", ws)
+			}
+		})
+	}
+}
+
+// TestUnreadableBodyChangesNothing: a body that cannot be read (a chunked
+// encoding broken after a valid token and headers, or cut short) is a 400
+// problem+json whose detail says so without the parser's words; no event,
+// no workspace.
+func TestUnreadableBodyChangesNothing(t *testing.T) {
+	e := startEconomy(t)
+	e.settle()
+	before := e.lastSeq()
+	for name, body := range apitest.UnreadableBodies {
+		t.Run(name, func(t *testing.T) {
+			a := apitest.Raw(t, e.server.URL, "POST", "/admin/agents", operatorToken, body)
+			apitest.Problem(t, a, 400, "request body could not be read")
+			apitest.NotLeaky(t, a)
 			e.settle()
 			if after := e.lastSeq(); after != before {
 				t.Fatalf("the log moved from %d to %d", before, after)

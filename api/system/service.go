@@ -152,7 +152,7 @@ func New(deps Deps, opts Options) (*Service, error) {
 	s.registerSocial(api)
 	s.registerInference(api)
 	s.registerSystem(api)
-	svc.s, svc.handler, svc.api = s, problem.Unrouted(mux, "/openapi.json"), api
+	svc.s, svc.handler, svc.api = s, problem.Bodies(problem.Unrouted(mux, "/openapi.json")), api
 	return svc, nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/api/apitest"
 	"github.com/agora-econ/agora/api/system"
 )
 
@@ -67,6 +68,10 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"key with a space", "POST", "/economic/transfer", `{"to_agent_id":"bob","amount":1}`, []string{"Idempotency-Key", "a key"}, 400, []string{"Idempotency-Key", "allowed"}},
 		{"key too long", "POST", "/market/bid", bundle(30), []string{"Idempotency-Key", strings.Repeat("k", 129)}, 400, []string{"Idempotency-Key", "at most 128"}},
 		{"key with a dot at the end", "DELETE", "/market/bid/" + open, nil, []string{"Idempotency-Key", "k."}, 400, []string{"Idempotency-Key"}},
+		{"empty key", "POST", "/economic/transfer", `{"to_agent_id":"bob","amount":1}`, []string{"Idempotency-Key", ""}, 400, []string{"Idempotency-Key", "empty"}},
+		{"empty key on a bid", "POST", "/market/bid", bundle(30), []string{"Idempotency-Key", ""}, 400, []string{"Idempotency-Key", "empty"}},
+		{"empty key on a raise", "PATCH", "/market/bid/" + open, map[string]any{"amount": 40}, []string{"Idempotency-Key", ""}, 400, []string{"Idempotency-Key", "empty"}},
+		{"empty key on a withdrawal", "DELETE", "/market/bid/" + open, nil, []string{"Idempotency-Key", ""}, 400, []string{"Idempotency-Key", "empty"}},
 		// Bids.
 		{"no memory", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1}, 10), nil, 422, []string{"memory_mb"}},
 		{"attention", "POST", "/market/bid", bid(map[string]any{"cpu_seconds": 1, "memory_mb": 10, "attention": 1}, 100), nil, 422, []string{"attention"}},
@@ -110,6 +115,30 @@ func TestBadInputChangesNothing(t *testing.T) {
 			if len(detail) > 2*system.ValueEchoLengthMax+200 {
 				t.Fatalf("detail of %d characters", len(detail))
 			}
+			e.settle()
+			if after := e.lastSeq(); after != before {
+				t.Fatalf("the log moved from %d to %d", before, after)
+			}
+		})
+	}
+}
+
+// TestUnreadableBodyChangesNothing: a body that cannot be read (a chunked
+// encoding broken after a valid token and headers, or cut short) is a 400
+// problem+json whose detail says so without the parser's words, and
+// nothing is done.
+func TestUnreadableBodyChangesNothing(t *testing.T) {
+	e := startEconomy(t, harnessOptions{})
+	e.create("alice", 100)
+	e.create("bob", 100)
+	alice := e.issue("alice", 0, time.Now().Add(time.Minute))
+	e.settle()
+	before := e.lastSeq()
+	for name, body := range apitest.UnreadableBodies {
+		t.Run(name, func(t *testing.T) {
+			a := apitest.Raw(t, e.server.URL, "POST", "/economic/transfer", alice, body)
+			apitest.Problem(t, a, 400, "request body could not be read")
+			apitest.NotLeaky(t, a)
 			e.settle()
 			if after := e.lastSeq(); after != before {
 				t.Fatalf("the log moved from %d to %d", before, after)
