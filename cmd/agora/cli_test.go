@@ -449,6 +449,28 @@ func TestConfigPrintsTheEffectiveConfiguration(t *testing.T) {
 	if r2 := mustRun(t, "config", "--config", again); r2.stdout != r.stdout {
 		t.Errorf("the printed configuration does not read back to itself:\n%s\n---\n%s", r.stdout, r2.stdout)
 	}
+
+	// --json: the same configuration, the YAML's keys, secrets redacted.
+	secret := filepath.Join(t.TempDir(), "secret.yaml")
+	if err := os.WriteFile(secret, []byte("economy:\n  initial_credit_budget: 2500.5\nserver:\n  operator_token: 0123456789abcdef0123\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r = mustRun(t, "config", "--config", secret, "--sync", "interval", "--json")
+	var cfg struct {
+		Economy struct {
+			InitialCreditBudget json.Number `json:"initial_credit_budget"`
+		} `json:"economy"`
+		Nats struct {
+			Sync string `json:"sync"`
+		} `json:"nats"`
+		Server struct {
+			OperatorToken string `json:"operator_token"`
+		} `json:"server"`
+	}
+	decodeJSON(t, r, &cfg)
+	if cfg.Economy.InitialCreditBudget != "2500.5" || cfg.Nats.Sync != "interval" || cfg.Server.OperatorToken != "[redacted]" {
+		t.Errorf("config --json: %+v\n%s", cfg, r.stdout)
+	}
 }
 
 // TestLoadReportsEveryOutcome: one line per transfer on stdout, "ack" or

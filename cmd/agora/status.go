@@ -123,16 +123,24 @@ func newHistoryCommand() *cobra.Command {
 
 func newConfigCommand() *cobra.Command {
 	var f logFlags
+	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Print the effective configuration (defaults, then --config, then flags), validated",
-		Args:  cobra.NoArgs,
+		Long: `Print the effective configuration (defaults, then --config, then flags),
+validated, as YAML that --config reads back, or with --json as JSON with the
+same keys. The operator token and the inference API key are redacted.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load(cmd)
 			if err != nil {
 				return exitError{2, err}
 			}
-			b, err := cfg.Redacted().YAML()
+			render := cfg.Redacted().YAML
+			if asJSON {
+				render = cfg.Redacted().JSON
+			}
+			b, err := render()
 			if err != nil {
 				return err
 			}
@@ -141,5 +149,6 @@ func newConfigCommand() *cobra.Command {
 		},
 	}
 	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
 }
