@@ -187,6 +187,7 @@ func printAgent(out io.Writer, r operator.AgentRecord) error {
 	fmt.Fprintf(tw, "created\t%s (%s)\n", r.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), r.CreationReason)
 	if r.DiedAt != nil {
 		fmt.Fprintf(tw, "died\t%s (%s)\n", r.DiedAt.Format("2006-01-02T15:04:05Z07:00"), r.DeathReason)
+		fmt.Fprintf(tw, "burned at death\t%s (what was left of its balance: lost, not spent)\n", credits(r.DeathBurned))
 	}
 	fmt.Fprintf(tw, "balance\t%s (held %s, available %s)\n", credits(r.Balance), credits(r.Held), credits(r.Available))
 	fmt.Fprintf(tw, "earned\t%s (grants %s, transfers received %s)\n", credits(r.Earned.Total), credits(r.Earned.Grant),

@@ -51,16 +51,21 @@ type operatorClient struct {
 	base  string
 	token string
 	http  *http.Client
+	// explicit: the user named the economy with --url, and wants that
+	// one's answer, not the log read in its place.
+	explicit bool
 }
 
 // operator returns a client of the running economy's operator API, or
 // errNoServer when the data directory shows no economy ever served one
-// (no token) and no --url names one.
+// (no token) and no --url names one. When --url names one, no token is an
+// error, not errNoServer.
 func (f *apiFlags) operator(cmd *cobra.Command) (*operatorClient, config.Config, error) {
 	cfg, err := f.load(cmd)
 	if err != nil {
 		return nil, cfg, exitError{2, err}
 	}
+	explicit := cmd.Flags().Changed("url")
 	base := f.url
 	if base == "" {
 		base = "http://" + cfg.Server.Listen
@@ -73,7 +78,11 @@ func (f *apiFlags) operator(cmd *cobra.Command) (*operatorClient, config.Config,
 	}
 	token := cfg.Server.OperatorToken
 	if token == "" {
-		b, err := os.ReadFile(filepath.Join(cfg.Data.Dir, operatorTokenFile))
+		path := filepath.Join(cfg.Data.Dir, operatorTokenFile)
+		b, err := os.ReadFile(path)
+		if errors.Is(err, os.ErrNotExist) && explicit {
+			return nil, cfg, fmt.Errorf("--url %s: no operator token to call it with (%s does not exist; give the --data of that economy, or server.operator_token)", base, path)
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			return nil, cfg, errNoServer
 		}
@@ -82,12 +91,13 @@ func (f *apiFlags) operator(cmd *cobra.Command) (*operatorClient, config.Config,
 		}
 		token = strings.TrimSpace(string(b))
 	}
-	return &operatorClient{base: strings.TrimRight(base, "/"), token: token,
+	return &operatorClient{base: strings.TrimRight(base, "/"), token: token, explicit: explicit,
 		http: &http.Client{Timeout: operatorRequestTimeout}}, cfg, nil
 }
 
 // get asks path and decodes the answer into out. It returns errNoServer
-// when nothing listens there, and the API's problem detail otherwise.
+// when nothing listens there (an error naming the URL when --url gave
+// it), and the API's problem detail otherwise.
 func (c *operatorClient) get(ctx context.Context, path string, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
 	if err != nil {
@@ -95,6 +105,9 @@ func (c *operatorClient) get(ctx context.Context, path string, out any) error {
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	res, err := c.http.Do(req)
+	if errors.Is(err, syscall.ECONNREFUSED) && c.explicit {
+		return fmt.Errorf("--url %s: no economy answers there (connection refused); leave --url out to read the log of --data", c.base)
+	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
 		return errNoServer
 	}

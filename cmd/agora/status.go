@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
 )
@@ -88,13 +89,22 @@ func newHistoryCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			// The directory tells an agent without transactions from
+			// one the log never created.
+			d := directory.New()
 			if err := readPrefix(ctx, n.log, bound{}, progressWriter(), func(r events.Record) error {
+				if err := d.Apply(r); err != nil {
+					return err
+				}
 				return history.Apply(st, r)
 			}); err != nil {
 				return err
 			}
 			txs := st.Recent(limit)
 			if agentID != "" {
+				if _, ok := d.Get(agentID); !ok {
+					return exitError{1, fmt.Errorf("no agent %s in the log", agentID)}
+				}
 				txs = st.ForAgent(agentID, limit)
 			}
 			if asJSON {
