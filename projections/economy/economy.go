@@ -27,10 +27,10 @@ import (
 // Violation is a broken invariant, at the stream sequence of the event that
 // broke it.
 type Violation struct {
-	Seq       uint64
-	Subject   string
-	Invariant string
-	Detail    string
+	Seq       uint64 `json:"seq"`
+	Subject   string `json:"subject"`
+	Invariant string `json:"invariant"`
+	Detail    string `json:"detail"`
 }
 
 func (v *Violation) Error() string {
