@@ -166,3 +166,39 @@ func NotLeaky(t testing.TB, a Answer) {
 		}
 	}
 }
+
+// Answered checks what any request must get, whatever it holds: a 2xx
+// with a JSON body, or a 4xx problem+json with a detail and its status;
+// never a 5xx. It reports whether the request was refused.
+func Answered(t testing.TB, a Answer) (refused bool) {
+	t.Helper()
+	switch {
+	case a.Status >= 200 && a.Status < 300:
+		if !json.Valid(a.Body) {
+			t.Fatalf("answer %d is not JSON: %s", a.Status, a.Body)
+		}
+		return false
+	case a.Status >= 400 && a.Status < 500:
+		if ct := a.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/problem+json") {
+			t.Fatalf("answer %d of type %q, want application/problem+json: %s", a.Status, ct, a.Body)
+		}
+		m := a.JSON(t)
+		if d, _ := m["detail"].(string); d == "" || fmt.Sprint(m["status"]) != fmt.Sprint(a.Status) {
+			t.Fatalf("answer %d: a problem without a detail or with another status: %s", a.Status, a.Body)
+		}
+		return true
+	}
+	t.Fatalf("answer %d, want a 2xx or a 4xx: %s", a.Status, a.Body)
+	return true
+}
+
+// Sendable reports whether an HTTP client can send v as a header value: no
+// control character but tab (net/http refuses the request otherwise).
+func Sendable(v string) bool {
+	for i := 0; i < len(v); i++ {
+		if c := v[i]; c < ' ' && c != '\t' || c == 0x7f {
+			return false
+		}
+	}
+	return true
+}

@@ -61,7 +61,7 @@ var (
 // one HTTP server the operator API (/admin/..., /metrics) beside the
 // System Service (everything else).
 type economyForTest struct {
-	t         *testing.T
+	t         testing.TB
 	log       *natslog.Log
 	host      *runtime.Host
 	accounts  *agent.Accounts
@@ -79,7 +79,7 @@ type economyForTest struct {
 	client  *http.Client
 }
 
-func startEconomy(t *testing.T) *economyForTest {
+func startEconomy(t testing.TB) *economyForTest {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -368,7 +368,7 @@ func (c *creator) writeWorkspace(req operator.CreateAgent) error {
 }
 
 // workspaces lists the agents the creator wrote a workspace for.
-func (c *creator) workspaces(t *testing.T) []string {
+func (c *creator) workspaces(t testing.TB) []string {
 	t.Helper()
 	entries, err := os.ReadDir(c.root)
 	if err != nil {

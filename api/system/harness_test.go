@@ -54,7 +54,7 @@ var (
 // models, plus the directory the composition root will provide, and the
 // System Service over real HTTP.
 type economyForTest struct {
-	t         *testing.T
+	t         testing.TB
 	log       *natslog.Log
 	host      *runtime.Host
 	accounts  *agent.Accounts
@@ -80,7 +80,7 @@ type harnessOptions struct {
 	now       func() time.Time
 }
 
-func startEconomy(t *testing.T, o harnessOptions) *economyForTest {
+func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

@@ -26,7 +26,7 @@ type upstream struct {
 	server   *httptest.Server
 }
 
-func startUpstream(t *testing.T) *upstream {
+func startUpstream(t testing.TB) *upstream {
 	u := &upstream{tokens: 40}
 	u.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost || r.URL.Path != "/v1/chat/completions" {
@@ -99,7 +99,7 @@ func chat(extra ...any) map[string]any {
 	return m
 }
 
-func inferenceOptions(t *testing.T, u *upstream) harnessOptions {
+func inferenceOptions(t testing.TB, u *upstream) harnessOptions {
 	client := &http.Client{Transport: &http.Transport{}}
 	t.Cleanup(client.CloseIdleConnections)
 	return harnessOptions{inference: system.Inference{URL: u.server.URL + "/v1", APIKey: "sk-test", Model: "test-model",
