@@ -227,6 +227,7 @@ func TestUnknownAgent(t *testing.T) {
 	e := startEconomy(t)
 	e.problem(e.admin("GET", "/admin/agents/nobody", nil), http.StatusNotFound, "unknown agent", "nobody")
 	e.problem(e.admin("GET", "/admin/nothing-here", nil), http.StatusNotFound, "no route")
+	e.problem(e.admin("GET", "/admin/agents/.", nil), http.StatusNotFound, "no route GET /admin/agents/.", "/admin/agents/")
 	a := e.admin("DELETE", "/admin/agents", nil)
 	e.problem(a, http.StatusMethodNotAllowed, "not allowed")
 	if a.Header.Get("Allow") == "" {

@@ -167,11 +167,7 @@ func startEconomy(t testing.TB) *economyForTest {
 	t.Cleanup(systemService.Close)
 	systemHandler := systemService.Handler()
 	// One listener for both, as cmd/agora serves them.
-	mux := http.NewServeMux()
-	mux.Handle("/admin/", adminHandler)
-	mux.Handle("/metrics", adminHandler)
-	mux.Handle("/", systemHandler)
-	e.handler = mux
+	e.handler = operator.Beside(adminHandler, systemHandler)
 	e.server = httptest.NewServer(e.handler)
 	t.Cleanup(e.server.Close)
 	e.client = &http.Client{Transport: &http.Transport{}, Timeout: 30 * time.Second}

@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/danielgtaylor/huma/v2/adapters/humago"
@@ -90,6 +91,23 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 		return nil, nil, err
 	}
 	return problem.Bodies(problem.Unrouted(mux, OpenAPIPath+".json")), api, nil
+}
+
+// Beside serves the operator API (admin, from New) and another handler
+// (the System Service) on one listener: the operator's paths (/admin,
+// /admin/..., /metrics) to admin, every other path to rest. It routes by
+// prefix rather than through an http.ServeMux, which would redirect a path
+// that is not clean ("/admin/agents/.") to its clean form, and so to
+// another route, before either API could refuse it.
+func Beside(admin, rest http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p := r.URL.Path
+		if p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/metrics" {
+			admin.ServeHTTP(w, r)
+			return
+		}
+		rest.ServeHTTP(w, r)
+	})
 }
 
 func apiConfig() huma.Config {

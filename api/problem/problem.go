@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/danielgtaylor/huma/v2"
@@ -141,9 +142,17 @@ func Write(w http.ResponseWriter, status int, detail string) {
 
 // Unrouted answers a path or method no operation of mux serves with a
 // problem+json too, rather than the mux's plain text; openapi is the path
-// of the API's document, named in the detail.
+// of the API's document, named in the detail. A path that is not clean
+// ("/market/bid/.", "/economic//balance") is no route either: the mux
+// would redirect it to its clean form, which is no answer an API caller
+// expects (and a redirect the caller follows may reach another route).
 func Unrouted(mux *http.ServeMux, openapi string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if clean := cleanPath(r.URL.Path); clean != r.URL.Path {
+			Write(w, http.StatusNotFound, fmt.Sprintf("no route %s %s: the path is not clean (%s); see %s",
+				r.Method, r.URL.Path, clean, openapi))
+			return
+		}
 		h, pattern := mux.Handler(r)
 		if pattern != "" {
 			mux.ServeHTTP(w, r)
@@ -155,11 +164,30 @@ func Unrouted(mux *http.ServeMux, openapi string) http.Handler {
 			w.Header().Set("Allow", allow)
 		}
 		detail := fmt.Sprintf("no route %s %s; see %s", r.Method, r.URL.Path, openapi)
+		if rec.status < 400 {
+			rec.status = http.StatusNotFound // a redirect (see above) is no route
+		}
 		if rec.status == http.StatusMethodNotAllowed {
 			detail = fmt.Sprintf("%s %s is not allowed; allowed: %s", r.Method, r.URL.Path, rec.header.Get("Allow"))
 		}
 		Write(w, rec.status, detail)
 	})
+}
+
+// cleanPath is p as http.ServeMux cleans it before it matches: no "." or
+// ".." element, no doubled slash, the trailing slash kept.
+func cleanPath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if p[0] != '/' {
+		p = "/" + p
+	}
+	np := path.Clean(p)
+	if p[len(p)-1] == '/' && np != "/" {
+		np += "/"
+	}
+	return np
 }
 
 // statusRecorder keeps what the mux's own answer to an unrouted call would

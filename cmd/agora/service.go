@@ -95,14 +95,7 @@ func (e *runtimeEconomy) operatorAPI(creator operator.Creator, token string, log
 // /metrics (its document at /admin/openapi.json), the System Service
 // everywhere else. Each checks its own tokens: an execution token never
 // passes the operator API.
-func apis(svc, op http.Handler) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("/admin/", op)
-	mux.Handle("/admin", op)
-	mux.Handle("/metrics", op)
-	mux.Handle("/", svc)
-	return mux
-}
+func apis(svc, op http.Handler) http.Handler { return operator.Beside(op, svc) }
 
 // freshness lets the service read its own writes: every read model has
 // applied what the log held when Sync was called.
