@@ -2,6 +2,7 @@ package system_test
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -9,18 +10,23 @@ import (
 )
 
 // fuzzRoutes are the routes that take a body (and DELETE, whose body is
-// none of its business); the fuzzer picks one by number.
+// none of its business), and the reads that take a query; the fuzzer
+// picks one by number.
 var fuzzRoutes = []struct{ method, path string }{
 	{"POST", "/economic/transfer"},
 	{"POST", "/market/bid"},
 	{"PATCH", "/market/bid/"},
 	{"DELETE", "/market/bid/"},
 	{"POST", "/intelligence/inference"},
+	{"GET", "/market/bids?"},
+	{"GET", "/economic/history?"},
+	{"GET", "/social/agents?"},
 }
 
-// FuzzRequestBodies: whatever the body, the Idempotency-Key header and the
-// bid id in the path, the System Service answers a 2xx, or a 4xx
-// problem+json and then the log is as it was; never a 5xx, never a panic.
+// FuzzRequestBodies: whatever the body, the Idempotency-Key header, the
+// bid id in the path or the query, the System Service answers a 2xx, or a
+// 4xx problem+json and then the log is as it was; never a 5xx, never a
+// panic.
 // It runs against a real economy (embedded JetStream, the actors, the
 // managers and read models) over real HTTP, with a local inference
 // upstream.
@@ -51,6 +57,10 @@ func FuzzRequestBodies(f *testing.F) {
 		{4, `{"messages":[{"role":"user","content":"hi"}],"max_tokens":5}`, "", false, ""},
 		{4, `{"messages":[],"stream":true}`, "", false, ""},
 		{4, `[1,2`, "", false, ""},
+		{5, ``, "resource=cpu_seconds&limit=2", false, ""},
+		{5, ``, "cursor=xyz&limit=0", false, ""},
+		{6, ``, "limit=1001", false, ""},
+		{7, ``, "after=A!&limit=%zz", false, ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, []byte(s.body), s.bid, s.withKey, s.key)
@@ -61,11 +71,21 @@ func FuzzRequestBodies(f *testing.F) {
 		defer func() { e.t = outer }()
 		r := fuzzRoutes[int(route)%len(fuzzRoutes)]
 		path := r.path
-		if path == "/market/bid/" {
+		switch {
+		case path == "/market/bid/":
 			if bid == "" {
 				bid = open
 			}
 			path += url.PathEscape(bid)
+		case strings.HasSuffix(path, "?"):
+			// The query as the fuzzer wrote it, less what cannot be in a
+			// request line.
+			path += strings.Map(func(r rune) rune {
+				if r <= ' ' || r == '#' || r >= 0x7f {
+					return -1
+				}
+				return r
+			}, bid)
 		}
 		var headers []string
 		if withKey {
