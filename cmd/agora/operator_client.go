@@ -95,6 +95,15 @@ func (f *apiFlags) operator(cmd *cobra.Command) (*operatorClient, config.Config,
 		http: &http.Client{Timeout: operatorRequestTimeout}}, cfg, nil
 }
 
+// noServer is the error of a refused connection: errNoServer, or, when
+// the user named the economy with --url, an error naming it.
+func (c *operatorClient) noServer() error {
+	if c.explicit {
+		return fmt.Errorf("--url %s: no economy answers there (connection refused)", c.base)
+	}
+	return errNoServer
+}
+
 // get asks path and decodes the answer into out. It returns errNoServer
 // when nothing listens there (an error naming the URL when --url gave
 // it), and the API's problem detail otherwise.
@@ -105,11 +114,8 @@ func (c *operatorClient) get(ctx context.Context, path string, out any) error {
 	}
 	req.Header.Set("Authorization", "Bearer "+c.token)
 	res, err := c.http.Do(req)
-	if errors.Is(err, syscall.ECONNREFUSED) && c.explicit {
-		return fmt.Errorf("--url %s: no economy answers there (connection refused); leave --url out to read the log of --data", c.base)
-	}
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		return errNoServer
+		return c.noServer()
 	}
 	if err != nil {
 		return fmt.Errorf("%s: %w", c.base, err)
@@ -172,7 +178,7 @@ func (c *operatorClient) post(ctx context.Context, path, key string, body, out a
 		req.Header.Set("Idempotency-Key", key)
 		res, err := c.http.Do(req)
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return errNoServer
+			return c.noServer()
 		}
 		if err != nil {
 			last = fmt.Errorf("%s: %w", c.base, err)
