@@ -2,42 +2,60 @@ package operator_test
 
 import (
 	"encoding/json"
+	"net/url"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/agora-econ/agora/api/apitest"
 )
 
-// FuzzCreateAgentBody: whatever the body and the Idempotency-Key header
-// of POST /admin/agents, the operator API answers a 2xx, or a 4xx
-// problem+json after which the log and the workspaces are as they were;
-// never a 5xx, never a panic. It runs against a real economy (embedded
-// JetStream, the actors, the read models) over real HTTP.
-func FuzzCreateAgentBody(f *testing.F) {
+// fuzzRoutes are the operator's routes that take a body; the fuzzer picks
+// one by number, and the agent id of the path.
+var fuzzRoutes = []string{"/admin/agents", "/admin/agents/{id}/fund", "/admin/agents/{id}/bids", "/admin/agents/{id}/kill"}
+
+// FuzzOperatorBodies: whatever the body, the agent id in the path and the
+// Idempotency-Key header of the operator's POST routes, the operator API
+// answers a 2xx, or a 4xx problem+json after which the log and the
+// workspaces are as they were; never a 5xx, never a panic. It runs
+// against a real economy (embedded JetStream, the actors, the read
+// models) over real HTTP.
+func FuzzOperatorBodies(f *testing.F) {
 	e := startEconomy(f)
-	e.create("taken", 1)
+	e.create("taken", 1000)
 	seeds := []struct {
+		route   uint8
 		body    string
+		id      string
 		withKey bool
 		key     string
 	}{
-		{marshal(newAgent(100)), true, "a1"},
-		{marshal(newAgent(100, "initial_bid", firstBid(20))), false, ""},
-		{marshal(newAgent(100, "initial_bid", firstBid(200))), false, ""},
-		{marshal(newAgent(100, "agent_id", "taken")), false, ""},
-		{marshal(newAgent(1.0000001)), true, ""},
-		{`{"files":{"../x":"y"},"command":["sh"],"grant":1}`, false, ""},
-		{`{"files":{"a/":"y","a":"z"},"command":[""],"grant":1e13}`, false, ""},
-		{`{"files":{},"command":[],"grant":-1,"initial_bid":{"resources":{"attention":1},"amount":1}}`, false, ""},
-		{`{"files":`, false, ""},
+		{0, marshal(newAgent(100)), "", true, "a1"},
+		{0, marshal(newAgent(100, "initial_bid", firstBid(20))), "", false, ""},
+		{0, marshal(newAgent(100, "initial_bid", firstBid(200))), "", false, ""},
+		{0, marshal(newAgent(100, "agent_id", "taken")), "", false, ""},
+		{0, marshal(newAgent(1.0000001)), "", true, ""},
+		{0, `{"files":{"../x":"y"},"command":["sh"],"grant":1}`, "", false, ""},
+		{0, `{"files":{"a/":"y","a":"z"},"command":[""],"grant":1e13}`, "", false, ""},
+		{0, `{"files":{},"command":[],"grant":-1,"initial_bid":{"resources":{"attention":1},"amount":1}}`, "", false, ""},
+		{0, `{"files":`, "", false, ""},
+		{1, `{"amount":5,"reason":"bonus"}`, "taken", true, "f1"},
+		{1, `{"amount":1e12}`, "taken", false, ""},
+		{1, `{"amount":5,"reason":"a\nb"}`, "nobody", false, ""},
+		{2, `{"resources":{"cpu_seconds":2,"memory_mb":128},"amount":20,"payload":"x"}`, "taken", false, ""},
+		{2, `{"resources":{"cpu_seconds":2,"memory_mb":128},"amount":20,"beneficiary_id":"x"}`, "Taken", false, ""},
+		{3, `{"reason":"enough"}`, "nobody", true, "k1"},
+		{3, ``, "..", false, ""},
 	}
 	for _, s := range seeds {
-		f.Add([]byte(s.body), s.withKey, s.key)
+		f.Add(s.route, []byte(s.body), s.id, s.withKey, s.key)
 	}
-	f.Fuzz(func(t *testing.T, body []byte, withKey bool, key string) {
+	f.Fuzz(func(t *testing.T, route uint8, body []byte, id string, withKey bool, key string) {
 		outer := e.t
 		e.t = t
 		defer func() { e.t = outer }()
+		path := fuzzRoutes[int(route)%len(fuzzRoutes)]
+		path = strings.Replace(path, "{id}", url.PathEscape(id), 1)
 		var headers []string
 		if withKey {
 			if !apitest.Sendable(key) {
@@ -47,7 +65,7 @@ func FuzzCreateAgentBody(f *testing.F) {
 		}
 		e.settle()
 		before, workspaces := e.lastSeq(), e.creator.workspaces(t)
-		a := e.admin("POST", "/admin/agents", string(body), headers...)
+		a := e.admin("POST", path, string(body), headers...)
 		if apitest.Answered(t, a) {
 			e.settle()
 			if after := e.lastSeq(); after != before {
