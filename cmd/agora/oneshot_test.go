@@ -41,7 +41,7 @@ func TestExplicitURLIsNotReplacedByTheLog(t *testing.T) {
 	}
 	for _, args := range cases {
 		r := runAgora(t, append(args, "--data", dir, "--url", nothing)...)
-		if r.code == 0 || !strings.Contains(r.stderr, "--url "+nothing+": no economy answers there") || r.stdout != "" {
+		if r.code == 0 || !strings.Contains(r.stderr, "--url "+nothing+": no running economy answers there") || r.stdout != "" {
 			t.Errorf("agora %s --url %s: %s", args[0], nothing, r)
 		}
 		mustRun(t, append(args, "--data", dir)...)

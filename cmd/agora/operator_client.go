@@ -99,7 +99,7 @@ func (f *apiFlags) operator(cmd *cobra.Command) (*operatorClient, config.Config,
 // the user named the economy with --url, an error naming it.
 func (c *operatorClient) noServer() error {
 	if c.explicit {
-		return fmt.Errorf("--url %s: no economy answers there (connection refused)", c.base)
+		return fmt.Errorf("--url %s: no running economy answers there (connection refused)", c.base)
 	}
 	return errNoServer
 }
