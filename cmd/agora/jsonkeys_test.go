@@ -33,6 +33,9 @@ func TestJSONKeysAreSnakeCase(t *testing.T) {
 		"bench restart":      restartReport{},
 		"bench clearing":     clearingReport{},
 		"bench exec":         execReport{},
+		"agent fund":         operator.FundAgentOutput{}.Body,
+		"agent bid":          operator.AgentBidOutput{}.Body,
+		"agent kill":         operator.KillAgentOutput{}.Body,
 	}
 	snake := regexp.MustCompile(`^[a-z][a-z0-9_]*$`)
 	marshaler := reflect.TypeFor[json.Marshaler]()
