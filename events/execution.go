@@ -36,16 +36,22 @@ type ExecutionEnded struct {
 const (
 	// CauseExited: the program exited by itself (any exit code).
 	CauseExited = "exited"
-	// CauseCPU: killed for exceeding its CPU time.
+	// CauseCPU: killed for exceeding its CPU time (every process of the
+	// execution together).
 	CauseCPU = "cpu"
-	// CauseMemory: killed for exceeding its memory.
+	// CauseMemory: killed for exceeding its memory (every process of the
+	// execution together).
 	CauseMemory = "memory"
+	// CauseDisk: killed for growing its workspace over the disk quota
+	// (execution.workspace_mb).
+	CauseDisk = "disk"
 	// CauseDeadline: killed at its wall-clock deadline.
 	CauseDeadline = "deadline"
 	// CauseKilled: killed from outside (its agent died while it ran).
 	CauseKilled = "killed"
 	// CauseFailed: the program could not be started (no workspace, a
-	// command that does not exist, a sandbox that refused).
+	// command that does not exist or cannot be executed, a sandbox that
+	// refused). Nothing of it ran.
 	CauseFailed = "failed"
 	// CauseInterrupted: a stop or a crash cut it short and it is not run
 	// again (its agent died meanwhile, its lease is gone, or its attempts
@@ -54,7 +60,7 @@ const (
 )
 
 // ExecutionCauses is the closed set of causes.
-var ExecutionCauses = []string{CauseExited, CauseCPU, CauseMemory, CauseDeadline, CauseKilled, CauseFailed, CauseInterrupted}
+var ExecutionCauses = []string{CauseExited, CauseCPU, CauseMemory, CauseDisk, CauseDeadline, CauseKilled, CauseFailed, CauseInterrupted}
 
 func (ExecutionStarted) EventType() string { return "execution_started" }
 func (ExecutionEnded) EventType() string   { return "execution_ended" }

@@ -124,10 +124,20 @@ func (x *Executor) leave(runner, xid string, attempt int) {
 		Reason: "cut short by the stop: runs again at the next start"})
 }
 
+// failedBySystem tells an execution that failed for the system's reasons
+// (exit code -1: no workspace, no command, a broken sandbox) from one whose
+// own command could not be executed (the sandbox's failed, with the
+// shell's exit code 127 or 126).
+func failedBySystem(end agent.EndExecution) bool {
+	return end.Cause == events.CauseFailed && end.ExitCode < 0
+}
+
 // finish records an execution's end and applies "no bid, no future". An
-// execution that failed to start (no workspace, a broken sandbox) is not
-// the agent's doing: its program had no chance to bid, so the rule waits
-// for an execution that ran. An execution ended as interrupted is one that
+// execution that failed to start for the system's reasons (no workspace, a
+// broken sandbox: see failedBySystem) is not the agent's doing: its program
+// had no chance to bid, so the rule waits for an execution that ran. A
+// command of the agent's own that cannot be executed had its chance: it
+// never will. An execution ended as interrupted is one that
 // will not run again (its attempts are used up, its lease is gone): its
 // agent is judged, or a crash could leave it neither running nor dead.
 func (x *Executor) finish(ctx context.Context, s start, attempt int, end agent.EndExecution) {
@@ -138,7 +148,7 @@ func (x *Executor) finish(ctx context.Context, s start, attempt int, end agent.E
 			"execution", xid, "err", err)
 	}
 	rep := Report{AgentID: runner, ExecutionID: xid, Started: true, End: ended, Attempt: attempt}
-	if end.Cause != events.CauseFailed && err == nil && ctx.Err() == nil {
+	if !failedBySystem(end) && err == nil && ctx.Err() == nil {
 		rep.Died = x.noBidNoFuture(ctx, runner)
 	}
 	x.report(rep)
@@ -329,9 +339,10 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 		env[EnvURL] = x.cfg.ServiceURL
 	}
 	spec := sandbox.Spec{Workspace: dir, Command: slices.Clone(command), Env: env, Socket: x.cfg.Socket,
-		CPUSeconds: wholeUnits(a.Resources[ResourceCPU], sandbox.CPUSecondsMax),
-		MemoryMB:   wholeUnits(a.Resources[ResourceMemory], sandbox.MemoryMBMax),
-		Processes:  x.cfg.Processes}
+		CPUSeconds:  wholeUnits(a.Resources[ResourceCPU], sandbox.CPUSecondsMax),
+		MemoryMB:    wholeUnits(a.Resources[ResourceMemory], sandbox.MemoryMBMax),
+		WorkspaceMB: x.cfg.WorkspaceMB,
+		Processes:   x.cfg.Processes}
 
 	// The program's context survives ctx only to be cancelled with a
 	// cause: the executor's stop (interrupted) or the agent's death
@@ -385,6 +396,8 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 		end.ExitCode, end.Cause = -1, events.CauseFailed
 	case errors.Is(cause, errAgentDied):
 		end.Cause = events.CauseKilled
+	case end.Cause == events.CauseFailed:
+		log.Warn("executor: the agent's command could not be executed", "command", command, "exit", end.ExitCode)
 	case end.Cause == "":
 		end.Cause = events.CauseExited
 	case !slices.Contains(events.ExecutionCauses, end.Cause):

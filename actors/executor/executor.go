@@ -81,6 +81,10 @@ type Config struct {
 	// Processes bounds the processes and threads of one program (0:
 	// ProcessesDefault).
 	Processes int
+	// WorkspaceMB is how much an agent's workspace may hold on disk while
+	// its program runs, in MiB: over it the execution is killed with
+	// cause disk (0: WorkspaceMBDefault).
+	WorkspaceMB int
 	// DefaultCommand runs for an agent whose record names no command
 	// (optional; without it such an agent's executions fail).
 	DefaultCommand []string
@@ -198,6 +202,9 @@ func New(cfg Config) (*Executor, error) {
 	}
 	if cfg.Processes <= 0 {
 		cfg.Processes = ProcessesDefault
+	}
+	if cfg.WorkspaceMB <= 0 {
+		cfg.WorkspaceMB = WorkspaceMBDefault
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now

@@ -288,3 +288,32 @@ func TestWithTheSandbox(t *testing.T) {
 	historyOf(t, log, xid(bid)).ranOnce(t, xid(bid))
 	audit(t, log)
 }
+
+// TestCommandThatCannotStart: an agent whose own command cannot be
+// executed ends its execution as failed, not exited 127, and since the
+// command is the agent's and will never start, the "no bid, no future"
+// rule applies to it as to a program that ran (a broken sandbox, the
+// system's failure, spares the agent: TestMissingWorkspaceFails).
+func TestCommandThatCannotStart(t *testing.T) {
+	sb, warning, err := sandbox.New()
+	if err != nil {
+		t.Skipf("no sandbox on this machine: %v", err)
+	}
+	if warning != "" {
+		t.Log(warning)
+	}
+	log, store := backend(t)
+	e := boot(t, log, store, t.TempDir())
+	defer e.close()
+	e.createAgent("y", 100, []string{"no-such-program-anywhere"}, nil)
+	bid := e.place("y", 2, 20, "", "")
+	e.startExecutor(sb)
+	e.clear(time.Now())
+	r := e.report(xid(bid))
+	if !r.Started || r.End.Cause != events.CauseFailed || r.End.ExitCode != 127 || !r.Died {
+		t.Fatalf("report %+v; want failed 127, and the agent dead", r)
+	}
+	e.settle()
+	historyOf(t, log, xid(bid)).ranOnce(t, xid(bid))
+	audit(t, log)
+}

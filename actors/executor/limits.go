@@ -13,6 +13,9 @@ const (
 	// when the configuration names no bound: enough for a Python program
 	// and a few helpers, not for a fork bomb.
 	ProcessesDefault = 64
+	// WorkspaceMBDefault is the disk quota of a workspace when the
+	// configuration names none (execution.workspace_mb).
+	WorkspaceMBDefault = 256
 	// LeaseMarginMin is the least time an execution's lease must still
 	// have when its program starts; the program's deadline is never later
 	// than the lease's end minus this margin, so a program never runs

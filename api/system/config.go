@@ -45,6 +45,7 @@ type PublicAllocation struct {
 type PublicExecution struct {
 	TimeoutSeconds  float64 `json:"timeout_seconds"`
 	DefaultMemoryMB int64   `json:"default_memory_mb"`
+	WorkspaceMB     int64   `json:"workspace_mb" doc:"How much the workspace may hold on disk while the program runs, in MiB: over it the execution is killed with cause disk."`
 }
 
 // PublicAttention is the rules of the attention queue.

@@ -178,7 +178,7 @@ func measureExec(ctx context.Context, sb *sandbox.Sandbox, dir, socket string, r
 	}
 	spec := sandbox.Spec{Workspace: workspace, Command: p.Command, Socket: socket,
 		Env:        map[string]string{"AGORA_URL": "unix://" + sb.SocketPath(socket)},
-		CPUSeconds: 10, MemoryMB: 256, Processes: 16, Timeout: time.Minute}
+		CPUSeconds: 10, MemoryMB: 256, WorkspaceMB: 256, Processes: 16, Timeout: time.Minute}
 	var output bytes.Buffer
 	direct := func() error {
 		cmd := exec.CommandContext(ctx, p.Command[0], p.Command[1:]...)

@@ -90,19 +90,20 @@ func (x *executions) serveSocket(e *runtimeEconomy, h http.Handler) error {
 func (x *executions) executor(e *runtimeEconomy, logger *slog.Logger) (*executor.Executor, error) {
 	cfg := e.node.cfg
 	return executor.New(executor.Config{
-		Pool:       Pool,
-		Log:        e.node.log,
-		Store:      e.node.store,
-		Accounts:   e.accounts,
-		Clearing:   e.clearing,
-		Workspaces: x.workspaces,
-		Runner:     x.sandbox,
-		Tickets:    x.tickets,
-		Agents:     executor.AgentsInLog(e.node.log),
-		Timeout:    cfg.Execution.Timeout(),
-		ServiceURL: "unix://" + x.sandbox.SocketPath(x.socket),
-		Socket:     x.socket,
-		Logger:     logger,
+		Pool:        Pool,
+		Log:         e.node.log,
+		Store:       e.node.store,
+		Accounts:    e.accounts,
+		Clearing:    e.clearing,
+		Workspaces:  x.workspaces,
+		Runner:      x.sandbox,
+		Tickets:     x.tickets,
+		Agents:      executor.AgentsInLog(e.node.log),
+		Timeout:     cfg.Execution.Timeout(),
+		WorkspaceMB: int(cfg.Execution.WorkspaceMB),
+		ServiceURL:  "unix://" + x.sandbox.SocketPath(x.socket),
+		Socket:      x.socket,
+		Logger:      logger,
 		OnDone: func(r executor.Report) {
 			// A run cut short by the stop has no end: it runs again at the
 			// next start (the executor logs it).

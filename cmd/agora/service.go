@@ -136,7 +136,8 @@ func publicConfig(cfg config.Config) system.PublicConfig {
 		Allocation: system.PublicAllocation{ScheduleSeconds: a.ScheduleSeconds, TransactionHistoryLength: a.TransactionHistoryLength,
 			HighMark: a.HighMark, LowMark: a.LowMark, PriceStepUp: a.PriceStepUp, PriceStepDown: a.PriceStepDown,
 			LeaseTimeoutSeconds: a.LeaseTimeoutSeconds},
-		Execution: system.PublicExecution{TimeoutSeconds: cfg.Execution.TimeoutSeconds, DefaultMemoryMB: cfg.Execution.DefaultMemoryMB},
+		Execution: system.PublicExecution{TimeoutSeconds: cfg.Execution.TimeoutSeconds, DefaultMemoryMB: cfg.Execution.DefaultMemoryMB,
+			WorkspaceMB: cfg.Execution.WorkspaceMB},
 		Attention: system.PublicAttention{PromptExpirySeconds: cfg.Attention.PromptExpirySeconds},
 	}
 	for _, name := range cfg.ResourceNames() {

@@ -22,23 +22,33 @@ var trivialPrograms = []struct {
 
 // BenchmarkTrivialSandboxed runs each trivial program through Run, with
 // bwrap and without: validation, handing the workspace over, the
-// sandbox, limits, measurement and the output log included.
+// sandbox, limits, measurement and the output log included. The
+// "without-cgroups" modes measure the executions in /proc instead of a
+// control group: the difference is what the groups cost.
 func BenchmarkTrivialSandboxed(b *testing.B) {
 	loadSandboxes()
 	if sandboxesErr != nil {
 		b.Fatal(sandboxesErr)
 	}
+	withoutCgroups := func(s *Sandbox) *Sandbox {
+		if s == nil {
+			return nil
+		}
+		c := *s
+		c.cgroups = nil
+		return &c
+	}
 	for _, mode := range []struct {
 		name string
 		s    *Sandbox
-	}{{"bwrap", isolated}, {"bare", bare}} {
+	}{{"bwrap", isolated}, {"bwrap-without-cgroups", withoutCgroups(isolated)}, {"bare", bare}, {"bare-without-cgroups", withoutCgroups(bare)}} {
 		for _, p := range trivialPrograms {
 			b.Run(mode.name+"/"+p.name, func(b *testing.B) {
 				if mode.s == nil {
 					b.Skip("bwrap does not work here")
 				}
 				skipWithout(b, p.needs)
-				sp := Spec{Workspace: b.TempDir(), Command: p.command, CPUSeconds: 10, MemoryMB: 256, Processes: 16, Timeout: time.Minute}
+				sp := Spec{Workspace: b.TempDir(), Command: p.command, CPUSeconds: 10, MemoryMB: 256, WorkspaceMB: 64, Processes: 16, Timeout: time.Minute}
 				for b.Loop() {
 					res, err := mode.s.Run(context.Background(), sp)
 					if err != nil || res.Cause != CauseExited || res.ExitCode != 0 {

@@ -59,14 +59,28 @@
 //     memory (MAP_SHARED mappings, memfd, files in tmpfs) escapes
 //     RLIMIT_DATA; /tmp, which holds /dev/shm too, is bounded to the
 //     limit's size.
-//     The limits are per process: a program with n processes may use up
-//     to n times them. A memory cgroup would bound
-//     the whole program exactly; it is not used because cgroup delegation
-//     differs from one machine to the next (this one has cgroup v1 owned
-//     by its supervisor).
 //   - Processes: RLIMIT_NPROC at Processes (see processLimit for what
 //     else the kernel counts).
+//   - Files: RLIMIT_FSIZE at the workspace quota.
 //   - No core dumps (RLIMIT_CORE 0): they would land in the workspace.
+//
+// These are per process. The envelope is the whole execution's, below.
+//
+// # The envelope of the whole execution
+//
+// Each execution has a control group of its own (cgroup.go): cgroup v1
+// (memory, cpuacct, pids) or v2, made in the executor's own group. The
+// sandbox's first process joins it while it waits, with its rlimits, so
+// every process of the program is born in it. The kernel holds the
+// memory of all of them together (shared mappings and tmpfs included) to
+// MemoryMB, and the pids controller their number; the executor reads the
+// group's CPU time every envelopeCheckInterval (watchUsage), sends SIGXCPU
+// to every process of the program at CPUSeconds and kills the execution
+// CPUGraceSeconds later, and kills it when the kernel has killed one of
+// its processes at the memory limit. Where no group can be made, New says
+// so, and the execution's processes are summed from /proc instead
+// (procMeter). The workspace is measured before, during (watchDisk) and
+// after the run against WorkspaceMB (disk.go).
 //
 // # The end and the kill
 //
@@ -82,16 +96,21 @@
 //
 // # Measurement
 //
-// CPU time and peak memory come from the rusage of the process that
-// reaps the program: bwrap's init, or a subshell without bwrap. The
-// executor becomes a child subreaper to reap it itself (process.go says
-// why its own child's rusage would be wrong).
+// CPU time and peak memory are the execution's group's, read once
+// everything is reaped, whatever ended it; and at least the rusage of the
+// process that reaps the program: bwrap's init, or a subshell without
+// bwrap. The executor becomes a child subreaper to reap it itself
+// (process.go says why its own child's rusage would be wrong).
 //
 // # Causes
 //
-// classify orders them: the supervisor's own kill (deadline, or killed by
-// the caller); then cpu, for a death by SIGXCPU or SIGKILL after at least
-// CPUNearPercent of the CPU seconds; then memory, for an abnormal end
+// classify orders them: the supervisor's own kill (deadline, killed by
+// the caller, or the whole execution over its CPU, memory or disk); then
+// failed, for a command that could not be executed (launcherFailed); then
+// memory, for a process the kernel killed at the group's limit; then disk,
+// for a workspace over its quota at the end or a death by SIGXFSZ; then
+// cpu, for a death by SIGXCPU or SIGKILL after at least CPUNearPercent of
+// the CPU seconds; then memory, for an abnormal end
 // (non-zero exit or a signal) with a peak resident size of at least
 // MemoryNearPercent of the limit, since a refused allocation is an
 // ordinary error to a program (Python's MemoryError exits 1); otherwise

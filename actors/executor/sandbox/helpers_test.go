@@ -78,11 +78,29 @@ func eachSandbox(t *testing.T, f func(t *testing.T, s *Sandbox)) {
 	})
 }
 
+// needCgroups skips a test of the whole execution's envelope where the
+// sandbox has no control groups (not root, or none mounted), or fails it
+// when AGORA_REQUIRE_BWRAP=1: CI runs as root on machines that have them.
+func needCgroups(t *testing.T, s *Sandbox) {
+	t.Helper()
+	if s.cgroups != nil {
+		return
+	}
+	_, why := findCgroups()
+	if os.Getenv(requireBwrapEnv) == "1" {
+		t.Fatalf("%s=1 but the sandbox has no control groups here (%s)", requireBwrapEnv, why)
+	}
+	t.Skipf("the sandbox has no control groups here (%s; set %s=1 to fail instead)", why, requireBwrapEnv)
+}
+
 // needPython skips a test that needs /usr/bin/python3, the interpreter the
 // sandbox's PATH finds.
 func needPython(t *testing.T) {
 	t.Helper()
 	if _, err := os.Stat("/usr/bin/python3"); err != nil {
+		if os.Getenv(requireBwrapEnv) == "1" {
+			t.Fatalf("%s=1 but /usr/bin/python3 is missing", requireBwrapEnv)
+		}
 		t.Skip("needs /usr/bin/python3 (Debian python3-minimal)")
 	}
 }
@@ -91,7 +109,7 @@ func needPython(t *testing.T) {
 func spec(t *testing.T, command ...string) Spec {
 	t.Helper()
 	return Spec{Workspace: t.TempDir(), Command: command,
-		CPUSeconds: 30, MemoryMB: 256, Processes: 32, Timeout: time.Minute}
+		CPUSeconds: 30, MemoryMB: 256, WorkspaceMB: 64, Processes: 32, Timeout: time.Minute}
 }
 
 // run runs sp, failing the test on an error, and returns the result and

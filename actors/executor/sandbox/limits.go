@@ -9,6 +9,8 @@ const (
 	CPUSecondsMax = 24 * 3600
 	// MemoryMBMax bounds Spec.MemoryMB: 1 TiB.
 	MemoryMBMax = 1 << 20
+	// WorkspaceMBMax bounds Spec.WorkspaceMB: 1 TiB.
+	WorkspaceMBMax = 1 << 20
 	// ProcessesMax bounds Spec.Processes.
 	ProcessesMax = 1 << 16
 	// TimeoutMax bounds Spec.Timeout.
@@ -39,6 +41,11 @@ const (
 	// SIGKILL (the OOM killer, an operator) to a program far from its limit
 	// from being taken for one.
 	CPUNearPercent = 50
+	// envelopeCheckInterval is how often the whole execution's CPU time,
+	// memory and workspace are looked at while it runs. With the CPU
+	// killed at the next look past the limit, a program may overrun its
+	// CPU seconds by this interval times the cores it keeps busy.
+	envelopeCheckInterval = 50 * time.Millisecond
 )
 
 // The program's output.

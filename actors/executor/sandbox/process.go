@@ -52,6 +52,9 @@ type execution struct {
 	status     *os.File // read end of bwrap's JSON status, or of sh's "$!"
 	release    *os.File // write end of releaseFd
 	limits     []rlimit
+	// meter measures the whole execution (its control group, or /proc);
+	// the program joins it before it starts.
+	meter meter
 	// network is the kept network namespace bwrap runs in, nil when bwrap
 	// makes its own (see netns.go); given back to networks once everything
 	// of the execution is reaped.
@@ -141,8 +144,8 @@ func (e *execution) releaseNetwork() {
 	}
 }
 
-// begin sets the limits on the sandbox's first process and then lets it
-// start the program. If they cannot be set, the program must not start:
+// begin sets the limits on the sandbox's first process, puts it in the
+// execution's control group, and then lets it start the program. If they cannot be set, the program must not start:
 // the execution is killed instead, and fails. releaseFd then stays open
 // until everything is reaped (supervise closes it), because bwrap's init
 // takes EOF on it for a go as well as a byte.
@@ -153,6 +156,9 @@ func (e *execution) begin(pid int) {
 	err := fmt.Errorf("%w: the sandbox's first process is gone", ErrSandboxFailed)
 	if tracked {
 		err = applyLimits(pid, e.limits)
+	}
+	if err == nil && e.meter != nil {
+		err = e.meter.join(pid)
 	}
 	if err == nil {
 		if _, err = e.release.Write([]byte(releaseWord)); err == nil {
@@ -165,6 +171,48 @@ func (e *execution) begin(pid int) {
 	e.failed = err
 	e.killLocked()
 	e.mu.Unlock()
+}
+
+// watchUsage kills the execution when all its processes together reach
+// its memory limit (stopMemory) or its CPU seconds plus CPUGraceSeconds
+// (stopCPU), looking every envelopeCheckInterval until stop is closed.
+// At the CPU seconds themselves every process of the program gets
+// SIGXCPU, as RLIMIT_CPU would send it to one process: most programs die
+// of it, and one that catches it has the grace to save its state. With
+// bwrap the sandbox's init is spared: its death would kill the program
+// at once.
+func (e *execution) watchUsage(stop <-chan struct{}, sp Spec) {
+	soft := time.Duration(sp.CPUSeconds) * time.Second
+	hard := soft + CPUGraceSeconds*time.Second
+	warned := false
+	tick := time.NewTicker(envelopeCheckInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		u, err := e.meter.read()
+		switch {
+		case err != nil:
+		case u.oomKills > 0:
+			e.kill(stopMemory)
+			return
+		case u.cpu >= hard:
+			e.kill(stopCPU)
+			return
+		case u.cpu >= soft && !warned:
+			warned = true
+			except := 0
+			e.mu.Lock()
+			if e.isolated {
+				except = e.pid
+			}
+			e.mu.Unlock()
+			e.meter.signal(unix.SIGXCPU, except)
+		}
+	}
 }
 
 // waitLeader reaps bwrap or sh.

@@ -23,15 +23,20 @@ func TestProgramNeverRunsWithoutItsLimits(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		e, err := s.start(sp, u)
+		m, err := s.meter(sp, u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.remove()
+		e, err := s.start(sp, u, m)
 		if err != nil {
 			t.Fatal(err)
 		}
 		// A resource the kernel does not know: setting it fails.
 		e.limits = append(e.limits, rlimit{resource: 1000, name: "BOGUS", soft: 1, hard: 1})
-		o := e.watch(context.Background(), sp.Timeout)
+		o := e.watch(context.Background(), sp, sp.workspaceBytes())
 		out := drain(e.output, e.outputDone)
-		if _, err := e.result(o, sp, out); !errors.Is(err, ErrSandboxFailed) {
+		if _, err := e.result(o, sp, out, usage{}, false); !errors.Is(err, ErrSandboxFailed) {
 			t.Fatalf("result error = %v; want ErrSandboxFailed", err)
 		}
 		if _, err := os.Stat(filepath.Join(sp.Workspace, "ran")); err == nil {

@@ -24,10 +24,13 @@ type rlimit struct {
 // rlimits are the envelope of sp as rlimits; nproc is the process limit
 // as the kernel will count it (see processLimit).
 func rlimits(sp Spec, nproc int) []rlimit {
-	cpu, mem := uint64(sp.CPUSeconds), uint64(sp.memoryBytes())
+	cpu, mem, disk := uint64(sp.CPUSeconds), uint64(sp.memoryBytes()), uint64(sp.workspaceBytes())
 	return []rlimit{
 		{unix.RLIMIT_CPU, "cpu", cpu, cpu + CPUGraceSeconds},
 		{unix.RLIMIT_DATA, "data", mem, mem},
+		// No single file may be larger than the workspace quota, which
+		// is otherwise measured between intervals (disk.go).
+		{unix.RLIMIT_FSIZE, "fsize", disk, disk},
 		{unix.RLIMIT_NPROC, "nproc", uint64(nproc), uint64(nproc)},
 		// A core dump of a killed program would land in the workspace.
 		{unix.RLIMIT_CORE, "core", 0, 0},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 )
@@ -45,20 +46,52 @@ func (s *Sandbox) Run(ctx context.Context, sp Spec) (Result, error) {
 	if err := ctx.Err(); err != nil {
 		return Result{}, context.Cause(ctx)
 	}
-	e, err := s.start(sp, u)
+	// The workspace may not grow over its quota, nor over its size now
+	// if it is over the quota already (an earlier execution killed for
+	// its disk overran it until the next look): the program may shrink
+	// it, not grow it.
+	startSize, err := diskUsage(sp.Workspace)
+	if err != nil {
+		return Result{}, fmt.Errorf("%w: measure: %w", ErrWorkspace, err)
+	}
+	diskLimit := max(sp.workspaceBytes(), startSize)
+	m, err := s.meter(sp, u)
 	if err != nil {
 		return Result{}, err
 	}
-	o := e.watch(ctx, sp.Timeout)
+	defer m.remove()
+	e, err := s.start(sp, u, m)
+	if err != nil {
+		return Result{}, err
+	}
+	o := e.watch(ctx, sp, diskLimit)
 	if u.switched && !e.isolated {
 		sweep(u)
 	}
+	// Everything of the execution has ended: what its group counted is
+	// the whole execution's, whatever ended it.
+	used, _ := m.read()
+	size, err := diskUsage(sp.Workspace)
+	overDisk := err == nil && size > diskLimit
 	out := drain(e.output, e.outputDone)
-	res, err := e.result(o, sp, out)
+	res, err := e.result(o, sp, out, used, overDisk)
 	if err != nil {
 		return res, err
 	}
 	return res, writeOutputLog(sp.Workspace, out, res, u)
+}
+
+// meter is what measures the execution run as u: a control group of its
+// own, or /proc where the sandbox has no control groups.
+func (s *Sandbox) meter(sp Spec, u user) (meter, error) {
+	if s.cgroups == nil {
+		return newProcMeter(sp), nil
+	}
+	pids := sp.Processes
+	if s.Isolated() {
+		pids++ // bwrap's init, in the group with the program
+	}
+	return s.cgroups.create(s.cgroups.groupName(u), sp, pids)
 }
 
 // acquire is the user the program runs as, and the function that gives it
@@ -76,8 +109,8 @@ func (s *Sandbox) acquire(ctx context.Context, workspace string) (user, func(), 
 
 // start starts the leader (bwrap, or sh without it) in a process group of
 // its own, with one pipe for stdout and stderr, and the status pipe.
-func (s *Sandbox) start(sp Spec, u user) (*execution, error) {
-	e := &execution{isolated: s.Isolated(), pidfd: -1}
+func (s *Sandbox) start(sp Spec, u user, m meter) (*execution, error) {
+	e := &execution{isolated: s.Isolated(), pidfd: -1, meter: m}
 	nproc, err := processLimit(sp, u, e.isolated)
 	if err != nil {
 		return nil, err
@@ -127,11 +160,17 @@ func (s *Sandbox) start(sp Spec, u user) (*execution, error) {
 }
 
 // watch supervises the execution until it has ended, killing it at the
-// deadline or when ctx ends.
-func (e *execution) watch(ctx context.Context, timeout time.Duration) observed {
+// deadline, when ctx ends, or when the whole execution goes over its
+// envelope (watchUsage, watchDisk).
+func (e *execution) watch(ctx context.Context, sp Spec, diskLimit int64) observed {
 	done := make(chan observed, 1)
 	go func() { done <- e.supervise() }()
-	deadline := time.NewTimer(time.Until(e.began.Add(timeout)))
+	stop := make(chan struct{})
+	var watchers sync.WaitGroup
+	watchers.Go(func() { e.watchUsage(stop, sp) })
+	watchers.Go(func() { e.watchDisk(stop, sp.Workspace, diskLimit) })
+	defer func() { close(stop); watchers.Wait() }()
+	deadline := time.NewTimer(time.Until(e.began.Add(sp.Timeout)))
 	defer deadline.Stop()
 	select {
 	case o := <-done:
@@ -147,15 +186,26 @@ func (e *execution) watch(ctx context.Context, timeout time.Duration) observed {
 // result turns what was observed into the Result. With bwrap, the
 // program's status is the exit code bwrap reports (128+n for signal n);
 // without, it is the measured process's own wait status.
-func (e *execution) result(o observed, sp Spec, out *tail) (Result, error) {
+func (e *execution) result(o observed, sp Spec, out *tail, used usage, overDisk bool) (Result, error) {
 	e.mu.Lock()
 	stopped := e.stopped
 	e.mu.Unlock()
 	res := Result{Wall: time.Since(e.began), OutputBytes: out.total}
+	var processPeak int64
 	if o.measured {
 		res.CPU = time.Duration(o.rusage.Utime.Nano() + o.rusage.Stime.Nano())
-		res.MemoryPeakBytes = o.rusage.Maxrss << 10
+		processPeak = o.rusage.Maxrss << 10
 	}
+	// Both count the program; the group (or /proc) counts all of it, the
+	// rusage of the reaped first process also what ran before the program
+	// joined its group. A group's memory is what the kernel charged it
+	// (see usage.charged); /proc's sums are taken at intervals, and may
+	// have missed a short program.
+	res.CPU, res.MemoryPeakBytes = max(res.CPU, used.cpu), max(processPeak, used.memoryPeak)
+	if used.charged {
+		res.MemoryPeakBytes = used.memoryPeak
+	}
+	neverStarted := false
 	switch {
 	case e.isolated && o.bwrapExitCode != nil:
 		res.ExitCode = *o.bwrapExitCode
@@ -169,31 +219,60 @@ func (e *execution) result(o observed, sp Spec, out *tail) (Result, error) {
 		// Killed before the program reported anything: it died of our
 		// SIGKILL.
 		res.Signal, res.ExitCode = syscall.SIGKILL, 128+int(syscall.SIGKILL)
-	case e.isolated && o.err == nil && commandNotRun(out):
-		// The sandbox was built but the command could not be executed:
-		// the program's own error, as a shell reports it.
-		res.ExitCode = exitCommandNotRun
+	case e.isolated && o.err == nil && launcherFailed(out, sp.Command[0]):
+		// bwrap built the sandbox but could not execute the command
+		// itself (not as root), and reports no exit code: the shell's.
+		res.ExitCode = exitNotFound
+		if !strings.Contains(string(out.bytes()), "No such file") {
+			res.ExitCode = exitNotExecutable
+		}
+		neverStarted = true
 	default:
 		return res, e.failure(o, out)
 	}
 	if o.err != nil {
 		return res, o.err
 	}
-	res.Cause = classify(ending{stopped: stopped, exitCode: res.ExitCode, signal: res.Signal,
-		cpu: res.CPU, memoryPeakBytes: res.MemoryPeakBytes}, sp)
+	if (res.ExitCode == exitNotFound || res.ExitCode == exitNotExecutable) && launcherFailed(out, sp.Command[0]) {
+		neverStarted = true
+	}
+	res.Cause = classify(ending{stopped: stopped, exitCode: res.ExitCode, signal: res.Signal, neverStarted: neverStarted,
+		cpu: res.CPU, processPeakBytes: processPeak, oomKilled: used.oomKills > 0, overDisk: overDisk}, sp)
 	return res, nil
 }
 
-// exitCommandNotRun is the exit code of a command that could not be
-// executed (not found, not executable), as shells report it.
-const exitCommandNotRun = 127
+// The exit codes of a command that could not be executed, as shells and
+// util-linux report them: not found, and found but not executable.
+const (
+	exitNotFound      = 127
+	exitNotExecutable = 126
+)
 
-// commandNotRun tells, from the output of a bwrap that reported no exit
-// code, that it built the sandbox and failed only to execute the command.
-// Nothing of the program ran, so all of the output is bwrap's own.
-func commandNotRun(out *tail) bool {
-	lines := strings.Split(strings.TrimSpace(string(out.bytes())), "\n")
-	return strings.HasPrefix(lines[len(lines)-1], "bwrap: execvp ")
+// launcherFailed tells that the program never started: the tool that was
+// to execute the command (bwrap, unshare or setpriv as root, sh without
+// bwrap) could not, and said so. Each of them writes nothing when it
+// succeeds, so the whole output of a program that never ran is that one
+// line, naming the command: "bwrap: execvp CMD: ...", "unshare: failed to
+// execute CMD: ...", "setpriv: failed to execute CMD: ...", or dash's
+// "sh: 1: exec: CMD: ...". A program that exits 126 or 127 having written
+// anything else ran. One that writes exactly such a line and exits so
+// imitates the failure and is taken at its word: it gains nothing by it
+// (see the executor's rule for programs that never started).
+func launcherFailed(out *tail, command string) bool {
+	if out.total > int64(len(out.buf)) {
+		return false
+	}
+	line, rest, _ := strings.Cut(string(out.bytes()), "\n")
+	if strings.TrimSpace(rest) != "" {
+		return false
+	}
+	for _, prefix := range []string{"bwrap: execvp ", "unshare: failed to execute ", "setpriv: failed to execute "} {
+		if strings.HasPrefix(line, prefix+command+": ") {
+			return true
+		}
+	}
+	_, after, ok := strings.Cut(line, ": exec: ")
+	return ok && strings.HasPrefix(line, "sh: ") && strings.HasPrefix(after, command+": ")
 }
 
 // failure explains an execution whose program never ran: bwrap's own

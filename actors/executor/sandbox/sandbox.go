@@ -18,6 +18,7 @@ type Sandbox struct {
 	users    *users    // the sandbox uids; nil when the executor is not root
 	self     user      // who the program runs as when users is nil
 	networks *networks // kept network namespaces; nil when bwrap makes them (see netns.go)
+	cgroups  *cgroups  // where executions' control groups are made; nil: measured in /proc (meter.go)
 }
 
 // Option configures New.
@@ -78,17 +79,59 @@ func New(opts ...Option) (s *Sandbox, warning string, err error) {
 		return nil, "", fmt.Errorf("%w: become a child subreaper: %w", ErrSandboxFailed, err)
 	}
 
-	reason := s.useBwrap(o.bwrap)
-	if reason == "" {
-		return s, "", nil
+	var warnings []string
+	if reason := s.useBwrap(o.bwrap); reason != "" {
+		if err := s.probe(); err != nil {
+			return nil, "", fmt.Errorf("%w: without bwrap either (%s): %w", ErrProbeFailed, reason, err)
+		}
+		warnings = append(warnings, fmt.Sprintf("SANDBOX WITHOUT ISOLATION: %s. Agent programs run with CPU, memory and process "+
+			"limits and are killed with their process group, but they can read every file their user may read, "+
+			"use the network, and see other agents' workspaces. Install bubblewrap (Debian: apt-get install "+
+			"bubblewrap) and make sure it can create namespaces here.", reason))
 	}
+	if reason := s.useCgroups(); reason != "" {
+		warnings = append(warnings, fmt.Sprintf("NO CONTROL GROUPS FOR EXECUTIONS: %s. The CPU time and memory of an execution's "+
+			"processes are summed from /proc every %s and the execution is killed at the next look past its envelope, "+
+			"not by the kernel: a program may overrun its memory for that long, and a process that leaves the "+
+			"execution's process tree (only possible without bwrap) is not counted. Run Agora as root on a machine "+
+			"with cgroup v1 (memory, cpuacct, pids) or cgroup v2 (memory and pids delegated to it).", reason, envelopeCheckInterval))
+	}
+	return s, strings.Join(warnings, " "), nil
+}
+
+// useCgroups makes s give every execution a control group of its own if
+// it can here, after removing the groups a crashed executor left;
+// otherwise it says why not. The groups are checked by running the
+// trivial program in one.
+func (s *Sandbox) useCgroups() (whyNot string) {
+	c, why := findCgroups()
+	if c == nil {
+		return why
+	}
+	if err := c.prepare(); err != nil {
+		return fmt.Sprintf("cannot enable the memory and pids controllers in %s: %v", c.unified, err)
+	}
+	c.removeStale(s.claimUID)
+	s.cgroups = c
 	if err := s.probe(); err != nil {
-		return nil, "", fmt.Errorf("%w: without bwrap either (%s): %w", ErrProbeFailed, reason, err)
+		s.cgroups = nil
+		return fmt.Sprintf("a program in a control group of its own did not run: %v", err)
 	}
-	return s, fmt.Sprintf("SANDBOX WITHOUT ISOLATION: %s. Agent programs run with CPU, memory and process "+
-		"limits and are killed with their process group, but they can read every file their user may read, "+
-		"use the network, and see other agents' workspaces. Install bubblewrap (Debian: apt-get install "+
-		"bubblewrap) and make sure it can create namespaces here.", reason), nil
+	return ""
+}
+
+// claimUID holds a sandbox uid that no execution uses, so that its stale
+// control group can be removed; ok is false when the uid is in use, or
+// there are no sandbox uids here.
+func (s *Sandbox) claimUID(uid int) (release func(), ok bool) {
+	if s.users == nil {
+		return nil, false
+	}
+	lock, err := lockUID(s.users.lockDir, uid)
+	if err != nil {
+		return nil, false
+	}
+	return func() { _ = lock.Close() }, true
 }
 
 // useBwrap makes s run programs through bwrap if bwrap works here;
@@ -163,7 +206,7 @@ func (s *Sandbox) probe() error {
 	ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
 	defer cancel()
 	res, err := s.Run(ctx, Spec{Workspace: dir, Command: []string{"true"},
-		CPUSeconds: 10, MemoryMB: 256, Processes: 16, Timeout: probeTimeout})
+		CPUSeconds: 10, MemoryMB: 256, WorkspaceMB: 64, Processes: 16, Timeout: probeTimeout})
 	if err != nil && !errors.Is(err, ErrOutputLog) {
 		return err
 	}

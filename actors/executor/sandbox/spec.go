@@ -36,6 +36,10 @@ type Spec struct {
 	// RLIMIT_DATA (see the package documentation for why not RLIMIT_AS).
 	// It also sizes the program's private /tmp and /dev/shm.
 	MemoryMB int
+	// WorkspaceMB is how much the workspace may hold on disk, in MiB:
+	// when it grows over that the execution is killed (CauseDisk). See
+	// disk.go for how it is measured.
+	WorkspaceMB int
 	// Processes is how many processes and threads the program may have at
 	// once, itself included.
 	Processes int
@@ -84,6 +88,9 @@ func (sp Spec) validate() error {
 	if sp.MemoryMB < 1 || sp.MemoryMB > MemoryMBMax {
 		bad("memory MB must be in [1, %d], got %d", MemoryMBMax, sp.MemoryMB)
 	}
+	if sp.WorkspaceMB < 1 || sp.WorkspaceMB > WorkspaceMBMax {
+		bad("workspace MB must be in [1, %d], got %d", WorkspaceMBMax, sp.WorkspaceMB)
+	}
 	if sp.Processes < 1 || sp.Processes > ProcessesMax {
 		bad("processes must be in [1, %d], got %d", ProcessesMax, sp.Processes)
 	}
@@ -98,6 +105,9 @@ func (sp Spec) validate() error {
 
 // memoryBytes is the memory limit in bytes.
 func (sp Spec) memoryBytes() int64 { return int64(sp.MemoryMB) << 20 }
+
+// workspaceBytes is the workspace quota in bytes.
+func (sp Spec) workspaceBytes() int64 { return int64(sp.WorkspaceMB) << 20 }
 
 // environ is the program's whole environment, sorted so that runs are
 // reproducible: the defaults, then the spec's variables over them.

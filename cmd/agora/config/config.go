@@ -166,6 +166,10 @@ type Execution struct {
 	// without memory). Must be >= 1 and fit in memory_mb's supply.
 	// Default 100.
 	DefaultMemoryMB int64 `yaml:"default_memory_mb"`
+	// WorkspaceMB is how much an agent's workspace may hold on disk while
+	// its program runs, in megabytes (MiB): over it the execution is killed
+	// with cause disk. Must be in [1, 1048576]. Default 256.
+	WorkspaceMB int64 `yaml:"workspace_mb"`
 }
 
 // Attention holds the rules of the prompt queue (SPEC.md 1.5).
@@ -304,7 +308,7 @@ func rawDefault() Config {
 			PriceStepDown:            0.1,
 			LeaseTimeoutSeconds:      120,
 		},
-		Execution: Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100},
+		Execution: Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100, WorkspaceMB: 256},
 		Attention: Attention{PromptExpirySeconds: 0},
 		Inference: Inference{APIKeyEnv: "AGORA_INFERENCE_API_KEY", TimeoutSeconds: 60},
 		Nats: Nats{

@@ -60,7 +60,7 @@ func TestDefaultValidatesAndMatchesSpec(t *testing.T) {
 		a.PriceStepUp != 0.1 || a.PriceStepDown != 0.1 || a.LeaseTimeoutSeconds != 120 {
 		t.Errorf("allocation = %+v", a)
 	}
-	if c.Execution != (Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100}) {
+	if c.Execution != (Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100, WorkspaceMB: 256}) {
 		t.Errorf("execution = %+v", c.Execution)
 	}
 	if c.Nats != (Nats{Host: "127.0.0.1", Port: 4222, Sync: "always", Replicas: 1, Stream: "AGORA_EVENTS"}) || !c.Nats.Embedded() {
@@ -212,6 +212,8 @@ func TestValidateRules(t *testing.T) {
 		{"timeout inf", func(c *Config) { c.Execution.TimeoutSeconds = math.Inf(1) }, []string{"execution.timeout_seconds:"}},
 		{"memory zero", func(c *Config) { c.Execution.DefaultMemoryMB = 0 }, []string{"execution.default_memory_mb:"}},
 		{"memory above supply", func(c *Config) { c.Execution.DefaultMemoryMB = 20000 }, []string{"execution.default_memory_mb:", "never fits"}},
+		{"no workspace", func(c *Config) { c.Execution.WorkspaceMB = 0 }, []string{"execution.workspace_mb:", "1..1048576"}},
+		{"workspace too large", func(c *Config) { c.Execution.WorkspaceMB = 1<<20 + 1 }, []string{"execution.workspace_mb:"}},
 		{"expiry negative", func(c *Config) { c.Attention.PromptExpirySeconds = -1 }, []string{"attention.prompt_expiry_seconds:"}},
 		{"inference url", func(c *Config) { c.Inference.URL = "ftp://x" }, []string{"inference.url:"}},
 		{"inference key env", func(c *Config) { c.Inference.APIKeyEnv = "1 bad" }, []string{"inference.api_key_env:"}},

@@ -24,6 +24,9 @@ const (
 	MaxTimeoutSeconds = 7 * 86400
 	// MaxTransactionHistoryLength bounds allocation.transaction_history_length.
 	MaxTransactionHistoryLength = 100000
+	// MaxWorkspaceMB bounds execution.workspace_mb: 1 TiB, the sandbox's
+	// own bound.
+	MaxWorkspaceMB = 1 << 20
 	// MaxInferenceTimeoutSeconds bounds inference.timeout_seconds: ten
 	// minutes, far past any execution's use for one answer.
 	MaxInferenceTimeoutSeconds = 600
@@ -181,6 +184,9 @@ func (c Config) validateExecution(v *validator) {
 		v.errorf("execution.default_memory_mb", "%d must be at least 1", e.DefaultMemoryMB)
 	case ok && mem.Supply > 0 && e.DefaultMemoryMB > int64(mem.Supply/MicroUnitsPerUnit):
 		v.errorf("execution.default_memory_mb", "%d is above resources.memory_mb.supply (%s): such a bundle never fits", e.DefaultMemoryMB, mem.Supply)
+	}
+	if e.WorkspaceMB < 1 || e.WorkspaceMB > MaxWorkspaceMB {
+		v.errorf("execution.workspace_mb", "%d must be in 1..%d", e.WorkspaceMB, MaxWorkspaceMB)
 	}
 }
 

@@ -1,0 +1,335 @@
+package sandbox
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// The envelope is the whole execution's: its processes together. Each
+// test is one way around a per-process limit, which the sandbox allowed
+// before it gave every execution a control group.
+
+// Eight children spinning 0.85 s of CPU each, under 1 CPU second: each
+// stays below RLIMIT_CPU, together they are stopped near the bid.
+func TestCPUIsSummedOverProcesses(t *testing.T) {
+	needPython(t)
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		needCgroups(t, s)
+		sp := spec(t, "python3", "-c", `import os, sys
+def spin():
+    while sum(os.times()[:2]) < 0.85:
+        pass
+    os._exit(0)
+for _ in range(8):
+    if os.fork() == 0:
+        spin()
+for _ in range(8):
+    os.wait()
+print('all children ran to the end', flush=True)`)
+		sp.CPUSeconds = 1
+		res, log := run(t, s, sp)
+		if res.Cause != CauseCPU {
+			t.Fatalf("result %s; want cpu\n%s", res, log)
+		}
+		if strings.Contains(log, "all children ran to the end") {
+			t.Errorf("the children ran their 6.8 s of CPU to the end:\n%s", log)
+		}
+		// The limit is looked at every envelopeCheckInterval, and the
+		// kill takes a moment on a loaded machine: at least the second
+		// paid for, and far below what the eight would use (6.8 s).
+		if res.CPU < 900*time.Millisecond || res.CPU > 3500*time.Millisecond {
+			t.Errorf("CPU %s recorded; want about the 1 s paid for", res.CPU)
+		}
+	})
+}
+
+// A child that catches SIGXCPU at the execution's CPU seconds is killed
+// CPUGraceSeconds later, and that is cpu.
+func TestCPUGraceIsTheExecutions(t *testing.T) {
+	needPython(t)
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		needCgroups(t, s)
+		sp := spec(t, "python3", "-c", `import os, signal
+signal.signal(signal.SIGXCPU, lambda *a: print('SIGXCPU caught', flush=True))
+for _ in range(2):
+    if os.fork() == 0:
+        while True:
+            pass
+while True:
+    os.wait()`)
+		sp.CPUSeconds = 1
+		res, log := run(t, s, sp)
+		if res.Cause != CauseCPU || res.Signal != syscall.SIGKILL {
+			t.Fatalf("result %s; want cpu by SIGKILL\n%s", res, log)
+		}
+		if !strings.Contains(log, "SIGXCPU caught") {
+			t.Errorf("the program was not warned by SIGXCPU first:\n%s", log)
+		}
+		if hard := time.Duration(1+CPUGraceSeconds) * time.Second; res.CPU < hard*9/10 || res.CPU > hard+2*time.Second {
+			t.Errorf("CPU %s; want about %s", res.CPU, hard)
+		}
+	})
+}
+
+// Eight children holding 48 MB each under a 64 MB envelope: each is below
+// RLIMIT_DATA, together they are killed for memory.
+func TestMemoryIsSummedOverProcesses(t *testing.T) {
+	needPython(t)
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		needCgroups(t, s)
+		sp := spec(t, "python3", "-c", `import os, time
+for _ in range(8):
+    if os.fork() == 0:
+        held = bytearray(48 << 20)
+        for i in range(0, len(held), 4096):
+            held[i] = 1
+        time.sleep(600)
+for _ in range(8):
+    os.wait()`)
+		sp.MemoryMB = 64
+		res, log := run(t, s, sp)
+		if res.Cause != CauseMemory {
+			t.Fatalf("result %s; want memory\n%s", res, log)
+		}
+		if res.MemoryPeakBytes > 64<<20+1<<20 || res.MemoryPeakBytes < 32<<20 {
+			t.Errorf("peak %.1f MiB recorded; want at most the 64 MiB paid for (8 x 48 MiB held before)", float64(res.MemoryPeakBytes)/(1<<20))
+		}
+		if res.Wall > 30*time.Second {
+			t.Errorf("wall %s: the execution was not stopped, it ran to its deadline", res.Wall)
+		}
+	})
+}
+
+// 48 shared anonymous mappings of 8 MB, touched: RLIMIT_DATA does not
+// count them, the execution's memory does.
+func TestSharedMappingsCountAsMemory(t *testing.T) {
+	needPython(t)
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		needCgroups(t, s)
+		sp := spec(t, "python3", "-c", `import mmap
+maps = []
+for _ in range(48):
+    m = mmap.mmap(-1, 8 << 20, flags=mmap.MAP_SHARED | mmap.MAP_ANONYMOUS)
+    for i in range(0, len(m), 4096):
+        m[i] = 1
+    maps.append(m)
+print('48 mappings held', flush=True)`)
+		sp.MemoryMB = 64
+		res, log := run(t, s, sp)
+		if res.Cause != CauseMemory || strings.Contains(log, "48 mappings held") {
+			t.Fatalf("result %s; want memory before the mappings are all held\n%s", res, log)
+		}
+		if res.MemoryPeakBytes > 64<<20+1<<20 {
+			t.Errorf("peak %.1f MiB recorded; want at most the 64 MiB paid for", float64(res.MemoryPeakBytes)/(1<<20))
+		}
+	})
+}
+
+// Files of 1 MB written until something stops the program: the workspace
+// quota does, with cause disk, and the workspace holds little more than
+// the quota.
+func TestWorkspaceQuota(t *testing.T) {
+	needPython(t)
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		sp := spec(t, "python3", "-c", `import os
+chunk = b'x' * (1 << 20)
+n = 0
+while True:
+    with open('fill-%d' % n, 'wb') as f:
+        f.write(chunk)
+    n += 1`)
+		sp.WorkspaceMB = 16
+		res, log := run(t, s, sp)
+		if res.Cause != CauseDisk {
+			t.Fatalf("result %s; want disk\n%s", res, log)
+		}
+		size, err := diskUsage(sp.Workspace)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Between two looks the program writes on: as much as the disk
+		// takes in envelopeCheckInterval, far below the deadline's worth.
+		if size < 16<<20 || size > 256<<20 {
+			t.Errorf("the workspace holds %.1f MiB; want a little over the 16 MiB quota", float64(size)/(1<<20))
+		}
+	})
+}
+
+// One file written past the quota is cut at it (RLIMIT_FSIZE), and that is
+// disk too, even when the program stops by itself at once.
+func TestOneFileAtTheQuota(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		sp := spec(t, "sh", "-c", "head -c 64000000 /dev/zero > big; echo status $?")
+		sp.WorkspaceMB = 8
+		res, log := run(t, s, sp)
+		if res.Cause != CauseDisk {
+			t.Fatalf("result %s; want disk\n%s", res, log)
+		}
+		fi, err := os.Stat(filepath.Join(sp.Workspace, "big"))
+		if err != nil || fi.Size() > 8<<20 {
+			t.Errorf("big: %v, %d bytes; want at most the 8 MiB quota", err, fi.Size())
+		}
+	})
+}
+
+// A workspace over its quota before the program starts (an earlier
+// execution overran it before it was stopped) does not fail the next
+// execution at once: the program may shrink it, not grow it.
+func TestWorkspaceOverTheQuotaMayShrink(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		sp := spec(t, "sh", "-c", "rm old && echo cleaned")
+		if err := os.WriteFile(filepath.Join(sp.Workspace, "old"), make([]byte, 3<<20), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sp.WorkspaceMB = 1
+		if res, log := run(t, s, sp); res.Cause != CauseExited || res.ExitCode != 0 {
+			t.Fatalf("result %s; want exited 0\n%s", res, log)
+		}
+	})
+}
+
+// A fork bomb killed at its deadline records what the bomb used, not what
+// the sandbox's first process did.
+func TestDeadlineRecordsTheWholeExecution(t *testing.T) {
+	needPython(t)
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		needCgroups(t, s)
+		mark := marker(t)
+		sp := spec(t, "python3", "-c", "import os  # "+mark+`
+while True:
+    try:
+        os.fork()
+    except OSError:
+        while True:
+            pass`)
+		sp.Processes, sp.Timeout = 12, 2*time.Second
+		res, log := run(t, s, sp)
+		if res.Cause != CauseDeadline {
+			t.Fatalf("result %s; want deadline\n%s", res, log)
+		}
+		// Its processes spun for 2 s on a machine of at least one core,
+		// shared with the rest of the tests: a few hundred milliseconds at
+		// the very least. The first process's own usage was some ms.
+		if res.CPU < 300*time.Millisecond {
+			t.Errorf("CPU %s recorded for a fork bomb that spun until its deadline", res.CPU)
+		}
+		noneLeft(t, mark)
+	})
+}
+
+// A command that cannot be executed never started: failed, with the exit
+// code the shell would give it, and the tool's message in the log.
+func TestCommandThatCannotStart(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		res, log := run(t, s, spec(t, "no-such-program-anywhere"))
+		if res.Cause != CauseFailed || res.ExitCode != 127 {
+			t.Fatalf("result %s; want failed 127", res)
+		}
+		if !strings.Contains(log, "no-such-program-anywhere") {
+			t.Errorf("output log does not say what failed:\n%s", log)
+		}
+		sp := spec(t, "./not-executable")
+		if err := os.WriteFile(filepath.Join(sp.Workspace, "not-executable"), []byte("data\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if res, log := run(t, s, sp); res.Cause != CauseFailed || res.ExitCode != 126 {
+			t.Fatalf("result %s; want failed 126\n%s", res, log)
+		}
+	})
+}
+
+// A program that exits 127 by itself, or whose own child is not found,
+// ran: exited.
+func TestExit127ByTheProgramIsExited(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		for _, script := range []string{"echo working; exit 127", "no-such-program-anywhere"} {
+			res, log := run(t, s, spec(t, "sh", "-c", script))
+			if res.Cause != CauseExited || res.ExitCode != 127 {
+				t.Errorf("%q: result %s; want exited 127\n%s", script, res, log)
+			}
+		}
+	})
+}
+
+// Every execution's group is removed once it has ended, and a group left
+// by an executor that crashed is removed at the next start.
+func TestControlGroupsAreRemoved(t *testing.T) {
+	eachSandbox(t, func(t *testing.T, s *Sandbox) {
+		needCgroups(t, s)
+		res, log := run(t, s, spec(t, "sh", "-c", "cat /proc/self/cgroup"))
+		if res.Cause != CauseExited {
+			t.Fatalf("result %s\n%s", res, log)
+		}
+		name := ""
+		for line := range strings.Lines(log) {
+			if i := strings.LastIndex(line, "/"+cgroupPrefix); i >= 0 {
+				name = strings.TrimSpace(line[i+1:])
+			}
+		}
+		if name == "" {
+			t.Fatalf("the program was in no group of its own:\n%s", log)
+		}
+		for _, parent := range s.cgroups.parents() {
+			if _, err := os.Stat(filepath.Join(parent, name)); err == nil {
+				t.Errorf("%s is left in %s", name, parent)
+			}
+		}
+	})
+	loadSandboxes()
+	if sandboxesErr != nil {
+		t.Fatal(sandboxesErr)
+	}
+	needCgroups(t, bare)
+	// A pid that no process has: the largest the kernel may give, plus one.
+	stale := fmt.Sprintf("%sp%d-1", cgroupPrefix, 1<<22+1)
+	for _, parent := range bare.cgroups.parents() {
+		if err := os.Mkdir(filepath.Join(parent, stale), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, _, err := New(WithBwrap("")); err != nil {
+		t.Fatal(err)
+	}
+	for _, parent := range bare.cgroups.parents() {
+		if _, err := os.Stat(filepath.Join(parent, stale)); err == nil {
+			t.Errorf("the stale group %s is left in %s", stale, parent)
+			_ = os.Remove(filepath.Join(parent, stale))
+		}
+	}
+}
+
+// Without control groups the execution is measured in /proc: the CPU of
+// several processes is summed there too.
+func TestProcMeterSumsProcesses(t *testing.T) {
+	needPython(t)
+	loadSandboxes()
+	if sandboxesErr != nil {
+		t.Fatal(sandboxesErr)
+	}
+	s := *bare
+	s.cgroups = nil
+	sp := spec(t, "python3", "-c", `import os
+def spin():
+    while sum(os.times()[:2]) < 0.85:
+        pass
+    os._exit(0)
+for _ in range(4):
+    if os.fork() == 0:
+        spin()
+for _ in range(4):
+    os.wait()
+print('all children ran to the end', flush=True)`)
+	sp.CPUSeconds = 1
+	res, log := run(t, &s, sp)
+	if res.Cause != CauseCPU || strings.Contains(log, "all children ran to the end") {
+		t.Fatalf("result %s; want cpu\n%s", res, log)
+	}
+	if res.CPU > 3500*time.Millisecond {
+		t.Errorf("CPU %s recorded; want about the 1 s paid for", res.CPU)
+	}
+}
