@@ -266,6 +266,7 @@ func TestWithTheSandbox(t *testing.T) {
 	if err != nil {
 		t.Skipf("no sandbox on this machine: %v", err)
 	}
+	defer sb.Close()
 	if warning != "" {
 		t.Log(warning)
 	}
@@ -299,6 +300,7 @@ func TestCommandThatCannotStart(t *testing.T) {
 	if err != nil {
 		t.Skipf("no sandbox on this machine: %v", err)
 	}
+	defer sb.Close()
 	if warning != "" {
 		t.Log(warning)
 	}

@@ -125,6 +125,7 @@ func runExec(ctx context.Context, o execOptions) (execReport, error) {
 	if err != nil {
 		return execReport{}, err
 	}
+	defer sb.Close()
 	rep := execReport{Runs: o.Runs, Isolated: sb.Isolated(), Warning: warning}
 	if warning != "" {
 		progressf(o.Progress, "WARNING: %s", warning)

@@ -69,6 +69,9 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return err
 	}
+	// The sandbox's control groups go once the executor has stopped.
+	closeSandbox := func() {}
+	defer func() { closeSandbox() }()
 	defer eco.stop()
 	agents, err := eco.recoverAll(ctx, 16)
 	if err != nil {
@@ -79,6 +82,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err != nil {
 		return err
 	}
+	closeSandbox = x.sandbox.Close
 	// Genesis first: on a fresh log it is event 1, the economy's origin.
 	// Without it (economy.genesis: false) the economy starts with no
 	// agent, and the operator adds them (agora agent add).

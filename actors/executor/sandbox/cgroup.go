@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -23,6 +24,13 @@ import (
 // runs in (so that whatever bounds the executor still bounds its programs),
 // named agora-sandbox-<key>: the sandbox uid as root, which is locked
 // host-wide while the execution runs, else p<executor pid>-<n>.
+//
+// Making a v1 group costs the kernel several milliseconds in each
+// hierarchy (7 ms for memory, 5 for cpuacct here, more than bwrap's whole
+// start), and reusing one costs nothing: so a v1 group is kept when its
+// execution ends, emptied, and reused by the next execution of its uid
+// with its counters reset (CPU time and peak) or taken as a baseline
+// (OOM kills). Close removes the groups kept.
 
 // cgroupPrefix starts the name of every group the sandbox makes.
 const cgroupPrefix = "agora-sandbox-"
@@ -38,6 +46,11 @@ type cgroups struct {
 	// v2: the executor's own group in the unified hierarchy.
 	unified string
 	seq     atomic.Uint64
+
+	mu sync.Mutex
+	// kept are the groups this process made and keeps (v1), by name:
+	// true while an execution uses it.
+	kept map[string]bool
 }
 
 // cgroupMount is one mounted hierarchy from /proc/self/mountinfo.
@@ -250,6 +263,9 @@ type group struct {
 	// peak is the largest memory.current seen, for v2 kernels without
 	// memory.peak.
 	peak int64
+	// oomBase is the OOM kill count of a reused group before this
+	// execution.
+	oomBase int64
 }
 
 func (c *cgroups) group(name string) *group {
@@ -260,29 +276,120 @@ func (c *cgroups) group(name string) *group {
 	return g
 }
 
-// create makes the group of one execution with sp's limits. A group of
-// that name left by an earlier execution (its executor crashed) is
-// emptied and removed first.
+// create makes the group of one execution with sp's limits, or (v1)
+// reuses the one of that name: kept by this process, or left by an
+// executor that crashed. A group that cannot be reused is removed and made
+// again.
 func (c *cgroups) create(name string, sp Spec, pids int) (*group, error) {
 	g := c.group(name)
+	if !c.v2 {
+		if _, err := os.Stat(g.dirs[0]); err == nil {
+			if g.reuse(sp, pids) == nil {
+				c.use(name, true)
+				return g, nil
+			}
+			g.remove()
+		}
+	}
 	if err := g.make(sp, pids); err != nil {
+		// Part of it was there (a crash between two mkdirs): once more
+		// from nothing.
 		g.remove()
-		return nil, fmt.Errorf("%w: control group %s: %w", ErrSandboxFailed, name, err)
+		if err := g.make(sp, pids); err != nil {
+			g.remove()
+			return nil, fmt.Errorf("%w: control group %s: %w", ErrSandboxFailed, name, err)
+		}
+	}
+	if !c.v2 {
+		c.use(name, true)
 	}
 	return g, nil
 }
 
+// use marks a kept group as used by an execution, or idle.
+func (c *cgroups) use(name string, inUse bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kept == nil {
+		c.kept = map[string]bool{}
+	}
+	c.kept[name] = inUse
+}
+
+// release ends the execution's use of its group: a v1 group is emptied
+// and kept for the next execution of its name; a v2 group is removed.
+func (g *group) release() {
+	if g.c.v2 {
+		g.remove()
+		return
+	}
+	g.kill()
+	g.c.use(g.name, false)
+}
+
+// close removes the groups kept that no execution uses.
+func (c *cgroups) close() {
+	c.mu.Lock()
+	var idle []string
+	for name, inUse := range c.kept {
+		if !inUse {
+			idle = append(idle, name)
+			delete(c.kept, name)
+		}
+	}
+	c.mu.Unlock()
+	for _, name := range idle {
+		c.group(name).remove()
+	}
+}
+
+// reuse readies a v1 group that exists for a new execution: nothing left
+// running in it, its CPU time and peak reset, its OOM kills so far the
+// baseline, sp's limits. The page cache it still holds from earlier
+// executions counts toward the limit, but is reclaimed before any process
+// is killed for memory.
+func (g *group) reuse(sp Spec, pids int) error {
+	g.kill()
+	if len(g.members()) > 0 {
+		return errors.New("processes left in it")
+	}
+	for i, d := range g.dirs {
+		if _, err := os.Stat(d); err != nil {
+			if err := os.Mkdir(d, 0o755); err != nil {
+				return err
+			}
+			continue
+		}
+		switch i {
+		case 0:
+			if err := write(d, "memory.max_usage_in_bytes", "0"); err != nil {
+				return err
+			}
+			oom, err := keyed(d, "memory.oom_control")
+			if err != nil {
+				return err
+			}
+			g.oomBase = oom["oom_kill"]
+		case 1:
+			if err := write(d, "cpuacct.usage", "0"); err != nil {
+				return err
+			}
+		}
+	}
+	return g.limit(sp, pids)
+}
+
 func (g *group) make(sp Spec, pids int) error {
 	for _, d := range g.dirs {
-		err := os.Mkdir(d, 0o755)
-		if errors.Is(err, fs.ErrExist) {
-			g.remove()
-			err = os.Mkdir(d, 0o755)
-		}
-		if err != nil {
+		if err := os.Mkdir(d, 0o755); err != nil {
 			return err
 		}
 	}
+	return g.limit(sp, pids)
+}
+
+// limit sets sp's limits on the group.
+func (g *group) limit(sp Spec, pids int) error {
 	mem := strconv.FormatInt(sp.memoryBytes(), 10)
 	n := strconv.Itoa(pids)
 	if g.c.v2 {
@@ -295,10 +402,18 @@ func (g *group) make(sp Spec, pids int) error {
 			writeIfThere(d, "memory.oom.group", "1"),
 			write(d, "pids.max", n))
 	}
-	err := write(g.dirs[0], "memory.limit_in_bytes", mem)
-	if err == nil && g.c.memsw {
-		// Memory and swap together: swap cannot extend the limit.
-		err = write(g.dirs[0], "memory.memsw.limit_in_bytes", mem)
+	var err error
+	if g.c.memsw {
+		// Memory and swap together: swap cannot extend the limit. The
+		// kernel keeps the memory limit at most the memsw limit at every
+		// step: raising both, memsw goes first.
+		if err = write(g.dirs[0], "memory.limit_in_bytes", mem); err == nil {
+			err = write(g.dirs[0], "memory.memsw.limit_in_bytes", mem)
+		} else if err = write(g.dirs[0], "memory.memsw.limit_in_bytes", mem); err == nil {
+			err = write(g.dirs[0], "memory.limit_in_bytes", mem)
+		}
+	} else {
+		err = write(g.dirs[0], "memory.limit_in_bytes", mem)
 	}
 	if err == nil && g.c.pids != "" {
 		err = write(g.dirs[2], "pids.max", n)
@@ -375,7 +490,7 @@ func (g *group) read() (usage, error) {
 		return u, err
 	}
 	oom, err := keyed(g.dirs[0], "memory.oom_control")
-	u.oomKills = oom["oom_kill"]
+	u.oomKills = oom["oom_kill"] - g.oomBase
 	return u, err
 }
 

@@ -15,7 +15,13 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
+	goleak.VerifyTestMain(m, goleak.Cleanup(func(int) {
+		for _, s := range []*Sandbox{isolated, bare} {
+			if s != nil {
+				s.Close()
+			}
+		}
+	}))
 }
 
 // requireBwrapEnv names the variable CI sets so that tests needing bwrap

@@ -23,8 +23,8 @@ type meter interface {
 	// signal sends sig to every process of the execution but except,
 	// and says to how many.
 	signal(sig unix.Signal, except int) int
-	// remove kills what is left and lets go of the execution.
-	remove()
+	// release kills what is left and lets go of the execution.
+	release()
 }
 
 var (
@@ -98,9 +98,9 @@ func (m *procMeter) signal(sig unix.Signal, except int) int {
 	return sent
 }
 
-// remove has nothing to do: the sandbox's own kill (the PID namespace, the
-// process group) ends the processes.
-func (m *procMeter) remove() {}
+// release has nothing to do: the sandbox's own kill (the PID namespace,
+// the process group) ends the processes.
+func (m *procMeter) release() {}
 
 // proc is a process and its start time, which tells it from a later
 // process given the same pid.

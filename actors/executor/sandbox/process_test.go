@@ -27,7 +27,7 @@ func TestProgramNeverRunsWithoutItsLimits(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		defer m.remove()
+		defer m.release()
 		e, err := s.start(sp, u, m)
 		if err != nil {
 			t.Fatal(err)

@@ -59,7 +59,7 @@ func (s *Sandbox) Run(ctx context.Context, sp Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	defer m.remove()
+	defer m.release()
 	e, err := s.start(sp, u, m)
 	if err != nil {
 		return Result{}, err

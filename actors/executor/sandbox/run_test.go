@@ -401,6 +401,7 @@ func TestRunWaitsForAFreeUser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	sleeper := spec(t, "sh", "-c", "touch started && sleep 2")
 	done := make(chan Result, 1)
 	go func() { r, _ := s.Run(context.Background(), sleeper); done <- r }()
@@ -435,6 +436,7 @@ func TestNewWarnsWithoutBwrap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			defer s.Close()
 			if s.Isolated() || !strings.Contains(warning, "SANDBOX WITHOUT ISOLATION") || !strings.Contains(warning, "network") {
 				t.Errorf("isolated %v, warning %q", s.Isolated(), warning)
 			}
@@ -456,6 +458,7 @@ func TestUserHeldElsewhereIsSkipped(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	defer s.Close()
 	held, err := lockUID(s.users.lockDir, first)
 	if err != nil {
 		t.Fatal(err)

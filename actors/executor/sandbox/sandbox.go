@@ -217,6 +217,16 @@ func (s *Sandbox) probe() error {
 	return nil
 }
 
+// Close removes the control groups the sandbox keeps for reuse (see
+// cgroup.go). Call it once no Run is in progress; a group it leaves (a
+// crash) is removed by the next New in the same group, or the next
+// execution of its uid.
+func (s *Sandbox) Close() {
+	if s.cgroups != nil {
+		s.cgroups.close()
+	}
+}
+
 // Isolated reports whether programs run inside bwrap.
 func (s *Sandbox) Isolated() bool { return s.tools.bwrap != "" }
 
