@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -111,8 +112,12 @@ func cgroupMounts() (v1 map[string]cgroupMount, unified *cgroupMount, err error)
 		return nil, nil, err
 	}
 	defer f.Close()
+	return parseMountinfo(f)
+}
+
+func parseMountinfo(r io.Reader) (v1 map[string]cgroupMount, unified *cgroupMount, err error) {
 	v1 = map[string]cgroupMount{}
-	sc := bufio.NewScanner(f)
+	sc := bufio.NewScanner(r)
 	for sc.Scan() {
 		// id parent dev root point options [optional...] - type source super
 		pre, post, ok := strings.Cut(sc.Text(), " - ")
@@ -163,8 +168,15 @@ func ownCgroups() (v1 map[string]string, unified string, err error) {
 	if err != nil {
 		return nil, "", err
 	}
+	v1, unified = parseProcCgroup(string(b))
+	return v1, unified, nil
+}
+
+// parseProcCgroup reads /proc/<pid>/cgroup: "id:controllers:path" lines,
+// "0::path" for the unified hierarchy.
+func parseProcCgroup(s string) (v1 map[string]string, unified string) {
 	v1 = map[string]string{}
-	for line := range strings.Lines(string(b)) {
+	for line := range strings.Lines(s) {
 		parts := strings.SplitN(strings.TrimSpace(line), ":", 3)
 		if len(parts) != 3 {
 			continue
@@ -177,7 +189,7 @@ func ownCgroups() (v1 map[string]string, unified string, err error) {
 			v1[ctl] = parts[2]
 		}
 	}
-	return v1, unified, nil
+	return v1, unified
 }
 
 // groupName is the name of the group of an execution run as u.
