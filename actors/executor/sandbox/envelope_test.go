@@ -33,6 +33,7 @@ for _ in range(8):
 print('all children ran to the end', flush=True)`)
 		sp.CPUSeconds = 1
 		res, log := run(t, s, sp)
+		t.Logf("result %s", res)
 		if res.Cause != CauseCPU {
 			t.Fatalf("result %s; want cpu\n%s", res, log)
 		}
@@ -93,6 +94,7 @@ for _ in range(8):
     os.wait()`)
 		sp.MemoryMB = 64
 		res, log := run(t, s, sp)
+		t.Logf("result %s", res)
 		if res.Cause != CauseMemory {
 			t.Fatalf("result %s; want memory\n%s", res, log)
 		}
@@ -145,6 +147,7 @@ while True:
     n += 1`)
 		sp.WorkspaceMB = 16
 		res, log := run(t, s, sp)
+		t.Logf("result %s", res)
 		if res.Cause != CauseDisk {
 			t.Fatalf("result %s; want disk\n%s", res, log)
 		}
@@ -152,6 +155,7 @@ while True:
 		if err != nil {
 			t.Fatal(err)
 		}
+		t.Logf("the workspace holds %.1f MiB", float64(size)/(1<<20))
 		// Between two looks the program writes on: as much as the disk
 		// takes in envelopeCheckInterval, far below the deadline's worth.
 		if size < 16<<20 || size > 256<<20 {
@@ -219,6 +223,7 @@ time.sleep(600)`)
 		if res.Cause != CauseDeadline {
 			t.Fatalf("result %s; want deadline\n%s", res, log)
 		}
+		t.Logf("result %s", res)
 		spun, _ := os.ReadFile(filepath.Join(sp.Workspace, "spun"))
 		if len(spun) < 2 {
 			t.Skipf("the machine is too busy: %d processes of the bomb had spun by the deadline", len(spun))
