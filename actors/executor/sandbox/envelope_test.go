@@ -376,3 +376,30 @@ print('all children ran to the end', flush=True)`)
 		t.Errorf("CPU %s recorded; want about the 1 s paid for", res.CPU)
 	}
 }
+
+// Without control groups, the memory of several processes is summed in
+// /proc too (their Pss), and the execution is killed when the sum is over
+// its memory.
+func TestProcMeterSumsMemory(t *testing.T) {
+	needPython(t)
+	loadSandboxes()
+	if sandboxesErr != nil {
+		t.Fatal(sandboxesErr)
+	}
+	s := *bare
+	s.cgroups = nil
+	sp := spec(t, "python3", "-c", `import os, time
+for _ in range(8):
+    if os.fork() == 0:
+        held = bytearray(48 << 20)
+        for i in range(0, len(held), 4096):
+            held[i] = 1
+        time.sleep(600)
+for _ in range(8):
+    os.wait()`)
+	sp.MemoryMB = 64
+	res, log := run(t, &s, sp)
+	if res.Cause != CauseMemory {
+		t.Fatalf("result %s; want memory\n%s", res, log)
+	}
+}

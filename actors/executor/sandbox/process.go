@@ -168,7 +168,12 @@ func (e *execution) begin(pid int) {
 		err = fmt.Errorf("%w: release the program: %w", ErrSandboxFailed, err)
 	}
 	e.mu.Lock()
-	e.failed = err
+	// Killed already (the caller's stop, the deadline) while the first
+	// process waited: that is why it could not be limited, moved or
+	// released, and the kill is the execution's end, not a failure.
+	if e.stopped == stopNone {
+		e.failed = err
+	}
 	e.killLocked()
 	e.mu.Unlock()
 }
