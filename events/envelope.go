@@ -36,4 +36,9 @@ type Envelope struct {
 type Record struct {
 	Seq      uint64
 	Envelope Envelope
+	// Bad is set, with Envelope holding the stored subject alone, when the
+	// log could not read the record as an envelope (or it names another
+	// subject than the one it was stored under). The log delivers it all
+	// the same: its followers skip it (Check) rather than stop at it.
+	Bad error
 }

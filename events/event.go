@@ -24,6 +24,10 @@ var registry = map[string]reflect.Type{}
 // the log shares it rather than carrying a copy.
 var typeNames = map[string]string{}
 
+// schemas holds the schema version of each registered type: a record of a
+// newer schema is skipped (Check).
+var schemas = map[string]int{}
+
 func register(events ...Event) {
 	for _, e := range events {
 		t := reflect.TypeOf(e)
@@ -35,6 +39,7 @@ func register(events ...Event) {
 		}
 		registry[e.EventType()] = t
 		typeNames[e.EventType()] = e.EventType()
+		schemas[e.EventType()] = e.EventSchema()
 		readers[t] = newDataReader(t)
 	}
 }

@@ -132,6 +132,23 @@ func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(ev
 	}
 }
 
+// Publish stores data under subject as is, with no check and no
+// expectation, and returns its sequence: what any client of the NATS port
+// can do to the real log (a stray or forged record). The followers must
+// skip what it stores if it is not a sound event (events.Check); tests use
+// it to prove they do.
+func (l *Log) Publish(subject string, data []byte) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	seq := uint64(len(l.records)) + 1
+	l.records = append(l.records, events.RecordOf(seq, subject, data))
+	if !l.closed {
+		close(l.grown)
+		l.grown = make(chan struct{})
+	}
+	return seq
+}
+
 // scan delivers matching records in [from, end] and returns end+1.
 func (l *Log) scan(ctx context.Context, filter string, from, end uint64, fn func(events.Record) error) (uint64, error) {
 	if from == 0 {

@@ -86,7 +86,7 @@ func (l *Log) consume(sctx, ctx context.Context, filter string, from uint64, sto
 		if err != nil {
 			return fmt.Errorf("natslog: follow %s: %w", filter, err)
 		}
-		rec, err := o.decode(meta.Sequence.Stream, msg.Data())
+		rec, err := o.decode(meta.Sequence.Stream, msg.Subject(), msg.Data())
 		if err != nil {
 			return err
 		}
@@ -104,23 +104,23 @@ type consumerSource struct {
 	left uint64
 }
 
-func (s *consumerSource) next(ctx context.Context) (uint64, []byte, error) {
+func (s *consumerSource) next(ctx context.Context) (uint64, string, []byte, error) {
 	if s.left == 0 {
-		return 0, nil, io.EOF
+		return 0, "", nil, io.EOF
 	}
 	m, err := s.it.Next(jetstream.NextContext(ctx))
 	if err != nil {
-		return 0, nil, err
+		return 0, "", nil, err
 	}
 	meta, err := m.Metadata()
 	if err != nil {
-		return 0, nil, err
+		return 0, "", nil, err
 	}
 	s.left--
 	if meta.NumPending == 0 {
 		s.left = 0
 	}
-	return meta.Sequence.Stream, m.Data(), nil
+	return meta.Sequence.Stream, m.Subject(), m.Data(), nil
 }
 
 func (l *Log) deleteConsumer(cons jetstream.Consumer) {

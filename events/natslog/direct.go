@@ -133,38 +133,38 @@ func (s *directSource) request() error {
 }
 
 // next implements source.
-func (s *directSource) next(ctx context.Context) (uint64, []byte, error) {
+func (s *directSource) next(ctx context.Context) (uint64, string, []byte, error) {
 	for {
 		if s.started && s.left == 0 {
-			return 0, nil, io.EOF
+			return 0, "", nil, io.EOF
 		}
 		if !s.open {
 			if err := s.request(); err != nil {
-				return 0, nil, err
+				return 0, "", nil, err
 			}
 		}
 		m, err := s.answers.next(ctx)
 		if err != nil {
-			return 0, nil, err
+			return 0, "", nil, err
 		}
 		switch status := m.Header.Get(statusHeader); status {
 		case "":
 			seq, err := s.accept(m)
 			if err != nil {
-				return 0, nil, err
+				return 0, "", nil, err
 			}
-			return seq, m.Data, nil
+			return seq, m.Header.Get(jetstream.SubjectHeader), m.Data, nil
 		case "204": // EOB: the answer is complete; ask for the rest.
 			if last, err := headerUint(m, jetstream.LastSequenceHeader); err != nil || last != s.prev {
-				return 0, nil, fmt.Errorf("direct get answer ended after %d (%v), last received %d: messages were lost", last, err, s.prev)
+				return 0, "", nil, fmt.Errorf("direct get answer ended after %d (%v), last received %d: messages were lost", last, err, s.prev)
 			}
 			s.open = false
 		case "404": // Nothing (more) matches from s.seq.
-			return 0, nil, io.EOF
+			return 0, "", nil, io.EOF
 		case "503":
-			return 0, nil, errors.New("no server answers direct gets on " + s.api)
+			return 0, "", nil, errors.New("no server answers direct gets on " + s.api)
 		default:
-			return 0, nil, fmt.Errorf("direct get on %s answered %s %s", s.api, status, m.Header.Get(descrHeader))
+			return 0, "", nil, fmt.Errorf("direct get on %s answered %s %s", s.api, status, m.Header.Get(descrHeader))
 		}
 	}
 }

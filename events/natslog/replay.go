@@ -3,7 +3,6 @@ package natslog
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"runtime"
 	"sync"
@@ -14,7 +13,7 @@ import (
 // source yields the raw records of one read in order, and io.EOF after the
 // last: a direct get reader or an ordered consumer's backlog.
 type source interface {
-	next(ctx context.Context) (seq uint64, data []byte, err error)
+	next(ctx context.Context) (seq uint64, subject string, data []byte, err error)
 }
 
 // chunkSize is the number of records decoded as one unit of work during a
@@ -29,9 +28,10 @@ func (e callbackError) Error() string { return e.err.Error() }
 
 // chunk is a run of consecutive records of a replay, decoded by one worker.
 type chunk struct {
-	data [][]byte
-	seqs []uint64
-	only only
+	data     [][]byte
+	seqs     []uint64
+	subjects []string
+	only     only
 	// end is why the source stopped after this chunk (io.EOF at the end),
 	// set before the chunk is handed to a worker.
 	end error
@@ -46,19 +46,21 @@ type chunk struct {
 // as o says.
 func fill(ctx context.Context, src source, size int, o only) *chunk {
 	c := &chunk{
-		data: make([][]byte, 0, size),
-		seqs: make([]uint64, 0, size),
-		only: o,
-		done: make(chan struct{}),
+		data:     make([][]byte, 0, size),
+		seqs:     make([]uint64, 0, size),
+		subjects: make([]string, 0, size),
+		only:     o,
+		done:     make(chan struct{}),
 	}
 	for len(c.data) < size {
-		seq, data, err := src.next(ctx)
+		seq, subject, data, err := src.next(ctx)
 		if err != nil {
 			c.end = err
 			break
 		}
 		c.data = append(c.data, data)
 		c.seqs = append(c.seqs, seq)
+		c.subjects = append(c.subjects, subject)
 	}
 	return c
 }
@@ -66,14 +68,14 @@ func fill(ctx context.Context, src source, size int, o only) *chunk {
 func (c *chunk) decode() {
 	c.recs = make([]events.Record, 0, len(c.data))
 	for i, data := range c.data {
-		rec, err := c.only.decode(c.seqs[i], data)
+		rec, err := c.only.decode(c.seqs[i], c.subjects[i], data)
 		if err != nil {
 			c.bad = err
 			break
 		}
 		c.recs = append(c.recs, rec)
 	}
-	c.data = nil
+	c.data, c.subjects = nil, nil
 	close(c.done)
 }
 
@@ -92,24 +94,20 @@ func newOnly(types []string) only {
 	return o
 }
 
-// decode reads the record at seq; one of a type o does not hold is
-// delivered with its sequence alone (an empty envelope), when its type
-// can be read without the rest (events.EnvelopeType).
-func (o only) decode(seq uint64, data []byte) (events.Record, error) {
+// decode reads the record at seq, stored under subject; one of a type o
+// does not hold is delivered with its sequence alone (an empty envelope),
+// when its type can be read without the rest (events.EnvelopeType).
+func (o only) decode(seq uint64, subject string, data []byte) (events.Record, error) {
 	if o != nil {
 		if t, ok := events.EnvelopeType(data); ok && !o[string(t)] {
 			return events.Record{Seq: seq}, nil
 		}
 	}
-	return decode(seq, data)
+	return decode(seq, subject, data)
 }
 
-func decode(seq uint64, data []byte) (events.Record, error) {
-	env, err := events.Unmarshal(data)
-	if err != nil {
-		return events.Record{}, fmt.Errorf("natslog: record %d: %w", seq, err)
-	}
-	return events.Record{Seq: seq, Envelope: env}, nil
+func decode(seq uint64, subject string, data []byte) (events.Record, error) {
+	return events.RecordOf(seq, subject, data), nil
 }
 
 // deliver hands a decoded chunk to fn and reports how the replay goes on:
