@@ -11,7 +11,7 @@ import (
 
 // Aggregate is the account as an event-sourced actor kind.
 func Aggregate() runtime.Aggregate[Account] {
-	return runtime.Aggregate[Account]{Kind: events.KindAgent, New: New, Decide: Decide, Evolve: Evolve,
+	return runtime.Aggregate[Account]{Kind: events.KindAgent, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit,
 		Public: func(a Account) any { return a.Status }}
 }
 

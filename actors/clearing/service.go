@@ -47,7 +47,7 @@ func NewService(host *runtime.Host, accounts *agent.Accounts, manager *runtime.M
 
 // Aggregate is the book as an event-sourced actor kind.
 func Aggregate(pool string) runtime.Aggregate[Book] {
-	return runtime.Aggregate[Book]{Kind: events.KindClearing, New: New, Decide: Decide, Evolve: Evolve,
+	return runtime.Aggregate[Book]{Kind: events.KindClearing, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit,
 		SnapshotBytesMin: snapshotBytesMin}
 }
 

@@ -7,5 +7,5 @@ import (
 
 // Aggregate is the market as an event-sourced actor kind.
 func Aggregate() runtime.Aggregate[Market] {
-	return runtime.Aggregate[Market]{Kind: events.KindMarket, New: New, Decide: Decide, Evolve: Evolve}
+	return runtime.Aggregate[Market]{Kind: events.KindMarket, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit}
 }

@@ -172,3 +172,57 @@ func (m Market) settle(t events.Trigger) Market {
 
 // LeaseIDs lists the executions holding leases, sorted.
 func (m Market) LeaseIDs() []string { return slices.Sorted(maps.Keys(m.Leases)) }
+
+// ErrInadmissible is what Admit wraps: the event would break the market's
+// own invariants (leases beyond the supply or below zero, a lease granted
+// twice or released that is not held), so it cannot be a fact of this
+// market however it came to be in the log. Every follower skips it.
+var ErrInadmissible = errors.New("event breaks the market's invariants")
+
+// Admit reports whether event e may be folded into market m, checking on
+// what the log holds what Decide checks before it writes such an event:
+// 0 <= leased <= supply after it. It runs on records read from the log
+// only (recovery, the audit). Pure.
+func Admit(m Market, e events.Event) error {
+	leased := m.LeasedUnits
+	supply := m.SupplyUnits
+	switch e := e.(type) {
+	case events.MarketConfigured:
+		if e.SupplyUnits <= 0 || e.MinPriceMicros <= 0 || e.MinPriceMicros > e.PriceMicros || e.PriceMicros > e.MaxPriceMicros {
+			return fmt.Errorf("%w: %w", ErrInadmissible, ErrInvalidTerms)
+		}
+		supply = e.SupplyUnits
+		if leased > supply {
+			return nil // a supply cut below the leases: they end, then it holds
+		}
+	case events.MarketCleared:
+		if !m.Open() {
+			return fmt.Errorf("%w: %w", ErrInadmissible, ErrNotOpen)
+		}
+		released := map[string]bool{}
+		for _, l := range e.Released {
+			if u, ok := m.Leases[l.ExecutionID]; !ok || u != l.Units || released[l.ExecutionID] {
+				return fmt.Errorf("%w: lease %s released that is not held", ErrInadmissible, l.ExecutionID)
+			}
+			released[l.ExecutionID] = true
+			leased -= l.Units
+		}
+		for _, l := range e.Granted {
+			if _, held := m.Leases[l.ExecutionID]; (held && !released[l.ExecutionID]) || l.Units <= 0 {
+				return fmt.Errorf("%w: lease %s granted twice or empty", ErrInadmissible, l.ExecutionID)
+			}
+			leased += l.Units
+		}
+	case events.LeaseReleased:
+		if u, ok := m.Leases[e.ExecutionID]; !ok || u != e.Units {
+			return fmt.Errorf("%w: lease %s released that is not held", ErrInadmissible, e.ExecutionID)
+		}
+		leased -= e.Units
+	default:
+		return nil
+	}
+	if leased < 0 || leased > supply {
+		return fmt.Errorf("%w: %w: %s leased of %s", ErrInadmissible, ErrOverSupply, leased, supply)
+	}
+	return nil
+}

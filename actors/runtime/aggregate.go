@@ -18,6 +18,14 @@ type Aggregate[S any] struct {
 	Decide func(state S, command any) (events.Event, error)
 	// Evolve applies an event; it may reuse the state it is given.
 	Evolve func(state S, e events.Event) S
+	// Admit, when set, reports whether an event read from the log may be
+	// folded into the state: nil, or why not (typed, wrapped by the shell
+	// in an *events.BadRecord). An event that would break the actor's
+	// invariants (an overspend, a hold on an account never created, a
+	// cycle cleared twice) is then skipped and the state left as it was.
+	// It runs on records read from the log (recovery, a foreign record),
+	// never on events Decide just wrote, which pass by construction. Pure.
+	Admit func(state S, e events.Event) error
 	// Public, when set, is what others may read of the durable state
 	// without asking the actor (Host.Peek): a small value, never a part
 	// of the state that the actor changes later (no maps, no slices). It

@@ -67,6 +67,9 @@ type pending[S any] struct {
 	// the batch is durable.
 	recalls bool
 	key     string
+	// admits, when set, is the sequence of an admission answered once
+	// the batch is durable.
+	admits uint64
 }
 
 type appendResult struct {
@@ -310,6 +313,7 @@ func (s *shell[S]) complete(ctx actor.Context, b *batch[S], r appendResult) {
 		if s.agg.Public != nil && s.public != nil {
 			s.public.Store(published{b.public})
 		}
+		s.publishAdmissions()
 	}
 	s.answer(b, r.seqs, err)
 	if err != nil {
@@ -347,6 +351,17 @@ func (s *shell[S]) answer(b *batch[S], seqs []uint64, err error) {
 				respond(p.to, reply{err: err})
 			} else {
 				respond(p.to, reply{value: p.query(s.state)})
+			}
+			continue
+		case p.admits != 0:
+			switch {
+			case err != nil && !s.recovered:
+				respond(p.to, reply{err: err})
+			case err == nil && p.admits > s.last && s.later(p):
+				// Beyond what is durable, with more decided: the
+				// record may be in a later batch.
+			default:
+				respond(p.to, reply{err: s.admitted(p.admits)})
 			}
 			continue
 		case p.recalls:
@@ -432,4 +447,18 @@ func (s *shell[S]) appendAll(last uint64, envs []events.Envelope, seqs []uint64)
 		prev = seq
 	}
 	return appendResult{seqs: seqs}
+}
+
+// later moves a pending read to the last batch not yet durable, if there
+// is one: it is answered with that batch.
+func (s *shell[S]) later(p pending[S]) bool {
+	switch {
+	case s.open != nil:
+		s.open.add(p)
+	case len(s.waiting) > 0:
+		s.waiting[len(s.waiting)-1].add(p)
+	default:
+		return false
+	}
+	return true
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -100,11 +99,11 @@ type Host struct {
 
 	mu      sync.RWMutex
 	stopped bool
-	kinds   map[events.Kind]func(id string, public *atomic.Value, mailbox *mailboxRef) actor.Producer
+	kinds   map[events.Kind]func(id string, c *cell, mailbox *mailboxRef) actor.Producer
 	pids    map[string]*actor.PID
-	// public holds what each actor publishes of its durable state
-	// (Aggregate.Public), for Peek.
-	public map[string]*atomic.Value
+	// cells hold what each actor publishes of its durable state
+	// (Aggregate.Public, for Peek; its admissions, for Admitted).
+	cells map[string]*cell
 }
 
 // mailboxThroughput is how many messages an actor handles before its
@@ -130,9 +129,9 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 			background: dispatch.Schedule, appends: newDeadlines(opts.AppendTimeout)},
 		asks:     newDeadlines(opts.AskTimeout),
 		dispatch: dispatch,
-		kinds:    map[events.Kind]func(string, *atomic.Value, *mailboxRef) actor.Producer{},
+		kinds:    map[events.Kind]func(string, *cell, *mailboxRef) actor.Producer{},
 		pids:     map[string]*actor.PID{},
-		public:   map[string]*atomic.Value{},
+		cells:    map[string]*cell{},
 	}, nil
 }
 
@@ -140,10 +139,10 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 func Register[S any](h *Host, agg Aggregate[S]) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.kinds[agg.Kind] = func(id string, public *atomic.Value, mailbox *mailboxRef) actor.Producer {
+	h.kinds[agg.Kind] = func(id string, c *cell, mailbox *mailboxRef) actor.Producer {
 		return func() actor.Actor {
-			return &shell[S]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps, public: public,
-				mailbox: mailbox}
+			return &shell[S]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps, public: &c.public,
+				cell: c, mailbox: mailbox}
 		}
 	}
 }
@@ -184,14 +183,14 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 		// Retryable: a manager may start before every kind is registered.
 		return nil, fmt.Errorf("%w: no actor kind %q registered", ErrUnavailable, kind)
 	}
-	public, mailbox := &atomic.Value{}, &mailboxRef{}
-	props := actor.PropsFromProducer(producer(id, public, mailbox), actor.WithDispatcher(h.dispatch),
+	c, mailbox := &cell{}, &mailboxRef{}
+	props := actor.PropsFromProducer(producer(id, c, mailbox), actor.WithDispatcher(h.dispatch),
 		actor.WithMailbox(mailbox.produce))
 	pid, err := h.system.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: spawn %s: %w", name, err)
 	}
-	h.pids[name], h.public[name] = pid, public
+	h.pids[name], h.cells[name] = pid, c
 	return pid, nil
 }
 
@@ -224,12 +223,12 @@ func (r *mailboxRef) waiting() int {
 // of the log.
 func (h *Host) Peek(kind events.Kind, id string) (any, bool) {
 	h.mu.RLock()
-	cell := h.public[string(kind)+"/"+id]
+	c := h.cells[string(kind)+"/"+id]
 	h.mu.RUnlock()
-	if cell == nil {
+	if c == nil {
 		return nil, false
 	}
-	p, ok := cell.Load().(published)
+	p, ok := c.public.Load().(published)
 	return p.v, ok
 }
 

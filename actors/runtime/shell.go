@@ -34,8 +34,10 @@ type shell[S any] struct {
 	id     string
 	filter string
 	deps   deps
-	// public holds Aggregate.Public of the durable state (Host.Peek).
+	// public holds Aggregate.Public of the durable state (Host.Peek);
+	// cell, which holds it, the actor's admissions too (Host.Admitted).
 	public *atomic.Value
+	cell   *cell
 	// mailbox tells whether commands wait behind the one being handled.
 	mailbox *mailboxRef
 	// closeNow is set when a batch opens with nothing being appended and
@@ -60,6 +62,10 @@ type shell[S any] struct {
 	// after each snapshot too large to keep (see maybeSnapshot).
 	snapEvery int
 	mem       *memory
+	// skipped are the records on the actor's subjects it did not fold
+	// (admission.go); skippedPublished how many of them are published.
+	skipped          []skippedRecord
+	skippedPublished int
 	// recovered is false after a failed recovery or append: the state may
 	// be behind the log, so the next command recovers first.
 	recovered bool
@@ -99,6 +105,9 @@ type snapshot[S any] struct {
 	Head    string    `json:"head,omitempty"`
 	State   S         `json:"state"`
 	Applied []applied `json:"applied,omitempty"`
+	// Skipped are the records skipped up to Seq: an admission asked
+	// after a restart for one of them must still say so.
+	Skipped []skippedRecord `json:"skipped,omitempty"`
 }
 
 func (s *shell[S]) snapshotKey() string {
@@ -132,6 +141,14 @@ func (s *shell[S]) receive(ctx actor.Context) {
 		s.appended(ctx, m)
 	case *actor.Stopping:
 		s.stop(ctx)
+	case admission:
+		if !s.idle() {
+			// The record may be one being appended: answered once
+			// everything decided is durable.
+			s.openBatch(ctx).add(pending[S]{to: to, admits: m.seq})
+			return
+		}
+		respond(to, reply{err: s.admitted(m.seq)})
 	case resume:
 		if s.resumed == nil {
 			s.resumed = map[string]bool{}
@@ -284,7 +301,7 @@ func (s *shell[S]) recover() error {
 					return false
 				}
 			}
-			s.state, s.last, s.tail = snap.State, snap.Seq, first.Envelope
+			s.state, s.last, s.tail, s.skipped = snap.State, snap.Seq, first.Envelope, snap.Skipped
 			for _, a := range snap.Applied {
 				s.mem.add(a)
 			}
@@ -297,7 +314,9 @@ func (s *shell[S]) recover() error {
 	} else {
 		err = s.fold(ctx, 1, nil)
 	}
-	if err == nil && s.last != 0 {
+	if err == nil && s.tail.Subject != "" {
+		// The last record admitted: a skipped record is in no actor's
+		// chain (the audit passes over it too).
 		s.head, err = chain.Hash(s.tail)
 	}
 	if err != nil {
@@ -306,6 +325,7 @@ func (s *shell[S]) recover() error {
 	s.tail = events.Envelope{}
 	s.recovered = true
 	s.publish(s.state)
+	s.publishAdmissions()
 	s.maybeSnapshot()
 	return nil
 }
@@ -314,6 +334,7 @@ func (s *shell[S]) recover() error {
 func (s *shell[S]) reset() {
 	s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
 	s.head, s.tail = "", events.Envelope{}
+	s.skipped, s.skippedPublished = nil, -1
 }
 
 // publish makes the public part of a durable state readable by Host.Peek.
@@ -341,9 +362,10 @@ func (s *shell[S]) fold(ctx context.Context, from uint64, first func(events.Reco
 			}
 			return nil
 		}
-		e, err := events.Decode(r.Envelope)
-		if err != nil {
-			return fmt.Errorf("seq %d: %w", r.Seq, err)
+		e, bad := s.read(r)
+		if bad != nil {
+			s.skip(bad)
+			return nil
 		}
 		s.apply(r, e)
 		return nil
@@ -450,9 +472,10 @@ func (s *shell[S]) tooLarge(bytes int) {
 
 // saveSnapshot saves state, the encoded state as of the actor's event at
 // seq (whose link is head), with the memory of the commands applied up to
-// it.
+// it and the records skipped.
 func (s *shell[S]) saveSnapshot(seq uint64, head string, state json.RawMessage) {
-	b, err := json.Marshal(snapshotOut{Kind: s.agg.Kind, ID: s.id, Seq: seq, Head: head, State: state, Applied: s.mem.entries()})
+	b, err := json.Marshal(snapshotOut{Kind: s.agg.Kind, ID: s.id, Seq: seq, Head: head, State: state, Applied: s.mem.entries(),
+		Skipped: s.skippedUpTo(seq)})
 	if err != nil {
 		s.deps.logger.Error("encode snapshot", "key", s.snapshotKey(), "err", err)
 		return
@@ -479,6 +502,7 @@ type snapshotOut struct {
 	Head    string          `json:"head,omitempty"`
 	State   json.RawMessage `json:"state"`
 	Applied []applied       `json:"applied,omitempty"`
+	Skipped []skippedRecord `json:"skipped,omitempty"`
 }
 
 // snapshotBackoffMax bounds how far the snapshot interval of a state too
@@ -499,4 +523,13 @@ type deps struct {
 	background func(func())
 	// appends bounds each append by opts.AppendTimeout.
 	appends *deadlines
+}
+
+// skippedUpTo lists the records skipped up to seq (a snapshot's).
+func (s *shell[S]) skippedUpTo(seq uint64) []skippedRecord {
+	n := len(s.skipped)
+	for n > 0 && s.skipped[n-1].Seq > seq {
+		n--
+	}
+	return s.skipped[:n:n]
 }

@@ -1,0 +1,225 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/chain"
+)
+
+// An actor's state is the fold of the records on its subjects. The log
+// takes a publish from any client of its port, so a record there may not
+// be a fact at all: one that does not decode, or whose event would break
+// the actor's state (Aggregate.Admit), is skipped by the actor, which
+// still counts it as the last record on its subjects (its next append
+// expects it). The process managers and the executor then act on a
+// record only once its actor has admitted it (Host.Admitted): a forged
+// transfer_sent must not credit its recipient, nor a forged cycle charge
+// its winners.
+
+// cell is what an actor publishes for others to read without asking it:
+// Aggregate.Public of its durable state (Peek), and its admissions: the
+// sequence of its last durable record and the records it skipped.
+type cell struct {
+	public atomic.Value
+	// last is the stream sequence of the actor's last durable record:
+	// every record on its subjects up to it was admitted or skipped.
+	last    atomic.Uint64
+	skipped atomic.Pointer[map[uint64]*events.BadRecord]
+}
+
+// admitted answers for a record at seq from what the actor published:
+// known is false when the actor has not reached seq yet.
+func (c *cell) admitted(seq uint64) (known bool, err error) {
+	if c == nil || seq > c.last.Load() {
+		return false, nil
+	}
+	if m := c.skipped.Load(); m != nil {
+		if b, ok := (*m)[seq]; ok {
+			return true, b
+		}
+	}
+	return true, nil
+}
+
+// admission asks an actor whether the record at seq on its subjects is one
+// of its facts (nil) or was skipped (the *events.BadRecord). It is
+// answered once everything the actor decided is durable; a record beyond
+// its last durable one is a foreign record, which it reads first.
+type admission struct{ seq uint64 }
+
+// ErrNotFound: an admission was asked for a record that is not on the
+// actor's subjects (the caller named the wrong actor).
+var ErrNotFound = errors.New("record not on the actor's subjects")
+
+// Admitted reports whether record r is a fact the followers may act on:
+// nil, or the *events.BadRecord that says why every follower skips it
+// (events.Check, or its actor's Aggregate.Admit). Another error (the
+// actor unavailable) says nothing about r: ask again. A record of a kind
+// this host does not run is judged by events.Check alone. It is cheap
+// once the actor has reached r (an atomic load), else an ask.
+func (h *Host) Admitted(ctx context.Context, r events.Record) error {
+	if err := events.Check(r); err != nil {
+		return err
+	}
+	kind, id, ok := events.ActorOf(r)
+	if !ok || !h.runs(kind) {
+		return nil
+	}
+	if known, err := h.cellOf(kind, id).admitted(r.Seq); known {
+		return err
+	}
+	rep, err := h.ask(ctx, kind, id, admission{seq: r.Seq})
+	if err != nil {
+		return err
+	}
+	return rep.err
+}
+
+// admittedThen is Admitted that does not wait: then gets the answer, on
+// the actor's goroutine when the actor is asked (it must not block), at
+// once otherwise.
+func (h *Host) admittedThen(r events.Record, then func(error)) {
+	if err := events.Check(r); err != nil {
+		then(err)
+		return
+	}
+	kind, id, ok := events.ActorOf(r)
+	if !ok || !h.runs(kind) {
+		then(nil)
+		return
+	}
+	if known, err := h.cellOf(kind, id).admitted(r.Seq); known {
+		then(err)
+		return
+	}
+	if err := h.sendThen(kind, id, admission{seq: r.Seq}, func(rep reply) { then(rep.err) }); err != nil {
+		then(err)
+	}
+}
+
+// runs reports whether an actor kind is registered.
+func (h *Host) runs(kind events.Kind) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	_, ok := h.kinds[kind]
+	return ok
+}
+
+// cellOf is the cell of a running actor; nil when it has not started.
+func (h *Host) cellOf(kind events.Kind, id string) *cell {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.cells[string(kind)+"/"+id]
+}
+
+// skippedRecord is a record an actor skipped, as kept in its snapshot.
+type skippedRecord struct {
+	Seq     uint64        `json:"seq"`
+	Subject string        `json:"subject"`
+	Reason  events.Reason `json:"reason"`
+	Detail  string        `json:"detail"`
+}
+
+// skip passes over a record that is not a fact of this actor: the state
+// is unchanged, and the record still counts as the last on the actor's
+// subjects, which its next append expects.
+func (s *shell[S]) skip(b *events.BadRecord) {
+	s.last = b.Seq
+	s.skipped = append(s.skipped, skippedRecord{Seq: b.Seq, Subject: b.Subject, Reason: b.Reason, Detail: errDetail(b)})
+	s.deps.logger.Debug("actor skipped a record", "kind", s.agg.Kind, "id", s.id, "seq", b.Seq,
+		"subject", b.Subject, "reason", b.Reason, "err", b.Err)
+}
+
+func errDetail(b *events.BadRecord) string {
+	if b.Err == nil {
+		return ""
+	}
+	return b.Err.Error()
+}
+
+// read decodes a record of this actor and admits its event, or says why
+// it is skipped.
+func (s *shell[S]) read(r events.Record) (events.Event, *events.BadRecord) {
+	e, err := events.Read(r)
+	if err != nil {
+		b, _ := events.AsBadRecord(err)
+		return nil, b
+	}
+	if s.agg.Admit != nil {
+		if err := s.agg.Admit(s.state, e); err != nil {
+			return nil, events.Skip(r, events.ReasonInvariant, err)
+		}
+	}
+	return e, nil
+}
+
+// publishAdmissions makes the actor's admissions readable by
+// Host.Admitted: the skipped records first, then the last sequence they
+// are good up to.
+func (s *shell[S]) publishAdmissions() {
+	if s.cell == nil {
+		return
+	}
+	if len(s.skipped) != s.skippedPublished {
+		m := make(map[uint64]*events.BadRecord, len(s.skipped))
+		for _, k := range s.skipped {
+			m[k.Seq] = &events.BadRecord{Seq: k.Seq, Subject: k.Subject, Reason: k.Reason, Err: errors.New(k.Detail)}
+		}
+		s.cell.skipped.Store(&m)
+		s.skippedPublished = len(s.skipped)
+	}
+	s.cell.last.Store(s.last)
+}
+
+// admitted answers an admission on durable state, reading the records
+// after the actor's last durable one first (a foreign record: the actor
+// has nothing being appended, so any record beyond its last is not its
+// own).
+func (s *shell[S]) admitted(seq uint64) error {
+	if !s.recovered {
+		if err := s.recover(); err != nil {
+			return err
+		}
+	}
+	if seq > s.last {
+		if err := s.catchUp(); err != nil {
+			return err
+		}
+	}
+	for i := len(s.skipped) - 1; i >= 0; i-- {
+		if s.skipped[i].Seq == seq {
+			k := s.skipped[i]
+			return &events.BadRecord{Seq: k.Seq, Subject: k.Subject, Reason: k.Reason, Err: errors.New(k.Detail)}
+		}
+	}
+	if seq > s.last {
+		return fmt.Errorf("%w: %d on %s %s (last %d)", ErrNotFound, seq, s.agg.Kind, s.id, s.last)
+	}
+	return nil
+}
+
+// catchUp folds the records after the actor's last durable one: foreign
+// records, admitted or skipped.
+func (s *shell[S]) catchUp() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
+	defer cancel()
+	s.tail = events.Envelope{}
+	err := s.fold(ctx, s.last+1, nil)
+	if err == nil && s.tail.Subject != "" {
+		// A foreign record admitted is the actor's last event now: its
+		// next event names it.
+		s.head, err = chain.Hash(s.tail)
+	}
+	s.tail = events.Envelope{}
+	if err != nil {
+		s.recovered = false
+		return fmt.Errorf("%w: catch up %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+	}
+	s.publish(s.state)
+	s.publishAdmissions()
+	return nil
+}
