@@ -35,9 +35,11 @@ type Projection interface {
 // called from any goroutines at once: records are applied one at a time, in
 // order, and each exactly once.
 type Runner struct {
-	log     events.Log
-	view    Projection
-	schemas map[string]int // event type -> newest schema this binary decodes
+	log  events.Log
+	view Projection
+	// admitted, when set, is asked before each record is applied: a
+	// *events.BadRecord skips it (see AdmitWith).
+	admitted func(events.Record) error
 
 	// applyMu makes applying a record, and a whole Rebuild, one step. Two
 	// readers (Run and CatchUp) may both deliver a record; the second one
@@ -56,23 +58,15 @@ func NewRunner(log events.Log, view Projection) (*Runner, error) {
 	if log == nil || view == nil {
 		return nil, fmt.Errorf("projections: %w: a runner needs a log and a projection", ErrNilDependency)
 	}
-	return &Runner{log: log, view: view, schemas: knownSchemas()}, nil
+	return &Runner{log: log, view: view}, nil
 }
 
-// knownSchemas reads the schema version of every registered event type. The
-// events package exposes only the names, so each is decoded from an empty
-// payload to ask its Go type.
-func knownSchemas() map[string]int {
-	out := map[string]int{}
-	for _, name := range events.Types() {
-		e, err := events.Decode(events.Envelope{Type: name, Data: []byte("{}")})
-		if err != nil {
-			panic("projections: registered event type " + name + " does not decode: " + err.Error())
-		}
-		out[name] = e.EventSchema()
-	}
-	return out
-}
+// AdmitWith makes the runner ask fn about each record before applying it:
+// a *events.BadRecord (a record whose actor does not admit its event) is
+// skipped like a record that does not decode. A read model cannot tell an
+// overspend from a payment by itself; the economy fold, which folds every
+// actor with its own Admit, can. Call it before the runner runs.
+func (r *Runner) AdmitWith(fn func(events.Record) error) { r.admitted = fn }
 
 // LastSeq is the stream sequence of the last record applied (0: none yet).
 func (r *Runner) LastSeq() uint64 { return r.lastSeq.Load() }
@@ -182,9 +176,20 @@ func (r *Runner) applyLocked(rec events.Record) error {
 	if rec.Seq <= r.lastSeq.Load() {
 		return nil // already applied, delivered again by a second reader
 	}
-	err := r.check(rec.Envelope)
+	// A record that is not a sound event (events.Check), or that the view
+	// or the admission finds not to be a fact (an *events.BadRecord), is
+	// skipped: it is no fact of the economy for any follower, and stopping
+	// here would stop the view at every start.
+	err := events.Check(rec)
+	if err == nil && r.admitted != nil {
+		err = r.admitted(rec)
+	}
 	if err == nil {
 		err = r.view.Apply(rec)
+	}
+	if errors.Is(err, events.ErrBadRecord) {
+		r.advance(rec.Seq)
+		return nil
 	}
 	if err != nil {
 		err = fmt.Errorf("projection stopped at sequence %d (%s %s): %w",
@@ -193,19 +198,6 @@ func (r *Runner) applyLocked(rec events.Record) error {
 		return err
 	}
 	r.advance(rec.Seq)
-	return nil
-}
-
-// check refuses a record this binary cannot read in full, whatever the view:
-// an unknown type or a newer schema may move money the view would not see.
-func (r *Runner) check(env events.Envelope) error {
-	schema, ok := r.schemas[env.Type]
-	if !ok {
-		return fmt.Errorf("%w: %q", events.ErrUnknownEventType, env.Type)
-	}
-	if env.Schema > schema {
-		return fmt.Errorf("%w: %s schema %d, this binary reads up to %d", ErrUnknownSchema, env.Type, env.Schema, schema)
-	}
 	return nil
 }
 

@@ -94,6 +94,11 @@ type Config struct {
 	// Clock is the time (optional: time.Now).
 	Clock  func() time.Time
 	Logger *slog.Logger
+	// Admitted, when set, says whether a record is a fact its actor
+	// admitted (runtime.Host.Admitted): nil, or the *events.BadRecord of a
+	// record every follower skips. The executor acts on no record before
+	// its actor has admitted it: a forged payment must start nothing.
+	Admitted func(context.Context, events.Record) error
 	// OnDone, when set, is told what became of each allocation the
 	// executor decided (started and ended, cut short by its stop, or
 	// skipped) and of each run again of an execution a stop or a crash
@@ -308,9 +313,18 @@ func (x *Executor) apply(ctx context.Context, r events.Record) error {
 	var e events.Event
 	if relevant {
 		// Only these few are decoded: JSON decoding is the cost of
-		// following the whole stream.
-		if e, err = events.Decode(r.Envelope); err != nil {
-			return fmt.Errorf("seq %d: %w", r.Seq, err)
+		// following the whole stream. A record that is not a fact is
+		// skipped, as by every follower.
+		e, err = events.Read(r)
+		if err == nil {
+			err = x.admitted(ctx, r)
+		}
+		if err != nil {
+			if !errors.Is(err, events.ErrBadRecord) {
+				return err // ctx ended
+			}
+			x.cfg.Logger.Debug("executor: record skipped", "err", err)
+			e = nil
 		}
 	}
 	x.mu.Lock()
@@ -625,5 +639,30 @@ func AgentsInLog(log events.Log) func(context.Context) ([]string, error) {
 				return err
 			})
 		return ids, err
+	}
+}
+
+// admitted waits for the record's actor to admit or skip it, asking again
+// while it cannot answer; only ctx ending stops it.
+func (x *Executor) admitted(ctx context.Context, r events.Record) error {
+	if x.cfg.Admitted == nil {
+		return nil
+	}
+	for {
+		err := x.cfg.Admitted(ctx, r)
+		if err == nil || errors.Is(err, events.ErrBadRecord) || ctx.Err() != nil {
+			if ctx.Err() != nil && err != nil && !errors.Is(err, events.ErrBadRecord) {
+				return ctx.Err()
+			}
+			return err
+		}
+		x.cfg.Logger.Warn("executor: admission of a record not answered; asking again", "seq", r.Seq, "err", err)
+		t := time.NewTimer(time.Second)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
 	}
 }

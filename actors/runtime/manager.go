@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -99,6 +100,9 @@ type targetQueue struct {
 type item struct {
 	seq uint64
 	r   Reaction
+	// gate, when set, holds the item until the actor whose record caused
+	// it has admitted that record (nothing after it is sent meanwhile).
+	gate *gate
 	// ticket names the item's send in this round while its answer is out;
 	// 0 once it came or was given up on. at is when it was sent.
 	ticket uint64
@@ -386,19 +390,118 @@ func (mr *ManagerRunner) saver(ctx context.Context, wg *sync.WaitGroup) func() {
 }
 
 // record hands one record to the manager: its reactions, if it acts on
-// the record's type (only those are decoded), are dispatched.
+// the record's type (only those are decoded), are dispatched. A record
+// that is not a sound event is skipped; one whose actor has not admitted
+// it yet has its reactions dispatched held (see gate).
 func (mr *ManagerRunner) record(ctx context.Context, r events.Record) error {
 	if mr.types != nil && !mr.types[r.Envelope.Type] {
-		return mr.dispatch(ctx, r.Seq, nil)
+		return mr.dispatch(ctx, r.Seq, nil, nil)
 	}
-	e, err := events.Decode(r.Envelope)
+	e, err := events.Read(r)
 	if err != nil {
-		return fmt.Errorf("manager %s: seq %d: %w", mr.m.Name, r.Seq, err)
+		mr.skipped(err)
+		return mr.dispatch(ctx, r.Seq, nil, nil)
 	}
-	return mr.dispatch(ctx, r.Seq, mr.m.React(r, e))
+	rs := mr.m.React(r, e)
+	if len(rs) == 0 {
+		return mr.dispatch(ctx, r.Seq, nil, nil)
+	}
+	kind, id, _ := events.ActorOf(r)
+	if !mr.host.runs(kind) {
+		return mr.dispatch(ctx, r.Seq, rs, nil)
+	}
+	if known, err := mr.host.cellOf(kind, id).admitted(r.Seq); known {
+		if err != nil {
+			mr.skipped(err)
+			rs = nil
+		}
+		return mr.dispatch(ctx, r.Seq, rs, nil)
+	}
+	g := &gate{}
+	if err := mr.dispatch(ctx, r.Seq, rs, g); err != nil {
+		return err
+	}
+	mr.admit(r, g)
+	return nil
 }
 
-func (mr *ManagerRunner) dispatch(ctx context.Context, seq uint64, rs []Reaction) error {
+// skipped notes a record the manager does not act on.
+func (mr *ManagerRunner) skipped(err error) {
+	mr.logger.Debug("manager: record skipped", "manager", mr.m.Name, "err", err)
+}
+
+// gate holds the reactions to one record until its actor has admitted it:
+// the actor has not reached the record yet when the manager reads it
+// (its append's answer is on its way, or the record is not the actor's
+// own), and a record the actor skips must cause nothing.
+type gate struct {
+	state  gateState
+	queues []*targetQueue // those holding the record's reactions
+}
+
+type gateState uint8
+
+const (
+	gateHeld gateState = iota
+	gateOpen
+	gateShut
+)
+
+// open reports whether an item may be sent.
+func (it *item) open() bool { return it.gate == nil || it.gate.state == gateOpen }
+
+// admit asks the record's actor whether it admits r, and opens or shuts
+// g with the answer; an actor that cannot answer is asked again.
+func (mr *ManagerRunner) admit(r events.Record, g *gate) {
+	mr.host.admittedThen(r, func(err error) { mr.resolve(r, g, err) })
+}
+
+// resolve opens g (the record was admitted) or shuts it (skipped: its
+// reactions are dropped, done); on another error, it asks again after a
+// pause. It may run on the actor's goroutine: it must not block.
+func (mr *ManagerRunner) resolve(r events.Record, g *gate, err error) {
+	mr.mu.Lock()
+	defer mr.mu.Unlock()
+	if err != nil && !errors.Is(err, events.ErrBadRecord) {
+		if mr.stopping || mr.run.Err() != nil {
+			return // the reactions stay above the cursor: redone at the next start
+		}
+		mr.resumers.Add(1)
+		go func() {
+			defer mr.resumers.Done()
+			t := time.NewTimer(retryPauseMax)
+			defer t.Stop()
+			select {
+			case <-mr.run.Done():
+			case <-t.C:
+				mr.admit(r, g)
+			}
+		}()
+		return
+	}
+	g.state = gateOpen
+	if err != nil {
+		g.state = gateShut
+		mr.skipped(err)
+	}
+	for _, q := range g.queues {
+		if g.state == gateShut {
+			kept := q.items[:q.sent]
+			for _, it := range q.items[q.sent:] {
+				if it.gate == g {
+					mr.complete(it.seq)
+					continue
+				}
+				kept = append(kept, it)
+			}
+			clear(q.items[len(kept):])
+			q.items = kept
+		}
+		mr.pump(q)
+	}
+}
+
+func (mr *ManagerRunner) dispatch(ctx context.Context, seq uint64, rs []Reaction, g *gate) error {
 	mr.mu.Lock()
 	defer mr.mu.Unlock()
 	for len(mr.order) >= mr.InFlightMax && ctx.Err() == nil {
@@ -427,7 +530,10 @@ func (mr *ManagerRunner) dispatch(ctx context.Context, seq uint64, rs []Reaction
 			q = &targetQueue{key: key, kind: r.Kind, id: r.ID, backoff: retryPauseMin}
 			mr.targets[key] = q
 		}
-		q.items = append(q.items, item{seq: seq, r: r})
+		q.items = append(q.items, item{seq: seq, r: r, gate: g})
+		if g != nil && !slices.Contains(g.queues, q) {
+			g.queues = append(g.queues, q)
+		}
 		mr.pump(q)
 	}
 	return nil
@@ -443,7 +549,7 @@ func (mr *ManagerRunner) dispatch(ctx context.Context, seq uint64, rs []Reaction
 // leave in stream order whoever pumps. Callers hold mr.mu.
 func (mr *ManagerRunner) pump(q *targetQueue) {
 	window := max(mr.PipelineMax, 1)
-	for !q.failed && !q.resuming && q.sent < len(q.items) && q.out < window && mr.run.Err() == nil {
+	for !q.failed && !q.resuming && q.sent < len(q.items) && q.items[q.sent].open() && q.out < window && mr.run.Err() == nil {
 		it := &q.items[q.sent]
 		q.tickets++
 		ticket := q.tickets

@@ -99,6 +99,7 @@ func (x *executions) executor(e *runtimeEconomy, logger *slog.Logger) (*executor
 		Runner:      x.sandbox,
 		Tickets:     x.tickets,
 		Agents:      executor.AgentsInLog(e.node.log),
+		Admitted:    e.host.Admitted,
 		Timeout:     cfg.Execution.Timeout(),
 		WorkspaceMB: int(cfg.Execution.WorkspaceMB),
 		ServiceURL:  "unix://" + x.sandbox.SocketPath(x.socket),

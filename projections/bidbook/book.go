@@ -36,20 +36,18 @@ func (b *Book) init() {
 // bids_cancelled (its agent died) or when a cycle allocates it: exactly the
 // bids clearing.Evolve keeps. On error b is unchanged.
 func Apply(b *Book, rec events.Record) error {
-	kind, pool, typ, err := events.ParseSubject(rec.Envelope.Subject)
-	if err != nil {
-		return fmt.Errorf("%w: sequence %d: %w", ErrInvalidRecord, rec.Seq, err)
+	// A record that is not a sound event is skipped by every follower
+	// (events.Check): the error says so, and the runner passes over it.
+	if err := events.Check(rec); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
+	kind, pool, _ := events.ActorOf(rec)
 	if kind != events.KindClearing {
 		return nil
 	}
-	if typ != rec.Envelope.Type || events.ValidateID(pool) != nil {
-		return fmt.Errorf("%w: sequence %d: subject %q does not name a clearing event of type %q",
-			ErrInvalidRecord, rec.Seq, rec.Envelope.Subject, rec.Envelope.Type)
-	}
-	e, err := events.Decode(rec.Envelope)
+	e, err := events.Read(rec)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	b.init()
 	switch e := e.(type) {

@@ -111,20 +111,18 @@ func remove(ids []string, id string) []string {
 // that was never created (a transfer bounced by an unknown recipient) add
 // nothing, since they move nothing. On error s is unchanged.
 func Apply(s *State, rec events.Record) error {
-	kind, agentID, typ, err := events.ParseSubject(rec.Envelope.Subject)
-	if err != nil {
-		return fmt.Errorf("%w: sequence %d: %w", ErrInvalidRecord, rec.Seq, err)
+	// A record that is not a sound event is skipped by every follower
+	// (events.Check): the error says so, and the runner passes over it.
+	if err := events.Check(rec); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
+	kind, agentID, _ := events.ActorOf(rec)
 	if kind != events.KindAgent {
 		return nil
 	}
-	if typ != rec.Envelope.Type || events.ValidateID(agentID) != nil {
-		return fmt.Errorf("%w: sequence %d: subject %q does not name an agent event of type %q",
-			ErrInvalidRecord, rec.Seq, rec.Envelope.Subject, rec.Envelope.Type)
-	}
-	e, err := events.Decode(rec.Envelope)
+	e, err := events.Read(rec)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	s.init()
 	if c, ok := e.(events.AgentCreated); ok {

@@ -82,20 +82,18 @@ func (s *State) Balance(agentID string) (events.Micros, bool) {
 // zero balance: a log may be read from a later point, and the view shows
 // what it was given rather than refuse it. On error s is unchanged.
 func Apply(s *State, rec events.Record) error {
-	kind, agentID, typ, err := events.ParseSubject(rec.Envelope.Subject)
-	if err != nil {
-		return fmt.Errorf("%w: sequence %d: %w", ErrInvalidRecord, rec.Seq, err)
+	// A record that is not a sound event is skipped by every follower
+	// (events.Check): the error says so, and the runner passes over it.
+	if err := events.Check(rec); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
+	kind, agentID, _ := events.ActorOf(rec)
 	if kind != events.KindAgent {
 		return nil
 	}
-	if typ != rec.Envelope.Type || events.ValidateID(agentID) != nil {
-		return fmt.Errorf("%w: sequence %d: subject %q does not name an agent event of type %q",
-			ErrInvalidRecord, rec.Seq, rec.Envelope.Subject, rec.Envelope.Type)
-	}
-	e, err := events.Decode(rec.Envelope)
+	e, err := events.Read(rec)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	s.init()
 	f := fold{s: s, rec: rec, agentID: agentID}

@@ -87,20 +87,18 @@ func (s *State) touch(resource string) *entry {
 // the allocations of each cycle. Records of other kinds are ignored without
 // being decoded. On error s is unchanged.
 func Apply(s *State, rec events.Record) error {
-	kind, id, typ, err := events.ParseSubject(rec.Envelope.Subject)
-	if err != nil {
-		return fmt.Errorf("%w: sequence %d: %w", ErrInvalidRecord, rec.Seq, err)
+	// A record that is not a sound event is skipped by every follower
+	// (events.Check): the error says so, and the runner passes over it.
+	if err := events.Check(rec); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
+	kind, id, _ := events.ActorOf(rec)
 	if kind != events.KindMarket && kind != events.KindClearing {
 		return nil
 	}
-	if typ != rec.Envelope.Type || events.ValidateID(id) != nil {
-		return fmt.Errorf("%w: sequence %d: subject %q does not name a %s event of type %q",
-			ErrInvalidRecord, rec.Seq, rec.Envelope.Subject, kind, rec.Envelope.Type)
-	}
-	e, err := events.Decode(rec.Envelope)
+	e, err := events.Read(rec)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	s.init()
 	if kind == events.KindMarket {
