@@ -18,7 +18,8 @@ type fact struct {
 }
 
 // foldFacts applies the facts as consecutive records (sequence i+1) and
-// returns the first violation's sequence (0 when none) and invariant.
+// returns the first violation's sequence (0 when none) and invariant, or
+// the first skipped record's.
 func foldFacts(t *testing.T, facts []fact) (uint64, string, *economy.Economy) {
 	t.Helper()
 	eco := economy.New()
@@ -33,6 +34,11 @@ func foldFacts(t *testing.T, facts []fact) (uint64, string, *economy.Economy) {
 				t.Fatalf("non-violation error %v", err)
 			}
 			return v.Seq, v.Invariant + ": " + v.Detail, eco
+		}
+		// A record its actor does not admit is skipped, and fails the
+		// audit until it is acknowledged: as good as a violation here.
+		if k := eco.Unacknowledged(); len(k) > 0 {
+			return k[0].Seq, "skipped: " + string(k[0].Reason) + ": " + k[0].Detail, eco
 		}
 	}
 	return 0, "", eco

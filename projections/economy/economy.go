@@ -84,13 +84,19 @@ type Economy struct {
 	bids bidLedger
 	// execs ties executions to their allocations and leases.
 	execs executionLedger
+
+	// Skipped are the records every follower skips, in log order
+	// (skipped.go); skippedAt indexes them by sequence.
+	Skipped   []Skipped
+	skippedAt map[uint64]int
 }
 
 // New returns an empty economy.
 func New() *Economy {
 	return &Economy{Accounts: map[string]agent.Account{}, Markets: map[string]market.Market{},
 		Books: map[string]clearing.Book{}, transfers: map[string]*transfer{},
-		holdsResolved: map[string]struct{}{}, bids: newBidLedger(), execs: newExecutionLedger()}
+		holdsResolved: map[string]struct{}{}, bids: newBidLedger(), execs: newExecutionLedger(),
+		skippedAt: map[uint64]int{}}
 }
 
 // MarketSummary is one market's headline.
@@ -134,6 +140,12 @@ type Summary struct {
 	// UnreleasedEnds counts executions that ended while their book still
 	// holds their leases: releases the clearing manager owes.
 	UnreleasedEnds int `json:"unreleased_ends"`
+	// SkippedRecords counts the records every follower skipped (they do
+	// not decode, or their event would break its actor's invariants);
+	// UnacknowledgedRecords those of them the operator has not
+	// acknowledged (agora skipped).
+	SkippedRecords        int `json:"skipped_records"`
+	UnacknowledgedRecords int `json:"unacknowledged_records"`
 }
 
 // Summary returns the headline figures.
@@ -163,6 +175,12 @@ func (e *Economy) Summary() Summary {
 	s.UnlistedBids, s.UnpaidAllocations = len(e.bids.listings), len(e.bids.allocations)
 	s.UnreleasedRefusals, s.UnrecordedCycles = len(e.bids.refused), e.bids.unrecordedCycles()
 	s.UnreleasedEnds = len(e.execs.endedLeased)
+	s.SkippedRecords = len(e.Skipped)
+	for _, k := range e.Skipped {
+		if !k.Acknowledged {
+			s.UnacknowledgedRecords++
+		}
+	}
 	return s
 }
 
@@ -170,18 +188,19 @@ type violationFunc func(inv, format string, args ...any) error
 
 // Apply folds one record and checks the invariants. A violation is
 // returned as *Violation; the state is still advanced, so a report can go
-// on if the caller wishes.
+// on if the caller wishes. A record that is not a fact (it does not
+// decode, or its actor's Admit refuses its event) is skipped, as every
+// follower skips it, and kept in Skipped; Apply returns nil for it.
 func (e *Economy) Apply(r events.Record) error {
-	ev, err := events.Decode(r.Envelope)
-	if err != nil {
-		return &Violation{Seq: r.Seq, Subject: r.Envelope.Subject, Invariant: "decodable", Detail: err.Error()}
+	e.LastSeq = r.Seq
+	ev, bad := e.admit(r)
+	if bad != nil {
+		e.skip(bad)
+		return nil
 	}
-	kind, id, _, err := events.ParseSubject(r.Envelope.Subject)
-	if err != nil {
-		return &Violation{Seq: r.Seq, Subject: r.Envelope.Subject, Invariant: "subject", Detail: err.Error()}
-	}
+	kind, id, _ := events.ActorOf(r)
 	e.Events++
-	e.LastSeq, e.LastTime = r.Seq, r.Envelope.Time
+	e.LastTime = r.Envelope.Time
 	v := func(inv, format string, args ...any) error {
 		return &Violation{Seq: r.Seq, Subject: r.Envelope.Subject, Invariant: inv, Detail: fmt.Sprintf(format, args...)}
 	}
@@ -192,6 +211,10 @@ func (e *Economy) Apply(r events.Record) error {
 		return e.applyMarket(id, ev, v)
 	case events.KindClearing:
 		return e.applyBook(id, r.Seq, ev, v)
+	case events.KindSystem:
+		if a, ok := ev.(events.RecordAcknowledged); ok && id == events.RecordsID {
+			e.acknowledge(r.Seq, a)
+		}
 	}
 	return nil
 }
