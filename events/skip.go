@@ -36,6 +36,10 @@ const (
 	ReasonInvariant Reason = "invariant"
 )
 
+// Reasons lists the reasons above (a metric shows each from zero).
+var Reasons = []Reason{ReasonUndecodable, ReasonBadSubject, ReasonUnknownType, ReasonUnknownSchema, ReasonBadData,
+	ReasonInvariant}
+
 // ErrBadRecord matches every *BadRecord with errors.Is: a record skipped
 // by the followers of the log, never acted on.
 var ErrBadRecord = errors.New("bad record")

@@ -101,9 +101,10 @@ func NewService(host *runtime.Host) (*Service, error) {
 	return &Service{host: host}, nil
 }
 
-// Acknowledge records the acknowledgement durably and returns the
-// sequence of its event (0 when it was acknowledged already).
-func (s *Service) Acknowledge(ctx context.Context, c Acknowledge, key string) (uint64, error) {
+// Acknowledge records the acknowledgement of the record at seq durably and
+// returns the sequence of its event (0 when it was acknowledged already).
+func (s *Service) Acknowledge(ctx context.Context, seq uint64, reason, key string) (uint64, error) {
+	c := Acknowledge{Seq: seq, Reason: reason}
 	if err := Validate(c); err != nil {
 		return 0, err
 	}

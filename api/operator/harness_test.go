@@ -20,6 +20,7 @@ import (
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/executor/ticket"
+	"github.com/agora-econ/agora/actors/records"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/api/apitest"
 	"github.com/agora-econ/agora/api/operator"
@@ -69,6 +70,7 @@ type economyForTest struct {
 	managers  []*runtime.ManagerRunner
 	runners   []*projections.Runner
 	economy   *economyFold
+	records   *records.Service
 	tickets   *ticket.Registry
 	directory *directory.View
 	markets   *markets.View
@@ -110,6 +112,9 @@ func startEconomy(t testing.TB) *economyForTest {
 		t.Fatal(err)
 	}
 	e.managers = []*runtime.ManagerRunner{transfers, book}
+	if e.records, err = records.NewService(host); err != nil {
+		t.Fatal(err)
+	}
 	historyView, err := history.New()
 	if err != nil {
 		t.Fatal(err)
@@ -179,7 +184,8 @@ func startEconomy(t testing.TB) *economyForTest {
 // them.
 func (e *economyForTest) deps() operator.Deps {
 	return operator.Deps{Directory: e.directory, Markets: e.markets, Creator: e.creator,
-		Freshness: freshness{log: e.log, runners: e.runners}, Economy: e.economy, Accounts: e.accounts, Book: e.clearing}
+		Freshness: freshness{log: e.log, runners: e.runners}, Economy: e.economy, Accounts: e.accounts, Book: e.clearing,
+		Records: e.records}
 }
 
 // create opens an account with a grant directly, as genesis is created.
@@ -438,4 +444,16 @@ func (f *economyFold) Summary() economy.Summary {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.eco.Summary()
+}
+
+func (f *economyFold) Skipped() []economy.Skipped {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.eco.SkippedRecords()
+}
+
+func (f *economyFold) SkippedRecord(seq uint64) (economy.Skipped, bool) {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.eco.SkippedRecord(seq)
 }

@@ -32,6 +32,7 @@ import (
 type collector struct {
 	directory Directory
 	markets   Markets
+	economy   Economy
 }
 
 // The metrics of the economy, in the order they are exposed.
@@ -70,11 +71,17 @@ var (
 		"The market's units leased by running executions (allocated and not yet released).", []string{"resource"}, nil)
 	metricActiveBids = prometheus.NewDesc("agora_market_active_bids",
 		"Open bids whose bundle names the resource.", []string{"resource"}, nil)
+	metricSkipped = prometheus.NewDesc("agora_records_skipped_total",
+		"Records of the log every follower skips, by reason: undecodable, bad_subject, unknown_type, unknown_schema, bad_data, invariant.",
+		[]string{"reason"}, nil)
+	metricUnacknowledged = prometheus.NewDesc("agora_records_unacknowledged",
+		"Skipped records the operator has not acknowledged (agora skipped ack): above 0, the audit fails.", nil, nil)
 )
 
 var economyMetrics = []*prometheus.Desc{metricCycles, metricBidsPlaced, metricBidsAllocated, metricExecutionsStarted,
 	metricExecutionsRunning, metricExecutionsEnded, metricAgents, metricCirculating, metricMinted, metricBurned,
-	metricHeld, metricInFlight, metricPrice, metricUtilization, metricSupply, metricLeased, metricActiveBids}
+	metricHeld, metricInFlight, metricPrice, metricUtilization, metricSupply, metricLeased, metricActiveBids,
+	metricSkipped, metricUnacknowledged}
 
 // Describe sends the description of every metric.
 func (e collector) Describe(ch chan<- *prometheus.Desc) {
@@ -124,6 +131,21 @@ func (e collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(metricLeased, units(m.LeasedUnits), m.Resource)
 		gauge(metricActiveBids, float64(m.ActiveBids), m.Resource)
 	}
+	skipped := map[events.Reason]int{}
+	for _, r := range events.Reasons {
+		skipped[r] = 0 // every reason, so that a rate starts at zero
+	}
+	unacknowledged := 0
+	for _, r := range e.economy.Skipped() {
+		skipped[r.Reason]++
+		if !r.Acknowledged {
+			unacknowledged++
+		}
+	}
+	for r, n := range skipped {
+		counter(metricSkipped, float64(n), string(r))
+	}
+	gauge(metricUnacknowledged, float64(unacknowledged))
 }
 
 func credits(m events.Micros) float64 { return float64(m) / events.MicrosPerCredit }
@@ -136,7 +158,7 @@ const metricsContentType = "text/plain; version=0.0.4; charset=utf-8"
 func (s *service) registerMetrics(api huma.API) error {
 	reg := prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
-		collector{directory: s.deps.Directory, markets: s.deps.Markets},
+		collector{directory: s.deps.Directory, markets: s.deps.Markets, economy: s.deps.Economy},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	} {

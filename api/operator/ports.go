@@ -113,9 +113,19 @@ type Freshness interface {
 }
 
 // Economy is the fold of the whole log that checks every invariant as
-// the events arrive; its summary is GET /admin/status.
+// the events arrive; its summary is GET /admin/status, its skipped
+// records GET /admin/skipped.
 type Economy interface {
 	Summary() economy.Summary
+	Skipped() []economy.Skipped
+	SkippedRecord(seq uint64) (economy.Skipped, bool)
+}
+
+// Records writes the operator's acknowledgement of a skipped record
+// (records.Service: the record_acknowledged event, durable before it
+// returns). key is the command's idempotency key.
+type Records interface {
+	Acknowledge(ctx context.Context, seq uint64, reason, key string) (uint64, error)
 }
 
 // Deps are the API's dependencies; every one is required.
@@ -127,6 +137,7 @@ type Deps struct {
 	Economy   Economy
 	Accounts  Accounts
 	Book      Book
+	Records   Records
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -138,7 +149,7 @@ func (d Deps) check() error {
 		value any
 	}{
 		{"Directory", d.Directory}, {"Markets", d.Markets}, {"Creator", d.Creator}, {"Freshness", d.Freshness},
-		{"Economy", d.Economy}, {"Accounts", d.Accounts}, {"Book", d.Book},
+		{"Economy", d.Economy}, {"Accounts", d.Accounts}, {"Book", d.Book}, {"Records", d.Records},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/records"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/api/problem"
 	"github.com/agora-econ/agora/events"
@@ -22,6 +23,7 @@ var statuses = []problem.Status{
 	{Err: events.ErrInvalidID, Code: http.StatusUnprocessableEntity},
 	{Err: agent.ErrInvalidCommand, Code: http.StatusUnprocessableEntity},
 	{Err: ErrInvalidProgram, Code: http.StatusUnprocessableEntity},
+	{Err: records.ErrInvalidAcknowledgement, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrUnknownResource, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrInvalidBundle, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrExceedsSupply, Code: http.StatusUnprocessableEntity},

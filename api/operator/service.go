@@ -87,6 +87,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	s.registerAgents(api)
 	s.registerPowers(api)
 	s.registerStatus(api)
+	s.registerSkipped(api)
 	if err := s.registerMetrics(api); err != nil {
 		return nil, nil, err
 	}

@@ -84,7 +84,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 	if !errors.Is(err, operator.ErrNilDependency) {
 		t.Fatalf("got %v", err)
 	}
-	for _, name := range []string{"Directory", "Markets", "Creator", "Freshness", "Economy", "Accounts", "Book"} {
+	for _, name := range []string{"Directory", "Markets", "Creator", "Freshness", "Economy", "Accounts", "Book", "Records"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Fatalf("%q does not name %s", err, name)
 		}

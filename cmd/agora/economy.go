@@ -11,6 +11,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/records"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/cmd/agora/config"
 	"github.com/agora-econ/agora/events"
@@ -39,8 +40,10 @@ type runtimeEconomy struct {
 	// markets carries the clearing's work (listings, payments, leases).
 	markets  *runtime.ManagerRunner
 	clearing *clearing.Service
-	history  *history.View
-	histRun  *projections.Runner
+	// records keeps the operator's acknowledgements of skipped records.
+	records *records.Service
+	history *history.View
+	histRun *projections.Runner
 	// live is the whole economy folded as events arrive, every invariant
 	// checked: the directory the end-of-cycle rule reads.
 	live    *liveEconomy
@@ -100,6 +103,9 @@ func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) 
 	if e.clearing, err = clearing.NewService(host, e.accounts, e.markets, Pool); err != nil {
 		return nil, err
 	}
+	if e.records, err = records.NewService(host); err != nil {
+		return nil, err
+	}
 	e.live = &liveEconomy{logger: n.logger}
 	e.live.Reset()
 	if e.liveRun, err = projections.NewRunner(n.log, e.live); err != nil {
@@ -128,6 +134,13 @@ func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) 
 	if e.dirRun, err = projections.NewRunner(n.log, e.directory); err != nil {
 		return nil, err
 	}
+	// The read models skip the records the economy fold skips: a read
+	// model alone cannot tell an overspend from a payment; the fold, which
+	// runs first on each record (startReadModels), folds every actor with
+	// its own Admit.
+	for _, r := range []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.dirRun} {
+		r.AdmitWith(e.live.verdict)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	e.ctx, e.cancel = ctx, cancel
 	// One follow of the log feeds both managers (runtime.RunManagers).
@@ -148,7 +161,8 @@ func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) 
 // each event once, not once per read model.
 func (e *runtimeEconomy) startReadModels() {
 	e.background(e.ctx, "read models", func(ctx context.Context) error {
-		return projections.RunShared(ctx, e.node.log, e.histRun, e.liveRun, e.bidsRun, e.marketRun, e.dirRun)
+		// The economy fold first: the others ask it about each record.
+		return projections.RunShared(ctx, e.node.log, e.liveRun, e.histRun, e.bidsRun, e.marketRun, e.dirRun)
 	})
 	e.background(e.ctx, "market_state mirror", e.mirror.Run)
 }
@@ -273,11 +287,20 @@ type liveEconomy struct {
 }
 
 // Apply folds one record. A broken invariant is logged loudly (agora audit
-// gives the full report) but does not stop the read model.
+// gives the full report) but does not stop the read model. A skipped
+// record is logged once, here: this fold sees each record once and skips
+// exactly what the actors skip.
 func (l *liveEconomy) Apply(r events.Record) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if err := l.eco.Apply(r); err != nil {
+	skipped := len(l.eco.Skipped)
+	err := l.eco.Apply(r)
+	if len(l.eco.Skipped) > skipped {
+		k := l.eco.Skipped[skipped]
+		l.logger.Error("record skipped: it is not a fact of the economy; see agora skipped", "seq", k.Seq,
+			"subject", k.Subject, "reason", k.Reason, "detail", k.Detail)
+	}
+	if err != nil {
 		var v *economy.Violation
 		if errors.As(err, &v) {
 			l.logger.Error("invariant violated; run agora audit", "violation", v.Error())
@@ -305,6 +328,31 @@ func (l *liveEconomy) accounts() []agent.Account {
 		out = append(out, a)
 	}
 	return out
+}
+
+// Skipped lists the skipped records (GET /admin/skipped).
+func (l *liveEconomy) Skipped() []economy.Skipped {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.eco.SkippedRecords()
+}
+
+// SkippedRecord is the skipped record at seq, if it is one.
+func (l *liveEconomy) SkippedRecord(seq uint64) (economy.Skipped, bool) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.eco.SkippedRecord(seq)
+}
+
+// verdict is the fold's judgement of a record it has applied: the
+// *events.BadRecord of one it skipped, else nil (projections.AdmitWith).
+func (l *liveEconomy) verdict(r events.Record) error {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if k, ok := l.eco.SkippedRecord(r.Seq); ok {
+		return &events.BadRecord{Seq: k.Seq, Subject: k.Subject, Reason: k.Reason, Err: errors.New(k.Detail)}
+	}
+	return nil
 }
 
 // Summary is the fold's headline figures (GET /admin/status).

@@ -87,6 +87,7 @@ func (e *runtimeEconomy) operatorAPI(creator operator.Creator, token string, log
 		Economy:   e.live,
 		Accounts:  e.accounts,
 		Book:      e.clearing,
+		Records:   e.records,
 	}, operator.Options{Token: token, Logger: logger})
 	return h, err
 }
