@@ -60,7 +60,10 @@ type auditReport struct {
 	// Chain counts the links checked; ChainBreak is the first broken one.
 	Chain      chain.Stats  `json:"chain"`
 	ChainBreak *chain.Break `json:"chain_break,omitempty"`
-	Seconds    float64      `json:"seconds"`
+	// Skipped are the records every follower skipped, acknowledged or
+	// not; an unacknowledged one fails the audit.
+	Skipped []economy.Skipped `json:"skipped,omitempty"`
+	Seconds float64           `json:"seconds"`
 }
 
 func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJSON bool) error {
@@ -70,18 +73,27 @@ func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJS
 	var links chain.Verifier
 	var broken *chain.Break
 	err := readPrefix(ctx, log, until, progressWriter(), func(r events.Record) error {
-		// The link first: a record that is not the one written explains
-		// whatever invariant it breaks.
+		// A record the fold skips (it does not decode, or its actor would
+		// not admit it) is no fact: it is in no actor's chain, as the
+		// actors do not chain to it, and it is reported as skipped. Of the
+		// others, the link is reported first: a record that is not the one
+		// written explains whatever invariant it breaks.
+		skipped := len(eco.Skipped)
+		verr := eco.Apply(r)
+		if len(eco.Skipped) > skipped {
+			return nil
+		}
 		if err := links.Check(r); err != nil {
 			return err
 		}
-		return eco.Apply(r)
+		return verr
 	})
 	if err != nil && !errors.As(err, &violation) && !errors.As(err, &broken) {
 		return err
 	}
-	rep := auditReport{OK: violation == nil && broken == nil, Summary: eco.Summary(), Violation: violation,
-		Chain: links.Stats(), ChainBreak: broken, Seconds: time.Since(started).Seconds()}
+	unacked := eco.Unacknowledged()
+	rep := auditReport{OK: violation == nil && broken == nil && len(unacked) == 0, Summary: eco.Summary(), Violation: violation,
+		Chain: links.Stats(), ChainBreak: broken, Skipped: eco.SkippedRecords(), Seconds: time.Since(started).Seconds()}
 	if asJSON {
 		enc := json.NewEncoder(out)
 		enc.SetIndent("", "  ")
@@ -92,6 +104,13 @@ func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJS
 		printSummary(out, rep.Summary)
 		printChain(out, rep.Chain)
 		fmt.Fprintf(out, "audited in %.2fs\n", rep.Seconds)
+		for _, k := range rep.Skipped {
+			ack := "NOT ACKNOWLEDGED"
+			if k.Acknowledged {
+				ack = fmt.Sprintf("acknowledged at %d", k.AckSeq)
+			}
+			fmt.Fprintf(out, "skipped record %d (%s): %s: %s [%s]\n", k.Seq, k.Subject, k.Reason, k.Detail, ack)
+		}
 		if rep.OK {
 			fmt.Fprintln(out, "OK: every invariant holds at every event, every link of every actor's chain holds")
 		}
@@ -101,6 +120,13 @@ func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJS
 	}
 	if violation != nil {
 		return exitError{1, fmt.Errorf("audit failed at stream sequence %d: %w", violation.Seq, violation)}
+	}
+	if len(unacked) > 0 {
+		// A record no follower acted on is not a broken invariant, but
+		// someone wrote it: the operator must have seen it.
+		k := unacked[0]
+		return exitError{1, fmt.Errorf("audit failed: %d skipped record(s) not acknowledged, the first at stream sequence %d (%s): %s: %s; see agora skipped",
+			len(unacked), k.Seq, k.Subject, k.Reason, k.Detail)}
 	}
 	return nil
 }
@@ -130,4 +156,7 @@ func printSummary(out io.Writer, s economy.Summary) {
 	fmt.Fprintf(out, "burned       %s\n", s.BurnedMicros)
 	fmt.Fprintf(out, "circulating  %s (held %s)\n", s.BalanceMicros, s.HeldMicros)
 	fmt.Fprintf(out, "in flight    %s (%d transfers)\n", s.InFlightMicros, s.OpenTransfers)
+	if s.SkippedRecords > 0 {
+		fmt.Fprintf(out, "skipped      %d records (%d not acknowledged; see agora skipped)\n", s.SkippedRecords, s.UnacknowledgedRecords)
+	}
 }

@@ -44,6 +44,7 @@ func newRootCommand() *cobra.Command {
 	// A bad flag is a usage error like a bad value: exit 2.
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitError{2, err} })
 	root.AddCommand(newRunCommand(), newAuditCommand(), newReplayCommand(), newStatusCommand(), newAgentsCommand(), newAgentCommand(),
-		newHistoryCommand(), newMarketsCommand(), newBidsCommand(), newConfigCommand(), newBenchCommand(), newLoadCommand())
+		newHistoryCommand(), newMarketsCommand(), newBidsCommand(), newConfigCommand(), newBenchCommand(), newLoadCommand(),
+		newSkippedCommand())
 	return root
 }
