@@ -632,11 +632,12 @@ func AgentsInLog(log events.Log) func(context.Context) ([]string, error) {
 		var ids []string
 		err := log.Read(ctx, events.SubjectRoot+"."+string(events.KindAgent)+".*."+events.AgentCreated{}.EventType(), 1,
 			func(r events.Record) error {
-				_, id, _, err := events.ParseSubject(r.Envelope.Subject)
-				if err == nil {
-					ids = append(ids, id)
+				if events.Check(r) != nil {
+					return nil // not an agent's record: skipped, as by every follower
 				}
-				return err
+				_, id, _ := events.ActorOf(r)
+				ids = append(ids, id)
+				return nil
 			})
 		return ids, err
 	}

@@ -195,11 +195,12 @@ func (e *runtimeEconomy) recoverAll(ctx context.Context, parallel int) (int, err
 	var ids []string
 	err := e.node.log.Read(ctx, events.SubjectRoot+".agent.*."+events.AgentCreated{}.EventType(), 1,
 		func(r events.Record) error {
-			_, id, _, err := events.ParseSubject(r.Envelope.Subject)
-			if err == nil {
-				ids = append(ids, id)
+			if events.Check(r) != nil {
+				return nil // not an agent's record: skipped, as by every follower
 			}
-			return err
+			_, id, _ := events.ActorOf(r)
+			ids = append(ids, id)
+			return nil
 		})
 	if err != nil {
 		return 0, fmt.Errorf("list agents: %w", err)
