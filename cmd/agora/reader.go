@@ -182,6 +182,19 @@ func endOf(last events.Record) error {
 	return fmt.Errorf("%w; the log ends at sequence %d (%s)", errPastEnd, last.Seq, last.Envelope.Time.UTC().Format(time.RFC3339Nano))
 }
 
+// skipBad passes over the records every follower skips (they do not
+// decode): a one-shot read model goes on past them, as the running one
+// does. (Events their actors would not admit need the economy fold to
+// tell; the running economy's read models ask it, these do not.)
+func skipBad(fn func(events.Record) error) func(events.Record) error {
+	return func(r events.Record) error {
+		if err := fn(r); err != nil && !errors.Is(err, events.ErrBadRecord) {
+			return err
+		}
+		return nil
+	}
+}
+
 // progressWriter is stderr when it is a terminal, else nothing: progress
 // lines would only clutter a log file.
 func progressWriter() io.Writer {

@@ -92,12 +92,12 @@ func newHistoryCommand() *cobra.Command {
 			// The directory tells an agent without transactions from
 			// one the log never created.
 			d := directory.New()
-			if err := readPrefix(ctx, n.log, bound{}, progressWriter(), func(r events.Record) error {
+			if err := readPrefix(ctx, n.log, bound{}, progressWriter(), skipBad(func(r events.Record) error {
 				if err := d.Apply(r); err != nil {
 					return err
 				}
 				return history.Apply(st, r)
-			}); err != nil {
+			})); err != nil {
 				return err
 			}
 			txs := st.Recent(limit)
