@@ -30,6 +30,14 @@ type Projection interface {
 	Reset()
 }
 
+// Skipper is a Projection that is told of the records the runner skips
+// without applying them (they are not sound events, or the runner's
+// admission refused them): the economy fold lists them. Skip is called
+// under the same lock as Apply, in stream order.
+type Skipper interface {
+	Skip(rec events.Record, why error)
+}
+
 // Runner feeds one Projection from a Log and tracks the stream sequence of
 // the last record it applied. Run, CatchUp, Rebuild and WaitFor may be
 // called from any goroutines at once: records are applied one at a time, in
@@ -184,7 +192,11 @@ func (r *Runner) applyLocked(rec events.Record) error {
 	if err == nil && r.admitted != nil {
 		err = r.admitted(rec)
 	}
-	if err == nil {
+	if err != nil {
+		if s, ok := r.view.(Skipper); ok {
+			s.Skip(rec, err)
+		}
+	} else {
 		err = r.view.Apply(rec)
 	}
 	if errors.Is(err, events.ErrBadRecord) {

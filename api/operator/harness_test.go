@@ -62,15 +62,17 @@ var (
 // one HTTP server the operator API (/admin/..., /metrics) beside the
 // System Service (everything else).
 type economyForTest struct {
-	t         testing.TB
-	log       *natslog.Log
-	host      *runtime.Host
-	accounts  *agent.Accounts
-	clearing  *clearing.Service
-	managers  []*runtime.ManagerRunner
-	runners   []*projections.Runner
-	economy   *economyFold
-	records   *records.Service
+	t        testing.TB
+	log      *natslog.Log
+	host     *runtime.Host
+	accounts *agent.Accounts
+	clearing *clearing.Service
+	managers []*runtime.ManagerRunner
+	runners  []*projections.Runner
+	economy  *economyFold
+	records  *records.Service
+	// natsURL is the embedded server's client URL (natstest.Forge).
+	natsURL   string
 	tickets   *ticket.Registry
 	directory *directory.View
 	markets   *markets.View
@@ -85,7 +87,7 @@ func startEconomy(t testing.TB) *economyForTest {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_, js, _ := natstest.Start(t)
+	url, js, _ := natstest.Start(t)
 	log, err := natslog.Open(ctx, js, natslog.StreamOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +101,8 @@ func startEconomy(t testing.TB) *economyForTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &economyForTest{t: t, log: log, host: host, accounts: agent.NewAccounts(host), tickets: ticket.New()}
+	e := &economyForTest{t: t, log: log, host: host, accounts: agent.NewAccounts(host), tickets: ticket.New(),
+		natsURL: url}
 	transfers, err := runtime.NewManagerRunner(agent.TransferManager(), host, log, store, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -433,6 +436,9 @@ func (f *economyFold) Apply(r events.Record) error {
 	defer f.mu.Unlock()
 	return f.eco.Apply(r)
 }
+
+// Skip lists a record the runner skipped (projections.Skipper).
+func (f *economyFold) Skip(r events.Record, _ error) { _ = f.Apply(r) }
 
 func (f *economyFold) Reset() {
 	f.mu.Lock()

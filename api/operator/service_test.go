@@ -15,6 +15,7 @@ import (
 var routes = [][2]string{
 	{"get", "/admin/agents"}, {"get", "/admin/agents/{id}"}, {"post", "/admin/agents"}, {"get", "/admin/status"}, {"get", "/metrics"},
 	{"post", "/admin/agents/{id}/fund"}, {"post", "/admin/agents/{id}/bids"}, {"post", "/admin/agents/{id}/kill"},
+	{"get", "/admin/skipped"}, {"post", "/admin/skipped/{seq}/acknowledge"},
 }
 
 // TestOpenAPIListsEveryRoute: /admin/openapi.json is an OpenAPI 3.1

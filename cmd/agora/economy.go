@@ -312,6 +312,14 @@ func (l *liveEconomy) Apply(r events.Record) error {
 	return nil
 }
 
+// Skip folds a record the runner skipped (it is not a sound event): the
+// fold keeps it in its list of skipped records (projections.Skipper).
+func (l *liveEconomy) Skip(r events.Record, _ error) {
+	if err := l.Apply(r); err != nil {
+		l.logger.Error("economy fold: a skipped record", "seq", r.Seq, "err", err)
+	}
+}
+
 // Reset empties the fold.
 func (l *liveEconomy) Reset() {
 	l.mu.Lock()
