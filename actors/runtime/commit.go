@@ -260,6 +260,11 @@ func (s *shell[S]) start(ctx actor.Context, b *batch[S]) {
 		s.complete(ctx, b, appendResult{})
 		return
 	}
+	if s.cell != nil {
+		// Followers that see these events before the actor has their
+		// answer wait for it (cell.await) rather than ask.
+		s.cell.busy.Store(true)
+	}
 	if s.stopping || len(b.envs) < s.deps.opts.PipelineMin {
 		s.complete(ctx, b, s.appendAll(s.last, b.envs, b.seqsFirst[:0]))
 		return

@@ -103,7 +103,14 @@ type Host struct {
 	pids    map[string]*actor.PID
 	// cells hold what each actor publishes of its durable state
 	// (Aggregate.Public, for Peek; its admissions, for Admitted).
-	cells map[string]*cell
+	cells map[actorKey]*cell
+}
+
+// actorKey names an actor without building a string: Peek and Admitted
+// look an actor up for every record a manager acts on.
+type actorKey struct {
+	kind events.Kind
+	id   string
 }
 
 // mailboxThroughput is how many messages an actor handles before its
@@ -131,7 +138,7 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 		dispatch: dispatch,
 		kinds:    map[events.Kind]func(string, *cell, *mailboxRef) actor.Producer{},
 		pids:     map[string]*actor.PID{},
-		cells:    map[string]*cell{},
+		cells:    map[actorKey]*cell{},
 	}, nil
 }
 
@@ -190,7 +197,7 @@ func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
 	if err != nil {
 		return nil, fmt.Errorf("runtime: spawn %s: %w", name, err)
 	}
-	h.pids[name], h.cells[name] = pid, c
+	h.pids[name], h.cells[actorKey{kind, id}] = pid, c
 	return pid, nil
 }
 
@@ -223,7 +230,7 @@ func (r *mailboxRef) waiting() int {
 // of the log.
 func (h *Host) Peek(kind events.Kind, id string) (any, bool) {
 	h.mu.RLock()
-	c := h.cells[string(kind)+"/"+id]
+	c := h.cells[actorKey{kind, id}]
 	h.mu.RUnlock()
 	if c == nil {
 		return nil, false

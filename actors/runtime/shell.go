@@ -120,6 +120,7 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 		s.closeNow = false
 		s.flushOpen(ctx)
 	}
+	s.settleWaiters()
 }
 
 func (s *shell[S]) receive(ctx actor.Context) {
