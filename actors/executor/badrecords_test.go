@@ -33,7 +33,7 @@ func TestForgedRecordsStartNothing(t *testing.T) {
 
 	url := natsURLs[t]
 	alloc := events.Allocation{BidID: forged, ExecutionID: xid(forged), AgentID: "a", BeneficiaryID: "a",
-		Resources: map[string]events.Units{"cpu_seconds": events.WholeUnits(2), "memory_mb": events.WholeUnits(10)},
+		Resources:    map[string]events.Units{"cpu_seconds": events.WholeUnits(2), "memory_mb": events.WholeUnits(10)},
 		AmountMicros: events.Credits(1)}
 	cycle := envelope(t, events.KindClearing, pool, events.CycleCleared{Cycle: 1, At: time.Now(), Allocations: []events.Allocation{alloc}})
 	paid := envelope(t, events.KindAgent, "a", events.HoldPosted{HoldID: forged, AmountMicros: events.Credits(1),
