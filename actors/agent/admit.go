@@ -53,7 +53,7 @@ func Admit(a Account, e events.Event) error {
 	case balance < 0:
 		return fmt.Errorf("%w: %w: balance would be %s", ErrInadmissible, ErrInsufficientCredits, balance)
 	case held < 0:
-		return fmt.Errorf("%w: held would be %s", ErrInadmissible, held)
+		return fmt.Errorf("%w: %w: held would be %s", ErrInadmissible, ErrHoldNotOpen, held)
 	case held > balance:
 		return fmt.Errorf("%w: %w: held %s would exceed the balance %s", ErrInadmissible, ErrInsufficientCredits, held, balance)
 	case balance > events.AmountMax:
@@ -119,12 +119,12 @@ func admitTransition(a Account, e events.Event) error {
 		return resolves(a, e.HoldID, e.AmountMicros)
 	case events.PaymentRefused:
 		if _, open := a.Holds[e.HoldID]; open {
-			return fmt.Errorf("payment of hold %s refused while it is open", e.HoldID)
+			return fmt.Errorf("%w: %s", ErrRefusalWithOpenHold, e.HoldID)
 		}
 	case events.AgentDied:
 		if e.BurnedMicros != a.BalanceMicros || len(e.VoidedHolds) != len(a.Holds) {
-			return fmt.Errorf("death burns %s and voids %d holds; the balance is %s, %d holds open",
-				e.BurnedMicros, len(e.VoidedHolds), a.BalanceMicros, len(a.Holds))
+			return fmt.Errorf("%w: it burns %s and voids %d holds; the balance is %s, %d holds open",
+				ErrDeathMismatch, e.BurnedMicros, len(e.VoidedHolds), a.BalanceMicros, len(a.Holds))
 		}
 		for _, h := range e.VoidedHolds {
 			if _, open := a.Holds[h]; !open {

@@ -55,6 +55,14 @@ var (
 	// ErrInvalidCommand: a program command with too many arguments, too
 	// many bytes, an empty program name or a NUL byte.
 	ErrInvalidCommand = errors.New("invalid program command")
+	// ErrDeathMismatch: a death read from the log that does not burn the
+	// whole balance or void exactly the open holds; Decide never writes
+	// one, so Admit refuses it.
+	ErrDeathMismatch = errors.New("death does not settle the account")
+	// ErrRefusalWithOpenHold: a refused payment read from the log while
+	// the hold it would have paid is open (a refusal means the hold is
+	// gone); Admit refuses it.
+	ErrRefusalWithOpenHold = errors.New("payment refused while its hold is open")
 )
 
 // Limits of an account, in one place; they keep every account's state
