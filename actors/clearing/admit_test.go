@@ -14,7 +14,9 @@ func TestAdmit(t *testing.T) {
 	cpu := events.WholeUnits(1)
 	terms := map[string]events.MarketTerms{"cpu_seconds": {SupplyUnits: 10 * cpu, PriceMicros: 1, MinPriceMicros: 1, MaxPriceMicros: 100}}
 	at := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
-	bundle := func(n int64) map[string]events.Units { return map[string]events.Units{"cpu_seconds": events.Units(n) * cpu} }
+	bundle := func(n int64) map[string]events.Units {
+		return map[string]events.Units{"cpu_seconds": events.Units(n) * cpu}
+	}
 	// Evolve reuses the book's maps: each state is folded anew.
 	book := func() Book {
 		b := Evolve(New("main"), events.BookConfigured{Markets: terms, LeaseTimeoutSeconds: 60, AllocationsMax: 10})
