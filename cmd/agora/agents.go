@@ -154,7 +154,7 @@ func foldDirectory(cmd *cobra.Command, f *logFlags) (*directory.View, error) {
 	}
 	defer n.close()
 	d := directory.New()
-	err = readPrefix(ctx, n.log, bound{}, progressWriter(), skipBad(d.Apply))
+	err = readPrefix(ctx, n.log, bound{}, progressWriter(), facts(d.Apply))
 	return d, err
 }
 

@@ -21,6 +21,7 @@ import (
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/events/natslog/natstest"
 	"github.com/agora-econ/agora/projections/economy"
+	"github.com/agora-econ/agora/projections/history"
 )
 
 // TestBadRecordsDoNotStopTheEconomy publishes into a running economy,
@@ -156,6 +157,15 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 	r = runAgora(t, "skipped", "--data", dir)
 	if r.code != 0 || !strings.Contains(r.stdout, strconv.FormatUint(last, 10)) || !strings.Contains(r.stdout, "undecodable") {
 		t.Fatalf("offline agora skipped: %s", r)
+	}
+	// The one-shot read models skip them too: genesis's history has no
+	// forged overspend, and no balance went negative.
+	var txs []history.Transaction
+	decodeJSON(t, mustRun(t, "history", "--data", dir, "--agent", GenesisID, "--limit", "1000", "--json"), &txs)
+	for _, tx := range txs {
+		if tx.Reference == "forged-overspend" || tx.BalanceAfterMicros < 0 {
+			t.Fatalf("offline history shows a forged event: %+v", tx)
+		}
 	}
 }
 

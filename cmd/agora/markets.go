@@ -160,7 +160,7 @@ func foldMarkets(cmd *cobra.Command, f *logFlags) (*markets.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	err = readPrefix(ctx, n.log, bound{}, progressWriter(), skipBad(func(r events.Record) error { return markets.Apply(st, r) }))
+	err = readPrefix(ctx, n.log, bound{}, progressWriter(), facts(func(r events.Record) error { return markets.Apply(st, r) }))
 	return st, err
 }
 
@@ -173,7 +173,7 @@ func foldBids(cmd *cobra.Command, f *logFlags) (*bidbook.Book, error) {
 	}
 	defer n.close()
 	var book bidbook.Book
-	err = readPrefix(ctx, n.log, bound{}, progressWriter(), skipBad(func(r events.Record) error { return bidbook.Apply(&book, r) }))
+	err = readPrefix(ctx, n.log, bound{}, progressWriter(), facts(func(r events.Record) error { return bidbook.Apply(&book, r) }))
 	return &book, err
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
+	"github.com/agora-econ/agora/projections/economy"
 )
 
 // openReader opens the log for a one-shot command. With --nats-url it reads
@@ -182,12 +183,20 @@ func endOf(last events.Record) error {
 	return fmt.Errorf("%w; the log ends at sequence %d (%s)", errPastEnd, last.Seq, last.Envelope.Time.UTC().Format(time.RFC3339Nano))
 }
 
-// skipBad passes over the records every follower skips (they do not
-// decode): a one-shot read model goes on past them, as the running one
-// does. (Events their actors would not admit need the economy fold to
-// tell; the running economy's read models ask it, these do not.)
-func skipBad(fn func(events.Record) error) func(events.Record) error {
+// facts passes fn only the records that are facts of the economy: a
+// one-shot read model skips what the running one skips. It folds the
+// economy beside fn (projections/economy, the actors' own Admit), which
+// alone can tell an overspend from a payment; a view alone can only tell
+// a record that does not decode (and says so: an events.BadRecord, also
+// skipped here).
+func facts(fn func(events.Record) error) func(events.Record) error {
+	eco := economy.New()
 	return func(r events.Record) error {
+		skipped := len(eco.Skipped)
+		_ = eco.Apply(r) // a broken invariant is the audit's to report
+		if len(eco.Skipped) > skipped {
+			return nil
+		}
 		if err := fn(r); err != nil && !errors.Is(err, events.ErrBadRecord) {
 			return err
 		}

@@ -92,7 +92,7 @@ func newHistoryCommand() *cobra.Command {
 			// The directory tells an agent without transactions from
 			// one the log never created.
 			d := directory.New()
-			if err := readPrefix(ctx, n.log, bound{}, progressWriter(), skipBad(func(r events.Record) error {
+			if err := readPrefix(ctx, n.log, bound{}, progressWriter(), facts(func(r events.Record) error {
 				if err := d.Apply(r); err != nil {
 					return err
 				}
