@@ -216,7 +216,9 @@ func errDetail(b *events.BadRecord) string {
 }
 
 // read decodes a record of this actor and admits its event, or says why
-// it is skipped.
+// it is skipped. A further check of a record against the actor's history
+// (a hash chain linking its events) belongs here too, with a reason of
+// its own: every follower skips whatever comes back as a BadRecord.
 func (s *shell[S]) read(r events.Record) (events.Event, *events.BadRecord) {
 	e, err := events.Read(r)
 	if err != nil {
