@@ -27,6 +27,8 @@ func Admit(a Account, e events.Event) error {
 	switch e := e.(type) {
 	case events.AgentCreated:
 		balance += e.GrantMicros
+	case events.CreditsGranted:
+		balance += e.AmountMicros
 	case events.TransferSent:
 		balance -= e.AmountMicros
 	case events.TransferReceived:
@@ -97,6 +99,8 @@ func admitTransition(a Account, e events.Event) error {
 		return positive(e.AmountMicros)
 	case events.CreditsBurned:
 		return positive(e.AmountMicros)
+	case events.CreditsGranted:
+		return positive(e.AmountMicros)
 	case events.HoldPlaced:
 		if _, open := a.Holds[e.HoldID]; open {
 			return fmt.Errorf("%w: hold %s placed twice", ErrExistsWithDifferentAmount, e.HoldID)
@@ -134,6 +138,14 @@ func admitTransition(a Account, e events.Event) error {
 	case events.ExecutionStarted:
 		if _, running := a.Executions[e.ExecutionID]; running {
 			return fmt.Errorf("%w: execution %s started twice", ErrInvalidExecution, e.ExecutionID)
+		}
+	case events.ExecutionResumed:
+		x, running := a.Executions[e.ExecutionID]
+		if !running {
+			return fmt.Errorf("%w: %s", ErrExecutionNotRunning, e.ExecutionID)
+		}
+		if e.Attempt != x.Attempts()+1 {
+			return fmt.Errorf("%w: attempt %d of %s after attempt %d", ErrInvalidExecution, e.Attempt, e.ExecutionID, x.Attempts())
 		}
 	case events.ExecutionEnded:
 		if _, running := a.Executions[e.ExecutionID]; !running {

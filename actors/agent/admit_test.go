@@ -44,6 +44,12 @@ func TestAdmit(t *testing.T) {
 		{"a dead agent is paid", dead, events.TransferReceived{TransferID: "t", AmountMicros: 1}, ErrAgentDead},
 		{"a dead agent's execution ends", Evolve(running, events.AgentDied{BurnedMicros: 100}), events.ExecutionEnded{ExecutionID: "x"}, nil},
 		{"an execution ends that is not running", alive, events.ExecutionEnded{ExecutionID: "x"}, ErrExecutionNotRunning},
+		{"a grant", alive, events.CreditsGranted{AmountMicros: 5}, nil},
+		{"a negative grant", alive, events.CreditsGranted{AmountMicros: -5}, ErrInvalidAmount},
+		{"a grant to a dead agent", dead, events.CreditsGranted{AmountMicros: 5}, ErrAgentDead},
+		{"a run again", running, events.ExecutionResumed{ExecutionID: "x", Attempt: 2}, nil},
+		{"a run again of an execution not running", alive, events.ExecutionResumed{ExecutionID: "x", Attempt: 2}, ErrExecutionNotRunning},
+		{"a run again out of order", running, events.ExecutionResumed{ExecutionID: "x", Attempt: 3}, ErrInvalidExecution},
 		{"a balance past the maximum", alive, events.TransferReceived{TransferID: "t", AmountMicros: events.AmountMax}, ErrInadmissible},
 	}
 	for _, tt := range tests {

@@ -53,6 +53,14 @@ func admit(b Book, e events.Event) error {
 		if _, running := b.Executions[e.ExecutionID]; !running {
 			return fmt.Errorf("%w: %s", ErrExecutionNotRunning, e.ExecutionID)
 		}
+	case events.LeaseRenewed:
+		x, running := b.Executions[e.ExecutionID]
+		if !running {
+			return fmt.Errorf("%w: %s", ErrExecutionNotRunning, e.ExecutionID)
+		}
+		if !e.At.After(x.At) {
+			return fmt.Errorf("lease of %s renewed from %s, not after %s", e.ExecutionID, e.At, x.At)
+		}
 	}
 	return nil
 }
