@@ -75,7 +75,7 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 	}
 	seqs := make([]uint64, len(forged))
 	for i, f := range forged {
-		seqs[i] = natstest.Forge(t, natsURL, f.subject, f.data)
+		seqs[i] = natstest.Forge(t, natsURL, f.subject, f.data, agoraCredential(t, dir))
 	}
 
 	// Counted and listed, each with its sequence and reason.
@@ -93,7 +93,16 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 	createAgent(t, apiURL, token, map[string]any{"agent_id": "bidder", "files": map[string]string{"main.sh": "exit 0\n"},
 		"command": []string{"sh", "main.sh"}, "grant": 50,
 		"initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 64}, "amount": 10}})
-	r := mustRun(t, "load", "--nats-url", natsURL, "--agents", "2", "--transfers", "3", "--concurrency", "1", "--seed", "7")
+	password, err := natslog.ReadPassword(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	loadCfg := filepath.Join(t.TempDir(), "load.yaml")
+	if err := os.WriteFile(loadCfg, []byte(fmt.Sprintf("nats:\n  url: %s\n  user: %s\n  password: %q\n", natsURL,
+		natslog.AgoraUser, password)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := mustRun(t, "load", "--config", loadCfg, "--agents", "2", "--transfers", "3", "--concurrency", "1", "--seed", "7")
 	if !strings.Contains(r.stderr, "3 acked") {
 		t.Fatalf("transfers after the forged records: %s", r)
 	}
@@ -140,7 +149,7 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 	}
 
 	// One more, left unacknowledged, then a restart on this log.
-	last := natstest.Forge(t, natsURL, "events.agent.genesis.transfer_sent", []byte(`not json`))
+	last := natstest.Forge(t, natsURL, "events.agent.genesis.transfer_sent", []byte(`not json`), agoraCredential(t, dir))
 	waitSkipped(t, apiURL, token, len(forged)+1)
 	stopRun(t, run)
 	run, port, apiURL = start()
@@ -294,4 +303,16 @@ func operatorText(t *testing.T, apiURL, token, path string) string {
 		t.Fatalf("GET %s: %d %s", path, res.StatusCode, b)
 	}
 	return string(b)
+}
+
+// agoraCredential is Agora's own NATS user, the only one the embedded
+// server lets publish on events.>: the records forged here stand for a
+// writer that has it (or a server given without the split).
+func agoraCredential(t *testing.T, dir string) nats.Option {
+	t.Helper()
+	password, err := natslog.ReadPassword(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nats.UserInfo(natslog.AgoraUser, password)
 }

@@ -14,12 +14,14 @@ import (
 // envelope check, no expected sequence): a stray or forged record, as
 // `nats pub events.test.x.y '{"a":1}'` writes one. url is the server's
 // client URL. It waits for the stream to store the record and returns its
-// sequence. Every test that forges records goes through here, so that the
-// credentials needed to publish on events.> (once the port demands them)
-// are added in one place.
-func Forge(t testing.TB, url, subject string, data []byte) uint64 {
+// sequence. Every test that forges records goes through here. On a port
+// that lets only Agora publish on events.> (the embedded server of agora
+// run), opts carry its credential (nats.UserInfo(natslog.AgoraUser,
+// the password in <data>/nats.password)): a forgery then stands for a
+// writer that has it, or a server without the split.
+func Forge(t testing.TB, url, subject string, data []byte, opts ...nats.Option) uint64 {
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		t.Fatalf("natstest: forge: %v", err)
 	}
