@@ -231,10 +231,16 @@ func audit(t testing.TB, log events.Log) *economy.Economy {
 	eco := economy.New()
 	var links chain.Verifier
 	if err := log.Read(ctxT(t), events.SubjectRoot+".>", 1, func(r events.Record) error {
+		// As agora audit: a record the fold skips is in no chain.
+		skipped := len(eco.Skipped)
+		verr := eco.Apply(r)
+		if len(eco.Skipped) > skipped {
+			return nil
+		}
 		if err := links.Check(r); err != nil {
 			return err
 		}
-		return eco.Apply(r)
+		return verr
 	}); err != nil {
 		t.Fatalf("audit: %v", err)
 	}
