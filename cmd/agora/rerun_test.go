@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -53,8 +54,14 @@ func programRuns(t *testing.T, dir, id string) []programRun {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The program may be writing its line right now: only whole lines
+	// (ended by a newline) are read; an empty file has none yet.
+	whole := string(b[:bytes.LastIndexByte(b, '\n')+1])
 	var out []programRun
-	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(whole), "\n") {
+		if line == "" {
+			continue
+		}
 		var r programRun
 		if err := json.Unmarshal([]byte(line), &r); err != nil {
 			t.Fatalf("runs.log line %q: %v", line, err)
