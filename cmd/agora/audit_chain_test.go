@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -127,22 +126,8 @@ func copyLog(t *testing.T, msgs []stored) string {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	srv, url, err := natslog.StartEmbedded(natslog.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Port: natslog.RandomPort})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	}()
-	nc, js, err := natslog.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	if _, err := natslog.Open(ctx, js, natslog.StreamOptions{}); err != nil {
-		t.Fatal(err)
-	}
+	js, _, closeLog := openStoreDir(t, ctx, dir)
+	defer closeLog()
 	for i, m := range msgs {
 		ack, err := js.Publish(ctx, m.subject, m.data)
 		if err != nil {

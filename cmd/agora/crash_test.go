@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/agora-econ/agora/events"
-	"github.com/agora-econ/agora/events/natslog"
 )
 
 // TestKillNineLosesNoAcknowledgedTransfer is SPEC.md section 5: kill -9 at
@@ -108,24 +106,8 @@ func checkTransfersInLog(t *testing.T, dir string, acked map[string]string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	srv, url, err := natslog.StartEmbedded(natslog.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Port: natslog.RandomPort})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	}()
-	nc, js, err := natslog.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	log, err := natslog.Open(ctx, js, natslog.StreamOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
+	_, log, closeLog := openStoreDir(t, ctx, dir)
+	defer closeLog()
 
 	facts := map[string]*transferFacts{}
 	of := func(id string) *transferFacts {
@@ -136,7 +118,7 @@ func checkTransfersInLog(t *testing.T, dir string, acked map[string]string) {
 		}
 		return f
 	}
-	err = log.Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
+	err := log.Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
 		e, err := events.Decode(r.Envelope)
 		if err != nil {
 			return err

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/agora-econ/agora/events"
-	"github.com/agora-econ/agora/events/natslog"
 )
 
 // Bounds of the crash loop. crashLoopRequestsMax keeps every key the loop
@@ -228,26 +227,10 @@ func (l *crashLoop) checkLog(dir string) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	srv, url, err := natslog.StartEmbedded(natslog.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Port: natslog.RandomPort})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	}()
-	nc, js, err := natslog.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	log, err := natslog.Open(ctx, js, natslog.StreamOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
+	_, log, closeLog := openStoreDir(t, ctx, dir)
+	defer closeLog()
 	listed := map[string]int{}
-	err = log.Read(ctx, events.SubjectRoot+"."+string(events.KindClearing)+".>", 1, func(r events.Record) error {
+	err := log.Read(ctx, events.SubjectRoot+"."+string(events.KindClearing)+".>", 1, func(r events.Record) error {
 		if r.Envelope.Type != (events.BidListed{}).EventType() {
 			return nil
 		}

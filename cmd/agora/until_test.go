@@ -3,13 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/agora-econ/agora/events/natslog"
 )
 
 // economyWithBadTail makes an economy in a fresh data directory with
@@ -22,19 +19,8 @@ func economyWithBadTail(t *testing.T) (dir string, good uint64) {
 	mustRun(t, "load", "--data", dir, "--agents", "2", "--transfers", "2", "--concurrency", "1", "--seed", "1")
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	srv, url, err := natslog.StartEmbedded(natslog.EmbeddedOptions{StoreDir: filepath.Join(dir, "nats"), Port: natslog.RandomPort})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		srv.Shutdown()
-		srv.WaitForShutdown()
-	}()
-	nc, js, err := natslog.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
+	js, _, closeLog := openStoreDir(t, ctx, dir)
+	defer closeLog()
 	ack, err := js.Publish(ctx, "events.agent.load-0000.garbage", []byte("not an event"))
 	if err != nil {
 		t.Fatal(err)
