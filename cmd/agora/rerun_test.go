@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,6 +16,9 @@ import (
 
 	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/natslog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // rerunProgram records each run of its executions in runs.log (attempt,
@@ -189,6 +194,11 @@ func testInterruptedExecution(t *testing.T, sig syscall.Signal, bidsAgain bool) 
 	if n != 1 {
 		t.Errorf("genesis was created %d times", n)
 	}
+	// A stop does not wait for the clearing manager to release what ended
+	// just before it (the next start does): stopping right after an end
+	// was seen would leave it unreleased. Wait for its release first.
+	genesisEnd, _ := first[events.ExecutionEnded](genesisEvents)
+	waitReleased(t, port, genesisEnd.ExecutionID)
 	stopRun(t, run)
 	// No agent is frozen: each is dead, runs (an execution the stop cut
 	// short runs again at the next start), or has a bid.
@@ -208,5 +218,43 @@ func testInterruptedExecution(t *testing.T, sig syscall.Signal, bidsAgain bool) 
 	}
 	if rep.Summary.UnreleasedEnds != 0 {
 		t.Errorf("after a clean stop: %d executions ended with their leases held", rep.Summary.UnreleasedEnds)
+	}
+}
+
+// waitReleased follows the clearing's events in the running economy until
+// the leases of execution xid are released.
+func waitReleased(t *testing.T, port int, xid string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	log, err := natslog.New(ctx, js, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	err = log.Follow(ctx, events.SubjectRoot+"."+string(events.KindClearing)+".>", 1, func(r events.Record) error {
+		if r.Envelope.Type != (events.ExecutionReleased{}).EventType() {
+			return nil
+		}
+		e, err := events.Decode(r.Envelope)
+		if err != nil {
+			return err
+		}
+		if e.(events.ExecutionReleased).ExecutionID == xid {
+			return errEnough
+		}
+		return nil
+	})
+	if err != errEnough {
+		t.Fatalf("the leases of execution %s were not released: %v", xid, err)
 	}
 }
