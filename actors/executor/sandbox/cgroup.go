@@ -23,15 +23,18 @@ import (
 // process's (see doc.go, "The envelope of the whole execution"). Each
 // execution gets a group of its own, made in the group the executor itself
 // runs in (so that whatever bounds the executor still bounds its programs),
-// named agora-sandbox-<key>: the sandbox uid as root, which is locked
-// host-wide while the execution runs, else p<executor pid>-<n>.
+// named agora-sandbox-p<executor pid>-<n>.
 //
 // Making a v1 group costs the kernel several milliseconds in each
 // hierarchy (7 ms for memory, 5 for cpuacct here, more than bwrap's whole
-// start), and reusing one costs nothing: so a v1 group is kept when its
-// execution ends, emptied, and reused by the next execution of its uid
-// with its counters reset (CPU time and peak) or taken as a baseline
-// (OOM kills). Close removes the groups kept.
+// start), and so does moving a process into one (forker.go); reusing a
+// group costs nothing. So the v1 groups are a pool: a group is made with
+// its forker thread in it, kept when its execution ends, emptied (its
+// processes killed, its memory reclaimed), and taken by a later
+// execution, with its counters reset (CPU time and peak) or taken as a
+// baseline (OOM kills). When an execution takes the last idle group,
+// another is made in the background for the next one. Close removes the
+// groups kept.
 
 // cgroupPrefix starts the name of every group the sandbox makes.
 const cgroupPrefix = "agora-sandbox-"
@@ -46,12 +49,14 @@ type cgroups struct {
 	memsw                 bool
 	// v2: the executor's own group in the unified hierarchy.
 	unified string
-	seq     atomic.Uint64
 
 	mu sync.Mutex
-	// kept are the groups this process made and keeps (v1), by name:
-	// true while an execution uses it.
-	kept map[string]bool
+	// idle are the v1 groups kept for the next executions; making says
+	// one is being made in the background. ahead counts what runs in the
+	// background: a group being made, or emptied after its execution.
+	idle   []*group
+	making bool
+	ahead  sync.WaitGroup
 }
 
 // cgroupMount is one mounted hierarchy from /proc/self/mountinfo.
@@ -192,13 +197,13 @@ func parseProcCgroup(s string) (v1 map[string]string, unified string) {
 	return v1, unified
 }
 
-// groupName is the name of the group of an execution run as u.
-func (c *cgroups) groupName(u user) string {
-	if u.switched {
-		return cgroupPrefix + strconv.Itoa(u.uid)
-	}
-	return fmt.Sprintf("%sp%d-%d", cgroupPrefix, os.Getpid(), c.seq.Add(1))
+// newName is the name of a new group.
+func (c *cgroups) newName() string {
+	return fmt.Sprintf("%sp%d-%d", cgroupPrefix, os.Getpid(), groupSeq.Add(1))
 }
+
+// groupSeq numbers the groups of this process, of every Sandbox in it.
+var groupSeq atomic.Uint64
 
 // parents are the directories the groups are made in.
 func (c *cgroups) parents() []string {
@@ -236,9 +241,10 @@ func (c *cgroups) prepare() error {
 	return enable()
 }
 
-// removeStale removes the groups a crashed executor left: those of a
-// sandbox uid that claim can hold (no execution uses it), and those of an
-// executor pid that no longer runs. Whatever runs in them is killed.
+// removeStale removes the groups a crashed executor left: those of an
+// executor pid that no longer runs, and those named by a sandbox uid (as
+// root, before the groups were a pool) that claim can hold (no execution
+// uses it). Whatever runs in them is killed.
 func (c *cgroups) removeStale(claim func(uid int) (release func(), ok bool)) {
 	seen := map[string]bool{}
 	for _, parent := range c.parents() {
@@ -278,6 +284,13 @@ type group struct {
 	// oomBase is the OOM kill count of a reused group before this
 	// execution.
 	oomBase int64
+	// forker is the thread in the group that starts its executions'
+	// sandboxes (v1); cpuBase its CPU time when the group's was reset.
+	forker  *forker
+	cpuBase time.Duration
+	// atLimit: the group's processes were seen waiting at its memory
+	// limit (v1, where the kernel does not kill them).
+	atLimit bool
 }
 
 func (c *cgroups) group(name string) *group {
@@ -288,106 +301,154 @@ func (c *cgroups) group(name string) *group {
 	return g
 }
 
-// create makes the group of one execution with sp's limits, or (v1)
-// reuses the one of that name: kept by this process, or left by an
-// executor that crashed. A group that cannot be reused is removed and made
-// again.
-func (c *cgroups) create(name string, sp Spec, pids int) (*group, error) {
-	g := c.group(name)
-	if !c.v2 {
-		if _, err := os.Stat(g.dirs[0]); err == nil {
-			if g.reuse(sp, pids) == nil {
-				c.use(name, true)
-				return g, nil
-			}
-			g.remove()
-		}
-	}
-	if err := g.make(sp, pids); err != nil {
-		// Part of it was there (a crash between two mkdirs): once more
-		// from nothing.
-		g.remove()
+// take is the group of one execution, with sp's limits: for v1 one kept
+// idle, or a new one when none is (then made on the execution's path);
+// when it takes the last idle one, another is made ahead for the next
+// execution. A v2 group is made for the execution.
+func (c *cgroups) take(sp Spec, pids int) (*group, error) {
+	if c.v2 {
+		g := c.group(c.newName())
 		if err := g.make(sp, pids); err != nil {
 			g.remove()
-			return nil, fmt.Errorf("%w: control group %s: %w", ErrSandboxFailed, name, err)
+			return nil, fmt.Errorf("%w: control group %s: %w", ErrSandboxFailed, g.name, err)
+		}
+		return g, nil
+	}
+	for {
+		c.mu.Lock()
+		var g *group
+		if n := len(c.idle); n > 0 {
+			g, c.idle = c.idle[n-1], c.idle[:n-1]
+		}
+		c.mu.Unlock()
+		if g == nil {
+			break
+		}
+		c.makeAhead()
+		if err := g.reset(sp, pids); err == nil {
+			return g, nil
+		}
+		g.remove()
+	}
+	g, err := c.makeKept()
+	if err == nil {
+		c.makeAhead()
+		if err = g.reset(sp, pids); err != nil {
+			g.remove()
 		}
 	}
-	if !c.v2 {
-		c.use(name, true)
+	if err != nil {
+		return nil, fmt.Errorf("%w: control group: %w", ErrSandboxFailed, err)
 	}
 	return g, nil
 }
 
-// use marks a kept group as used by an execution, or idle.
-func (c *cgroups) use(name string, inUse bool) {
+// makeKept makes a v1 group to keep, with its forker in it.
+func (c *cgroups) makeKept() (*group, error) {
+	g := c.group(c.newName())
+	for _, d := range g.dirs {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			g.remove()
+			return nil, fmt.Errorf("%s: %w", g.name, err)
+		}
+	}
+	// The kernel's OOM killer chooses among the processes with a thread
+	// in the group, and the executor would be the largest: it is kept out
+	// of the group, whose processes then wait at the limit until the
+	// executor kills them all (watchUsage, at its next look).
+	if err := write(g.dirs[0], "memory.oom_control", "1"); err != nil {
+		g.remove()
+		return nil, fmt.Errorf("%s: %w", g.name, err)
+	}
+	f, err := newForker(g.dirs)
+	if err != nil {
+		g.remove()
+		return nil, fmt.Errorf("%s: %w", g.name, err)
+	}
+	g.forker = f
+	return g, nil
+}
+
+// makeAhead makes a group in the background when none is idle, so that the
+// next execution finds one.
+func (c *cgroups) makeAhead() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.kept == nil {
-		c.kept = map[string]bool{}
+	if len(c.idle) > 0 || c.making {
+		return
 	}
-	c.kept[name] = inUse
+	c.making = true
+	c.ahead.Go(func() {
+		g, err := c.makeKept()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		c.making = false
+		if err == nil {
+			c.idle = append(c.idle, g)
+		}
+	})
 }
 
 // release ends the execution's use of its group: a v1 group is emptied
-// and kept for the next execution of its name; a v2 group is removed.
+// (its processes killed, then the memory still charged to it, page cache
+// of the files its programs wrote, reclaimed, so that the next execution's
+// peak is its own) and kept; a v2 group is removed.
 func (g *group) release() {
 	if g.c.v2 {
 		g.remove()
 		return
 	}
 	g.kill()
-	g.c.use(g.name, false)
-}
-
-// close removes the groups kept that no execution uses.
-func (c *cgroups) close() {
-	c.mu.Lock()
-	var idle []string
-	for name, inUse := range c.kept {
-		if !inUse {
-			idle = append(idle, name)
-			delete(c.kept, name)
+	// After the answer: the reclaim takes a millisecond or more.
+	g.c.ahead.Go(func() {
+		if len(g.members()) > 0 || !g.forker.alive() {
+			g.remove()
+			return
 		}
-	}
+		if used, err := number(g.dirs[0], "memory.usage_in_bytes"); err != nil || used > 0 {
+			_ = write(g.dirs[0], "memory.force_empty", "0")
+		}
+		g.c.mu.Lock()
+		g.c.idle = append(g.c.idle, g)
+		g.c.mu.Unlock()
+	})
+}
+
+// close removes the groups kept: call it once no execution runs.
+func (c *cgroups) close() {
+	c.ahead.Wait()
+	c.mu.Lock()
+	idle := c.idle
+	c.idle = nil
 	c.mu.Unlock()
-	for _, name := range idle {
-		c.group(name).remove()
+	for _, g := range idle {
+		g.remove()
 	}
 }
 
-// reuse readies a v1 group that exists for a new execution: nothing left
-// running in it, its CPU time and peak reset, its OOM kills so far the
-// baseline, sp's limits. The page cache it still holds from earlier
-// executions counts toward the limit, but is reclaimed before any process
-// is killed for memory.
-func (g *group) reuse(sp Spec, pids int) error {
+// reset readies a kept v1 group for a new execution: nothing left running
+// in it, its CPU time and peak reset, its OOM kills so far the baseline,
+// sp's limits.
+func (g *group) reset(sp Spec, pids int) error {
 	g.kill()
 	if len(g.members()) > 0 {
 		return errors.New("processes left in it")
 	}
-	for i, d := range g.dirs {
-		if _, err := os.Stat(d); err != nil {
-			if err := os.Mkdir(d, 0o755); err != nil {
-				return err
-			}
-			continue
-		}
-		switch i {
-		case 0:
-			if err := write(d, "memory.max_usage_in_bytes", "0"); err != nil {
-				return err
-			}
-			oom, err := keyed(d, "memory.oom_control")
-			if err != nil {
-				return err
-			}
-			g.oomBase = oom["oom_kill"]
-		case 1:
-			if err := write(d, "cpuacct.usage", "0"); err != nil {
-				return err
-			}
-		}
+	if !g.forker.alive() {
+		return errors.New("its thread has ended")
 	}
+	if err := write(g.dirs[0], "memory.max_usage_in_bytes", "0"); err != nil {
+		return err
+	}
+	oom, err := keyed(g.dirs[0], "memory.oom_control")
+	if err != nil {
+		return err
+	}
+	g.oomBase, g.atLimit = oom["oom_kill"], false
+	if err := write(g.dirs[1], "cpuacct.usage", "0"); err != nil {
+		return err
+	}
+	g.cpuBase = g.forker.cpu()
 	return g.limit(sp, pids)
 }
 
@@ -448,14 +509,45 @@ func writeIfThere(dir, file, value string) error {
 
 // join puts pid, the sandbox's first process waiting before the program,
 // in the group: every process of the program is its descendant and is
-// born in the group.
+// born in the group. A v1 group's sandbox was started by its forker, so
+// pid was born in it, which join checks; it is moved only if it is not
+// (which nothing but root outside the sandbox could do).
 func (g *group) join(pid int) error {
+	if g.forker != nil && g.has(pid) {
+		return nil
+	}
 	for _, d := range g.dirs {
 		if err := write(d, "cgroup.procs", strconv.Itoa(pid)); err != nil {
 			return fmt.Errorf("%w: join control group %s: %w", ErrSandboxFailed, g.name, err)
 		}
 	}
 	return nil
+}
+
+// has reports whether pid is in the group in every hierarchy, from
+// /proc/<pid>/cgroup.
+func (g *group) has(pid int) bool {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/cgroup", pid))
+	if err != nil {
+		return false
+	}
+	in, _ := parseProcCgroup(string(b))
+	ctls := []string{"memory", "cpuacct", "pids"}[:len(g.dirs)]
+	for _, ctl := range ctls {
+		if !strings.HasSuffix(in[ctl], "/"+g.name) {
+			return false
+		}
+	}
+	return true
+}
+
+// spawn runs job on the group's forker, so that what it starts is born in
+// the group (v1); a v2 group's execution joins it by a move.
+func (g *group) spawn(job func() (keep bool, err error)) error {
+	if g.forker == nil {
+		return onOwnThread(job)
+	}
+	return g.forker.run(job)
 }
 
 // usage is what an execution has used so far.
@@ -497,12 +589,20 @@ func (g *group) read() (usage, error) {
 	if err != nil {
 		return u, err
 	}
-	u.cpu = time.Duration(cpu)
+	// Less what the forker spent since the reset, which is the
+	// executor's: the start of the sandbox's first process.
+	u.cpu = max(0, time.Duration(cpu)-(g.forker.cpu()-g.cpuBase))
 	if u.memoryPeak, err = number(g.dirs[0], "memory.max_usage_in_bytes"); err != nil {
 		return u, err
 	}
 	oom, err := keyed(g.dirs[0], "memory.oom_control")
 	u.oomKills = oom["oom_kill"] - g.oomBase
+	if oom["under_oom"] > 0 {
+		g.atLimit = true
+	}
+	if g.atLimit {
+		u.oomKills = max(u.oomKills, 1)
+	}
 	return u, err
 }
 
@@ -530,7 +630,8 @@ func keyed(dir, file string) (map[string]int64, error) {
 	return m, nil
 }
 
-// members are the processes in the group now.
+// members are the processes in the group now, the executor's own (its
+// forker thread) left out.
 func (g *group) members() []int {
 	b, err := os.ReadFile(filepath.Join(g.dirs[0], "cgroup.procs"))
 	if err != nil {
@@ -538,20 +639,20 @@ func (g *group) members() []int {
 	}
 	var pids []int
 	for _, f := range strings.Fields(string(b)) {
-		if pid, err := strconv.Atoi(f); err == nil {
+		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
 			pids = append(pids, pid)
 		}
 	}
 	return pids
 }
 
-// signal sends sig to every process of the group but except. Each is
+// signal sends sig to every process of the group but those in except. Each is
 // pinned by a pidfd and found in the group again before it is signalled,
 // so that a pid reused meanwhile is never signalled.
-func (g *group) signal(sig unix.Signal, except int) int {
+func (g *group) signal(sig unix.Signal, except ...int) int {
 	sent := 0
 	for _, pid := range g.members() {
-		if pid == except {
+		if slices.Contains(except, pid) {
 			continue
 		}
 		fd, err := unix.PidfdOpen(pid, 0)
@@ -587,7 +688,7 @@ func (g *group) kill() {
 		return
 	}
 	for range 100 {
-		if g.signal(unix.SIGKILL, 0) == 0 {
+		if g.signal(unix.SIGKILL) == 0 {
 			return
 		}
 	}
@@ -598,6 +699,9 @@ func (g *group) kill() {
 // takes a moment; a group that still cannot be removed is left, and the
 // next execution of its name, or the next start, removes it.
 func (g *group) remove() {
+	if g.forker != nil {
+		g.forker.stop()
+	}
 	g.kill()
 	for _, d := range slices.Backward(g.dirs) {
 		for wait := time.Millisecond; ; wait *= 2 {

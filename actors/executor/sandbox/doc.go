@@ -69,15 +69,19 @@
 // # The envelope of the whole execution
 //
 // Each execution has a control group of its own (cgroup.go): cgroup v1
-// (memory, cpuacct, pids) or v2, made in the executor's own group. The
-// sandbox's first process joins it while it waits, with its rlimits, so
-// every process of the program is born in it. The kernel holds the
+// (memory, cpuacct, pids) or v2, made in the executor's own group. A v1
+// group is kept for later executions with a thread of the executor in it
+// (forker.go) that starts the sandbox, so bwrap and its first process are
+// born in the group; a v2 group's first process joins it while it waits,
+// with its rlimits. Either way every process of the program is born in
+// it. The kernel holds the
 // memory of all of them together (shared mappings and tmpfs included) to
 // MemoryMB, and the pids controller their number; the executor reads the
 // group's CPU time every envelopeCheckInterval (watchUsage), sends SIGXCPU
 // to every process of the program at CPUSeconds and kills the execution
-// CPUGraceSeconds later, and kills it when the kernel has killed one of
-// its processes at the memory limit. Where no group can be made, New says
+// CPUGraceSeconds later, and kills it when its processes reach the
+// memory limit (v1: they wait there, the kernel's OOM killer being off in
+// the group; v2: the kernel kills them). Where no group can be made, New says
 // so, and the execution's processes are summed from /proc instead
 // (procMeter). The workspace is measured before, during (watchDisk) and
 // after the run against WorkspaceMB (disk.go).

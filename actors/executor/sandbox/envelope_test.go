@@ -270,9 +270,9 @@ func TestExit127ByTheProgramIsExited(t *testing.T) {
 	})
 }
 
-// An execution's group is emptied when it ends and kept for the next
-// execution of its uid, which starts from zero; Close removes it, and a
-// group left by an executor that crashed is removed at the next start.
+// An execution's group is emptied when it ends and kept for a later
+// execution, which starts from zero; Close removes it, and a group left by
+// an executor that crashed is removed at the next start.
 func TestControlGroupsAreReusedAndRemoved(t *testing.T) {
 	needPython(t)
 	for _, bwrap := range []string{"bwrap", ""} {
@@ -286,36 +286,47 @@ func TestControlGroupsAreReusedAndRemoved(t *testing.T) {
 			if bwrap != "" && !s.Isolated() {
 				t.Skip("bwrap does not work here")
 			}
+			// The group the next execution takes: the last one idle, once
+			// what New's probe left in the background is done.
+			next := func() *group {
+				s.cgroups.ahead.Wait()
+				s.cgroups.mu.Lock()
+				defer s.cgroups.mu.Unlock()
+				if len(s.cgroups.idle) == 0 {
+					t.Fatal("no group kept after an execution")
+				}
+				return s.cgroups.idle[len(s.cgroups.idle)-1]
+			}
+			g := next()
 			sp := spec(t, "python3", "-c", `import os
 while sum(os.times()[:2]) < 0.3:
     pass
-print(open('/proc/self/cgroup').read())`)
+`)
 			first, log := run(t, s, sp)
-			name := ""
-			for line := range strings.Lines(log) {
-				if i := strings.LastIndex(line, "/"+cgroupPrefix); i >= 0 {
-					name = strings.TrimSpace(line[i+1:])
-				}
+			if first.CPU < 300*time.Millisecond {
+				t.Fatalf("result %s:\n%s", first, log)
 			}
-			if name == "" || first.CPU < 300*time.Millisecond {
-				t.Fatalf("result %s; the program was in no group of its own:\n%s", first, log)
+			if used, err := number(g.dirs[1], "cpuacct.usage"); err != nil || time.Duration(used) < 300*time.Millisecond {
+				t.Errorf("%s counted %v (%v) of the program's %s", g.name, time.Duration(used), err, first.CPU)
 			}
-			if g := s.cgroups.group(name); len(g.members()) > 0 {
-				t.Errorf("processes left in %s after the execution: %v", name, g.members())
+			if len(g.members()) > 0 {
+				t.Errorf("processes left in %s after the execution: %v", g.name, g.members())
 			}
-			// The workspace's uid, so its group, again: from zero.
-			sp.Command = []string{"sh", "-c", "cat /proc/self/cgroup"}
-			second, log := run(t, s, sp)
-			if !strings.Contains(log, "/"+name+"\n") {
-				t.Skipf("the second execution got another group (another uid was free first):\n%s", log)
+			if again := next(); again != g {
+				t.Fatalf("%s is not kept for the next execution (%s is next)", g.name, again.name)
 			}
+			sp.Command = []string{"true"}
+			second, _ := run(t, s, sp)
 			if second.CPU > first.CPU/2 {
 				t.Errorf("the reused group kept the first execution's CPU: %s then %s", first.CPU, second.CPU)
 			}
+			if used, err := number(g.dirs[1], "cpuacct.usage"); err != nil || time.Duration(used) > first.CPU/2 {
+				t.Errorf("%s counted %v (%v) for the second execution", g.name, time.Duration(used), err)
+			}
 			s.Close()
 			for _, parent := range s.cgroups.parents() {
-				if _, err := os.Stat(filepath.Join(parent, name)); err == nil {
-					t.Errorf("%s is left in %s after Close", name, parent)
+				if _, err := os.Stat(filepath.Join(parent, g.name)); err == nil {
+					t.Errorf("%s is left in %s after Close", g.name, parent)
 				}
 			}
 		})
@@ -401,5 +412,32 @@ for _ in range(8):
 	res, log := run(t, &s, sp)
 	if res.Cause != CauseMemory {
 		t.Fatalf("result %s; want memory\n%s", res, log)
+	}
+}
+
+// The sandbox is started by its group's forker thread, so bwrap's init is
+// born in the group: the cgroup namespace it makes has the group as its
+// root, and the program sees itself at "/" there (a process moved in after
+// the namespace was made sees the group's name). The executor itself, its
+// leader thread, is in no group of an execution.
+func TestSandboxIsBornInItsGroup(t *testing.T) {
+	s := withBwrap(t)
+	needCgroups(t, s)
+	if s.cgroups.v2 {
+		t.Skip("v2 groups are joined by a move")
+	}
+	_, log := run(t, s, spec(t, "cat", "/proc/self/cgroup"))
+	in, _ := parseProcCgroup(log)
+	for _, ctl := range []string{"memory", "cpuacct", "pids"}[:len(s.cgroups.parents())] {
+		if in[ctl] != "/" {
+			t.Errorf("the program is at %q in the %s hierarchy of its cgroup namespace; want /:\n%s", in[ctl], ctl, log)
+		}
+	}
+	own, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(own), cgroupPrefix) {
+		t.Errorf("the executor is in an execution's group:\n%s", own)
 	}
 }

@@ -3,6 +3,7 @@ package sandbox
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -15,14 +16,18 @@ import (
 // it runs: a control group (cgroup.go), or where none can be made the
 // execution's processes found in /proc (procMeter).
 type meter interface {
+	// spawn runs job, which starts the sandbox, on a thread locked to it:
+	// what it starts is born in the execution's group where it has one
+	// (see forker.go).
+	spawn(job func() (keep bool, err error)) error
 	// join is called with the sandbox's first process, before the
 	// program exists: every process of the program descends from it.
 	join(pid int) error
 	// read is the execution's usage so far.
 	read() (usage, error)
-	// signal sends sig to every process of the execution but except,
-	// and says to how many.
-	signal(sig unix.Signal, except int) int
+	// signal sends sig to every process of the execution but those in
+	// except, and says to how many.
+	signal(sig unix.Signal, except ...int) int
 	// release kills what is left and lets go of the execution.
 	release()
 }
@@ -50,6 +55,8 @@ type procMeter struct {
 
 func newProcMeter(sp Spec) *procMeter { return &procMeter{limit: sp.memoryBytes()} }
 
+func (m *procMeter) spawn(job func() (bool, error)) error { return onOwnThread(job) }
+
 func (m *procMeter) join(pid int) error { m.root.Store(int64(pid)); return nil }
 
 func (m *procMeter) read() (usage, error) {
@@ -75,14 +82,14 @@ func (m *procMeter) read() (usage, error) {
 	return u, nil
 }
 
-func (m *procMeter) signal(sig unix.Signal, except int) int {
+func (m *procMeter) signal(sig unix.Signal, except ...int) int {
 	root := int(m.root.Load())
 	if root == 0 {
 		return 0
 	}
 	sent := 0
 	for _, p := range descendants(root) {
-		if p.pid == except {
+		if slices.Contains(except, p.pid) {
 			continue
 		}
 		fd, err := unix.PidfdOpen(p.pid, 0)

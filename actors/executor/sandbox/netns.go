@@ -170,19 +170,22 @@ func workspaceIDOf(path string) (workspaceID, error) {
 	return workspaceID{path: path, dev: st.Dev, ino: st.Ino}, nil
 }
 
-// start starts cmd inside the namespace: a process starts in the network
-// namespace of the thread that forks it.
-func (nw *network) start(cmd *exec.Cmd) error {
+// start starts cmd inside the namespace, on a thread that on runs (its
+// own, or the execution's control group's forker): a process starts in
+// the network namespace of the thread that forks it.
+func (nw *network) start(cmd *exec.Cmd, on threadRunner) error {
 	started := false
-	err := onOwnThread(func() error {
-		if err := unix.Setns(int(nw.ns.Fd()), unix.CLONE_NEWNET); err != nil {
-			return fmt.Errorf("%w: enter the network namespace: %w", ErrSandboxFailed, err)
-		}
-		if err := cmd.Start(); err != nil {
-			return err
-		}
-		started = true
-		return nil
+	err := on(func() (bool, error) {
+		return awayAndBack(func() error {
+			if err := unix.Setns(int(nw.ns.Fd()), unix.CLONE_NEWNET); err != nil {
+				return fmt.Errorf("%w: enter the network namespace: %w", ErrSandboxFailed, err)
+			}
+			if err := cmd.Start(); err != nil {
+				return err
+			}
+			started = true
+			return nil
+		})
 	})
 	if err != nil && started {
 		// The thread could not be put back and ends, and bwrap with it
@@ -198,20 +201,22 @@ func (nw *network) start(cmd *exec.Cmd) error {
 // newNetworkNamespace makes a network namespace with loopback up (the
 // kernel gives it 127.0.0.1 and ::1 then) and nothing else.
 func newNetworkNamespace() (ns *os.File, err error) {
-	err = onOwnThread(func() error {
-		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
-			return err
-		}
-		f, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
-			return err
-		}
-		if err := loopbackUp(); err != nil {
-			_ = f.Close()
-			return fmt.Errorf("loopback: %w", err)
-		}
-		ns = f
-		return nil
+	err = onOwnThread(func() (bool, error) {
+		return awayAndBack(func() error {
+			if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+				return err
+			}
+			f, err := os.Open("/proc/thread-self/ns/net")
+			if err != nil {
+				return err
+			}
+			if err := loopbackUp(); err != nil {
+				_ = f.Close()
+				return fmt.Errorf("loopback: %w", err)
+			}
+			ns = f
+			return nil
+		})
 	})
 	if err != nil && ns != nil {
 		_ = ns.Close()
@@ -239,30 +244,40 @@ func loopbackUp() error {
 	return unix.IoctlIfreq(fd, unix.SIOCSIFFLAGS, ifr)
 }
 
-// onOwnThread runs f on an OS thread locked to a goroutine of its own,
-// then puts the thread back into the network namespace it was in. If
-// that fails the thread stays locked, and the runtime ends it with the
-// goroutine: no other goroutine ever runs in a sandbox's namespace (and
-// threads the runtime starts meanwhile are cloned from a clean one, not
-// from a locked thread).
-func onOwnThread(f func() error) error {
+// threadRunner runs job on an OS thread locked to it; when job says the
+// thread cannot be used again (keep false), the thread ends.
+type threadRunner func(job func() (keep bool, err error)) error
+
+// onOwnThread runs job on an OS thread locked to a goroutine of its own.
+// If job says the thread cannot be used again, it stays locked, and the
+// runtime ends it with the goroutine: no other goroutine ever runs in a
+// sandbox's namespace (and threads the runtime starts meanwhile are cloned
+// from a clean one, not from a locked thread).
+func onOwnThread(job func() (keep bool, err error)) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		home, err := os.Open("/proc/thread-self/ns/net")
-		if err != nil {
+		keep, err := job()
+		if keep {
 			runtime.UnlockOSThread()
-			errc <- fmt.Errorf("%w: %w", ErrSandboxFailed, err)
-			return
 		}
-		defer home.Close()
-		err = f()
-		if rerr := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); rerr != nil {
-			errc <- errors.Join(err, fmt.Errorf("%w: back to the executor's network namespace: %w", ErrSandboxFailed, rerr))
-			return
-		}
-		runtime.UnlockOSThread()
 		errc <- err
 	}()
 	return <-errc
+}
+
+// awayAndBack runs f, which may move the calling thread (locked) into
+// another network namespace, then puts the thread back into the one it was
+// in; keep is false when that fails.
+func awayAndBack(f func() error) (keep bool, err error) {
+	home, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return true, fmt.Errorf("%w: %w", ErrSandboxFailed, err)
+	}
+	defer home.Close()
+	err = f()
+	if rerr := unix.Setns(int(home.Fd()), unix.CLONE_NEWNET); rerr != nil {
+		return false, errors.Join(err, fmt.Errorf("%w: back to the executor's network namespace: %w", ErrSandboxFailed, rerr))
+	}
+	return true, err
 }

@@ -209,13 +209,15 @@ func (e *execution) watchUsage(stop <-chan struct{}, sp Spec) {
 			return
 		case u.cpu >= soft && !warned:
 			warned = true
-			except := 0
+			// bwrap itself is in the group too (forker.go), and its
+			// death would end the sandbox as well.
+			var except []int
 			e.mu.Lock()
 			if e.isolated {
-				except = e.pid
+				except = []int{e.pid, e.cmd.Process.Pid}
 			}
 			e.mu.Unlock()
-			e.meter.signal(unix.SIGXCPU, except)
+			e.meter.signal(unix.SIGXCPU, except...)
 		}
 	}
 }

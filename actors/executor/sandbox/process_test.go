@@ -23,7 +23,7 @@ func TestProgramNeverRunsWithoutItsLimits(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		m, err := s.meter(sp, u)
+		m, err := s.meter(sp)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -62,7 +62,7 @@ func TestStopBeforeTheProgramStartsIsKilled(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		m, err := s.meter(sp, u)
+		m, err := s.meter(sp)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -55,7 +55,7 @@ func (s *Sandbox) Run(ctx context.Context, sp Spec) (Result, error) {
 		return Result{}, fmt.Errorf("%w: measure: %w", ErrWorkspace, err)
 	}
 	diskLimit := max(sp.workspaceBytes(), startSize)
-	m, err := s.meter(sp, u)
+	m, err := s.meter(sp)
 	if err != nil {
 		return Result{}, err
 	}
@@ -81,9 +81,9 @@ func (s *Sandbox) Run(ctx context.Context, sp Spec) (Result, error) {
 	return res, writeOutputLog(sp.Workspace, out, res, u)
 }
 
-// meter is what measures the execution run as u: a control group of its
-// own, or /proc where the sandbox has no control groups.
-func (s *Sandbox) meter(sp Spec, u user) (meter, error) {
+// meter is what measures the execution: a control group of its own, or
+// /proc where the sandbox has no control groups.
+func (s *Sandbox) meter(sp Spec) (meter, error) {
 	if s.cgroups == nil {
 		return newProcMeter(sp), nil
 	}
@@ -91,7 +91,12 @@ func (s *Sandbox) meter(sp Spec, u user) (meter, error) {
 	if s.Isolated() {
 		pids++ // bwrap's init, in the group with the program
 	}
-	return s.cgroups.create(s.cgroups.groupName(u), sp, pids)
+	if !s.cgroups.v2 {
+		// The forker thread, and the process it starts (bwrap, or sh
+		// until it has started the subshell), both in the group.
+		pids += 2
+	}
+	return s.cgroups.take(sp, pids)
 }
 
 // acquire is the user the program runs as, and the function that gives it
@@ -144,9 +149,9 @@ func (s *Sandbox) start(sp Spec, u user, m meter) (*execution, error) {
 	e.cmd, e.output, e.status, e.release = cmd, p.output, p.status, p.release
 	e.began = time.Now()
 	if e.network != nil {
-		err = e.network.start(cmd)
+		err = e.network.start(cmd, m.spawn)
 	} else {
-		err = cmd.Start()
+		err = m.spawn(func() (bool, error) { return true, cmd.Start() })
 	}
 	p.closeLeaderEnds()
 	if err != nil {

@@ -109,12 +109,13 @@ func (s *Sandbox) useCgroups() (whyNot string) {
 		return why
 	}
 	if err := c.prepare(); err != nil {
-		return fmt.Sprintf("cannot enable the memory and pids controllers in %s: %v", c.unified, err)
+		return fmt.Sprintf("cannot prepare the control groups: %v", err)
 	}
 	c.removeStale(s.claimUID)
 	s.cgroups = c
 	if err := s.probe(); err != nil {
 		s.cgroups = nil
+		c.close()
 		return fmt.Sprintf("a program in a control group of its own did not run: %v", err)
 	}
 	return ""
