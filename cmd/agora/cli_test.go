@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
@@ -277,15 +276,7 @@ func streamMessage(t *testing.T, port int, seq uint64) events.Envelope {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := observer(t, port)
 	st, err := js.Stream(ctx, natslog.DefaultStream)
 	if err != nil {
 		t.Fatal(err)

@@ -2,9 +2,7 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,9 +14,6 @@ import (
 
 	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/events"
-	"github.com/agora-econ/agora/events/natslog"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // rerunProgram records each run of its executions in runs.log (attempt,
@@ -225,23 +220,7 @@ func testInterruptedExecution(t *testing.T, sig syscall.Signal, bidsAgain bool) 
 // the leases of execution xid are released.
 func waitReleased(t *testing.T, port int, xid string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := natslog.New(ctx, js, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
-	err = log.Follow(ctx, events.SubjectRoot+"."+string(events.KindClearing)+".>", 1, func(r events.Record) error {
+	err := followRunning(t, port, 2*time.Minute, events.SubjectRoot+"."+string(events.KindClearing)+".>", func(r events.Record) error {
 		if r.Envelope.Type != (events.ExecutionReleased{}).EventType() {
 			return nil
 		}

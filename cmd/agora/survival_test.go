@@ -110,25 +110,9 @@ func startFastCycles(t *testing.T) (run *process, dir string, port int, apiURL s
 // bids genesis placed.
 func waitForExecutions(t *testing.T, port, n int) ([]events.ExecutionEnded, int) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := natslog.New(ctx, js, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
 	var ended []events.ExecutionEnded
 	bids := 0
-	err = log.Follow(ctx, events.Filter(events.KindAgent, GenesisID), 1, func(r events.Record) error {
+	err := followRunning(t, port, 3*time.Minute, events.Filter(events.KindAgent, GenesisID), func(r events.Record) error {
 		e, err := events.Decode(r.Envelope)
 		if err != nil {
 			return err
@@ -153,6 +137,38 @@ func waitForExecutions(t *testing.T, port, n int) ([]events.ExecutionEnded, int)
 }
 
 var errEnough = errors.New("enough")
+
+// observer connects to a running economy's NATS port as any client without
+// credentials does (a read-only observer); the connection closes with the
+// test.
+func observer(t *testing.T, port int) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
+// followRunning follows the events of filter in the running economy on
+// port, as an observer, from the first, until fn returns errEnough or
+// another error, or timeout passes; it returns what ended the follow.
+func followRunning(t *testing.T, port int, timeout time.Duration, filter string, fn func(events.Record) error) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	log, err := natslog.New(ctx, observer(t, port), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer log.Close()
+	return log.Follow(ctx, filter, 1, fn)
+}
 
 // needPython skips a test that runs the genesis agent where python3 is
 // missing, unless AGORA_REQUIRE_PYTHON=1 (CI) makes that a failure.
@@ -212,24 +228,8 @@ func createAgent(t *testing.T, apiURL, token string, body map[string]any) string
 // says enough, and returns them.
 func agentEvents(t *testing.T, port int, id string, stop func([]events.Event) bool) []events.Event {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	nc, err := nats.Connect(fmt.Sprintf("nats://127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log, err := natslog.New(ctx, js, "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer log.Close()
 	var seen []events.Event
-	err = log.Follow(ctx, events.Filter(events.KindAgent, id), 1, func(r events.Record) error {
+	err := followRunning(t, port, 2*time.Minute, events.Filter(events.KindAgent, id), func(r events.Record) error {
 		e, err := events.Decode(r.Envelope)
 		if err != nil {
 			return err
