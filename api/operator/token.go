@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+
+	"github.com/agora-econ/agora/events/secretfile"
 )
 
 // TokenFile is the name of the operator token's file in the data
@@ -113,42 +115,12 @@ func createToken(dataDir, path string) (string, error) {
 		return "", fmt.Errorf("%w: %w", ErrTokenFile, err)
 	}
 	token := base64.RawURLEncoding.EncodeToString(raw)
-	tmp, err := os.CreateTemp(dataDir, "."+TokenFile+"-*")
+	created, err := secretfile.WriteOnce(dataDir, filepath.Base(path), token+"\n", tokenFileMode)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrTokenFile, err)
 	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	err = tmp.Chmod(tokenFileMode)
-	if err == nil {
-		_, err = tmp.WriteString(token + "\n")
+	if !created {
+		return readToken(path)
 	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrTokenFile, err)
-	}
-	if err := os.Link(tmp.Name(), path); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return readToken(path)
-		}
-		return "", fmt.Errorf("%w: %w", ErrTokenFile, err)
-	}
-	syncDir(dataDir)
 	return token, nil
-}
-
-// syncDir makes the new name durable. It is best effort: the token is
-// already in the file, and a lost name only means a new token at the next
-// start.
-func syncDir(dir string) {
-	d, err := os.Open(dir)
-	if err != nil {
-		return
-	}
-	_ = d.Sync()
-	_ = d.Close()
 }

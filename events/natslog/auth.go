@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/agora-econ/agora/events/secretfile"
 	"github.com/nats-io/nats-server/v2/server"
 )
 
@@ -210,33 +211,12 @@ func LoadOrCreatePassword(dir string) (string, error) {
 	if pw, err = NewPassword(); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrPasswordFile, err)
 	}
-	tmp, err := os.CreateTemp(dir, "."+PasswordFile+"-*")
+	created, err := secretfile.WriteOnce(dir, PasswordFile, pw+"\n", passwordFileMode)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrPasswordFile, err)
 	}
-	defer func() { _ = os.Remove(tmp.Name()) }()
-	err = tmp.Chmod(passwordFileMode)
-	if err == nil {
-		_, err = tmp.WriteString(pw + "\n")
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return "", fmt.Errorf("%w: %w", ErrPasswordFile, err)
-	}
-	if err := os.Link(tmp.Name(), filepath.Join(dir, PasswordFile)); err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return ReadPassword(dir)
-		}
-		return "", fmt.Errorf("%w: %w", ErrPasswordFile, err)
-	}
-	if d, err := os.Open(dir); err == nil {
-		_ = d.Sync()
-		_ = d.Close()
+	if !created {
+		return ReadPassword(dir)
 	}
 	return pw, nil
 }
