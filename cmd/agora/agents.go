@@ -152,9 +152,9 @@ func foldDirectory(cmd *cobra.Command, f *logFlags) (*directory.View, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer n.close()
+	defer n.Close()
 	d := directory.New()
-	err = readPrefix(ctx, n.log, bound{}, progressWriter(), facts(d.Apply))
+	err = readPrefix(ctx, n.Log(), bound{}, progressWriter(), facts(d.Apply))
 	return d, err
 }
 

@@ -42,8 +42,8 @@ it running, it reads through its NATS server (or --nats-url).`,
 			if err != nil {
 				return err
 			}
-			defer n.close()
-			return audit(ctx, n.log, b, cmd.OutOrStdout(), asJSON)
+			defer n.Close()
+			return audit(ctx, n.Log(), b, cmd.OutOrStdout(), asJSON)
 		},
 	}
 	f.register(cmd)

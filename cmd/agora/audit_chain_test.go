@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -50,7 +51,7 @@ func smallEconomy(t *testing.T) []stored {
 	if err != nil {
 		t.Fatal(err)
 	}
-	quiet := benchQuiet
+	quiet := slog.New(slog.DiscardHandler)
 	h, err := runtime.NewHost(log, store, runtime.Options{SnapshotEvery: 3}, quiet)
 	if err != nil {
 		t.Fatal(err)

@@ -17,10 +17,11 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/events/natslog/natstest"
-	"github.com/agora-econ/agora/projections/economy"
+	ecofold "github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
 )
 
@@ -58,7 +59,7 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 
 	// The forged records: one that is not an event at all, then events
 	// whose actors refuse them.
-	cycle := firstRecord(t, natsURL, events.Subject(events.KindClearing, Pool, events.CycleCleared{}.EventType()))
+	cycle := firstRecord(t, natsURL, events.Subject(events.KindClearing, economy.Pool, events.CycleCleared{}.EventType()))
 	cycle.ID = events.NewID()
 	forged := []struct {
 		subject string
@@ -66,10 +67,10 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 		reason  events.Reason
 	}{
 		{"events.test.x.y", []byte(`{"a":1}`), events.ReasonUndecodable},
-		forge(t, events.KindAgent, GenesisID, events.TransferSent{TransferID: "forged-overspend", ToAgentID: alice,
+		forge(t, events.KindAgent, economy.GenesisID, events.TransferSent{TransferID: "forged-overspend", ToAgentID: alice,
 			AmountMicros: events.Credits(1_000_000)}),
 		forge(t, events.KindAgent, "ghost", events.HoldPlaced{HoldID: "b-ghost", AmountMicros: events.Credits(5),
-			Purpose: events.PurposeBid, Bid: &events.BidTerms{Pool: Pool,
+			Purpose: events.PurposeBid, Bid: &events.BidTerms{Pool: economy.Pool,
 				Resources: map[string]events.Units{"cpu_seconds": events.WholeUnits(1), "memory_mb": events.WholeUnits(64)}}}),
 		{cycle.Subject, marshal(t, cycle), events.ReasonInvariant},
 	}
@@ -88,7 +89,7 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 
 	// The economy keeps serving: genesis runs again after them, a bid
 	// and transfers go through, the forged overspend credited no one.
-	ended := agentEventsAfter(t, natsURL, GenesisID, seqs[len(seqs)-1], events.ExecutionEnded{}.EventType())
+	ended := agentEventsAfter(t, natsURL, economy.GenesisID, seqs[len(seqs)-1], events.ExecutionEnded{}.EventType())
 	t.Logf("genesis ran again after the forged records (execution_ended at %d)", ended)
 	createAgent(t, apiURL, token, map[string]any{"agent_id": "bidder", "files": map[string]string{"main.sh": "exit 0\n"},
 		"command": []string{"sh", "main.sh"}, "grant": 50,
@@ -113,7 +114,7 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 	if a.Balance.String() != "10" {
 		t.Fatalf("alice holds %s; want her grant of 10 (the forged overspend must credit nothing)", a.Balance)
 	}
-	var s economy.Summary
+	var s ecofold.Summary
 	decodeJSON(t, mustRun(t, "status", "--data", dir, "--json"), &s)
 	if s.SkippedRecords != len(forged) || s.UnacknowledgedRecords != len(forged) {
 		t.Fatalf("status counts %d skipped, %d unacknowledged; want %d", s.SkippedRecords, s.UnacknowledgedRecords, len(forged))
@@ -157,7 +158,7 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 	if s.SkippedRecords != len(forged)+1 || s.UnacknowledgedRecords != 1 || s.AgentsAlive < 1 {
 		t.Fatalf("status after the restart: %+v", s)
 	}
-	agentEventsAfter(t, fmt.Sprintf("nats://127.0.0.1:%d", port), GenesisID, last, events.ExecutionEnded{}.EventType())
+	agentEventsAfter(t, fmt.Sprintf("nats://127.0.0.1:%d", port), economy.GenesisID, last, events.ExecutionEnded{}.EventType())
 	stopRun(t, run)
 	r = runAgora(t, "audit", "--data", dir)
 	if r.code != 1 || !strings.Contains(r.stderr, fmt.Sprintf("stream sequence %d", last)) {
@@ -171,7 +172,7 @@ func TestBadRecordsDoNotStopTheEconomy(t *testing.T) {
 	// The one-shot read models skip them too: genesis's history has no
 	// forged overspend, and no balance went negative.
 	var txs []history.Transaction
-	decodeJSON(t, mustRun(t, "history", "--data", dir, "--agent", GenesisID, "--limit", "1000", "--json"), &txs)
+	decodeJSON(t, mustRun(t, "history", "--data", dir, "--agent", economy.GenesisID, "--limit", "1000", "--json"), &txs)
 	for _, tx := range txs {
 		if tx.Reference == "forged-overspend" || tx.BalanceAfterMicros < 0 {
 			t.Fatalf("offline history shows a forged event: %+v", tx)

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"os/signal"
-	"runtime/pprof"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/bench"
+	"github.com/agora-econ/agora/economy/config"
 )
 
 // The bench commands measure the economy against the raw limits of what it
@@ -53,7 +52,7 @@ func (f *benchFlags) register(cmd *cobra.Command) {
 
 func newBenchLedgerCommand() *cobra.Command {
 	var f benchFlags
-	o := ledgerOptions{Agents: 1000, Transfers: 50000}
+	o := bench.LedgerOptions{Agents: 1000, Transfers: 50000}
 	cmd := &cobra.Command{
 		Use:   "ledger",
 		Short: "Transfers between agents, against the raw JetStream append and actor request rates",
@@ -74,11 +73,11 @@ pass.`,
 				o.Concurrency = o.Agents
 			}
 			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
-			if err := o.validate(); err != nil {
+			if err := o.Validate(); err != nil {
 				return exitError{2, err}
 			}
 			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			return finishBench(cmd, f.asJSON, func(ctx context.Context) (ledgerReport, error) { return runLedger(ctx, o) })
+			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.LedgerReport, error) { return bench.RunLedger(ctx, o) })
 		},
 	}
 	f.register(cmd)
@@ -91,7 +90,7 @@ pass.`,
 
 func newBenchRestartCommand() *cobra.Command {
 	var f benchFlags
-	o := restartOptions{Agents: 1000, Events: 1_000_000, SnapshotEvery: 100, Parallel: recoverParallel}
+	o := bench.RestartOptions{Agents: 1000, Events: 1_000_000, SnapshotEvery: 100, Parallel: economy.RecoverParallel}
 	cmd := &cobra.Command{
 		Use:   "restart",
 		Short: "Recovery of every actor after a restart, against reading the same data raw",
@@ -115,11 +114,11 @@ Reports the restart time, the baseline and their ratio (the target is at most
 				o.Concurrency = o.Agents
 			}
 			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
-			if err := o.validate(); err != nil {
+			if err := o.Validate(); err != nil {
 				return exitError{2, err}
 			}
 			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			return finishBench(cmd, f.asJSON, func(ctx context.Context) (restartReport, error) { return runRestart(ctx, o) })
+			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.RestartReport, error) { return bench.RunRestart(ctx, o) })
 		},
 	}
 	f.register(cmd)
@@ -131,8 +130,104 @@ Reports the restart time, the baseline and their ratio (the target is at most
 	return cmd
 }
 
-// recoverParallel is how many agents `agora run` recovers at once.
-const recoverParallel = 16
+// newBenchClearingCommand is `agora bench clearing`.
+func newBenchClearingCommand() *cobra.Command {
+	var f benchFlags
+	o := bench.ClearingOptions{Bids: 100_000, Agents: 1000, SnapshotEvery: config.Default().Runtime.SnapshotEvery, ReadModels: true}
+	cmd := &cobra.Command{
+		Use:   "clearing",
+		Short: "Bid placement and one allocation cycle over many open bids, against raw JetStream and an in-memory sort",
+		Long: `Measure, on one embedded server, with the markets of the built-in
+configuration (cpu_seconds, memory_mb, tokens and their supplies and prices):
+  1. the raw JetStream append rate, as 'agora bench ledger' measures it:
+     messages the size of a bid_listed event, 2 x --bids of them, one in
+     flight per subject over --agents subjects, in a separate stream;
+  2. placement: --agents agents created with large grants, then --bids bids
+     of random bundles (cpu_seconds and memory_mb, tokens two times in three)
+     at one to ten times their reserve price, through the clearing service
+     (hold, then listing) with --concurrency callers. Reports bids and events
+     per second, events per second against the raw rate, and the process's
+     CPU time per event (raw and placement; the embedded server included);
+  3. one allocation cycle over all the open bids: the time from sending Clear
+     to the book until its cycle_cleared event is durable, and until every
+     payment and lease it causes is applied; beside it, the time to sort the
+     same bids in memory with clearing.Order (the median of 5 sorts of a
+     fresh copy) and the time the book's decision alone takes. The target is
+     a cycle within 3 x the sort; it is reported, not enforced.
+Every actor snapshots its state every --snapshot-every events, as 'agora run'
+does; the book's snapshot holds every open bid. The read models (projections)
+follow the log beside the actors, as in 'agora run', unless --read-models=false:
+then the figures are those of the actors and their managers alone, as 'agora
+bench ledger' measures by default. Then the economy audit folds the whole log;
+the command fails if it does not pass, or if a market leases more than its
+supply.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("concurrency") {
+				o.Concurrency = o.Agents
+			}
+			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
+			if err := o.Validate(); err != nil {
+				return exitError{2, err}
+			}
+			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
+			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.ClearingReport, error) { return bench.RunClearing(ctx, o) })
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVar(&o.Bids, "bids", o.Bids, "number of bids placed, then cleared in one cycle")
+	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of bidding agents (and of raw subjects)")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers placing bids (default: --agents)")
+	cmd.Flags().BoolVar(&o.ReadModels, "read-models", o.ReadModels,
+		"run the read models (projections) beside the actors, as 'agora run' does; false measures the actors and managers alone")
+	cmd.Flags().IntVar(&o.SnapshotEvery, "snapshot-every", o.SnapshotEvery,
+		"events an actor applies between two snapshots (runtime.snapshot_every); the book's snapshot holds every open bid")
+	return cmd
+}
+
+// newBenchExecCommand is `agora bench exec`.
+func newBenchExecCommand() *cobra.Command {
+	var f benchFlags
+	o := bench.ExecOptions{Runs: 100}
+	cmd := &cobra.Command{
+		Use:   "exec",
+		Short: "Trivial programs run in the execution sandbox, against the same programs run directly",
+		Long: `Run each trivial program --runs times directly (os/exec, in the same directory
+with the same environment, its output collected through a pipe) and --runs
+times through the sandbox of executions as an execution runs there (bwrap when
+it works here, the service socket bound in, its limits, the measurement and
+the output log), alternating the two so that both see the same machine. The
+programs are /bin/true, the cost of the sandbox alone, and python3 -c pass,
+about the least an agent's execution costs (when /usr/bin/python3 exists).
+
+Reports the time of each execution (p50, p99, max, mean), executions per
+second, and the ratio of the mean sandboxed time to the mean direct time; the
+target for python3 is at most 1.5 (reported, not enforced). No NATS server is
+started: --sync does not apply.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if cmd.Flags().Changed("sync") {
+				return exitError{2, errors.New("--sync does not apply to bench exec: it starts no NATS server")}
+			}
+			o.CPUProfile = f.cpuProfile
+			if err := o.Validate(); err != nil {
+				return exitError{2, err}
+			}
+			o.Progress = cmd.ErrOrStderr()
+			ctx, stop := benchContext(cmd)
+			defer stop()
+			rep, err := bench.RunExec(ctx, o)
+			if err != nil {
+				return err
+			}
+			return printReport(cmd.OutOrStdout(), f.asJSON, rep, rep.Print)
+		},
+	}
+	f.register(cmd)
+	_ = cmd.Flags().MarkHidden("sync")
+	cmd.Flags().IntVar(&o.Runs, "runs", o.Runs, "executions of each program, directly and in the sandbox")
+	return cmd
+}
 
 // benchContext ends on SIGINT or SIGTERM, so that an interrupted benchmark
 // still stops its server and removes its directory.
@@ -161,52 +256,10 @@ func printReport(out io.Writer, asJSON bool, rep any, table func(io.Writer) erro
 	return enc.Encode(rep)
 }
 
-// profile runs fn under the CPU profiler when path is set.
-func profile(path string, fn func() error) (err error) {
-	if path == "" {
-		return fn()
-	}
-	f, err := os.Create(path)
-	if err != nil {
-		return fmt.Errorf("cpu profile: %w", err)
-	}
-	defer func() { err = errors.Join(err, f.Close()) }()
-	if err := pprof.StartCPUProfile(f); err != nil {
-		return fmt.Errorf("cpu profile: %w", err)
-	}
-	defer pprof.StopCPUProfile()
-	return fn()
-}
-
-// progressf reports a phase of a long benchmark; w may be nil.
-func progressf(w io.Writer, format string, args ...any) {
-	if w != nil {
-		fmt.Fprintf(w, "bench: "+format+"\n", args...)
-	}
-}
-
-// processCPU is the CPU time this process has used (user and system), the
-// embedded server's included.
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
-// perEvent is d in microseconds per event.
-func perEvent(d time.Duration, n uint64) float64 {
-	if n == 0 {
-		return 0
-	}
-	return float64(d.Microseconds()) / float64(n)
-}
-
 // auditedReport is the report of a bench that audits the log it built.
 type auditedReport interface {
-	print(out io.Writer) error
-	audited() auditResult
+	Print(out io.Writer) error
+	Audited() bench.AuditResult
 }
 
 // finishBench runs a bench whose options are valid, with a context that
@@ -218,15 +271,11 @@ func finishBench[R auditedReport](cmd *cobra.Command, asJSON bool, run func(cont
 	if err != nil {
 		return err
 	}
-	if err := printReport(cmd.OutOrStdout(), asJSON, rep, rep.print); err != nil {
+	if err := printReport(cmd.OutOrStdout(), asJSON, rep, rep.Print); err != nil {
 		return err
 	}
-	if a := rep.audited(); !a.OK {
+	if a := rep.Audited(); !a.OK {
 		return exitError{1, fmt.Errorf("audit failed: %s", a.Problem)}
 	}
 	return nil
 }
-
-func (r ledgerReport) audited() auditResult   { return r.Audit }
-func (r restartReport) audited() auditResult  { return r.Audit }
-func (r clearingReport) audited() auditResult { return r.Audit }

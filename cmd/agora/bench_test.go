@@ -6,12 +6,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
-	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy/bench"
 )
 
 // benchCtx bounds a benchmark test against hangs; it asserts nothing about
@@ -20,90 +19,6 @@ func benchCtx(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
-}
-
-var benchQuiet = slog.New(slog.DiscardHandler)
-
-// TestBenchLedgerSmall runs the whole ledger benchmark with tiny numbers:
-// raw figures, agents, transfers, settlement and the audit.
-func TestBenchLedgerSmall(t *testing.T) {
-	rep, err := runLedger(benchCtx(t), ledgerOptions{Agents: 4, Transfers: 40, Concurrency: 4,
-		Sync: config.SyncInterval, Logger: benchQuiet})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Audit.OK {
-		t.Fatalf("audit: %s", rep.Audit.Problem)
-	}
-	if rep.LedgerEvents != 80 {
-		t.Errorf("ledger events = %d; want 80 (a sent and a received per transfer)", rep.LedgerEvents)
-	}
-	if rep.Audit.Events != 84 || rep.Audit.Agents != 4 {
-		t.Errorf("audit saw %d events of %d agents; want 84 of 4", rep.Audit.Events, rep.Audit.Agents)
-	}
-	if rep.RawAppend.Count != 80 || rep.RawActor.Count != 120 {
-		t.Errorf("raw counts = %d appends, %d requests; want 80, 120", rep.RawAppend.Count, rep.RawActor.Count)
-	}
-	if rep.EventBytes < 100 || rep.RawAppend.RatePerSecond <= 0 || rep.RawActor.RatePerSecond <= 0 ||
-		rep.EventsPerSecond <= 0 || rep.RatioToRaw <= 0 {
-		t.Errorf("missing figures: %+v", rep)
-	}
-	var out bytes.Buffer
-	if err := rep.print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("audit")) {
-		t.Errorf("table: %v\n%s", err, out.String())
-	}
-}
-
-// TestBenchRestartSmall builds a tiny economy, then measures the baseline,
-// the replay and the restart, and audits.
-func TestBenchRestartSmall(t *testing.T) {
-	o := restartOptions{Agents: 4, Events: 300, SnapshotEvery: 10, Parallel: 4, Concurrency: 4,
-		Sync: config.SyncInterval, Logger: benchQuiet}
-	rep, err := runRestart(benchCtx(t), o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !rep.Audit.OK {
-		t.Fatalf("audit: %s", rep.Audit.Problem)
-	}
-	if rep.Events != 300 || rep.Replay.Count != 300 {
-		t.Errorf("log holds %d events, replay read %d; want 300", rep.Events, rep.Replay.Count)
-	}
-	if rep.Sequential.TailEvents != rep.Baseline.TailEvents || rep.Sequential.Snapshots != rep.Baseline.Snapshots {
-		t.Errorf("sequential baseline read %d tail events of %d snapshots; per agent %d of %d",
-			rep.Sequential.TailEvents, rep.Sequential.Snapshots, rep.Baseline.TailEvents, rep.Baseline.Snapshots)
-	}
-	if len(rep.MeasurementOrder) != 5 || rep.ActorsSeconds <= 0 {
-		t.Errorf("measurements %v, actors-only %.3fs", rep.MeasurementOrder, rep.ActorsSeconds)
-	}
-	if rep.AgentsRecovered != 4 || rep.Baseline.Agents != 4 || rep.Baseline.Snapshots != 4 {
-		t.Errorf("recovered %d, baseline listed %d with %d snapshots; want 4, 4, 4",
-			rep.AgentsRecovered, rep.Baseline.Agents, rep.Baseline.Snapshots)
-	}
-	if rep.RestartSeconds <= 0 || rep.Baseline.Seconds <= 0 || rep.Ratio <= 0 {
-		t.Errorf("missing figures: %+v", rep)
-	}
-	var out bytes.Buffer
-	if err := rep.print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio restart / baseline")) {
-		t.Errorf("table: %v\n%s", err, out.String())
-	}
-}
-
-// TestBenchRestartPlan checks that the build makes the events asked for:
-// one creation per agent, then two events per transfer.
-func TestBenchRestartPlan(t *testing.T) {
-	for _, tc := range []struct{ agents, events, transfers int }{
-		{1000, 1_000_000, 499_500},
-		{1000, 200_000, 99_500},
-		{4, 300, 148},
-		{10, 10, 0},
-		{10, 51, 20},
-	} {
-		o := restartOptions{Agents: tc.agents, Events: tc.events}
-		if got := o.buildTransfers(); got != tc.transfers {
-			t.Errorf("%d agents, %d events: %d transfers; want %d", tc.agents, tc.events, got, tc.transfers)
-		}
-	}
 }
 
 // TestBenchLedgerJSON runs the command as a user would and reads its one
@@ -163,112 +78,61 @@ func TestBenchFlagsRejected(t *testing.T) {
 	}
 }
 
-// BenchmarkLedgerTransfer drives b.N transfers over 100 agents (100
-// callers) on an embedded server, after measuring on the same server the
-// raw JetStream append rate (2 x b.N messages) and the raw actor rate.
-// Compare the ratios, not the rates: they hold across machines.
-func BenchmarkLedgerTransfer(b *testing.B) {
-	for _, sync := range []string{config.SyncInterval, config.SyncAlways} {
-		b.Run("sync="+sync, func(b *testing.B) {
-			const agents = 100
-			ctx := benchCtx(b)
-			n, err := openBenchNode(ctx, b.TempDir(), sync, 0, benchQuiet)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(n.close)
-			ids := benchAgentIDs(agents)
-			payload, err := ledgerEventBytes()
-			if err != nil {
-				b.Fatal(err)
-			}
-			raw, err := rawAppend(ctx, n.nc, ids, max(2*b.N, agents), payload)
-			if err != nil {
-				b.Fatal(err)
-			}
-			act, err := rawActor(ctx, agents, agents, max(actorRequestsPerTransfer*b.N, agents))
-			if err != nil {
-				b.Fatal(err)
-			}
-			e, err := startLedger(n) // what bench ledger measures by default
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.Cleanup(e.stop)
-			if _, err := createAgents(ctx, e, ids, benchGrant(agents), agents); err != nil {
-				b.Fatal(err)
-			}
-			before, err := settle(ctx, e)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ResetTimer()
-			started := time.Now()
-			if _, err := driveTransfers(ctx, e, ids, b.N, agents); err != nil {
-				b.Fatal(err)
-			}
-			acked := time.Since(started)
-			after, err := settle(ctx, e)
-			if err != nil {
-				b.Fatal(err)
-			}
-			settled := time.Since(started)
-			b.StopTimer()
-			eventsPerSecond := rate(float64(after-before), settled)
-			b.ReportMetric(rate(float64(b.N), acked), "transfers/s")
-			b.ReportMetric(eventsPerSecond, "events/s")
-			b.ReportMetric(raw.RatePerSecond, "raw-events/s")
-			b.ReportMetric(ratio(eventsPerSecond, raw.RatePerSecond), "ratio-to-raw")
-			b.ReportMetric(act.RatePerSecond, "raw-actor-req/s")
-			b.ReportMetric(ratio(rate(float64(actorRequestsPerTransfer*b.N), acked), act.RatePerSecond), "ratio-actor")
-		})
+// TestBenchClearingCommand runs the command with its flags (the read models
+// off) and reads its one JSON object; bad flags are usage errors (exit
+// status 2).
+func TestBenchClearingCommand(t *testing.T) {
+	cmd := newBenchClearingCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs([]string{"--bids", "10", "--agents", "3", "--sync", "interval", "--read-models=false", "--json"})
+	if err := cmd.ExecuteContext(benchCtx(t)); err != nil {
+		t.Fatal(err)
 	}
-}
+	var rep struct {
+		Sync        string `json:"sync"`
+		Bids        int    `json:"bids"`
+		Concurrency int    `json:"concurrency"`
+		ReadModels  bool   `json:"read_models"`
+		Cycle       struct {
+			OpenBids int     `json:"open_bids"`
+			Ratio    float64 `json:"ratio_cycle_to_sort"`
+		} `json:"cycle"`
+		Audit struct {
+			OK bool `json:"ok"`
+		} `json:"audit"`
+	}
+	dec := json.NewDecoder(&out)
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("output is not JSON: %v", err)
+	}
+	if dec.More() {
+		t.Error("more than one JSON value printed")
+	}
+	if rep.Sync != "interval" || rep.Bids != 10 || rep.Concurrency != 3 || rep.ReadModels || rep.Cycle.OpenBids != 10 ||
+		rep.Cycle.Ratio <= 0 || !rep.Audit.OK {
+		t.Errorf("report = %+v; want sync interval, 10 bids, concurrency = agents = 3, no read models, audit ok", rep)
+	}
 
-// BenchmarkRestart builds an economy of 100 agents and 20,000 events once,
-// then each iteration measures the raw baseline read and a restart (start
-// the economy, recover every agent) on freshly opened nodes, and reports
-// their ratio.
-func BenchmarkRestart(b *testing.B) {
-	ctx := benchCtx(b)
-	o := restartOptions{Agents: 100, Events: 20_000, SnapshotEvery: 100, Parallel: recoverParallel,
-		Concurrency: 100, Sync: config.SyncInterval, Logger: benchQuiet}
-	dir := b.TempDir()
-	if _, err := buildEconomy(ctx, dir, o); err != nil {
-		b.Fatal(err)
-	}
-	// measure opens a fresh node on dir, as the restart command does for
-	// each of its measurements.
-	measure := func(fn func(n *node) error) {
-		n, err := openBenchNode(ctx, dir, o.Sync, o.SnapshotEvery, benchQuiet)
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer n.close()
-		if err := fn(n); err != nil {
-			b.Fatal(err)
+	for _, args := range [][]string{
+		{"--bids", "0"},
+		{"--bids", "1000001"},
+		{"--agents", "0"},
+		{"--concurrency", "0"},
+		{"--snapshot-every", "0"},
+		{"--sync", "sometimes"},
+	} {
+		cmd := newBenchClearingCommand()
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		cmd.SetArgs(args)
+		err := cmd.ExecuteContext(benchCtx(t))
+		var ee exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("%v: err = %v; want a usage error (exit 2)", args, err)
 		}
 	}
-	var baseline, restart float64
-	b.ResetTimer()
-	for range b.N {
-		var rep restartReport
-		measure(func(n *node) (err error) {
-			rep.Baseline, err = baselineRead(ctx, n, o.Parallel)
-			return err
-		})
-		measure(func(n *node) error { return measureRestart(ctx, n, o, &rep) })
-		if !rep.Audit.OK {
-			b.Fatalf("audit: %s", rep.Audit.Problem)
-		}
-		baseline += rep.Baseline.Seconds
-		restart += rep.RestartSeconds
-	}
-	b.StopTimer()
-	n := float64(b.N)
-	b.ReportMetric(restart/n, "restart-s")
-	b.ReportMetric(baseline/n, "baseline-s")
-	b.ReportMetric(ratio(restart, baseline), "ratio-to-baseline")
 }
 
 // TestBenchExecSmall runs `agora bench exec` as a process (the sandbox makes
@@ -278,7 +142,7 @@ func TestBenchExecSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs sandboxed processes")
 	}
-	var rep execReport
+	var rep bench.ExecReport
 	decodeJSON(t, mustRun(t, "bench", "exec", "--runs", "3", "--json"), &rep)
 	if rep.Runs != 3 || len(rep.Programs) == 0 {
 		t.Fatalf("report: %+v", rep)

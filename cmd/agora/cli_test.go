@@ -16,9 +16,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
-	"github.com/agora-econ/agora/projections/economy"
+	ecofold "github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
 )
 
@@ -105,7 +106,7 @@ func TestRunJourney(t *testing.T) {
 		if err := json.Unmarshal(env.Data, &created); err != nil {
 			t.Fatal(err)
 		}
-		if created.AgentID != GenesisID || created.GrantMicros != genesisGrant {
+		if created.AgentID != economy.GenesisID || created.GrantMicros != genesisGrant {
 			t.Fatalf("genesis data: %+v", created)
 		}
 	})
@@ -122,7 +123,7 @@ func TestRunJourney(t *testing.T) {
 		var rep auditReport
 		decodeJSON(t, mustRun(t, append([]string{"audit"}, live...)...), &rep)
 		checkGenesisOnly(t, rep.Summary)
-		var s economy.Summary
+		var s ecofold.Summary
 		decodeJSON(t, mustRun(t, append([]string{"status"}, live...)...), &s)
 		checkGenesisOnly(t, s)
 	})
@@ -156,19 +157,19 @@ func TestRunJourney(t *testing.T) {
 		decodeJSON(t, mustRun(t, "replay", "--data", dir, "--json"), &v)
 		checkGenesisOnly(t, v.Summary)
 		// Genesis holds its first bid, placed at start-up.
-		if len(v.Accounts) != 1 || v.Accounts[0].AgentID != GenesisID || v.Accounts[0].Balance != genesisGrant ||
+		if len(v.Accounts) != 1 || v.Accounts[0].AgentID != economy.GenesisID || v.Accounts[0].Balance != genesisGrant ||
 			v.Accounts[0].Held <= 0 || v.Accounts[0].Available != genesisGrant-v.Accounts[0].Held ||
 			v.Accounts[0].OpenHolds != 1 || v.Accounts[0].Status != "alive" {
 			t.Errorf("replay accounts: %+v", v.Accounts)
 		}
 		decodeJSON(t, mustRun(t, "replay", "--data", dir, "--until", "1", "--json"), &v)
 		checkGenesisOnly(t, v.Summary)
-		var s economy.Summary
+		var s ecofold.Summary
 		decodeJSON(t, mustRun(t, "status", "--data", dir, "--json"), &s)
 		checkGenesisOnly(t, s)
 		var txs []history.Transaction
 		decodeJSON(t, mustRun(t, "history", "--data", dir, "--json"), &txs)
-		if len(txs) != 1 || txs[0].AgentID != GenesisID || txs[0].AmountMicros != genesisGrant || txs[0].Seq != 1 {
+		if len(txs) != 1 || txs[0].AgentID != economy.GenesisID || txs[0].AmountMicros != genesisGrant || txs[0].Seq != 1 {
 			t.Errorf("history: %+v", txs)
 		}
 		if r := runAgora(t, "history", "--data", dir, "--agent", "nobody", "--json"); r.code != 1 || !strings.Contains(r.stderr, "no agent nobody") {
@@ -260,7 +261,7 @@ func TestRunJourney(t *testing.T) {
 	})
 }
 
-func checkGenesisOnly(t *testing.T, s economy.Summary) {
+func checkGenesisOnly(t *testing.T, s ecofold.Summary) {
 	t.Helper()
 	// Besides genesis the log holds the markets' configuration and, when a
 	// cycle moved a price, its events: no other agent and no money moved.

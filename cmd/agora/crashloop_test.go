@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -69,7 +70,7 @@ func TestCrashLoopUnderLoad(t *testing.T) {
 	driver := map[string]string{"main.sh": `printf '%s' "$AGORA_TOKEN" > token.tmp && mv token.tmp token && exec sleep 3600` + "\n"}
 	createAgent(t, apiURL, opToken, map[string]any{"agent_id": "driver", "files": driver, "command": []string{"sh", "main.sh"},
 		"grant": 1_000_000, "initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 60, "memory_mb": 64}, "amount": 1000}})
-	tokenFile := filepath.Join(dir, workspacesDir, "driver", "token")
+	tokenFile := filepath.Join(dir, economy.WorkspacesDir, "driver", "token")
 
 	loop := &crashLoop{t: t, first: map[string]string{}}
 	rng := rand.New(rand.NewPCG(1, 2))

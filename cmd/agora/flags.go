@@ -3,7 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy/config"
 )
 
 // logFlags are the flags every command that reads or writes the log shares:

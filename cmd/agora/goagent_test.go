@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -32,7 +33,7 @@ func TestGoAgentInTheSandbox(t *testing.T) {
 	id := createAgent(t, apiURL, operatorToken(t, dir), map[string]any{"agent_id": "saver",
 		"files": map[string]string{"run.sh": wait}, "command": []string{"sh", "run.sh"}, "grant": 100,
 		"initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 128}, "amount": 10}})
-	installExecutable(t, saver, filepath.Join(dir, workspacesDir, id, "saver"))
+	installExecutable(t, saver, filepath.Join(dir, economy.WorkspacesDir, id, "saver"))
 
 	es := agentEvents(t, port, id, func(es []events.Event) bool {
 		_, died := first[events.AgentDied](es)
@@ -41,7 +42,7 @@ func TestGoAgentInTheSandbox(t *testing.T) {
 	stopRun(t, run)
 	for i, end := range ofType[events.ExecutionEnded](es) {
 		if end.Cause != events.CauseExited || end.ExitCode != 0 {
-			out, _ := os.ReadFile(filepath.Join(dir, workspacesDir, id, ".agora", "output.log"))
+			out, _ := os.ReadFile(filepath.Join(dir, economy.WorkspacesDir, id, ".agora", "output.log"))
 			t.Errorf("execution %d of the Go agent ended %s with exit code %d; its output:\n%s", i+1, end.Cause, end.ExitCode, out)
 		}
 	}

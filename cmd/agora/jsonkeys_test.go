@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/economy/bench"
 	"github.com/agora-econ/agora/projections/history"
 	"github.com/agora-econ/agora/projections/markets"
 )
@@ -29,10 +30,10 @@ func TestJSONKeysAreSnakeCase(t *testing.T) {
 		"markets":            markets.MarketsState{},
 		"markets --resource": markets.MarketState{},
 		"bids":               bidsPage{},
-		"bench ledger":       ledgerReport{},
-		"bench restart":      restartReport{},
-		"bench clearing":     clearingReport{},
-		"bench exec":         execReport{},
+		"bench ledger":       bench.LedgerReport{},
+		"bench restart":      bench.RestartReport{},
+		"bench clearing":     bench.ClearingReport{},
+		"bench exec":         bench.ExecReport{},
 		"agent fund":         operator.FundAgentOutput{}.Body,
 		"agent bid":          operator.AgentBidOutput{}.Body,
 		"agent kill":         operator.KillAgentOutput{}.Body,

@@ -3,89 +3,19 @@ package main
 import (
 	"context"
 	"errors"
-	"fmt"
-	"io"
 	"log/slog"
-	"math/rand/v2"
 	"os/signal"
-	"sync"
-	"sync/atomic"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/agora-econ/agora/actors/agent"
-	"github.com/agora-econ/agora/actors/runtime"
-	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/bench"
 )
-
-// Bounds of the load command's flags: enough for any load worth running on
-// one machine, small enough that a typo does not start a run of days.
-const (
-	loadAgentsMax      = 100_000
-	loadTransfersMax   = 100_000_000
-	loadConcurrencyMax = 10_000
-	// loadRetriesMax bounds the retries of a transfer whose outcome the log
-	// did not confirm (ErrUnavailable, ErrConflict). Each retry carries the
-	// same idempotency key, so it applies at most once.
-	loadRetriesMax = 5
-	// loadAmountDivisor makes transfers small against the grant, so that
-	// rejections stay rare but possible as balances drift.
-	loadAmountDivisor = 100
-)
-
-// loadOptions are the flags of `agora load` beyond the log flags.
-type loadOptions struct {
-	agents      int
-	transfers   int
-	concurrency int
-	grant       string
-	seed        int64
-}
-
-// loadPlan is loadOptions checked and converted.
-type loadPlan struct {
-	agents      int
-	transfers   int
-	concurrency int
-	grantMicros events.Micros
-	amountMax   events.Micros
-	seed        uint64
-}
-
-func (o loadOptions) plan(seedGiven bool) (loadPlan, error) {
-	var errs []error
-	if o.agents < 2 || o.agents > loadAgentsMax {
-		errs = append(errs, fmt.Errorf("--agents %d: must be between 2 and %d (a transfer needs two distinct agents)", o.agents, loadAgentsMax))
-	}
-	if o.transfers < 0 || o.transfers > loadTransfersMax {
-		errs = append(errs, fmt.Errorf("--transfers %d: must be between 0 and %d", o.transfers, loadTransfersMax))
-	}
-	if o.concurrency < 1 || o.concurrency > loadConcurrencyMax {
-		errs = append(errs, fmt.Errorf("--concurrency %d: must be between 1 and %d", o.concurrency, loadConcurrencyMax))
-	}
-	grant, err := events.ParseCredits(o.grant)
-	if err == nil {
-		err = events.ValidatePositive(grant)
-	}
-	if err != nil {
-		errs = append(errs, fmt.Errorf("--grant %q: %w", o.grant, err))
-	}
-	if len(errs) > 0 {
-		return loadPlan{}, errors.Join(errs...)
-	}
-	seed := uint64(o.seed)
-	if !seedGiven {
-		seed = rand.Uint64()
-	}
-	return loadPlan{agents: o.agents, transfers: o.transfers, concurrency: o.concurrency, grantMicros: grant,
-		amountMax: max(grant/loadAmountDivisor, 1), seed: seed}, nil
-}
 
 func newLoadCommand() *cobra.Command {
 	var f logFlags
-	var o loadOptions
+	var o bench.LoadOptions
 	cmd := &cobra.Command{
 		Use:    "load",
 		Short:  "Drive random transfers through the economy (load and crash testing)",
@@ -119,7 +49,7 @@ which ` + "`agora audit`" + ` confirms.`,
   agora load --data /tmp/load --sync interval --concurrency 128 --seed 7`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			p, err := o.plan(cmd.Flags().Changed("seed"))
+			p, err := o.Plan(cmd.Flags().Changed("seed"))
 			if err != nil {
 				return exitError{2, err}
 			}
@@ -130,280 +60,33 @@ which ` + "`agora audit`" + ` confirms.`,
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: slog.LevelWarn}))
-			n, err := openNode(ctx, cfg, nodeOptions{randomPort: true}, logger)
+			n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true}, logger)
 			if err != nil {
 				return err
 			}
-			defer n.close()
-			eco, err := startEconomy(n)
+			defer n.Close()
+			eco, err := economy.Open(n)
 			if err != nil {
 				return err
 			}
-			defer eco.stop()
-			l := &loader{plan: p, eco: eco, out: cmd.OutOrStdout(), errOut: cmd.ErrOrStderr(), progress: progressWriter()}
-			return l.run(ctx)
+			defer eco.Stop()
+			eco.Start()
+			err = bench.NewLoader(p, eco, cmd.OutOrStdout(), cmd.ErrOrStderr(), progressWriter()).Run(ctx)
+			var unconfirmed bench.UnconfirmedError
+			switch {
+			case errors.Is(err, bench.ErrInterrupted):
+				return exitError{130, err} // as a shell reports a process ended by SIGINT
+			case errors.As(err, &unconfirmed):
+				return exitError{1, err}
+			}
+			return err
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().IntVar(&o.agents, "agents", 100, "number of agents (load-0000 ...), created if missing")
-	cmd.Flags().IntVar(&o.transfers, "transfers", 10000, "number of transfers to send")
-	cmd.Flags().IntVar(&o.concurrency, "concurrency", 64, "transfers in flight at once")
-	cmd.Flags().StringVar(&o.grant, "grant", "1000", "credits granted (minted) to each agent it creates")
-	cmd.Flags().Int64Var(&o.seed, "seed", 0, "seed of the random choices of agents and amounts (default: random, printed in the summary)")
+	cmd.Flags().IntVar(&o.Agents, "agents", 100, "number of agents (load-0000 ...), created if missing")
+	cmd.Flags().IntVar(&o.Transfers, "transfers", 10000, "number of transfers to send")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 64, "transfers in flight at once")
+	cmd.Flags().StringVar(&o.Grant, "grant", "1000", "credits granted (minted) to each agent it creates")
+	cmd.Flags().Int64Var(&o.Seed, "seed", 0, "seed of the random choices of agents and amounts (default: random, printed in the summary)")
 	return cmd
-}
-
-// loader runs one load: the counters are shared by the workers.
-type loader struct {
-	plan     loadPlan
-	eco      *runtimeEconomy
-	out      io.Writer // one line per transfer
-	errOut   io.Writer // summary
-	progress io.Writer // nil: no progress
-
-	outMu sync.Mutex
-
-	next, acked, rejected, failed atomic.Int64
-	// settleSeq is the highest stream sequence this run wrote (a creation or
-	// a transfer); settlement waits for the transfer manager to pass it.
-	settleSeq atomic.Uint64
-}
-
-func loadAgentID(i int) string { return fmt.Sprintf("load-%04d", i) }
-
-func (l *loader) run(ctx context.Context) error {
-	started := time.Now()
-	recovered, err := l.eco.recoverAll(ctx, 16)
-	if err != nil {
-		return err
-	}
-	created, err := l.createAgents(ctx)
-	if err != nil {
-		return err
-	}
-	setup := time.Since(started)
-
-	sending := time.Now()
-	stopProgress := l.showProgress(sending)
-	l.sendAll(ctx)
-	stopProgress()
-	sent := time.Since(sending)
-
-	settling := time.Now()
-	settleErr := l.settle(ctx)
-	settled := time.Since(settling)
-
-	acked, rejected, failed := l.acked.Load(), l.rejected.Load(), l.failed.Load()
-	total := time.Since(sending)
-	fmt.Fprintf(l.errOut, "load: %d agents (%d recovered, %d created, setup %s); %d transfers: %d acked, %d rejected, %d failed in %s (%.0f transfers/s acked); settled in %s; %.0f transfers/s overall; seed %d\n",
-		l.plan.agents, recovered, created, setup.Round(time.Millisecond),
-		acked+rejected+failed, acked, rejected, failed, sent.Round(time.Millisecond), loadRate(acked, sent),
-		settled.Round(time.Millisecond), loadRate(acked, total), l.plan.seed)
-	switch {
-	case ctx.Err() != nil:
-		// As a shell reports a process ended by SIGINT.
-		return exitError{130, errors.New("interrupted; transfers in flight settle at the next start")}
-	case settleErr != nil:
-		return settleErr
-	case failed > 0:
-		return exitError{1, fmt.Errorf("%d transfers have no confirmed outcome", failed)}
-	}
-	return nil
-}
-
-func loadRate(n int64, d time.Duration) float64 {
-	if d <= 0 {
-		return 0
-	}
-	return float64(n) / d.Seconds()
-}
-
-// createAgents creates the missing agents, concurrently. An agent that
-// exists is kept as it is (its balance is what earlier runs left).
-func (l *loader) createAgents(ctx context.Context) (int, error) {
-	var created atomic.Int64
-	var next atomic.Int64
-	errs := make(chan error, l.plan.concurrency)
-	var wg sync.WaitGroup
-	for range min(l.plan.concurrency, l.plan.agents) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := int(next.Add(1) - 1)
-				if i >= l.plan.agents {
-					return
-				}
-				res, err := l.eco.accounts.Do(ctx, loadAgentID(i), "", agent.Create{GrantMicros: l.plan.grantMicros, Reason: "load"})
-				if errors.Is(err, agent.ErrAgentExists) {
-					continue
-				}
-				if err != nil {
-					errs <- fmt.Errorf("create agent %s: %w", loadAgentID(i), err)
-					return
-				}
-				created.Add(1)
-				l.wrote(res.Seq)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	if err := errors.Join(collect(errs)...); err != nil {
-		return int(created.Load()), err
-	}
-	return int(created.Load()), ctx.Err()
-}
-
-// wrote records that this run wrote the event at seq.
-func (l *loader) wrote(seq uint64) {
-	for {
-		cur := l.settleSeq.Load()
-		if seq <= cur || l.settleSeq.CompareAndSwap(cur, seq) {
-			return
-		}
-	}
-}
-
-// sendAll sends the transfers from the workers until all are sent or ctx
-// ends.
-func (l *loader) sendAll(ctx context.Context) {
-	var wg sync.WaitGroup
-	for range min(l.plan.concurrency, max(l.plan.transfers, 1)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				i := l.next.Add(1) - 1
-				if i >= int64(l.plan.transfers) {
-					return
-				}
-				l.sendOne(ctx, i)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
-// pick chooses transfer i's sender, recipient and amount from the seed and
-// i alone, so that a seed gives the same plan at any concurrency.
-func (l *loader) pick(i int64) (from, to string, amount events.Micros) {
-	r := rand.New(rand.NewPCG(l.plan.seed, uint64(i)))
-	a := r.IntN(l.plan.agents)
-	b := r.IntN(l.plan.agents - 1)
-	if b >= a {
-		b++
-	}
-	return loadAgentID(a), loadAgentID(b), 1 + events.Micros(r.Int64N(int64(l.plan.amountMax)))
-}
-
-func (l *loader) sendOne(ctx context.Context, i int64) {
-	from, to, amount := l.pick(i)
-	id := events.NewID()
-	t := agent.Transfer{TransferID: id, To: to, AmountMicros: amount, Memo: "load"}
-	var res runtime.Result
-	var err error
-	backoff := 10 * time.Millisecond
-	for attempt := 0; ; attempt++ {
-		res, err = l.eco.accounts.Transfer(ctx, from, id, t)
-		if !errors.Is(err, runtime.ErrUnavailable) && !errors.Is(err, runtime.ErrConflict) {
-			break
-		}
-		if attempt == loadRetriesMax || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff *= 2
-	}
-	switch {
-	case err == nil:
-		l.acked.Add(1)
-		l.wrote(res.Seq)
-		l.line("ack %s\n", id)
-	case errors.Is(err, agent.ErrInsufficientCredits):
-		l.rejected.Add(1)
-		l.line("rej %s %s\n", id, err)
-	default:
-		l.failed.Add(1)
-		l.line("fail %s %s\n", id, err)
-	}
-}
-
-// line writes one whole line to the output; lines never interleave.
-func (l *loader) line(format string, args ...any) {
-	l.outMu.Lock()
-	defer l.outMu.Unlock()
-	fmt.Fprintf(l.out, format, args...)
-}
-
-// showProgress prints the counters once a second until the returned
-// function is called.
-func (l *loader) showProgress(started time.Time) func() {
-	if l.progress == nil {
-		return func() {}
-	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(time.Second)
-		defer t.Stop()
-		shown := false
-		for {
-			select {
-			case <-done:
-				if shown {
-					fmt.Fprintln(l.progress)
-				}
-				return
-			case <-t.C:
-				shown = true
-				acked, rejected, failed := l.acked.Load(), l.rejected.Load(), l.failed.Load()
-				fmt.Fprintf(l.progress, "\r%d / %d transfers: %d acked, %d rejected, %d failed (%.0f/s)   ",
-					acked+rejected+failed, l.plan.transfers, acked, rejected, failed, loadRate(acked, time.Since(started)))
-			}
-		}
-	}()
-	return func() {
-		close(done)
-		wg.Wait()
-	}
-}
-
-// settle waits until the transfer manager has reacted to every event up to
-// the last one this run wrote, and so to every transfer sent before it,
-// including those a killed earlier run left in flight. A run that wrote
-// nothing waits for the whole log: the manager then settles what an earlier
-// run left (the log's last record must then be an agent's, as it is in a
-// load's data directory: WaitFloor waits for a record its manager sees).
-// Ctrl-C ends the wait; the next start settles the rest.
-func (l *loader) settle(ctx context.Context) error {
-	seq := l.settleSeq.Load()
-	if seq == 0 {
-		last, err := l.eco.node.log.LastSeq(ctx)
-		if err != nil {
-			return fmt.Errorf("settle: %w", err)
-		}
-		seq = last
-	}
-	if seq == 0 {
-		return nil
-	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wait := make(chan error, 1)
-	go func() { wait <- l.eco.transfers.WaitFloor(ctx, seq) }()
-	select {
-	case err := <-wait:
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return fmt.Errorf("settle: %w", err)
-		}
-		return nil
-	case err := <-l.eco.Failed():
-		return fmt.Errorf("settle: %w", err)
-	}
 }

@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -12,11 +10,9 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/spf13/cobra"
 
 	"github.com/agora-econ/agora/events"
-	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/markets"
 )
@@ -155,12 +151,12 @@ func foldMarkets(cmd *cobra.Command, f *logFlags) (*markets.State, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer n.close()
-	st, err := markets.NewState(n.cfg.Allocation.TransactionHistoryLength)
+	defer n.Close()
+	st, err := markets.NewState(n.Config().Allocation.TransactionHistoryLength)
 	if err != nil {
 		return nil, err
 	}
-	err = readPrefix(ctx, n.log, bound{}, progressWriter(), facts(func(r events.Record) error { return markets.Apply(st, r) }))
+	err = readPrefix(ctx, n.Log(), bound{}, progressWriter(), facts(func(r events.Record) error { return markets.Apply(st, r) }))
 	return st, err
 }
 
@@ -171,9 +167,9 @@ func foldBids(cmd *cobra.Command, f *logFlags) (*bidbook.Book, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer n.close()
+	defer n.Close()
 	var book bidbook.Book
-	err = readPrefix(ctx, n.log, bound{}, progressWriter(), facts(func(r events.Record) error { return bidbook.Apply(&book, r) }))
+	err = readPrefix(ctx, n.Log(), bound{}, progressWriter(), facts(func(r events.Record) error { return bidbook.Apply(&book, r) }))
 	return &book, err
 }
 
@@ -251,24 +247,4 @@ func printBids(out io.Writer, p bidsPage) error {
 		fmt.Fprintf(out, "next page: --cursor %s\n", p.NextCursor)
 	}
 	return nil
-}
-
-// openMarketMirror opens (creating it if need be) the key-value bucket
-// market_state on the node's server and returns the mirror of view into
-// it. Only a running economy calls it: read-only commands create nothing.
-func openMarketMirror(n *node, view *markets.View) (*markets.Mirror, error) {
-	if n.nc == nil {
-		return nil, errors.New("market_state mirror: no NATS connection")
-	}
-	js, err := jetstream.New(n.nc)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	bucket, err := natslog.NewStore(ctx, js, natslog.StoreOptions{Bucket: markets.BucketName, Replicas: n.cfg.Nats.Replicas})
-	if err != nil {
-		return nil, fmt.Errorf("open the bucket %s: %w", markets.BucketName, err)
-	}
-	return markets.NewMirror(view, bucket, n.logger)
 }

@@ -21,7 +21,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agora-econ/agora/actors/agent"
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/markets"
@@ -112,7 +113,7 @@ func TestMarketsJourney(t *testing.T) {
 			t.Fatalf("quiet cpu market %+v", cpu)
 		}
 		for _, tx := range cpu.RecentTransactions {
-			if tx.AgentID != GenesisID {
+			if tx.AgentID != economy.GenesisID {
 				t.Fatalf("a transaction of %s in an economy of genesis alone: %+v", tx.AgentID, tx)
 			}
 		}
@@ -123,7 +124,7 @@ func TestMarketsJourney(t *testing.T) {
 			}
 		}
 		one := mustRun(t, append([]string{"markets", "--resource", "cpu_seconds"}, liveArgs...)...).stdout
-		if !strings.Contains(one, "cpu_seconds") || strings.Contains(one, "memory_mb") || !strings.Contains(one, GenesisID) {
+		if !strings.Contains(one, "cpu_seconds") || strings.Contains(one, "memory_mb") || !strings.Contains(one, economy.GenesisID) {
 			t.Errorf("agora markets --resource cpu_seconds:\n%s", one)
 		}
 		var p bidsPage
@@ -132,11 +133,11 @@ func TestMarketsJourney(t *testing.T) {
 			t.Fatalf("bids of an economy of genesis alone: %+v", p)
 		}
 		for _, b := range p.Bids {
-			if b.AgentID != GenesisID {
+			if b.AgentID != economy.GenesisID {
 				t.Fatalf("a bid of %s in an economy of genesis alone: %+v", b.AgentID, b)
 			}
 		}
-		if text := mustRun(t, append([]string{"bids"}, liveArgs...)...).stdout; !strings.Contains(text, "no open bids") && !strings.Contains(text, GenesisID) {
+		if text := mustRun(t, append([]string{"bids"}, liveArgs...)...).stdout; !strings.Contains(text, "no open bids") && !strings.Contains(text, economy.GenesisID) {
 			t.Errorf("agora bids: %s", text)
 		}
 	})
@@ -236,34 +237,35 @@ func TestBidBookJourney(t *testing.T) {
 	cfg := config.Default()
 	cfg.Data.Dir, cfg.Nats.Sync = dir, config.SyncInterval
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := openNode(ctx, cfg, nodeOptions{randomPort: true}, logger)
+	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	closed := false
 	defer func() {
 		if !closed {
-			n.close()
+			n.Close()
 		}
 	}()
-	eco, err := startEconomy(n)
+	eco, err := economy.Open(n)
 	if err != nil {
 		t.Fatal(err)
 	}
 	stopped := false
 	defer func() {
 		if !stopped {
-			eco.stop()
+			eco.Stop()
 		}
 	}()
-	if err := eco.configureMarkets(ctx); err != nil {
+	eco.Start()
+	if err := eco.ConfigureMarkets(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eco.ensureGenesis(ctx, nil, logger); err != nil {
+	if _, err := eco.EnsureGenesis(ctx, nil, logger); err != nil {
 		t.Fatal(err)
 	}
 	for _, id := range []string{"alice", "bob"} {
-		if _, err := eco.accounts.Do(ctx, id, "", agent.Create{GrantMicros: events.Credits(1000), Reason: "test"}); err != nil {
+		if _, err := eco.Accounts().Do(ctx, id, "", agent.Create{GrantMicros: events.Credits(1000), Reason: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -277,7 +279,7 @@ func TestBidBookJourney(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		id, status, err := eco.clearing.Place(ctx, agentID, "", events.BidTerms{Resources: res, Payload: "private"}, a)
+		id, status, err := eco.Clearing().Place(ctx, agentID, "", events.BidTerms{Resources: res, Payload: "private"}, a)
 		if err != nil || status != "open" {
 			t.Fatalf("place for %s: %s, %v", agentID, status, err)
 		}
@@ -287,10 +289,10 @@ func TestBidBookJourney(t *testing.T) {
 	a1 := place("alice", 10, 10, 0, "60")
 	b1 := place("bob", 1, 10, 0, "10") // same amount as g1, placed later
 	a2 := place("alice", 1, 10, 100, "16")
-	if _, err := eco.clearing.Raise(ctx, "bob", "", b1, events.Credits(500)); err != nil {
+	if _, err := eco.Clearing().Raise(ctx, "bob", "", b1, events.Credits(500)); err != nil {
 		t.Fatal(err)
 	}
-	if err := eco.clearing.Withdraw(ctx, "genesis", "", g1); err != nil {
+	if err := eco.Clearing().Withdraw(ctx, "genesis", "", g1); err != nil {
 		t.Fatal(err)
 	}
 	g2 := place("genesis", 1, 10, 0, "12")
@@ -299,21 +301,13 @@ func TestBidBookJourney(t *testing.T) {
 
 	caughtUp := func() {
 		t.Helper()
-		last, err := n.log.LastSeq(ctx)
-		if err != nil {
+		if err := eco.Sync(ctx); err != nil {
 			t.Fatal(err)
-		}
-		for _, r := range []interface {
-			WaitFor(context.Context, uint64) error
-		}{eco.bidsRun, eco.marketRun} {
-			if err := r.WaitFor(ctx, last); err != nil {
-				t.Fatal(err)
-			}
 		}
 	}
 	caughtUp()
 	t.Run("the live view pages in clearing order", func(t *testing.T) {
-		page, next, err := eco.bids.Page("", bidbook.BidsPageMax, "")
+		page, next, err := eco.Bids().Page("", bidbook.BidsPageMax, "")
 		if err != nil || next != "" || len(page) != 4 {
 			t.Fatalf("%+v, %q, %v", page, next, err)
 		}
@@ -329,7 +323,7 @@ func TestBidBookJourney(t *testing.T) {
 
 	// The binary reads through this economy's server, as it does through a
 	// running `agora run`, which writes the same file.
-	if err := os.WriteFile(filepath.Join(dir, urlFile), []byte(n.url+"\n"), 0o600); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, economy.URLFile), []byte(n.URL()+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	t.Run("agora bids pages through the running economy's book", func(t *testing.T) {
@@ -386,7 +380,7 @@ func TestBidBookJourney(t *testing.T) {
 	})
 
 	// One cycle: b1 wins first, then a1, a2 and g2: 13 cpu_seconds of 100.
-	sched := eco.scheduler()
+	sched := eco.Scheduler()
 	sched.Clock = time.Now // Run sets it; Cycle alone does not
 	if err := sched.Cycle(ctx); err != nil {
 		t.Fatal(err)
@@ -394,10 +388,10 @@ func TestBidBookJourney(t *testing.T) {
 	caughtUp()
 	var liveCPU markets.MarketState
 	t.Run("a cycle allocates: the bids leave the book and become transactions", func(t *testing.T) {
-		if eco.bids.Count() != 0 {
-			t.Fatalf("%d bids left after a cycle in which all fit", eco.bids.Count())
+		if eco.Bids().Count() != 0 {
+			t.Fatalf("%d bids left after a cycle in which all fit", eco.Bids().Count())
 		}
-		cpu, ok := eco.marketView.Market("cpu_seconds")
+		cpu, ok := eco.MarketView().Market("cpu_seconds")
 		if !ok || cpu.LeasedUnits != events.WholeUnits(13) || cpu.UtilizationPPM != 130_000 || cpu.ActiveBids != 0 {
 			t.Fatalf("cpu after the cycle %+v", cpu)
 		}
@@ -412,7 +406,7 @@ func TestBidBookJourney(t *testing.T) {
 			t.Fatalf("transactions %v, want newest first %v", ids, want)
 		}
 		liveCPU = cpu
-		js, err := jetstream.New(n.nc)
+		js, err := jetstream.New(n.Conn())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -434,11 +428,11 @@ func TestBidBookJourney(t *testing.T) {
 		}
 	})
 
-	eco.stop()
+	eco.Stop()
 	stopped = true
-	n.close()
+	n.Close()
 	closed = true
-	os.Remove(filepath.Join(dir, urlFile))
+	os.Remove(filepath.Join(dir, economy.URLFile))
 
 	t.Run("the stopped economy reads the same", func(t *testing.T) {
 		var p bidsPage
@@ -472,11 +466,11 @@ func TestReadCommandsCreateNoBucket(t *testing.T) {
 	cfg := config.Default()
 	cfg.Data.Dir, cfg.Nats.Sync = dir, config.SyncInterval
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := openNode(ctx, cfg, nodeOptions{randomPort: true}, logger) // the stream, no economy
+	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true}, logger) // the stream, no economy
 	if err != nil {
 		t.Fatal(err)
 	}
-	n.close()
+	n.Close()
 	st := decodeMarkets(t, mustRun(t, "markets", "--data", dir, "--json"))
 	if st.Cycle != 0 || st.Markets == nil || len(st.Markets) != 0 {
 		t.Fatalf("markets of an empty log %+v", st)
@@ -486,11 +480,11 @@ func TestReadCommandsCreateNoBucket(t *testing.T) {
 	if p.Bids == nil || len(p.Bids) != 0 {
 		t.Fatalf("bids of an empty log %+v", p)
 	}
-	if n, err = openNode(ctx, cfg, nodeOptions{randomPort: true, readOnly: true}, logger); err != nil {
+	if n, err = economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true, ReadOnly: true}, logger); err != nil {
 		t.Fatal(err)
 	}
-	defer n.close()
-	js, err := jetstream.New(n.nc)
+	defer n.Close()
+	js, err := jetstream.New(n.Conn())
 	if err != nil {
 		t.Fatal(err)
 	}

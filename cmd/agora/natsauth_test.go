@@ -18,7 +18,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
 )
@@ -75,7 +76,7 @@ func mustBeRefused(t *testing.T, nc *nats.Conn, errs <-chan error, subject, body
 // forgedTransfer is a well-formed event that would move genesis's money.
 func forgedTransfer(t *testing.T) (subject, body string) {
 	t.Helper()
-	env, err := events.Encode(events.KindAgent, GenesisID, events.TransferSent{
+	env, err := events.Encode(events.KindAgent, economy.GenesisID, events.TransferSent{
 		TransferID: "t-forged", ToAgentID: "thief", AmountMicros: 1_000_000,
 	}, events.Meta{Time: time.Now()})
 	if err != nil {
@@ -214,7 +215,7 @@ func TestExternalServerWithTheDocumentedConfiguration(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%s: %v", confFile, err)
 	}
-	if got, want := permissionsOf(opts.Users), permissionsOf(natslog.Users(password, natsAccess(config.Default()))); !slices.Equal(got, want) {
+	if got, want := permissionsOf(opts.Users), permissionsOf(natslog.Users(password, economy.NatsAccess(config.Default()))); !slices.Equal(got, want) {
 		t.Fatalf("%s grants other permissions than the embedded server:\n got %q\nwant %q", confFile, got, want)
 	}
 	if opts.Users[0].Password != password {
@@ -327,7 +328,7 @@ func TestExternalServerWithACredentialsFile(t *testing.T) {
 	userPub, err := user.PublicKey()
 	must(err)
 	uc := jwt.NewUserClaims(userPub)
-	perms := natslog.AgoraPermissions(natsAccess(config.Default()))
+	perms := natslog.AgoraPermissions(economy.NatsAccess(config.Default()))
 	uc.Pub.Allow.Add(perms.Publish.Allow...)
 	uc.Sub.Allow.Add(perms.Subscribe.Allow...)
 	userJWT, err := uc.Encode(account)

@@ -15,16 +15,17 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
-	"github.com/agora-econ/agora/projections/economy"
+	ecofold "github.com/agora-econ/agora/projections/economy"
 )
 
 // openReader opens the log for a one-shot command. With --nats-url it reads
 // through that server. Otherwise it starts the embedded server on the data
 // directory on a free port; when a running economy holds the directory, it
 // reads through that economy's NATS client port instead.
-func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*node, error) {
+func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*economy.Node, error) {
 	cfg, err := f.load(cmd)
 	if err != nil {
 		return nil, exitError{2, err}
@@ -35,11 +36,11 @@ func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*node, er
 			return nil, exitError{2, fmt.Errorf("no economy in %s: %w (give --data or --nats-url)", cfg.Data.Dir, err)}
 		}
 	}
-	n, err := openNode(ctx, cfg, nodeOptions{randomPort: true, readOnly: true}, logger)
-	if errors.Is(err, errDataInUse) {
+	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true, ReadOnly: true}, logger)
+	if errors.Is(err, economy.ErrDataInUse) {
 		live := cfg
 		live.Nats.URL = fmt.Sprintf("nats://%s:%d", cfg.Nats.Host, cfg.Nats.Port)
-		if b, rerr := os.ReadFile(filepath.Join(cfg.Data.Dir, urlFile)); rerr == nil && len(b) > 0 {
+		if b, rerr := os.ReadFile(filepath.Join(cfg.Data.Dir, economy.URLFile)); rerr == nil && len(b) > 0 {
 			live.Nats.URL = strings.TrimSpace(string(b))
 		}
 		// Agora's user, whose password the economy keeps in the data
@@ -53,7 +54,7 @@ func openReader(ctx context.Context, cmd *cobra.Command, f *logFlags) (*node, er
 		case !errors.Is(perr, fs.ErrNotExist) && !errors.Is(perr, fs.ErrPermission):
 			return nil, perr
 		}
-		n, err = openNode(ctx, live, nodeOptions{readOnly: true}, logger)
+		n, err = economy.OpenNode(ctx, live, economy.NodeOptions{ReadOnly: true}, logger)
 		if err != nil {
 			return nil, fmt.Errorf("%s is in use by a running economy, and reading through its NATS server at %s failed: %w", cfg.Data.Dir, live.Nats.URL, err)
 		}
@@ -190,7 +191,7 @@ func endOf(last events.Record) error {
 // a record that does not decode (and says so: an events.BadRecord, also
 // skipped here).
 func facts(fn func(events.Record) error) func(events.Record) error {
-	eco := economy.New()
+	eco := ecofold.New()
 	return func(r events.Record) error {
 		skipped := len(eco.Skipped)
 		_ = eco.Apply(r) // a broken invariant is the audit's to report

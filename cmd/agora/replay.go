@@ -51,9 +51,9 @@ func foldEconomy(cmd *cobra.Command, f *logFlags, b bound) (*economy.Economy, er
 	if err != nil {
 		return nil, err
 	}
-	defer n.close()
+	defer n.Close()
 	eco := economy.New()
-	err = readPrefix(ctx, n.log, b, progressWriter(), func(r events.Record) error {
+	err = readPrefix(ctx, n.Log(), b, progressWriter(), func(r events.Record) error {
 		if err := eco.Apply(r); err != nil {
 			fmt.Fprintln(cmd.ErrOrStderr(), "warning:", err)
 		}

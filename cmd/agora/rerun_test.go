@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -179,7 +180,7 @@ func testInterruptedExecution(t *testing.T, sig syscall.Signal, bidsAgain bool) 
 	}) {
 		t.Errorf("runs of the program:\n%+v\nwant\n%+v", runs, wantRuns)
 	}
-	genesisEvents := agentEvents(t, port, GenesisID, func(es []events.Event) bool { _, ok := first[events.ExecutionEnded](es); return ok })
+	genesisEvents := agentEvents(t, port, economy.GenesisID, func(es []events.Event) bool { _, ok := first[events.ExecutionEnded](es); return ok })
 	n := 0
 	for _, e := range genesisEvents {
 		if _, ok := e.(events.AgentCreated); ok {

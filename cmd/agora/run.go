@@ -2,9 +2,9 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -13,8 +13,8 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/agora-econ/agora/api/operator"
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events/natslog"
 )
 
@@ -60,113 +60,60 @@ again at the next start).`,
 
 func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slog.Logger) error {
 	started := time.Now()
-	n, err := openNode(ctx, cfg, nodeOptions{}, logger)
+	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{}, logger)
 	if err != nil {
 		return err
 	}
-	defer n.close()
-	eco, err := startEconomyForRecovery(n)
+	defer n.Close()
+	eco, err := economy.Open(n, economy.WithReadModelsAfterRecovery())
 	if err != nil {
 		return err
 	}
-	// The sandbox's control groups go once the executor has stopped.
-	closeSandbox := func() {}
-	defer func() { closeSandbox() }()
-	defer eco.stop()
-	agents, err := eco.recoverAll(ctx, 16)
+	defer eco.Stop()
+	eco.Start()
+	agents, err := eco.RecoverAll(ctx, economy.RecoverParallel)
 	if err != nil {
 		return err
 	}
-	eco.startReadModels()
-	x, err := openExecutions(cfg.Data.Dir, logger)
+	eco.StartReadModels()
+	srv, err := eco.Serve(ctx)
+	if errors.Is(err, economy.ErrStopped) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}
-	closeSandbox = x.sandbox.Close
-	// Genesis first: on a fresh log it is event 1, the economy's origin.
-	// Without it (economy.genesis: false) the economy starts with no
-	// agent, and the operator adds them (agora agent add).
-	genesis := cfg.Economy.Genesis
-	if genesis {
-		if err := x.createGenesis(ctx, eco, logger); err != nil {
-			return err
-		}
-	} else {
-		logger.Info("economy.genesis is false: no genesis agent is created; add agents with agora agent add")
-	}
-	if err := eco.configureMarkets(ctx); err != nil {
-		return fmt.Errorf("configure markets: %w", err)
-	}
-	if genesis {
-		if err := x.placeGenesisFirstBid(ctx, eco, logger); err != nil {
-			return err
-		}
-	}
-	svc, err := eco.systemService(x.tickets, logger)
-	if err != nil {
-		return err
-	}
-	if err := x.serveSocket(eco, svc.Handler()); err != nil {
-		return err
-	}
-	ex, err := x.executor(eco, logger)
-	if err != nil {
-		return err
-	}
-	// What a stop or a crash left running runs again: its lease is renewed
-	// before the schedule's first cycle could find it timed out over the
-	// time the economy was down. Then the executor runs those again first,
-	// and what the cycles allocate.
-	if err := ex.Recover(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil // stopped while starting
-		}
-		return err
-	}
-	eco.background(eco.ctx, "clearing schedule", eco.scheduler().Run)
-	eco.background(eco.ctx, "executor", ex.Run)
-	token, tokenPath, err := operator.LoadOrCreateToken(cfg.Data.Dir, cfg.Server.OperatorToken)
-	if err != nil {
-		return err
-	}
-	op, err := eco.operatorAPI(creator{eco: eco, workspaces: x.workspaces}, token, logger)
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Server.Listen)
-	if err != nil {
-		return fmt.Errorf("server.listen: %w", err)
-	}
-	eco.serveHTTP("http server", ln, apis(svc.Handler(), op))
 	// One-shot commands find the APIs here, whatever --listen was.
-	apiURL := "http://" + ln.Addr().String()
+	apiURL := "http://" + srv.Addr.String()
 	if err := os.WriteFile(filepath.Join(cfg.Data.Dir, apiURLFile), []byte(apiURL+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", apiURLFile, err)
 	}
 	defer os.Remove(filepath.Join(cfg.Data.Dir, apiURLFile))
+	tokenPath := srv.TokenPath
 	if tokenPath == "" {
 		tokenPath = "server.operator_token of the configuration"
 	}
-	natsUser := n.cfg.Nats.User
-	if n.cfg.Nats.Credentials != "" {
-		natsUser = "from " + n.cfg.Nats.Credentials
+	ncfg := n.Config()
+	natsUser := ncfg.Nats.User
+	if ncfg.Nats.Credentials != "" {
+		natsUser = "from " + ncfg.Nats.Credentials
 	}
-	if n.srv != nil {
+	if n.Embedded() {
 		natsUser += " (password in " + filepath.Join(cfg.Data.Dir, natslog.PasswordFile) + ")"
 		// One-shot commands read through this server while the directory is
 		// locked; tell them where it is.
-		if err := os.WriteFile(filepath.Join(cfg.Data.Dir, urlFile), []byte(n.url+"\n"), 0o600); err != nil {
-			return fmt.Errorf("write %s: %w", urlFile, err)
+		if err := os.WriteFile(filepath.Join(cfg.Data.Dir, economy.URLFile), []byte(n.URL()+"\n"), 0o600); err != nil {
+			return fmt.Errorf("write %s: %w", economy.URLFile, err)
 		}
-		defer os.Remove(filepath.Join(cfg.Data.Dir, urlFile))
+		defer os.Remove(filepath.Join(cfg.Data.Dir, economy.URLFile))
 	}
-	last, _ := n.log.LastSeq(ctx)
+	last, _ := n.Log().LastSeq(ctx)
 	logger.Info("economy running",
-		"nats", n.url, "nats_user", natsUser, "data", cfg.Data.Dir, "stream", cfg.Nats.Stream, "sync", cfg.Nats.Sync,
-		"events", last, "agents_recovered", agents, "http", ln.Addr().String(), "operator_token", tokenPath,
+		"nats", n.URL(), "nats_user", natsUser, "data", cfg.Data.Dir, "stream", cfg.Nats.Stream, "sync", cfg.Nats.Sync,
+		"events", last, "agents_recovered", agents, "http", srv.Addr.String(), "operator_token", tokenPath,
 		"startup", time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); APIs on http://%s; stop with Ctrl-C\n",
-		n.url, n.url, ln.Addr())
+		n.URL(), n.URL(), srv.Addr)
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: the operator token is in %s\n", tokenPath)
 	select {
 	case <-ctx.Done():

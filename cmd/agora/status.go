@@ -84,7 +84,7 @@ func newHistoryCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			defer n.close()
+			defer n.Close()
 			st, err := history.NewState()
 			if err != nil {
 				return err
@@ -92,7 +92,7 @@ func newHistoryCommand() *cobra.Command {
 			// The directory tells an agent without transactions from
 			// one the log never created.
 			d := directory.New()
-			if err := readPrefix(ctx, n.log, bound{}, progressWriter(), facts(func(r events.Record) error {
+			if err := readPrefix(ctx, n.Log(), bound{}, progressWriter(), facts(func(r events.Record) error {
 				if err := d.Apply(r); err != nil {
 					return err
 				}

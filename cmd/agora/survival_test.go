@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
 )
@@ -45,7 +46,7 @@ func TestSurvivalLoop(t *testing.T) {
 	for i, e := range ended {
 		if e.Cause != events.CauseExited || e.ExitCode != 0 {
 			t.Errorf("execution %d of genesis ended %s with exit code %d; its output is in %s",
-				i+1, e.Cause, e.ExitCode, filepath.Join(dir, "workspaces", GenesisID))
+				i+1, e.Cause, e.ExitCode, filepath.Join(dir, "workspaces", economy.GenesisID))
 		}
 	}
 	// The first bid is the system's; every later one genesis placed itself.
@@ -83,7 +84,7 @@ func TestRunFromTheREADME(t *testing.T) {
 	if ended[0].Cause != events.CauseExited || ended[0].ExitCode != 0 {
 		t.Fatalf("genesis's first execution with the data in ./data: %+v; stderr:\n%s", ended[0], run.stderr)
 	}
-	if _, err := os.Stat(filepath.Join(cwd, "data", "workspaces", GenesisID, "state.json")); err != nil {
+	if _, err := os.Stat(filepath.Join(cwd, "data", "workspaces", economy.GenesisID, "state.json")); err != nil {
 		t.Fatalf("genesis kept no state in its workspace under ./data: %v", err)
 	}
 }
@@ -112,7 +113,7 @@ func waitForExecutions(t *testing.T, port, n int) ([]events.ExecutionEnded, int)
 	t.Helper()
 	var ended []events.ExecutionEnded
 	bids := 0
-	err := followRunning(t, port, 3*time.Minute, events.Filter(events.KindAgent, GenesisID), func(r events.Record) error {
+	err := followRunning(t, port, 3*time.Minute, events.Filter(events.KindAgent, economy.GenesisID), func(r events.Record) error {
 		e, err := events.Decode(r.Envelope)
 		if err != nil {
 			return err
@@ -328,7 +329,7 @@ func TestNoBidNoFuture(t *testing.T) {
 	checkDirectory := func(t *testing.T) {
 		var list []operator.AgentSummary
 		decodeJSON(t, mustRun(t, "agents", "--data", dir, "--json"), &list)
-		if len(list) != 3 || list[0].AgentID != "crasher" || list[1].AgentID != GenesisID || list[2].AgentID != "quitter" {
+		if len(list) != 3 || list[0].AgentID != "crasher" || list[1].AgentID != economy.GenesisID || list[2].AgentID != "quitter" {
 			t.Fatalf("agora agents: %+v", list)
 		}
 		var rec operator.AgentRecord

@@ -26,6 +26,10 @@ type entry struct {
 	// bidHolds are the agent's open holds that reserve a bid, so that a
 	// payment is known to be a won bid; as many as its open bids.
 	bidHolds map[string]struct{}
+	// holds are the agent's open holds (bids and prompts) and what each
+	// reserves, as its account keeps them: the end-of-cycle rule spares an
+	// agent with one (Standings).
+	holds map[string]events.Micros
 	// running are the agent's executions started and not ended, so that
 	// an end counts once.
 	running map[string]struct{}
@@ -200,6 +204,7 @@ func (f fold) event(e events.Event) {
 		a.SentMicros -= e.AmountMicros
 	case events.HoldPlaced:
 		f.held(e.AmountMicros)
+		f.hold(e.HoldID, e.AmountMicros)
 		if e.Bid != nil || e.Purpose == events.PurposeBid {
 			if f.a.bidHolds == nil {
 				f.a.bidHolds = map[string]struct{}{}
@@ -210,9 +215,11 @@ func (f fold) event(e events.Event) {
 		}
 	case events.HoldIncreased:
 		f.held(e.DeltaMicros)
+		f.hold(e.HoldID, e.AmountMicros) // the new total
 	case events.HoldPosted:
 		f.held(-(e.AmountMicros + e.ReleasedMicros))
 		f.balance(-e.AmountMicros)
+		delete(f.a.holds, e.HoldID)
 		a.PaidMicros += e.AmountMicros
 		t.BurnedMicros += e.AmountMicros
 		if _, ok := f.a.bidHolds[e.HoldID]; ok {
@@ -223,6 +230,7 @@ func (f fold) event(e events.Event) {
 	case events.HoldVoided:
 		f.held(-e.AmountMicros)
 		delete(f.a.bidHolds, e.HoldID)
+		delete(f.a.holds, e.HoldID)
 	case events.PaymentRefused:
 		t.PaymentsRefused++
 	case events.CreditsBurned:
@@ -243,6 +251,14 @@ func (f fold) balance(delta events.Micros) {
 	f.s.totals.BalanceMicros += delta
 }
 
+// hold records an open hold at its (new) amount, as the account does.
+func (f fold) hold(id string, amount events.Micros) {
+	if f.a.holds == nil {
+		f.a.holds = map[string]events.Micros{}
+	}
+	f.a.holds[id] = amount
+}
+
 func (f fold) held(delta events.Micros) {
 	f.a.agent.HeldMicros += delta
 	f.s.totals.HeldMicros += delta
@@ -257,7 +273,7 @@ func (f fold) died(e events.AgentDied) {
 	}
 	f.held(-a.HeldMicros)
 	f.balance(-e.BurnedMicros)
-	f.a.bidHolds = nil
+	f.a.bidHolds, f.a.holds = nil, nil
 	a.Status, a.DiedAt, a.DeathReason, a.DeathBurnedMicros = StatusDead, f.rec.Envelope.Time, e.Reason, e.BurnedMicros
 	t.BurnedMicros += e.BurnedMicros
 	t.Alive--

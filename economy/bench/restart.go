@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -13,12 +13,13 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/runtime"
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 )
 
-// restartOptions are the parameters of `agora bench restart`.
-type restartOptions struct {
+// RestartOptions are the parameters of `agora bench restart`.
+type RestartOptions struct {
 	Agents        int
 	Events        int
 	SnapshotEvery int
@@ -30,7 +31,7 @@ type restartOptions struct {
 	Progress      io.Writer
 }
 
-func (o restartOptions) validate() error {
+func (o RestartOptions) Validate() error {
 	var errs []error
 	if o.Agents < 2 {
 		errs = append(errs, fmt.Errorf("--agents must be at least 2, got %d", o.Agents))
@@ -55,12 +56,12 @@ func (o restartOptions) validate() error {
 
 // buildTransfers is how many transfers the build drives through the
 // actors after the creations: each writes two events.
-func (o restartOptions) buildTransfers() int {
+func (o RestartOptions) buildTransfers() int {
 	return max(o.Events-o.Agents, 0) / 2
 }
 
-// restartReport is what `agora bench restart --json` prints.
-type restartReport struct {
+// RestartReport is what `agora bench restart --json` prints.
+type RestartReport struct {
 	Sync          string `json:"sync"`
 	BuildSync     string `json:"build_sync"`
 	Agents        int    `json:"agents"`
@@ -98,7 +99,7 @@ type restartReport struct {
 	Target            string      `json:"target"`
 	TailPerAgent      float64     `json:"tail_events_per_agent"`
 	SnapshotBytesMean float64     `json:"snapshot_bytes_mean"`
-	Audit             auditResult `json:"audit"`
+	Audit             AuditResult `json:"audit"`
 }
 
 type buildFigures struct {
@@ -116,10 +117,10 @@ type baselineFigures struct {
 	TailEvents    int64   `json:"tail_events"`
 }
 
-// runRestart builds the economy, then takes each measurement on a freshly
+// RunRestart builds the economy, then takes each measurement on a freshly
 // opened node.
-func runRestart(ctx context.Context, o restartOptions) (restartReport, error) {
-	rep := restartReport{Sync: o.Sync, BuildSync: config.SyncInterval, Agents: o.Agents, SnapshotEvery: o.SnapshotEvery,
+func RunRestart(ctx context.Context, o RestartOptions) (RestartReport, error) {
+	rep := RestartReport{Sync: o.Sync, BuildSync: config.SyncInterval, Agents: o.Agents, SnapshotEvery: o.SnapshotEvery,
 		Parallel: o.Parallel, Target: "restart <= 2 x baseline (reported, not asserted)"}
 	dir, remove, err := benchDir()
 	if err != nil {
@@ -131,29 +132,29 @@ func runRestart(ctx context.Context, o restartOptions) (restartReport, error) {
 	}
 	steps := []struct {
 		name    string
-		measure func(context.Context, *node) error
+		measure func(context.Context, *economy.Node) error
 	}{
-		{"baseline", func(ctx context.Context, n *node) (err error) {
+		{"baseline", func(ctx context.Context, n *economy.Node) (err error) {
 			progressf(o.Progress, "baseline: raw reads of each agent's snapshot and tail, %d at once", o.Parallel)
 			rep.Baseline, err = baselineRead(ctx, n, o.Parallel)
 			return err
 		}},
-		{"baseline_sequential", func(ctx context.Context, n *node) (err error) {
+		{"baseline_sequential", func(ctx context.Context, n *economy.Node) (err error) {
 			progressf(o.Progress, "baseline: snapshots, then one pass over the log from the oldest")
 			rep.Sequential, err = sequentialRead(ctx, n, o.Parallel)
 			return err
 		}},
-		{"full_replay", func(ctx context.Context, n *node) (err error) {
+		{"full_replay", func(ctx context.Context, n *economy.Node) (err error) {
 			progressf(o.Progress, "full replay of the log")
 			rep.Replay, err = fullReplay(ctx, n)
 			return err
 		}},
-		{"recover_actors_only", func(ctx context.Context, n *node) (err error) {
+		{"recover_actors_only", func(ctx context.Context, n *economy.Node) (err error) {
 			progressf(o.Progress, "recovery of every agent on a bare actor host")
 			rep.ActorsSeconds, err = recoverActorsOnly(ctx, n, o)
 			return err
 		}},
-		{"restart", func(ctx context.Context, n *node) error {
+		{"restart", func(ctx context.Context, n *economy.Node) error {
 			return measureRestart(ctx, n, o, &rep)
 		}},
 	}
@@ -164,10 +165,10 @@ func runRestart(ctx context.Context, o restartOptions) (restartReport, error) {
 			return rep, fmt.Errorf("%s: %w", step.name, err)
 		}
 		rep.OpenSeconds = max(rep.OpenSeconds, time.Since(opened).Seconds())
-		if rep.Events, err = n.log.LastSeq(ctx); err == nil {
+		if rep.Events, err = n.Log().LastSeq(ctx); err == nil {
 			err = step.measure(ctx, n)
 		}
-		n.close()
+		n.Close()
 		if err != nil {
 			return rep, fmt.Errorf("%s: %w", step.name, err)
 		}
@@ -188,20 +189,20 @@ func runRestart(ctx context.Context, o restartOptions) (restartReport, error) {
 // a snapshot and a tail of fewer events than that after it. It runs with the
 // server's interval sync, for speed: the measurements reopen the node with
 // o.Sync.
-func buildEconomy(ctx context.Context, dir string, o restartOptions) (buildFigures, error) {
+func buildEconomy(ctx context.Context, dir string, o RestartOptions) (buildFigures, error) {
 	b := buildFigures{Transfers: o.buildTransfers(), Concurrency: o.Concurrency}
 	started := time.Now()
 	n, err := openBenchNode(ctx, dir, config.SyncInterval, o.SnapshotEvery, o.Logger)
 	if err != nil {
 		return b, err
 	}
-	defer n.close()
+	defer n.Close()
 	// The build runs the managers of a whole economy, as a real one does,
 	// so that each has its cursor at the end of the log when it restarts
 	// (a manager without a cursor would replay the whole log during the
 	// measured restart); the read models are left out, which only saves
 	// time: they keep no cursor anyway.
-	e, err := startEconomyForRecovery(n)
+	e, err := startEconomy(n, economy.WithReadModelsAfterRecovery())
 	if err != nil {
 		return b, err
 	}
@@ -238,9 +239,9 @@ func buildEconomy(ctx context.Context, dir string, o restartOptions) (buildFigur
 const buildChunk = 50_000
 
 // listAgents reads the agent_created events, as recoverAll does.
-func listAgents(ctx context.Context, n *node) ([]string, error) {
+func listAgents(ctx context.Context, n *economy.Node) ([]string, error) {
 	var ids []string
-	err := n.log.Read(ctx, events.SubjectRoot+".agent.*."+events.AgentCreated{}.EventType(), 1, func(r events.Record) error {
+	err := n.Log().Read(ctx, events.SubjectRoot+".agent.*."+events.AgentCreated{}.EventType(), 1, func(r events.Record) error {
 		_, id, _, err := events.ParseSubject(r.Envelope.Subject)
 		ids = append(ids, id)
 		return err
@@ -253,8 +254,8 @@ func listAgents(ctx context.Context, n *node) ([]string, error) {
 
 // snapshotSeq reads agent id's snapshot raw and returns its sequence (0:
 // none) and size. Only the sequence is parsed.
-func snapshotSeq(ctx context.Context, n *node, id string) (uint64, int, error) {
-	b, ok, err := n.store.Get(ctx, "snapshot."+string(events.KindAgent)+"."+id)
+func snapshotSeq(ctx context.Context, n *economy.Node, id string) (uint64, int, error) {
+	b, ok, err := n.Store().Get(ctx, "snapshot."+string(events.KindAgent)+"."+id)
 	if err != nil || !ok {
 		return 0, 0, err
 	}
@@ -271,7 +272,7 @@ func snapshotSeq(ctx context.Context, n *node, id string) (uint64, int, error) {
 // agent the snapshot's bytes and the records after its sequence (the
 // envelope is read, the event is neither decoded nor folded), parallelMax
 // agents at once.
-func baselineRead(ctx context.Context, n *node, parallelMax int) (baselineFigures, error) {
+func baselineRead(ctx context.Context, n *economy.Node, parallelMax int) (baselineFigures, error) {
 	started := time.Now()
 	ids, err := listAgents(ctx, n)
 	if err != nil {
@@ -287,7 +288,7 @@ func baselineRead(ctx context.Context, n *node, parallelMax int) (baselineFigure
 			snapshots.Add(1)
 			snapshotBytes.Add(int64(size))
 		}
-		return n.log.Read(ctx, events.Filter(events.KindAgent, ids[i]), seq+1, func(events.Record) error {
+		return n.Log().Read(ctx, events.Filter(events.KindAgent, ids[i]), seq+1, func(events.Record) error {
 			tail.Add(1)
 			return nil
 		})
@@ -302,7 +303,7 @@ func baselineRead(ctx context.Context, n *node, parallelMax int) (baselineFigure
 // sequentialRead gets the same data as baselineRead with one read of the
 // log from the oldest snapshot on, keeping each agent's records after its
 // own snapshot.
-func sequentialRead(ctx context.Context, n *node, parallelMax int) (baselineFigures, error) {
+func sequentialRead(ctx context.Context, n *economy.Node, parallelMax int) (baselineFigures, error) {
 	started := time.Now()
 	ids, err := listAgents(ctx, n)
 	if err != nil {
@@ -329,7 +330,7 @@ func sequentialRead(ctx context.Context, n *node, parallelMax int) (baselineFigu
 			f.SnapshotBytes += int64(sizes[i])
 		}
 	}
-	err = n.log.Read(ctx, events.SubjectRoot+".>", oldest+1, func(r events.Record) error {
+	err = n.Log().Read(ctx, events.SubjectRoot+".>", oldest+1, func(r events.Record) error {
 		kind, id, _, err := events.ParseSubject(r.Envelope.Subject)
 		if seq, ok := after[id]; err == nil && kind == events.KindAgent && ok && r.Seq > seq {
 			f.TailEvents++
@@ -341,10 +342,10 @@ func sequentialRead(ctx context.Context, n *node, parallelMax int) (baselineFigu
 }
 
 // fullReplay reads the whole log once.
-func fullReplay(ctx context.Context, n *node) (rawFigure, error) {
+func fullReplay(ctx context.Context, n *economy.Node) (rawFigure, error) {
 	started := time.Now()
 	var count int
-	err := n.log.Read(ctx, events.SubjectRoot+".>", 1, func(events.Record) error { count++; return nil })
+	err := n.Log().Read(ctx, events.SubjectRoot+".>", 1, func(events.Record) error { count++; return nil })
 	elapsed := time.Since(started)
 	return rawFigure{Count: count, Parties: 1, Concurrency: 1, Seconds: elapsed.Seconds(),
 		RatePerSecond: rate(float64(count), elapsed)}, err
@@ -354,11 +355,11 @@ func fullReplay(ctx context.Context, n *node) (rawFigure, error) {
 // else running: the cost of the actors themselves (snapshot decode, tail
 // decode and fold) over the baseline, without the economy's background
 // work.
-func recoverActorsOnly(ctx context.Context, n *node, o restartOptions) (float64, error) {
-	host, err := runtime.NewHost(n.log, n.store, runtime.Options{
-		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
-		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
-	}, n.logger)
+func recoverActorsOnly(ctx context.Context, n *economy.Node, o RestartOptions) (float64, error) {
+	host, err := runtime.NewHost(n.Log(), n.Store(), runtime.Options{
+		SnapshotEvery:     n.Config().Runtime.SnapshotEvery,
+		IdempotencyMemory: n.Config().Runtime.IdempotencyMemory,
+	}, n.Logger())
 	if err != nil {
 		return 0, err
 	}
@@ -379,23 +380,23 @@ func recoverActorsOnly(ctx context.Context, n *node, o restartOptions) (float64,
 // measureRestart times startEconomy plus recoverAll, as `agora run`
 // starts; then waits for the history projection (which replays the whole
 // log in the background) and audits the log.
-func measureRestart(ctx context.Context, n *node, o restartOptions, rep *restartReport) error {
-	last, err := n.log.LastSeq(ctx)
+func measureRestart(ctx context.Context, n *economy.Node, o RestartOptions, rep *RestartReport) error {
+	last, err := n.Log().LastSeq(ctx)
 	if err != nil {
 		return err
 	}
 	progressf(o.Progress, "restart: start the economy and recover every agent, %d at once", o.Parallel)
-	var e *runtimeEconomy
+	var e *economy.Economy
 	started := time.Now()
 	err = profile(o.CPUProfile, func() error {
 		var err error
-		if e, err = startEconomyForRecovery(n); err != nil {
+		if e, err = startEconomy(n, economy.WithReadModelsAfterRecovery()); err != nil {
 			return err
 		}
 		rep.StartSeconds = time.Since(started).Seconds()
-		rep.AgentsRecovered, err = e.recoverAll(ctx, o.Parallel)
+		rep.AgentsRecovered, err = e.RecoverAll(ctx, o.Parallel)
 		if err == nil {
-			e.startReadModels() // as agora run: after the actors
+			e.StartReadModels() // as agora run: after the actors
 		}
 		return err
 	})
@@ -410,7 +411,7 @@ func measureRestart(ctx context.Context, n *node, o restartOptions, rep *restart
 	if rep.AgentsRecovered != o.Agents {
 		return fmt.Errorf("recovered %d agents; the log has %d", rep.AgentsRecovered, o.Agents)
 	}
-	if err := e.histRun.WaitFor(ctx, last); err != nil {
+	if err := e.WaitHistory(ctx, last); err != nil {
 		return fmt.Errorf("history projection: %w", err)
 	}
 	rep.HistorySeconds = time.Since(started).Seconds()
@@ -423,7 +424,7 @@ func measureRestart(ctx context.Context, n *node, o restartOptions, rep *restart
 	return err
 }
 
-func (r restartReport) print(out io.Writer) error {
+func (r RestartReport) Print(out io.Writer) error {
 	fmt.Fprintf(out, "agora bench restart: %d agents, %d events, snapshot every %d, %d agents at once, sync %s (built with sync %s)\n\n",
 		r.Agents, r.Events, r.SnapshotEvery, r.Parallel, r.Sync, r.BuildSync)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -13,71 +13,15 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/runtime"
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 )
 
-// newBenchClearingCommand is `agora bench clearing`.
-func newBenchClearingCommand() *cobra.Command {
-	var f benchFlags
-	o := clearingOptions{Bids: 100_000, Agents: 1000, SnapshotEvery: config.Default().Runtime.SnapshotEvery, ReadModels: true}
-	cmd := &cobra.Command{
-		Use:   "clearing",
-		Short: "Bid placement and one allocation cycle over many open bids, against raw JetStream and an in-memory sort",
-		Long: `Measure, on one embedded server, with the markets of the built-in
-configuration (cpu_seconds, memory_mb, tokens and their supplies and prices):
-  1. the raw JetStream append rate, as 'agora bench ledger' measures it:
-     messages the size of a bid_listed event, 2 x --bids of them, one in
-     flight per subject over --agents subjects, in a separate stream;
-  2. placement: --agents agents created with large grants, then --bids bids
-     of random bundles (cpu_seconds and memory_mb, tokens two times in three)
-     at one to ten times their reserve price, through the clearing service
-     (hold, then listing) with --concurrency callers. Reports bids and events
-     per second, events per second against the raw rate, and the process's
-     CPU time per event (raw and placement; the embedded server included);
-  3. one allocation cycle over all the open bids: the time from sending Clear
-     to the book until its cycle_cleared event is durable, and until every
-     payment and lease it causes is applied; beside it, the time to sort the
-     same bids in memory with clearing.Order (the median of 5 sorts of a
-     fresh copy) and the time the book's decision alone takes. The target is
-     a cycle within 3 x the sort; it is reported, not enforced.
-Every actor snapshots its state every --snapshot-every events, as 'agora run'
-does; the book's snapshot holds every open bid. The read models (projections)
-follow the log beside the actors, as in 'agora run', unless --read-models=false:
-then the figures are those of the actors and their managers alone, as 'agora
-bench ledger' measures by default. Then the economy audit folds the whole log;
-the command fails if it does not pass, or if a market leases more than its
-supply.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("concurrency") {
-				o.Concurrency = o.Agents
-			}
-			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
-			if err := o.validate(); err != nil {
-				return exitError{2, err}
-			}
-			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			return finishBench(cmd, f.asJSON, func(ctx context.Context) (clearingReport, error) { return runClearing(ctx, o) })
-		},
-	}
-	f.register(cmd)
-	cmd.Flags().IntVar(&o.Bids, "bids", o.Bids, "number of bids placed, then cleared in one cycle")
-	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of bidding agents (and of raw subjects)")
-	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers placing bids (default: --agents)")
-	cmd.Flags().BoolVar(&o.ReadModels, "read-models", o.ReadModels,
-		"run the read models (projections) beside the actors, as 'agora run' does; false measures the actors and managers alone")
-	cmd.Flags().IntVar(&o.SnapshotEvery, "snapshot-every", o.SnapshotEvery,
-		"events an actor applies between two snapshots (runtime.snapshot_every); the book's snapshot holds every open bid")
-	return cmd
-}
-
-// clearingOptions are the parameters of `agora bench clearing`.
-type clearingOptions struct {
+// ClearingOptions are the parameters of `agora bench clearing`.
+type ClearingOptions struct {
 	Bids          int
 	Agents        int
 	Concurrency   int
@@ -91,7 +35,7 @@ type clearingOptions struct {
 	Progress   io.Writer // phase lines; nil for none
 }
 
-func (o clearingOptions) validate() error {
+func (o ClearingOptions) Validate() error {
 	var errs []error
 	if o.Bids < 1 || o.Bids > clearing.BidsMax {
 		errs = append(errs, fmt.Errorf("--bids must be in [1, %d] (the book's limit), got %d", clearing.BidsMax, o.Bids))
@@ -111,8 +55,8 @@ func (o clearingOptions) validate() error {
 	return errors.Join(errs...)
 }
 
-// clearingReport is what `agora bench clearing --json` prints.
-type clearingReport struct {
+// ClearingReport is what `agora bench clearing --json` prints.
+type ClearingReport struct {
 	Sync          string `json:"sync"`
 	Bids          int    `json:"bids"`
 	Agents        int    `json:"agents"`
@@ -131,7 +75,7 @@ type clearingReport struct {
 	// Markets are the market actors after the cycle, as they lease.
 	Markets map[string]marketFigures `json:"markets"`
 
-	Audit auditResult `json:"audit"`
+	Audit AuditResult `json:"audit"`
 }
 
 // placeFigures measure the placement of every bid.
@@ -197,9 +141,9 @@ const (
 	clearingBundleShare = 10
 )
 
-// runClearing runs the clearing benchmark on a fresh embedded server.
-func runClearing(ctx context.Context, o clearingOptions) (clearingReport, error) {
-	rep := clearingReport{Sync: o.Sync, Bids: o.Bids, Agents: o.Agents, Concurrency: o.Concurrency, SnapshotEvery: o.SnapshotEvery,
+// RunClearing runs the clearing benchmark on a fresh embedded server.
+func RunClearing(ctx context.Context, o ClearingOptions) (ClearingReport, error) {
+	rep := ClearingReport{Sync: o.Sync, Bids: o.Bids, Agents: o.Agents, Concurrency: o.Concurrency, SnapshotEvery: o.SnapshotEvery,
 		ReadModels: o.ReadModels}
 	rep.Cycle.SortRuns, rep.Cycle.TargetRatio = clearingSortRuns, clearingTargetRatio
 	dir, remove, err := benchDir()
@@ -211,8 +155,8 @@ func runClearing(ctx context.Context, o clearingOptions) (clearingReport, error)
 	if err != nil {
 		return rep, err
 	}
-	defer n.close()
-	bundles := newBundleMaker(n.cfg)
+	defer n.Close()
+	bundles := newBundleMaker(n.Config())
 
 	payload, err := bidEventBytes(bundles)
 	if err != nil {
@@ -222,18 +166,18 @@ func runClearing(ctx context.Context, o clearingOptions) (clearingReport, error)
 	ids := benchAgentIDs(o.Agents)
 	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", 2*o.Bids, len(payload), len(ids), o.Sync)
 	cpu := processCPU()
-	if rep.RawAppend, err = rawAppend(ctx, n.nc, ids, 2*o.Bids, payload); err != nil {
+	if rep.RawAppend, err = rawAppend(ctx, n.Conn(), ids, 2*o.Bids, payload); err != nil {
 		return rep, err
 	}
 	rep.RawCPUMicrosPerEvent = perEvent(processCPU()-cpu, uint64(rep.RawAppend.Count))
 
 	// Without the read models: the economy as it recovers, before they
 	// start.
-	start := startEconomyForRecovery
-	if o.ReadModels {
-		start = startEconomy
+	var scope []economy.Option
+	if !o.ReadModels {
+		scope = append(scope, economy.WithReadModelsAfterRecovery())
 	}
-	e, err := start(n)
+	e, err := startEconomy(n, scope...)
 	if err != nil {
 		return rep, err
 	}
@@ -241,11 +185,11 @@ func runClearing(ctx context.Context, o clearingOptions) (clearingReport, error)
 	stop := func() {
 		if !stopped {
 			stopped = true
-			e.stop()
+			e.Stop()
 		}
 	}
 	defer stop()
-	if err := e.configureMarkets(ctx); err != nil {
+	if err := e.ConfigureMarkets(ctx); err != nil {
 		return rep, err
 	}
 	progressf(o.Progress, "clearing: creating %d agents", o.Agents)
@@ -268,7 +212,7 @@ func runClearing(ctx context.Context, o clearingOptions) (clearingReport, error)
 	if err != nil {
 		return rep, err
 	}
-	if rep.Markets, err = marketsAfter(ctx, e, n.cfg); err != nil {
+	if rep.Markets, err = marketsAfter(ctx, e, n.Config()); err != nil {
 		return rep, err
 	}
 	if err := backgroundFailure(e); err != nil {
@@ -303,12 +247,12 @@ func runClearing(ctx context.Context, o clearingOptions) (clearingReport, error)
 // record in the log. (settle waits on the transfer manager, which sees only
 // agent events: it would wait forever when the last record is a market's.
 // The clearing manager follows every event.)
-func clearingSettle(ctx context.Context, e *runtimeEconomy) error {
-	last, err := e.node.log.LastSeq(ctx)
+func clearingSettle(ctx context.Context, e *economy.Economy) error {
+	last, err := e.Log().LastSeq(ctx)
 	if err != nil {
 		return err
 	}
-	if err := e.markets.WaitFloor(ctx, last); err != nil {
+	if err := e.Markets().WaitFloor(ctx, last); err != nil {
 		return fmt.Errorf("wait for the clearing manager: %w", err)
 	}
 	return nil
@@ -359,7 +303,7 @@ func (m bundleMaker) bundle(rng *rand.Rand) (map[string]events.Units, events.Mic
 func bidEventBytes(m bundleMaker) ([]byte, error) {
 	res, amount := m.bundle(rand.New(rand.NewPCG(1, 2)))
 	id := clearing.BidIDPrefix + events.NewID()
-	env, err := events.Encode(events.KindClearing, Pool, events.BidListed{BidID: id, AgentID: "a000001",
+	env, err := events.Encode(events.KindClearing, economy.Pool, events.BidListed{BidID: id, AgentID: "a000001",
 		Resources: res, AmountMicros: amount, PlacedAt: time.Now(),
 		Trigger: events.Trigger{Manager: clearing.ManagerName, Seq: 123456}}, events.Meta{Time: time.Now(), Prev: samplePrev})
 	if err != nil {
@@ -371,9 +315,9 @@ func bidEventBytes(m bundleMaker) ([]byte, error) {
 // placeBids places count bids through the clearing service, bid i for
 // agent i mod len(ids), with workers callers, each with an idempotency key
 // as the System Service gives.
-func placeBids(ctx context.Context, e *runtimeEconomy, ids []string, m bundleMaker, count, workers int) (placeFigures, error) {
+func placeBids(ctx context.Context, e *economy.Economy, ids []string, m bundleMaker, count, workers int) (placeFigures, error) {
 	var f placeFigures
-	before, err := e.node.log.LastSeq(ctx)
+	before, err := e.Log().LastSeq(ctx)
 	if err != nil {
 		return f, err
 	}
@@ -388,7 +332,7 @@ func placeBids(ctx context.Context, e *runtimeEconomy, ids []string, m bundleMak
 	err = parallel(ctx, count, workers, func(ctx context.Context, w, i int) error {
 		res, amount := m.bundle(rngs[w])
 		began := time.Now()
-		id, status, err := e.clearing.Place(ctx, ids[i%len(ids)], events.NewID(), events.BidTerms{Resources: res}, amount)
+		id, status, err := e.Clearing().Place(ctx, ids[i%len(ids)], events.NewID(), events.BidTerms{Resources: res}, amount)
 		if err != nil {
 			return fmt.Errorf("place bid %d: %w", i, err)
 		}
@@ -402,7 +346,7 @@ func placeBids(ctx context.Context, e *runtimeEconomy, ids []string, m bundleMak
 	if err != nil {
 		return f, err
 	}
-	after, err := e.node.log.LastSeq(ctx)
+	after, err := e.Log().LastSeq(ctx)
 	if err != nil {
 		return f, err
 	}
@@ -412,7 +356,7 @@ func placeBids(ctx context.Context, e *runtimeEconomy, ids []string, m bundleMak
 	f.EventsPerSecond = rate(float64(f.Events), elapsed)
 	f.CPUMicrosPerEvent = perEvent(cpuUsed, f.Events)
 	f.Latency = summarise(slices.Concat(lat...))
-	f.Open, err = clearing.Inspect(ctx, e.clearing, func(b clearing.Book) int { return len(b.Bids) })
+	f.Open, err = clearing.Inspect(ctx, e.Clearing(), func(b clearing.Book) int { return len(b.Bids) })
 	return f, err
 }
 
@@ -420,8 +364,8 @@ func placeBids(ctx context.Context, e *runtimeEconomy, ids []string, m bundleMak
 // the book, then runs the cycle for real: Clear sent to the book, its
 // answer (the event durable), then the clearing manager's reactions
 // (payments and leases) applied.
-func measureCycle(ctx context.Context, e *runtimeEconomy, f cycleFigures) (cycleFigures, error) {
-	bids, err := clearing.Inspect(ctx, e.clearing, func(b clearing.Book) []clearing.Bid {
+func measureCycle(ctx context.Context, e *economy.Economy, f cycleFigures) (cycleFigures, error) {
+	bids, err := clearing.Inspect(ctx, e.Clearing(), func(b clearing.Book) []clearing.Bid {
 		return slices.Collect(maps.Values(b.Bids))
 	})
 	if err != nil {
@@ -440,13 +384,13 @@ func measureCycle(ctx context.Context, e *runtimeEconomy, f cycleFigures) (cycle
 	slices.Sort(sorts)
 	f.SortSeconds = sorts[len(sorts)/2].Seconds()
 
-	cycle, err := clearing.Inspect(ctx, e.clearing, func(b clearing.Book) uint64 { return b.Cycle })
+	cycle, err := clearing.Inspect(ctx, e.Clearing(), func(b clearing.Book) uint64 { return b.Cycle })
 	if err != nil {
 		return f, err
 	}
 	clear := clearing.Clear{Cycle: cycle + 1, At: time.Now()}
 	goruntime.GC()
-	decided, err := clearing.Inspect(ctx, e.clearing, func(b clearing.Book) time.Duration {
+	decided, err := clearing.Inspect(ctx, e.Clearing(), func(b clearing.Book) time.Duration {
 		began := time.Now()
 		_, _ = clearing.Decide(b, clear) // pure: the book is left as it was
 		return time.Since(began)
@@ -458,7 +402,7 @@ func measureCycle(ctx context.Context, e *runtimeEconomy, f cycleFigures) (cycle
 
 	goruntime.GC()
 	began := time.Now()
-	res, err := e.host.Ask(ctx, events.KindClearing, Pool, runtime.Request{Command: clear})
+	res, err := e.Host().Ask(ctx, events.KindClearing, economy.Pool, runtime.Request{Command: clear})
 	durable := time.Since(began)
 	if err != nil {
 		return f, fmt.Errorf("clear: %w", err)
@@ -467,13 +411,13 @@ func measureCycle(ctx context.Context, e *runtimeEconomy, f cycleFigures) (cycle
 	if !ok {
 		return f, fmt.Errorf("clear: no cycle written (%T)", res.Event)
 	}
-	if err := e.markets.WaitFloor(ctx, res.Seq); err != nil {
+	if err := e.Markets().WaitFloor(ctx, res.Seq); err != nil {
 		return f, fmt.Errorf("wait for the payments and leases: %w", err)
 	}
 	applied := time.Since(began)
 	f.DurableSeconds, f.AppliedSeconds = durable.Seconds(), applied.Seconds()
 	f.Allocations = len(cc.Allocations)
-	if env, err := events.Encode(events.KindClearing, Pool, cc, events.Meta{Time: cc.At, Prev: samplePrev}); err == nil {
+	if env, err := events.Encode(events.KindClearing, economy.Pool, cc, events.Meta{Time: cc.At, Prev: samplePrev}); err == nil {
 		if b, err := events.Marshal(env); err == nil {
 			f.EventBytes = len(b)
 		}
@@ -484,13 +428,13 @@ func measureCycle(ctx context.Context, e *runtimeEconomy, f cycleFigures) (cycle
 }
 
 // marketsAfter reads the cleared market actors.
-func marketsAfter(ctx context.Context, e *runtimeEconomy, cfg config.Config) (map[string]marketFigures, error) {
+func marketsAfter(ctx context.Context, e *economy.Economy, cfg config.Config) (map[string]marketFigures, error) {
 	out := map[string]marketFigures{}
 	for _, name := range cfg.ResourceNames() {
 		if name == config.ResourceAttention {
 			continue
 		}
-		m, err := e.clearing.Market(ctx, name)
+		m, err := e.Clearing().Market(ctx, name)
 		if err != nil {
 			return nil, fmt.Errorf("market %s: %w", name, err)
 		}
@@ -499,7 +443,7 @@ func marketsAfter(ctx context.Context, e *runtimeEconomy, cfg config.Config) (ma
 	return out, nil
 }
 
-func (r clearingReport) print(out io.Writer) error {
+func (r ClearingReport) Print(out io.Writer) error {
 	scope := "whole economy"
 	if !r.ReadModels {
 		scope = "actors and managers without the read models"

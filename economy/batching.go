@@ -1,6 +1,6 @@
-package main
+package economy
 
-import "github.com/agora-econ/agora/cmd/agora/config"
+import "github.com/agora-econ/agora/economy/config"
 
 // Below these sizes an actor appends a batch event by event, each expecting
 // the one before; from them on as one JetStream atomic batch. An atomic

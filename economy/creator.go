@@ -1,4 +1,4 @@
-package main
+package economy
 
 import (
 	"bytes"
@@ -20,7 +20,7 @@ import (
 // bid. Each step is idempotent under the operator's key, so a retry
 // completes what a failed call left undone.
 type creator struct {
-	eco        *runtimeEconomy
+	eco        *Economy
 	workspaces *executor.Workspaces
 }
 

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"bytes"
@@ -14,54 +14,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/spf13/cobra"
-
 	"github.com/agora-econ/agora/actors/executor/sandbox"
 )
-
-// newBenchExecCommand is `agora bench exec`.
-func newBenchExecCommand() *cobra.Command {
-	var f benchFlags
-	o := execOptions{Runs: 100}
-	cmd := &cobra.Command{
-		Use:   "exec",
-		Short: "Trivial programs run in the execution sandbox, against the same programs run directly",
-		Long: `Run each trivial program --runs times directly (os/exec, in the same directory
-with the same environment, its output collected through a pipe) and --runs
-times through the sandbox of executions as an execution runs there (bwrap when
-it works here, the service socket bound in, its limits, the measurement and
-the output log), alternating the two so that both see the same machine. The
-programs are /bin/true, the cost of the sandbox alone, and python3 -c pass,
-about the least an agent's execution costs (when /usr/bin/python3 exists).
-
-Reports the time of each execution (p50, p99, max, mean), executions per
-second, and the ratio of the mean sandboxed time to the mean direct time; the
-target for python3 is at most 1.5 (reported, not enforced). No NATS server is
-started: --sync does not apply.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if cmd.Flags().Changed("sync") {
-				return exitError{2, errors.New("--sync does not apply to bench exec: it starts no NATS server")}
-			}
-			o.CPUProfile = f.cpuProfile
-			if err := o.validate(); err != nil {
-				return exitError{2, err}
-			}
-			o.Progress = cmd.ErrOrStderr()
-			ctx, stop := benchContext(cmd)
-			defer stop()
-			rep, err := runExec(ctx, o)
-			if err != nil {
-				return err
-			}
-			return printReport(cmd.OutOrStdout(), f.asJSON, rep, rep.print)
-		},
-	}
-	f.register(cmd)
-	_ = cmd.Flags().MarkHidden("sync")
-	cmd.Flags().IntVar(&o.Runs, "runs", o.Runs, "executions of each program, directly and in the sandbox")
-	return cmd
-}
 
 // execRunsMax bounds --runs: a sandboxed execution takes milliseconds.
 const execRunsMax = 100_000
@@ -70,22 +24,22 @@ const execRunsMax = 100_000
 // takes at most this many times the same execution run directly.
 const execTargetRatio = 1.5
 
-// execOptions are the parameters of `agora bench exec`.
-type execOptions struct {
+// ExecOptions are the parameters of `agora bench exec`.
+type ExecOptions struct {
 	Runs       int
 	CPUProfile string    // profile of the measured runs, when set
 	Progress   io.Writer // phase lines; nil for none
 }
 
-func (o execOptions) validate() error {
+func (o ExecOptions) Validate() error {
 	if o.Runs < 1 || o.Runs > execRunsMax {
 		return fmt.Errorf("--runs must be in [1, %d], got %d", execRunsMax, o.Runs)
 	}
 	return nil
 }
 
-// execReport is what `agora bench exec --json` prints.
-type execReport struct {
+// ExecReport is what `agora bench exec --json` prints.
+type ExecReport struct {
 	Runs     int           `json:"runs"`
 	Isolated bool          `json:"isolated"` // through bwrap
 	Warning  string        `json:"warning,omitempty"`
@@ -120,13 +74,13 @@ func execPrograms() []execProgram {
 	return progs
 }
 
-func runExec(ctx context.Context, o execOptions) (execReport, error) {
+func RunExec(ctx context.Context, o ExecOptions) (ExecReport, error) {
 	sb, warning, err := sandbox.New()
 	if err != nil {
-		return execReport{}, err
+		return ExecReport{}, err
 	}
 	defer sb.Close()
-	rep := execReport{Runs: o.Runs, Isolated: sb.Isolated(), Warning: warning}
+	rep := ExecReport{Runs: o.Runs, Isolated: sb.Isolated(), Warning: warning}
 	if warning != "" {
 		progressf(o.Progress, "WARNING: %s", warning)
 	}
@@ -238,7 +192,7 @@ func execFigures(ds []time.Duration) execFigure {
 	return f
 }
 
-func (r execReport) print(out io.Writer) error {
+func (r ExecReport) Print(out io.Writer) error {
 	isolation := "bwrap"
 	if !r.Isolated {
 		isolation = "WITHOUT bwrap (rlimits and a process group only)"

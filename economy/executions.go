@@ -1,4 +1,4 @@
-package main
+package economy
 
 import (
 	"context"
@@ -21,7 +21,7 @@ import (
 // Where the executions live in the data directory: one workspace per agent,
 // and the System Service's socket that every sandbox sees.
 const (
-	workspacesDir = "workspaces"
+	WorkspacesDir = "workspaces"
 	socketFile    = "agora.sock"
 )
 
@@ -53,7 +53,7 @@ func openExecutions(dataDir string, logger *slog.Logger) (*executions, error) {
 	if err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	ws, err := executor.NewWorkspaces(filepath.Join(dataDir, workspacesDir))
+	ws, err := executor.NewWorkspaces(filepath.Join(dataDir, WorkspacesDir))
 	if err != nil {
 		return nil, err
 	}
@@ -70,7 +70,7 @@ func openExecutions(dataDir string, logger *slog.Logger) (*executions, error) {
 
 // serveSocket serves the System Service on the Unix socket the sandboxes
 // reach (the only way out of a sandbox).
-func (x *executions) serveSocket(e *runtimeEconomy, h http.Handler) error {
+func (x *executions) serveSocket(e *Economy, h http.Handler) error {
 	if err := os.Remove(x.socket); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("remove stale socket: %w", err)
 	}
@@ -87,7 +87,7 @@ func (x *executions) serveSocket(e *runtimeEconomy, h http.Handler) error {
 }
 
 // executor is the pool's executor over the economy.
-func (x *executions) executor(e *runtimeEconomy, logger *slog.Logger) (*executor.Executor, error) {
+func (x *executions) executor(e *Economy, logger *slog.Logger) (*executor.Executor, error) {
 	cfg := e.node.cfg
 	return executor.New(executor.Config{
 		Pool:        Pool,
@@ -121,11 +121,11 @@ func (x *executions) executor(e *runtimeEconomy, logger *slog.Logger) (*executor
 // grant and its command. Both steps are idempotent, so a start that
 // crashed half-way completes them, and a restart never creates a second
 // genesis.
-func (x *executions) createGenesis(ctx context.Context, e *runtimeEconomy, logger *slog.Logger) error {
+func (x *executions) createGenesis(ctx context.Context, e *Economy, logger *slog.Logger) error {
 	if _, err := x.workspaces.Create(GenesisID, genesis.Files()); err != nil && !errors.Is(err, executor.ErrWorkspaceExists) {
 		return fmt.Errorf("genesis workspace: %w", err)
 	}
-	_, err := e.ensureGenesis(ctx, genesis.Command(), logger)
+	_, err := e.EnsureGenesis(ctx, genesis.Command(), logger)
 	return err
 }
 
@@ -133,7 +133,7 @@ func (x *executions) createGenesis(ctx context.Context, e *runtimeEconomy, logge
 // once the markets exist, unless genesis has already executed or died. The
 // fixed idempotency key answers a second attempt (a start that crashed
 // before its first cycle) with the first bid.
-func (x *executions) placeGenesisFirstBid(ctx context.Context, e *runtimeEconomy, logger *slog.Logger) error {
+func (x *executions) placeGenesisFirstBid(ctx context.Context, e *Economy, logger *slog.Logger) error {
 	acct, err := e.accounts.Get(ctx, GenesisID)
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func (x *executions) placeGenesisFirstBid(ctx context.Context, e *runtimeEconomy
 
 // genesisFirstBid is one CPU second and execution.default_memory_mb at
 // genesisFirstBidMarkup percent of their posted prices.
-func (e *runtimeEconomy) genesisFirstBid(ctx context.Context) (events.BidTerms, events.Micros, error) {
+func (e *Economy) genesisFirstBid(ctx context.Context) (events.BidTerms, events.Micros, error) {
 	resources := map[string]events.Units{
 		"cpu_seconds": events.WholeUnits(1),
 		"memory_mb":   events.WholeUnits(e.node.cfg.Execution.DefaultMemoryMB),

@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -9,11 +9,12 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
 )
 
-// ledgerOptions are the parameters of `agora bench ledger`.
-type ledgerOptions struct {
+// LedgerOptions are the parameters of `agora bench ledger`.
+type LedgerOptions struct {
 	Agents      int
 	Transfers   int
 	Concurrency int
@@ -26,7 +27,7 @@ type ledgerOptions struct {
 	Progress   io.Writer // phase lines; nil for none
 }
 
-func (o ledgerOptions) validate() error {
+func (o LedgerOptions) Validate() error {
 	var errs []error
 	if o.Agents < 2 {
 		errs = append(errs, fmt.Errorf("--agents must be at least 2 (transfers need two parties), got %d", o.Agents))
@@ -43,8 +44,8 @@ func (o ledgerOptions) validate() error {
 	return errors.Join(errs...)
 }
 
-// ledgerReport is what `agora bench ledger --json` prints.
-type ledgerReport struct {
+// LedgerReport is what `agora bench ledger --json` prints.
+type LedgerReport struct {
 	Sync        string `json:"sync"`
 	Whole       bool   `json:"whole_economy"`
 	Agents      int    `json:"agents"`
@@ -76,7 +77,7 @@ type ledgerReport struct {
 	RawCPUMicrosPerEvent    float64 `json:"raw_cpu_micros_per_event"`
 	LedgerCPUMicrosPerEvent float64 `json:"ledger_cpu_micros_per_event"`
 
-	Audit auditResult `json:"audit"`
+	Audit AuditResult `json:"audit"`
 }
 
 // actorRequestsPerTransfer: Accounts.Transfer asks the recipient's state,
@@ -84,9 +85,9 @@ type ledgerReport struct {
 // credit.
 const actorRequestsPerTransfer = 3
 
-// runLedger runs the ledger benchmark on a fresh embedded server.
-func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
-	rep := ledgerReport{Sync: o.Sync, Whole: o.Whole, Agents: o.Agents, Transfers: o.Transfers, Concurrency: o.Concurrency,
+// RunLedger runs the ledger benchmark on a fresh embedded server.
+func RunLedger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
+	rep := LedgerReport{Sync: o.Sync, Whole: o.Whole, Agents: o.Agents, Transfers: o.Transfers, Concurrency: o.Concurrency,
 		ActorRequestsPerTransfer: actorRequestsPerTransfer}
 	dir, remove, err := benchDir()
 	if err != nil {
@@ -97,7 +98,7 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	defer n.close()
+	defer n.Close()
 
 	payload, err := ledgerEventBytes()
 	if err != nil {
@@ -107,7 +108,7 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 	ids := benchAgentIDs(o.Agents)
 	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", 2*o.Transfers, len(payload), len(ids), o.Sync)
 	cpu := processCPU()
-	if rep.RawAppend, err = rawAppend(ctx, n.nc, ids, 2*o.Transfers, payload); err != nil {
+	if rep.RawAppend, err = rawAppend(ctx, n.Conn(), ids, 2*o.Transfers, payload); err != nil {
 		return rep, err
 	}
 	rep.RawCPUMicrosPerEvent = perEvent(processCPU()-cpu, uint64(rep.RawAppend.Count))
@@ -116,11 +117,11 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 		return rep, err
 	}
 
-	start := startLedger
+	scope := []economy.Option{economy.WithLedgerOnly()}
 	if o.Whole {
-		start = startEconomy
+		scope = nil
 	}
-	e, err := start(n)
+	e, err := startEconomy(n, scope...)
 	if err != nil {
 		return rep, err
 	}
@@ -179,7 +180,7 @@ func runLedger(ctx context.Context, o ledgerOptions) (ledgerReport, error) {
 	return rep, nil
 }
 
-func (r ledgerReport) print(out io.Writer) error {
+func (r LedgerReport) Print(out io.Writer) error {
 	scope := "accounts and transfer manager"
 	if r.Whole {
 		scope = "whole economy"
@@ -206,7 +207,7 @@ func (r ledgerReport) print(out io.Writer) error {
 	return nil
 }
 
-func printAudit(out io.Writer, a auditResult) {
+func printAudit(out io.Writer, a AuditResult) {
 	if a.OK {
 		fmt.Fprintf(out, "audit                                          OK: %d events, %d agents, nothing in flight (%.2fs)\n",
 			a.Events, a.Agents, a.Seconds)

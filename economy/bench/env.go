@@ -1,4 +1,4 @@
-package main
+package bench
 
 import (
 	"context"
@@ -14,10 +14,11 @@ import (
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/chain"
-	"github.com/agora-econ/agora/projections/economy"
+	ecofold "github.com/agora-econ/agora/projections/economy"
 )
 
 // benchDir is a fresh temporary data directory; remove deletes it.
@@ -45,12 +46,22 @@ func benchConfig(dir, sync string, snapshotEvery int) (config.Config, error) {
 
 // openBenchNode starts the embedded server on dir, on a free port, where
 // Agora's user may also publish the raw appends.
-func openBenchNode(ctx context.Context, dir, sync string, snapshotEvery int, logger *slog.Logger) (*node, error) {
+func openBenchNode(ctx context.Context, dir, sync string, snapshotEvery int, logger *slog.Logger) (*economy.Node, error) {
 	cfg, err := benchConfig(dir, sync, snapshotEvery)
 	if err != nil {
 		return nil, err
 	}
-	return openNode(ctx, cfg, nodeOptions{randomPort: true, publish: []string{rawSubjectRoot + ".>"}}, logger)
+	return economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true, Publish: []string{rawSubjectRoot + ".>"}}, logger)
+}
+
+// startEconomy opens the economy on n with opts and starts it.
+func startEconomy(n *economy.Node, opts ...economy.Option) (*economy.Economy, error) {
+	e, err := economy.Open(n, opts...)
+	if err != nil {
+		return nil, err
+	}
+	e.Start()
+	return e, nil
 }
 
 // benchAgentIDs names n agents a000000, a000001, ...
@@ -102,10 +113,10 @@ func parallel(ctx context.Context, n, workers int, fn func(ctx context.Context, 
 
 // createAgents creates every agent with grant through its actor and
 // returns the stream sequence of each creation.
-func createAgents(ctx context.Context, e *runtimeEconomy, ids []string, grant events.Micros, workers int) ([]uint64, error) {
+func createAgents(ctx context.Context, e *economy.Economy, ids []string, grant events.Micros, workers int) ([]uint64, error) {
 	seqs := make([]uint64, len(ids))
 	err := parallel(ctx, len(ids), workers, func(ctx context.Context, _, i int) error {
-		res, err := e.accounts.Do(ctx, ids[i], "", agent.Create{GrantMicros: grant, Reason: "bench"})
+		res, err := e.Accounts().Do(ctx, ids[i], "", agent.Create{GrantMicros: grant, Reason: "bench"})
 		if err != nil {
 			return fmt.Errorf("create agent %s: %w", ids[i], err)
 		}
@@ -137,7 +148,7 @@ func summarise(ds []time.Duration) latencies {
 // through Accounts.Transfer, with workers callers at once, each with an
 // idempotency key as the System Service gives. It returns the latency of
 // each acknowledged transfer.
-func driveTransfers(ctx context.Context, e *runtimeEconomy, ids []string, count, workers int) (latencies, error) {
+func driveTransfers(ctx context.Context, e *economy.Economy, ids []string, count, workers int) (latencies, error) {
 	if len(ids) < 2 {
 		return latencies{}, errors.New("bench: transfers need at least two agents")
 	}
@@ -152,7 +163,7 @@ func driveTransfers(ctx context.Context, e *runtimeEconomy, ids []string, count,
 		id := events.NewID()
 		t := agent.Transfer{TransferID: id, To: ids[to], AmountMicros: 1 + rand.N[events.Micros](transferAmountMax), Memo: "bench"}
 		began := time.Now()
-		if _, err := e.accounts.Transfer(ctx, ids[from], id, t); err != nil {
+		if _, err := e.Accounts().Transfer(ctx, ids[from], id, t); err != nil {
 			return fmt.Errorf("transfer %s -> %s: %w", ids[from], ids[to], err)
 		}
 		lat[w] = append(lat[w], time.Since(began))
@@ -163,15 +174,15 @@ func driveTransfers(ctx context.Context, e *runtimeEconomy, ids []string, count,
 
 // settle waits until the transfer manager has reacted to every record in
 // the log and returns the log's last sequence then.
-func settle(ctx context.Context, e *runtimeEconomy) (uint64, error) {
-	last, err := e.node.log.LastSeq(ctx)
+func settle(ctx context.Context, e *economy.Economy) (uint64, error) {
+	last, err := e.Log().LastSeq(ctx)
 	if err != nil {
 		return 0, err
 	}
-	if err := e.transfers.WaitFloor(ctx, last); err != nil {
+	if err := e.Transfers().WaitFloor(ctx, last); err != nil {
 		return 0, fmt.Errorf("wait for the transfer manager: %w", err)
 	}
-	return e.node.log.LastSeq(ctx)
+	return e.Log().LastSeq(ctx)
 }
 
 // economyStopMax bounds the wait for the economy to stop. A stop normally
@@ -181,10 +192,10 @@ func settle(ctx context.Context, e *runtimeEconomy) (uint64, error) {
 const economyStopMax = 30 * time.Second
 
 // stopEconomy stops e, waiting at most economyStopMax.
-func stopEconomy(e *runtimeEconomy, progress io.Writer) {
+func stopEconomy(e *economy.Economy, progress io.Writer) {
 	done := make(chan struct{})
 	go func() {
-		e.stop()
+		e.Stop()
 		close(done)
 	}()
 	select {
@@ -196,7 +207,7 @@ func stopEconomy(e *runtimeEconomy, progress io.Writer) {
 
 // backgroundFailure returns the first error of the economy's background
 // work, if there is one yet.
-func backgroundFailure(e *runtimeEconomy) error {
+func backgroundFailure(e *economy.Economy) error {
 	select {
 	case err := <-e.Failed():
 		return err
@@ -205,8 +216,8 @@ func backgroundFailure(e *runtimeEconomy) error {
 	}
 }
 
-// auditResult is the economy audit of a benchmark's log.
-type auditResult struct {
+// AuditResult is the economy audit of a benchmark's log.
+type AuditResult struct {
 	OK             bool          `json:"ok"`
 	Problem        string        `json:"problem,omitempty"`
 	Events         uint64        `json:"events"`
@@ -220,23 +231,23 @@ type auditResult struct {
 // auditLog folds the whole log through the economy audit (the same fold
 // `agora audit` runs). Everything must also be settled: the benchmarks wait
 // for the transfer manager before they audit.
-func auditLog(ctx context.Context, n *node) (auditResult, error) {
+func auditLog(ctx context.Context, n *economy.Node) (AuditResult, error) {
 	started := time.Now()
-	eco := economy.New()
-	var violation *economy.Violation
+	eco := ecofold.New()
+	var violation *ecofold.Violation
 	var links chain.Verifier
 	var broken *chain.Break
-	err := n.log.Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
+	err := n.Log().Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
 		if err := links.Check(r); err != nil {
 			return err
 		}
 		return eco.Apply(r)
 	})
 	if err != nil && !errors.As(err, &violation) && !errors.As(err, &broken) {
-		return auditResult{}, fmt.Errorf("audit: %w", err)
+		return AuditResult{}, fmt.Errorf("audit: %w", err)
 	}
 	s := eco.Summary()
-	r := auditResult{OK: true, Events: s.Events, Agents: s.Agents, MintedMicros: s.MintedMicros,
+	r := AuditResult{OK: true, Events: s.Events, Agents: s.Agents, MintedMicros: s.MintedMicros,
 		InFlightMicros: s.InFlightMicros, OpenTransfers: s.OpenTransfers, Seconds: time.Since(started).Seconds()}
 	switch {
 	case broken != nil:

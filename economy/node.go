@@ -1,4 +1,4 @@
-package main
+package economy
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/projections/markets"
 )
 
-// node is the connection to the event log: an embedded nats-server in the
+// Node is the connection to the event log: an embedded nats-server in the
 // data directory, or an existing server given by nats.url.
-type node struct {
+type Node struct {
 	cfg    config.Config
 	srv    *server.Server // nil when the server is external
 	url    string
@@ -31,32 +31,32 @@ type node struct {
 	logger *slog.Logger
 }
 
-// errDataInUse is returned when another agora process holds the data
+// ErrDataInUse is returned when another agora process holds the data
 // directory: two embedded servers on one store would corrupt it.
-var errDataInUse = errors.New("the data directory is in use by another agora process")
+var ErrDataInUse = errors.New("the data directory is in use by another agora process")
 
-// nodeOptions say how a command wants the log.
-type nodeOptions struct {
-	// randomPort starts the embedded server on a free port, for commands
+// NodeOptions say how a command wants the log.
+type NodeOptions struct {
+	// RandomPort starts the embedded server on a free port, for commands
 	// (audit, replay, bench) that must not take the economy's client port.
-	randomPort bool
-	// readOnly opens an existing economy without creating anything: the
+	RandomPort bool
+	// ReadOnly opens an existing economy without creating anything: the
 	// stream must exist and the state bucket is not opened.
-	readOnly bool
-	// publish are subjects beyond the log's that Agora's user may publish
+	ReadOnly bool
+	// Publish are subjects beyond the log's that Agora's user may publish
 	// on, on an embedded server (the benchmarks' raw stream).
-	publish []string
+	Publish []string
 }
 
-// urlFile is where a running economy writes its NATS client URL, so that
+// URLFile is where a running economy writes its NATS client URL, so that
 // one-shot commands can read through it whatever port it was given.
-const urlFile = "nats.url"
+const URLFile = "nats.url"
 
-// openNode connects to the log as the configuration says.
-func openNode(ctx context.Context, cfg config.Config, o nodeOptions, logger *slog.Logger) (*node, error) {
-	n := &node{cfg: cfg, logger: logger}
+// OpenNode connects to the log as the configuration says.
+func OpenNode(ctx context.Context, cfg config.Config, o NodeOptions, logger *slog.Logger) (*Node, error) {
+	n := &Node{cfg: cfg, logger: logger}
 	if cfg.Nats.Embedded() {
-		if o.readOnly {
+		if o.ReadOnly {
 			if _, err := os.Stat(filepath.Join(cfg.Data.Dir, "nats")); err != nil {
 				return nil, fmt.Errorf("no economy in %s (no nats directory); give --data or --nats-url", cfg.Data.Dir)
 			}
@@ -69,30 +69,30 @@ func openNode(ctx context.Context, cfg config.Config, o nodeOptions, logger *slo
 	}
 	nc, js, err := natslog.Connect(n.url, n.connectOptions()...)
 	if err != nil {
-		n.close()
+		n.Close()
 		return nil, fmt.Errorf("connect to NATS at %s: %w", n.url, err)
 	}
 	n.nc = nc
 	opts := natslog.StreamOptions{Name: cfg.Nats.Stream, Replicas: cfg.Nats.Replicas}
-	if o.readOnly {
+	if o.ReadOnly {
 		if n.log, err = natslog.New(ctx, js, opts.Name); err != nil {
-			n.close()
+			n.Close()
 			return nil, fmt.Errorf("no economy at %s: %w", n.url, err)
 		}
 		return n, nil
 	}
 	if n.log, err = natslog.Open(ctx, js, opts); err != nil {
-		n.close()
+		n.Close()
 		return nil, fmt.Errorf("open the event stream %s: %w", opts.Name, err)
 	}
 	if n.store, err = natslog.NewStore(ctx, js, natslog.StoreOptions{Replicas: cfg.Nats.Replicas}); err != nil {
-		n.close()
+		n.Close()
 		return nil, fmt.Errorf("open the state bucket: %w", err)
 	}
 	return n, nil
 }
 
-func (n *node) startEmbedded(o nodeOptions) error {
+func (n *Node) startEmbedded(o NodeOptions) error {
 	dir := n.cfg.Data.Dir
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return fmt.Errorf("create data directory: %w", err)
@@ -103,20 +103,20 @@ func (n *node) startEmbedded(o nodeOptions) error {
 	}
 	n.lock = lock
 	port := n.cfg.Nats.Port
-	if o.randomPort {
+	if o.RandomPort {
 		port = natslog.RandomPort
 	}
 	// The economy's server is shared with one-shot commands, which read
 	// its password from the data directory; a server on a random port is
 	// this process's alone and needs no password anyone else knows.
 	var password string
-	if o.randomPort {
+	if o.RandomPort {
 		password, err = natslog.NewPassword()
 	} else {
 		password, err = natslog.LoadOrCreatePassword(dir)
 	}
 	if err != nil {
-		n.close()
+		n.Close()
 		return fmt.Errorf("the embedded NATS server's password: %w", err)
 	}
 	srv, url, err := natslog.StartEmbedded(natslog.EmbeddedOptions{
@@ -125,10 +125,10 @@ func (n *node) startEmbedded(o nodeOptions) error {
 		Port:       port,
 		SyncAlways: n.cfg.Nats.Sync == config.SyncAlways,
 		Password:   password,
-		Access:     natsAccess(n.cfg, o.publish...),
+		Access:     NatsAccess(n.cfg, o.Publish...),
 	})
 	if err != nil {
-		n.close()
+		n.Close()
 		return fmt.Errorf("start embedded NATS: %w", err)
 	}
 	n.srv, n.url = srv, url
@@ -136,9 +136,9 @@ func (n *node) startEmbedded(o nodeOptions) error {
 	return nil
 }
 
-// natsAccess names the stream and buckets of cfg, and any other subjects
+// NatsAccess names the stream and buckets of cfg, and any other subjects
 // Agora publishes on, for the users' permissions.
-func natsAccess(cfg config.Config, publish ...string) natslog.Access {
+func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
 	return natslog.Access{
 		Stream:  cfg.Nats.Stream,
 		Private: []string{natslog.DefaultBucket},
@@ -151,7 +151,7 @@ func natsAccess(cfg config.Config, publish ...string) natslog.Access {
 // inbox, and a loud log line for every error the server reports
 // asynchronously (a permission violation would otherwise pass unseen but
 // for a timeout).
-func (n *node) connectOptions() []nats.Option {
+func (n *Node) connectOptions() []nats.Option {
 	opts := []nats.Option{
 		nats.Name("agora"),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
@@ -181,12 +181,13 @@ func lockDir(dir string) (*os.File, error) {
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		f.Close()
-		return nil, fmt.Errorf("%w (%s); stop it, or read its log through its NATS server with --nats-url", errDataInUse, dir)
+		return nil, fmt.Errorf("%w (%s); stop it, or read its log through its NATS server with --nats-url", ErrDataInUse, dir)
 	}
 	return f, nil
 }
 
-func (n *node) close() {
+// Close closes the connection and stops the embedded server, if any.
+func (n *Node) Close() {
 	if n.log != nil {
 		n.log.Close()
 	}
@@ -206,3 +207,25 @@ func (n *node) close() {
 		n.lock.Close()
 	}
 }
+
+// Config is the node's configuration; on an embedded server it names
+// Agora's user and the password this start gave it.
+func (n *Node) Config() config.Config { return n.cfg }
+
+// Log is the event log.
+func (n *Node) Log() *natslog.Log { return n.log }
+
+// Store is the state bucket (snapshots, cursors); nil for a read-only node.
+func (n *Node) Store() *natslog.Store { return n.store }
+
+// Conn is the node's NATS connection.
+func (n *Node) Conn() *nats.Conn { return n.nc }
+
+// URL is the NATS client URL: the embedded server's, or nats.url.
+func (n *Node) URL() string { return n.url }
+
+// Embedded reports whether the node runs the embedded server.
+func (n *Node) Embedded() bool { return n.srv != nil }
+
+// Logger is the node's logger.
+func (n *Node) Logger() *slog.Logger { return n.logger }

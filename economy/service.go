@@ -1,4 +1,4 @@
-package main
+package economy
 
 import (
 	"context"
@@ -10,12 +10,16 @@ import (
 	"os"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/agora-econ/agora/actors/executor/ticket"
 	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/api/system"
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/projections"
+	"github.com/agora-econ/agora/projections/markets"
 )
 
 // httpReadHeaderTimeout bounds how long a client may take to send its
@@ -29,7 +33,7 @@ const (
 // systemService builds the System Service of the economy over its actors
 // and read models, with tickets as the registry of execution tokens. Its
 // actor lives in the economy's actor system, which stops with the host.
-func (e *runtimeEconomy) systemService(tickets *ticket.Registry, logger *slog.Logger) (*system.Service, error) {
+func (e *Economy) systemService(tickets *ticket.Registry, logger *slog.Logger) (*system.Service, error) {
 	cfg := e.node.cfg
 	return system.New(system.Deps{
 		Tickets:   tickets,
@@ -51,7 +55,7 @@ func (e *runtimeEconomy) systemService(tickets *ticket.Registry, logger *slog.Lo
 
 // serveHTTP serves h on ln until the economy stops; a failure to serve
 // stops the economy.
-func (e *runtimeEconomy) serveHTTP(name string, ln net.Listener, h http.Handler) {
+func (e *Economy) serveHTTP(name string, ln net.Listener, h http.Handler) {
 	srv := &http.Server{Handler: h, ReadHeaderTimeout: httpReadHeaderTimeout}
 	e.background(e.ctx, name, func(ctx context.Context) error {
 		stopped := make(chan struct{})
@@ -72,13 +76,13 @@ func (e *runtimeEconomy) serveHTTP(name string, ln net.Listener, h http.Handler)
 }
 
 // freshness is every read model the APIs read from.
-func (e *runtimeEconomy) freshness() freshness {
+func (e *Economy) freshness() freshness {
 	return freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun, e.dirRun}}
 }
 
 // operatorAPI builds the operator API, creating agents through creator,
 // behind the operator token.
-func (e *runtimeEconomy) operatorAPI(creator operator.Creator, token string, logger *slog.Logger) (http.Handler, error) {
+func (e *Economy) operatorAPI(creator operator.Creator, token string, logger *slog.Logger) (http.Handler, error) {
 	h, _, err := operator.New(operator.Deps{
 		Directory: e.directory,
 		Markets:   e.marketView,
@@ -147,4 +151,24 @@ func publicConfig(cfg config.Config) system.PublicConfig {
 			MinPrice: system.Credits(r.MinPrice.Micros()), MaxPrice: system.Credits(r.MaxPrice.Micros())}
 	}
 	return c
+}
+
+// openMarketMirror opens (creating it if need be) the key-value bucket
+// market_state on the node's server and returns the mirror of view into
+// it. Only a running economy calls it: read-only commands create nothing.
+func openMarketMirror(n *Node, view *markets.View) (*markets.Mirror, error) {
+	if n.nc == nil {
+		return nil, errors.New("market_state mirror: no NATS connection")
+	}
+	js, err := jetstream.New(n.nc)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bucket, err := natslog.NewStore(ctx, js, natslog.StoreOptions{Bucket: markets.BucketName, Replicas: n.cfg.Nats.Replicas})
+	if err != nil {
+		return nil, fmt.Errorf("open the bucket %s: %w", markets.BucketName, err)
+	}
+	return markets.NewMirror(view, bucket, n.logger)
 }

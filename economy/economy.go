@@ -1,11 +1,17 @@
-package main
+// Package economy is the economy as one running system over a NATS node:
+// the actors, the process managers that carry work between them, the read
+// models, and, for `agora run`, the executions and the HTTP APIs. It is the
+// one composition root of the project: `agora run`, the benchmarks
+// (economy/bench) and the tests wire the economy through it and nowhere
+// else. A configuration is chosen by named options (WithLedgerOnly,
+// WithReadModelsAfterRecovery), not by flags to a constructor.
+package economy
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"math"
 	"sync"
 
@@ -13,12 +19,13 @@ import (
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/records"
 	"github.com/agora-econ/agora/actors/runtime"
-	"github.com/agora-econ/agora/cmd/agora/config"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/projections"
 	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/directory"
-	"github.com/agora-econ/agora/projections/economy"
+	ecofold "github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
 	"github.com/agora-econ/agora/projections/markets"
 )
@@ -29,10 +36,16 @@ const Pool = "main"
 // GenesisID is the id of the agent the economy starts with.
 const GenesisID = "genesis"
 
-// runtimeEconomy is the running system over a node: the actors, the process
-// managers that carry work between them, and the read models.
-type runtimeEconomy struct {
-	node     *node
+// RecoverParallel is how many agents `agora run` recovers at once.
+const RecoverParallel = 16
+
+// Economy is the running system over a node: the actors, the process
+// managers that carry work between them, and the read models. Open wires
+// it, Start starts its background work, Stop ends it; the node stays the
+// caller's to close.
+type Economy struct {
+	node     *Node
+	opts     options
 	host     *runtime.Host
 	accounts *agent.Accounts
 	// transfers settles transfers between accounts.
@@ -45,7 +58,9 @@ type runtimeEconomy struct {
 	history *history.View
 	histRun *projections.Runner
 	// live is the whole economy folded as events arrive, every invariant
-	// checked: the directory the end-of-cycle rule reads.
+	// checked: it judges each record for the other read models (a read
+	// model alone cannot tell an overspend from a payment), lists the
+	// skipped records and gives the operator's status summary.
 	live    *liveEconomy
 	liveRun *projections.Runner
 	// bids is the public bid book; marketView the markets' figures, which
@@ -55,9 +70,14 @@ type runtimeEconomy struct {
 	marketView *markets.View
 	marketRun  *projections.Runner
 	mirror     *markets.Mirror
-	// directory is every agent's record, for the APIs.
+	// directory is every agent's record, for the APIs and the end-of-cycle
+	// rule.
 	directory *directory.View
 	dirRun    *projections.Runner
+
+	// executions are the workspaces, sandbox and execution tokens, once
+	// Serve has opened them; the sandbox closes after the executor stops.
+	executions *executions
 
 	ctx    context.Context // ends when the economy stops
 	cancel context.CancelFunc
@@ -65,20 +85,33 @@ type runtimeEconomy struct {
 	errs   chan error
 }
 
-// startEconomy wires the actors and starts the background work. It does not
-// create genesis; see ensureGenesis.
-func startEconomy(n *node) (*runtimeEconomy, error) { return wireEconomy(n, true, false) }
+// options are the configuration Open wires.
+type options struct {
+	ledgerOnly      bool
+	deferReadModels bool
+}
 
-// startEconomyForRecovery is startEconomy without the read models, which
-// the caller starts with startReadModels once the actors have recovered.
-func startEconomyForRecovery(n *node) (*runtimeEconomy, error) { return wireEconomy(n, true, true) }
+// Option chooses what Open wires.
+type Option func(*options)
 
-// startLedger wires the accounts and the transfer manager alone: what
+// WithLedgerOnly wires the accounts and the transfer manager alone: what
 // `agora bench ledger` measures by default, without the markets and the
 // read models that also follow the log in a whole economy.
-func startLedger(n *node) (*runtimeEconomy, error) { return wireEconomy(n, false, false) }
+func WithLedgerOnly() Option { return func(o *options) { o.ledgerOnly = true } }
 
-func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) {
+// WithReadModelsAfterRecovery leaves the read models out of Start: the
+// caller starts them with StartReadModels once the actors have recovered,
+// as `agora run` does.
+func WithReadModelsAfterRecovery() Option { return func(o *options) { o.deferReadModels = true } }
+
+// Open wires the economy over n: the actors, the managers and, unless
+// WithLedgerOnly, the clearing and the read models. It starts nothing; see
+// Start. It does not create genesis; see EnsureGenesis.
+func Open(n *Node, opts ...Option) (*Economy, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	host, err := runtime.NewHost(n.log, n.store, runtime.Options{
 		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
 		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
@@ -87,79 +120,94 @@ func wireEconomy(n *node, whole, deferReadModels bool) (*runtimeEconomy, error) 
 	if err != nil {
 		return nil, err
 	}
-	e := &runtimeEconomy{node: n, host: host, accounts: agent.NewAccounts(host), errs: make(chan error, 4)}
-	if e.transfers, err = runtime.NewManagerRunner(agent.TransferManager(), host, n.log, n.store, n.logger); err != nil {
-		return nil, err
-	}
-	if !whole {
-		ctx, cancel := context.WithCancel(context.Background())
-		e.ctx, e.cancel = ctx, cancel
-		e.background(ctx, "transfer manager", e.transfers.Run)
-		return e, nil
-	}
-	if e.markets, err = runtime.NewManagerRunner(clearing.Manager(Pool), host, n.log, n.store, n.logger); err != nil {
-		return nil, err
-	}
-	if e.clearing, err = clearing.NewService(host, e.accounts, e.markets, Pool); err != nil {
-		return nil, err
-	}
-	if e.records, err = records.NewService(host); err != nil {
-		return nil, err
-	}
-	e.live = &liveEconomy{logger: n.logger}
-	e.live.Reset()
-	if e.liveRun, err = projections.NewRunner(n.log, e.live); err != nil {
-		return nil, err
-	}
-	if e.history, err = history.New(); err != nil {
-		return nil, err
-	}
-	if e.histRun, err = projections.NewRunner(n.log, e.history); err != nil {
-		return nil, err
-	}
-	e.bids = bidbook.New()
-	if e.bidsRun, err = projections.NewRunner(n.log, e.bids); err != nil {
-		return nil, err
-	}
-	if e.marketView, err = markets.New(n.cfg.Allocation.TransactionHistoryLength); err != nil {
-		return nil, err
-	}
-	if e.marketRun, err = projections.NewRunner(n.log, e.marketView); err != nil {
-		return nil, err
-	}
-	if e.mirror, err = openMarketMirror(n, e.marketView); err != nil {
-		return nil, err
-	}
-	e.directory = directory.New()
-	if e.dirRun, err = projections.NewRunner(n.log, e.directory); err != nil {
-		return nil, err
-	}
-	// The read models skip the records the economy fold skips: a read
-	// model alone cannot tell an overspend from a payment; the fold, which
-	// runs first on each record (startReadModels), folds every actor with
-	// its own Admit.
-	for _, r := range []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.dirRun} {
-		r.AdmitWith(e.live.verdict)
-	}
 	ctx, cancel := context.WithCancel(context.Background())
-	e.ctx, e.cancel = ctx, cancel
-	// One follow of the log feeds both managers (runtime.RunManagers).
-	e.background(ctx, "transfer and market managers", func(ctx context.Context) error {
-		return runtime.RunManagers(ctx, e.transfers, e.markets)
-	})
-	if !deferReadModels {
-		e.startReadModels()
+	e := &Economy{node: n, opts: o, host: host, accounts: agent.NewAccounts(host), errs: make(chan error, 4),
+		ctx: ctx, cancel: cancel}
+	if err := e.wire(); err != nil {
+		e.Stop()
+		return nil, err
 	}
 	return e, nil
 }
 
-// startReadModels starts the projections. They rebuild from the first
+func (e *Economy) wire() (err error) {
+	n := e.node
+	if e.transfers, err = runtime.NewManagerRunner(agent.TransferManager(), e.host, n.log, n.store, n.logger); err != nil {
+		return err
+	}
+	if e.opts.ledgerOnly {
+		return nil
+	}
+	if e.markets, err = runtime.NewManagerRunner(clearing.Manager(Pool), e.host, n.log, n.store, n.logger); err != nil {
+		return err
+	}
+	if e.clearing, err = clearing.NewService(e.host, e.accounts, e.markets, Pool); err != nil {
+		return err
+	}
+	if e.records, err = records.NewService(e.host); err != nil {
+		return err
+	}
+	e.live = &liveEconomy{logger: n.logger}
+	e.live.Reset()
+	if e.liveRun, err = projections.NewRunner(n.log, e.live); err != nil {
+		return err
+	}
+	if e.history, err = history.New(); err != nil {
+		return err
+	}
+	if e.histRun, err = projections.NewRunner(n.log, e.history); err != nil {
+		return err
+	}
+	e.bids = bidbook.New()
+	if e.bidsRun, err = projections.NewRunner(n.log, e.bids); err != nil {
+		return err
+	}
+	if e.marketView, err = markets.New(n.cfg.Allocation.TransactionHistoryLength); err != nil {
+		return err
+	}
+	if e.marketRun, err = projections.NewRunner(n.log, e.marketView); err != nil {
+		return err
+	}
+	if e.mirror, err = openMarketMirror(n, e.marketView); err != nil {
+		return err
+	}
+	e.directory = directory.New()
+	if e.dirRun, err = projections.NewRunner(n.log, e.directory); err != nil {
+		return err
+	}
+	// The read models skip the records the economy fold skips: a read
+	// model alone cannot tell an overspend from a payment; the fold, which
+	// runs first on each record (StartReadModels), folds every actor with
+	// its own Admit.
+	for _, r := range []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.dirRun} {
+		r.AdmitWith(e.live.verdict)
+	}
+	return nil
+}
+
+// Start starts the process managers and, unless the economy was opened
+// WithReadModelsAfterRecovery, the read models.
+func (e *Economy) Start() {
+	if e.opts.ledgerOnly {
+		e.background(e.ctx, "transfer manager", e.transfers.Run)
+		return
+	}
+	// One follow of the log feeds both managers (runtime.RunManagers).
+	e.background(e.ctx, "transfer and market managers", func(ctx context.Context) error {
+		return runtime.RunManagers(ctx, e.transfers, e.markets)
+	})
+	if !e.opts.deferReadModels {
+		e.StartReadModels()
+	}
+}
+
+// StartReadModels starts the projections. They rebuild from the first
 // event at every start, so `agora run` starts them only once every actor
 // has recovered: the actors then have the server and the processor to
 // themselves, and the read models catch up while the economy runs. They
 // share one follow of the log (projections.RunShared): the server delivers
 // each event once, not once per read model.
-func (e *runtimeEconomy) startReadModels() {
+func (e *Economy) StartReadModels() {
 	e.background(e.ctx, "read models", func(ctx context.Context) error {
 		// The economy fold first: the others ask it about each record.
 		return projections.RunShared(ctx, e.node.log, e.liveRun, e.histRun, e.bidsRun, e.marketRun, e.dirRun)
@@ -167,7 +215,7 @@ func (e *runtimeEconomy) startReadModels() {
 	e.background(e.ctx, "market_state mirror", e.mirror.Run)
 }
 
-func (e *runtimeEconomy) background(ctx context.Context, name string, run func(context.Context) error) {
+func (e *Economy) background(ctx context.Context, name string, run func(context.Context) error) {
 	e.wg.Add(1)
 	go func() {
 		defer e.wg.Done()
@@ -179,19 +227,23 @@ func (e *runtimeEconomy) background(ctx context.Context, name string, run func(c
 }
 
 // Failed delivers the first error of background work.
-func (e *runtimeEconomy) Failed() <-chan error { return e.errs }
+func (e *Economy) Failed() <-chan error { return e.errs }
 
-// stop ends the background work and the actors.
-func (e *runtimeEconomy) stop() {
+// Stop ends the background work and the actors, then closes the sandbox
+// (its control groups go once the executor has stopped).
+func (e *Economy) Stop() {
 	e.cancel()
 	e.wg.Wait()
 	e.host.Stop()
+	if e.executions != nil {
+		e.executions.sandbox.Close()
+	}
 }
 
-// recoverAll loads every agent from its snapshot and the events after it,
+// RecoverAll loads every agent from its snapshot and the events after it,
 // so that the economy answers at full speed from its first command. It
 // reads only the agent_created events to find them.
-func (e *runtimeEconomy) recoverAll(ctx context.Context, parallel int) (int, error) {
+func (e *Economy) RecoverAll(ctx context.Context, parallel int) (int, error) {
 	var ids []string
 	err := e.node.log.Read(ctx, events.SubjectRoot+".agent.*."+events.AgentCreated{}.EventType(), 1,
 		func(r events.Record) error {
@@ -232,11 +284,11 @@ func collect(ch <-chan error) []error {
 	return out
 }
 
-// ensureGenesis creates the genesis agent with the configured grant and
+// EnsureGenesis creates the genesis agent with the configured grant and
 // its program's command if it does not exist. Creation is one event with
 // the expectation that the genesis account has no events, so two starts
 // can never both create it.
-func (e *runtimeEconomy) ensureGenesis(ctx context.Context, command []string, logger *slog.Logger) (bool, error) {
+func (e *Economy) EnsureGenesis(ctx context.Context, command []string, logger *slog.Logger) (bool, error) {
 	_, err := e.accounts.Do(ctx, GenesisID, "", agent.Create{
 		GrantMicros: e.node.cfg.Economy.InitialCreditBudget.Micros(),
 		Reason:      "genesis",
@@ -252,9 +304,9 @@ func (e *runtimeEconomy) ensureGenesis(ctx context.Context, command []string, lo
 	return true, nil
 }
 
-// configureMarkets opens the markets of the configuration, or applies its
+// ConfigureMarkets opens the markets of the configuration, or applies its
 // changes of supply and bounds; unchanged terms write nothing.
-func (e *runtimeEconomy) configureMarkets(ctx context.Context) error {
+func (e *Economy) ConfigureMarkets(ctx context.Context) error {
 	cfg := e.node.cfg
 	terms := map[string]events.MarketTerms{}
 	var cleared []string
@@ -274,16 +326,32 @@ func (e *runtimeEconomy) configureMarkets(ctx context.Context) error {
 
 func ppm(f float64) int64 { return int64(math.Round(f * 1_000_000)) }
 
-// scheduler is the clearing schedule of the configuration.
-func (e *runtimeEconomy) scheduler() *clearing.Scheduler {
+// Scheduler is the clearing schedule of the configuration. Its end-of-cycle
+// rule lists the accounts from the directory read model.
+func (e *Economy) Scheduler() *clearing.Scheduler {
 	return &clearing.Scheduler{Service: e.clearing, Accounts: e.accounts, Interval: e.node.cfg.Allocation.Schedule(),
-		Directory: e.live.accounts, Logger: e.node.logger}
+		Directory: e.standings, Logger: e.node.logger}
+}
+
+// standings are the directory's accounts as the end-of-cycle rule reads
+// them (clearing.Broke): status, balance, held and open holds.
+func (e *Economy) standings() []agent.Account {
+	list := e.directory.Standings()
+	out := make([]agent.Account, len(list))
+	for i, s := range list {
+		status := agent.StatusDead
+		if s.Alive {
+			status = agent.StatusAlive
+		}
+		out[i] = agent.Account{ID: s.ID, Status: status, BalanceMicros: s.BalanceMicros, HeldMicros: s.HeldMicros, Holds: s.Holds}
+	}
+	return out
 }
 
 // liveEconomy is the economy fold kept current by a projection runner.
 type liveEconomy struct {
 	mu     sync.RWMutex
-	eco    *economy.Economy
+	eco    *ecofold.Economy
 	logger *slog.Logger
 }
 
@@ -302,7 +370,7 @@ func (l *liveEconomy) Apply(r events.Record) error {
 			"subject", k.Subject, "reason", k.Reason, "detail", k.Detail)
 	}
 	if err != nil {
-		var v *economy.Violation
+		var v *ecofold.Violation
 		if errors.As(err, &v) {
 			l.logger.Error("invariant violated; run agora audit", "violation", v.Error())
 			return nil
@@ -324,30 +392,18 @@ func (l *liveEconomy) Skip(r events.Record, _ error) {
 func (l *liveEconomy) Reset() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.eco = economy.New()
-}
-
-// accounts lists the accounts as of the last applied event.
-func (l *liveEconomy) accounts() []agent.Account {
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	out := make([]agent.Account, 0, len(l.eco.Accounts))
-	for _, a := range l.eco.Accounts {
-		a.Holds = maps.Clone(a.Holds)
-		out = append(out, a)
-	}
-	return out
+	l.eco = ecofold.New()
 }
 
 // Skipped lists the skipped records (GET /admin/skipped).
-func (l *liveEconomy) Skipped() []economy.Skipped {
+func (l *liveEconomy) Skipped() []ecofold.Skipped {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.eco.SkippedRecords()
 }
 
 // SkippedRecord is the skipped record at seq, if it is one.
-func (l *liveEconomy) SkippedRecord(seq uint64) (economy.Skipped, bool) {
+func (l *liveEconomy) SkippedRecord(seq uint64) (ecofold.Skipped, bool) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.eco.SkippedRecord(seq)
@@ -365,8 +421,55 @@ func (l *liveEconomy) verdict(r events.Record) error {
 }
 
 // Summary is the fold's headline figures (GET /admin/status).
-func (l *liveEconomy) Summary() economy.Summary {
+func (l *liveEconomy) Summary() ecofold.Summary {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	return l.eco.Summary()
 }
+
+// Accessors of what the economy wires, for the commands, the benchmarks and
+// the tests.
+
+// Node is the node the economy runs over.
+func (e *Economy) Node() *Node { return e.node }
+
+// Log is the event log.
+func (e *Economy) Log() *natslog.Log { return e.node.log }
+
+// Host is the actor host.
+func (e *Economy) Host() *runtime.Host { return e.host }
+
+// Accounts are the agents' account actors.
+func (e *Economy) Accounts() *agent.Accounts { return e.accounts }
+
+// Transfers is the transfer manager, which settles transfers.
+func (e *Economy) Transfers() *runtime.ManagerRunner { return e.transfers }
+
+// Markets is the clearing manager (listings, payments, leases); nil
+// WithLedgerOnly.
+func (e *Economy) Markets() *runtime.ManagerRunner { return e.markets }
+
+// Clearing is the clearing service over the book and the markets; nil
+// WithLedgerOnly.
+func (e *Economy) Clearing() *clearing.Service { return e.clearing }
+
+// Bids is the public bid book read model.
+func (e *Economy) Bids() *bidbook.View { return e.bids }
+
+// MarketView is the markets' figures read model.
+func (e *Economy) MarketView() *markets.View { return e.marketView }
+
+// Directory is every agent's record.
+func (e *Economy) Directory() *directory.View { return e.directory }
+
+// History is the recent transactions read model.
+func (e *Economy) History() *history.View { return e.history }
+
+// WaitHistory waits until the history read model has applied seq.
+func (e *Economy) WaitHistory(ctx context.Context, seq uint64) error {
+	return e.histRun.WaitFor(ctx, seq)
+}
+
+// Sync waits until every read model has applied what the log held when it
+// was called: the economy then reads its own writes.
+func (e *Economy) Sync(ctx context.Context) error { return e.freshness().Sync(ctx) }
