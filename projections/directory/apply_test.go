@@ -376,6 +376,10 @@ func sameAsTheAccounts(t *testing.T, s *directory.State, given []step) {
 		}
 		accounts[st.agent] = agent.Evolve(a, st.event)
 	}
+	standings := map[string]directory.Standing{}
+	for _, st := range s.Standings() {
+		standings[st.ID] = st
+	}
 	for id, a := range accounts {
 		d, ok := s.Get(id)
 		if !a.Exists() {
@@ -388,6 +392,16 @@ func sameAsTheAccounts(t *testing.T, s *directory.State, given []step) {
 			d.ParentID != a.ParentID || !slices.Equal(d.Command, a.Command) || d.ExecutionsRunning != len(a.Executions) {
 			t.Errorf("%s: directory %+v, account %+v", id, d, a)
 		}
+		// The end-of-cycle rule reads the standings (clearing.Broke): they
+		// must hold what the account holds.
+		st := standings[id]
+		if st.Alive != (a.Status == agent.StatusAlive) || st.Available() != a.Available() || len(st.Holds) != len(a.Holds) ||
+			(len(a.Holds) > 0 && !maps.Equal(st.Holds, a.Holds)) || st.ExecutionsRunning != len(a.Executions) {
+			t.Errorf("%s: standing %+v, account %+v", id, st, a)
+		}
+	}
+	if len(standings) != s.Count() {
+		t.Errorf("%d standings of %d agents", len(standings), s.Count())
 	}
 }
 

@@ -30,9 +30,14 @@ func (s Standing) Available() events.Micros { return s.BalanceMicros - s.HeldMic
 func (v *View) Standings() []Standing {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	out := make([]Standing, 0, len(v.state.ids))
-	for _, id := range v.state.ids {
-		e := v.state.agents[id]
+	return v.state.Standings()
+}
+
+// Standings lists every agent's standing (see View.Standings).
+func (s *State) Standings() []Standing {
+	out := make([]Standing, 0, len(s.ids))
+	for _, id := range s.ids {
+		e := s.agents[id]
 		out = append(out, Standing{ID: id, Alive: e.agent.Status == StatusAlive, BalanceMicros: e.agent.BalanceMicros,
 			HeldMicros: e.agent.HeldMicros, Holds: maps.Clone(e.holds), ExecutionsRunning: e.agent.ExecutionsRunning})
 	}
