@@ -428,7 +428,9 @@ func (l *liveEconomy) Summary() ecofold.Summary {
 }
 
 // Accessors of what the economy wires, for the commands, the benchmarks and
-// the tests.
+// the tests. WithLedgerOnly wires neither the clearing nor the read models:
+// their accessors then give nil, and StartReadModels, Sync, WaitHistory,
+// Scheduler and Serve are not to be called.
 
 // Node is the node the economy runs over.
 func (e *Economy) Node() *Node { return e.node }

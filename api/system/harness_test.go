@@ -49,7 +49,7 @@ var (
 )
 
 // economyForTest is a real economy on an embedded JetStream server, wired
-// as cmd/agora/economy.go wires it: the account and book actors, the
+// as economy/economy.go wires it: the account and book actors, the
 // transfer and clearing managers, the history, bid book and markets read
 // models, plus the directory the composition root will provide, and the
 // System Service over real HTTP.

@@ -1,6 +1,7 @@
-// Command agora runs and inspects an economy of autonomous agents. It is
-// the one composition root of the project: configuration, NATS, actors and
-// read models are wired here and nowhere else.
+// Command agora runs and inspects an economy of autonomous agents. It holds
+// the commands, their flags and their output, and the wiring of one process
+// (signals, logs, the files one-shot commands read); the economy itself is
+// wired by package economy, the composition root.
 package main
 
 import (

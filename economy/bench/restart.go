@@ -86,7 +86,8 @@ type RestartReport struct {
 	// manager, no projection.
 	ActorsSeconds  float64 `json:"recover_actors_only_seconds"`
 	RestartSeconds float64 `json:"restart_seconds"`
-	// StartSeconds is the part of the restart spent in startEconomy.
+	// StartSeconds is the part of the restart spent opening and starting the
+	// economy (economy.Open and Start), before the agents recover.
 	StartSeconds    float64 `json:"start_economy_seconds"`
 	AgentsRecovered int     `json:"agents_recovered"`
 	// HistorySeconds is when the history projection, which replays the
@@ -238,7 +239,7 @@ func buildEconomy(ctx context.Context, dir string, o RestartOptions) (buildFigur
 // lines.
 const buildChunk = 50_000
 
-// listAgents reads the agent_created events, as recoverAll does.
+// listAgents reads the agent_created events, as Economy.RecoverAll does.
 func listAgents(ctx context.Context, n *economy.Node) ([]string, error) {
 	var ids []string
 	err := n.Log().Read(ctx, events.SubjectRoot+".agent.*."+events.AgentCreated{}.EventType(), 1, func(r events.Record) error {
@@ -268,7 +269,7 @@ func snapshotSeq(ctx context.Context, n *economy.Node, id string) (uint64, int, 
 	return snap.Seq, len(b), nil
 }
 
-// baselineRead is recoverAll without actors: the same listing, then per
+// baselineRead is Economy.RecoverAll without actors: the same listing, then per
 // agent the snapshot's bytes and the records after its sequence (the
 // envelope is read, the event is neither decoded nor folded), parallelMax
 // agents at once.
@@ -377,8 +378,8 @@ func recoverActorsOnly(ctx context.Context, n *economy.Node, o RestartOptions) (
 	return time.Since(started).Seconds(), err
 }
 
-// measureRestart times startEconomy plus recoverAll, as `agora run`
-// starts; then waits for the history projection (which replays the whole
+// measureRestart times opening and starting the economy plus RecoverAll,
+// as `agora run` starts; then waits for the history projection (which replays the whole
 // log in the background) and audits the log.
 func measureRestart(ctx context.Context, n *economy.Node, o RestartOptions, rep *RestartReport) error {
 	last, err := n.Log().LastSeq(ctx)
