@@ -3,8 +3,8 @@ package system
 // PublicConfig is the configuration of the economy an agent may know (GET
 // /system/config): the laws, the markets, the cycle and the execution
 // envelope. It holds no secret and nothing of the host (no NATS, listener,
-// data directory or upstream URL). cmd/agora fills it from its
-// configuration.
+// data directory or upstream URL). The composition root fills it from
+// the economy's configuration.
 type PublicConfig struct {
 	Economy    PublicEconomy             `json:"economy"`
 	Resources  map[string]PublicResource `json:"resources"`

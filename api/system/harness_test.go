@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -27,13 +26,14 @@ import (
 	"github.com/agora-econ/agora/events/natslog/natstest"
 	"github.com/agora-econ/agora/projections"
 	"github.com/agora-econ/agora/projections/bidbook"
+	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/history"
 	"github.com/agora-econ/agora/projections/markets"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// pool is the clearing pool, as in cmd/agora.
+// pool is the clearing pool, as the composition root names it.
 const pool = "main"
 
 // The markets of the test economy: the defaults of SPEC.md 3.4.
@@ -50,9 +50,8 @@ var (
 
 // economyForTest is a real economy on an embedded JetStream server, wired
 // as economy/economy.go wires it: the account and book actors, the
-// transfer and clearing managers, the history, bid book and markets read
-// models, plus the directory the composition root will provide, and the
-// System Service over real HTTP.
+// transfer and clearing managers, the history, bid book, markets and
+// directory read models, and the System Service over real HTTP.
 type economyForTest struct {
 	t         testing.TB
 	log       *natslog.Log
@@ -65,7 +64,7 @@ type economyForTest struct {
 	history   *history.View
 	markets   *markets.View
 	bids      *bidbook.View
-	directory *directory
+	directory *directory.View
 
 	handler http.Handler
 	service *system.Service
@@ -119,8 +118,7 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.directory = &directory{}
-	e.directory.Reset()
+	e.directory = directory.New()
 	for _, view := range []projections.Projection{e.history, e.bids, marketView, e.directory} {
 		r, err := projections.NewRunner(log, view)
 		if err != nil {
@@ -172,7 +170,8 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 	return e
 }
 
-// deps are the real facades, as cmd/agora will pass them.
+// deps are the real facades and read models, as the composition root
+// passes them.
 func (e *economyForTest) deps() system.Deps {
 	return system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing, History: e.history, Markets: e.markets,
 		Bids: e.bids, Directory: e.directory, Freshness: freshness{log: e.log, runners: e.runners}}
@@ -263,8 +262,8 @@ func (e *economyForTest) problem(a answer, status int, words ...string) string {
 	return apitest.Problem(e.t, a, status, words...)
 }
 
-// freshness is the port cmd/agora implements: the log's last sequence,
-// then each runner's WaitFor.
+// freshness is the port as the composition root implements it: the log's
+// last sequence, then each runner's WaitFor.
 type freshness struct {
 	log     events.Log
 	runners []*projections.Runner
@@ -280,58 +279,6 @@ func (f freshness) Sync(ctx context.Context) error {
 		errs = append(errs, r.WaitFor(ctx, seq))
 	}
 	return errors.Join(errs...)
-}
-
-// directory is the Directory port cmd/agora will implement over its live
-// fold; here, the accounts folded with agent.Evolve.
-type directory struct {
-	mu       sync.RWMutex
-	accounts map[string]agent.Account
-}
-
-func (d *directory) Apply(r events.Record) error {
-	kind, id, _, err := events.ParseSubject(r.Envelope.Subject)
-	if err != nil || kind != events.KindAgent {
-		return err
-	}
-	e, err := events.Decode(r.Envelope)
-	if err != nil {
-		return err
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	a, ok := d.accounts[id]
-	if !ok {
-		a = agent.New(id)
-	}
-	d.accounts[id] = agent.Evolve(a, e)
-	return nil
-}
-
-func (d *directory) Reset() {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	d.accounts = map[string]agent.Account{}
-}
-
-func (d *directory) Exists(id string) bool {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	a, ok := d.accounts[id]
-	return ok && a.Exists()
-}
-
-func (d *directory) LivingAgents(after string, limit int) []string {
-	d.mu.RLock()
-	defer d.mu.RUnlock()
-	var ids []string
-	for id, a := range d.accounts {
-		if a.Status == agent.StatusAlive && id > after {
-			ids = append(ids, id)
-		}
-	}
-	sort.Strings(ids)
-	return ids[:min(limit, len(ids))]
 }
 
 func publicConfig() system.PublicConfig {

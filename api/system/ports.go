@@ -17,8 +17,8 @@ import (
 )
 
 // The ports of the service: what it needs from the rest of the system, each
-// as small as the calls it makes. The composition root (cmd/agora) passes
-// the real facades, which satisfy them as they are; see Deps.
+// as small as the calls it makes. The composition root passes the real
+// facades and read models, which satisfy them as they are; see Deps.
 
 // Tickets authenticates calls: the bearer token names one execution of one
 // agent. *ticket.Registry satisfies it.
@@ -62,11 +62,12 @@ type BidBook interface {
 	CountFor(resource string) int
 }
 
-// Directory lists the living agents: up to limit ids, in ascending order,
-// strictly after the id after ("" for the first page). No read model in
-// projections/ offers it yet; cmd/agora implements it over its live
-// economy fold.
+// Directory is the read model of the agents the economy created.
+// *directory.View (projections/directory) satisfies it; the composition
+// root passes the view its projection runner keeps.
 type Directory interface {
+	// LivingAgents lists the living agents: up to limit ids, in ascending
+	// order, strictly after the id after ("" for the first page).
 	LivingAgents(after string, limit int) []string
 	// Exists reports whether agent id was ever created, dead or alive.
 	Exists(id string) bool
@@ -74,8 +75,8 @@ type Directory interface {
 
 // Freshness lets a write be read back: Sync returns once every read model
 // the service reads from has applied every event the log held when Sync
-// was called. cmd/agora implements it with the log's LastSeq and each
-// projection runner's WaitFor.
+// was called. The composition root implements it with the log's LastSeq
+// and each projection runner's WaitFor.
 type Freshness interface {
 	Sync(ctx context.Context) error
 }
