@@ -9,17 +9,18 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 )
 
-// The service's actor: it answers the calls of messages.go. A call waits
-// on an account, the log or the inference upstream, so each one is
-// answered in a goroutine of its own, at most CallsInFlightMax at once;
-// the actor itself only admits calls, and one slow call never holds the
-// others.
+// The service's actor: the door of Go agents (SPEC.md 3.2, "Go agents may
+// also send actor messages"). It answers the calls of messages.go with
+// service.answer, the function the HTTP handlers call too, so a rule
+// holds the same for both doors. A call waits on an account, the log or
+// the inference upstream, so each one is answered in a goroutine of its
+// own and one slow call never holds the others; answer bounds how many
+// run at once.
 
-// serviceActor is the actor; its state is the admission of calls.
+// serviceActor is the actor; it holds no state of its own.
 type serviceActor struct {
-	s        *service
-	inFlight chan struct{}
-	calls    *sync.WaitGroup
+	s     *service
+	calls *sync.WaitGroup
 }
 
 // request is a call with the context of its caller (Ask): the caller's
@@ -58,28 +59,19 @@ func (a *serviceActor) Receive(ctx actor.Context) {
 		return
 	}
 	sender := ctx.Sender()
-	select {
-	case a.inFlight <- struct{}{}:
-	default:
-		ctx.Respond(Reply{Err: ErrBusy})
-		return
-	}
 	root := ctx.ActorSystem().Root
 	a.calls.Add(1)
 	go func() {
 		defer a.calls.Done()
-		defer func() { <-a.inFlight }()
-		cctx, cancel := context.WithTimeout(req.ctx, CallTimeoutDefault)
-		defer cancel()
-		root.Send(sender, a.s.answer(cctx, req.call))
+		root.Send(sender, a.s.answer(req.ctx, req.call))
 	}()
 }
 
-// Ask sends call to the service at pid (Service.PID) from root and waits
-// for its answer, typed: T is the Value type the call documents
-// (messages.go). ctx bounds the wait and the operation; without a deadline
-// CallTimeoutDefault does. It is how Go agents and the HTTP handlers call
-// the service.
+// Ask sends call to the service's actor at pid (Service.PID), or to a
+// client's (SpawnClient), from root and waits for its answer, typed: T is
+// the Value type the call documents (messages.go). ctx bounds the wait and
+// the operation; without a deadline CallTimeoutDefault does. It is how Go
+// agents call the service.
 func Ask[T any](ctx context.Context, root *actor.RootContext, pid *actor.PID, call Call) (T, error) {
 	var zero T
 	timeout := CallTimeoutDefault
@@ -100,22 +92,19 @@ func Ask[T any](ctx context.Context, root *actor.RootContext, pid *actor.PID, ca
 	if !ok {
 		return zero, fmt.Errorf("%w: answered %T", ErrNoAnswer, answer)
 	}
+	return valueOf[T](call, reply)
+}
+
+// valueOf is the value of a reply to call, as the type T the call
+// documents, or the error that rejected it.
+func valueOf[T any](call Call, reply Reply) (T, error) {
+	var zero T
 	if reply.Err != nil {
 		return zero, reply.Err
 	}
 	v, ok := reply.Value.(T)
 	if !ok {
 		return zero, fmt.Errorf("%w: %T answers %T, not %T", ErrNoAnswer, call, reply.Value, zero)
-	}
-	return v, nil
-}
-
-// ask is Ask from the HTTP handlers: the answer, or the problem that
-// tells the caller why not.
-func ask[T any](ctx context.Context, s *service, call Call) (T, error) {
-	v, err := Ask[T](ctx, s.root, s.pid, call)
-	if err != nil {
-		return v, s.Problem(err)
 	}
 	return v, nil
 }

@@ -19,7 +19,7 @@ type caller struct {
 	ticket ticket.Ticket
 }
 
-// call is the Caller part of the calls the handlers send the actor.
+// call is the Caller part of the calls the handlers make.
 func (c caller) call() Caller { return Caller{Token: c.token} }
 
 type callerKey struct{}

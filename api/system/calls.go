@@ -10,12 +10,16 @@ import (
 )
 
 // The operations of the service, in the terms of the messages of
-// messages.go. The actor runs them (actor.go); the HTTP handlers reach
-// them through the actor. A call that comes over HTTP has already passed
-// huma's validation of its JSON; a call sent as a message has not, so
-// validate checks every call first.
+// messages.go. Both doors reach them through answer: the HTTP handlers
+// call it directly (serve), the actor in a goroutine per call (actor.go).
+// A call that comes over HTTP has already passed huma's validation of its
+// JSON; a call sent as a message has not, so validate checks every call.
 
-// answer authenticates call, checks it and runs it.
+// answer is the one function that answers a call, whichever door it came
+// in by: it authenticates the call, checks it, admits it within
+// CallsInFlightMax (admission.go) and runs it within CallTimeoutDefault.
+// A call refused before admission (a bad token, a bad field) takes no
+// room, so it is told what is wrong with it even when the service is busy.
 func (s *service) answer(ctx context.Context, call Call) Reply {
 	token := call.bearer()
 	if token == "" {
@@ -28,6 +32,12 @@ func (s *service) answer(ctx context.Context, call Call) Reply {
 	if err := validate(call); err != nil {
 		return Reply{Err: err}
 	}
+	if err := s.admission.enter(ctx); err != nil {
+		return Reply{Err: err}
+	}
+	defer s.admission.leave()
+	ctx, cancel := context.WithTimeout(ctx, CallTimeoutDefault)
+	defer cancel()
 	v, err := s.run(ctx, caller{token: token, ticket: t}, call)
 	if err != nil {
 		return Reply{Err: err}

@@ -89,18 +89,18 @@ func (s *service) registerEconomic(api huma.API) {
 }
 
 func (s *service) balance(ctx context.Context, _ *struct{}) (*BalanceOutput, error) {
-	b, err := ask[Balance](ctx, s, GetBalance{callerOf(ctx).call()})
+	b, err := serve[Balance](ctx, s, GetBalance{callerOf(ctx).call()})
 	return &BalanceOutput{Body: b}, err
 }
 
 func (s *service) transfer(ctx context.Context, in *TransferInput) (*TransferOutput, error) {
-	r, err := ask[TransferReceipt](ctx, s, Transfer{Caller: callerOf(ctx).call(), Key: in.Key,
+	r, err := serve[TransferReceipt](ctx, s, Transfer{Caller: callerOf(ctx).call(), Key: in.Key,
 		ToAgentID: in.Body.ToAgentID, AmountMicros: in.Body.Amount.Micros(), Memo: in.Body.Memo})
 	return &TransferOutput{Body: r}, err
 }
 
 func (s *service) history(ctx context.Context, in *HistoryInput) (*HistoryOutput, error) {
-	h, err := ask[History](ctx, s, GetHistory{Caller: callerOf(ctx).call(), Limit: in.Limit})
+	h, err := serve[History](ctx, s, GetHistory{Caller: callerOf(ctx).call(), Limit: in.Limit})
 	return &HistoryOutput{Body: h}, err
 }
 

@@ -30,8 +30,9 @@ var ErrInvalidIdempotencyKey = errors.New("header Idempotency-Key")
 // (messages.go). Calls are sent as values, not pointers.
 var ErrUnknownCall = errors.New("not a call of the System Service")
 
-// ErrBusy answers a call when CallsInFlightMax calls are already being
-// answered: retry later, with the same key.
+// ErrBusy answers a call that found CallsInFlightMax calls being answered
+// and none ended within CallAdmissionTimeout: nothing was done; retry
+// later (over HTTP, after Retry-After), with the same key.
 var ErrBusy = errors.New("the System Service is answering as many calls as it may at once")
 
 // ErrNoInference answers inference when no upstream is configured: this

@@ -56,16 +56,16 @@ func (s *service) registerSystem(api huma.API) {
 }
 
 func (s *service) execution(ctx context.Context, _ *struct{}) (*ExecutionOutput, error) {
-	x, err := ask[Execution](ctx, s, GetExecution{callerOf(ctx).call()})
+	x, err := serve[Execution](ctx, s, GetExecution{callerOf(ctx).call()})
 	return &ExecutionOutput{Body: x}, err
 }
 
 func (s *service) config(ctx context.Context, _ *struct{}) (*ConfigOutput, error) {
-	cfg, err := ask[PublicConfig](ctx, s, GetConfig{callerOf(ctx).call()})
+	cfg, err := serve[PublicConfig](ctx, s, GetConfig{callerOf(ctx).call()})
 	return &ConfigOutput{Body: cfg}, err
 }
 
 func (s *service) time(ctx context.Context, _ *struct{}) (*TimeOutput, error) {
-	t, err := ask[Time](ctx, s, GetTime{callerOf(ctx).call()})
+	t, err := serve[Time](ctx, s, GetTime{callerOf(ctx).call()})
 	return &TimeOutput{Body: t}, err
 }

@@ -70,7 +70,7 @@ func (s *service) registerInference(api huma.API) {
 }
 
 func (s *service) inference(ctx context.Context, in *InferenceInput) (*InferenceOutput, error) {
-	inf, err := ask[Completion](ctx, s, Infer{Caller: callerOf(ctx).call(), Request: in.RawBody})
+	inf, err := serve[Completion](ctx, s, Infer{Caller: callerOf(ctx).call(), Request: in.RawBody})
 	if err != nil {
 		return nil, err
 	}

@@ -44,10 +44,22 @@ const (
 	AgentsLimitDefault = 100
 	AgentsLimitMax     = 1000
 
-	// CallsInFlightMax bounds the calls the service answers at once; past
-	// it a call is refused with ErrBusy (503) rather than queued without
-	// bound.
+	// CallsInFlightMax bounds the calls the service answers at once,
+	// whichever door they come by (HTTP or the actor). A call past it waits
+	// for room, at most CallAdmissionTimeout and within its own deadline;
+	// then it is refused with ErrBusy (503, Retry-After: BusyRetryAfter)
+	// rather than queued without bound. A call refused for a bad token or
+	// a bad field takes no room.
 	CallsInFlightMax = 4096
+	// CallAdmissionTimeout bounds how long a call waits for room: long
+	// enough to absorb a burst (calls end within milliseconds when the
+	// economy is well), short enough that a caller meeting a sustained
+	// overload learns it and backs off instead of holding a connection
+	// until its deadline.
+	CallAdmissionTimeout = time.Second
+	// BusyRetryAfter is the Retry-After (whole seconds) of a call refused
+	// with ErrBusy.
+	BusyRetryAfter = time.Second
 	// CallTimeoutDefault bounds a call whose caller set no deadline. It is
 	// above InferenceTimeoutDefault, the longest a call may rightly take.
 	CallTimeoutDefault = 90 * time.Second

@@ -145,7 +145,7 @@ func (s *service) registerMarket(api huma.API) {
 }
 
 func (s *service) marketState(ctx context.Context, _ *struct{}) (*MarketStateOutput, error) {
-	st, err := ask[MarketState](ctx, s, GetMarketState{callerOf(ctx).call()})
+	st, err := serve[MarketState](ctx, s, GetMarketState{callerOf(ctx).call()})
 	return &MarketStateOutput{Body: st}, err
 }
 
@@ -162,7 +162,7 @@ func market(m markets.MarketState) Market {
 }
 
 func (s *service) bids(ctx context.Context, in *BidsInput) (*BidsOutput, error) {
-	page, err := ask[BidPage](ctx, s, ListBids{Caller: callerOf(ctx).call(), Resource: in.Resource, Limit: in.Limit, Cursor: in.Cursor})
+	page, err := serve[BidPage](ctx, s, ListBids{Caller: callerOf(ctx).call(), Resource: in.Resource, Limit: in.Limit, Cursor: in.Cursor})
 	return &BidsOutput{Body: page}, err
 }
 
@@ -181,17 +181,17 @@ func (s *service) placeBidRoute(ctx context.Context, in *PlaceBidInput) (*BidOut
 	for name, q := range in.Body.Resources {
 		terms.Resources[name] = q.Units()
 	}
-	return bidOutput(ask[BidStatus](ctx, s, PlaceBid{Caller: callerOf(ctx).call(), Key: in.Key,
+	return bidOutput(serve[BidStatus](ctx, s, PlaceBid{Caller: callerOf(ctx).call(), Key: in.Key,
 		Terms: terms, AmountMicros: in.Body.Amount.Micros()}))
 }
 
 func (s *service) raiseBidRoute(ctx context.Context, in *RaiseBidInput) (*BidOutput, error) {
-	return bidOutput(ask[BidStatus](ctx, s, RaiseBid{Caller: callerOf(ctx).call(), Key: in.Key,
+	return bidOutput(serve[BidStatus](ctx, s, RaiseBid{Caller: callerOf(ctx).call(), Key: in.Key,
 		BidID: in.ID, AmountMicros: in.Body.Amount.Micros()}))
 }
 
 func (s *service) withdrawBidRoute(ctx context.Context, in *WithdrawBidInput) (*BidOutput, error) {
-	return bidOutput(ask[BidStatus](ctx, s, WithdrawBid{Caller: callerOf(ctx).call(), Key: in.Key, BidID: in.ID}))
+	return bidOutput(serve[BidStatus](ctx, s, WithdrawBid{Caller: callerOf(ctx).call(), Key: in.Key, BidID: in.ID}))
 }
 
 func bidOutput(b BidStatus, err error) (*BidOutput, error) {

@@ -7,8 +7,8 @@ import (
 // The System Service as actor messages (SPEC.md 3.2: "Go agents may also
 // send actor messages"). Every operation of the HTTP API is one of the
 // calls below, sent to the service's actor (Service.PID) and answered with
-// a Reply; the HTTP handlers are themselves clients of these messages, so
-// the two can never drift apart. The answers are the bodies of the HTTP
+// a Reply; the HTTP handlers make the same calls, answered by the same
+// function (service.answer), so the two can never drift apart. The answers are the bodies of the HTTP
 // answers (Balance, TransferReceipt, BidPage ...), so an agent sees the
 // same thing either way. Money and quantities are exact integers:
 // events.Micros in calls, Credits and Units (the same integers, written as

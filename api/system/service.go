@@ -11,9 +11,11 @@
 // problem+json errors whose detail names the bad field. docs/api.md is the
 // reference for agent authors.
 //
-// The service is an actor first (messages.go, actor.go): every operation
-// is a message its actor answers, which is how Go agents may call it
-// (SPEC.md 3.2), and the HTTP handlers are clients of the same messages.
+// Every operation is a message (messages.go), a Call, answered by one
+// function (service.answer) whichever way it comes: the HTTP handlers call
+// it directly, and the service's actor (actor.go), the door of Go agents
+// (SPEC.md 3.2), calls it for the messages it receives. Both doors share
+// its validation, its rejections and its bound on the calls in flight.
 // Service.Handler is a plain http.Handler, so the executor can serve it on
 // the Unix socket it binds into each sandbox as well as on TCP.
 package system
@@ -106,14 +108,16 @@ func (o Options) withDefaults() (Options, error) {
 
 // service holds what the operations and the handlers share.
 type service struct {
-	deps Deps
-	opts Options
-	root *actor.RootContext
-	pid  *actor.PID
+	deps      Deps
+	opts      Options
+	root      *actor.RootContext
+	pid       *actor.PID
+	admission *admission
 	problem.Mapper
 }
 
-// Service is the System Service: its actor, and the HTTP API over it.
+// Service is the System Service: the HTTP API and the actor, both over
+// the same operations.
 type Service struct {
 	s       *service
 	handler http.Handler
@@ -125,6 +129,12 @@ type Service struct {
 // New builds the System Service and spawns its actor. It refuses a missing
 // dependency (ErrNilDependency) and unusable options (ErrInvalidOptions).
 func New(deps Deps, opts Options) (*Service, error) {
+	return newService(deps, opts, newAdmission(CallsInFlightMax, CallAdmissionTimeout))
+}
+
+// newService is New with the bound on the calls in flight given (tests
+// fill a small one).
+func newService(deps Deps, opts Options, adm *admission) (*Service, error) {
 	if err := deps.check(); err != nil {
 		return nil, err
 	}
@@ -139,10 +149,9 @@ func New(deps Deps, opts Options) (*Service, error) {
 		}))
 		opts.Actors = svc.own
 	}
-	s := &service{deps: deps, opts: opts, root: opts.Actors.Root, Mapper: newMapper(opts.Logger)}
-	inFlight := make(chan struct{}, CallsInFlightMax)
+	s := &service{deps: deps, opts: opts, root: opts.Actors.Root, admission: adm, Mapper: newMapper(opts.Logger)}
 	s.pid = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor {
-		return &serviceActor{s: s, inFlight: inFlight, calls: &svc.calls}
+		return &serviceActor{s: s, calls: &svc.calls}
 	}))
 	mux := http.NewServeMux()
 	api := humago.New(mux, apiConfig())
@@ -170,7 +179,8 @@ func (svc *Service) PID() *actor.PID { return svc.s.pid }
 func (svc *Service) Root() *actor.RootContext { return svc.s.root }
 
 // Close stops the actor after the calls it is answering, and the actor
-// system New made, if it made one.
+// system New made, if it made one. The HTTP calls in progress are the
+// http.Server's to finish (Shutdown).
 func (svc *Service) Close() {
 	_ = svc.s.root.PoisonFuture(svc.s.pid).Wait()
 	svc.calls.Wait()
@@ -206,9 +216,6 @@ func operation(op huma.Operation, statuses ...int) huma.Operation {
 	return op
 }
 
-// settle waits, boundedly, until the read models include the caller's
-// write, so that a read right after it sees it. The write is durable
-// whatever happens here, so a slow read model only delays the answer.
 // knownAgent checks that an agent a caller names (a recipient, a
 // beneficiary) was ever created, in the directory, before any actor is
 // asked: asking an agent's actor starts it, and a caller naming random ids
@@ -228,6 +235,9 @@ func (s *service) knownAgent(ctx context.Context, id string) error {
 	return nil
 }
 
+// settle waits, boundedly, until the read models include the caller's
+// write, so that a read right after it sees it. The write is durable
+// whatever happens here, so a slow read model only delays the answer.
 func (s *service) settle(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, ReadYourWritesTimeout)
 	defer cancel()

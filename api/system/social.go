@@ -33,6 +33,6 @@ func (s *service) registerSocial(api huma.API) {
 }
 
 func (s *service) agents(ctx context.Context, in *AgentsInput) (*AgentsOutput, error) {
-	page, err := ask[AgentPage](ctx, s, ListAgents{Caller: callerOf(ctx).call(), After: in.After, Limit: in.Limit})
+	page, err := serve[AgentPage](ctx, s, ListAgents{Caller: callerOf(ctx).call(), After: in.After, Limit: in.Limit})
 	return &AgentsOutput{Body: page}, err
 }

@@ -12,10 +12,11 @@ import (
 )
 
 // validate checks a call as the HTTP API's schema checks a request: ids,
-// amounts, page limits, lengths, keys. The service's actor runs it on
-// every call (one sent as a message passed no schema), and the client
-// (client.go) before it sends one, so a bad call is refused with the same
-// typed error whichever way it goes, and changes nothing.
+// amounts, page limits, lengths, keys. service.answer runs it on every
+// call, whichever door it came by (one sent as a message passed no
+// schema), and the client (client.go) before it sends one, so a bad call
+// is refused with the same typed error whichever way it goes, and changes
+// nothing.
 func validate(call Call) error {
 	switch m := call.(type) {
 	case Transfer:
