@@ -77,6 +77,10 @@ type economyForTest struct {
 type harnessOptions struct {
 	inference system.Inference
 	now       func() time.Time
+	// inFlight, when above 0, bounds the calls in flight in place of
+	// CallsInFlightMax, a call waiting at most admissionWait for room.
+	inFlight      int
+	admissionWait time.Duration
 }
 
 func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
@@ -157,7 +161,12 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 		e.now = o.now
 	}
 	e.markets = marketView
-	e.service, err = system.New(e.deps(), system.Options{Config: publicConfig(), Inference: o.inference, Now: e.now})
+	opts := system.Options{Config: publicConfig(), Inference: o.inference, Now: e.now}
+	if o.inFlight > 0 {
+		e.service, err = system.NewBounded(e.deps(), opts, o.inFlight, o.admissionWait)
+	} else {
+		e.service, err = system.New(e.deps(), opts)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}

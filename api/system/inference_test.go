@@ -23,7 +23,11 @@ type upstream struct {
 	status   int    // 0: 200
 	answer   string // raw answer instead of a completion
 	delay    time.Duration
-	server   *httptest.Server
+	// gate, when set, holds every request until it is closed (or the
+	// request's context ends); each held request is announced on arrived.
+	gate    chan struct{}
+	arrived chan struct{}
+	server  *httptest.Server
 }
 
 func startUpstream(t testing.TB) *upstream {
@@ -42,8 +46,16 @@ func startUpstream(t testing.TB) *upstream {
 		u.mu.Lock()
 		u.requests = append(u.requests, req)
 		u.auth = append(u.auth, r.Header.Get("Authorization"))
-		status, answer, tokens, delay := u.status, u.answer, u.tokens, u.delay
+		status, answer, tokens, delay, gate := u.status, u.answer, u.tokens, u.delay, u.gate
 		u.mu.Unlock()
+		if gate != nil {
+			u.arrived <- struct{}{}
+			select {
+			case <-gate:
+			case <-r.Context().Done():
+				return
+			}
+		}
 		if delay > 0 {
 			select {
 			case <-time.After(delay):
