@@ -39,8 +39,9 @@ var ErrBusy = errors.New("the System Service is answering as many calls as it ma
 // economy offers no inference.
 var ErrNoInference = errors.New("no inference upstream is configured (inference.url); this economy offers no inference")
 
-// ErrNoAnswer is returned by Ask when the service's actor gave no answer
-// (it is stopped, or the wait timed out) or an answer of another type than
-// asked for. Whether the call was applied is unknown: retry it with the
-// same key.
+// ErrNoAnswer is returned by Ask when the actor asked (the service's, or a
+// client's) gave no answer (it is stopped, or the wait timed out) or an
+// answer of another type than asked for, and by a client when the HTTP
+// call got no answer it can read. Whether the call was applied is unknown:
+// retry it with the same key.
 var ErrNoAnswer = errors.New("no answer from the System Service")
