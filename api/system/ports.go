@@ -17,8 +17,9 @@ import (
 )
 
 // The ports of the service: what it needs from the rest of the system, each
-// as small as the calls it makes. The composition root passes the real
-// facades and read models, which satisfy them as they are; see Deps.
+// as small as the calls it makes. The composition root (package economy)
+// passes the real facades and read models, which satisfy them as they
+// are; see Deps.
 
 // Tickets authenticates calls: the bearer token names one execution of one
 // agent. *ticket.Registry satisfies it.
