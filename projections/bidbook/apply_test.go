@@ -65,6 +65,12 @@ func withTokens(b events.BidListed) events.BidListed {
 	return b
 }
 
+// sponsored makes b a bid for beneficiary to run.
+func sponsored(b events.BidListed, beneficiary string) events.BidListed {
+	b.BeneficiaryID = beneficiary
+	return b
+}
+
 func build(t testing.TB, steps ...step) *bidbook.Book {
 	t.Helper()
 	var b bidbook.Book
@@ -175,6 +181,19 @@ func TestApply(t *testing.T) {
 				events.BidsCancelled{AgentID: "a", BidIDs: []string{"b-1", "b-3"}},
 			),
 			want: []string{"b-2"},
+		},
+		{
+			// The beneficiary of b-2 died: the clearing cancels the bid its
+			// sponsor placed for it (clearing.Evolve), and so must the book.
+			name: "a dead beneficiary's sponsored bids leave with it",
+			given: steps(
+				listed("b-1", "a", 10, 1),
+				sponsored(listed("b-2", "b", 20, 2), "a"),
+				listed("b-3", "b", 30, 3),
+				events.BidsCancelled{AgentID: "a", BidIDs: []string{"b-1"}, Sponsored: []events.BidRef{{BidID: "b-2", AgentID: "b"}}},
+			),
+			want:   []string{"b-3"},
+			counts: map[string]int{"cpu_seconds": 1},
 		},
 		{
 			name: "allocated bids leave; those that did not fit stay",

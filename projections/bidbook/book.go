@@ -2,39 +2,56 @@ package bidbook
 
 import (
 	"fmt"
+	"strings"
 
+	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/books"
 )
 
 // Book is the bid book as a plain value: Apply folds records into it
 // without IO, clocks or locks. It is not safe for concurrent use; View wraps
 // it for that. The zero Book is empty.
 //
-// Every open bid is kept once, and referenced from one ordered list of the
-// whole book and one per resource its bundle names, so that a page, with
-// or without a resource filter, is a binary search and a walk of at most a
-// page: no sort per read, and no scan past bids of other resources.
+// The bids are those of each pool's clearing.Book, folded with
+// clearing.Evolve (the clearing actor's own fold, see package books), so
+// the bid book holds exactly the bids the clearing holds. Each open bid is
+// also referenced from one ordered list of the whole book and one per
+// resource its bundle names, kept in step with the books' changes, so that
+// a page, with or without a resource filter, is a binary search and a walk
+// of at most a page: no sort per read, and no scan past bids of other
+// resources.
 type Book struct {
-	bids       map[string]*Bid
+	books      books.Books
+	bids       map[bidKey]*Bid
 	all        *ordered[*Bid]
 	byResource map[string]*ordered[*Bid]
 }
 
-func orderPtr(x, y *Bid) int { return Order(*x, *y) }
+// bidKey names a bid in its pool: each pool's book is its own.
+type bidKey struct{ pool, id string }
+
+// orderPtr is the clearing order, then the pool: a total order even should
+// two pools list bids of one id.
+func orderPtr(x, y *Bid) int {
+	if c := Order(*x, *y); c != 0 {
+		return c
+	}
+	return strings.Compare(x.Pool, y.Pool)
+}
 
 func (b *Book) init() {
 	if b.bids == nil {
-		b.bids = map[string]*Bid{}
+		b.bids = map[bidKey]*Bid{}
 		b.all = newOrdered(orderPtr)
 		b.byResource = map[string]*ordered[*Bid]{}
 	}
 }
 
 // Apply folds one record into b. Records of other kinds than clearing are
-// ignored without being decoded. A bid enters on bid_listed (a rejected bid
-// never does), moves on bid_raised, and leaves on bid_withdrawn,
-// bids_cancelled (its agent died) or when a cycle allocates it: exactly the
-// bids clearing.Evolve keeps. On error b is unchanged.
+// ignored without being decoded. Each clearing event is folded into its
+// pool's book with clearing.Evolve; the bids it changed are indexed again.
+// On error b is unchanged.
 func Apply(b *Book, rec events.Record) error {
 	// A record that is not a sound event is skipped by every follower
 	// (events.Check): the error says so, and the runner passes over it.
@@ -50,47 +67,54 @@ func Apply(b *Book, rec events.Record) error {
 		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	b.init()
-	switch e := e.(type) {
-	case events.BidListed:
-		b.list(&Bid{ID: e.BidID, Pool: pool, AgentID: e.AgentID, BeneficiaryID: e.BeneficiaryID,
-			Resources: e.Resources, AmountMicros: e.AmountMicros, PlacedAt: e.PlacedAt})
-	case events.BidRaised:
-		if bid, ok := b.bids[e.BidID]; ok && bid.Pool == pool {
-			b.unindex(bid)
-			bid.AmountMicros = e.AmountMicros
-			b.index(bid)
-		}
-	case events.BidWithdrawn:
-		b.remove(pool, e.BidID)
-	case events.BidsCancelled:
-		for _, id := range e.BidIDs {
-			b.remove(pool, id)
-		}
-	case events.CycleCleared:
-		for _, a := range e.Allocations {
-			b.remove(pool, a.BidID)
-		}
+	b.books.Evolve(pool, e, b.change)
+	if len(b.bids) != b.books.Count() {
+		// The event changed a bid it does not name (books.Evolve reports
+		// only those): index the books again rather than show a book the
+		// clearing does not hold.
+		b.reindex()
 	}
 	return nil
 }
 
-// list adds a bid; a bid listed again replaces the first listing, as in
-// the clearing's own book. Bid ids are unique across pools (ULIDs).
-func (b *Book) list(bid *Bid) {
-	if old, ok := b.bids[bid.ID]; ok {
-		b.unindex(old)
+// change indexes one bid the books changed.
+func (b *Book) change(c books.Change) {
+	if c.Before != nil {
+		b.remove(c.Pool, c.Before.ID)
 	}
-	b.bids[bid.ID] = bid
-	b.index(bid)
+	if c.After != nil {
+		bid := fromClearing(c.Pool, *c.After)
+		b.bids[bidKey{c.Pool, bid.ID}] = bid
+		b.index(bid)
+	}
+}
+
+func fromClearing(pool string, c clearing.Bid) *Bid {
+	return &Bid{ID: c.ID, Pool: pool, AgentID: c.AgentID, BeneficiaryID: c.BeneficiaryID,
+		Resources: c.Resources, AmountMicros: c.AmountMicros, PlacedAt: c.PlacedAt}
+}
+
+// reindex builds every index again from the books.
+func (b *Book) reindex() {
+	b.bids, b.all, b.byResource = nil, nil, nil
+	b.init()
+	for _, pool := range b.books.Pools() {
+		book, _ := b.books.Book(pool)
+		for _, c := range book.Bids {
+			bid := fromClearing(pool, c)
+			b.bids[bidKey{pool, bid.ID}] = bid
+			b.index(bid)
+		}
+	}
 }
 
 func (b *Book) remove(pool, id string) {
-	bid, ok := b.bids[id]
-	if !ok || bid.Pool != pool {
+	bid, ok := b.bids[bidKey{pool, id}]
+	if !ok {
 		return
 	}
 	b.unindex(bid)
-	delete(b.bids, id)
+	delete(b.bids, bidKey{pool, id})
 }
 
 func (b *Book) index(bid *Bid) {
@@ -131,6 +155,9 @@ func (b *Book) Page(resource string, limit int, cursor string) (bids []Bid, next
 		if pivot, err = parseCursor(cursor); err != nil {
 			return nil, "", err
 		}
+		// A cursor names no pool: it is past its key in every pool, and
+		// pool names are ids, which sort before this byte.
+		pivot.Pool = "\xff"
 	}
 	if resource != "" {
 		if err := events.ValidateID(resource); err != nil {
@@ -171,11 +198,13 @@ func (b *Book) CountFor(resource string) int {
 	return 0
 }
 
-// Get returns the open bid with this id, if there is one.
+// Get returns the open bid with this id, if there is one (the first pool's,
+// in the order of their names, should two pools list one id).
 func (b *Book) Get(id string) (Bid, bool) {
-	bid, ok := b.bids[id]
-	if !ok {
-		return Bid{}, false
+	for _, pool := range b.books.Pools() {
+		if bid, ok := b.bids[bidKey{pool, id}]; ok {
+			return bid.clone(), true
+		}
 	}
-	return bid.clone(), true
+	return Bid{}, false
 }
