@@ -2,8 +2,9 @@
 // supply, leases, utilization and posted price, how many open bids name
 // it, and its recent transactions (allocations and lease releases), plus
 // the clearing's cycle. It folds the market events with the market actor's
-// own Evolve and the clearing events for bids and allocations, so replaying
-// the log gives it back exactly. A Mirror keeps a JetStream key-value
+// own Evolve and the clearing events with the clearing's (package books),
+// whose books say which bids are open; only the transactions are its own.
+// Replaying the log gives it back exactly. A Mirror keeps a JetStream key-value
 // bucket in step with it, for `nats kv watch market_state`.
 package markets
 

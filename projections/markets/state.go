@@ -9,6 +9,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections/books"
 )
 
 // State is the markets read model as a plain value: Apply folds records
@@ -17,11 +18,13 @@ import (
 // HistoryLengthDefault transactions per market.
 type State struct {
 	historyLength int
-	cycle         uint64
 	entries       map[string]*entry
-	// bids are the open bids: which pool lists each and which resources it
-	// names, to count them per market. They are as many as the bid book's.
-	bids map[string]openBid
+	// books are the clearing pools' books, folded with clearing.Evolve:
+	// the open bids each market counts are theirs, and the cycle is
+	// theirs. counted is how many open bids the counts hold, to check
+	// them against the books.
+	books   books.Books
+	counted int
 	// clock counts changes to any market; each entry records the clock of
 	// its last change, so that the mirror writes only what changed. It is
 	// kept through a reset so that versions only grow.
@@ -38,11 +41,6 @@ type entry struct {
 	// bid and agent when their units are released.
 	running map[string]execution
 	version uint64
-}
-
-type openBid struct {
-	pool      string
-	resources []string
 }
 
 type execution struct{ bidID, agentID, beneficiaryID string }
@@ -62,7 +60,6 @@ func (s *State) init() {
 	}
 	if s.entries == nil {
 		s.entries = map[string]*entry{}
-		s.bids = map[string]openBid{}
 	}
 }
 
@@ -133,26 +130,17 @@ func (s *State) released(rec events.Record, m *entry, executionID string, units 
 		AgentID: x.agentID, BeneficiaryID: x.beneficiaryID, Units: units, Reason: reason})
 }
 
-// clearing folds one event of the clearing pool.
+// clearing folds one event of the clearing pool: into its book, with
+// clearing.Evolve, which says which bids are open; and a cycle's
+// allocations into the markets' transactions.
 func (s *State) clearing(rec events.Record, pool string, ev events.Event) {
+	s.books.Evolve(pool, ev, s.count)
+	if s.counted != s.books.Count() {
+		s.recount() // the event changed a bid it does not name
+	}
 	switch ev := ev.(type) {
-	case events.BidListed:
-		s.unlist(pool, ev.BidID)
-		names := slices.Sorted(maps.Keys(ev.Resources))
-		s.bids[ev.BidID] = openBid{pool: pool, resources: names}
-		for _, r := range names {
-			s.touch(r).active++
-		}
-	case events.BidWithdrawn:
-		s.unlist(pool, ev.BidID)
-	case events.BidsCancelled:
-		for _, id := range ev.BidIDs {
-			s.unlist(pool, id)
-		}
 	case events.CycleCleared:
-		s.cycle = max(s.cycle, ev.Cycle)
 		for _, a := range ev.Allocations {
-			s.unlist(pool, a.BidID)
 			for _, r := range slices.Sorted(maps.Keys(a.Resources)) {
 				m := s.touch(r)
 				m.running[a.ExecutionID] = execution{bidID: a.BidID, agentID: a.AgentID, beneficiaryID: a.BeneficiaryID}
@@ -164,15 +152,37 @@ func (s *State) clearing(rec events.Record, pool string, ev events.Event) {
 	}
 }
 
-// unlist takes a bid out of the counts, if this pool lists it.
-func (s *State) unlist(pool, bidID string) {
-	b, ok := s.bids[bidID]
-	if !ok || b.pool != pool {
-		return
+// count moves one changed bid in the counts of the markets it names.
+func (s *State) count(c books.Change) {
+	if c.Before != nil {
+		s.counted--
+		for _, r := range slices.Sorted(maps.Keys(c.Before.Resources)) {
+			s.touch(r).active--
+		}
 	}
-	delete(s.bids, bidID)
-	for _, r := range b.resources {
-		s.touch(r).active--
+	if c.After != nil {
+		s.counted++
+		for _, r := range slices.Sorted(maps.Keys(c.After.Resources)) {
+			s.touch(r).active++
+		}
+	}
+}
+
+// recount counts every open bid of the books again.
+func (s *State) recount() {
+	for _, e := range s.entries {
+		if e.active != 0 {
+			e.active = 0
+			s.clock++
+			e.version = s.clock
+		}
+	}
+	s.counted = 0
+	for _, pool := range s.books.Pools() {
+		b, _ := s.books.Book(pool)
+		for _, bid := range b.Bids {
+			s.count(books.Change{Pool: pool, After: &bid})
+		}
 	}
 }
 
@@ -184,7 +194,7 @@ func (s *State) push(rec events.Record, m *entry, t Transaction) {
 // Markets returns every open market (one that was configured), sorted by
 // resource, with the cycle.
 func (s *State) Markets() MarketsState {
-	out := MarketsState{Cycle: s.cycle, Markets: []MarketState{}}
+	out := MarketsState{Cycle: s.books.Cycle(), Markets: []MarketState{}}
 	for _, r := range slices.Sorted(maps.Keys(s.entries)) {
 		if m, ok := s.Market(r); ok {
 			out.Markets = append(out.Markets, m)
@@ -203,7 +213,7 @@ func (s *State) Market(resource string) (MarketState, bool) {
 }
 
 // Cycle is the number of the last cycle that changed anything.
-func (s *State) Cycle() uint64 { return s.cycle }
+func (s *State) Cycle() uint64 { return s.books.Cycle() }
 
 func (e *entry) state() MarketState {
 	m := e.market
