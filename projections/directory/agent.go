@@ -5,7 +5,9 @@
 // (agents alive, credits minted, burned and in circulation, bids and
 // executions), which the dashboard and the operator's metrics show. It is
 // a fold of the agent events alone, so replaying the log gives it back
-// exactly; reads never ask the actors.
+// exactly; reads never ask the actors. Each agent's account is folded with
+// the agent actor's own Admit and Evolve, and an agent's balance, holds,
+// status and executions are its account's.
 package directory
 
 import (

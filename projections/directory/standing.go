@@ -8,8 +8,8 @@ import (
 
 // Standing is what the end-of-cycle rule (SPEC.md 1.3 step 5) reads of an
 // agent: whether it lives, what it holds and has available, and its open
-// holds (bids and prompts) by id with what each reserves, as its account
-// keeps them. The rule's candidates are checked again by each account, so
+// holds (bids and prompts) by id with what each reserves: its account's,
+// folded with agent.Evolve. The rule's candidates are checked again by each account, so
 // a standing a record behind the actor costs at most a refused Die.
 type Standing struct {
 	ID            string
@@ -39,7 +39,7 @@ func (s *State) Standings() []Standing {
 	for _, id := range s.ids {
 		e := s.agents[id]
 		out = append(out, Standing{ID: id, Alive: e.agent.Status == StatusAlive, BalanceMicros: e.agent.BalanceMicros,
-			HeldMicros: e.agent.HeldMicros, Holds: maps.Clone(e.holds), ExecutionsRunning: e.agent.ExecutionsRunning})
+			HeldMicros: e.agent.HeldMicros, Holds: maps.Clone(e.account.Holds), ExecutionsRunning: e.agent.ExecutionsRunning})
 	}
 	return out
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -23,16 +24,12 @@ type State struct {
 // entry is one agent's record and what the fold needs to keep it.
 type entry struct {
 	agent Agent
+	// account is the agent's account folded with agent.Evolve: the
+	// record's balance, holds, status and executions are its.
+	account agent.Account
 	// bidHolds are the agent's open holds that reserve a bid, so that a
 	// payment is known to be a won bid; as many as its open bids.
 	bidHolds map[string]struct{}
-	// holds are the agent's open holds (bids and prompts) and what each
-	// reserves, as its account keeps them: the end-of-cycle rule spares an
-	// agent with one (Standings).
-	holds map[string]events.Micros
-	// running are the agent's executions started and not ended, so that
-	// an end counts once.
-	running map[string]struct{}
 }
 
 func (s *State) init() {
@@ -110,10 +107,14 @@ func remove(ids []string, id string) []string {
 }
 
 // Apply folds one record into s. Only agent events count; records of other
-// kinds are ignored without being decoded. An agent exists in the
-// directory from its agent_created on: events on the subjects of an id
-// that was never created (a transfer bounced by an unknown recipient) add
-// nothing, since they move nothing. On error s is unchanged.
+// kinds are ignored without being decoded. Each agent's account is folded
+// with agent.Evolve, the agent actor's own fold, and the record's balance,
+// holds, status and executions are the account's; the directory adds what
+// no account keeps (when and why it was created and died, its bids and
+// its latest execution) and the totals. An agent exists in the directory
+// from its agent_created on: events on the subjects of an id that was
+// never created (a transfer bounced by an unknown recipient) add nothing,
+// since they move nothing. On error s is unchanged.
 func Apply(s *State, rec events.Record) error {
 	// A record that is not a sound event is skipped by every follower
 	// (events.Check): the error says so, and the runner passes over it.
@@ -129,33 +130,42 @@ func Apply(s *State, rec events.Record) error {
 		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	s.init()
-	if c, ok := e.(events.AgentCreated); ok {
-		s.created(rec, agentID, c)
-		return nil
+	a, ok := s.agents[agentID]
+	if !ok {
+		if _, created := e.(events.AgentCreated); !created {
+			return nil
+		}
 	}
-	if a, ok := s.agents[agentID]; ok {
-		f := fold{s: s, a: a, rec: rec}
-		f.event(e)
+	before := agent.New(agentID)
+	if ok {
+		before = a.account
 	}
+	// The account's own Admit, as the agent actor reads its log: an event
+	// it refuses (a second creation, an execution started twice) is no
+	// fact of the account, and the runner's admission skips it too.
+	if err := agent.Admit(before, e); err != nil {
+		return events.Skip(rec, events.ReasonInvariant, err)
+	}
+	if !ok {
+		a = s.created(rec, agentID, e.(events.AgentCreated))
+	}
+	f := fold{s: s, a: a, rec: rec, before: a.account}
+	// The account may share its maps with the one before: what the fold
+	// needs of the state before is read first (fold.running).
+	wasRunning := f.wasRunning(e)
+	a.account = agent.Evolve(a.account, e)
+	f.event(e, wasRunning)
+	f.sync()
 	return nil
 }
 
-// created opens the record of a new agent. A second creation of one id
-// cannot be decided (agent.ErrAgentExists); should a log hold one, the
-// first stands.
-func (s *State) created(rec events.Record, id string, e events.AgentCreated) {
-	if _, ok := s.agents[id]; ok {
-		return
-	}
-	a := Agent{ID: id, Status: StatusAlive, ParentID: e.ParentID, Lineage: s.lineage(e),
-		Command: slices.Clone(e.Command), CreatedAt: rec.Envelope.Time, CreatedSeq: rec.Seq,
-		CreationReason: e.Reason, BalanceMicros: e.GrantMicros, GrantMicros: e.GrantMicros}
-	s.agents[id] = &entry{agent: a}
+// created opens the record of a new agent.
+func (s *State) created(rec events.Record, id string, e events.AgentCreated) *entry {
+	a := Agent{ID: id, Lineage: s.lineage(e), CreatedAt: rec.Envelope.Time, CreatedSeq: rec.Seq, CreationReason: e.Reason}
+	en := &entry{agent: a, account: agent.New(id)}
+	s.agents[id] = en
 	s.ids = insert(s.ids, id)
-	s.living = insert(s.living, id)
-	s.totals.Alive++
-	s.totals.MintedMicros += e.GrantMicros
-	s.totals.BalanceMicros += e.GrantMicros
+	return en
 }
 
 // lineage is the creation's lineage as recorded; when it records only a
@@ -175,36 +185,35 @@ func (s *State) lineage(e events.AgentCreated) []string {
 	return slices.Clone(l)
 }
 
-// fold applies one decoded event to one created agent.
+// fold applies one decoded event to one created agent, whose account has
+// moved from before to f.a.account.
 type fold struct {
-	s   *State
-	a   *entry
-	rec events.Record
+	s      *State
+	a      *entry
+	rec    events.Record
+	before agent.Account
 }
 
-func (f fold) event(e events.Event) {
+// wasRunning reports whether the execution an end names was running
+// before it, so that an end counts once.
+func (f fold) wasRunning(e events.Event) bool {
+	if x, ok := e.(events.ExecutionEnded); ok {
+		_, running := f.a.account.Executions[x.ExecutionID]
+		return running
+	}
+	return false
+}
+
+// event records what the account does not keep: the directory's own
+// figures and the burns in the totals.
+func (f fold) event(e events.Event, wasRunning bool) {
 	a, t := &f.a.agent, &f.s.totals
 	switch e := e.(type) {
-	case events.CreditsGranted:
-		f.balance(e.AmountMicros)
-		a.GrantMicros += e.AmountMicros
-		t.MintedMicros += e.AmountMicros
-	case events.TransferSent:
-		f.balance(-e.AmountMicros)
-		a.SentMicros += e.AmountMicros
-	case events.TransferReceived:
-		f.balance(e.AmountMicros)
-		a.ReceivedMicros += e.AmountMicros
 	case events.TransferReturned:
 		if e.Burned {
 			t.BurnedMicros += e.AmountMicros // burned in flight: the sender is dead
-			return
 		}
-		f.balance(e.AmountMicros)
-		a.SentMicros -= e.AmountMicros
 	case events.HoldPlaced:
-		f.held(e.AmountMicros)
-		f.hold(e.HoldID, e.AmountMicros)
 		if e.Bid != nil || e.Purpose == events.PurposeBid {
 			if f.a.bidHolds == nil {
 				f.a.bidHolds = map[string]struct{}{}
@@ -213,13 +222,7 @@ func (f fold) event(e events.Event) {
 			a.BidsPlaced++
 			t.BidsPlaced++
 		}
-	case events.HoldIncreased:
-		f.held(e.DeltaMicros)
-		f.hold(e.HoldID, e.AmountMicros) // the new total
 	case events.HoldPosted:
-		f.held(-(e.AmountMicros + e.ReleasedMicros))
-		f.balance(-e.AmountMicros)
-		delete(f.a.holds, e.HoldID)
 		a.PaidMicros += e.AmountMicros
 		t.BurnedMicros += e.AmountMicros
 		if _, ok := f.a.bidHolds[e.HoldID]; ok {
@@ -228,89 +231,59 @@ func (f fold) event(e events.Event) {
 			t.BidsPaid++
 		}
 	case events.HoldVoided:
-		f.held(-e.AmountMicros)
 		delete(f.a.bidHolds, e.HoldID)
-		delete(f.a.holds, e.HoldID)
 	case events.PaymentRefused:
 		t.PaymentsRefused++
 	case events.CreditsBurned:
-		f.balance(-e.AmountMicros)
 		a.BurnedMicros += e.AmountMicros
 		t.BurnedMicros += e.AmountMicros
 	case events.AgentDied:
-		f.died(e)
+		f.a.bidHolds = nil
+		a.DiedAt, a.DeathReason, a.DeathBurnedMicros = f.rec.Envelope.Time, e.Reason, e.BurnedMicros
+		t.BurnedMicros += e.BurnedMicros
 	case events.ExecutionStarted:
-		f.started(e)
+		a.LastExecution = &Execution{ID: e.ExecutionID, BidID: e.BidID, PayerID: e.PayerID, StartedAt: f.rec.Envelope.Time}
 	case events.ExecutionEnded:
-		f.ended(e)
+		if !wasRunning {
+			return
+		}
+		t.ExecutionsEnded[e.Cause]++
+		if x := a.LastExecution; x != nil && x.ID == e.ExecutionID {
+			x.EndedAt, x.Cause, x.ExitCode = f.rec.Envelope.Time, e.Cause, e.ExitCode
+			x.CPUMillis, x.MemoryPeakKB, x.WallMillis = e.CPUMillis, e.MemoryPeakKB, e.WallMillis
+		}
 	}
 }
 
-func (f fold) balance(delta events.Micros) {
-	f.a.agent.BalanceMicros += delta
-	f.s.totals.BalanceMicros += delta
-}
-
-// hold records an open hold at its (new) amount, as the account does.
-func (f fold) hold(id string, amount events.Micros) {
-	if f.a.holds == nil {
-		f.a.holds = map[string]events.Micros{}
+// sync copies into the record what the account holds, and moves the
+// totals by what the account's figures moved.
+func (f fold) sync() {
+	acc, a, t := f.a.account, &f.a.agent, &f.s.totals
+	b := f.before
+	t.MintedMicros += acc.GrantedMicros - b.GrantedMicros
+	t.BalanceMicros += acc.BalanceMicros - b.BalanceMicros
+	t.HeldMicros += acc.HeldMicros - b.HeldMicros
+	t.ExecutionsStarted += acc.ExecutionCount - b.ExecutionCount
+	t.ExecutionsRunning += int64(len(acc.Executions)) - int64(f.a.agent.ExecutionsRunning)
+	if acc.Status != b.Status {
+		switch b.Status {
+		case agent.StatusAlive:
+			t.Alive--
+			f.s.living = remove(f.s.living, a.ID)
+		case agent.StatusDead:
+			t.Dead--
+		}
+		switch acc.Status {
+		case agent.StatusAlive:
+			t.Alive++
+			f.s.living = insert(f.s.living, a.ID)
+		case agent.StatusDead:
+			t.Dead++
+		}
 	}
-	f.a.holds[id] = amount
-}
-
-func (f fold) held(delta events.Micros) {
-	f.a.agent.HeldMicros += delta
-	f.s.totals.HeldMicros += delta
-}
-
-// died ends the agent: its holds are voided and what is left of its
-// balance burned, in the one event.
-func (f fold) died(e events.AgentDied) {
-	a, t := &f.a.agent, &f.s.totals
-	if a.Status == StatusDead {
-		return
-	}
-	f.held(-a.HeldMicros)
-	f.balance(-e.BurnedMicros)
-	f.a.bidHolds, f.a.holds = nil, nil
-	a.Status, a.DiedAt, a.DeathReason, a.DeathBurnedMicros = StatusDead, f.rec.Envelope.Time, e.Reason, e.BurnedMicros
-	t.BurnedMicros += e.BurnedMicros
-	t.Alive--
-	t.Dead++
-	f.s.living = remove(f.s.living, a.ID)
-}
-
-// started counts an execution once, even if a start were recorded twice.
-func (f fold) started(e events.ExecutionStarted) {
-	if _, ok := f.a.running[e.ExecutionID]; ok {
-		return
-	}
-	if f.a.running == nil {
-		f.a.running = map[string]struct{}{}
-	}
-	f.a.running[e.ExecutionID] = struct{}{}
-	a, t := &f.a.agent, &f.s.totals
-	a.ExecutionCount++
-	a.ExecutionsRunning++
-	a.LastExecution = &Execution{ID: e.ExecutionID, BidID: e.BidID, PayerID: e.PayerID, StartedAt: f.rec.Envelope.Time}
-	t.ExecutionsStarted++
-	t.ExecutionsRunning++
-}
-
-// ended counts the end of a running execution once and completes the
-// latest execution if it is the one.
-func (f fold) ended(e events.ExecutionEnded) {
-	if _, ok := f.a.running[e.ExecutionID]; !ok {
-		return
-	}
-	delete(f.a.running, e.ExecutionID)
-	a, t := &f.a.agent, &f.s.totals
-	a.ExecutionsRunning--
-	t.ExecutionsRunning--
-	t.ExecutionsEnded[e.Cause]++
-	if x := a.LastExecution; x != nil && x.ID == e.ExecutionID {
-		x.EndedAt, x.Cause, x.ExitCode = f.rec.Envelope.Time, e.Cause, e.ExitCode
-		x.CPUMillis, x.MemoryPeakKB, x.WallMillis = e.CPUMillis, e.MemoryPeakKB, e.WallMillis
-	}
+	a.Status = Status(acc.Status)
+	a.ParentID, a.Command = acc.ParentID, acc.Command
+	a.BalanceMicros, a.HeldMicros = acc.BalanceMicros, acc.HeldMicros
+	a.GrantMicros, a.ReceivedMicros, a.SentMicros = acc.GrantedMicros, acc.ReceivedMicros, acc.SentMicros
+	a.ExecutionCount, a.ExecutionsRunning = acc.ExecutionCount, len(acc.Executions)
 }

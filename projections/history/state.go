@@ -3,6 +3,7 @@ package history
 import (
 	"fmt"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -11,8 +12,11 @@ import (
 // back exactly. It is not safe for concurrent use; View wraps it for that.
 // The zero State is empty with the default limits.
 type State struct {
-	limits   limits
-	balances map[string]events.Micros
+	limits limits
+	// accounts are the agents' accounts, folded with agent.Evolve (the
+	// agent actor's own fold): the balance after each transaction is
+	// theirs.
+	accounts map[string]agent.Account
 	agents   map[string]*ring
 	recent   ring
 	// transfers are the transfers in flight, by transfer id: the receiving
@@ -47,8 +51,8 @@ func (s *State) init() {
 	if s.limits == (limits{}) {
 		s.limits, _ = newLimits(nil)
 	}
-	if s.balances == nil {
-		s.balances = map[string]events.Micros{}
+	if s.accounts == nil {
+		s.accounts = map[string]agent.Account{}
 		s.agents = map[string]*ring{}
 		s.transfers = map[string]pendingTransfer{}
 		s.holds = map[holdKey]string{}
@@ -69,11 +73,11 @@ func (s *State) ForAgent(agentID string, limit int) []Transaction {
 // (limit <= 0: all that are kept).
 func (s *State) Recent(limit int) []Transaction { return s.recent.Newest(limit) }
 
-// Balance is the agent's balance after its last transaction, and whether the
-// history has seen the agent at all.
+// Balance is the agent's balance after its last event, and whether the
+// history has seen an event of the agent at all.
 func (s *State) Balance(agentID string) (events.Micros, bool) {
-	b, ok := s.balances[agentID]
-	return b, ok
+	a, ok := s.accounts[agentID]
+	return a.BalanceMicros, ok
 }
 
 // Apply folds one record into s. Records of other kinds than agent, and
@@ -96,8 +100,17 @@ func Apply(s *State, rec events.Record) error {
 		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	s.init()
-	f := fold{s: s, rec: rec, agentID: agentID}
+	a, ok := s.accounts[agentID]
+	if !ok {
+		a = agent.New(agentID)
+	}
+	f := &fold{s: s, rec: rec, agentID: agentID}
 	f.event(e)
+	a = agent.Evolve(a, e)
+	s.accounts[agentID] = a
+	if f.t != nil {
+		f.keep(*f.t, a.BalanceMicros)
+	}
 	return nil
 }
 
@@ -106,9 +119,11 @@ type fold struct {
 	s       *State
 	rec     events.Record
 	agentID string
+	// t is the transaction of the event, if it makes one.
+	t *Transaction
 }
 
-func (f fold) event(e events.Event) {
+func (f *fold) event(e events.Event) {
 	s := f.s
 	switch e := e.(type) {
 	case events.AgentCreated:
@@ -157,7 +172,7 @@ func (f fold) event(e events.Event) {
 
 // returned settles a bounced transfer at its sender: back in the balance, or
 // burned in flight when the sender has died.
-func (f fold) returned(e events.TransferReturned) {
+func (f *fold) returned(e events.TransferReturned) {
 	p, known := f.s.transfers[e.TransferID]
 	delete(f.s.transfers, e.TransferID)
 	// The original recipient is the counterparty. It is known from the
@@ -175,13 +190,13 @@ func (f fold) returned(e events.TransferReturned) {
 	f.add(t)
 }
 
-// add completes t with the record's identity and the agent's new balance and
-// keeps it. Every agent event reaching here marks the agent as seen, even if
-// its transaction is dropped for moving nothing.
-func (f fold) add(t Transaction) {
+// add makes t the event's transaction.
+func (f *fold) add(t Transaction) { f.t = &t }
+
+// keep completes t with the record's identity and the agent's balance
+// after the event (its account's) and keeps it.
+func (f *fold) keep(t Transaction, balance events.Micros) {
 	s := f.s
-	balance := s.balances[f.agentID] + t.AmountMicros
-	s.balances[f.agentID] = balance
 	if t.AmountMicros == 0 && t.Kind != KindTransferBounced && t.Kind != KindTransferBurned {
 		return // a zero grant or an empty death burn moves no money
 	}

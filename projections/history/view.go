@@ -53,7 +53,7 @@ func (v *View) Recent(limit int) []Transaction {
 	return v.state.Recent(limit)
 }
 
-// Balance is the agent's balance after its last transaction, and whether
+// Balance is the agent's balance after its last event, and whether
 // the view has seen the agent.
 func (v *View) Balance(agentID string) (events.Micros, bool) {
 	v.mu.RLock()
