@@ -155,9 +155,6 @@ func (b *Book) Page(resource string, limit int, cursor string) (bids []Bid, next
 		if pivot, err = parseCursor(cursor); err != nil {
 			return nil, "", err
 		}
-		// A cursor names no pool: it is past its key in every pool, and
-		// pool names are ids, which sort before this byte.
-		pivot.Pool = "\xff"
 	}
 	if resource != "" {
 		if err := events.ValidateID(resource); err != nil {
