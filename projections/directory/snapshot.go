@@ -1,0 +1,84 @@
+package directory
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/agora-econ/agora/actors/agent"
+)
+
+// snapshotFormat is the version of what Snapshot writes; a change to it
+// takes a new number, so that an older snapshot is refused rather than
+// misread.
+const snapshotFormat = 1
+
+// snapshot is the directory as JSON: one entry per agent ever created,
+// dead or alive (its record, its account as the agent actor's snapshot
+// holds it, and the ids of its open bid holds), and the totals. Its size is
+// bounded by the agents ever created times the size of one record (a dead
+// agent has no holds left).
+type snapshot struct {
+	Format int             `json:"format"`
+	Agents []agentSnapshot `json:"agents"`
+	Totals Totals          `json:"totals"`
+}
+
+type agentSnapshot struct {
+	Agent    Agent         `json:"agent"`
+	Account  agent.Account `json:"account"`
+	BidHolds []string      `json:"bid_holds,omitempty"`
+}
+
+// Snapshot is the directory as of the last record applied, as JSON that
+// Restore reads back. It must not run concurrently with Apply.
+func (v *View) Snapshot() ([]byte, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	s := snapshot{Format: snapshotFormat, Agents: []agentSnapshot{}, Totals: v.state.totals.clone()}
+	for _, id := range v.state.ids {
+		e := v.state.agents[id]
+		s.Agents = append(s.Agents, agentSnapshot{Agent: e.agent, Account: e.account,
+			BidHolds: slices.Sorted(maps.Keys(e.bidHolds))})
+	}
+	return json.Marshal(s)
+}
+
+// Restore replaces the directory with the one a Snapshot holds. A snapshot
+// of another format is refused with ErrSnapshotFormat and the view is
+// unchanged.
+func (v *View) Restore(data []byte) error {
+	var snap snapshot
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("%w: %w", ErrSnapshotFormat, err)
+	}
+	if snap.Format != snapshotFormat {
+		return fmt.Errorf("%w: format %d, this binary reads %d", ErrSnapshotFormat, snap.Format, snapshotFormat)
+	}
+	var s State
+	s.init()
+	for _, a := range snap.Agents {
+		e := &entry{agent: a.Agent, account: a.Account}
+		for _, h := range a.BidHolds {
+			if e.bidHolds == nil {
+				e.bidHolds = map[string]struct{}{}
+			}
+			e.bidHolds[h] = struct{}{}
+		}
+		id := a.Agent.ID
+		s.agents[id] = e
+		s.ids = insert(s.ids, id)
+		if a.Agent.Status == StatusAlive {
+			s.living = insert(s.living, id)
+		}
+	}
+	s.totals = snap.Totals
+	if s.totals.ExecutionsEnded == nil {
+		s.totals.ExecutionsEnded = map[string]int64{}
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.state = s
+	return nil
+}

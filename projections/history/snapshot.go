@@ -1,0 +1,115 @@
+package history
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/agora-econ/agora/actors/agent"
+)
+
+// snapshotFormat is the version of what Snapshot writes; a change to it
+// takes a new number, so that an older snapshot is refused rather than
+// misread.
+const snapshotFormat = 1
+
+// snapshot is the history as JSON: each agent's account (as the agent
+// actor's snapshot holds it) and kept transactions, the economy's recent
+// transactions, and the transfers in flight and open holds the fold needs.
+// Its size is bounded by the limits: at most the history length of
+// transactions per agent seen, plus the recent length, plus what is in
+// flight or held now.
+type snapshot struct {
+	Format    int                          `json:"format"`
+	History   int                          `json:"history_length_max"`
+	Recent    int                          `json:"recent_length_max"`
+	Accounts  map[string]agent.Account     `json:"accounts"`
+	Agents    map[string][]Transaction     `json:"agents,omitempty"` // oldest first
+	Economy   []Transaction                `json:"recent,omitempty"` // oldest first
+	Transfers map[string]transferJSON      `json:"transfers,omitempty"`
+	Holds     map[string]map[string]string `json:"holds,omitempty"` // agent -> hold -> purpose
+}
+
+type transferJSON struct {
+	From         string `json:"from"`
+	To           string `json:"to"`
+	Memo         string `json:"memo,omitempty"`
+	BounceReason string `json:"bounce_reason,omitempty"`
+}
+
+func oldestFirst(r *ring) []Transaction {
+	out := r.Newest(0)
+	slices.Reverse(out)
+	return out
+}
+
+// Snapshot is the history as of the last record applied, as JSON that
+// Restore reads back. It must not run concurrently with Apply.
+func (v *View) Snapshot() ([]byte, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	s := &v.state
+	l := s.limits
+	if l == (limits{}) {
+		l, _ = newLimits(nil) // the zero State's, as init sets them
+	}
+	out := snapshot{Format: snapshotFormat, History: l.historyLengthMax, Recent: l.recentLengthMax,
+		Accounts: s.accounts, Agents: map[string][]Transaction{}, Economy: oldestFirst(&s.recent),
+		Transfers: map[string]transferJSON{}, Holds: map[string]map[string]string{}}
+	for id, r := range s.agents {
+		out.Agents[id] = oldestFirst(r)
+	}
+	for id, p := range s.transfers {
+		out.Transfers[id] = transferJSON{From: p.from, To: p.to, Memo: p.memo, BounceReason: p.bounceReason}
+	}
+	for k, purpose := range s.holds {
+		if out.Holds[k.agentID] == nil {
+			out.Holds[k.agentID] = map[string]string{}
+		}
+		out.Holds[k.agentID][k.holdID] = purpose
+	}
+	return json.Marshal(out)
+}
+
+// Restore replaces the history with the one a Snapshot holds. A snapshot of
+// another format, or kept with other limits (the configuration changed),
+// is refused with ErrSnapshotFormat and the view is unchanged.
+func (v *View) Restore(data []byte) error {
+	var snap snapshot
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("%w: %w", ErrSnapshotFormat, err)
+	}
+	if snap.Format != snapshotFormat {
+		return fmt.Errorf("%w: format %d, this binary reads %d", ErrSnapshotFormat, snap.Format, snapshotFormat)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	s := State{limits: v.state.limits}
+	s.init()
+	if snap.History != s.limits.historyLengthMax || snap.Recent != s.limits.recentLengthMax {
+		return fmt.Errorf("%w: kept %d transactions per agent and %d recent, this view keeps %d and %d",
+			ErrSnapshotFormat, snap.History, snap.Recent, s.limits.historyLengthMax, s.limits.recentLengthMax)
+	}
+	maps.Copy(s.accounts, snap.Accounts)
+	for id, txs := range snap.Agents {
+		r := &ring{}
+		for _, t := range txs {
+			r.Push(t, s.limits.historyLengthMax)
+		}
+		s.agents[id] = r
+	}
+	for _, t := range snap.Economy {
+		s.recent.Push(t, s.limits.recentLengthMax)
+	}
+	for id, p := range snap.Transfers {
+		s.transfers[id] = pendingTransfer{from: p.From, to: p.To, memo: p.Memo, bounceReason: p.BounceReason}
+	}
+	for agentID, holds := range snap.Holds {
+		for holdID, purpose := range holds {
+			s.holds[holdKey{agentID, holdID}] = purpose
+		}
+	}
+	v.state = s
+	return nil
+}

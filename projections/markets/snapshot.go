@@ -1,0 +1,115 @@
+package markets
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/market"
+)
+
+// snapshotFormat is the version of what Snapshot writes; a change to it
+// takes a new number, so that an older snapshot is refused rather than
+// misread.
+const snapshotFormat = 1
+
+// snapshot is the read model as JSON: each market's own state (as the
+// market actor's snapshot holds it), its recent transactions (at most the
+// history length each) and the executions holding its units, and each
+// clearing pool's book (as the clearing actor's snapshot holds it). Its
+// size is bounded by those: markets x (history length + running
+// executions), plus the books' open bids and executions. The open-bid
+// counts are counted again from the books on Restore.
+type snapshot struct {
+	Format        int                      `json:"format"`
+	HistoryLength int                      `json:"history_length"`
+	Markets       []marketSnapshot         `json:"markets"`
+	Books         map[string]clearing.Book `json:"books"`
+}
+
+type marketSnapshot struct {
+	Market market.Market `json:"market"`
+	// Recent are the transactions, oldest first.
+	Recent  []Transaction            `json:"recent,omitempty"`
+	Running map[string]executionJSON `json:"running,omitempty"`
+}
+
+type executionJSON struct {
+	BidID         string `json:"bid_id,omitempty"`
+	AgentID       string `json:"agent_id,omitempty"`
+	BeneficiaryID string `json:"beneficiary_id,omitempty"`
+}
+
+// Snapshot is the read model as of the last record applied, as JSON that
+// Restore reads back. It must not run concurrently with Apply.
+func (v *View) Snapshot() ([]byte, error) {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	s := &v.state
+	length := s.historyLength
+	if length == 0 {
+		length = HistoryLengthDefault // the zero State's, as init sets it
+	}
+	out := snapshot{Format: snapshotFormat, HistoryLength: length, Markets: []marketSnapshot{}, Books: s.books.All()}
+	for _, r := range slices.Sorted(maps.Keys(s.entries)) {
+		e := s.entries[r]
+		recent := e.recent.Newest(0)
+		slices.Reverse(recent)
+		m := marketSnapshot{Market: e.market, Recent: recent, Running: map[string]executionJSON{}}
+		for id, x := range e.running {
+			m.Running[id] = executionJSON{BidID: x.bidID, AgentID: x.agentID, BeneficiaryID: x.beneficiaryID}
+		}
+		out.Markets = append(out.Markets, m)
+	}
+	return json.Marshal(out)
+}
+
+// Restore replaces the read model with the one a Snapshot holds. A
+// snapshot of another format, or kept with another history length (the
+// configuration changed), is refused with ErrSnapshotFormat and the view
+// is unchanged: folding the log again gives the history the new length.
+func (v *View) Restore(data []byte) error {
+	var snap snapshot
+	if err := json.Unmarshal(data, &snap); err != nil {
+		return fmt.Errorf("%w: %w", ErrSnapshotFormat, err)
+	}
+	if snap.Format != snapshotFormat {
+		return fmt.Errorf("%w: format %d, this binary reads %d", ErrSnapshotFormat, snap.Format, snapshotFormat)
+	}
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	length := v.state.historyLength
+	if length == 0 {
+		length = HistoryLengthDefault
+	}
+	if snap.HistoryLength != length {
+		return fmt.Errorf("%w: kept %d transactions per market, this view keeps %d", ErrSnapshotFormat, snap.HistoryLength, length)
+	}
+	// The clock goes on from where it is, so that the mirror sees every
+	// market restored as changed and versions only grow.
+	s := State{historyLength: length, clock: v.state.clock}
+	s.init()
+	for _, m := range snap.Markets {
+		e := s.touch(m.Market.Resource)
+		e.market = m.Market
+		for _, t := range m.Recent {
+			e.recent.Push(t, length)
+		}
+		for id, x := range m.Running {
+			e.running[id] = execution{bidID: x.BidID, agentID: x.AgentID, beneficiaryID: x.BeneficiaryID}
+		}
+	}
+	if snap.Books == nil {
+		snap.Books = map[string]clearing.Book{}
+	}
+	s.books.Set(snap.Books)
+	s.recount()
+	v.state = s
+	if v.changed != nil {
+		close(v.changed)
+		v.changed = nil
+	}
+	return nil
+}
