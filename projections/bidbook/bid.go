@@ -1,9 +1,9 @@
 // Package bidbook is the public bid book: every open bid of the economy, in
 // the order the clearing walks them (amount, highest first, then time
 // placed, then id), paged with a cursor that stays valid while bids come
-// and go. It is a fold of the clearing events alone, so replaying the log
-// gives it back exactly, and it holds exactly the bids the clearing's own
-// book holds.
+// and go. It folds the clearing events with clearing.Evolve, the clearing
+// actor's own fold (package books), so replaying the log gives it back
+// exactly, and it holds exactly the bids the clearing's own book holds.
 package bidbook
 
 import (

@@ -8,5 +8,6 @@ const BidsPageMax = 500
 const BidsPageDefault = 50
 
 // cursorLengthMax bounds a cursor before it is decoded: a real one is
-// about 130 characters.
+// about 140 characters, at most 251 (a 20-character amount, a 35-character
+// time, a 64-character id and pool, in base64).
 const cursorLengthMax = 256
