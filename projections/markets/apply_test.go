@@ -152,6 +152,21 @@ func TestApply(t *testing.T) {
 			}},
 		},
 		{
+			// b-2 was placed by b for a to run: a's death cancels it as the
+			// clearing does (clearing.Evolve), though a did not place it.
+			name: "a dead beneficiary's sponsored bids no longer count",
+			given: append(base[:2:2],
+				listed("b-1", "a", 2, 128),
+				clr(events.BidListed{BidID: "b-2", AgentID: "b", BeneficiaryID: "a", Resources: bundle(1, 64), AmountMicros: cr(12), PlacedAt: t0}),
+				listed("b-3", "b", 1, 64),
+				clr(events.BidsCancelled{AgentID: "a", BidIDs: []string{"b-1"}, Sponsored: []events.BidRef{{BidID: "b-2", AgentID: "b"}}}),
+			),
+			want: markets.MarketsState{Markets: []markets.MarketState{
+				{Resource: "cpu_seconds", SupplyUnits: un(100), PriceMicros: cr(5), ActiveBids: 1},
+				{Resource: "memory_mb", SupplyUnits: un(10000), PriceMicros: micros("0.01"), ActiveBids: 1},
+			}},
+		},
+		{
 			name: "an allocation is a transaction in each market of its bundle, at the price the cycle cleared at",
 			given: append(base[:2:2],
 				listed("b-1", "a", 2, 128),                                   // 3
