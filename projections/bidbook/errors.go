@@ -15,8 +15,3 @@ var ErrInvalidCursor = errors.New("invalid cursor")
 // ErrInvalidLimit is returned by Page for a page size outside
 // [1, BidsPageMax], so that a reader cannot ask for the whole book at once.
 var ErrInvalidLimit = errors.New("invalid limit")
-
-// ErrSnapshotFormat is returned by Restore for a snapshot this binary did
-// not write (another format version, or not a snapshot at all): the
-// runner rebuilds the view from the first record instead.
-var ErrSnapshotFormat = errors.New("unknown snapshot format")

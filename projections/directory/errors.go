@@ -7,8 +7,3 @@ import "errors"
 // that says which agent the event belongs to, so the view stops rather
 // than guess.
 var ErrInvalidRecord = errors.New("invalid record")
-
-// ErrSnapshotFormat is returned by Restore for a snapshot this binary did
-// not write (another format version, or not a snapshot at all): the
-// runner rebuilds the view from the first record instead.
-var ErrSnapshotFormat = errors.New("unknown snapshot format")

@@ -1,17 +1,15 @@
 package directory
 
 import (
-	"encoding/json"
-	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/projections"
 )
 
-// snapshotFormat is the version of what Snapshot writes; a change to it
-// takes a new number, so that an older snapshot is refused rather than
-// misread.
+// snapshotFormat is the version of what Snapshot writes (see
+// projections.MarshalSnapshot).
 const snapshotFormat = 1
 
 // snapshot is the directory as JSON: one entry per agent ever created,
@@ -20,7 +18,6 @@ const snapshotFormat = 1
 // bounded by the agents ever created times the size of one record (a dead
 // agent has no holds left).
 type snapshot struct {
-	Format int             `json:"format"`
 	Agents []agentSnapshot `json:"agents"`
 	Totals Totals          `json:"totals"`
 }
@@ -36,25 +33,22 @@ type agentSnapshot struct {
 func (v *View) Snapshot() ([]byte, error) {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
-	s := snapshot{Format: snapshotFormat, Agents: []agentSnapshot{}, Totals: v.state.totals.clone()}
+	s := snapshot{Agents: []agentSnapshot{}, Totals: v.state.totals.clone()}
 	for _, id := range v.state.ids {
 		e := v.state.agents[id]
 		s.Agents = append(s.Agents, agentSnapshot{Agent: e.agent, Account: e.account,
 			BidHolds: slices.Sorted(maps.Keys(e.bidHolds))})
 	}
-	return json.Marshal(s)
+	return projections.MarshalSnapshot(snapshotFormat, s)
 }
 
 // Restore replaces the directory with the one a Snapshot holds. A snapshot
-// of another format is refused with ErrSnapshotFormat and the view is
-// unchanged.
+// of another format is refused with projections.ErrSnapshotFormat and the
+// view is unchanged.
 func (v *View) Restore(data []byte) error {
 	var snap snapshot
-	if err := json.Unmarshal(data, &snap); err != nil {
-		return fmt.Errorf("%w: %w", ErrSnapshotFormat, err)
-	}
-	if snap.Format != snapshotFormat {
-		return fmt.Errorf("%w: format %d, this binary reads %d", ErrSnapshotFormat, snap.Format, snapshotFormat)
+	if err := projections.UnmarshalSnapshot(data, snapshotFormat, &snap); err != nil {
+		return err
 	}
 	var s State
 	s.init()

@@ -1,9 +1,6 @@
 package economy
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"maps"
 	"slices"
 	"time"
@@ -12,12 +9,9 @@ import (
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections"
+	"github.com/agora-econ/agora/projections/books"
 )
-
-// ErrSnapshotFormat is returned by Restore for a snapshot this binary did
-// not write (another format version, or not a snapshot at all): the caller
-// folds the log again from its first record instead.
-var ErrSnapshotFormat = errors.New("unknown snapshot format")
 
 // snapshotFormat is the version of what Snapshot writes; a change to it
 // (or to what the fold keeps) takes a new number, so that an older
@@ -33,7 +27,6 @@ const snapshotFormat = 1
 // (listings, allocations, cycles, executions) is as many as the managers
 // owe, which is none once they caught up.
 type snapshot struct {
-	Format   int                      `json:"format"`
 	Accounts map[string]agent.Account `json:"accounts"`
 	Markets  map[string]market.Market `json:"markets"`
 	Books    map[string]clearing.Book `json:"books"`
@@ -100,7 +93,7 @@ type paidJSON struct {
 // Snapshot is the fold as of the last record applied, as JSON that Restore
 // reads back. It must not run concurrently with Apply.
 func (e *Economy) Snapshot() ([]byte, error) {
-	s := snapshot{Format: snapshotFormat, Accounts: e.Accounts, Markets: e.Markets, Books: e.Books,
+	s := snapshot{Accounts: e.Accounts, Markets: e.Markets, Books: e.Books,
 		Minted: e.MintedMicros, Burned: e.BurnedMicros, InFlight: e.InFlightMicros,
 		Events: e.Events, LastSeq: e.LastSeq, LastTime: e.LastTime,
 		Transfer: map[string]transferJSON{}, Open: e.openTransfers, Resolved: slices.Sorted(maps.Keys(e.holdsResolved)),
@@ -126,18 +119,16 @@ func (e *Economy) Snapshot() ([]byte, error) {
 	for id, p := range e.execs.paid {
 		s.Paid[id] = paidJSON{Pool: p.pool, Bid: p.bid, Payer: p.payer, Runner: p.runner, Resources: p.resources}
 	}
-	return json.Marshal(s)
+	return projections.MarshalSnapshot(snapshotFormat, s)
 }
 
 // Restore replaces the fold with the one a Snapshot holds. A snapshot of
-// another format is refused with ErrSnapshotFormat and e is unchanged.
+// another format is refused with projections.ErrSnapshotFormat and e is
+// unchanged.
 func (e *Economy) Restore(data []byte) error {
 	var s snapshot
-	if err := json.Unmarshal(data, &s); err != nil {
-		return fmt.Errorf("%w: %w", ErrSnapshotFormat, err)
-	}
-	if s.Format != snapshotFormat {
-		return fmt.Errorf("%w: format %d, this binary reads %d", ErrSnapshotFormat, s.Format, snapshotFormat)
+	if err := projections.UnmarshalSnapshot(data, snapshotFormat, &s); err != nil {
+		return err
 	}
 	n := New()
 	n.MintedMicros, n.BurnedMicros, n.InFlightMicros = s.Minted, s.Burned, s.InFlight
@@ -147,20 +138,11 @@ func (e *Economy) Restore(data []byte) error {
 		n.balancesMicros += a.BalanceMicros
 	}
 	maps.Copy(n.Markets, s.Markets)
-	for pool, b := range s.Books {
-		// A book read back lacks its empty maps, which Evolve fills on the
-		// first event; the checks read them before.
-		if b.Bids == nil {
-			b.Bids = map[string]clearing.Bid{}
-		}
-		if b.Executions == nil {
-			b.Executions = map[string]clearing.Execution{}
-		}
-		if b.Markets == nil {
-			b.Markets = map[string]clearing.Market{}
-		}
-		n.Books[pool] = b
-	}
+	// A book read back lacks its empty maps, which Evolve fills on the
+	// first event; the checks read them before. books.Set fills them.
+	var bs books.Books
+	bs.Set(s.Books)
+	maps.Copy(n.Books, bs.All())
 	for id, t := range s.Transfer {
 		n.transfers[id] = &transfer{from: t.From, to: t.To, amount: t.Amount, state: transferState(t.State)}
 	}

@@ -10,8 +10,3 @@ var ErrInvalidRecord = errors.New("invalid record")
 // ErrInvalidLimit is returned by New and NewState for a length limit below
 // one: a history that keeps nothing would look empty, not misconfigured.
 var ErrInvalidLimit = errors.New("invalid limit")
-
-// ErrSnapshotFormat is returned by Restore for a snapshot this binary did
-// not write (another format version, other limits, or not a snapshot at
-// all): the runner rebuilds the view from the first record instead.
-var ErrSnapshotFormat = errors.New("unknown snapshot format")

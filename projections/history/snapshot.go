@@ -1,17 +1,16 @@
 package history
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/projections"
 )
 
-// snapshotFormat is the version of what Snapshot writes; a change to it
-// takes a new number, so that an older snapshot is refused rather than
-// misread.
+// snapshotFormat is the version of what Snapshot writes (see
+// projections.MarshalSnapshot).
 const snapshotFormat = 1
 
 // snapshot is the history as JSON: each agent's account (as the agent
@@ -21,7 +20,6 @@ const snapshotFormat = 1
 // transactions per agent seen, plus the recent length, plus what is in
 // flight or held now.
 type snapshot struct {
-	Format    int                          `json:"format"`
 	History   int                          `json:"history_length_max"`
 	Recent    int                          `json:"recent_length_max"`
 	Accounts  map[string]agent.Account     `json:"accounts"`
@@ -54,7 +52,7 @@ func (v *View) Snapshot() ([]byte, error) {
 	if l == (limits{}) {
 		l, _ = newLimits(nil) // the zero State's, as init sets them
 	}
-	out := snapshot{Format: snapshotFormat, History: l.historyLengthMax, Recent: l.recentLengthMax,
+	out := snapshot{History: l.historyLengthMax, Recent: l.recentLengthMax,
 		Accounts: s.accounts, Agents: map[string][]Transaction{}, Economy: oldestFirst(&s.recent),
 		Transfers: map[string]transferJSON{}, Holds: map[string]map[string]string{}}
 	for id, r := range s.agents {
@@ -69,19 +67,16 @@ func (v *View) Snapshot() ([]byte, error) {
 		}
 		out.Holds[k.agentID][k.holdID] = purpose
 	}
-	return json.Marshal(out)
+	return projections.MarshalSnapshot(snapshotFormat, out)
 }
 
 // Restore replaces the history with the one a Snapshot holds. A snapshot of
 // another format, or kept with other limits (the configuration changed),
-// is refused with ErrSnapshotFormat and the view is unchanged.
+// is refused with projections.ErrSnapshotFormat and the view is unchanged.
 func (v *View) Restore(data []byte) error {
 	var snap snapshot
-	if err := json.Unmarshal(data, &snap); err != nil {
-		return fmt.Errorf("%w: %w", ErrSnapshotFormat, err)
-	}
-	if snap.Format != snapshotFormat {
-		return fmt.Errorf("%w: format %d, this binary reads %d", ErrSnapshotFormat, snap.Format, snapshotFormat)
+	if err := projections.UnmarshalSnapshot(data, snapshotFormat, &snap); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -89,7 +84,7 @@ func (v *View) Restore(data []byte) error {
 	s.init()
 	if snap.History != s.limits.historyLengthMax || snap.Recent != s.limits.recentLengthMax {
 		return fmt.Errorf("%w: kept %d transactions per agent and %d recent, this view keeps %d and %d",
-			ErrSnapshotFormat, snap.History, snap.Recent, s.limits.historyLengthMax, s.limits.recentLengthMax)
+			projections.ErrSnapshotFormat, snap.History, snap.Recent, s.limits.historyLengthMax, s.limits.recentLengthMax)
 	}
 	maps.Copy(s.accounts, snap.Accounts)
 	for id, txs := range snap.Agents {

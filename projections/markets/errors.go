@@ -13,9 +13,3 @@ var ErrInvalidLimit = errors.New("invalid limit")
 
 // ErrNilDependency is returned by NewMirror without a view or a bucket.
 var ErrNilDependency = errors.New("nil dependency")
-
-// ErrSnapshotFormat is returned by Restore for a snapshot this binary did
-// not write (another format version, another history length, or not a
-// snapshot at all): the runner rebuilds the view from the first record
-// instead.
-var ErrSnapshotFormat = errors.New("unknown snapshot format")

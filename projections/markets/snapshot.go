@@ -1,18 +1,17 @@
 package markets
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/market"
+	"github.com/agora-econ/agora/projections"
 )
 
-// snapshotFormat is the version of what Snapshot writes; a change to it
-// takes a new number, so that an older snapshot is refused rather than
-// misread.
+// snapshotFormat is the version of what Snapshot writes (see
+// projections.MarshalSnapshot).
 const snapshotFormat = 1
 
 // snapshot is the read model as JSON: each market's own state (as the
@@ -23,7 +22,6 @@ const snapshotFormat = 1
 // executions), plus the books' open bids and executions. The open-bid
 // counts are counted again from the books on Restore.
 type snapshot struct {
-	Format        int                      `json:"format"`
 	HistoryLength int                      `json:"history_length"`
 	Markets       []marketSnapshot         `json:"markets"`
 	Books         map[string]clearing.Book `json:"books"`
@@ -52,7 +50,7 @@ func (v *View) Snapshot() ([]byte, error) {
 	if length == 0 {
 		length = HistoryLengthDefault // the zero State's, as init sets it
 	}
-	out := snapshot{Format: snapshotFormat, HistoryLength: length, Markets: []marketSnapshot{}, Books: s.books.All()}
+	out := snapshot{HistoryLength: length, Markets: []marketSnapshot{}, Books: s.books.All()}
 	for _, r := range slices.Sorted(maps.Keys(s.entries)) {
 		e := s.entries[r]
 		recent := e.recent.Newest(0)
@@ -63,20 +61,18 @@ func (v *View) Snapshot() ([]byte, error) {
 		}
 		out.Markets = append(out.Markets, m)
 	}
-	return json.Marshal(out)
+	return projections.MarshalSnapshot(snapshotFormat, out)
 }
 
 // Restore replaces the read model with the one a Snapshot holds. A
 // snapshot of another format, or kept with another history length (the
-// configuration changed), is refused with ErrSnapshotFormat and the view
-// is unchanged: folding the log again gives the history the new length.
+// configuration changed), is refused with projections.ErrSnapshotFormat
+// and the view is unchanged: folding the log again gives the history the
+// new length.
 func (v *View) Restore(data []byte) error {
 	var snap snapshot
-	if err := json.Unmarshal(data, &snap); err != nil {
-		return fmt.Errorf("%w: %w", ErrSnapshotFormat, err)
-	}
-	if snap.Format != snapshotFormat {
-		return fmt.Errorf("%w: format %d, this binary reads %d", ErrSnapshotFormat, snap.Format, snapshotFormat)
+	if err := projections.UnmarshalSnapshot(data, snapshotFormat, &snap); err != nil {
+		return err
 	}
 	v.mu.Lock()
 	defer v.mu.Unlock()
@@ -85,7 +81,7 @@ func (v *View) Restore(data []byte) error {
 		length = HistoryLengthDefault
 	}
 	if snap.HistoryLength != length {
-		return fmt.Errorf("%w: kept %d transactions per market, this view keeps %d", ErrSnapshotFormat, snap.HistoryLength, length)
+		return fmt.Errorf("%w: kept %d transactions per market, this view keeps %d", projections.ErrSnapshotFormat, snap.HistoryLength, length)
 	}
 	// The clock goes on from where it is, so that the mirror sees every
 	// market restored as changed and versions only grow.
