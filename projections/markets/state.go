@@ -156,13 +156,13 @@ func (s *State) clearing(rec events.Record, pool string, ev events.Event) {
 func (s *State) count(c books.Change) {
 	if c.Before != nil {
 		s.counted--
-		for _, r := range slices.Sorted(maps.Keys(c.Before.Resources)) {
+		for r := range c.Before.Resources {
 			s.touch(r).active--
 		}
 	}
 	if c.After != nil {
 		s.counted++
-		for _, r := range slices.Sorted(maps.Keys(c.After.Resources)) {
+		for r := range c.After.Resources {
 			s.touch(r).active++
 		}
 	}
