@@ -427,6 +427,27 @@ func (l *liveEconomy) Summary() ecofold.Summary {
 	return l.eco.Summary()
 }
 
+// Snapshot is the fold as of the last applied record (ecofold.Economy's),
+// so that a restart resumes from it rather than fold the log again.
+func (l *liveEconomy) Snapshot() ([]byte, error) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.eco.Snapshot()
+}
+
+// Restore replaces the fold with the one a Snapshot holds; a snapshot it
+// refuses leaves the fold as it was.
+func (l *liveEconomy) Restore(data []byte) error {
+	eco := ecofold.New()
+	if err := eco.Restore(data); err != nil {
+		return err
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.eco = eco
+	return nil
+}
+
 // Accessors of what the economy wires, for the commands, the benchmarks and
 // the tests. WithLedgerOnly wires neither the clearing nor the read models:
 // their accessors then give nil, and StartReadModels, Sync, WaitHistory,

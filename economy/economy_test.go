@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 
@@ -130,5 +131,55 @@ func TestLedgerOnlyWiresNoMarkets(t *testing.T) {
 	}
 	if b.BalanceMicros != events.Credits(13) {
 		t.Fatalf("b holds %s after the transfer; want 13", b.BalanceMicros)
+	}
+}
+
+// TestTheFoldResumesFromItsSnapshot: the economy fold agora run keeps gives
+// a snapshot from which a fold of its own answers the same, and a snapshot
+// it cannot read leaves a fold as it was.
+func TestTheFoldResumesFromItsSnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	e := openTest(t, ctx)
+	if err := e.ConfigureMarkets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	terms, amount, err := e.genesisFirstBid(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Accounts().Do(ctx, "bidder", "", agent.Create{GrantMicros: amount, Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := e.Clearing().Place(ctx, "bidder", "", terms, amount); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	data, err := e.live.Snapshot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := &liveEconomy{logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	back.Reset()
+	if err := back.Restore(data); err != nil {
+		t.Fatal(err)
+	}
+	want := e.live.Summary()
+	if got := back.Summary(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("restored fold: %+v\nwant %+v", got, want)
+	}
+	if want.Agents != 1 || want.OpenBids != 1 {
+		t.Fatalf("the fold holds %d agents and %d open bids; want the bidder and its bid", want.Agents, want.OpenBids)
+	}
+	if err := back.Restore([]byte(`{"format":99}`)); err == nil {
+		t.Fatal("a snapshot of an unknown format restored")
+	}
+	if got := back.Summary(); !reflect.DeepEqual(got, want) {
+		t.Fatalf("a refused snapshot changed the fold: %+v", got)
 	}
 }
