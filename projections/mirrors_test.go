@@ -116,7 +116,8 @@ func (m *mirrors) apply(t *rapid.T, rec events.Record) {
 // exercised.
 var admittedTypes = struct {
 	sync.Mutex
-	n map[string]int
+	n    map[string]int
+	runs int
 }{n: map[string]int{}}
 
 // TestMirrorsAreTheActors drives random sequences of events of every type,
@@ -129,6 +130,9 @@ var admittedTypes = struct {
 // the directory and the history the accounts' balances and status.
 func TestMirrorsAreTheActors(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
+		admittedTypes.Lock()
+		admittedTypes.runs++
+		admittedTypes.Unlock()
 		actors, eco, views := newActorsFold(), economy.New(), newMirrors(t)
 		n := rapid.IntRange(200, 400).Draw(t, "records")
 		for seq := uint64(1); seq <= uint64(n); seq++ {
@@ -150,6 +154,13 @@ func TestMirrorsAreTheActors(t *testing.T) {
 	})
 	admittedTypes.Lock()
 	defer admittedTypes.Unlock()
+	if admittedTypes.runs < 100 {
+		// Fewer runs than rapid's default (-rapid.checks) may not reach
+		// every type; the default always has in practice (the rarest,
+		// lease_released, about 20 times).
+		t.Logf("%d runs: too few to require every type admitted", admittedTypes.runs)
+		return
+	}
 	for _, name := range events.Types() {
 		if admittedTypes.n[name] == 0 {
 			t.Errorf("no %s was ever admitted: the equivalence never exercised it", name)
