@@ -22,8 +22,10 @@ type Log interface {
 	// in order, up to the last record present when Read was called.
 	Read(ctx context.Context, filter string, from uint64, fn func(Record) error) error
 	// Follow is Read that does not stop at the end: it waits for new records
-	// until ctx is done or fn returns an error.
-	Follow(ctx context.Context, filter string, from uint64, fn func(Record) error) error
+	// until ctx is done or fn returns an error. With WithTypes, a record of
+	// another type is delivered with its sequence alone (an empty envelope),
+	// unread, so that the follower still knows how far the log has gone.
+	Follow(ctx context.Context, filter string, from uint64, fn func(Record) error, opts ...FollowOption) error
 	// LastSeq is the sequence of the last record in the log (0 when empty).
 	LastSeq(ctx context.Context) (uint64, error)
 }
@@ -34,4 +36,45 @@ type Log interface {
 type Store interface {
 	Get(ctx context.Context, key string) ([]byte, bool, error)
 	Put(ctx context.Context, key string, value []byte) error
+}
+
+// FollowOption tunes a Follow.
+type FollowOption func(*FollowOptions)
+
+// FollowOptions are the options of a Follow, as an adapter reads them
+// (FollowOptionsOf).
+type FollowOptions struct {
+	// Types are the event types the follower reads whole; nil: every type.
+	Types map[string]bool
+}
+
+// WithTypes makes a Follow read whole only the records of types: a
+// follower that acts on a few types (a process manager) is spared the
+// reading of every other envelope, which was most of what its follow cost.
+// A record of another type is delivered with its sequence and an empty
+// envelope; one whose type an adapter cannot tell without reading it whole
+// is delivered whole. No type at all means every type.
+func WithTypes(types ...string) FollowOption {
+	return func(o *FollowOptions) {
+		if len(types) == 0 {
+			return
+		}
+		if o.Types == nil {
+			o.Types = make(map[string]bool, len(types))
+		}
+		for _, t := range types {
+			o.Types[t] = true
+		}
+	}
+}
+
+// FollowOptionsOf applies opts, for an adapter.
+func FollowOptionsOf(opts []FollowOption) FollowOptions {
+	var o FollowOptions
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	return o
 }

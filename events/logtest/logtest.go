@@ -42,6 +42,7 @@ func Run(t *testing.T, newLog func(t *testing.T) events.Log) {
 		{"FollowDeliversNewRecords", testFollow},
 		{"FollowFromSequence", testFollowFrom},
 		{"FollowCatchesUpOnABacklog", testFollowBacklog},
+		{"FollowWithTypes", testFollowTypes},
 		{"ReadCancelledMidway", testReadCancelled},
 		{"LastSeq", testLastSeq},
 		{"EnvelopeRoundTrip", testRoundTrip},
@@ -501,6 +502,97 @@ func testFollowBacklog(t *testing.T, l events.Log) {
 	cancel()
 	if err := <-done; !errors.Is(err, context.Canceled) {
 		t.Fatalf("Follow returned %v; want context.Canceled", err)
+	}
+}
+
+// typed returns env(id, n) as an event of type typ.
+func typed(id string, n int, typ string) events.Envelope {
+	e := env(id, n)
+	e.Type, e.Subject = typ, events.Subject(events.KindAgent, id, typ)
+	return e
+}
+
+// testFollowTypes follows with WithTypes over a backlog larger than any
+// batch, then over records appended while it runs: every record comes once,
+// in order, with no gap; those of the types asked for whole, the others with
+// their sequence alone and an empty envelope. WithTypes with no type reads
+// every record whole.
+func testFollowTypes(t *testing.T, l events.Log) {
+	const backlog, more = 600, 40
+	wanted := func(i int) bool { return i%3 == 0 }
+	var lastA, lastB uint64
+	appendOne := func(ctx context.Context, i int) error {
+		typ := "test_event"
+		if wanted(i) {
+			typ = "wanted_event"
+		}
+		var err error
+		if i%2 == 0 {
+			lastA, err = l.Append(ctx, filterA, lastA, typed("a", i, typ))
+		} else {
+			lastB, err = l.Append(ctx, filterB, lastB, typed("b", i, typ))
+		}
+		return err
+	}
+	for i := range backlog {
+		if err := appendOne(ctxT(t), i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	recs := make(chan events.Record, 100)
+	done := make(chan error, 1)
+	go func() {
+		done <- l.Follow(ctx, "events.>", 0, func(r events.Record) error {
+			recs <- r
+			return nil
+		}, events.WithTypes("wanted_event", "unused_event"))
+	}()
+	go func() {
+		for i := backlog; i < backlog+more; i++ {
+			if err := appendOne(context.Background(), i); err != nil {
+				t.Errorf("append while following: %v", err)
+				return
+			}
+		}
+	}()
+	for i := range backlog + more {
+		r := next(t, recs)
+		if r.Seq != uint64(i+1) {
+			t.Fatalf("record %d delivered as %d: every record must come, in order", i+1, r.Seq)
+		}
+		if wanted(i) {
+			if r.Envelope.Type != "wanted_event" {
+				t.Fatalf("record %d of a type asked for came as %+v", r.Seq, r.Envelope)
+			}
+			assertJSON(t, r.Envelope.Data, fmt.Sprintf(`{"n":%d}`, i))
+			continue
+		}
+		if r.Envelope.Type != "" || r.Envelope.Subject != "" || r.Envelope.Data != nil {
+			t.Fatalf("record %d of another type came read: %+v", r.Seq, r.Envelope)
+		}
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Follow returned %v; want context.Canceled", err)
+	}
+	// No type at all: every record whole.
+	ctx2, cancel2 := context.WithCancel(context.Background())
+	defer cancel2()
+	stop := errors.New("enough")
+	n := 0
+	err := l.Follow(ctx2, "events.>", 1, func(r events.Record) error {
+		if r.Envelope.Type == "" {
+			t.Fatalf("record %d came unread with WithTypes()", r.Seq)
+		}
+		if n++; n == 10 {
+			return stop
+		}
+		return nil
+	}, events.WithTypes())
+	if !errors.Is(err, stop) {
+		t.Fatalf("Follow returned %v; want the callback's error", err)
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 	"github.com/agora-econ/agora/events"
 )
 
+var _ events.Log = (*Log)(nil)
+
 // Log is an events.Log held in memory.
 type Log struct {
 	mu      sync.Mutex
@@ -101,8 +103,12 @@ func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(even
 	return err
 }
 
-// Follow implements events.Log.
-func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
+// Follow implements events.Log. With events.WithTypes, a record of
+// another type is delivered as the JetStream adapter delivers it: its
+// sequence alone, with an empty envelope. A record with no type at all (a
+// stray one published as is) is delivered whole, as the JetStream adapter
+// delivers one whose type it cannot tell.
+func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(events.Record) error, opts ...events.FollowOption) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -111,6 +117,15 @@ func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(ev
 	}
 	if from == 0 {
 		from = 1
+	}
+	if types := events.FollowOptionsOf(opts).Types; types != nil {
+		whole := fn
+		fn = func(r events.Record) error {
+			if r.Envelope.Type != "" && !types[r.Envelope.Type] {
+				return whole(events.Record{Seq: r.Seq})
+			}
+			return whole(r)
+		}
 	}
 	for {
 		l.mu.Lock()

@@ -11,7 +11,7 @@ import (
 	"github.com/agora-econ/agora/events"
 )
 
-// TestFollowTypes: a follower of some types gets every record in order;
+// TestFollowTypes (beyond the contract's FollowWithTypes): a follower of some types gets every record in order;
 // those of its types read whole, the others with their sequence alone,
 // unread, whether it catches up (more than one chunk of the backlog) or
 // waits for new ones. A record whose type cannot be told without reading
@@ -59,10 +59,10 @@ func TestFollowTypes(t *testing.T) {
 	got := make(chan events.Record, backlog+live+1)
 	done := make(chan error, 1)
 	go func() {
-		done <- l.FollowTypes(fctx, events.SubjectRoot+".>", 1, []string{"transfer_sent"}, func(r events.Record) error {
+		done <- l.Follow(fctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
 			got <- r
 			return nil
-		})
+		}, events.WithTypes("transfer_sent"))
 	}()
 	for i := backlog; i < backlog+live; i++ {
 		appendOne(i)

@@ -174,18 +174,12 @@ func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(even
 
 // Follow implements events.Log: it catches up with direct gets, as Read
 // does, then waits for new records on an ordered consumer that starts
-// after the last record delivered.
-func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
-	return l.follow(ctx, filter, from, nil, fn)
-}
-
-// FollowTypes is Follow for a follower that acts on records of the given
-// types only (a process manager): a record of another type is delivered
-// with its sequence alone, its envelope empty and unread, so that the
-// follower still knows how far the log has gone. (One whose type cannot be
-// told without reading it whole is read whole.)
-func (l *Log) FollowTypes(ctx context.Context, filter string, from uint64, types []string, fn func(events.Record) error) error {
-	return l.follow(ctx, filter, from, newOnly(types), fn)
+// after the last record delivered. With events.WithTypes, a record of
+// another type is delivered with its sequence alone, its envelope empty
+// and unread; one whose type cannot be told without reading it whole (an
+// envelope in another layout) is read whole.
+func (l *Log) Follow(ctx context.Context, filter string, from uint64, fn func(events.Record) error, opts ...events.FollowOption) error {
+	return l.follow(ctx, filter, from, only(events.FollowOptionsOf(opts).Types), fn)
 }
 
 func (l *Log) follow(ctx context.Context, filter string, from uint64, o only, fn func(events.Record) error) error {

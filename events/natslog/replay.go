@@ -83,17 +83,6 @@ func (c *chunk) decode() {
 // A record of another type is delivered unread (see decode).
 type only map[string]bool
 
-func newOnly(types []string) only {
-	if len(types) == 0 {
-		return nil
-	}
-	o := make(only, len(types))
-	for _, t := range types {
-		o[t] = true
-	}
-	return o
-}
-
 // decode reads the record at seq, stored under subject; one of a type o
 // does not hold is delivered with its sequence alone (an empty envelope),
 // when its type can be read without the rest (events.EnvelopeType).
