@@ -89,13 +89,11 @@ func (r *Runner) Err() error {
 
 // Run applies records as they are appended, until ctx is done (it then
 // returns nil: stopping is not a failure), the log fails, or a record cannot
-// be applied (the view stays stopped; see Err).
+// be applied (the view stays stopped; see Err). It follows the log for this
+// view alone, from sequence 1; a composition root with several views puts
+// them in a Group instead, on the follow.Follower of its other followers.
 func (r *Runner) Run(ctx context.Context) error {
-	err := r.read(ctx, r.log.Follow)
-	if ctx.Err() != nil && r.Err() == nil {
-		return nil
-	}
-	return err
+	return RunGroup(ctx, r.log, soleGroup(r))
 }
 
 // CatchUp applies every record present when it is called and returns. It

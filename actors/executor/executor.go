@@ -33,7 +33,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -42,6 +41,7 @@ import (
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/follow"
 )
 
 // ManagerName is the name of the executor of pool as it appears in the
@@ -137,8 +137,12 @@ type Executor struct {
 	mu      sync.Mutex
 	changed *sync.Cond
 	ran     bool
-	// stopped is set when the follower stops: waiters give up.
+	// stopped is set when the follower stops: waiters give up. run is
+	// the scope of the executions, from Open to Close.
 	stopped bool
+	run     context.Context
+	stopRun context.CancelFunc
+	cursor  *follow.Cursor
 	seen    uint64
 	// pending are allocations awaiting their payment.
 	pending map[string]pendingAllocation
@@ -217,7 +221,11 @@ func New(cfg Config) (*Executor, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	x := &Executor{cfg: cfg, name: ManagerName(cfg.Pool), slots: make(chan struct{}, cfg.ConcurrentMax),
+	cursor, err := follow.NewCursor(cfg.Store, ManagerName(cfg.Pool))
+	if err != nil {
+		return nil, err
+	}
+	x := &Executor{cfg: cfg, name: ManagerName(cfg.Pool), cursor: cursor, slots: make(chan struct{}, cfg.ConcurrentMax),
 		pending: map[string]pendingAllocation{}, queued: map[string]pendingAllocation{}, queues: map[string][]start{},
 		workers: map[string]bool{}, running: map[string]runningProgram{}, dead: map[string]bool{}}
 	x.changed = sync.NewCond(&x.mu)
@@ -225,71 +233,86 @@ func New(cfg Config) (*Executor, error) {
 }
 
 // Name is the executor's manager name (the triggers of its starts, its
-// cursor in the store).
+// cursor in the store, follow.Consumer).
 func (x *Executor) Name() string { return x.name }
-
-func (x *Executor) cursorKey() string { return "cursor." + x.name }
 
 // Run recovers (see Recover), runs again what the previous process left
 // running, then follows the log and runs executions until ctx is done. At
 // the end it kills the programs still running and records nothing of
 // them: their executions run again at the next start (stop the executor
 // before the actor host, so that no program outlives it). It returns nil
-// when ctx ends, or the error that stopped it.
+// when ctx ends, or the error that stopped it. A composition root with
+// other followers adds the executor to its follow.Follower instead.
 func (x *Executor) Run(ctx context.Context) error {
+	f, err := follow.New(x.cfg.Log, follow.Options{Logger: x.cfg.Logger, SaveInterval: CursorSaveInterval})
+	if err != nil {
+		return err
+	}
+	f.Add(x)
+	if err := f.Run(ctx); err != nil {
+		return fmt.Errorf("executor: %w", err)
+	}
+	return nil
+}
+
+var _ follow.Consumer = (*Executor)(nil)
+
+// Types are the event types the executor acts on (follow.Consumer).
+func (x *Executor) Types() []string {
+	return []string{events.CycleCleared{}.EventType(), events.ExecutionReleased{}.EventType(),
+		events.HoldPosted{}.EventType(), events.PaymentRefused{}.EventType(), events.AgentDied{}.EventType()}
+}
+
+// Open recovers (see Recover), queues what the previous process left
+// running, and returns the executor's cursor (follow.Consumer). Its
+// executions run until ctx ends or Close.
+func (x *Executor) Open(ctx context.Context, last uint64) (uint64, error) {
 	x.mu.Lock()
 	if x.ran {
 		x.mu.Unlock()
-		return errors.New("executor: Run called twice")
+		return 0, errors.New("executor: run twice")
 	}
 	x.ran = true
 	x.mu.Unlock()
 	if err := x.Recover(ctx); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+		return 0, err
 	}
-	floor, err := x.loadCursor(ctx)
+	floor, err := x.cursor.Load(ctx, last)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
+		return 0, fmt.Errorf("executor: %w", err)
 	}
+	run, stop := context.WithCancel(ctx)
 	x.mu.Lock()
+	x.run, x.stopRun = run, stop
 	x.seen = floor
 	// What the previous process left running goes first, each ahead of
 	// anything new of its agent.
 	for _, r := range x.reruns {
-		x.enqueue(ctx, r)
+		x.enqueue(run, r)
 	}
 	x.reruns = nil
 	x.mu.Unlock()
-	saved := floor
-	saverDone := make(chan struct{})
-	go func() {
-		defer close(saverDone)
-		t := time.NewTicker(CursorSaveInterval)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				saved = x.saveCursor(saved)
-			}
-		}
-	}()
-	err = x.cfg.Log.Follow(ctx, events.SubjectRoot+".>", floor+1, func(r events.Record) error { return x.apply(ctx, r) })
+	return floor, nil
+}
+
+// Deliver folds the next record of the log (follow.Consumer).
+func (x *Executor) Deliver(_ context.Context, r events.Record) error { return x.apply(x.run, r) }
+
+// Close kills the programs still running and waits for the executor's
+// goroutines (follow.Consumer).
+func (x *Executor) Close() {
+	x.stopRun()
 	x.stop()
 	x.wg.Wait()
-	<-saverDone
-	x.saveCursor(saved)
-	if ctx.Err() != nil {
-		return nil
-	}
-	return fmt.Errorf("executor: follow: %w", err)
+}
+
+// Save stores the floor as the executor's cursor (follow.Consumer).
+func (x *Executor) Save(ctx context.Context) error {
+	return x.cursor.Save(ctx, func() uint64 {
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		return x.floor()
+	})
 }
 
 // stop wakes every waiter and kills the programs still running.
@@ -420,39 +443,6 @@ func (x *Executor) floor() uint64 {
 		low = min(low, p.cycleSeq-1)
 	}
 	return low
-}
-
-func (x *Executor) loadCursor(ctx context.Context) (uint64, error) {
-	b, ok, err := x.cfg.Store.Get(ctx, x.cursorKey())
-	if err != nil {
-		return 0, fmt.Errorf("executor: load cursor: %w", err)
-	}
-	if !ok {
-		return 0, nil
-	}
-	c, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil {
-		return 0, fmt.Errorf("executor: cursor %q: %w", b, err)
-	}
-	return c, nil
-}
-
-// saveCursor stores the floor if it moved past saved, and returns what is
-// saved now.
-func (x *Executor) saveCursor(saved uint64) uint64 {
-	x.mu.Lock()
-	f := x.floor()
-	x.mu.Unlock()
-	if f <= saved {
-		return saved
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), RecordTimeout)
-	defer cancel()
-	if err := x.cfg.Store.Put(ctx, x.cursorKey(), []byte(strconv.FormatUint(f, 10))); err != nil {
-		x.cfg.Logger.Warn("executor: save cursor", "err", err)
-		return saved
-	}
-	return f
 }
 
 // waitSeen waits until the follower has read the log up to seq.

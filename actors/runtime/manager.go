@@ -7,11 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/follow"
 )
 
 // Reaction is one command a process manager sends because of an event.
@@ -70,11 +70,14 @@ type ManagerRunner struct {
 
 	// run is the scope of the deliveries of the current run: they stop
 	// when it ends. resumers counts the goroutines that resume a target
-	// after a failure; stopping is set once RunManagers waits for them,
-	// after which none is started.
-	run      context.Context
-	resumers *sync.WaitGroup
-	stopping bool
+	// after a failure (and the watch); stopping is set once Close waits
+	// for them, after which none is started.
+	run        context.Context
+	stopRun    context.CancelFunc
+	stopWaking func() bool
+	resumers   *sync.WaitGroup
+	stopping   bool
+	cursor     *follow.Cursor
 }
 
 // targetQueue is the delivery to one target actor: the reactions not yet
@@ -117,7 +120,7 @@ const (
 )
 
 // NewManagerRunner prepares m to run on host over log; store keeps its
-// cursor.
+// cursor (follow.CursorKey of its name).
 func NewManagerRunner(m Manager, host *Host, log events.Log, store events.Store, logger *slog.Logger) (*ManagerRunner, error) {
 	if m.Name == "" || m.React == nil || host == nil || log == nil || store == nil {
 		return nil, errors.New("runtime: manager needs a name, a React function, a host, a log and a store")
@@ -125,8 +128,12 @@ func NewManagerRunner(m Manager, host *Host, log events.Log, store events.Store,
 	if logger == nil {
 		logger = slog.Default()
 	}
+	cursor, err := follow.NewCursor(store, m.Name)
+	if err != nil {
+		return nil, err
+	}
 	mr := &ManagerRunner{m: m, host: host, log: log, store: store, logger: logger, InFlightMax: 4096, PipelineMax: 1024,
-		done: map[uint64]int{}, targets: map[string]*targetQueue{}}
+		done: map[uint64]int{}, targets: map[string]*targetQueue{}, cursor: cursor}
 	mr.changed = sync.NewCond(&mr.mu)
 	if len(m.Types) > 0 {
 		mr.types = make(map[string]bool, len(m.Types))
@@ -136,8 +143,6 @@ func NewManagerRunner(m Manager, host *Host, log events.Log, store events.Store,
 	}
 	return mr, nil
 }
-
-func (mr *ManagerRunner) cursorKey() string { return "cursor." + mr.m.Name }
 
 // Floor is the sequence below which (inclusive) every reaction is done.
 func (mr *ManagerRunner) Floor() uint64 {
@@ -220,13 +225,14 @@ func (h *floorWaiters) Pop() any {
 	return w
 }
 
-// Run follows the log until ctx is done.
+// Run follows the log until ctx is done, alone on a follow of its own.
 func (mr *ManagerRunner) Run(ctx context.Context) error { return RunManagers(ctx, mr) }
 
-// RunManagers runs managers of one log and filter over a single follow of
-// it until ctx is done: each record is read and parsed once and handed to
-// every manager whose cursor is below it. A follower of the whole log costs
-// about as much CPU per event as the append of the event itself.
+// RunManagers runs managers of one log and filter on one follow.Follower
+// until ctx is done: each record is read once and handed to every manager
+// whose cursor is below it. A composition root that has other followers
+// (the executor, the read models) adds the managers to its own Follower
+// instead.
 func RunManagers(ctx context.Context, runners ...*ManagerRunner) error {
 	if len(runners) == 0 {
 		return nil
@@ -237,156 +243,73 @@ func RunManagers(ctx context.Context, runners ...*ManagerRunner) error {
 			return fmt.Errorf("runtime: managers %s and %s follow different logs or filters", runners[0].m.Name, mr.m.Name)
 		}
 	}
-	var wg sync.WaitGroup
-	// The deliveries end with the follow, whatever ended it: a reaction
-	// not done then stays above the saved cursor and is redone at the
-	// next start.
-	run, stopRun := context.WithCancel(ctx)
-	defer stopRun()
-	from := uint64(0)
-	starts := make([]uint64, len(runners))
-	for i, mr := range runners {
-		// dispatch may be waiting for room in the in-flight window; wake
-		// it when the run ends, or a stop would wait for ever.
-		stop := context.AfterFunc(run, mr.broadcast)
-		defer stop()
-		if err := mr.loadCursor(ctx); err != nil {
-			if ctx.Err() != nil {
-				return nil
-			}
-			return err
-		}
-		starts[i] = mr.Floor()
-		if i == 0 || starts[i] < from {
-			from = starts[i]
-		}
-		mr.mu.Lock()
-		mr.run, mr.resumers, mr.stopping = run, &wg, false
-		mr.mu.Unlock()
+	f, err := follow.New(log, follow.Options{Filter: filter, Logger: runners[0].logger})
+	if err != nil {
+		return err
 	}
-	saves := make([]func(), len(runners))
-	for i, mr := range runners {
-		// The periodic saves end with the run too (then comes the last
-		// one): one that went on until ctx ended held RunManagers after a
-		// failed follow.
-		saves[i] = mr.saver(run, &wg)
-		wg.Go(func() { mr.watch(run) })
-	}
-	err := follow(ctx, log, filter, from+1, runners, func(r events.Record) error {
-		for i, mr := range runners {
-			if r.Seq <= starts[i] {
-				continue // done before the restart
-			}
-			if err := mr.record(run, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
-	stopRun()
 	for _, mr := range runners {
-		mr.mu.Lock()
-		mr.stopping = true
-		mr.changed.Broadcast()
-		mr.mu.Unlock()
+		f.Add(mr)
 	}
+	return f.Run(ctx)
+}
+
+var _ follow.Consumer = (*ManagerRunner)(nil)
+
+// Name is the manager's name (follow.Consumer).
+func (mr *ManagerRunner) Name() string { return "manager " + mr.m.Name }
+
+// Types are the event types the manager reacts to (follow.Consumer).
+func (mr *ManagerRunner) Types() []string { return mr.m.Types }
+
+// Open starts a run of the manager where its saved cursor says
+// (follow.Consumer). The deliveries of the run end with ctx or Close,
+// whatever comes first: a reaction not done then stays above the saved
+// cursor and is redone at the next start.
+func (mr *ManagerRunner) Open(ctx context.Context, last uint64) (uint64, error) {
+	pos, err := mr.cursor.Load(ctx, last)
+	if err != nil {
+		return 0, fmt.Errorf("manager %s: %w", mr.m.Name, err)
+	}
+	run, stop := context.WithCancel(ctx)
+	wg := &sync.WaitGroup{}
+	mr.mu.Lock()
+	mr.floor, mr.seen = pos, pos
+	mr.run, mr.stopRun, mr.resumers, mr.stopping = run, stop, wg, false
+	mr.wake()
+	mr.changed.Broadcast()
+	mr.mu.Unlock()
+	// dispatch may be waiting for room in the in-flight window; wake it
+	// when the run ends, or a stop would wait for ever.
+	mr.stopWaking = context.AfterFunc(run, mr.broadcast)
+	wg.Go(func() { mr.watch(run) })
+	return pos, nil
+}
+
+// Deliver hands the manager the next record (follow.Consumer).
+func (mr *ManagerRunner) Deliver(_ context.Context, r events.Record) error {
+	return mr.record(mr.run, r)
+}
+
+// Close ends the run's deliveries and waits for the goroutines that
+// resume targets (follow.Consumer).
+func (mr *ManagerRunner) Close() {
+	mr.stopRun()
+	mr.mu.Lock()
+	mr.stopping = true
+	mr.changed.Broadcast()
+	wg := mr.resumers
+	mr.mu.Unlock()
 	wg.Wait()
-	for _, save := range saves {
-		save()
-	}
-	if ctx.Err() != nil {
-		return nil
-	}
-	return err
+	mr.stopWaking()
 }
 
-// typeFollower is a log that hands a follower the records of types it
-// does not act on unread: their sequence alone, with an empty envelope
-// (natslog.Log.FollowTypes). A manager follows the whole log and acts on a
-// few types; reading every envelope whole was most of what its follow cost.
-type typeFollower interface {
-	FollowTypes(ctx context.Context, filter string, from uint64, types []string, fn func(events.Record) error) error
-}
-
-// follow follows log for runners: with FollowTypes when the log has it and
-// every runner names its types, else with Follow.
-func follow(ctx context.Context, log events.Log, filter string, from uint64, runners []*ManagerRunner, fn func(events.Record) error) error {
-	tf, ok := log.(typeFollower)
-	var types []string
-	for _, mr := range runners {
-		if len(mr.m.Types) == 0 {
-			ok = false
-		}
-		types = append(types, mr.m.Types...)
-	}
-	if !ok {
-		return log.Follow(ctx, filter, from, fn)
-	}
-	return tf.FollowTypes(ctx, filter, from, types, fn)
-}
+// Save stores the floor as the manager's cursor (follow.Consumer).
+func (mr *ManagerRunner) Save(ctx context.Context) error { return mr.cursor.Save(ctx, mr.Floor) }
 
 func (mr *ManagerRunner) broadcast() {
 	mr.mu.Lock()
 	mr.changed.Broadcast()
 	mr.mu.Unlock()
-}
-
-// loadCursor starts the manager where its saved cursor says.
-func (mr *ManagerRunner) loadCursor(ctx context.Context) error {
-	b, ok, err := mr.store.Get(ctx, mr.cursorKey())
-	if err != nil {
-		return fmt.Errorf("manager %s: load cursor: %w", mr.m.Name, err)
-	}
-	if !ok {
-		return nil
-	}
-	c, err := strconv.ParseUint(string(b), 10, 64)
-	if err != nil {
-		return fmt.Errorf("manager %s: cursor %q: %w", mr.m.Name, b, err)
-	}
-	mr.mu.Lock()
-	mr.floor, mr.seen = c, c
-	mr.wake()
-	mr.changed.Broadcast()
-	mr.mu.Unlock()
-	return nil
-}
-
-// saver saves the cursor every 200 ms until ctx ends, and returns the save
-// for a last one.
-func (mr *ManagerRunner) saver(ctx context.Context, wg *sync.WaitGroup) func() {
-	saved := mr.Floor()
-	var mu sync.Mutex
-	save := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		f := mr.Floor()
-		if f == saved {
-			return
-		}
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := mr.store.Put(sctx, mr.cursorKey(), []byte(strconv.FormatUint(f, 10))); err != nil {
-			mr.logger.Warn("manager: save cursor", "manager", mr.m.Name, "err", err)
-			return
-		}
-		saved = f
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(200 * time.Millisecond)
-		defer t.Stop()
-		for {
-			select {
-			case <-ctx.Done():
-				return
-			case <-t.C:
-				save()
-			}
-		}
-	}()
-	return save
 }
 
 // record hands one record to the manager: its reactions, if it acts on
