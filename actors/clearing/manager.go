@@ -32,9 +32,20 @@ const BidIDPrefix = "b-"
 //     releases nothing);
 //   - an execution released -> its leases released in each market.
 func Manager(pool string) runtime.Manager {
-	return runtime.Manager{Name: ManagerName, Filter: events.SubjectRoot + ".>", React: func(r events.Record, e events.Event) []runtime.Reaction {
-		return react(pool, r, e)
-	}}
+	return runtime.Manager{Name: ManagerName, Filter: events.SubjectRoot + ".>", Types: managerTypes,
+		React: func(r events.Record, e events.Event) []runtime.Reaction {
+			return react(pool, r, e)
+		}}
+}
+
+// managerTypes are the event types react acts on: the follower hands the
+// manager the others unread (their sequence alone), which spares it the
+// reading of most of the log. A type react learns must be named here.
+var managerTypes = []string{
+	events.HoldPlaced{}.EventType(), events.HoldIncreased{}.EventType(), events.AgentDied{}.EventType(),
+	events.PaymentRefused{}.EventType(), events.ExecutionEnded{}.EventType(),
+	events.BidRejected{}.EventType(), events.BidWithdrawn{}.EventType(), events.BidsCancelled{}.EventType(),
+	events.CycleCleared{}.EventType(), events.ExecutionReleased{}.EventType(),
 }
 
 func react(pool string, r events.Record, e events.Event) []runtime.Reaction {
