@@ -21,6 +21,7 @@ import (
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/follow"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/projections"
 	"github.com/agora-econ/agora/projections/bidbook"
@@ -74,6 +75,11 @@ type Economy struct {
 	// rule.
 	directory *directory.View
 	dirRun    *projections.Runner
+	// readModels are the read models above, saved and restored at one
+	// sequence; follower is the one follow of the log that feeds them,
+	// the managers and the executor.
+	readModels *projections.Group
+	follower   *follow.Follower
 
 	// executions are the workspaces, sandbox and execution tokens, once
 	// Serve has opened them; the sandbox closes after the executor stops.
@@ -135,12 +141,17 @@ func (e *Economy) wire() (err error) {
 	if e.transfers, err = runtime.NewManagerRunner(agent.TransferManager(), e.host, n.log, n.store, n.logger); err != nil {
 		return err
 	}
+	if e.follower, err = follow.New(n.log, follow.Options{Logger: n.logger, OnError: e.consumerFailed}); err != nil {
+		return err
+	}
+	e.follower.Add(e.transfers)
 	if e.opts.ledgerOnly {
 		return nil
 	}
 	if e.markets, err = runtime.NewManagerRunner(clearing.Manager(Pool), e.host, n.log, n.store, n.logger); err != nil {
 		return err
 	}
+	e.follower.Add(e.markets)
 	if e.clearing, err = clearing.NewService(e.host, e.accounts, e.markets, Pool); err != nil {
 		return err
 	}
@@ -182,37 +193,58 @@ func (e *Economy) wire() (err error) {
 	for _, r := range []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.dirRun} {
 		r.AdmitWith(e.live.verdict)
 	}
-	return nil
+	e.readModels, err = e.newReadModels(n.store)
+	return err
+}
+
+// newReadModels groups the read models, their snapshots kept in store
+// (nil: none, rebuilt from the first event at every start).
+func (e *Economy) newReadModels(store events.Store) (*projections.Group, error) {
+	g, err := projections.NewGroup(projections.GroupOptions{Name: "economy", Store: store, Logger: e.node.logger})
+	if err != nil {
+		return nil, err
+	}
+	// The economy fold first: the others ask it about each record.
+	for _, v := range []struct {
+		name string
+		r    *projections.Runner
+	}{{"economy", e.liveRun}, {"history", e.histRun}, {"bidbook", e.bidsRun}, {"markets", e.marketRun}, {"directory", e.dirRun}} {
+		if err := g.Add(v.name, v.r); err != nil {
+			return nil, err
+		}
+	}
+	return g, nil
 }
 
 // Start starts the process managers and, unless the economy was opened
 // WithReadModelsAfterRecovery, the read models.
 func (e *Economy) Start() {
-	if e.opts.ledgerOnly {
-		e.background(e.ctx, "transfer manager", e.transfers.Run)
-		return
-	}
-	// One follow of the log feeds both managers (runtime.RunManagers).
-	e.background(e.ctx, "transfer and market managers", func(ctx context.Context) error {
-		return runtime.RunManagers(ctx, e.transfers, e.markets)
-	})
-	if !e.opts.deferReadModels {
+	// One follow of the log feeds the managers, then the read models and
+	// the executor as they are added (follow.Follower).
+	e.background(e.ctx, "follower", e.follower.Run)
+	if !e.opts.ledgerOnly && !e.opts.deferReadModels {
 		e.StartReadModels()
 	}
 }
 
-// StartReadModels starts the projections. They rebuild from the first
-// event at every start, so `agora run` starts them only once every actor
-// has recovered: the actors then have the server and the processor to
-// themselves, and the read models catch up while the economy runs. They
-// share one follow of the log (projections.RunShared): the server delivers
-// each event once, not once per read model.
+// StartReadModels starts the projections: restored from their snapshot
+// (those that are projections.Durable), they catch up from it; the others
+// rebuild from the first event. `agora run` starts them only once every
+// actor has recovered: the actors then have the server and the processor
+// to themselves, and the read models catch up while the economy runs,
+// then join the follow of the managers.
 func (e *Economy) StartReadModels() {
-	e.background(e.ctx, "read models", func(ctx context.Context) error {
-		// The economy fold first: the others ask it about each record.
-		return projections.RunShared(ctx, e.node.log, e.liveRun, e.histRun, e.bidsRun, e.marketRun, e.dirRun)
-	})
+	e.follower.Add(e.readModels)
 	e.background(e.ctx, "market_state mirror", e.mirror.Run)
+}
+
+// consumerFailed reports a manager, the executor or the read models
+// stopped on an error as background work that stopped.
+func (e *Economy) consumerFailed(name string, err error) {
+	select {
+	case e.errs <- fmt.Errorf("%s: %w", name, err):
+	default: // an earlier failure is being reported
+	}
 }
 
 func (e *Economy) background(ctx context.Context, name string, run func(context.Context) error) {

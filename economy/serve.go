@@ -77,7 +77,7 @@ func (e *Economy) Serve(ctx context.Context) (Serving, error) {
 		return Serving{}, err
 	}
 	e.background(e.ctx, "clearing schedule", e.Scheduler().Run)
-	e.background(e.ctx, "executor", ex.Run)
+	e.follower.Add(ex)
 	token, tokenPath, err := operator.LoadOrCreateToken(cfg.Data.Dir, cfg.Server.OperatorToken)
 	if err != nil {
 		return Serving{}, err

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agora-econ/agora/events"
@@ -89,6 +90,10 @@ type Group struct {
 	names   []string
 	runners []*Runner
 	gens    []uint64 // the runners' generations when the follow last started
+	// opened are the sequences each runner resumed from at Open, and
+	// advanced the records each has applied (or skipped) since: Stats.
+	opened   []uint64
+	advanced []atomic.Uint64
 
 	mu       sync.Mutex // guards what follows, and makes saves one at a time
 	applied  uint64     // records delivered since the last save
@@ -176,7 +181,37 @@ func (g *Group) Open(ctx context.Context, last uint64) (uint64, error) {
 	g.mu.Lock()
 	g.lastSave = time.Now()
 	g.mu.Unlock()
-	return g.resync(), nil
+	from := g.resync()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.opened = make([]uint64, len(g.runners))
+	g.advanced = make([]atomic.Uint64, len(g.runners))
+	for i, r := range g.runners {
+		g.opened[i] = r.LastSeq()
+	}
+	return from, nil
+}
+
+// ViewStat is what a group did for one view since it was opened: the
+// sequence the view resumed from (0: rebuilt from the first event) and how
+// many records it has applied since.
+type ViewStat struct {
+	Name    string
+	Durable bool
+	From    uint64
+	Applied uint64
+}
+
+// Stats lists the group's views, once it is opened.
+func (g *Group) Stats() []ViewStat {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	out := make([]ViewStat, 0, len(g.opened))
+	for i := range g.opened {
+		_, durable := g.runners[i].view.(Durable)
+		out = append(out, ViewStat{Name: g.names[i], Durable: durable, From: g.opened[i], Applied: g.advanced[i].Load()})
+	}
+	return out
 }
 
 // resync notes the runners' generations and returns the least sequence
@@ -206,7 +241,11 @@ func (g *Group) Deliver(_ context.Context, rec events.Record) error {
 			r.applyMu.Unlock()
 			return follow.Rewind(g.resync())
 		}
+		before := r.lastSeq.Load()
 		err := r.applyLocked(rec)
+		if r.lastSeq.Load() != before {
+			g.advanced[i].Add(1)
+		}
 		r.applyMu.Unlock()
 		if err != nil {
 			return err

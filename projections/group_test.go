@@ -117,6 +117,7 @@ type views struct {
 	durable *counter
 	plain   *recorder
 	dr, pr  *projections.Runner
+	group   *projections.Group
 	stop    func()
 }
 
@@ -129,6 +130,7 @@ func startViews(t *testing.T, n *jsNode, o projections.GroupOptions, durable *co
 	if err != nil {
 		t.Fatal(err)
 	}
+	v.group = g
 	if err := g.Add("counter", v.dr); err != nil {
 		t.Fatal(err)
 	}
@@ -195,6 +197,10 @@ func TestGroupRestartAppliesOnlyNewRecords(t *testing.T) {
 	checkCounter(t, v2.durable, last, 5)
 	if got := v2.plain.applied(); !slices.Equal(got, upTo(last)) {
 		t.Fatalf("the view that is not durable applied %d records; want all %d", len(got), last)
+	}
+	wantStats := []projections.ViewStat{{Name: "counter", Durable: true, From: 300, Applied: 5}, {Name: "recorder", From: 0, Applied: 305}}
+	if got := v2.group.Stats(); !slices.Equal(got, wantStats) {
+		t.Fatalf("group stats %+v; want %+v", got, wantStats)
 	}
 	// Rebuild still starts from 1 on demand, and the follow carries on.
 	if err := v2.dr.Rebuild(waitCtx(t)); err != nil {

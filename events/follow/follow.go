@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/agora-econ/agora/events"
@@ -99,6 +100,7 @@ type Follower struct {
 	joining []*member
 	// opened are every consumer opened and not yet closed: the saver's.
 	opened []*member
+	every  []*member // every consumer opened, for Stats
 	// failures are the errors of the consumers that stopped; all is how
 	// many were ever added.
 	failures []error
@@ -118,6 +120,29 @@ type member struct {
 	c     Consumer
 	types map[string]bool // nil: every type
 	next  uint64          // the next sequence to deliver
+	// from is the position it was opened at; delivered counts the records
+	// it was handed since (Stats).
+	from      uint64
+	delivered atomic.Uint64
+}
+
+// Stat is what a Follower did for one consumer: the position it opened
+// at and how many records it has been delivered since.
+type Stat struct {
+	Name      string
+	From      uint64
+	Delivered uint64
+}
+
+// Stats lists every consumer opened so far, in the order they opened.
+func (f *Follower) Stats() []Stat {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := make([]Stat, 0, len(f.every))
+	for _, m := range f.every {
+		out = append(out, Stat{Name: m.c.Name(), From: m.from, Delivered: m.delivered.Load()})
+	}
+	return out
 }
 
 // New returns a Follower of log.
@@ -350,7 +375,7 @@ func (f *Follower) open(ctx context.Context, c Consumer, last uint64) *member {
 		}
 		return nil
 	}
-	m := &member{c: c, next: pos + 1}
+	m := &member{c: c, next: pos + 1, from: pos}
 	if ts := c.Types(); len(ts) > 0 {
 		m.types = make(map[string]bool, len(ts))
 		for _, t := range ts {
@@ -359,6 +384,7 @@ func (f *Follower) open(ctx context.Context, c Consumer, last uint64) *member {
 	}
 	f.mu.Lock()
 	f.opened = append(f.opened, m)
+	f.every = append(f.every, m)
 	f.mu.Unlock()
 	return m
 }
@@ -370,6 +396,7 @@ func (f *Follower) deliver(ctx context.Context, m *member, r events.Record) erro
 		r = events.Record{Seq: r.Seq}
 	}
 	err := m.c.Deliver(ctx, r)
+	m.delivered.Add(1)
 	var rw *rewind
 	switch {
 	case err == nil:

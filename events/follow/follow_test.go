@@ -361,13 +361,18 @@ func TestRestartAppliesOnlyNewRecords(t *testing.T) {
 	r.stop(t)
 	last := n.append(7)
 	a2, b2 := newConsumer(t, n.store, "a"), newConsumer(t, n.store, "b", events.TransferSent{}.EventType())
-	start(t, n, follow.Options{}, a2, b2)
+	r2 := start(t, n, follow.Options{}, a2, b2)
 	waitFor(t, a2, last)
 	waitFor(t, b2, last)
 	for _, c := range []*consumer{a2, b2} {
 		if got := c.seqs(); !slices.Equal(got, span(501, 507)) {
 			t.Fatalf("%s was delivered %v after the restart; want only 501..507", c.name, got)
 		}
+	}
+	r2.stop(t)
+	want := []follow.Stat{{Name: "a", From: 500, Delivered: 7}, {Name: "b", From: 500, Delivered: 7}}
+	if got := r2.f.Stats(); !slices.Equal(got, want) {
+		t.Fatalf("stats %+v; want %+v", got, want)
 	}
 }
 
