@@ -93,8 +93,9 @@ type Economy struct {
 
 // options are the configuration Open wires.
 type options struct {
-	ledgerOnly      bool
-	deferReadModels bool
+	ledgerOnly        bool
+	deferReadModels   bool
+	rebuildReadModels bool
 }
 
 // Option chooses what Open wires.
@@ -109,6 +110,11 @@ func WithLedgerOnly() Option { return func(o *options) { o.ledgerOnly = true } }
 // caller starts them with StartReadModels once the actors have recovered,
 // as `agora run` does.
 func WithReadModelsAfterRecovery() Option { return func(o *options) { o.deferReadModels = true } }
+
+// WithReadModelsRebuilt makes the read models ignore their snapshots and
+// fold the log from the first event, saving none: what every start did
+// before they kept a position, which `agora bench restart` measures.
+func WithReadModelsRebuilt() Option { return func(o *options) { o.rebuildReadModels = true } }
 
 // Open wires the economy over n: the actors, the managers and, unless
 // WithLedgerOnly, the clearing and the read models. It starts nothing; see
@@ -193,7 +199,11 @@ func (e *Economy) wire() (err error) {
 	for _, r := range []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.dirRun} {
 		r.AdmitWith(e.live.verdict)
 	}
-	e.readModels, err = e.newReadModels(n.store)
+	var store events.Store = n.store
+	if e.opts.rebuildReadModels {
+		store = nil
+	}
+	e.readModels, err = e.newReadModels(store)
 	return err
 }
 
@@ -524,6 +534,15 @@ func (e *Economy) History() *history.View { return e.history }
 func (e *Economy) WaitHistory(ctx context.Context, seq uint64) error {
 	return e.histRun.WaitFor(ctx, seq)
 }
+
+// FollowerStats lists the followers of the log (managers, read models,
+// executor): the position each resumed from and the records it was
+// delivered since.
+func (e *Economy) FollowerStats() []follow.Stat { return e.follower.Stats() }
+
+// ReadModelStats lists the read models: the sequence each resumed from (0:
+// rebuilt from the first event) and the records it applied since.
+func (e *Economy) ReadModelStats() []projections.ViewStat { return e.readModels.Stats() }
 
 // Sync waits until every read model has applied what the log held when it
 // was called: the economy then reads its own writes.

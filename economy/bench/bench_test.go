@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestBenchLedgerSmall(t *testing.T) {
 // TestBenchRestartSmall builds a tiny economy, then measures the baseline,
 // the replay and the restart, and audits.
 func TestBenchRestartSmall(t *testing.T) {
-	o := RestartOptions{Agents: 4, Events: 300, SnapshotEvery: 10, Parallel: 4, Concurrency: 4,
+	o := RestartOptions{Agents: 4, Events: 300, SnapshotEvery: 10, Parallel: 4, Concurrency: 4, Since: 5,
 		Sync: config.SyncInterval, Logger: benchQuiet}
 	rep, err := RunRestart(benchCtx(t), o)
 	if err != nil {
@@ -70,7 +71,7 @@ func TestBenchRestartSmall(t *testing.T) {
 		t.Errorf("sequential baseline read %d tail events of %d snapshots; per agent %d of %d",
 			rep.Sequential.TailEvents, rep.Sequential.Snapshots, rep.Baseline.TailEvents, rep.Baseline.Snapshots)
 	}
-	if len(rep.MeasurementOrder) != 5 || rep.ActorsSeconds <= 0 {
+	if len(rep.MeasurementOrder) != 7 || rep.ActorsSeconds <= 0 {
 		t.Errorf("measurements %v, actors-only %.3fs", rep.MeasurementOrder, rep.ActorsSeconds)
 	}
 	if rep.AgentsRecovered != 4 || rep.Baseline.Agents != 4 || rep.Baseline.Snapshots != 4 {
@@ -80,9 +81,50 @@ func TestBenchRestartSmall(t *testing.T) {
 	if rep.RestartSeconds <= 0 || rep.Baseline.Seconds <= 0 || rep.Ratio <= 0 {
 		t.Errorf("missing figures: %+v", rep)
 	}
+	checkStartup(t, "resumed", rep.Resume, false)
+	checkStartup(t, "rebuilt", rep.Rebuild, true)
 	var out bytes.Buffer
-	if err := rep.Print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio restart / baseline")) {
+	if err := rep.Print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio restart / baseline")) ||
+		!bytes.Contains(out.Bytes(), []byte("ratio start-up rebuilt / resumed")) {
 		t.Errorf("table: %v\n%s", err, out.String())
+	}
+}
+
+// checkStartup checks, by counting records (not by timing), that a
+// start-up after events appended with the economy down delivered the
+// process managers only the records after their saved cursors, and the
+// read models that keep a snapshot only the records after it; a rebuilt
+// read model applies the whole log.
+func checkStartup(t *testing.T, name string, f StartupFigures, rebuilt bool) {
+	t.Helper()
+	// Five transfers, each a transfer_sent while down; their settlement
+	// appends more at the start-up.
+	if f.Since != 5 || f.Last <= f.From+f.Since || f.Seconds <= 0 {
+		t.Fatalf("%s start-up: %d events since %d, last %d, %.3fs", name, f.Since, f.From, f.Last, f.Seconds)
+	}
+	managers := 0
+	for _, c := range f.Consumers {
+		if !strings.HasPrefix(c.Name, "manager ") {
+			continue
+		}
+		managers++
+		if c.From != f.From || c.Delivered != f.Last-f.From {
+			t.Errorf("%s start-up: %s resumed after %d and was delivered %d records; want after %d, the %d since",
+				name, c.Name, c.From, c.Delivered, f.From, f.Last-f.From)
+		}
+	}
+	if managers != 2 || len(f.Views) != 5 {
+		t.Fatalf("%s start-up: %d managers, %d read models: %+v %+v", name, managers, len(f.Views), f.Consumers, f.Views)
+	}
+	for _, v := range f.Views {
+		from := uint64(0)
+		if v.Durable && !rebuilt {
+			from = f.From
+		}
+		if v.From != from || v.Applied != f.Last-from {
+			t.Errorf("%s start-up: read model %s (durable %v) resumed after %d and applied %d records; want after %d, %d",
+				name, v.Name, v.Durable, v.From, v.Applied, from, f.Last-from)
+		}
 	}
 }
 

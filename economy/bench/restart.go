@@ -16,6 +16,8 @@ import (
 	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/follow"
+	"github.com/agora-econ/agora/projections"
 )
 
 // RestartOptions are the parameters of `agora bench restart`.
@@ -25,10 +27,14 @@ type RestartOptions struct {
 	SnapshotEvery int
 	Parallel      int // agents recovered at once
 	Concurrency   int // callers while building
-	Sync          string
-	CPUProfile    string // profile of the restart (start + recover all), when set
-	Logger        *slog.Logger
-	Progress      io.Writer
+	// Since is how many transfers are made while the economy is down
+	// (on a bare actor host, no manager) before each start-up measure:
+	// the events the read models and managers have to catch up.
+	Since      int
+	Sync       string
+	CPUProfile string // profile of the restart (start + recover all), when set
+	Logger     *slog.Logger
+	Progress   io.Writer
 }
 
 func (o RestartOptions) Validate() error {
@@ -44,6 +50,9 @@ func (o RestartOptions) Validate() error {
 	}
 	if o.Parallel < 1 {
 		errs = append(errs, fmt.Errorf("--parallel must be at least 1, got %d", o.Parallel))
+	}
+	if o.Since < 0 {
+		errs = append(errs, fmt.Errorf("--since must not be negative, got %d", o.Since))
 	}
 	if o.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
@@ -101,6 +110,33 @@ type RestartReport struct {
 	TailPerAgent      float64     `json:"tail_events_per_agent"`
 	SnapshotBytesMean float64     `json:"snapshot_bytes_mean"`
 	Audit             AuditResult `json:"audit"`
+
+	// Resume is the start-up with the positions saved by the previous
+	// run (read models from their snapshots, managers from their
+	// cursors); Rebuild the same with the read models rebuilt from the
+	// first event, as every start did before they kept a position.
+	Resume          StartupFigures `json:"startup_resume"`
+	Rebuild         StartupFigures `json:"startup_rebuild"`
+	RatioRebuild    float64        `json:"ratio_rebuild_to_resume"`
+	RatioResumeRead float64        `json:"ratio_resume_to_full_replay"`
+}
+
+// StartupFigures is one start-up of the economy until its read models and
+// managers are current with the log.
+type StartupFigures struct {
+	// Since are the events appended while the economy was down, after
+	// sequence From.
+	Since uint64 `json:"events_since"`
+	From  uint64 `json:"from_seq"`
+	// Last is the log's last sequence once everything is current (the
+	// managers' reactions to the events since add some).
+	Last    uint64  `json:"last_seq"`
+	Seconds float64 `json:"seconds"`
+	// Consumers are the followers of the log: the position each resumed
+	// from and the records it was delivered; Views the read models: the
+	// sequence each resumed from (0: rebuilt) and the records it applied.
+	Consumers []follow.Stat          `json:"consumers"`
+	Views     []projections.ViewStat `json:"views"`
 }
 
 type buildFigures struct {
@@ -158,6 +194,16 @@ func RunRestart(ctx context.Context, o RestartOptions) (RestartReport, error) {
 		{"restart", func(ctx context.Context, n *economy.Node) error {
 			return measureRestart(ctx, n, o, &rep)
 		}},
+		{"startup_resume", func(ctx context.Context, n *economy.Node) (err error) {
+			progressf(o.Progress, "start-up from the saved positions, %d transfers since", o.Since)
+			rep.Resume, err = measureStartup(ctx, n, o)
+			return err
+		}},
+		{"startup_rebuild", func(ctx context.Context, n *economy.Node) (err error) {
+			progressf(o.Progress, "start-up with the read models rebuilt from the first event, %d transfers since", o.Since)
+			rep.Rebuild, err = measureStartup(ctx, n, o, economy.WithReadModelsRebuilt())
+			return err
+		}},
 	}
 	for _, step := range steps {
 		opened := time.Now()
@@ -166,7 +212,11 @@ func RunRestart(ctx context.Context, o RestartOptions) (RestartReport, error) {
 			return rep, fmt.Errorf("%s: %w", step.name, err)
 		}
 		rep.OpenSeconds = max(rep.OpenSeconds, time.Since(opened).Seconds())
-		if rep.Events, err = n.Log().LastSeq(ctx); err == nil {
+		var last uint64
+		if last, err = n.Log().LastSeq(ctx); err == nil {
+			if rep.Events == 0 {
+				rep.Events = last // as built
+			}
 			err = step.measure(ctx, n)
 		}
 		n.Close()
@@ -180,6 +230,8 @@ func RunRestart(ctx context.Context, o RestartOptions) (RestartReport, error) {
 	rep.RatioToReplay = ratio(rep.RestartSeconds, rep.Replay.Seconds)
 	rep.TailPerAgent = ratio(float64(rep.Baseline.TailEvents), float64(rep.Baseline.Agents))
 	rep.SnapshotBytesMean = ratio(float64(rep.Baseline.SnapshotBytes), float64(rep.Baseline.Snapshots))
+	rep.RatioRebuild = ratio(rep.Rebuild.Seconds, rep.Resume.Seconds)
+	rep.RatioResumeRead = ratio(rep.Resume.Seconds, rep.Replay.Seconds)
 	return rep, nil
 }
 
@@ -198,12 +250,11 @@ func buildEconomy(ctx context.Context, dir string, o RestartOptions) (buildFigur
 		return b, err
 	}
 	defer n.Close()
-	// The build runs the managers of a whole economy, as a real one does,
-	// so that each has its cursor at the end of the log when it restarts
-	// (a manager without a cursor would replay the whole log during the
-	// measured restart); the read models are left out, which only saves
-	// time: they keep no cursor anyway.
-	e, err := startEconomy(n, economy.WithReadModelsAfterRecovery())
+	// The build runs a whole economy, managers and read models, as a real
+	// one does, so that each has its position at the end of the log when
+	// it restarts (a manager without a cursor would replay the whole log
+	// during the measured restart).
+	e, err := startEconomy(n)
 	if err != nil {
 		return b, err
 	}
@@ -228,6 +279,10 @@ func buildEconomy(ctx context.Context, dir string, o RestartOptions) (buildFigur
 	}
 	last, err := settle(ctx, e)
 	if err != nil {
+		return b, err
+	}
+	// The read models current, their snapshot at the stop is of the end.
+	if err := waitCurrent(ctx, e); err != nil {
 		return b, err
 	}
 	b.Seconds = time.Since(started).Seconds()
@@ -425,6 +480,94 @@ func measureRestart(ctx context.Context, n *economy.Node, o RestartOptions, rep 
 	return err
 }
 
+// measureStartup makes o.Since transfers on a bare actor host (no
+// manager, no read model runs: they all fall behind), then times a
+// start-up as agora run makes it (open and start the economy, recover
+// every agent, start the read models) until the read models and the
+// managers are current with the log.
+func measureStartup(ctx context.Context, n *economy.Node, o RestartOptions, opts ...economy.Option) (StartupFigures, error) {
+	var f StartupFigures
+	var err error
+	if f.From, err = n.Log().LastSeq(ctx); err != nil {
+		return f, err
+	}
+	if err := transfersWhileDown(ctx, n, o.Since); err != nil {
+		return f, err
+	}
+	last, err := n.Log().LastSeq(ctx)
+	if err != nil {
+		return f, err
+	}
+	f.Since = last - f.From
+	started := time.Now()
+	e, err := startEconomy(n, append(opts, economy.WithReadModelsAfterRecovery())...)
+	if err != nil {
+		return f, err
+	}
+	defer stopEconomy(e, o.Progress)
+	if _, err := e.RecoverAll(ctx, o.Parallel); err != nil {
+		return f, err
+	}
+	e.StartReadModels()
+	if err := waitCurrent(ctx, e); err != nil {
+		return f, err
+	}
+	f.Seconds = time.Since(started).Seconds()
+	f.Consumers, f.Views = e.FollowerStats(), e.ReadModelStats()
+	if f.Last, err = n.Log().LastSeq(ctx); err != nil {
+		return f, err
+	}
+	return f, backgroundFailure(e)
+}
+
+// transfersWhileDown makes count transfers between the log's agents on a
+// bare actor host: their events are in the log, their settlement waits
+// for the transfer manager of the next start.
+func transfersWhileDown(ctx context.Context, n *economy.Node, count int) error {
+	host, err := runtime.NewHost(n.Log(), n.Store(), runtime.Options{
+		SnapshotEvery:     n.Config().Runtime.SnapshotEvery,
+		IdempotencyMemory: n.Config().Runtime.IdempotencyMemory,
+	}, n.Logger())
+	if err != nil {
+		return err
+	}
+	defer host.Stop()
+	accounts := agent.NewAccounts(host)
+	ids, err := listAgents(ctx, n)
+	if err != nil {
+		return err
+	}
+	for i := range count {
+		from, to := ids[i%len(ids)], ids[(i+1)%len(ids)]
+		key := events.NewID()
+		if _, err := accounts.Transfer(ctx, from, key, agent.Transfer{TransferID: key, To: to, AmountMicros: 1, Memo: "since"}); err != nil {
+			return fmt.Errorf("transfer %s -> %s: %w", from, to, err)
+		}
+	}
+	return nil
+}
+
+// waitCurrent waits until the read models and the managers are current
+// with the log: every record applied, every reaction done, and nothing
+// appended meanwhile (a reaction appends events of its own).
+func waitCurrent(ctx context.Context, e *economy.Economy) error {
+	for seen := uint64(0); ; {
+		last, err := e.Log().LastSeq(ctx)
+		if err != nil || last == seen {
+			return err
+		}
+		if err := e.Sync(ctx); err != nil {
+			return fmt.Errorf("read models: %w", err)
+		}
+		for _, m := range []*runtime.ManagerRunner{e.Transfers(), e.Markets()} {
+			if err := m.WaitFloor(ctx, last); err != nil {
+				return fmt.Errorf("%s: %w", m.Name(), err)
+			}
+		}
+		seen = last
+	}
+}
+
 func (r RestartReport) Print(out io.Writer) error {
 	fmt.Fprintf(out, "agora bench restart: %d agents, %d events, snapshot every %d, %d agents at once, sync %s (built with sync %s)\n\n",
 		r.Agents, r.Events, r.SnapshotEvery, r.Parallel, r.Sync, r.BuildSync)
@@ -441,12 +584,25 @@ func (r RestartReport) Print(out io.Writer) error {
 	fmt.Fprintf(tw, "restart: start the economy, recover %d agents\t%8.2f\n", r.AgentsRecovered, r.RestartSeconds)
 	fmt.Fprintf(tw, "  of which startEconomy\t%8.2f\n", r.StartSeconds)
 	fmt.Fprintf(tw, "  history projection caught up (from start)\t%8.2f\n", r.HistorySeconds)
+	fmt.Fprintf(tw, "start-up from saved positions, %d events since: read models and managers current\t%8.2f\n",
+		r.Resume.Since, r.Resume.Seconds)
+	fmt.Fprintf(tw, "start-up, read models rebuilt from the first event, %d events since\t%8.2f\n",
+		r.Rebuild.Since, r.Rebuild.Seconds)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nratio restart / baseline                 %.2f   (target <= 2)\n", r.Ratio)
 	fmt.Fprintf(out, "ratio actors-only recovery / baseline    %.2f\n", r.RatioActors)
 	fmt.Fprintf(out, "ratio restart / full replay              %.2f\n", r.RatioToReplay)
+	fmt.Fprintf(out, "ratio start-up rebuilt / resumed         %.2f\n", r.RatioRebuild)
+	fmt.Fprintf(out, "ratio start-up resumed / full replay     %.2f\n", r.RatioResumeRead)
+	fmt.Fprintln(out, "\nstart-up from saved positions, per follower of the log (resumed after, records since):")
+	for _, c := range r.Resume.Consumers {
+		fmt.Fprintf(out, "  %-28s %10d %10d\n", c.Name, c.From, c.Delivered)
+	}
+	for _, v := range r.Resume.Views {
+		fmt.Fprintf(out, "  read model %-17s %10d %10d\n", v.Name, v.From, v.Applied)
+	}
 	printAudit(out, r.Audit)
 	return nil
 }
