@@ -68,11 +68,16 @@ type Options struct {
 	// SaveInterval is how often each consumer's Save is called (default
 	// SaveIntervalDefault).
 	SaveInterval time.Duration
-	// JoinGap is how close to the end of the log a consumer Added to a
-	// running Follower catches up on its own before it joins the common
-	// follow (default JoinGapDefault): the others are not held back by its
-	// catching up, and the common follow reads at most about this many
-	// records again when it joins.
+	// QueueMax is how many records may wait for one consumer (default
+	// QueueMaxDefault). A consumer that falls further behind leaves the
+	// common follow and catches up on its own, so that a slow consumer
+	// never holds the others back.
+	QueueMax int
+	// JoinGap is how close to the end of the log a consumer catching up
+	// on its own (added to a running Follower, or fallen behind) comes
+	// before it joins the common follow (default JoinGapDefault): the
+	// common follow reads at most about this many records again when it
+	// joins.
 	JoinGap uint64
 	Logger  *slog.Logger
 	// OnError, when set, is told of each consumer that stopped on an
@@ -83,6 +88,7 @@ type Options struct {
 // Defaults of Options.
 const (
 	SaveIntervalDefault = 200 * time.Millisecond
+	QueueMaxDefault     = 4096
 	JoinGapDefault      = 1024
 	// saveTimeout bounds the last save of a consumer, made after the
 	// Follower's context has ended.
@@ -91,12 +97,21 @@ const (
 
 // Follower follows one log for many consumers. Create it with New, Add the
 // consumers, Run it once.
+//
+// One goroutine reads the log (the common follow) and queues each record
+// for every consumer below it; each consumer has a goroutine of its own
+// that delivers its queue, so that consumers work side by side and one
+// waiting (the executor for an actor's admission, the read models folding)
+// delays no other. A consumer whose queue is full is detached: it delivers
+// what it has queued, then follows the log on its own from its position
+// until it is within JoinGap of the end, and joins again. A consumer added
+// while the Follower runs starts that way.
 type Follower struct {
 	log events.Log
 	o   Options
 
 	mu sync.Mutex
-	// joining are consumers ready to join the common follow, at next.
+	// joining are consumers ready to join the common follow.
 	joining []*member
 	// opened are every consumer opened and not yet closed: the saver's.
 	opened []*member
@@ -105,25 +120,44 @@ type Follower struct {
 	// many were ever added.
 	failures []error
 	all      int
-	lanes    sync.WaitGroup
-	wake     chan struct{} // signalled when a consumer joins
-	// interrupt ends the common follow so that joining consumers join;
-	// nil when none runs.
+	wake     chan struct{} // signalled when a consumer joins or fails
+	// epoch counts the starts of the common follow: a consumer that
+	// rewinds drops what was queued for it before the next start.
+	epoch uint64
+	// interrupt ends the current common follow so that it starts again
+	// (a consumer joins, rewinds or fails); nil between two.
 	interrupt context.CancelFunc
-	// run is the context of the running Follower; nil before Run.
+	workers   sync.WaitGroup // the consumers' goroutines
+	// run is the context of the running Follower's consumers; nil
+	// before Run.
 	run     context.Context
 	ran     bool
+	closing bool       // Run is ending
 	pending []Consumer // added before Run
 }
 
 type member struct {
 	c     Consumer
 	types map[string]bool // nil: every type
-	next  uint64          // the next sequence to deliver
+	next  atomic.Uint64   // the next sequence to deliver
+	queue chan item
+	// detach, closed by the common follow, sends the consumer to catch up
+	// on its own; guarded by Follower.mu, made anew when it joins.
+	detach chan struct{}
+	failed bool // guarded by Follower.mu
+	// minEpoch: items of an earlier start of the common follow are
+	// dropped (owned by the consumer's goroutine).
+	minEpoch uint64
 	// from is the position it was opened at; delivered counts the records
 	// it was handed since (Stats).
 	from      uint64
 	delivered atomic.Uint64
+}
+
+// item is a record queued for a consumer by a start of the common follow.
+type item struct {
+	rec   events.Record
+	epoch uint64
 }
 
 // Stat is what a Follower did for one consumer: the position it opened
@@ -156,6 +190,9 @@ func New(log events.Log, o Options) (*Follower, error) {
 	if o.SaveInterval <= 0 {
 		o.SaveInterval = SaveIntervalDefault
 	}
+	if o.QueueMax <= 0 {
+		o.QueueMax = QueueMaxDefault
+	}
 	if o.JoinGap == 0 {
 		o.JoinGap = JoinGapDefault
 	}
@@ -173,15 +210,27 @@ func (f *Follower) Add(cs ...Consumer) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.all += len(cs)
+	if f.closing {
+		return // stopped: nothing more is delivered
+	}
 	if f.run == nil {
 		f.pending = append(f.pending, cs...)
 		return
 	}
 	for _, c := range cs {
-		f.lanes.Add(1)
+		f.workers.Add(1)
 		go func() {
-			defer f.lanes.Done()
-			f.catchUp(f.run, c)
+			defer f.workers.Done()
+			last, err := f.log.LastSeq(f.run)
+			if err != nil {
+				if f.run.Err() == nil {
+					f.report(c, fmt.Errorf("last sequence: %w", err))
+				}
+				return
+			}
+			if m := f.open(f.run, c, last, true); m != nil {
+				f.work(f.run, m)
+			}
 		}()
 	}
 }
@@ -190,24 +239,28 @@ func (f *Follower) Add(cs ...Consumer) {
 // fails (its error), or every consumer it was given has stopped on an
 // error (their errors). At the end it closes every consumer and saves it.
 func (f *Follower) Run(ctx context.Context) error {
+	run, stop := context.WithCancel(ctx)
+	defer stop()
 	f.mu.Lock()
 	if f.ran {
 		f.mu.Unlock()
 		return errors.New("follow: Run called twice")
 	}
-	f.ran, f.run = true, ctx
+	f.ran, f.run = true, run
 	pending := f.pending
 	f.pending = nil
 	f.mu.Unlock()
-	saverCtx, stopSaver := context.WithCancel(ctx)
 	saverDone := make(chan struct{})
 	go func() {
 		defer close(saverDone)
-		f.saver(saverCtx)
+		f.saver(run)
 	}()
-	err := f.follow(ctx, pending)
-	f.lanes.Wait()
-	stopSaver()
+	err := f.follow(run, pending)
+	stop()
+	f.mu.Lock()
+	f.closing = true // no goroutine is added after this
+	f.mu.Unlock()
+	f.workers.Wait()
 	<-saverDone
 	f.closeAll()
 	if ctx.Err() != nil {
@@ -218,7 +271,7 @@ func (f *Follower) Run(ctx context.Context) error {
 
 // follow is the common follow: it opens the first consumers, then follows
 // from the least position of its members, starting again whenever
-// consumers join or one rewinds.
+// consumers join, rewind or fail.
 func (f *Follower) follow(ctx context.Context, first []Consumer) error {
 	var members []*member
 	if len(first) > 0 {
@@ -227,8 +280,13 @@ func (f *Follower) follow(ctx context.Context, first []Consumer) error {
 			return fmt.Errorf("follow: last sequence: %w", err)
 		}
 		for _, c := range first {
-			if m := f.open(ctx, c, last); m != nil {
+			if m := f.open(ctx, c, last, false); m != nil {
 				members = append(members, m)
+				f.workers.Add(1)
+				go func() {
+					defer f.workers.Done()
+					f.work(ctx, m)
+				}()
 			}
 		}
 	}
@@ -236,19 +294,19 @@ func (f *Follower) follow(ctx context.Context, first []Consumer) error {
 		f.mu.Lock()
 		members = append(members, f.joining...)
 		f.joining = nil
-		if len(members) == 0 && len(f.failures) == f.all {
-			errs := errors.Join(f.failures...)
+		members = slices.DeleteFunc(members, func(m *member) bool { return m.failed })
+		if len(f.failures) > 0 && len(f.failures) == f.all {
+			err := errors.Join(f.failures...)
 			f.mu.Unlock()
-			if errs != nil {
-				return errs
-			}
-		} else {
-			f.mu.Unlock()
-		}
-		if err := ctx.Err(); err != nil {
 			return err
 		}
+		f.epoch++
+		epoch := f.epoch
+		fctx, cancel := context.WithCancel(ctx)
+		f.interrupt = cancel
+		f.mu.Unlock()
 		if len(members) == 0 {
+			cancel()
 			select {
 			case <-ctx.Done():
 				return ctx.Err()
@@ -256,42 +314,26 @@ func (f *Follower) follow(ctx context.Context, first []Consumer) error {
 				continue
 			}
 		}
-		fctx, cancel := context.WithCancel(ctx)
-		f.mu.Lock()
-		f.interrupt = cancel
-		if len(f.joining) > 0 {
-			cancel()
-		}
-		f.mu.Unlock()
-		from := members[0].next
+		from := members[0].next.Load()
 		for _, m := range members[1:] {
-			from = min(from, m.next)
+			from = min(from, m.next.Load())
 		}
-		restart := errors.New("restart")
 		err := f.log.Follow(fctx, f.o.Filter, from, func(r events.Record) error {
-			again := false
 			for i := 0; i < len(members); i++ {
 				m := members[i]
-				if r.Seq < m.next {
+				if r.Seq < m.next.Load() {
 					continue
 				}
-				err := f.deliver(ctx, m, r)
-				var rw *rewind
-				switch {
-				case err == nil:
-				case errors.As(err, &rw):
-					again = true
-				case ctx.Err() != nil:
-					return ctx.Err()
+				select {
+				case m.queue <- item{rec: r, epoch: epoch}:
 				default:
-					f.fail(m, err)
+					// Too far behind: it catches up on its own.
+					f.mu.Lock()
+					close(m.detach)
+					f.mu.Unlock()
 					members = slices.Delete(members, i, i+1)
 					i--
-					again = len(members) == 0
 				}
-			}
-			if again {
-				return restart
 			}
 			return nil
 		}, unionTypes(members)...)
@@ -302,31 +344,86 @@ func (f *Follower) follow(ctx context.Context, first []Consumer) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
-		if fctx.Err() == nil && !errors.Is(err, restart) {
+		if fctx.Err() == nil {
 			return fmt.Errorf("follow: %w", err)
 		}
 	}
 }
 
-// catchUp opens c, added to a running Follower, and delivers it the log
-// from its position on its own until it is within JoinGap of the end; then
-// it joins the common follow.
-func (f *Follower) catchUp(ctx context.Context, c Consumer) {
-	last, err := f.log.LastSeq(ctx)
+// work is a consumer's goroutine: it delivers what the common follow
+// queues for it, and catches up on its own when detached, until ctx ends
+// or the consumer fails.
+func (f *Follower) work(ctx context.Context, m *member) {
+	for {
+		f.mu.Lock()
+		detach := m.detach
+		f.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return
+		case it := <-m.queue:
+			if !f.handle(ctx, m, it) {
+				return
+			}
+		case <-detach:
+			for drained := false; !drained; {
+				select {
+				case it := <-m.queue:
+					if !f.handle(ctx, m, it) {
+						return
+					}
+				default:
+					drained = true
+				}
+			}
+			if !f.catchUp(ctx, m) {
+				return
+			}
+			f.join(m)
+		}
+	}
+}
+
+// handle delivers a queued record, unless it is of a start of the common
+// follow before the consumer rewound, or the consumer has it already. It
+// reports whether the consumer goes on.
+func (f *Follower) handle(ctx context.Context, m *member, it item) bool {
+	if it.epoch < m.minEpoch || it.rec.Seq < m.next.Load() {
+		return true
+	}
+	err := f.deliver(ctx, m, it.rec)
+	var rw *rewind
+	switch {
+	case err == nil:
+		return true
+	case errors.As(err, &rw):
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		m.minEpoch = f.epoch + 1
+		f.restartLocked()
+		return true
+	case ctx.Err() != nil:
+		return false
+	default:
+		f.fail(m, err)
+		return false
+	}
+}
+
+// catchUp delivers the log to m from its position, on a follow of its
+// own, until it is within JoinGap of the end. It reports whether m goes
+// on.
+func (f *Follower) catchUp(ctx context.Context, m *member) bool {
+	target, err := f.log.LastSeq(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
-			f.report(c, fmt.Errorf("last sequence: %w", err))
+			f.fail(m, fmt.Errorf("last sequence: %w", err))
 		}
-		return
-	}
-	m := f.open(ctx, c, last)
-	if m == nil {
-		return
+		return false
 	}
 	caughtUp := errors.New("caught up")
-	target := last
-	for m.next+f.o.JoinGap <= target {
-		err := f.log.Follow(ctx, f.o.Filter, m.next, func(r events.Record) error {
+	for m.next.Load()+f.o.JoinGap <= target {
+		err := f.log.Follow(ctx, f.o.Filter, m.next.Load(), func(r events.Record) error {
 			if err := f.deliver(ctx, m, r); err != nil {
 				return err
 			}
@@ -348,15 +445,27 @@ func (f *Follower) catchUp(ctx context.Context, c Consumer) {
 		switch {
 		case errors.Is(err, caughtUp), errors.As(err, &rw):
 		case ctx.Err() != nil:
-			return // closed with the others
+			return false // closed with the others
 		default:
 			f.fail(m, err)
-			return
+			return false
 		}
 	}
+	return true
+}
+
+// join hands m, caught up on its own, to the common follow.
+func (f *Follower) join(m *member) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	m.detach = make(chan struct{})
 	f.joining = append(f.joining, m)
+	f.restartLocked()
+}
+
+// restartLocked makes the common follow start again, from the least
+// position of its members. Callers hold f.mu.
+func (f *Follower) restartLocked() {
 	if f.interrupt != nil {
 		f.interrupt()
 	}
@@ -366,8 +475,9 @@ func (f *Follower) catchUp(ctx context.Context, c Consumer) {
 	}
 }
 
-// open opens c and registers it with the saver; nil if it failed.
-func (f *Follower) open(ctx context.Context, c Consumer, last uint64) *member {
+// open opens c and registers it with the saver; nil if it failed. A
+// consumer opened detached catches up on its own before it joins.
+func (f *Follower) open(ctx context.Context, c Consumer, last uint64, detached bool) *member {
 	pos, err := c.Open(ctx, last)
 	if err != nil {
 		if ctx.Err() == nil {
@@ -375,7 +485,11 @@ func (f *Follower) open(ctx context.Context, c Consumer, last uint64) *member {
 		}
 		return nil
 	}
-	m := &member{c: c, next: pos + 1, from: pos}
+	m := &member{c: c, from: pos, queue: make(chan item, f.o.QueueMax), detach: make(chan struct{})}
+	m.next.Store(pos + 1)
+	if detached {
+		close(m.detach)
+	}
 	if ts := c.Types(); len(ts) > 0 {
 		m.types = make(map[string]bool, len(ts))
 		for _, t := range ts {
@@ -400,9 +514,9 @@ func (f *Follower) deliver(ctx context.Context, m *member, r events.Record) erro
 	var rw *rewind
 	switch {
 	case err == nil:
-		m.next = r.Seq + 1
+		m.next.Store(r.Seq + 1)
 	case errors.As(err, &rw):
-		m.next = rw.seq + 1
+		m.next.Store(rw.seq + 1)
 	}
 	return err
 }
@@ -437,7 +551,9 @@ func unionTypes(members []*member) []events.FollowOption {
 // the record it failed on) and the error reported.
 func (f *Follower) fail(m *member, err error) {
 	f.mu.Lock()
+	m.failed = true
 	f.opened = slices.DeleteFunc(f.opened, func(o *member) bool { return o == m })
+	f.restartLocked()
 	f.mu.Unlock()
 	f.closeOne(m)
 	f.report(m.c, err)
@@ -448,11 +564,8 @@ func (f *Follower) report(c Consumer, err error) {
 	f.o.Logger.Error("follow: consumer stopped", "consumer", c.Name(), "err", err)
 	f.mu.Lock()
 	f.failures = append(f.failures, err)
+	f.restartLocked()
 	f.mu.Unlock()
-	select {
-	case f.wake <- struct{}{}:
-	default:
-	}
 	if f.o.OnError != nil {
 		f.o.OnError(c.Name(), err)
 	}

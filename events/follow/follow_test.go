@@ -98,6 +98,8 @@ type consumer struct {
 	// failAt makes the delivery of that sequence fail; rewindAt makes it
 	// rewind once to rewindTo.
 	failAt, rewindAt, rewindTo uint64
+	// block, when set, holds every delivery until it is closed.
+	block chan struct{}
 
 	mu     sync.Mutex
 	got    []events.Record
@@ -125,7 +127,14 @@ func (c *consumer) Open(ctx context.Context, last uint64) (uint64, error) {
 	return pos, err
 }
 
-func (c *consumer) Deliver(_ context.Context, r events.Record) error {
+func (c *consumer) Deliver(ctx context.Context, r events.Record) error {
+	if c.block != nil {
+		select {
+		case <-c.block:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r.Seq != c.pos+1 {
@@ -440,5 +449,34 @@ func TestRewind(t *testing.T) {
 	}
 	if got := other.seqs(); !slices.Equal(got, span(1, 20)) {
 		t.Fatalf("the other consumer was delivered %v; want 1..20", got)
+	}
+}
+
+// TestSlowConsumerHoldsNoOneBack: a consumer that does not take its
+// records (blocked) holds no other back: once its queue is full it leaves
+// the common follow; released, it catches up on its own and joins again,
+// and both are delivered every record once, in order.
+func TestSlowConsumerHoldsNoOneBack(t *testing.T) {
+	n := newNode(t)
+	n.append(50)
+	slow, fast := newConsumer(t, n.store, "slow"), newConsumer(t, n.store, "fast")
+	slow.block = make(chan struct{})
+	start(t, n, follow.Options{QueueMax: 4, JoinGap: 4}, slow, fast)
+	last := n.append(50)
+	waitFor(t, fast, last)
+	if got := slow.position(); got != 0 {
+		t.Fatalf("the blocked consumer is at %d", got)
+	}
+	close(slow.block)
+	waitFor(t, slow, last)
+	for range 10 {
+		last = n.append(2)
+	}
+	waitFor(t, slow, last)
+	waitFor(t, fast, last)
+	for _, c := range []*consumer{slow, fast} {
+		if got := c.seqs(); !slices.Equal(got, span(1, last)) {
+			t.Fatalf("%s was delivered %d records %v...; want 1..%d once each", c.name, len(got), got[:min(len(got), 10)], last)
+		}
 	}
 }
