@@ -196,10 +196,10 @@ func (g *Group) Open(ctx context.Context, last uint64) (uint64, error) {
 // sequence the view resumed from (0: rebuilt from the first event) and how
 // many records it has applied since.
 type ViewStat struct {
-	Name    string
-	Durable bool
-	From    uint64
-	Applied uint64
+	Name    string `json:"name"`
+	Durable bool   `json:"durable"`
+	From    uint64 `json:"from_seq"`
+	Applied uint64 `json:"applied"`
 }
 
 // Stats lists the group's views, once it is opened.

@@ -163,9 +163,9 @@ type item struct {
 // Stat is what a Follower did for one consumer: the position it opened
 // at and how many records it has been delivered since.
 type Stat struct {
-	Name      string
-	From      uint64
-	Delivered uint64
+	Name      string `json:"name"`
+	From      uint64 `json:"from_seq"`
+	Delivered uint64 `json:"delivered"`
 }
 
 // Stats lists every consumer opened so far, in the order they opened.
