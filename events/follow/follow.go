@@ -91,8 +91,9 @@ const (
 	QueueMaxDefault     = 4096
 	JoinGapDefault      = 1024
 	// saveTimeout bounds the last save of a consumer, made after the
-	// Follower's context has ended.
-	saveTimeout = 5 * time.Second
+	// Follower's context has ended: a read model's snapshot of many
+	// megabytes is written then, chunk by chunk.
+	saveTimeout = 30 * time.Second
 )
 
 // Follower follows one log for many consumers. Create it with New, Add the
