@@ -407,7 +407,9 @@ func (g *Group) restore(ctx context.Context, last uint64) error {
 			g.o.Logger.Warn("read models: snapshot not restored; rebuilding the view from the first event",
 				"group", g.o.Name, "view", g.names[i], "err", err)
 		} else {
-			r.lastSeq.Store(m.Seq)
+			// Woken too: a WaitFor made before the group opened waits
+			// for a sequence the snapshot may already hold.
+			r.advance(m.Seq)
 		}
 		r.applyMu.Unlock()
 	}

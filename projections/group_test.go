@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -125,6 +126,11 @@ func startViews(t *testing.T, n *jsNode, o projections.GroupOptions, durable *co
 	t.Helper()
 	v := &views{durable: durable, plain: &recorder{}}
 	v.dr, v.pr = newRunner(t, n.log, v.durable), newRunner(t, n.log, v.plain)
+	return v.start(t, n, o)
+}
+
+func (v *views) start(t *testing.T, n *jsNode, o projections.GroupOptions) *views {
+	t.Helper()
 	o.Name, o.Store = "test", n.store
 	g, err := projections.NewGroup(o)
 	if err != nil {
@@ -290,4 +296,26 @@ func TestGroupSnapshotBeyondTheLog(t *testing.T) {
 	v2 := startViews(t, n, projections.GroupOptions{}, &counter{})
 	v2.waitFor(t, last)
 	checkCounter(t, v2.durable, last, 4)
+}
+
+// TestGroupRestoreWakesWaiters: a WaitFor made before the group opened, for
+// a sequence its snapshot holds, returns once the snapshot is restored,
+// with no record after it to apply.
+func TestGroupRestoreWakesWaiters(t *testing.T) {
+	n := newJSNode(t)
+	last := n.burn(20)
+	v := startViews(t, n, projections.GroupOptions{}, &counter{})
+	v.waitFor(t, last)
+	v.stop()
+	v2 := &views{durable: &counter{}, plain: &recorder{}}
+	v2.dr, v2.pr = newRunner(t, n.log, v2.durable), newRunner(t, n.log, v2.plain)
+	waited := make(chan error, 1)
+	go func() { waited <- v2.dr.WaitFor(waitCtx(t), last) }()
+	// Most likely waiting by now; the test holds either way.
+	time.Sleep(10 * time.Millisecond)
+	v2.start(t, n, projections.GroupOptions{})
+	if err := <-waited; err != nil {
+		t.Fatal(err)
+	}
+	checkCounter(t, v2.durable, last, 0)
 }
