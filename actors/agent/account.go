@@ -24,11 +24,6 @@ type Account struct {
 	BalanceMicros events.Micros            `json:"balance_micros"`
 	HeldMicros    events.Micros            `json:"held_micros"`
 	Holds         map[string]events.Micros `json:"holds,omitempty"`
-	// Settled is, per process manager, the stream sequence of the last
-	// trigger applied; see events.Trigger.
-	Settled map[string]uint64 `json:"settled,omitempty"`
-	// SettledIndex is the Index of that trigger, when not 0.
-	SettledIndex map[string]uint32 `json:"settled_index,omitempty"`
 	// Totals for the agent's metadata.
 	GrantedMicros  events.Micros `json:"granted_micros"`
 	ReceivedMicros events.Micros `json:"received_micros"`
@@ -73,11 +68,6 @@ func (a Account) Exists() bool { return a.Status != StatusNone }
 // Running reports whether the agent runs at least one execution.
 func (a Account) Running() bool { return len(a.Executions) > 0 }
 
-// applied reports whether trigger t was already applied to this account.
-func (a Account) applied(t events.Trigger) bool {
-	return t.Seq != 0 && !t.After(a.Settled[t.Manager], a.SettledIndex[t.Manager])
-}
-
 // Evolve applies one event. It never fails: an event in the log is a fact.
 // The returned account may share its maps with the one passed in, which the
 // caller gives up.
@@ -96,56 +86,43 @@ func Evolve(a Account, e events.Event) Account {
 	case events.TransferReceived:
 		a.BalanceMicros += e.AmountMicros
 		a.ReceivedMicros += e.AmountMicros
-		a = a.settle(e.Trigger)
-	case events.TransferBounced:
-		a = a.settle(e.Trigger)
 	case events.TransferReturned:
 		if !e.Burned {
 			a.BalanceMicros += e.AmountMicros
 			a.SentMicros -= e.AmountMicros
 		}
-		a = a.settle(e.Trigger)
 	case events.HoldPlaced:
 		if a.Holds == nil {
 			a.Holds = map[string]events.Micros{}
 		}
 		a.Holds[e.HoldID] = e.AmountMicros
 		a.HeldMicros += e.AmountMicros
-		a = a.settle(e.Trigger)
 	case events.HoldIncreased:
 		a.Holds[e.HoldID] = e.AmountMicros
 		a.HeldMicros += e.DeltaMicros
-		a = a.settle(e.Trigger)
 	case events.HoldPosted:
 		delete(a.Holds, e.HoldID)
 		a.HeldMicros -= e.AmountMicros + e.ReleasedMicros
 		a.BalanceMicros -= e.AmountMicros
 		a.SpentMicros += e.AmountMicros
-		a = a.settle(e.Trigger)
 	case events.HoldVoided:
 		delete(a.Holds, e.HoldID)
 		a.HeldMicros -= e.AmountMicros
-		a = a.settle(e.Trigger)
 	case events.CreditsBurned:
 		a.BalanceMicros -= e.AmountMicros
 		a.SpentMicros += e.AmountMicros
-		a = a.settle(e.Trigger)
-	case events.PaymentRefused:
-		a = a.settle(e.Trigger)
 	case events.AgentDied:
 		// Executions still running keep running until their end is
 		// recorded, which releases their leases.
 		a.Status = StatusDead
 		a.Holds, a.HeldMicros = nil, 0
 		a.BalanceMicros -= e.BurnedMicros
-		a = a.settle(e.Trigger)
 	case events.ExecutionStarted:
 		if a.Executions == nil {
 			a.Executions = map[string]Execution{}
 		}
 		a.Executions[e.ExecutionID] = Execution{BidID: e.BidID, PayerID: e.PayerID, Pool: e.Pool, Resources: e.Resources}
 		a.ExecutionCount++
-		a = a.settle(e.Trigger)
 	case events.ExecutionResumed:
 		if x, ok := a.Executions[e.ExecutionID]; ok {
 			x.Attempt = e.Attempt
@@ -153,26 +130,6 @@ func Evolve(a Account, e events.Event) Account {
 		}
 	case events.ExecutionEnded:
 		delete(a.Executions, e.ExecutionID)
-	}
-	return a
-}
-
-func (a Account) settle(t events.Trigger) Account {
-	if t.Seq == 0 {
-		return a
-	}
-	if a.Settled == nil {
-		a.Settled = map[string]uint64{}
-	}
-	a.Settled[t.Manager] = t.Seq
-	switch {
-	case t.Index != 0:
-		if a.SettledIndex == nil {
-			a.SettledIndex = map[string]uint32{}
-		}
-		a.SettledIndex[t.Manager] = t.Index
-	case a.SettledIndex != nil:
-		delete(a.SettledIndex, t.Manager)
 	}
 	return a
 }

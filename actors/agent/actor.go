@@ -10,8 +10,8 @@ import (
 )
 
 // Aggregate is the account as an event-sourced actor kind.
-func Aggregate() runtime.Aggregate[Account] {
-	return runtime.Aggregate[Account]{Kind: events.KindAgent, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit,
+func Aggregate() runtime.Aggregate[Account, Command] {
+	return runtime.Aggregate[Account, Command]{Kind: events.KindAgent, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit,
 		Public: func(a Account) any { return a.Status }}
 }
 
@@ -65,7 +65,7 @@ func NewAccounts(host *runtime.Host) *Accounts {
 
 // Do sends one command to agent id. key is the idempotency key (may be
 // empty).
-func (a *Accounts) Do(ctx context.Context, id, key string, cmd any) (runtime.Result, error) {
+func (a *Accounts) Do(ctx context.Context, id, key string, cmd Command) (runtime.Result, error) {
 	return a.host.Ask(ctx, events.KindAgent, id, runtime.Request{Command: cmd, Key: key})
 }
 
@@ -105,7 +105,7 @@ func (a *Accounts) Transfer(ctx context.Context, from, key string, t Transfer) (
 // status is agent id's status: what its actor published when it is
 // running (no round trip; a death in flight is seen as alive, and the
 // transfer then bounces back, as it would after the check), else asked.
-// Only the status: a copy of the whole account (holds, marks) would cost
+// Only the status: a copy of the whole account (holds, executions) would cost
 // more than the transfer.
 func (a *Accounts) status(ctx context.Context, id string) (Status, error) {
 	if v, ok := a.host.Peek(events.KindAgent, id); ok {
@@ -120,8 +120,6 @@ func (a Account) clone() Account {
 	c := a
 	c.Lineage = append([]string(nil), a.Lineage...)
 	c.Holds = maps.Clone(a.Holds)
-	c.Settled = maps.Clone(a.Settled)
-	c.SettledIndex = maps.Clone(a.SettledIndex)
 	c.Command = append([]string(nil), a.Command...)
 	c.Executions = maps.Clone(a.Executions)
 	return c

@@ -2,6 +2,39 @@ package agent
 
 import "github.com/agora-econ/agora/events"
 
+// Command is a command of an agent's account: Decide takes nothing else,
+// and the shell refuses any other (runtime.ErrWrongCommand).
+type Command interface{ agentCommand() }
+
+func (Create) agentCommand()          {}
+func (Transfer) agentCommand()        {}
+func (ReceiveTransfer) agentCommand() {}
+func (ReturnTransfer) agentCommand()  {}
+func (PlaceHold) agentCommand()       {}
+func (IncreaseHold) agentCommand()    {}
+func (PostHold) agentCommand()        {}
+func (VoidHold) agentCommand()        {}
+func (Burn) agentCommand()            {}
+func (Grant) agentCommand()           {}
+func (Die) agentCommand()             {}
+func (StartExecution) agentCommand()  {}
+func (ResumeExecution) agentCommand() {}
+func (EndExecution) agentCommand()    {}
+
+// The commands a process manager sends carry its trigger (zero when they
+// come from elsewhere): the shell answers a redelivered one as already
+// applied (events.Triggered).
+
+func (c ReceiveTransfer) Triggered() events.Trigger { return c.Trigger }
+func (c ReturnTransfer) Triggered() events.Trigger  { return c.Trigger }
+func (c PlaceHold) Triggered() events.Trigger       { return c.Trigger }
+func (c IncreaseHold) Triggered() events.Trigger    { return c.Trigger }
+func (c PostHold) Triggered() events.Trigger        { return c.Trigger }
+func (c VoidHold) Triggered() events.Trigger        { return c.Trigger }
+func (c Burn) Triggered() events.Trigger            { return c.Trigger }
+func (c Die) Triggered() events.Trigger             { return c.Trigger }
+func (c StartExecution) Triggered() events.Trigger  { return c.Trigger }
+
 // Create opens the account with a grant (minted). Ids, lineage, the grant
 // and the program's command are decided by the caller; the decider checks
 // them.

@@ -10,15 +10,13 @@ import (
 )
 
 // Decide answers a command with the one event that records it, or a typed
-// rejection. A nil event with a nil error means the command was already
-// applied (a redelivered trigger) and nothing more is to be written.
+// rejection. A nil event with a nil error means the command needs no event
+// (it is done already). A redelivered command of a process manager never
+// reaches it: the shell answers that from its marks.
 //
 // Every command yields at most one event for this account, so an append is
 // a single message and needs no multi-message transaction.
-func Decide(a Account, cmd any) (events.Event, error) {
-	if t, ok := triggerOf(cmd); ok && a.applied(t) {
-		return nil, nil
-	}
+func Decide(a Account, cmd Command) (events.Event, error) {
 	switch c := cmd.(type) {
 	case Create:
 		return decideCreate(a, c)
@@ -147,8 +145,9 @@ func ValidateCommand(command []string) error {
 
 // decideStart records an execution's start. Its trigger makes it exactly
 // once: the executor delivers each agent's starts in log order, so a
-// redelivery is at or below the mark and was answered above. A start for
-// an execution already running is already done.
+// redelivery is at or below the executor's mark, and the shell answers it
+// without asking Decide. A start for an execution already running is
+// already done.
 func decideStart(a Account, c StartExecution) (events.Event, error) {
 	if c.Trigger.Seq == 0 || c.Trigger.Manager == "" {
 		return nil, fmt.Errorf("%w: StartExecution %s", ErrMissingTrigger, c.ExecutionID)
@@ -351,28 +350,4 @@ func spend(a Account, amount events.Micros) error {
 		return fmt.Errorf("%w: %s asked, %s available", ErrInsufficientCredits, amount, a.Available())
 	}
 	return nil
-}
-
-func triggerOf(cmd any) (events.Trigger, bool) {
-	switch c := cmd.(type) {
-	case ReceiveTransfer:
-		return c.Trigger, true
-	case ReturnTransfer:
-		return c.Trigger, true
-	case PlaceHold:
-		return c.Trigger, true
-	case IncreaseHold:
-		return c.Trigger, true
-	case PostHold:
-		return c.Trigger, true
-	case VoidHold:
-		return c.Trigger, true
-	case Burn:
-		return c.Trigger, true
-	case Die:
-		return c.Trigger, true
-	case StartExecution:
-		return c.Trigger, true
-	}
-	return events.Trigger{}, false
 }

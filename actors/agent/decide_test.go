@@ -11,12 +11,16 @@ import (
 	"testing"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/market"
+	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
 )
 
 // The decider's table tests: given the events of account "a" (folded with
 // Evolve from New("a")), when a command, then an event or a typed rejection,
-// and the state once that event is applied.
+// and the state once that event is applied. A command is answered as the
+// shell answers it (runtime.Step): its redelivery marks are the fold of
+// the same events, so the tables say what a redelivered command does too.
 
 const acctID = "a"
 
@@ -34,6 +38,33 @@ func fold(given ...events.Event) agent.Account {
 		a = agent.Evolve(a, e)
 	}
 	return a
+}
+
+// marksOf are the redelivery marks after the given events, as the shell
+// keeps them.
+func marksOf(given ...events.Event) runtime.Marks {
+	var m runtime.Marks
+	for _, e := range given {
+		m = m.Settle(runtime.TriggerOf(e))
+	}
+	return m
+}
+
+// seqs is the sequence of each manager's mark.
+func seqs(m runtime.Marks) map[string]uint64 {
+	if len(m) == 0 {
+		return nil
+	}
+	out := map[string]uint64{}
+	for manager, at := range m {
+		out[manager] = at.Seq
+	}
+	return out
+}
+
+// decide answers cmd on the account after given as the shell does.
+func decide(given []events.Event, cmd any) (events.Event, error) {
+	return runtime.Step(agent.Aggregate(), fold(given...), marksOf(given...), cmd)
 }
 
 // The events the tables start from.
@@ -65,7 +96,8 @@ type state struct {
 	Held      events.Micros
 	Available events.Micros
 	Holds     map[string]events.Micros
-	Settled   map[string]uint64
+	// Settled is the sequence of each manager's redelivery mark.
+	Settled map[string]uint64
 	// Executions are the running executions; Started counts them all.
 	Executions map[string]agent.Execution
 	Started    int64
@@ -75,9 +107,6 @@ func stateOf(a agent.Account) state {
 	s := state{Status: a.Status, Balance: a.BalanceMicros, Held: a.HeldMicros, Available: a.Available(), Started: a.ExecutionCount}
 	if len(a.Holds) > 0 {
 		s.Holds = maps.Clone(a.Holds)
-	}
-	if len(a.Settled) > 0 {
-		s.Settled = maps.Clone(a.Settled)
 	}
 	if len(a.Executions) > 0 {
 		s.Executions = maps.Clone(a.Executions)
@@ -125,9 +154,10 @@ func runDecideCases(t *testing.T, cases []decideCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := fold(tc.given...)
-			got, err := agent.Decide(before, tc.when)
+			marks := marksOf(tc.given...)
+			got, err := runtime.Step(agent.Aggregate(), before, marks, tc.when)
 			// Decide is pure: the account it was given is untouched.
-			if !reflect.DeepEqual(before, fold(tc.given...)) {
+			if !reflect.DeepEqual(before, fold(tc.given...)) || !reflect.DeepEqual(marks, marksOf(tc.given...)) {
 				t.Fatalf("Decide changed its input:\n got %+v\nwant %+v", before, fold(tc.given...))
 			}
 			switch {
@@ -158,7 +188,9 @@ func runDecideCases(t *testing.T, cases []decideCase) {
 				if tc.state == nil {
 					t.Fatal("bad case: an event is expected, so its state must be given")
 				}
-				if s := stateOf(after); !reflect.DeepEqual(s, *tc.state) {
+				s := stateOf(after)
+				s.Settled = seqs(marks.Clone().Settle(runtime.TriggerOf(got)))
+				if !reflect.DeepEqual(s, *tc.state) {
 					t.Fatalf("state after %T\n got %+v\nwant %+v", got, s, *tc.state)
 				}
 			}
@@ -793,28 +825,31 @@ func TestDecideOperatorKill(t *testing.T) {
 
 type unknownCommand struct{ AmountMicros events.Micros }
 
+// TestDecideUnknownCommand: what is not an agent's command is refused by
+// the shell before Decide (runtime.ErrWrongCommand), whatever the account;
+// a pointer to a command is of the kind, and Decide refuses it.
 func TestDecideUnknownCommand(t *testing.T) {
 	runDecideCases(t, []decideCase{
-		{name: "a foreign type", given: alive, when: unknownCommand{AmountMicros: 1}, err: agent.ErrUnknownCommand},
+		{name: "a foreign type", given: alive, when: unknownCommand{AmountMicros: 1}, err: runtime.ErrWrongCommand},
 		{name: "a pointer to a command", given: alive, when: &agent.Burn{AmountMicros: 1}, err: agent.ErrUnknownCommand},
 		{name: "a pointer to a triggered command", given: alive, when: &agent.Die{}, err: agent.ErrUnknownCommand},
-		{name: "nil", given: alive, when: nil, err: agent.ErrUnknownCommand},
-		{name: "an event is not a command", given: alive, when: events.CreditsBurned{AmountMicros: 1}, err: agent.ErrUnknownCommand},
-		{name: "to a dead agent", given: dead, when: unknownCommand{}, err: agent.ErrUnknownCommand},
-		// The account's existence is checked first.
-		{name: "to a never-created agent", when: unknownCommand{}, err: agent.ErrUnknownAgent},
+		{name: "nil", given: alive, when: nil, err: runtime.ErrWrongCommand},
+		{name: "an event is not a command", given: alive, when: events.CreditsBurned{AmountMicros: 1}, err: runtime.ErrWrongCommand},
+		{name: "a market's command", given: alive, when: market.ReleaseLease{ExecutionID: "x"}, err: runtime.ErrWrongCommand},
+		{name: "to a dead agent", given: dead, when: unknownCommand{}, err: runtime.ErrWrongCommand},
+		{name: "to a never-created agent", when: unknownCommand{}, err: runtime.ErrWrongCommand},
 	})
 }
 
 // TestDecideRedeliveryEveryTriggeredCommand: for each command that carries
 // a trigger, a trigger at or below the mark is a no-op even where the same
 // command with a fresh trigger would be rejected or applied, and a higher
-// trigger is decided normally.
+// trigger is decided normally, moves the mark, and is then a redelivery.
 func TestDecideRedeliveryEveryTriggeredCommand(t *testing.T) {
 	base := given(created(cr(1000)), placed("h1", cr(100)), placed("h2", cr(100)),
 		events.CreditsBurned{AmountMicros: 1, Trigger: trig("m", 10)})
-	withTrigger := func(tr events.Trigger) []any {
-		return []any{
+	withTrigger := func(tr events.Trigger) []agent.Command {
+		return []agent.Command{
 			agent.ReceiveTransfer{TransferID: "t", From: "b", AmountMicros: 1, Trigger: tr},
 			agent.ReturnTransfer{TransferID: "t", To: "b", AmountMicros: 1, Trigger: tr},
 			agent.PlaceHold{HoldID: "h3", AmountMicros: 1, Trigger: tr},
@@ -830,8 +865,7 @@ func TestDecideRedeliveryEveryTriggeredCommand(t *testing.T) {
 	for _, seq := range []uint64{1, 9, 10} {
 		for _, cmd := range withTrigger(trig("m", seq)) {
 			t.Run(fmt.Sprintf("%T seq %d", cmd, seq), func(t *testing.T) {
-				a := fold(base...)
-				if ev, err := agent.Decide(a, cmd); ev != nil || err != nil {
+				if ev, err := decide(base, cmd); ev != nil || err != nil {
 					t.Fatalf("redelivery decided %#v, %v; want nil, nil", ev, err)
 				}
 			})
@@ -840,21 +874,20 @@ func TestDecideRedeliveryEveryTriggeredCommand(t *testing.T) {
 	for _, tr := range []events.Trigger{trig("m", 11), trig("n", 1), trig("n", 10)} {
 		for _, cmd := range withTrigger(tr) {
 			t.Run(fmt.Sprintf("%T %s seq %d", cmd, tr.Manager, tr.Seq), func(t *testing.T) {
-				a := fold(base...)
-				ev, err := agent.Decide(a, cmd)
+				ev, err := decide(base, cmd)
 				if err != nil || ev == nil {
 					t.Fatalf("fresh trigger decided %#v, %v; want an event", ev, err)
 				}
-				after := agent.Evolve(a, ev)
+				after := append(slices.Clone(base), ev)
 				want := map[string]uint64{"m": 10}
 				want[tr.Manager] = tr.Seq
-				if !reflect.DeepEqual(after.Settled, want) {
-					t.Fatalf("marks %v, want %v", after.Settled, want)
+				if got := seqs(marksOf(after...)); !reflect.DeepEqual(got, want) {
+					t.Fatalf("marks %v, want %v", got, want)
 				}
-				if ev2, err2 := agent.Decide(after, cmd); ev2 != nil || err2 != nil {
+				if ev2, err2 := decide(after, cmd); ev2 != nil || err2 != nil {
 					t.Fatalf("the same command again decided %#v, %v; want nil, nil", ev2, err2)
 				}
-				checkInvariants(t, after)
+				checkInvariants(t, fold(after...))
 			})
 		}
 	}
@@ -885,7 +918,7 @@ func TestDecideDieIsDeterministic(t *testing.T) {
 // no drift.
 func TestDecideMicroExactness(t *testing.T) {
 	a := fold(created(1_000_001)) // 1.000001 credits
-	steps := []any{
+	steps := []agent.Command{
 		agent.PlaceHold{HoldID: "h1", AmountMicros: 1},
 		agent.Transfer{TransferID: "t1", To: "b", AmountMicros: cr(1)},
 		agent.ReceiveTransfer{TransferID: "t2", From: "b", AmountMicros: 1, Trigger: trig("transfers", 1)},
@@ -1011,7 +1044,7 @@ func randomTrigger(s source) events.Trigger {
 	return events.Trigger{Manager: managers[s.intn(len(managers))], Seq: uint64(s.intn(40))}
 }
 
-func randomCommand(s source, a agent.Account) any {
+func randomCommand(s source, a agent.Account) agent.Command {
 	holdIDs := []string{"h0", "h1", "h2", "h3", "h4", "h5", "H6", "h.7"}
 	hold := func() string { return holdIDs[s.intn(len(holdIDs))] }
 	holdAmount := func() events.Micros {
@@ -1051,7 +1084,7 @@ func randomCommand(s source, a agent.Account) any {
 		return agent.Burn{AmountMicros: 1}
 	case 23:
 		if s.intn(2) == 0 {
-			return unknownCommand{}
+			return &agent.Burn{AmountMicros: 1} // of the kind, yet not one Decide handles
 		}
 		ids := []string{"x0", "x1", "x2"}
 		if s.intn(2) == 0 {
@@ -1077,7 +1110,7 @@ var typedRejections = []error{
 
 // step decides cmd on a, checks the answer against a and returns the
 // account after it.
-func step(t testing.TB, a agent.Account, cmd any) agent.Account {
+func step(t testing.TB, a agent.Account, cmd agent.Command) agent.Account {
 	t.Helper()
 	snapshot := stateOf(a)
 	ev, err := agent.Decide(a, cmd)
@@ -1137,11 +1170,6 @@ func step(t testing.TB, a agent.Account, cmd any) agent.Account {
 	}
 	if _, starts := ev.(events.ExecutionStarted); starts && before.Status != agent.StatusAlive {
 		t.Fatalf("%#v started an execution of a %q agent", ev, before.Status)
-	}
-	for m, seq := range before.Settled {
-		if after.Settled[m] < seq {
-			t.Fatalf("%#v moved mark %s back from %d to %d", ev, m, seq, after.Settled[m])
-		}
 	}
 	return after
 }

@@ -125,7 +125,7 @@ func TestPropertyLedger(t *testing.T) {
 					rt.Skip("no hold")
 				}
 				h := rapid.SampledFrom(holds[id]).Draw(rt, "hold")
-				var cmd any = agent.VoidHold{HoldID: h}
+				var cmd agent.Command = agent.VoidHold{HoldID: h}
 				if rapid.Bool().Draw(rt, "post") {
 					cmd = agent.PostHold{HoldID: h}
 				}
@@ -184,9 +184,6 @@ type fataler interface {
 func normalize(a agent.Account) agent.Account {
 	if len(a.Holds) == 0 {
 		a.Holds = nil
-	}
-	if len(a.Settled) == 0 {
-		a.Settled = nil
 	}
 	if len(a.Lineage) == 0 {
 		a.Lineage = nil

@@ -64,8 +64,6 @@ type Book struct {
 	Bids                map[string]Bid       `json:"bids,omitempty"`
 	Executions          map[string]Execution `json:"executions,omitempty"`
 	Cycle               uint64               `json:"cycle"`
-	Settled             map[string]uint64    `json:"settled,omitempty"`
-	SettledIndex        map[string]uint32    `json:"settled_index,omitempty"`
 }
 
 // New is a pool before its first event.
@@ -109,29 +107,6 @@ func (b Book) open(name string) (Market, bool) {
 	return m, ok && !m.Retired
 }
 
-func (b Book) applied(t events.Trigger) bool {
-	return t.Seq != 0 && !t.After(b.Settled[t.Manager], b.SettledIndex[t.Manager])
-}
-
-func (b Book) settle(t events.Trigger) Book {
-	if t.Seq == 0 {
-		return b
-	}
-	if b.Settled == nil {
-		b.Settled = map[string]uint64{}
-	}
-	b.Settled[t.Manager] = t.Seq
-	if t.Index != 0 {
-		if b.SettledIndex == nil {
-			b.SettledIndex = map[string]uint32{}
-		}
-		b.SettledIndex[t.Manager] = t.Index
-	} else if b.SettledIndex != nil {
-		delete(b.SettledIndex, t.Manager)
-	}
-	return b
-}
-
 // Evolve applies one event; it may reuse the book it is given.
 func Evolve(b Book, e events.Event) Book {
 	if b.Markets == nil {
@@ -164,15 +139,11 @@ func Evolve(b Book, e events.Event) Book {
 	case events.BidListed:
 		b.Bids[e.BidID] = Bid{ID: e.BidID, AgentID: e.AgentID, BeneficiaryID: e.BeneficiaryID,
 			Resources: e.Resources, AmountMicros: e.AmountMicros, Payload: e.Payload, PlacedAt: e.PlacedAt}
-		b = b.settle(e.Trigger)
-	case events.BidRejected:
-		b = b.settle(e.Trigger)
 	case events.BidRaised:
 		if bid, ok := b.Bids[e.BidID]; ok {
 			bid.AmountMicros = e.AmountMicros
 			b.Bids[e.BidID] = bid
 		}
-		b = b.settle(e.Trigger)
 	case events.BidWithdrawn:
 		delete(b.Bids, e.BidID)
 	case events.BidsCancelled:
@@ -182,7 +153,6 @@ func Evolve(b Book, e events.Event) Book {
 		for _, ref := range e.Sponsored {
 			delete(b.Bids, ref.BidID)
 		}
-		b = b.settle(e.Trigger)
 	case events.CycleCleared:
 		for _, id := range e.Expired {
 			b = b.release(id)
@@ -212,7 +182,6 @@ func Evolve(b Book, e events.Event) Book {
 		}
 	case events.ExecutionReleased:
 		b = b.release(e.ExecutionID)
-		b = b.settle(e.Trigger)
 	}
 	return b
 }

@@ -6,6 +6,27 @@ import (
 	"github.com/agora-econ/agora/events"
 )
 
+// Command is a command of a clearing book: Decide takes nothing else, and
+// the shell refuses any other (runtime.ErrWrongCommand).
+type Command interface{ clearingCommand() }
+
+func (Configure) clearingCommand()        {}
+func (ListBid) clearingCommand()          {}
+func (RaiseBid) clearingCommand()         {}
+func (WithdrawBid) clearingCommand()      {}
+func (CancelAgentBids) clearingCommand()  {}
+func (Clear) clearingCommand()            {}
+func (ReleaseExecution) clearingCommand() {}
+func (RenewLease) clearingCommand()       {}
+
+// The commands the clearing manager sends carry its trigger: the shell
+// answers a redelivered one as already applied (events.Triggered).
+
+func (c ListBid) Triggered() events.Trigger          { return c.Trigger }
+func (c RaiseBid) Triggered() events.Trigger         { return c.Trigger }
+func (c CancelAgentBids) Triggered() events.Trigger  { return c.Trigger }
+func (c ReleaseExecution) Triggered() events.Trigger { return c.Trigger }
+
 // Configure sets the markets and rules of the book (at every start).
 type Configure struct {
 	Markets             map[string]events.MarketTerms

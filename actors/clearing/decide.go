@@ -11,20 +11,15 @@ import (
 )
 
 // Decide answers a command with one event, nothing (already applied), or a
-// typed rejection.
-func Decide(b Book, cmd any) (events.Event, error) {
+// typed rejection. A redelivered command of a process manager never
+// reaches it: the shell answers that from its marks.
+func Decide(b Book, cmd Command) (events.Event, error) {
 	switch c := cmd.(type) {
 	case Configure:
 		return decideConfigure(b, c)
 	case ListBid:
-		if b.applied(c.Trigger) {
-			return nil, nil
-		}
 		return decideList(b, c)
 	case RaiseBid:
-		if b.applied(c.Trigger) {
-			return nil, nil
-		}
 		bid, ok := b.Bids[c.BidID]
 		if !ok || c.AmountMicros <= bid.AmountMicros {
 			// The bid won or left meanwhile; the raised hold's excess is
@@ -42,9 +37,6 @@ func Decide(b Book, cmd any) (events.Event, error) {
 		}
 		return events.BidWithdrawn{BidID: c.BidID, AgentID: c.AgentID, AmountMicros: bid.AmountMicros, Reason: c.Reason}, nil
 	case CancelAgentBids:
-		if b.applied(c.Trigger) {
-			return nil, nil
-		}
 		// The dead agent's own bids go (its death voided their holds), and
 		// so do bids others placed for it to run: a dead agent never runs.
 		var ids []string
@@ -75,9 +67,6 @@ func Decide(b Book, cmd any) (events.Event, error) {
 		}
 		return events.LeaseRenewed{ExecutionID: c.ExecutionID, At: c.At.UTC()}, nil
 	case ReleaseExecution:
-		if b.applied(c.Trigger) {
-			return nil, nil
-		}
 		x, ok := b.Executions[c.ExecutionID]
 		if !ok {
 			if c.Trigger.Seq != 0 {

@@ -54,10 +54,10 @@ func react(pool string, r events.Record, e events.Event) []runtime.Reaction {
 		return nil
 	}
 	t := events.Trigger{Manager: ManagerName, Seq: r.Seq}
-	book := func(cmd any) []runtime.Reaction {
+	book := func(cmd events.Triggered) []runtime.Reaction {
 		return []runtime.Reaction{{Kind: events.KindClearing, ID: pool, Command: cmd}}
 	}
-	toAgent := func(agentID string, cmd any) runtime.Reaction {
+	toAgent := func(agentID string, cmd events.Triggered) runtime.Reaction {
 		return runtime.Reaction{Kind: events.KindAgent, ID: agentID, Command: cmd}
 	}
 	switch kind {

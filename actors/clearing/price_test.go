@@ -30,7 +30,7 @@ func priceBook(t *testing.T, cpu, memory events.MarketTerms) clearing.Book {
 
 // priceApply decides cmd and evolves the book with its event; a rejection
 // fails the test.
-func priceApply(t *testing.T, b clearing.Book, cmd any) clearing.Book {
+func priceApply(t *testing.T, b clearing.Book, cmd clearing.Command) clearing.Book {
 	t.Helper()
 	e, err := clearing.Decide(b, cmd)
 	if err != nil {

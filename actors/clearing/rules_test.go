@@ -17,6 +17,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -60,7 +61,9 @@ type script struct {
 	file string
 	line int
 
-	book    clearing.Book
+	book clearing.Book
+	// marks are the book's redelivery marks, as the shell keeps them.
+	marks   runtime.Marks
 	applied []events.Event // every event, in order: the log
 
 	markets map[string]events.MarketTerms
@@ -206,8 +209,9 @@ func (s *script) do(cmd string, args []string) {
 	}
 }
 
-// decide runs the command through Decide and, when it yields an event,
-// Evolve, checking determinism and the invariants.
+// decide runs the command as the shell does (runtime.Step: a redelivery
+// is answered from the marks, anything else by Decide) and, when it yields
+// an event, Evolve, checking determinism and the invariants.
 func (s *script) decide(cmd any) {
 	s.t.Helper()
 	_, bulk := cmd.(clearing.ListBid)
@@ -216,8 +220,9 @@ func (s *script) decide(cmd any) {
 	if !bulk {
 		before = s.bookJSON()
 	}
-	e, err := clearing.Decide(s.book, cmd)
-	if again, err2 := clearing.Decide(s.book, cmd); !bytes.Equal(scriptJSON(s.t, e), scriptJSON(s.t, again)) || !scriptSameErr(err, err2) {
+	agg := clearing.Aggregate(scriptPool)
+	e, err := runtime.Step(agg, s.book, s.marks, cmd)
+	if again, err2 := runtime.Step(agg, s.book, s.marks, cmd); !bytes.Equal(scriptJSON(s.t, e), scriptJSON(s.t, again)) || !scriptSameErr(err, err2) {
 		s.errorf("Decide is not deterministic: %+v (%v) then %+v (%v)", e, err, again, err2)
 	}
 	if !bulk {
@@ -225,7 +230,7 @@ func (s *script) decide(cmd any) {
 			s.errorf("Decide changed the book:\n%s\n%s", before, after)
 		}
 	}
-	if scriptHasTrigger(cmd) {
+	if runtime.TriggerOf(cmd).Seq != 0 {
 		s.lastCmd = cmd
 	}
 	s.lastEvent, s.lastErr = e, err
@@ -242,18 +247,9 @@ func (s *script) decide(cmd any) {
 		return
 	}
 	s.book = clearing.Evolve(s.book, e)
+	s.marks = s.marks.Settle(runtime.TriggerOf(e))
 	s.applied = append(s.applied, e)
 	s.checkInvariants()
-}
-
-func scriptHasTrigger(cmd any) bool {
-	switch cmd.(type) {
-	case clearing.ListBid, clearing.RaiseBid, clearing.CancelAgentBids:
-		return true
-	case clearing.ReleaseExecution:
-		return cmd.(clearing.ReleaseExecution).Trigger.Seq != 0
-	}
-	return false
 }
 
 func scriptSameErr(a, b error) bool {

@@ -46,8 +46,8 @@ func NewService(host *runtime.Host, accounts *agent.Accounts, manager *runtime.M
 }
 
 // Aggregate is the book as an event-sourced actor kind.
-func Aggregate(pool string) runtime.Aggregate[Book] {
-	return runtime.Aggregate[Book]{Kind: events.KindClearing, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit,
+func Aggregate(pool string) runtime.Aggregate[Book, Command] {
+	return runtime.Aggregate[Book, Command]{Kind: events.KindClearing, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit,
 		SnapshotBytesMin: snapshotBytesMin}
 }
 
@@ -73,7 +73,6 @@ func (s *Service) Market(ctx context.Context, resource string) (market.Market, e
 	return runtime.Inspect(ctx, s.host, events.KindMarket, resource, func(m market.Market) market.Market {
 		c := m
 		c.Leases = nil
-		c.Settled = nil
 		return c
 	})
 }

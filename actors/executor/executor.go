@@ -593,7 +593,7 @@ func retry(ctx context.Context, fn func() error) error {
 }
 
 // do sends a command to an account, retrying what may be retried.
-func (x *Executor) do(ctx context.Context, id, key string, cmd any) (runtime.Result, error) {
+func (x *Executor) do(ctx context.Context, id, key string, cmd agent.Command) (runtime.Result, error) {
 	var res runtime.Result
 	err := retry(ctx, func() error {
 		var err error

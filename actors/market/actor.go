@@ -6,6 +6,6 @@ import (
 )
 
 // Aggregate is the market as an event-sourced actor kind.
-func Aggregate() runtime.Aggregate[Market] {
-	return runtime.Aggregate[Market]{Kind: events.KindMarket, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit}
+func Aggregate() runtime.Aggregate[Market, Command] {
+	return runtime.Aggregate[Market, Command]{Kind: events.KindMarket, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit}
 }

@@ -24,7 +24,6 @@ type Market struct {
 	MaxPriceMicros events.Micros           `json:"max_price_micros"`
 	Cycle          uint64                  `json:"cycle"`
 	UtilizationPPM int64                   `json:"utilization_ppm"`
-	Settled        map[string]uint64       `json:"settled,omitempty"`
 }
 
 // New is a market before its first event.
@@ -68,12 +67,24 @@ type ReleaseLease struct {
 	Trigger     events.Trigger
 }
 
-func (m Market) applied(t events.Trigger) bool {
-	return t.Seq != 0 && t.Seq <= m.Settled[t.Manager]
-}
+// Command is a command of a market: Decide takes nothing else, and the
+// shell refuses any other (runtime.ErrWrongCommand).
+type Command interface{ marketCommand() }
 
-// Decide answers a command with one event, nothing, or a rejection.
-func Decide(m Market, cmd any) (events.Event, error) {
+func (Configure) marketCommand()    {}
+func (ApplyCycle) marketCommand()   {}
+func (ReleaseLease) marketCommand() {}
+
+// The commands the clearing manager sends carry its trigger: the shell
+// answers a redelivered one as already applied (events.Triggered).
+
+func (c ApplyCycle) Triggered() events.Trigger   { return c.Trigger }
+func (c ReleaseLease) Triggered() events.Trigger { return c.Trigger }
+
+// Decide answers a command with one event, nothing, or a rejection. A
+// redelivered command of the clearing manager never reaches it: the shell
+// answers that from its marks.
+func Decide(m Market, cmd Command) (events.Event, error) {
 	switch c := cmd.(type) {
 	case Configure:
 		t := c.Terms
@@ -95,9 +106,6 @@ func Decide(m Market, cmd any) (events.Event, error) {
 		return events.MarketConfigured{Resource: m.Resource, SupplyUnits: t.SupplyUnits, PriceMicros: price,
 			MinPriceMicros: t.MinPriceMicros, MaxPriceMicros: t.MaxPriceMicros}, nil
 	case ApplyCycle:
-		if m.applied(c.Trigger) {
-			return nil, nil
-		}
 		if !m.Open() {
 			return nil, fmt.Errorf("%w: %s", ErrNotOpen, m.Resource)
 		}
@@ -119,9 +127,6 @@ func Decide(m Market, cmd any) (events.Event, error) {
 			SupplyUnits: m.SupplyUnits, UtilizationPPM: c.Outcome.UtilizationPPM, PriceMicros: m.PriceMicros,
 			NewPriceMicros: max(m.MinPriceMicros, min(m.MaxPriceMicros, c.Outcome.NewPriceMicros)), Trigger: c.Trigger}, nil
 	case ReleaseLease:
-		if m.applied(c.Trigger) {
-			return nil, nil
-		}
 		u, ok := m.Leases[c.ExecutionID]
 		if !ok {
 			return nil, nil // released already (expired in a cycle)
@@ -150,23 +155,10 @@ func Evolve(m Market, e events.Event) Market {
 			m.LeasedUnits += l.Units
 		}
 		m.Cycle, m.UtilizationPPM, m.PriceMicros = e.Cycle, e.UtilizationPPM, e.NewPriceMicros
-		m = m.settle(e.Trigger)
 	case events.LeaseReleased:
 		delete(m.Leases, e.ExecutionID)
 		m.LeasedUnits -= e.Units
-		m = m.settle(e.Trigger)
 	}
-	return m
-}
-
-func (m Market) settle(t events.Trigger) Market {
-	if t.Seq == 0 {
-		return m
-	}
-	if m.Settled == nil {
-		m.Settled = map[string]uint64{}
-	}
-	m.Settled[t.Manager] = t.Seq
 	return m
 }
 

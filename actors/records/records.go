@@ -43,9 +43,15 @@ type Acknowledge struct {
 	Reason string
 }
 
+// Command is a command of the acknowledgements: Decide takes nothing
+// else, and the shell refuses any other (runtime.ErrWrongCommand).
+type Command interface{ recordsCommand() }
+
+func (Acknowledge) recordsCommand() {}
+
 // Decide answers Acknowledge with record_acknowledged, or nothing when the
 // record is acknowledged already (a retry).
-func Decide(s Acknowledgements, cmd any) (events.Event, error) {
+func Decide(s Acknowledgements, cmd Command) (events.Event, error) {
 	c, ok := cmd.(Acknowledge)
 	if !ok {
 		return nil, fmt.Errorf("%w: %T", ErrUnknownCommand, cmd)
@@ -85,8 +91,8 @@ func Evolve(s Acknowledgements, e events.Event) Acknowledgements {
 
 // Aggregate is the acknowledgements as an actor kind (events.KindSystem,
 // one actor: events.RecordsID).
-func Aggregate() runtime.Aggregate[Acknowledgements] {
-	return runtime.Aggregate[Acknowledgements]{Kind: events.KindSystem, New: New, Decide: Decide, Evolve: Evolve}
+func Aggregate() runtime.Aggregate[Acknowledgements, Command] {
+	return runtime.Aggregate[Acknowledgements, Command]{Kind: events.KindSystem, New: New, Decide: Decide, Evolve: Evolve}
 }
 
 // Service is the front door to the acknowledgements.

@@ -13,7 +13,7 @@ func TestDecide(t *testing.T) {
 	tests := []struct {
 		name  string
 		given Acknowledgements
-		when  any
+		when  Command
 		then  events.Event
 		err   error
 	}{
@@ -22,7 +22,7 @@ func TestDecide(t *testing.T) {
 		{"sequence 0", New(""), Acknowledge{}, nil, ErrInvalidAcknowledgement},
 		{"reason too long", New(""), Acknowledge{Seq: 1, Reason: strings.Repeat("x", ReasonBytesMax+1)}, nil, ErrInvalidAcknowledgement},
 		{"reason not UTF-8", New(""), Acknowledge{Seq: 1, Reason: "\xff"}, nil, ErrInvalidAcknowledgement},
-		{"unknown command", New(""), "ack", nil, ErrUnknownCommand},
+		{"no command", New(""), nil, nil, ErrUnknownCommand},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -201,7 +201,7 @@ type skippedRecord struct {
 // skip passes over a record that is not a fact of this actor: the state
 // is unchanged, and the record still counts as the last on the actor's
 // subjects, which its next append expects.
-func (s *shell[S]) skip(b *events.BadRecord) {
+func (s *shell[S, C]) skip(b *events.BadRecord) {
 	s.last = b.Seq
 	s.skipped = append(s.skipped, skippedRecord{Seq: b.Seq, Subject: b.Subject, Reason: b.Reason, Detail: errDetail(b)})
 	s.deps.logger.Debug("actor skipped a record", "kind", s.agg.Kind, "id", s.id, "seq", b.Seq,
@@ -219,7 +219,7 @@ func errDetail(b *events.BadRecord) string {
 // it is skipped. A further check of a record against the actor's history
 // (a hash chain linking its events) belongs here too, with a reason of
 // its own: every follower skips whatever comes back as a BadRecord.
-func (s *shell[S]) read(r events.Record) (events.Event, *events.BadRecord) {
+func (s *shell[S, C]) read(r events.Record) (events.Event, *events.BadRecord) {
 	e, err := events.Read(r)
 	if err != nil {
 		b, _ := events.AsBadRecord(err)
@@ -236,7 +236,7 @@ func (s *shell[S]) read(r events.Record) (events.Event, *events.BadRecord) {
 // publishAdmissions makes the actor's admissions readable by
 // Host.Admitted: the skipped records first, then the last sequence they
 // are good up to.
-func (s *shell[S]) publishAdmissions() {
+func (s *shell[S, C]) publishAdmissions() {
 	if s.cell == nil {
 		return
 	}
@@ -255,7 +255,7 @@ func (s *shell[S]) publishAdmissions() {
 // after the actor's last durable one first (a foreign record: the actor
 // has nothing being appended, so any record beyond its last is not its
 // own).
-func (s *shell[S]) admitted(seq uint64) error {
+func (s *shell[S, C]) admitted(seq uint64) error {
 	if !s.recovered {
 		if err := s.recover(); err != nil {
 			return err
@@ -282,7 +282,7 @@ func (s *shell[S]) admitted(seq uint64) error {
 // reached, once a message is handled. Idle with followers still waiting,
 // the actor has nothing of its own in flight: what they wait for is a
 // foreign record, which it reads now.
-func (s *shell[S]) settleWaiters() {
+func (s *shell[S, C]) settleWaiters() {
 	if s.cell == nil {
 		return
 	}
@@ -308,7 +308,7 @@ func (s *shell[S]) settleWaiters() {
 
 // catchUp folds the records after the actor's last durable one: foreign
 // records, admitted or skipped.
-func (s *shell[S]) catchUp() error {
+func (s *shell[S, C]) catchUp() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
 	defer cancel()
 	s.tail = events.Envelope{}

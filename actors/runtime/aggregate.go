@@ -8,14 +8,23 @@ package runtime
 import "github.com/agora-econ/agora/events"
 
 // Aggregate is the pure core of one kind of actor: how to start, decide and
-// evolve. It holds no IO; the shell brings the log.
-type Aggregate[S any] struct {
+// evolve. It holds no IO; the shell brings the log. C is the kind's
+// commands (a marker interface, agent.Command say): a command of another
+// kind sent to the actor is refused with ErrWrongCommand before Decide.
+//
+// Redelivery is the shell's business, not the core's: a command that
+// carries a process manager's trigger (events.Triggered) at or below the
+// actor's mark for that manager is answered as already applied without
+// reaching Decide, and the marks move with the triggers of the events
+// written and folded (see marks). Decide must record a triggered
+// command's trigger in the event it writes.
+type Aggregate[S, C any] struct {
 	Kind events.Kind
 	// New is the state before the first event.
 	New func(id string) S
 	// Decide answers a command with one event, nothing (nil, nil: already
 	// applied) or a rejection.
-	Decide func(state S, command any) (events.Event, error)
+	Decide func(state S, command C) (events.Event, error)
 	// Evolve applies an event; it may reuse the state it is given.
 	Evolve func(state S, e events.Event) S
 	// Admit, when set, reports whether an event read from the log may be
@@ -39,6 +48,7 @@ type Aggregate[S any] struct {
 
 // Request is a command sent to an actor.
 type Request struct {
+	// Command is one of the actor kind's commands (Aggregate's C).
 	Command any
 	// Key is the idempotency key: a request with a key the actor remembers
 	// is answered with the first result and applies nothing.

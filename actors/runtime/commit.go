@@ -32,10 +32,12 @@ type batch[S any] struct {
 	seqsFirst    [1]uint64
 	// public is Aggregate.Public of the state as the batch leaves it, and
 	// snap that state encoded for a snapshot when one falls due with the
-	// batch (snapTried): both are taken when the batch closes (the state
-	// then ends with it), and published or saved once it is durable.
+	// batch (snapTried), and marks its marks: all are taken when the batch
+	// closes (the state then ends with it), and published or saved once it
+	// is durable.
 	public    any
 	snap      json.RawMessage
+	marks     Marks
 	snapTried bool
 	// head is the link of the batch's last event, which a snapshot taken
 	// with the batch records.
@@ -148,13 +150,13 @@ func (b *batch[S]) result(i int) Result {
 }
 
 // idle reports whether everything decided is durable and answered.
-func (s *shell[S]) idle() bool {
+func (s *shell[S, C]) idle() bool {
 	return s.inflight == nil && s.open == nil && len(s.waiting) == 0
 }
 
 // unsettled calls fn with each batch not yet durable, oldest first, until
 // fn returns false.
-func (s *shell[S]) unsettled(fn func(*batch[S]) bool) {
+func (s *shell[S, C]) unsettled(fn func(*batch[S]) bool) {
 	if s.inflight != nil && !fn(s.inflight) {
 		return
 	}
@@ -170,7 +172,7 @@ func (s *shell[S]) unsettled(fn func(*batch[S]) bool) {
 
 // decided finds the command with key among those decided and not yet
 // durable.
-func (s *shell[S]) decided(key string) (in *batch[S], at int, found bool) {
+func (s *shell[S, C]) decided(key string) (in *batch[S], at int, found bool) {
 	s.unsettled(func(b *batch[S]) bool {
 		in = b
 		at, found = b.find(key)
@@ -183,7 +185,7 @@ func (s *shell[S]) decided(key string) (in *batch[S], at int, found bool) {
 // a type in types: a query that those events do not change is then
 // answered on the state as it is, which gives what the durable state
 // would.
-func (s *shell[S]) unaffected(types []string) bool {
+func (s *shell[S, C]) unaffected(types []string) bool {
 	if len(types) == 0 {
 		return false
 	}
@@ -206,7 +208,7 @@ func (s *shell[S]) unaffected(types []string) bool {
 // handled is done (closeNow, see Receive); otherwise with a flush message
 // the actor sends itself, which queues behind them. When an append is on
 // its way, its answer starts the next one.
-func (s *shell[S]) openBatch(ctx actor.Context) *batch[S] {
+func (s *shell[S, C]) openBatch(ctx actor.Context) *batch[S] {
 	if s.open == nil {
 		s.open = newBatch[S]()
 		if s.inflight == nil && !s.stopping {
@@ -221,14 +223,14 @@ func (s *shell[S]) openBatch(ctx actor.Context) *batch[S] {
 }
 
 // flushOpen appends the open batch unless an append is on its way.
-func (s *shell[S]) flushOpen(ctx actor.Context) {
+func (s *shell[S, C]) flushOpen(ctx actor.Context) {
 	if s.open != nil && s.inflight == nil {
 		s.close(ctx)
 	}
 }
 
 // close ends the open batch: it is appended now, or after those before it.
-func (s *shell[S]) close(ctx actor.Context) {
+func (s *shell[S, C]) close(ctx actor.Context) {
 	b := s.open
 	s.open = nil
 	if len(b.envs) > 0 {
@@ -237,6 +239,7 @@ func (s *shell[S]) close(ctx actor.Context) {
 		}
 		if !s.snapPlanned && s.snapshotDue(s.pendingEvents+len(b.envs)) {
 			b.snap, _ = s.encodeState()
+			b.marks = s.marks.Clone()
 			b.snapTried, s.snapPlanned = true, true
 			b.head = s.head
 		}
@@ -254,7 +257,7 @@ func (s *shell[S]) close(ctx actor.Context) {
 // its own and reports with an appended message, so that the actor goes on
 // deciding meanwhile; a smaller batch, or any while stopping, is appended
 // here.
-func (s *shell[S]) start(ctx actor.Context, b *batch[S]) {
+func (s *shell[S, C]) start(ctx actor.Context, b *batch[S]) {
 	s.inflight = b
 	if len(b.envs) == 0 {
 		s.complete(ctx, b, appendResult{})
@@ -280,7 +283,7 @@ func (s *shell[S]) start(ctx actor.Context, b *batch[S]) {
 }
 
 // appended completes the batch whose append answered.
-func (s *shell[S]) appended(ctx actor.Context, m appended[S]) {
+func (s *shell[S, C]) appended(ctx actor.Context, m appended[S]) {
 	if m.b != s.inflight {
 		return // completed already, while stopping
 	}
@@ -292,7 +295,7 @@ func (s *shell[S]) appended(ctx actor.Context, m appended[S]) {
 // Never guess: reload from the log, which is the truth, and tell every
 // caller whose answer rested on an event not acknowledged, in b or decided
 // after it. A retry with the same key then learns the true outcome.
-func (s *shell[S]) complete(ctx actor.Context, b *batch[S], r appendResult) {
+func (s *shell[S, C]) complete(ctx actor.Context, b *batch[S], r appendResult) {
 	s.inflight = nil
 	s.pendingEvents -= len(b.envs)
 	err := r.err
@@ -331,7 +334,7 @@ func (s *shell[S]) complete(ctx actor.Context, b *batch[S], r appendResult) {
 		if b.snapTried {
 			s.sinceSnap, s.snapPlanned = 0, false
 			if b.snap != nil {
-				s.saveSnapshot(s.last, b.head, b.snap)
+				s.saveSnapshot(s.last, b.head, b.snap, b.marks)
 			}
 		}
 		switch {
@@ -347,7 +350,7 @@ func (s *shell[S]) complete(ctx actor.Context, b *batch[S], r appendResult) {
 
 // answer answers the commands and reads of b; envs[:len(seqs)] are in the
 // log, and err, if set, is why the rest are not.
-func (s *shell[S]) answer(b *batch[S], seqs []uint64, err error) {
+func (s *shell[S, C]) answer(b *batch[S], seqs []uint64, err error) {
 	b.seqs = seqs
 	for i, p := range b.pending {
 		switch {
@@ -405,7 +408,7 @@ func (s *shell[S]) answer(b *batch[S], seqs []uint64, err error) {
 
 // stop appends and answers everything decided or held before the actor
 // stops, synchronously: an answer coming back later would find no actor.
-func (s *shell[S]) stop(ctx actor.Context) {
+func (s *shell[S, C]) stop(ctx actor.Context) {
 	s.stopping = true
 	for {
 		switch {
@@ -430,7 +433,7 @@ func (s *shell[S]) stop(ctx actor.Context) {
 // a failure part-way leaves a durable prefix, which the caller answers as
 // such. It touches nothing of the actor's but its constant fields: it runs
 // beside the actor.
-func (s *shell[S]) appendAll(last uint64, envs []events.Envelope, seqs []uint64) appendResult {
+func (s *shell[S, C]) appendAll(last uint64, envs []events.Envelope, seqs []uint64) appendResult {
 	ctx := s.deps.appends.get() // AppendTimeout from now
 	if len(envs) >= s.deps.opts.AtomicBatchMin {
 		end, err := s.deps.log.Append(ctx, s.filter, last, envs...)
@@ -456,7 +459,7 @@ func (s *shell[S]) appendAll(last uint64, envs []events.Envelope, seqs []uint64)
 
 // later moves a pending read to the last batch not yet durable, if there
 // is one: it is answered with that batch.
-func (s *shell[S]) later(p pending[S]) bool {
+func (s *shell[S, C]) later(p pending[S]) bool {
 	switch {
 	case s.open != nil:
 		s.open.add(p)

@@ -27,3 +27,14 @@ var ErrUnknownMessage = errors.New("unknown message")
 // commands until the manager resumes it; the manager resends them in order.
 // It wraps ErrUnavailable, so it is retried like one.
 var ErrFenced = fmt.Errorf("%w: fenced after a failed append", ErrUnavailable)
+
+// ErrWrongCommand: the actor was sent a command of another kind of actor
+// (an agent's command sent to a market). It is refused at once and
+// changes nothing; a retry cannot succeed.
+var ErrWrongCommand = fmt.Errorf("%w: command of another kind of actor", ErrUnknownMessage)
+
+// ErrTriggerNotRecorded: a decider answered a command that carries a
+// process manager's trigger with an event that does not record it. The
+// event would not move the actor's mark, and a redelivery of the command
+// would apply it again, so nothing is written. A bug in the decider.
+var ErrTriggerNotRecorded = errors.New("event does not record its command's trigger")

@@ -275,9 +275,6 @@ func normalize(a agent.Account) agent.Account {
 	if len(a.Holds) == 0 {
 		a.Holds = nil
 	}
-	if len(a.Settled) == 0 {
-		a.Settled = nil
-	}
 	if len(a.Lineage) == 0 {
 		a.Lineage = nil
 	}

@@ -143,12 +143,12 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 }
 
 // Register makes a kind of actor available on h.
-func Register[S any](h *Host, agg Aggregate[S]) {
+func Register[S, C any](h *Host, agg Aggregate[S, C]) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.kinds[agg.Kind] = func(id string, c *cell, mailbox *mailboxRef) actor.Producer {
 		return func() actor.Actor {
-			return &shell[S]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps, public: &c.public,
+			return &shell[S, C]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps, public: &c.public,
 				cell: c, mailbox: mailbox}
 		}
 	}

@@ -15,10 +15,12 @@ import (
 )
 
 // Reaction is one command a process manager sends because of an event.
+// The command carries the manager's trigger, by which the actor's shell
+// recognises a redelivery (see Manager).
 type Reaction struct {
 	Kind    events.Kind
 	ID      string
-	Command any
+	Command events.Triggered
 }
 
 // Manager is the pure part of a process manager: which events it watches

@@ -29,8 +29,8 @@ import (
 // rests on is durable; if an append fails, every command decided after the
 // last durable event is answered with the error and the actor reloads from
 // the log.
-type shell[S any] struct {
-	agg    Aggregate[S]
+type shell[S, C any] struct {
+	agg    Aggregate[S, C]
 	id     string
 	filter string
 	deps   deps
@@ -45,7 +45,10 @@ type shell[S any] struct {
 	// opened it is handled (see openBatch).
 	closeNow bool
 
-	state     S      // durable state plus every event decided since
+	state S // durable state plus every event decided since
+	// marks are the redelivery marks of state: they move with it, at
+	// decide time and in recovery, and are saved with its snapshots.
+	marks     Marks
 	last      uint64 // stream sequence of this actor's last durable event
 	sinceSnap int
 	// head is the link (chain.Hash) of the actor's last event decided: the
@@ -94,27 +97,37 @@ type shell[S any] struct {
 	resumed map[string]bool
 }
 
+// snapshotFormat is the version of the snapshot written. Format 2 moved
+// the redelivery marks out of each state into the snapshot (Marks): a
+// snapshot of format 1 (which has no format field) holds its marks in its
+// state, where the state types no longer read them, so it is refused and
+// the actor folds its log from the start rather than lose its marks and
+// apply a redelivered command twice.
+const snapshotFormat = 2
+
 type snapshot[S any] struct {
-	Kind events.Kind `json:"kind"`
-	ID   string      `json:"id"`
-	Seq  uint64      `json:"seq"`
+	Format int         `json:"format"`
+	Kind   events.Kind `json:"kind"`
+	ID     string      `json:"id"`
+	Seq    uint64      `json:"seq"`
 	// Head is the link of the actor's event at Seq (absent from snapshots
 	// written before events were chained). Recovery reads that event
 	// anyway, to check the snapshot is of this log; a snapshot whose head
 	// is not that event's hash is of another history and is ignored.
 	Head    string    `json:"head,omitempty"`
 	State   S         `json:"state"`
+	Marks   Marks     `json:"marks,omitempty"`
 	Applied []applied `json:"applied,omitempty"`
 	// Skipped are the records skipped up to Seq: an admission asked
 	// after a restart for one of them must still say so.
 	Skipped []skippedRecord `json:"skipped,omitempty"`
 }
 
-func (s *shell[S]) snapshotKey() string {
+func (s *shell[S, C]) snapshotKey() string {
 	return "snapshot." + string(s.agg.Kind) + "." + s.id
 }
 
-func (s *shell[S]) Receive(ctx actor.Context) {
+func (s *shell[S, C]) Receive(ctx actor.Context) {
 	s.receive(ctx)
 	if s.closeNow {
 		s.closeNow = false
@@ -123,7 +136,7 @@ func (s *shell[S]) Receive(ctx actor.Context) {
 	s.settleWaiters()
 }
 
-func (s *shell[S]) receive(ctx actor.Context) {
+func (s *shell[S, C]) receive(ctx actor.Context) {
 	msg, to := ctx.Message(), replyTo{}
 	if c, ok := msg.(call); ok {
 		msg, to = c.msg, c.to
@@ -194,7 +207,7 @@ func (s *shell[S]) receive(ctx actor.Context) {
 // answer that writes nothing (a rejection, a remembered retry) goes out at
 // once: it rests on durable state. Otherwise it waits for what was decided
 // before it.
-func (s *shell[S]) handle(ctx actor.Context, to replyTo, req Request) {
+func (s *shell[S, C]) handle(ctx actor.Context, to replyTo, req Request) {
 	if req.Manager != "" && s.fenced && !s.resumed[req.Manager] {
 		respond(to, reply{err: fmt.Errorf("%w: %s %s", ErrFenced, s.agg.Kind, s.id)})
 		return
@@ -216,7 +229,7 @@ func (s *shell[S]) handle(ctx actor.Context, to replyTo, req Request) {
 			return
 		}
 	}
-	e, err := s.agg.Decide(s.state, req.Command)
+	e, err := Step(s.agg, s.state, s.marks, req.Command)
 	if err == nil && e != nil {
 		var env events.Envelope
 		env, err = events.Encode(s.agg.Kind, s.id, e, events.Meta{
@@ -233,6 +246,7 @@ func (s *shell[S]) handle(ctx actor.Context, to replyTo, req Request) {
 		if err == nil {
 			s.head = link
 			s.state = s.agg.Evolve(s.state, e)
+			s.marks = s.marks.Settle(TriggerOf(e))
 			b := s.openBatch(ctx)
 			b.addEvent(to, e, env)
 			if len(b.envs) >= s.deps.opts.BatchMax {
@@ -249,7 +263,7 @@ func (s *shell[S]) handle(ctx actor.Context, to replyTo, req Request) {
 }
 
 // fence refuses every manager's commands until it resumes.
-func (s *shell[S]) fence() {
+func (s *shell[S, C]) fence() {
 	s.fenced, s.resumed = true, map[string]bool{}
 }
 
@@ -267,8 +281,9 @@ func respond(to replyTo, r reply) {
 }
 
 // apply evolves the state by one durable record (recovery).
-func (s *shell[S]) apply(r events.Record, e events.Event) {
+func (s *shell[S, C]) apply(r events.Record, e events.Event) {
 	s.state = s.agg.Evolve(s.state, e)
+	s.marks = s.marks.Settle(TriggerOf(e))
 	s.last, s.tail = r.Seq, r.Envelope
 	s.sinceSnap++
 	if r.Envelope.IdempotencyKey != "" {
@@ -278,7 +293,7 @@ func (s *shell[S]) apply(r events.Record, e events.Event) {
 
 // recover rebuilds the state from the latest snapshot and the events after
 // it. Recovery time depends on the snapshot interval, not the log length.
-func (s *shell[S]) recover() error {
+func (s *shell[S, C]) recover() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
 	defer cancel()
 	s.reset()
@@ -302,7 +317,7 @@ func (s *shell[S]) recover() error {
 					return false
 				}
 			}
-			s.state, s.last, s.tail, s.skipped = snap.State, snap.Seq, first.Envelope, snap.Skipped
+			s.state, s.marks, s.last, s.tail, s.skipped = snap.State, snap.Marks, snap.Seq, first.Envelope, snap.Skipped
 			for _, a := range snap.Applied {
 				s.mem.add(a)
 			}
@@ -332,14 +347,14 @@ func (s *shell[S]) recover() error {
 }
 
 // reset empties the state before a recovery folds the log into it.
-func (s *shell[S]) reset() {
-	s.state, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
+func (s *shell[S, C]) reset() {
+	s.state, s.marks, s.last, s.sinceSnap, s.mem = s.agg.New(s.id), nil, 0, 0, newMemory(s.deps.opts.IdempotencyMemory)
 	s.head, s.tail = "", events.Envelope{}
 	s.skipped, s.skippedPublished = nil, -1
 }
 
 // publish makes the public part of a durable state readable by Host.Peek.
-func (s *shell[S]) publish(durable S) {
+func (s *shell[S, C]) publish(durable S) {
 	if s.agg.Public != nil && s.public != nil {
 		s.public.Store(published{s.agg.Public(durable)})
 	}
@@ -353,7 +368,7 @@ type published struct{ v any }
 // first record read is handed to it instead of being applied: it returns
 // false to reject the snapshot (errSnapshotMismatch), and the snapshot
 // missing its record altogether is a mismatch too.
-func (s *shell[S]) fold(ctx context.Context, from uint64, first func(events.Record) bool) error {
+func (s *shell[S, C]) fold(ctx context.Context, from uint64, first func(events.Record) bool) error {
 	checked := first == nil
 	err := s.deps.log.Read(ctx, s.filter, from, func(r events.Record) error {
 		if !checked {
@@ -385,7 +400,7 @@ func (s *shell[S]) fold(ctx context.Context, from uint64, first func(events.Reco
 // that does not decode, names another actor, or covers a sequence that is
 // not this actor's event in the log (a restored stream, a stray write) is
 // ignored, and the state is folded from the log alone.
-func (s *shell[S]) loadSnapshot(ctx context.Context) (snapshot[S], bool, error) {
+func (s *shell[S, C]) loadSnapshot(ctx context.Context) (snapshot[S], bool, error) {
 	snap := snapshot[S]{State: s.agg.New(s.id)}
 	if s.deps.store == nil {
 		return snap, false, nil
@@ -397,7 +412,13 @@ func (s *shell[S]) loadSnapshot(ctx context.Context) (snapshot[S], bool, error) 
 	if !ok {
 		return snap, false, nil
 	}
-	if err := json.Unmarshal(b, &snap); err != nil || snap.Kind != s.agg.Kind || snap.ID != s.id || snap.Seq == 0 {
+	err = json.Unmarshal(b, &snap)
+	switch {
+	case err == nil && snap.Format != snapshotFormat:
+		s.deps.logger.Warn("ignoring snapshot of another format", "key", s.snapshotKey(), "format", snap.Format,
+			"want", snapshotFormat)
+		return snapshot[S]{State: s.agg.New(s.id)}, false, nil
+	case err != nil || snap.Kind != s.agg.Kind || snap.ID != s.id || snap.Seq == 0:
 		s.deps.logger.Warn("ignoring unusable snapshot", "key", s.snapshotKey(), "err", err)
 		return snapshot[S]{State: s.agg.New(s.id)}, false, nil
 	}
@@ -414,19 +435,19 @@ var errSnapshotMismatch = errors.New("snapshot does not match the log")
 
 // maybeSnapshot saves a snapshot of the durable state if one is due; the
 // actor has nothing in flight (it has just recovered).
-func (s *shell[S]) maybeSnapshot() {
+func (s *shell[S, C]) maybeSnapshot() {
 	if !s.snapshotDue(0) {
 		return
 	}
 	s.sinceSnap = 0
 	if state, ok := s.encodeState(); ok {
-		s.saveSnapshot(s.last, s.head, state)
+		s.saveSnapshot(s.last, s.head, state, s.marks)
 	}
 }
 
 // snapshotDue reports whether a snapshot is due once n more events are
 // durable.
-func (s *shell[S]) snapshotDue(n int) bool {
+func (s *shell[S, C]) snapshotDue(n int) bool {
 	if s.deps.store == nil || s.deps.opts.SnapshotEvery <= 0 {
 		return false
 	}
@@ -440,7 +461,7 @@ func (s *shell[S]) snapshotDue(n int) bool {
 // Whatever happens, the caller waits a full interval before the next try:
 // a snapshot that fails (too large, store down) must not be retried on
 // every event.
-func (s *shell[S]) encodeState() (json.RawMessage, bool) {
+func (s *shell[S, C]) encodeState() (json.RawMessage, bool) {
 	if s.agg.SnapshotBytesMin != nil && s.agg.SnapshotBytesMin(s.state) > SnapshotBytesMax {
 		return nil, false
 	}
@@ -463,7 +484,7 @@ func (s *shell[S]) encodeState() (json.RawMessage, bool) {
 // of the book. So each refusal doubles the interval (up to
 // snapshotBackoffMax times the host's), which keeps the encoding's cost per
 // event bounded however large the state grows.
-func (s *shell[S]) tooLarge(bytes int) {
+func (s *shell[S, C]) tooLarge(bytes int) {
 	if s.snapEvery < snapshotBackoffMax*s.deps.opts.SnapshotEvery {
 		s.snapEvery *= 2
 	}
@@ -472,11 +493,11 @@ func (s *shell[S]) tooLarge(bytes int) {
 }
 
 // saveSnapshot saves state, the encoded state as of the actor's event at
-// seq (whose link is head), with the memory of the commands applied up to
-// it and the records skipped.
-func (s *shell[S]) saveSnapshot(seq uint64, head string, state json.RawMessage) {
-	b, err := json.Marshal(snapshotOut{Kind: s.agg.Kind, ID: s.id, Seq: seq, Head: head, State: state, Applied: s.mem.entries(),
-		Skipped: s.skippedUpTo(seq)})
+// seq (whose link is head), and its marks, with the memory of the commands
+// applied up to it and the records skipped.
+func (s *shell[S, C]) saveSnapshot(seq uint64, head string, state json.RawMessage, m Marks) {
+	b, err := json.Marshal(snapshotOut{Format: snapshotFormat, Kind: s.agg.Kind, ID: s.id, Seq: seq, Head: head, State: state,
+		Marks: m, Applied: s.mem.entries(), Skipped: s.skippedUpTo(seq)})
 	if err != nil {
 		s.deps.logger.Error("encode snapshot", "key", s.snapshotKey(), "err", err)
 		return
@@ -497,11 +518,13 @@ func (s *shell[S]) saveSnapshot(seq uint64, head string, state json.RawMessage) 
 // snapshotOut is a snapshot as written, with its state encoded already
 // (snapshot[S] as read).
 type snapshotOut struct {
+	Format  int             `json:"format"`
 	Kind    events.Kind     `json:"kind"`
 	ID      string          `json:"id"`
 	Seq     uint64          `json:"seq"`
 	Head    string          `json:"head,omitempty"`
 	State   json.RawMessage `json:"state"`
+	Marks   Marks           `json:"marks,omitempty"`
 	Applied []applied       `json:"applied,omitempty"`
 	Skipped []skippedRecord `json:"skipped,omitempty"`
 }
@@ -527,7 +550,7 @@ type deps struct {
 }
 
 // skippedUpTo lists the records skipped up to seq (a snapshot's).
-func (s *shell[S]) skippedUpTo(seq uint64) []skippedRecord {
+func (s *shell[S, C]) skippedUpTo(seq uint64) []skippedRecord {
 	n := len(s.skipped)
 	for n > 0 && s.skipped[n-1].Seq > seq {
 		n--

@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/memlog"
@@ -132,7 +133,9 @@ func TestRejectionWritesNothing(t *testing.T) {
 			{"a", agent.Transfer{TransferID: "t2", To: "a", AmountMicros: 1}, agent.ErrTransferToSelf},
 			{"a", agent.Create{GrantMicros: 1}, agent.ErrAgentExists},
 			{"a", agent.PostHold{HoldID: "nope"}, agent.ErrHoldNotOpen},
-			{"a", struct{ X int }{1}, agent.ErrUnknownCommand},
+			{"a", struct{ X int }{1}, runtime.ErrWrongCommand},
+			{"a", market.ReleaseLease{ExecutionID: "x", Trigger: events.Trigger{Manager: "m", Seq: 1}}, runtime.ErrWrongCommand},
+			{"a", nil, runtime.ErrWrongCommand},
 			{"ghost", agent.Burn{AmountMicros: 1, Reason: "x"}, agent.ErrUnknownAgent},
 		}
 		for i, r := range rejections {

@@ -18,7 +18,7 @@ func busy(t *testing.T, acc *agent.Accounts, ids []string, n int, tag string) {
 	for i := range n {
 		for _, id := range ids {
 			hold := fmt.Sprintf("%s-%s-%d", tag, id, i/3)
-			var cmd any
+			var cmd agent.Command
 			switch i % 6 {
 			case 0:
 				cmd = agent.PlaceHold{HoldID: hold, AmountMicros: events.Credits(2), Purpose: "bid"}

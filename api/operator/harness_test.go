@@ -198,7 +198,7 @@ func (e *economyForTest) create(id string, grant int64) {
 }
 
 // do sends one command to an account.
-func (e *economyForTest) do(id string, cmd any) runtime.Result {
+func (e *economyForTest) do(id string, cmd agent.Command) runtime.Result {
 	e.t.Helper()
 	res, err := e.accounts.Do(context.Background(), id, "", cmd)
 	if err != nil {

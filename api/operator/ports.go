@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/directory"
@@ -94,7 +95,7 @@ type InitialBid struct {
 // *agent.Accounts satisfies it.
 type Accounts interface {
 	// Do sends one command to agent id; key is its idempotency key.
-	Do(ctx context.Context, id, key string, cmd any) (runtime.Result, error)
+	Do(ctx context.Context, id, key string, cmd agent.Command) (runtime.Result, error)
 }
 
 // Book places bids, for a bid on an agent's behalf: the path of the
