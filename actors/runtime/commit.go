@@ -32,9 +32,9 @@ type batch[S any] struct {
 	seqsFirst    [1]uint64
 	// public is Aggregate.Public of the state as the batch leaves it, and
 	// snap that state encoded for a snapshot when one falls due with the
-	// batch (snapTried), and marks its marks: all are taken when the batch
-	// closes (the state then ends with it), and published or saved once it
-	// is durable.
+	// batch (snapTried), with that state's redelivery marks (marks): all
+	// are taken when the batch closes (the state then ends with it), and
+	// published or saved once it is durable.
 	public    any
 	snap      json.RawMessage
 	marks     Marks
