@@ -11,9 +11,9 @@ import (
 // The data of an event is read by hand when it is in the layout
 // json.Marshal writes for a flat event (fields in order, strings without
 // escapes, integers): every manager, projection and recovery decodes the
-// events it reads, and encoding/json, which scans the whole input once to
-// validate it and again to decode it, took two microseconds and nine
-// allocations for a transfer. Anything else, or anything the hand reader
+// events it reads, and encoding/json scans the whole input once to
+// validate it and again to decode it, with allocations to match
+// (docs/decisions.md, "The hot path"). Anything else, or anything the hand reader
 // is unsure of, goes through encoding/json, so both read exactly the same
 // values and refuse the same input (decode_test.go holds them to it).
 

@@ -24,8 +24,8 @@ type batch[S any] struct {
 	types []string // the distinct types of envs
 	// The first entries of pending, envs, types and the sequences live in
 	// the batch itself: a quiet actor's batches hold one command, and
-	// allocating each of those slices apart was a tenth of the shell's
-	// cost.
+	// allocating each of those slices apart was a visible part of the
+	// shell's cost.
 	pendingFirst [1]pending[S]
 	envsFirst    [1]events.Envelope
 	typesFirst   [1]string

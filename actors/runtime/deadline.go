@@ -14,7 +14,7 @@ const deadlineStep = 100 * time.Millisecond
 // deadlines hands out contexts that end a given time after they are asked
 // for (up to deadlineStep more). Every append and every ask needs a bound
 // on its wait; a context or a timer of its own for each (a timer, a
-// channel, a cancellation) cost about a microsecond of every event.
+// channel, a cancellation) would be paid on every event.
 type deadlines struct {
 	after time.Duration
 

@@ -42,7 +42,7 @@ type Options struct {
 	// decides the next one (pipelined group commit); a smaller one is
 	// appended in the actor's own turn, as a quiet actor needs: a
 	// goroutine and a message per append cost it more CPU than the wait
-	// they save (5 µs of the ledger's 60 per event). A busy actor's
+	// they save (docs/decisions.md, "The hot path"). A busy actor's
 	// batches grow past it and are pipelined.
 	PipelineMin int
 }
@@ -294,7 +294,7 @@ func InspectUnaffected[S any, T any](ctx context.Context, h *Host, kind events.K
 // call is a message with where its answer goes: a channel with room for
 // it, or a function the actor runs (then). An ask is thus a channel and a
 // mailbox entry: protoactor's futures register a process and start a timer
-// and a goroutine for each, which cost as much as the command they carried.
+// and a goroutine for each, more work than the command they carry.
 type call struct {
 	msg any
 	to  replyTo

@@ -469,8 +469,8 @@ func (mr *ManagerRunner) dispatch(ctx context.Context, seq uint64, rs []Reaction
 // commands at hand while it appends (it group-commits them), and a
 // reaction waits for no batch but its own. The actor settles each answer
 // itself, on its own goroutine (answered): a goroutine per target waiting
-// for the answers, with its timer and its select, cost as much CPU as the
-// reaction's append. Sends happen under mr.mu, so that a target's commands
+// for the answers, with its timer and its select, would cost about as much
+// as the reaction itself. Sends happen under mr.mu, so that a target's commands
 // leave in stream order whoever pumps. Callers hold mr.mu.
 func (mr *ManagerRunner) pump(q *targetQueue) {
 	window := max(mr.PipelineMax, 1)

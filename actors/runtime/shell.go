@@ -16,7 +16,10 @@ import (
 )
 
 // shell is the thin IO wrapper around an Aggregate: recover, then for each
-// command decide -> append (durable, optimistic) -> evolve -> reply.
+// command decide -> evolve (at once: the state includes what is decided
+// and not yet durable) -> append (optimistic, expecting the actor's last
+// sequence) -> reply once durable. A rejection decided while batches are
+// pending waits for them too: it rests on their events.
 //
 // Group commit, pipelined (commit.go): commands are decided one after
 // another on the state as it will be once the earlier ones are durable,
@@ -480,8 +483,8 @@ func (s *shell[S, C]) encodeState() (json.RawMessage, bool) {
 // tooLarge backs off after a state too large to snapshot. Encoding the
 // state costs time in proportion to its size, on the actor's own
 // goroutine: a book of many thousand bids encoded every interval for
-// nothing took a quarter of the CPU of bid placement and held every caller
-// of the book. So each refusal doubles the interval (up to
+// nothing would hold every caller of the book (docs/decisions.md, "The hot
+// path"). So each refusal doubles the interval (up to
 // snapshotBackoffMax times the host's), which keeps the encoding's cost per
 // event bounded however large the state grows.
 func (s *shell[S, C]) tooLarge(bytes int) {

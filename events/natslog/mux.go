@@ -113,7 +113,7 @@ func (x *mux) expect(nc *nats.Conn) (token, reply string, answer chan *nats.Msg,
 }
 
 // answerChans are the channels of single answers (room for one), reused:
-// a channel made for every append was a tenth of the mux's cost.
+// a channel made for every append was a visible part of the mux's cost.
 var answerChans = sync.Pool{New: func() any { return make(chan *nats.Msg, 1) }}
 
 // forget stops waiting for the answer to token, whose channel was answer;

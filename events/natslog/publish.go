@@ -19,7 +19,8 @@ import (
 // log's answer mux rather than on a request of its own, and with the
 // acknowledgement read by hand: an append is the hottest path of the
 // system, and the client's request (a context per call, a JSON decode of
-// every ack) cost as much CPU as the server's store of the message.
+// every ack) costs a large share of it (docs/decisions.md, "The hot
+// path").
 //
 // The answer is waited for no longer than ctx allows, or the client's
 // default timeout when ctx has no deadline, and never after Close. An
