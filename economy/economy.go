@@ -390,7 +390,11 @@ func (e *Economy) standings() []agent.Account {
 	return out
 }
 
-// liveEconomy is the economy fold kept current by a projection runner.
+// liveEconomy is the economy fold (projections/economy) kept current by a
+// projection runner, first in the read models' group: it judges each record
+// for the other read models (Runner.AdmitWith), lists the skipped records
+// and gives the status summary. It is no source of accounts for the
+// end-of-cycle rule, which reads the directory.
 type liveEconomy struct {
 	mu     sync.RWMutex
 	eco    *ecofold.Economy

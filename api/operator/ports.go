@@ -16,7 +16,7 @@ import (
 
 // The ports of the operator API: what it needs from the rest of the
 // system, each as small as the calls it makes. The composition root
-// (cmd/agora) passes the read models as they are and implements Creator
+// (package economy) passes the read models as they are and implements Creator
 // and Freshness; see Deps.
 
 // Directory is the read model of every agent. *directory.View satisfies
@@ -34,7 +34,7 @@ type Markets interface {
 }
 
 // Creator brings a new agent into the economy for the operator (POST
-// /admin/agents). cmd/agora implements it over the executor's workspaces,
+// /admin/agents). Package economy implements it over the executor's workspaces,
 // the accounts and the clearing service.
 //
 // The request it gets is valid as far as the request alone can tell: the
@@ -107,7 +107,7 @@ type Book interface {
 
 // Freshness lets a write be read back: Sync returns once every read model
 // the API reads from has applied every event the log held when Sync was
-// called. cmd/agora implements it with the log's LastSeq and each
+// called. Package economy implements it with the log's LastSeq and each
 // projection runner's WaitFor, as for the System Service.
 type Freshness interface {
 	Sync(ctx context.Context) error

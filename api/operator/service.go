@@ -15,7 +15,7 @@
 // the reference.
 //
 // New returns a plain http.Handler. Its paths (/admin/..., /metrics) do
-// not meet the System Service's, so cmd/agora serves both on one
+// not meet the System Service's, so package economy serves both on one
 // listener; the executor never binds this one into a sandbox.
 package operator
 
