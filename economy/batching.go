@@ -4,13 +4,12 @@ import "github.com/agora-econ/agora/economy/config"
 
 // Below these sizes an actor appends a batch event by event, each expecting
 // the one before; from them on as one JetStream atomic batch. An atomic
-// batch is staged through a store of its own on the server (about 3 ms
-// whatever its size, more than its messages alone); one by one, each event
-// costs a round trip, and with fsync on every write a disk sync. Measured
-// with `agora bench clearing --agents 4` and `--agents 20` (batches of 2 to
-// 10 events): with fsync on every write, events one by one win for 2 or 3
-// and the atomic batch from about 5; on the interval sync, one by one wins
-// up to far larger batches. See docs/decisions.md.
+// batch is staged through a store of its own on the server, a fixed cost
+// whatever its size; one by one, each event costs a round trip, and with
+// fsync on every write a disk sync. So with fsync on every write the atomic
+// batch wins from a few events, and on the interval sync one by one wins up
+// to far larger batches. The measurements that set these values are in
+// docs/decisions.md ("Group commit, and when a batch is atomic").
 const (
 	atomicBatchMinSyncAlways   = 4
 	atomicBatchMinSyncInterval = 64

@@ -14,8 +14,9 @@ const workersIdleMax = 1024
 // workers is the dispatcher of a host's actors: it runs each scheduled
 // mailbox on a parked goroutine when one is free, else on a new one that
 // then parks. protoactor's default starts a goroutine per scheduling, and
-// each grew its stack anew through the shell's decide and append (a tenth
-// of a command's CPU went to starting goroutines and copying stacks).
+// each grew its stack anew through the shell's decide and append: starting
+// goroutines and copying stacks was a visible share of every command
+// (docs/decisions.md, "The hot path").
 type workers struct {
 	throughput int
 	work       chan func() // unbuffered: a send succeeds only to a parked worker
