@@ -66,8 +66,8 @@ type Config struct {
 	Workspaces *Workspaces
 	Runner     Runner
 	Tickets    Tickets
-	// Agents lists every agent (the composition root has them from its
-	// recovery); their running executions are the interrupted ones.
+	// Agents lists every agent (package economy passes AgentsInLog);
+	// their running executions are the interrupted ones.
 	Agents func(context.Context) ([]string, error)
 	// Timeout is an execution's wall-clock deadline
 	// (execution.timeout_seconds).
