@@ -3,6 +3,7 @@ package projections_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -12,13 +13,29 @@ import (
 	"github.com/agora-econ/agora/projections"
 )
 
-// runShared starts RunShared and returns a function that stops it and
-// returns its error.
+// storeless is a group of runners with no store: every start rebuilds.
+func storeless(t *testing.T, runners ...*projections.Runner) *projections.Group {
+	t.Helper()
+	g, err := projections.NewGroup(projections.GroupOptions{Name: "shared"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range runners {
+		if err := g.Add(fmt.Sprintf("view%d", i), r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return g
+}
+
+// runShared follows the log for a group of runners with no store and
+// returns a function that stops it and returns its error.
 func runShared(t *testing.T, log events.Log, runners ...*projections.Runner) func() error {
 	t.Helper()
+	g := storeless(t, runners...)
 	ctx, cancel := context.WithCancel(context.Background())
 	ch := make(chan error, 1)
-	go func() { ch <- projections.RunShared(ctx, log, runners...) }()
+	go func() { ch <- projections.RunGroup(ctx, log, g) }()
 	var err error
 	stopped := false
 	stop := func() error {
@@ -33,11 +50,11 @@ func runShared(t *testing.T, log events.Log, runners ...*projections.Runner) fun
 	return stop
 }
 
-// TestRunSharedFeedsEveryRunnerOnce: runners that start at different
+// TestGroupFeedsEveryRunnerOnce: runners that start at different
 // points (one caught up already) each apply every record once, in order,
 // on one follow; WaitFor works on each; a Rebuild of one starts it again
 // from 1 while the others carry on.
-func TestRunSharedFeedsEveryRunnerOnce(t *testing.T) {
+func TestGroupFeedsEveryRunnerOnce(t *testing.T) {
 	log := memlog.New()
 	a := &appender{t: t, log: log}
 	for range 4 {
@@ -76,35 +93,33 @@ func TestRunSharedFeedsEveryRunnerOnce(t *testing.T) {
 		t.Fatalf("the rebuilt runner applied %v after %d resets, want 1..6 after 1", got, behind.resets)
 	}
 	if err := stop(); err != nil {
-		t.Fatalf("RunShared after cancel = %v, want nil", err)
+		t.Fatalf("RunGroup after cancel = %v, want nil", err)
 	}
 }
 
-// TestRunSharedStopsOnARefusedRecord: a runner that cannot apply a record
-// stops the shared run with its error; the others keep what they applied.
-func TestRunSharedStopsOnARefusedRecord(t *testing.T) {
+// TestGroupStopsOnARefusedRecord: a runner that cannot apply a record
+// stops the group's follow with its error; the others keep what they applied.
+func TestGroupStopsOnARefusedRecord(t *testing.T) {
 	log := memlog.New()
 	a := &appender{t: t, log: log}
 	a.burn()
 	ok, refusing := &recorder{}, &recorder{failOn: events.CreditsBurned{}.EventType()}
 	rOK, rRefusing := newRunner(t, log, ok), newRunner(t, log, refusing)
-	err := projections.RunShared(waitCtx(t), log, rOK, rRefusing)
+	err := projections.RunGroup(waitCtx(t), log, storeless(t, rOK, rRefusing))
 	if err == nil || !strings.Contains(err.Error(), "sequence 1") || rRefusing.Err() == nil {
-		t.Fatalf("RunShared = %v, runner error %v", err, rRefusing.Err())
+		t.Fatalf("RunGroup = %v, runner error %v", err, rRefusing.Err())
 	}
 	if rOK.Err() != nil {
 		t.Fatalf("the healthy runner stopped: %v", rOK.Err())
 	}
 }
 
-func TestRunSharedRefusesNil(t *testing.T) {
-	r := newRunner(t, memlog.New(), &recorder{})
-	for _, c := range []struct {
-		log     events.Log
-		runners []*projections.Runner
-	}{{nil, []*projections.Runner{r}}, {memlog.New(), nil}, {memlog.New(), []*projections.Runner{r, nil}}} {
-		if err := projections.RunShared(context.Background(), c.log, c.runners...); !errors.Is(err, projections.ErrNilDependency) {
-			t.Errorf("%+v: got %v", c, err)
-		}
+func TestGroupRefusesANilRunner(t *testing.T) {
+	g, err := projections.NewGroup(projections.GroupOptions{Name: "shared"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Add("view", nil); !errors.Is(err, projections.ErrNilDependency) {
+		t.Errorf("Add(nil) = %v, want ErrNilDependency", err)
 	}
 }
