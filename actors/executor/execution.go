@@ -54,8 +54,15 @@ func (x *Executor) execute(ctx context.Context, s start) {
 	}
 	if reason != "" {
 		log.Info("executor: allocation not started", "reason", reason)
+		// It may have been its agent's future when an execution ended: the
+		// agent is judged again, before the decision lets the cursor pass,
+		// so that a crash judges it again.
+		died := x.noBidNoFuture(ctx, runner, xid)
+		if ctx.Err() != nil {
+			return
+		}
 		x.decided(xid)
-		x.report(Report{AgentID: runner, ExecutionID: xid, Reason: reason})
+		x.report(Report{AgentID: runner, ExecutionID: xid, Reason: reason, Died: died})
 		return
 	}
 	res, err := x.do(ctx, runner, "start-"+xid, agent.StartExecution{ExecutionID: xid, BidID: a.BidID, PayerID: a.AgentID,
@@ -71,8 +78,12 @@ func (x *Executor) execute(ctx context.Context, s start) {
 		reason := "not started: " + err.Error()
 		log.Info("executor: allocation refused by its runner", "err", err)
 		x.release(ctx, xid, reason)
+		died := x.noBidNoFuture(ctx, runner, xid)
+		if ctx.Err() != nil {
+			return
+		}
 		x.decided(xid)
-		x.report(Report{AgentID: runner, ExecutionID: xid, Reason: reason})
+		x.report(Report{AgentID: runner, ExecutionID: xid, Reason: reason, Died: died})
 		return
 	}
 	acct, err := x.account(ctx, runner)
@@ -89,8 +100,16 @@ func (x *Executor) execute(ctx context.Context, s start) {
 		}
 		_, running := acct.Executions[xid]
 		if !running || x.isRunning(xid) || x.isInherited(xid) {
+			var died bool
+			if !running {
+				// Ended by an earlier process, which may have crashed before
+				// it judged the agent: judged again (twice is harmless).
+				if died = x.noBidNoFuture(ctx, runner, xid); ctx.Err() != nil {
+					return
+				}
+			}
 			x.decided(xid)
-			x.report(Report{AgentID: runner, ExecutionID: xid, Reason: "started before"})
+			x.report(Report{AgentID: runner, ExecutionID: xid, Reason: "started before", Died: died})
 			return
 		}
 	}
@@ -149,7 +168,7 @@ func (x *Executor) finish(ctx context.Context, s start, attempt int, end agent.E
 	}
 	rep := Report{AgentID: runner, ExecutionID: xid, Started: true, End: ended, Attempt: attempt}
 	if !failedBySystem(end) && err == nil && ctx.Err() == nil {
-		rep.Died = x.noBidNoFuture(ctx, runner)
+		rep.Died = x.noBidNoFuture(ctx, runner, xid)
 	}
 	x.report(rep)
 }
@@ -453,11 +472,15 @@ func (x *Executor) release(ctx context.Context, xid, reason string) {
 // catches up with the log, so a bid that wins meanwhile is seen as an
 // allocation. The death itself is Die{IfIdle}: the account refuses it
 // while another execution of the agent runs (the last one to end decides).
-// It reports whether the agent died.
-func (x *Executor) noBidNoFuture(ctx context.Context, runner string) bool {
+// The allocation of the execution being judged (except) is no future: one
+// delivered again after a crash, or one that will not run, would otherwise
+// keep its agent alive with nothing left to judge it. An agent that never
+// ran is not judged: the rule is of the end of an execution. It reports
+// whether the agent died.
+func (x *Executor) noBidNoFuture(ctx context.Context, runner, except string) bool {
 	log := x.cfg.Logger.With("agent", runner)
 	acct, err := x.account(ctx, runner)
-	if err != nil || acct.Status != agent.StatusAlive || acct.Running() {
+	if err != nil || acct.Status != agent.StatusAlive || acct.Running() || acct.ExecutionCount == 0 {
 		return false
 	}
 	for h := range acct.Holds {
@@ -478,7 +501,7 @@ func (x *Executor) noBidNoFuture(ctx context.Context, runner string) bool {
 	if err != nil || x.waitSeen(ctx, last) != nil {
 		return false
 	}
-	if x.awaits(runner) {
+	if x.awaits(runner, except) {
 		return false
 	}
 	res, err := x.do(ctx, runner, "", agent.Die{Reason: NoFutureReason, IfIdle: true})
@@ -494,21 +517,23 @@ func (x *Executor) noBidNoFuture(ctx context.Context, runner string) bool {
 	return res.Event != nil
 }
 
-// awaits reports whether an allocation of runner awaits its payment or its
-// start.
-func (x *Executor) awaits(runner string) bool {
+// awaits reports whether an allocation of runner other than except awaits
+// its payment or its start.
+func (x *Executor) awaits(runner, except string) bool {
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	if len(x.queues[runner]) > 0 {
-		return true
-	}
-	for _, p := range x.pending {
-		if p.alloc.BeneficiaryID == runner {
+	for _, s := range x.queues[runner] {
+		if s.alloc.ExecutionID != except {
 			return true
 		}
 	}
-	for _, p := range x.queued {
-		if p.alloc.BeneficiaryID == runner {
+	for xid, p := range x.pending {
+		if p.alloc.BeneficiaryID == runner && xid != except {
+			return true
+		}
+	}
+	for xid, p := range x.queued {
+		if p.alloc.BeneficiaryID == runner && xid != except {
 			return true
 		}
 	}

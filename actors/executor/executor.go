@@ -152,6 +152,12 @@ type Executor struct {
 	queued  map[string]pendingAllocation
 	queues  map[string][]start
 	workers map[string]bool
+	// dropped are allocations dropped before they were paid (payment
+	// refused, lease released or expired) whose agent is not judged yet:
+	// while its execution ended, an allocation awaiting its payment was
+	// its future, and now it has none. They hold the cursor until judged,
+	// so that a crash before the judgement drops and judges them again.
+	dropped map[string]pendingAllocation
 	// running are the programs running now, and dead the agents whose
 	// death the follower saw (a program registered after it is killed).
 	running map[string]runningProgram
@@ -164,6 +170,11 @@ type Executor struct {
 	// began: a start of one delivered again is no reason to run it (its
 	// run again is queued ahead of it).
 	inherited map[string]bool
+	// idle are the agents Recover found alive, running nothing, after an
+	// execution of theirs ended, and with no bid hold: a crash between the
+	// end of an execution and its judgement leaves them so. Open judges
+	// them once the follower has caught up.
+	idle []string
 }
 
 type pendingAllocation struct {
@@ -227,7 +238,8 @@ func New(cfg Config) (*Executor, error) {
 	}
 	x := &Executor{cfg: cfg, name: ManagerName(cfg.Pool), cursor: cursor, slots: make(chan struct{}, cfg.ConcurrentMax),
 		pending: map[string]pendingAllocation{}, queued: map[string]pendingAllocation{}, queues: map[string][]start{},
-		workers: map[string]bool{}, running: map[string]runningProgram{}, dead: map[string]bool{}}
+		workers: map[string]bool{}, dropped: map[string]pendingAllocation{}, running: map[string]runningProgram{},
+		dead: map[string]bool{}}
 	x.changed = sync.NewCond(&x.mu)
 	return x, nil
 }
@@ -291,6 +303,16 @@ func (x *Executor) Open(ctx context.Context, last uint64) (uint64, error) {
 		x.enqueue(run, r)
 	}
 	x.reruns = nil
+	if idle := x.idle; len(idle) > 0 {
+		x.idle = nil
+		x.wg.Add(1)
+		go func() {
+			defer x.wg.Done()
+			for _, id := range idle {
+				x.noBidNoFuture(run, id, "")
+			}
+		}()
+	}
 	x.mu.Unlock()
 	return floor, nil
 }
@@ -355,15 +377,22 @@ func (x *Executor) apply(ctx context.Context, r events.Record) error {
 	switch e := e.(type) {
 	case events.CycleCleared:
 		for _, xid := range e.Expired {
-			delete(x.pending, xid)
+			x.drop(ctx, xid)
 		}
 		for _, a := range e.Allocations {
+			if x.inherited[a.ExecutionID] {
+				// Delivered again after a crash, of an execution the account
+				// still ran: its start was decided long ago and Recover
+				// queued its run again. Queued once more it would count as
+				// its agent's future when that run ends, then not start.
+				continue
+			}
 			x.pending[a.ExecutionID] = pendingAllocation{alloc: a, cycleSeq: r.Seq}
 		}
 	case events.ExecutionReleased:
-		delete(x.pending, e.ExecutionID)
+		x.drop(ctx, e.ExecutionID)
 	case events.PaymentRefused:
-		delete(x.pending, e.ExecutionID)
+		x.drop(ctx, e.ExecutionID)
 	case events.HoldPosted:
 		p, ok := x.pending[e.ExecutionID]
 		if ok && p.alloc.AgentID == id && p.alloc.BidID == e.HoldID {
@@ -423,6 +452,31 @@ func (x *Executor) work(ctx context.Context, runner string) {
 	}
 }
 
+// drop forgets an allocation awaiting its payment that will not run, and
+// judges its agent, whose future it may have been, by "no bid, no future"
+// (SPEC.md 1.4) in a goroutine of its own: the judgement waits for the
+// follower, which calls drop. Callers hold x.mu.
+func (x *Executor) drop(ctx context.Context, xid string) {
+	p, ok := x.pending[xid]
+	if !ok {
+		return
+	}
+	delete(x.pending, xid)
+	x.dropped[xid] = p
+	x.wg.Add(1)
+	go func() {
+		defer x.wg.Done()
+		x.noBidNoFuture(ctx, p.alloc.BeneficiaryID, xid)
+		if ctx.Err() != nil {
+			return // judged again at the next start-up: the cursor stays below it
+		}
+		x.mu.Lock()
+		defer x.mu.Unlock()
+		delete(x.dropped, xid)
+		x.changed.Broadcast()
+	}()
+}
+
 // decided forgets an allocation whose start is decided (started or
 // skipped): the cursor may pass it.
 func (x *Executor) decided(executionID string) {
@@ -440,6 +494,9 @@ func (x *Executor) floor() uint64 {
 		low = min(low, p.cycleSeq-1)
 	}
 	for _, p := range x.queued {
+		low = min(low, p.cycleSeq-1)
+	}
+	for _, p := range x.dropped {
 		low = min(low, p.cycleSeq-1)
 	}
 	return low
@@ -504,7 +561,7 @@ func (x *Executor) Recover(ctx context.Context) error {
 				errs <- fmt.Errorf("executor: account %s: %w", id, err)
 				return
 			}
-			if len(acct.Executions) > 0 {
+			if len(acct.Executions) > 0 || idle(acct) {
 				results <- acct
 			}
 		}()
@@ -525,8 +582,12 @@ func (x *Executor) Recover(ctx context.Context) error {
 	}
 	slices.SortFunc(found, func(a, b agent.Account) int { return strings.Compare(a.ID, b.ID) })
 	var reruns []start
+	var idles []string
 	inherited := map[string]bool{}
 	for _, acct := range found {
+		if idle(acct) {
+			idles = append(idles, acct.ID)
+		}
 		for _, xid := range slices.Sorted(maps.Keys(acct.Executions)) {
 			ex := acct.Executions[xid]
 			if ex.Pool != x.cfg.Pool {
@@ -556,9 +617,24 @@ func (x *Executor) Recover(ctx context.Context) error {
 		}
 	}
 	x.mu.Lock()
-	x.reruns, x.inherited, x.recovered = reruns, inherited, true
+	x.reruns, x.inherited, x.idle, x.recovered = reruns, inherited, idles, true
 	x.mu.Unlock()
 	return nil
+}
+
+// idle reports whether an account is of an agent alive, running nothing
+// after an execution of its own ended, and with no bid hold: one a crash
+// may have left unjudged by "no bid, no future".
+func idle(acct agent.Account) bool {
+	if acct.Status != agent.StatusAlive || acct.Running() || acct.ExecutionCount == 0 {
+		return false
+	}
+	for h := range acct.Holds {
+		if strings.HasPrefix(h, clearing.BidIDPrefix) {
+			return false
+		}
+	}
+	return true
 }
 
 // renew makes an execution's lease count again from now.

@@ -13,6 +13,7 @@ import (
 	"github.com/agora-econ/agora/actors/executor"
 	"github.com/agora-econ/agora/actors/executor/sandbox"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/follow"
 )
 
 // runs records the spec of every program a runner starts.
@@ -291,6 +292,107 @@ func TestDeadAgentDoesNotRunAgain(t *testing.T) {
 	h.ranOnce(t, xid(bid))
 	if len(h.attempts) != 0 {
 		t.Errorf("attempts %v", h.attempts)
+	}
+	audit(t, log)
+}
+
+// TestRunAgainDeliveredAgainIsNoFuture: a kill -9 before the executor
+// saved its cursor past an allocation makes the next process read its
+// payment again while the account still runs its execution. The run again
+// ends without a bid: its own allocation, delivered again, is no future,
+// so its agent dies, and the allocation does not start a second time.
+func TestRunAgainDeliveredAgainIsNoFuture(t *testing.T) {
+	log, store := backend(t)
+	root := t.TempDir()
+	e := boot(t, log, store, root)
+	e.createAgent("r", 100, sh(`[ "$AGORA_ATTEMPT" = 1 ] && exec sleep 60; exit 0`), nil)
+	bid := e.place("r", 2, 20, "", "")
+	var ran runs
+	hold := make(chan struct{})
+	e.startExecutor(&procRunner{before: ran.add, hold: hold})
+	e.clear(time.Now())
+	waitFor(t, "the first run", func() bool { return len(ran.all()) == 1 })
+	e.crash(hold)
+	// The cursor as a kill -9 leaves it when no save came after the cycle.
+	if err := store.Put(context.Background(), follow.CursorKey(executor.ManagerName(pool)), []byte("0")); err != nil {
+		t.Fatal(err)
+	}
+
+	e = boot(t, log, store, root)
+	defer e.close()
+	e.reports = map[string]executor.Report{}
+	e.startExecutor(&procRunner{before: ran.add})
+	r := e.report(xid(bid))
+	if !r.Started || r.Attempt != 2 || r.End.Cause != events.CauseExited || !r.Died {
+		t.Fatalf("report of the run again: %+v; want it ended and its agent dead", r)
+	}
+	e.stopExecutor()
+	e.settle()
+	if a := e.account("r"); a.Status != agent.StatusDead || a.Running() {
+		t.Fatalf("r after its run again: %s, running %v", a.Status, a.Running())
+	}
+	if n := len(ran.all()); n != 2 {
+		t.Fatalf("%d runs, want 2", n)
+	}
+	h := historyOf(t, log, xid(bid))
+	h.ranOnce(t, xid(bid))
+	audit(t, log)
+}
+
+// TestAllocationThatDoesNotStartJudgesItsAgent: an agent with two paid
+// allocations ends the first without a bid, its second still queued: the
+// second is its future. When that one does not start (its lease released
+// meanwhile), nothing else would end an execution of the agent: it is
+// judged then, and dies, exactly once.
+func TestAllocationThatDoesNotStartJudgesItsAgent(t *testing.T) {
+	log, store := backend(t)
+	e := boot(t, log, store, t.TempDir())
+	defer e.close()
+	e.createAgent("q", 100, sh("exit 0"), nil)
+	bids := []string{e.place("q", 2, 20, "", ""), e.place("q", 2, 20, "", "")}
+	// Both are paid and queued before the executor reads the log.
+	e.clear(time.Now())
+	var ran runs
+	var releaseErr error
+	e.startExecutor(&procRunner{before: func(s sandbox.Spec) {
+		ran.add(s)
+		other := xid(bids[0])
+		if s.Env[executor.EnvExecutionID] == other {
+			other = xid(bids[1])
+		}
+		releaseErr = e.svc.Release(context.Background(), other, "released by the test")
+	}})
+	waitFor(t, "the first run", func() bool { return len(ran.all()) == 1 })
+	first := ran.all()[0].Env[executor.EnvExecutionID]
+	second := xid(bids[0])
+	if first == second {
+		second = xid(bids[1])
+	}
+	if r := e.report(first); !r.Started || r.End.Cause != events.CauseExited || r.Died {
+		t.Fatalf("report of the first: %+v; want it ended, its agent alive (the second awaits)", r)
+	}
+	if releaseErr != nil {
+		t.Fatal(releaseErr)
+	}
+	if r := e.report(second); r.Started || r.Reason != "its lease is released" || !r.Died {
+		t.Fatalf("report of the second: %+v; want it not started and its agent dead", r)
+	}
+	e.stopExecutor()
+	e.settle()
+	if a := e.account("q"); a.Status != agent.StatusDead {
+		t.Fatalf("q: %s, want dead", a.Status)
+	}
+	if n := len(ran.all()); n != 1 {
+		t.Fatalf("%d runs, want 1", n)
+	}
+	var died int
+	for _, f := range facts(t, log) {
+		if _, ok := f.event.(events.AgentDied); ok && f.id == "q" {
+			died++
+		}
+	}
+	if died != 1 {
+		t.Fatalf("%d deaths recorded, want 1", died)
 	}
 	audit(t, log)
 }
