@@ -396,3 +396,40 @@ func TestAllocationThatDoesNotStartJudgesItsAgent(t *testing.T) {
 	}
 	audit(t, log)
 }
+
+// TestStartUpJudgesAnIdleAgent: an agent alive after an execution of its
+// own, running nothing and with no bid, is the state a crash between the
+// end of an execution and its judgement leaves (here its bid is withdrawn
+// while the executor is down). The next start-up judges it: it dies.
+func TestStartUpJudgesAnIdleAgent(t *testing.T) {
+	log, store := backend(t)
+	e := boot(t, log, store, t.TempDir())
+	defer e.close()
+	e.createAgent("i", 100, sh("exit 0"), nil)
+	bid := e.place("i", 2, 20, "", "")
+	var again string
+	var placeErr error
+	e.startExecutor(&procRunner{before: func(sandbox.Spec) {
+		again, _, placeErr = e.svc.Place(context.Background(), "i", "", events.BidTerms{
+			Resources: map[string]events.Units{"cpu_seconds": events.WholeUnits(1), "memory_mb": events.WholeUnits(10)}},
+			events.Credits(5))
+	}})
+	e.clear(time.Now())
+	if r := e.report(xid(bid)); !r.Started || r.Died {
+		t.Fatalf("report: %+v; want it ended, its agent alive (it bid again)", r)
+	}
+	if placeErr != nil {
+		t.Fatal(placeErr)
+	}
+	e.stopExecutor()
+	if err := e.svc.Withdraw(context.Background(), "i", "", again); err != nil {
+		t.Fatal(err)
+	}
+	if a := e.account("i"); a.Status != agent.StatusAlive || a.Running() {
+		t.Fatalf("i before the start-up: %s, running %v", a.Status, a.Running())
+	}
+	e.startExecutor(&procRunner{before: func(s sandbox.Spec) { t.Errorf("ran: %+v", s.Env) }})
+	waitFor(t, "the death of i", func() bool { return e.account("i").Status == agent.StatusDead })
+	e.stopExecutor()
+	audit(t, log)
+}
