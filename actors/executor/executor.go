@@ -23,7 +23,12 @@
 // again with the envelope it paid for: its lease renewed, its attempt
 // recorded (execution_resumed), not paid again. After AttemptsMax runs, or
 // without its lease, it ends as interrupted and its agent is judged by "no
-// bid, no future".
+// bid, no future". An allocation that does not run (dropped before its
+// payment, not started, refused) may have been the future that kept its
+// agent alive at an end: the agent is judged again before the cursor
+// passes it. An agent left alive, idle and without a bid hold after an
+// execution (a crash between an end and its judgement) is judged at
+// start-up.
 package executor
 
 import (
