@@ -14,9 +14,11 @@ import (
 	"log/slog"
 	"math"
 	"sync"
+	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/executor"
 	"github.com/agora-econ/agora/actors/records"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/economy/config"
@@ -87,8 +89,16 @@ type Economy struct {
 
 	ctx    context.Context // ends when the economy stops
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	errs   chan error
+	// started is set by Start: only then do the managers follow the log,
+	// and a stop waits for them (drain). stopSchedule ends the clearing
+	// schedule alone, once Serve has started it.
+	started      bool
+	stopSchedule context.CancelFunc
+	// executor runs the executions, once Serve has started it; a clean
+	// stop halts it before it waits for the managers.
+	executor *executor.Executor
+	wg       sync.WaitGroup
+	errs     chan error
 }
 
 // options are the configuration Open wires.
@@ -229,6 +239,7 @@ func (e *Economy) newReadModels(store events.Store) (*projections.Group, error) 
 // Start starts the process managers and, unless the economy was opened
 // WithReadModelsAfterRecovery, the read models.
 func (e *Economy) Start() {
+	e.started = true
 	// One follow of the log feeds the managers, then the read models and
 	// the executor as they are added (follow.Follower).
 	e.background(e.ctx, "follower", e.follower.Run)
@@ -271,14 +282,59 @@ func (e *Economy) background(ctx context.Context, name string, run func(context.
 // Failed delivers the first error of background work.
 func (e *Economy) Failed() <-chan error { return e.errs }
 
-// Stop ends the background work and the actors, then closes the sandbox
-// (its control groups go once the executor has stopped).
+// StopDrainTimeout bounds how long a clean stop waits for the process
+// managers to finish what the log obliges them to (see Economy.Stop).
+const StopDrainTimeout = 5 * time.Second
+
+// Stop ends the clearing schedule, halts the executor (a program still
+// running is interrupted: it runs again at the next start), waits (at most StopDrainTimeout) until
+// the process managers have done what the log already obliges them to (an
+// ended execution's leases released, a payment made, a transfer
+// settled), then ends the background work and the actors, and closes the
+// sandbox (its control groups go once the executor has stopped). Without
+// the wait, what ended just before a stop stayed leased until the next
+// start; a crash still leaves it so, and the next start does it.
 func (e *Economy) Stop() {
+	if e.stopSchedule != nil {
+		e.stopSchedule()
+	}
+	if e.executor != nil {
+		e.executor.Halt()
+	}
+	if e.started {
+		e.drain(StopDrainTimeout)
+	}
 	e.cancel()
 	e.wg.Wait()
 	e.host.Stop()
 	if e.executions != nil {
 		e.executions.sandbox.Close()
+	}
+}
+
+// drain waits until every manager has reacted to the log as it is, again
+// while reactions write more, for at most timeout.
+func (e *Economy) drain(timeout time.Duration) {
+	managers := []*runtime.ManagerRunner{e.transfers}
+	if e.markets != nil {
+		managers = append(managers, e.markets)
+	}
+	ctx, cancel := context.WithTimeout(e.ctx, timeout)
+	defer cancel()
+	last, err := e.node.log.LastSeq(ctx)
+	for err == nil {
+		for _, m := range managers {
+			if err := m.WaitFloor(ctx, last); err != nil {
+				e.node.logger.Warn("stop: the process managers did not catch up with the log; the next start finishes their work",
+					"seq", last, "err", err)
+				return
+			}
+		}
+		var now uint64
+		if now, err = e.node.log.LastSeq(ctx); err == nil && now == last {
+			return
+		}
+		last = now
 	}
 }
 

@@ -76,7 +76,12 @@ func (e *Economy) Serve(ctx context.Context) (Serving, error) {
 		}
 		return Serving{}, err
 	}
-	e.background(e.ctx, "clearing schedule", e.Scheduler().Run)
+	// The schedule has a context of its own: a clean stop ends it first,
+	// then lets the managers finish what the log obliges them to (Stop).
+	schedule, stopSchedule := context.WithCancel(e.ctx)
+	e.stopSchedule = stopSchedule
+	e.background(schedule, "clearing schedule", e.Scheduler().Run)
+	e.executor = ex
 	e.follower.Add(ex)
 	token, tokenPath, err := operator.LoadOrCreateToken(cfg.Data.Dir, cfg.Server.OperatorToken)
 	if err != nil {

@@ -327,8 +327,21 @@ func (x *Executor) Deliver(_ context.Context, r events.Record) error { return x.
 
 // Close kills the programs still running and waits for the executor's
 // goroutines (follow.Consumer).
-func (x *Executor) Close() {
-	x.stopRun()
+func (x *Executor) Close() { x.Halt() }
+
+// Halt kills the programs still running, starts no more, and returns once
+// what ended before it is recorded: a clean stop's first step, so that the
+// process managers can then finish what those ends oblige them to (their
+// leases released) before the actors stop. A program it kills is
+// interrupted, and runs again at the next start. It may be called before
+// Close, or before the executor ever opened.
+func (x *Executor) Halt() {
+	x.mu.Lock()
+	stopRun := x.stopRun
+	x.mu.Unlock()
+	if stopRun != nil {
+		stopRun()
+	}
 	x.stop()
 	x.wg.Wait()
 }

@@ -190,11 +190,9 @@ func testInterruptedExecution(t *testing.T, sig syscall.Signal, bidsAgain bool) 
 	if n != 1 {
 		t.Errorf("genesis was created %d times", n)
 	}
-	// A stop does not wait for the clearing manager to release what ended
-	// just before it (the next start does): stopping right after an end
-	// was seen would leave it unreleased. Wait for its release first.
-	genesisEnd, _ := first[events.ExecutionEnded](genesisEvents)
-	waitReleased(t, port, genesisEnd.ExecutionID)
+	// A clean stop halts the executor and waits for the managers to
+	// release what ended before it (economy.Economy.Stop): genesis runs
+	// every half second, so an end lands just before the stop now and then.
 	stopRun(t, run)
 	// No agent is frozen: each is dead, runs (an execution the stop cut
 	// short runs again at the next start), or has a bid.
@@ -214,27 +212,5 @@ func testInterruptedExecution(t *testing.T, sig syscall.Signal, bidsAgain bool) 
 	}
 	if rep.Summary.UnreleasedEnds != 0 {
 		t.Errorf("after a clean stop: %d executions ended with their leases held", rep.Summary.UnreleasedEnds)
-	}
-}
-
-// waitReleased follows the clearing's events in the running economy until
-// the leases of execution xid are released.
-func waitReleased(t *testing.T, port int, xid string) {
-	t.Helper()
-	err := followRunning(t, port, 2*time.Minute, events.SubjectRoot+"."+string(events.KindClearing)+".>", func(r events.Record) error {
-		if r.Envelope.Type != (events.ExecutionReleased{}).EventType() {
-			return nil
-		}
-		e, err := events.Decode(r.Envelope)
-		if err != nil {
-			return err
-		}
-		if e.(events.ExecutionReleased).ExecutionID == xid {
-			return errEnough
-		}
-		return nil
-	})
-	if err != errEnough {
-		t.Fatalf("the leases of execution %s were not released: %v", xid, err)
 	}
 }
