@@ -22,9 +22,14 @@ import (
 // safe for concurrent use.
 type Books struct {
 	pools map[string]clearing.Book
-	// named and before are scratch space reused by Evolve.
-	named  []string
-	before []entry
+	// named and before are scratch space reused by Evolve; was and now
+	// hold the two sides of the change it reports, so that the pointers
+	// it passes point into s rather than each to a bid of its own on the
+	// heap (two allocations per change, on the hot path of every read
+	// model that folds the books).
+	named    []string
+	before   []entry
+	was, now clearing.Bid
 }
 
 type entry struct {
@@ -61,17 +66,19 @@ func (s *Books) Evolve(pool string, e events.Event, changed func(Change)) {
 	b = clearing.Evolve(b, e)
 	s.pools[pool] = b
 	for i, id := range s.named {
-		was := s.before[i]
+		was := &s.before[i]
 		bid, open := b.Bids[id]
-		if was.open == open && (!open || sameBid(was.bid, bid)) {
+		if was.open == open && (!open || sameBid(&was.bid, &bid)) {
 			continue
 		}
 		c := Change{Pool: pool}
 		if was.open {
-			c.Before = &was.bid
+			s.was = was.bid
+			c.Before = &s.was
 		}
 		if open {
-			c.After = &bid
+			s.now = bid
+			c.After = &s.now
 		}
 		// An id the event names twice changes once: the next time it is
 		// found unchanged.
@@ -114,7 +121,7 @@ func bidsNamed(out []string, e events.Event) []string {
 	return out
 }
 
-func sameBid(x, y clearing.Bid) bool {
+func sameBid(x, y *clearing.Bid) bool {
 	return x.ID == y.ID && x.AgentID == y.AgentID && x.BeneficiaryID == y.BeneficiaryID &&
 		x.AmountMicros == y.AmountMicros && x.Payload == y.Payload && x.PlacedAt.Equal(y.PlacedAt) &&
 		maps.Equal(x.Resources, y.Resources)
