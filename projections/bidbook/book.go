@@ -20,16 +20,17 @@ import (
 // resource its bundle names, kept in step with the books' changes, so that
 // a page, with or without a resource filter, is a binary search and a walk
 // of at most a page: no sort per read, and no scan past bids of other
-// resources.
+// resources. A bid that leaves is found in the lists by its place in the
+// order, which the books' change gives, so the book keeps no map of its
+// own beside the books' (a second map of every bid cost memory and time
+// on every listing).
 type Book struct {
 	books      books.Books
-	bids       map[bidKey]*Bid
 	all        *ordered[*Bid]
 	byResource map[string]*ordered[*Bid]
+	// probe is scratch space for remove: the bid to find, by its order.
+	probe Bid
 }
-
-// bidKey names a bid in its pool: each pool's book is its own.
-type bidKey struct{ pool, id string }
 
 // orderPtr is the clearing order, then the pool: a total order even should
 // two pools list bids of one id.
@@ -41,8 +42,7 @@ func orderPtr(x, y *Bid) int {
 }
 
 func (b *Book) init() {
-	if b.bids == nil {
-		b.bids = map[bidKey]*Bid{}
+	if b.all == nil {
 		b.all = newOrdered(orderPtr)
 		b.byResource = map[string]*ordered[*Bid]{}
 	}
@@ -68,7 +68,7 @@ func Apply(b *Book, rec events.Record) error {
 	}
 	b.init()
 	b.books.Evolve(pool, e, b.change)
-	if len(b.bids) != b.books.Count() {
+	if b.all.Len() != b.books.Count() {
 		// The event changed a bid it does not name (books.Evolve reports
 		// only those): index the books again rather than show a book the
 		// clearing does not hold.
@@ -80,12 +80,10 @@ func Apply(b *Book, rec events.Record) error {
 // change indexes one bid the books changed.
 func (b *Book) change(c books.Change) {
 	if c.Before != nil {
-		b.remove(c.Pool, c.Before.ID)
+		b.remove(c.Pool, c.Before)
 	}
 	if c.After != nil {
-		bid := fromClearing(c.Pool, *c.After)
-		b.bids[bidKey{c.Pool, bid.ID}] = bid
-		b.index(bid)
+		b.index(fromClearing(c.Pool, *c.After))
 	}
 }
 
@@ -96,25 +94,31 @@ func fromClearing(pool string, c clearing.Bid) *Bid {
 
 // reindex builds every index again from the books.
 func (b *Book) reindex() {
-	b.bids, b.all, b.byResource = nil, nil, nil
+	b.all, b.byResource = nil, nil
 	b.init()
 	for _, pool := range b.books.Pools() {
 		book, _ := b.books.Book(pool)
 		for _, c := range book.Bids {
-			bid := fromClearing(pool, c)
-			b.bids[bidKey{pool, bid.ID}] = bid
-			b.index(bid)
+			b.index(fromClearing(pool, c))
 		}
 	}
 }
 
-func (b *Book) remove(pool, id string) {
-	bid, ok := b.bids[bidKey{pool, id}]
-	if !ok {
-		return
+// remove takes out of the lists the bid indexed for was, the bid as the
+// books held it before the change: the lists hold it under the same
+// place in the order and the same resources. Should they not (a bug),
+// the count no longer matches the books' and Apply indexes them again.
+func (b *Book) remove(pool string, was *clearing.Bid) {
+	b.probe = Bid{ID: was.ID, Pool: pool, AmountMicros: was.AmountMicros, PlacedAt: was.PlacedAt}
+	b.all.remove(&b.probe)
+	for r := range was.Resources {
+		if l, ok := b.byResource[r]; ok {
+			l.remove(&b.probe)
+			if l.Len() == 0 {
+				delete(b.byResource, r)
+			}
+		}
 	}
-	b.unindex(bid)
-	delete(b.bids, bidKey{pool, id})
 }
 
 func (b *Book) index(bid *Bid) {
@@ -126,18 +130,6 @@ func (b *Book) index(bid *Bid) {
 			b.byResource[r] = l
 		}
 		l.insert(bid)
-	}
-}
-
-func (b *Book) unindex(bid *Bid) {
-	b.all.remove(bid)
-	for r := range bid.Resources {
-		if l, ok := b.byResource[r]; ok {
-			l.remove(bid)
-			if l.Len() == 0 {
-				delete(b.byResource, r)
-			}
-		}
 	}
 }
 
@@ -185,7 +177,12 @@ func (b *Book) Page(resource string, limit int, cursor string) (bids []Bid, next
 }
 
 // Count is the number of open bids.
-func (b *Book) Count() int { return len(b.bids) }
+func (b *Book) Count() int {
+	if b.all == nil {
+		return 0
+	}
+	return b.all.Len()
+}
 
 // CountFor is the number of open bids whose bundle names resource.
 func (b *Book) CountFor(resource string) int {
@@ -199,8 +196,9 @@ func (b *Book) CountFor(resource string) int {
 // in the order of their names, should two pools list one id).
 func (b *Book) Get(id string) (Bid, bool) {
 	for _, pool := range b.books.Pools() {
-		if bid, ok := b.bids[bidKey{pool, id}]; ok {
-			return bid.clone(), true
+		book, _ := b.books.Book(pool)
+		if c, ok := book.Bids[id]; ok {
+			return fromClearing(pool, c).clone(), true
 		}
 	}
 	return Bid{}, false
