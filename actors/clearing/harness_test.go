@@ -54,8 +54,8 @@ type node struct {
 	stopClearing, stopTransfers context.CancelFunc
 	clearingDone, transfersDone chan error
 
-	// agentSeq is the last record on events.agent.*.> seen by settle,
-	// scanned up to scanned.
+	// agentSeq is the last agent record (events.agent.*.>) seen by
+	// settle, scanned up to scanned.
 	agentSeq, scanned uint64
 }
 
@@ -130,9 +130,9 @@ func (n *node) close(t failer) {
 
 // settle waits until both managers have reacted to every record in the
 // log, including the records their reactions wrote. Each manager is waited
-// on with a sequence it sees: the clearing manager follows events.>, so the
-// last sequence of the log; the transfer manager follows
-// events.agent.*.>, so the last agent record.
+// on with a sequence of the log: the clearing manager with the log's last,
+// the transfer manager, which reacts to agent records only, with the last
+// agent record (both follow events.>, so either sequence is one they see).
 func (n *node) settle(t failer) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)

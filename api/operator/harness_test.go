@@ -38,7 +38,7 @@ import (
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-// pool is the clearing pool, as in cmd/agora.
+// pool is the clearing pool, as in package economy.
 const pool = "main"
 
 // operatorToken is the token the tests' operator API is built with.
@@ -57,7 +57,7 @@ var (
 )
 
 // economyForTest is a real economy on an embedded JetStream server, wired
-// as cmd/agora wires it: the account and book actors, the transfer and
+// as package economy wires it: the account and book actors, the transfer and
 // clearing managers, the read models (the directory among them), and on
 // one HTTP server the operator API (/admin/..., /metrics) beside the
 // System Service (everything else).
@@ -174,7 +174,7 @@ func startEconomy(t testing.TB) *economyForTest {
 	}
 	t.Cleanup(systemService.Close)
 	systemHandler := systemService.Handler()
-	// One listener for both, as cmd/agora serves them.
+	// One listener for both, as package economy serves them.
 	e.handler = operator.Beside(adminHandler, systemHandler)
 	e.server = httptest.NewServer(e.handler)
 	t.Cleanup(e.server.Close)
@@ -183,7 +183,7 @@ func startEconomy(t testing.TB) *economyForTest {
 	return e
 }
 
-// deps are the real read models and the creator, as cmd/agora will pass
+// deps are the real read models and the creator, as package economy passes
 // them.
 func (e *economyForTest) deps() operator.Deps {
 	return operator.Deps{Directory: e.directory, Markets: e.markets, Creator: e.creator,
@@ -277,7 +277,7 @@ func (e *economyForTest) problem(a answer, status int, words ...string) string {
 	return apitest.Problem(e.t, a, status, words...)
 }
 
-// freshness is the port cmd/agora implements: the log's last sequence,
+// freshness is the port package economy implements: the log's last sequence,
 // then each runner's WaitFor.
 type freshness struct {
 	log     events.Log
@@ -296,7 +296,7 @@ func (f freshness) Sync(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
-// creator is the Creator port as cmd/agora implements it, over the real
+// creator is the Creator port as package economy implements it, over the real
 // accounts and book: check what the economy must allow, write the
 // workspace, create the account with its grant and command, place the
 // first bid. Its workspaces are plain directories under root.
@@ -425,7 +425,7 @@ func wantJSON(t *testing.T, got map[string]any, want map[string]string) {
 }
 
 // economyFold is the audit fold of the whole log as a read model, as
-// cmd/agora keeps it for GET /admin/status.
+// package economy keeps it for GET /admin/status.
 type economyFold struct {
 	mu  sync.RWMutex
 	eco *economy.Economy
