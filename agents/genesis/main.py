@@ -56,8 +56,8 @@ CLEAN_RUNS_TO_SHRINK = 10
 INFERENCE_TOKENS = D(600)
 INFERENCE_ANSWER_TOKENS = 300
 INFERENCE_TIMEOUT_SECONDS = 15.0
-# An inference that answers 503 (no upstream) is not tried again for this
-# many executions.
+# An inference that answers that no upstream is configured (503 naming it,
+# or no route) is not tried again for this many executions.
 INFERENCE_PAUSE_EXECUTIONS = 20
 # Never offer more than this many times the reserve for a continuation:
 # first price means a winner pays its whole bid, so a bidding war is lost
@@ -859,6 +859,16 @@ def refreshed(client, seen):
     return fresh
 
 
+def inference_unavailable(err):
+    """Whether a failed inference says this economy offers none (no route,
+    or a 503 that names the missing upstream), rather than a passing
+    failure: a 503 of a busy service says to retry, and must not pause
+    inference for many executions."""
+    if err.status in (501, 404):
+        return True
+    return err.status == 503 and "upstream" in (err.detail or "")
+
+
 def write_prompt(client, obs, memory, cfg, deadline):
     """The prompt's text: inference when this execution has tokens and
     time, else (and on any failure) the market report."""
@@ -873,7 +883,7 @@ def write_prompt(client, obs, memory, cfg, deadline):
         note = client.chat(user, system=system, max_tokens=INFERENCE_ANSWER_TOKENS, timeout=seconds).strip()
     except AgoraError as err:
         log("genesis: inference: %s; sending the market report instead" % err)
-        if err.status in (503, 501, 404):
+        if inference_unavailable(err):
             memory["inference_paused_until"] = memory["executions"] + INFERENCE_PAUSE_EXECUTIONS
         return report, "report (inference failed: %s)" % err.status
     if not note:

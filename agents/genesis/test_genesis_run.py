@@ -162,6 +162,17 @@ class InferenceTest(GenesisRun):
         self.assertNotIn("tokens", self.sent("POST", "/market/bid")[-1]["body"]["resources"])
 
 
+    def test_a_busy_service_does_not_pause_inference(self):
+        for _ in range(4):
+            self.execute()
+            self.fake.clear()
+        self.fake.fail("POST", "/intelligence/inference", 503)  # busy, not "no upstream"
+        self.execute()
+        m = self.memory()
+        self.assertEqual(m["outcomes"][-1]["prompt"]["source"], "report (inference failed: 503)")
+        self.assertLessEqual(m["inference_paused_until"], m["executions"])
+
+
 class TroubleTest(GenesisRun):
     def test_refused_bid_is_tried_again_on_fresh_figures(self):
         self.fake.fail("POST", "/market/bid", 409)
