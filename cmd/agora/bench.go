@@ -51,8 +51,7 @@ func (f *benchFlags) register(cmd *cobra.Command) {
 }
 
 func newBenchLedgerCommand() *cobra.Command {
-	var f benchFlags
-	o := bench.LedgerOptions{Agents: 1000, Transfers: 50000}
+	o := bench.LedgerOptions{Common: bench.Common{Agents: 1000}, Transfers: 50000}
 	cmd := &cobra.Command{
 		Use:   "ledger",
 		Short: "Transfers between agents, against the raw JetStream append and actor request rates",
@@ -67,30 +66,17 @@ func newBenchLedgerCommand() *cobra.Command {
      callers, until the transfer manager has settled every one.
 Then the economy audit folds the whole log; the command fails if it does not
 pass.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("concurrency") {
-				o.Concurrency = o.Agents
-			}
-			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
-			if err := o.Validate(); err != nil {
-				return exitError{2, err}
-			}
-			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.LedgerReport, error) { return bench.RunLedger(ctx, o) })
-		},
 	}
-	f.register(cmd)
-	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of agents (and of raw subjects and echo actors)")
+	economyBench(cmd, &o, &o.Common, bench.RunLedger,
+		"number of agents (and of raw subjects and echo actors)",
+		"concurrent callers")
 	cmd.Flags().IntVar(&o.Transfers, "transfers", o.Transfers, "number of transfers")
-	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers (default: --agents)")
 	cmd.Flags().BoolVar(&o.Whole, "whole-economy", false, "run the whole economy (markets, read models following the log) rather than the accounts and the transfer manager alone")
 	return cmd
 }
 
 func newBenchRestartCommand() *cobra.Command {
-	var f benchFlags
-	o := bench.RestartOptions{Agents: 1000, Events: 1_000_000, SnapshotEvery: 100, Parallel: economy.RecoverParallel, Since: 1000}
+	o := bench.RestartOptions{Common: bench.Common{Agents: 1000}, Events: 1_000_000, SnapshotEvery: 100, Parallel: economy.RecoverParallel, Since: 1000}
 	cmd := &cobra.Command{
 		Use:   "restart",
 		Short: "Recovery of every actor after a restart, against reading the same data raw",
@@ -113,33 +99,20 @@ Stop it, then measure on a freshly opened node (with --sync):
 Reports the restart time, the baseline and their ratio (the target is at most
 2; reported, not asserted), both start-ups against the full replay, then
 audits the log.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("concurrency") {
-				o.Concurrency = o.Agents
-			}
-			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
-			if err := o.Validate(); err != nil {
-				return exitError{2, err}
-			}
-			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.RestartReport, error) { return bench.RunRestart(ctx, o) })
-		},
 	}
-	f.register(cmd)
-	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of agents")
+	economyBench(cmd, &o, &o.Common, bench.RunRestart,
+		"number of agents",
+		"concurrent callers while building the log")
 	cmd.Flags().IntVar(&o.Events, "events", o.Events, "events in the log before the restart (about)")
 	cmd.Flags().IntVar(&o.SnapshotEvery, "snapshot-every", o.SnapshotEvery, "events an actor applies between two snapshots (runtime.snapshot_every)")
 	cmd.Flags().IntVar(&o.Parallel, "parallel", o.Parallel, "agents recovered (and read by the baseline) at once, as 'agora run' does")
-	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers while building the log (default: --agents)")
 	cmd.Flags().IntVar(&o.Since, "since", o.Since, "transfers made with the economy down before each start-up measure")
 	return cmd
 }
 
 // newBenchClearingCommand is `agora bench clearing`.
 func newBenchClearingCommand() *cobra.Command {
-	var f benchFlags
-	o := bench.ClearingOptions{Bids: 100_000, Agents: 1000, SnapshotEvery: config.Default().Runtime.SnapshotEvery, ReadModels: true}
+	o := bench.ClearingOptions{Common: bench.Common{Agents: 1000}, Bids: 100_000, SnapshotEvery: config.Default().Runtime.SnapshotEvery, ReadModels: true}
 	cmd := &cobra.Command{
 		Use:   "clearing",
 		Short: "Bid placement and one allocation cycle over many open bids, against raw JetStream and an in-memory sort",
@@ -167,23 +140,11 @@ then the figures are those of the actors and their managers alone, as 'agora
 bench ledger' measures by default. Then the economy audit folds the whole log;
 the command fails if it does not pass, or if a market leases more than its
 supply.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("concurrency") {
-				o.Concurrency = o.Agents
-			}
-			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
-			if err := o.Validate(); err != nil {
-				return exitError{2, err}
-			}
-			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.ClearingReport, error) { return bench.RunClearing(ctx, o) })
-		},
 	}
-	f.register(cmd)
+	economyBench(cmd, &o, &o.Common, bench.RunClearing,
+		"number of bidding agents (and of raw subjects)",
+		"concurrent callers placing bids")
 	cmd.Flags().IntVar(&o.Bids, "bids", o.Bids, "number of bids placed, then cleared in one cycle")
-	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of bidding agents (and of raw subjects)")
-	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers placing bids (default: --agents)")
 	cmd.Flags().BoolVar(&o.ReadModels, "read-models", o.ReadModels,
 		"run the read models (projections) beside the actors, as 'agora run' does; false measures the actors and managers alone")
 	cmd.Flags().IntVar(&o.SnapshotEvery, "snapshot-every", o.SnapshotEvery,
@@ -233,6 +194,32 @@ started: --sync does not apply.`,
 	_ = cmd.Flags().MarkHidden("sync")
 	cmd.Flags().IntVar(&o.Runs, "runs", o.Runs, "executions of each program, directly and in the sandbox")
 	return cmd
+}
+
+// economyBench gives cmd, a bench that builds an economy, the flags every
+// bench shares, --agents and --concurrency (the callers, --agents unless
+// set) into c, the parameters o has in common with every such bench; and
+// a RunE that takes no arguments, validates o and runs it, printing its
+// report and failing when its audit fails.
+func economyBench[O interface{ Validate() error }, R auditedReport](cmd *cobra.Command, o *O, c *bench.Common,
+	run func(context.Context, O) (R, error), agentsUsage, concurrencyUsage string,
+) {
+	var f benchFlags
+	f.register(cmd)
+	cmd.Flags().IntVar(&c.Agents, "agents", c.Agents, agentsUsage)
+	cmd.Flags().IntVar(&c.Concurrency, "concurrency", 0, concurrencyUsage+" (default: --agents)")
+	cmd.Args = cobra.NoArgs
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		if !cmd.Flags().Changed("concurrency") {
+			c.Concurrency = c.Agents
+		}
+		c.Sync, c.CPUProfile = f.sync, f.cpuProfile
+		if err := (*o).Validate(); err != nil {
+			return exitError{2, err}
+		}
+		c.Logger, c.Progress = benchLogger(cmd), cmd.ErrOrStderr()
+		return finishBench(cmd, f.asJSON, func(ctx context.Context) (R, error) { return run(ctx, *o) })
+	}
 }
 
 // benchContext ends on SIGINT or SIGTERM, so that an interrupted benchmark

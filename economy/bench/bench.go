@@ -12,11 +12,46 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime/pprof"
 	"syscall"
 	"time"
+
+	"github.com/agora-econ/agora/economy/config"
 )
+
+// Common are the parameters every benchmark that builds an economy takes.
+type Common struct {
+	// Agents is how many agents the economy is given.
+	Agents int
+	// Concurrency is how many callers drive it at once.
+	Concurrency int
+	// Sync is the fsync policy of the embedded server: config.SyncAlways
+	// or config.SyncInterval.
+	Sync string
+	// CPUProfile is where the measured phase's CPU profile is written,
+	// when set.
+	CPUProfile string
+	Logger     *slog.Logger
+	Progress   io.Writer // phase lines; nil for none
+}
+
+// validate names, as the flags of `agora bench`, every parameter of c out
+// of range; leastAgents is the fewest agents the benchmark can run with.
+func (c Common) validate(leastAgents int) []error {
+	var errs []error
+	if c.Agents < leastAgents {
+		errs = append(errs, fmt.Errorf("--agents must be at least %d, got %d", leastAgents, c.Agents))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency))
+	}
+	if c.Sync != config.SyncAlways && c.Sync != config.SyncInterval {
+		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, c.Sync))
+	}
+	return errs
+}
 
 // profile runs fn under the CPU profiler when path is set.
 func profile(path string, fn func() error) (err error) {

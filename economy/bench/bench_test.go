@@ -25,8 +25,8 @@ var benchQuiet = slog.New(slog.DiscardHandler)
 // TestBenchLedgerSmall runs the whole ledger benchmark with tiny numbers:
 // raw figures, agents, transfers, settlement and the audit.
 func TestBenchLedgerSmall(t *testing.T) {
-	rep, err := RunLedger(benchCtx(t), LedgerOptions{Agents: 4, Transfers: 40, Concurrency: 4,
-		Sync: config.SyncInterval, Logger: benchQuiet})
+	rep, err := RunLedger(benchCtx(t), LedgerOptions{Transfers: 40,
+		Common: Common{Agents: 4, Concurrency: 4, Sync: config.SyncInterval, Logger: benchQuiet}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -55,8 +55,8 @@ func TestBenchLedgerSmall(t *testing.T) {
 // TestBenchRestartSmall builds a tiny economy, then measures the baseline,
 // the replay and the restart, and audits.
 func TestBenchRestartSmall(t *testing.T) {
-	o := RestartOptions{Agents: 4, Events: 300, SnapshotEvery: 10, Parallel: 4, Concurrency: 4, Since: 5,
-		Sync: config.SyncInterval, Logger: benchQuiet}
+	o := RestartOptions{Events: 300, SnapshotEvery: 10, Parallel: 4, Since: 5,
+		Common: Common{Agents: 4, Concurrency: 4, Sync: config.SyncInterval, Logger: benchQuiet}}
 	rep, err := RunRestart(benchCtx(t), o)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +138,7 @@ func TestBenchRestartPlan(t *testing.T) {
 		{10, 10, 0},
 		{10, 51, 20},
 	} {
-		o := RestartOptions{Agents: tc.agents, Events: tc.events}
+		o := RestartOptions{Common: Common{Agents: tc.agents}, Events: tc.events}
 		if got := o.buildTransfers(); got != tc.transfers {
 			t.Errorf("%d agents, %d events: %d transfers; want %d", tc.agents, tc.events, got, tc.transfers)
 		}
@@ -213,8 +213,8 @@ func BenchmarkLedgerTransfer(b *testing.B) {
 // their ratio.
 func BenchmarkRestart(b *testing.B) {
 	ctx := benchCtx(b)
-	o := RestartOptions{Agents: 100, Events: 20_000, SnapshotEvery: 100, Parallel: economy.RecoverParallel,
-		Concurrency: 100, Sync: config.SyncInterval, Logger: benchQuiet}
+	o := RestartOptions{Events: 20_000, SnapshotEvery: 100, Parallel: economy.RecoverParallel,
+		Common: Common{Agents: 100, Concurrency: 100, Sync: config.SyncInterval, Logger: benchQuiet}}
 	dir := b.TempDir()
 	if _, err := buildEconomy(ctx, dir, o); err != nil {
 		b.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"maps"
 	"math/rand/v2"
 	goruntime "runtime"
@@ -21,36 +20,23 @@ import (
 )
 
 // ClearingOptions are the parameters of `agora bench clearing`.
+// Its CPU profile is of placement and the cycle.
 type ClearingOptions struct {
+	Common
 	Bids          int
-	Agents        int
-	Concurrency   int
 	SnapshotEvery int
 	// ReadModels runs the projections beside the actors, as `agora run`
 	// does.
 	ReadModels bool
-	Sync       string
-	CPUProfile string // profile of placement and the cycle, when set
-	Logger     *slog.Logger
-	Progress   io.Writer // phase lines; nil for none
 }
 
 func (o ClearingOptions) Validate() error {
-	var errs []error
+	errs := o.Common.validate(1)
 	if o.Bids < 1 || o.Bids > clearing.BidsMax {
 		errs = append(errs, fmt.Errorf("--bids must be in [1, %d] (the book's limit), got %d", clearing.BidsMax, o.Bids))
 	}
-	if o.Agents < 1 {
-		errs = append(errs, fmt.Errorf("--agents must be at least 1, got %d", o.Agents))
-	}
-	if o.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
-	}
 	if o.SnapshotEvery < 1 {
 		errs = append(errs, fmt.Errorf("--snapshot-every must be at least 1, got %d", o.SnapshotEvery))
-	}
-	if o.Sync != config.SyncAlways && o.Sync != config.SyncInterval {
-		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, o.Sync))
 	}
 	return errors.Join(errs...)
 }

@@ -11,8 +11,8 @@ import (
 // numbers, the read models running: raw figure, agents, placement, the
 // sort, one cycle, the markets and the audit.
 func TestBenchClearingSmall(t *testing.T) {
-	rep, err := RunClearing(benchCtx(t), ClearingOptions{Bids: 60, Agents: 4, Concurrency: 8, SnapshotEvery: 10,
-		ReadModels: true, Sync: config.SyncInterval, Logger: benchQuiet})
+	rep, err := RunClearing(benchCtx(t), ClearingOptions{Bids: 60, SnapshotEvery: 10, ReadModels: true,
+		Common: Common{Agents: 4, Concurrency: 8, Sync: config.SyncInterval, Logger: benchQuiet}})
 	if err != nil {
 		t.Fatal(err)
 	}

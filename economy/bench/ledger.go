@@ -5,41 +5,27 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"text/tabwriter"
 	"time"
 
 	"github.com/agora-econ/agora/economy"
-	"github.com/agora-econ/agora/economy/config"
 )
 
 // LedgerOptions are the parameters of `agora bench ledger`.
+// Its CPU profile is of the transfer phase; it needs two agents, the
+// parties of a transfer.
 type LedgerOptions struct {
-	Agents      int
-	Transfers   int
-	Concurrency int
-	Sync        string
+	Common
+	Transfers int
 	// Whole runs the whole economy (markets, read models) rather than the
 	// ledger alone (accounts and the transfer manager).
-	Whole      bool
-	CPUProfile string // profile of the transfer phase, when set
-	Logger     *slog.Logger
-	Progress   io.Writer // phase lines; nil for none
+	Whole bool
 }
 
 func (o LedgerOptions) Validate() error {
-	var errs []error
-	if o.Agents < 2 {
-		errs = append(errs, fmt.Errorf("--agents must be at least 2 (transfers need two parties), got %d", o.Agents))
-	}
+	errs := o.Common.validate(2)
 	if o.Transfers < 1 {
 		errs = append(errs, fmt.Errorf("--transfers must be at least 1, got %d", o.Transfers))
-	}
-	if o.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
-	}
-	if o.Sync != config.SyncAlways && o.Sync != config.SyncInterval {
-		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, o.Sync))
 	}
 	return errors.Join(errs...)
 }

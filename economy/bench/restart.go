@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -21,27 +20,21 @@ import (
 )
 
 // RestartOptions are the parameters of `agora bench restart`.
+// Its Concurrency is that of the callers while building, its CPU profile
+// that of the restart (start and recover all).
 type RestartOptions struct {
-	Agents        int
+	Common
 	Events        int
 	SnapshotEvery int
 	Parallel      int // agents recovered at once
-	Concurrency   int // callers while building
 	// Since is how many transfers are made while the economy is down
 	// (on a bare actor host, no manager) before each start-up measure:
 	// the events the read models and managers have to catch up.
-	Since      int
-	Sync       string
-	CPUProfile string // profile of the restart (start + recover all), when set
-	Logger     *slog.Logger
-	Progress   io.Writer
+	Since int
 }
 
 func (o RestartOptions) Validate() error {
-	var errs []error
-	if o.Agents < 2 {
-		errs = append(errs, fmt.Errorf("--agents must be at least 2, got %d", o.Agents))
-	}
+	errs := o.Common.validate(2)
 	if o.Events < o.Agents {
 		errs = append(errs, fmt.Errorf("--events must be at least --agents (one creation each), got %d", o.Events))
 	}
@@ -53,12 +46,6 @@ func (o RestartOptions) Validate() error {
 	}
 	if o.Since < 0 {
 		errs = append(errs, fmt.Errorf("--since must not be negative, got %d", o.Since))
-	}
-	if o.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
-	}
-	if o.Sync != config.SyncAlways && o.Sync != config.SyncInterval {
-		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, o.Sync))
 	}
 	return errors.Join(errs...)
 }
