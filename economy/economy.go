@@ -342,16 +342,7 @@ func (e *Economy) drain(timeout time.Duration) {
 // so that the economy answers at full speed from its first command. It
 // reads only the agent_created events to find them.
 func (e *Economy) RecoverAll(ctx context.Context, parallel int) (int, error) {
-	var ids []string
-	err := e.node.log.Read(ctx, events.SubjectRoot+".agent.*."+events.AgentCreated{}.EventType(), 1,
-		func(r events.Record) error {
-			if events.Check(r) != nil {
-				return nil // not an agent's record: skipped, as by every follower
-			}
-			_, id, _ := events.ActorOf(r)
-			ids = append(ids, id)
-			return nil
-		})
+	ids, err := executor.AgentsInLog(e.node.log)(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("list agents: %w", err)
 	}
