@@ -103,24 +103,21 @@ func (w *walker) set(n *yaml.Node, v reflect.Value, path string) {
 	}
 	null := n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null"
 	switch v.Kind() {
-	case reflect.Struct:
+	case reflect.Struct, reflect.Map:
 		if null {
 			return // "economy:" with nothing under it changes nothing
 		}
-		if n.Kind != yaml.MappingNode {
-			w.errorf(n, path, "expected a mapping of keys, found %s", kindName(n))
-			return
-		}
-		w.structFields(n, v, path)
-	case reflect.Map:
-		if null {
-			return
+		// A struct is a mapping of its keys, a map one of the names it
+		// gives to its values.
+		what, walk := "keys", w.structFields
+		if v.Kind() == reflect.Map {
+			what, walk = "names", w.mapEntries
 		}
 		if n.Kind != yaml.MappingNode {
-			w.errorf(n, path, "expected a mapping of names, found %s", kindName(n))
+			w.errorf(n, path, "expected a mapping of %s, found %s", what, kindName(n))
 			return
 		}
-		w.mapEntries(n, v, path)
+		walk(n, v, path)
 	case reflect.String:
 		if null {
 			v.SetString("")

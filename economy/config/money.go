@@ -24,14 +24,7 @@ func (c Credits) String() string { return events.Micros(c).String() }
 // UnmarshalYAML reads a YAML number of credits exactly from its literal text,
 // never through float64. Strings, NaN, infinities, negatives, more than six
 // decimals and values above 1e12 are rejected.
-func (c *Credits) UnmarshalYAML(n *yaml.Node) error {
-	m, err := parseNumber(n, "credits")
-	if err != nil {
-		return err
-	}
-	*c = Credits(m)
-	return nil
-}
+func (c *Credits) UnmarshalYAML(n *yaml.Node) error { return decodeNumber(n, "credits", c) }
 
 // MarshalYAML writes the amount as a plain YAML number of credits.
 func (c Credits) MarshalYAML() (any, error) { return numberNode(events.Micros(c)), nil }
@@ -52,17 +45,21 @@ func WholeUnits(n int64) Units { return Units(n * MicroUnitsPerUnit) }
 func (u Units) String() string { return events.Micros(u).String() }
 
 // UnmarshalYAML reads a YAML number of units exactly from its literal text.
-func (u *Units) UnmarshalYAML(n *yaml.Node) error {
-	m, err := parseNumber(n, "units")
-	if err != nil {
-		return err
-	}
-	*u = Units(m)
-	return nil
-}
+func (u *Units) UnmarshalYAML(n *yaml.Node) error { return decodeNumber(n, "units", u) }
 
 // MarshalYAML writes the quantity as a plain YAML number.
 func (u Units) MarshalYAML() (any, error) { return numberNode(events.Micros(u)), nil }
+
+// decodeNumber sets *v, credits or units (both exact to six decimals), to
+// the number parseNumber reads from n; on error *v is unchanged.
+func decodeNumber[T Credits | Units](n *yaml.Node, what string, v *T) error {
+	m, err := parseNumber(n, what)
+	if err != nil {
+		return err
+	}
+	*v = T(m)
+	return nil
+}
 
 // parseNumber reads a non-negative decimal with at most six decimals from a
 // YAML scalar's literal text. what names the unit in error messages.

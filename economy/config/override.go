@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"strings"
 )
 
 // Overrides are the flags of `agora run` that change the configuration. A nil
@@ -29,41 +28,11 @@ type Overrides struct {
 func (c *Config) ApplyOverrides(o Overrides) error {
 	next := c.Clone()
 	var errs []error
-	bad := func(key string, err error) {
-		errs = append(errs, fmt.Errorf("%s (command line): %w", key, err))
-	}
-	if o.DataDir != nil {
-		if strings.TrimSpace(*o.DataDir) == "" {
-			bad("data.dir", errors.New("must not be empty"))
-		}
-		next.Data.Dir = *o.DataDir
-	}
-	if o.NatsURL != nil {
-		if *o.NatsURL != "" {
-			if err := checkNatsURL(*o.NatsURL); err != nil {
-				bad("nats.url", err)
-			}
-		}
-		next.Nats.URL = *o.NatsURL
-	}
-	if o.NatsPort != nil {
-		if err := checkPort(*o.NatsPort); err != nil {
-			bad("nats.port", err)
-		}
-		next.Nats.Port = *o.NatsPort
-	}
-	if o.Listen != nil {
-		if err := checkListen(*o.Listen); err != nil {
-			bad("server.listen", err)
-		}
-		next.Server.Listen = *o.Listen
-	}
-	if o.Sync != nil {
-		if err := checkSync(*o.Sync); err != nil {
-			bad("nats.sync", err)
-		}
-		next.Nats.Sync = *o.Sync
-	}
+	override(&errs, "data.dir", o.DataDir, &next.Data.Dir, checkDataDir)
+	override(&errs, "nats.url", o.NatsURL, &next.Nats.URL, checkNatsURL)
+	override(&errs, "nats.port", o.NatsPort, &next.Nats.Port, checkPort)
+	override(&errs, "server.listen", o.Listen, &next.Server.Listen, checkListen)
+	override(&errs, "nats.sync", o.Sync, &next.Nats.Sync, checkSync)
 	if len(errs) > 0 {
 		return errors.Join(errs...)
 	}
@@ -72,4 +41,17 @@ func (c *Config) ApplyOverrides(o Overrides) error {
 	}
 	*c = next
 	return nil
+}
+
+// override lays a flag's value v over *field when the flag was given (v is
+// not nil); what check finds wrong with it joins errs under key, the
+// configuration key the flag sets.
+func override[T any](errs *[]error, key string, v, field *T, check func(T) error) {
+	if v == nil {
+		return
+	}
+	if err := check(*v); err != nil {
+		*errs = append(*errs, fmt.Errorf("%s (command line): %w", key, err))
+	}
+	*field = *v
 }

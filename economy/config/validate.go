@@ -52,15 +52,9 @@ func (c Config) Validate() error {
 	if c.Runtime.IdempotencyMemory < 1 {
 		v.errorf("runtime.idempotency_memory", "%d must be at least 1", c.Runtime.IdempotencyMemory)
 	}
-	if err := checkListen(c.Server.Listen); err != nil {
-		v.errorf("server.listen", "%s", err)
-	}
-	if err := checkToken(c.Server.OperatorToken); err != nil {
-		v.errorf("server.operator_token", "%s", err)
-	}
-	if strings.TrimSpace(c.Data.Dir) == "" {
-		v.errorf("data.dir", "must not be empty")
-	}
+	v.check("server.listen", checkListen(c.Server.Listen))
+	v.check("server.operator_token", checkToken(c.Server.OperatorToken))
+	v.check("data.dir", checkDataDir(c.Data.Dir))
 	return errors.Join(v.errs...)
 }
 
@@ -68,6 +62,13 @@ type validator struct{ errs []error }
 
 func (v *validator) errorf(key, format string, args ...any) {
 	v.errs = append(v.errs, fmt.Errorf("%s: %s", key, fmt.Sprintf(format, args...)))
+}
+
+// check records err, what a check found wrong with key's value, if any.
+func (v *validator) check(key string, err error) {
+	if err != nil {
+		v.errorf(key, "%s", err)
+	}
 }
 
 // money checks 0 <= c <= 1e12 credits, and c > 0 when positive is set.
@@ -218,20 +219,10 @@ func envName(s string) bool {
 
 func (c Config) validateNats(v *validator) {
 	n := c.Nats
-	if n.URL != "" {
-		if err := checkNatsURL(n.URL); err != nil {
-			v.errorf("nats.url", "%s", err)
-		}
-	}
-	if err := checkHost(n.Host); err != nil {
-		v.errorf("nats.host", "%s", err)
-	}
-	if err := checkPort(n.Port); err != nil {
-		v.errorf("nats.port", "%s", err)
-	}
-	if err := checkSync(n.Sync); err != nil {
-		v.errorf("nats.sync", "%s", err)
-	}
+	v.check("nats.url", checkNatsURL(n.URL))
+	v.check("nats.host", checkHost(n.Host))
+	v.check("nats.port", checkPort(n.Port))
+	v.check("nats.sync", checkSync(n.Sync))
 	switch {
 	case n.Replicas != 1 && n.Replicas != 3 && n.Replicas != 5:
 		v.errorf("nats.replicas", "%d must be 1, 3 or 5", n.Replicas)
@@ -256,16 +247,10 @@ func (c Config) validateNats(v *validator) {
 		case n.User != "" || n.Password != "":
 			v.errorf("nats.credentials", "give either a credentials file or nats.user and nats.password, not both")
 		}
-		if err := checkCredsFile(n.Credentials); err != nil {
-			v.errorf("nats.credentials", "%s", err)
-		}
+		v.check("nats.credentials", checkCredsFile(n.Credentials))
 	}
-	if err := checkNatsCredential(n.User); err != nil {
-		v.errorf("nats.user", "%s", err)
-	}
-	if err := checkNatsCredential(n.Password); err != nil {
-		v.errorf("nats.password", "%s", err)
-	}
+	v.check("nats.user", checkNatsCredential(n.User))
+	v.check("nats.password", checkNatsCredential(n.Password))
 }
 
 // checkCredsFile checks that path is a NATS credentials file: a user JWT
@@ -309,7 +294,19 @@ func streamName(s string) bool {
 	return true
 }
 
+func checkDataDir(dir string) error {
+	if strings.TrimSpace(dir) == "" {
+		return errors.New("must not be empty")
+	}
+	return nil
+}
+
+// checkNatsURL checks a comma-separated list of NATS URLs; the empty one
+// selects the embedded server.
 func checkNatsURL(s string) error {
+	if s == "" {
+		return nil
+	}
 	for _, part := range strings.Split(s, ",") {
 		part = strings.TrimSpace(part)
 		u, err := url.Parse(part)
