@@ -346,31 +346,12 @@ func (e *Economy) RecoverAll(ctx context.Context, parallel int) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("list agents: %w", err)
 	}
-	sem := make(chan struct{}, max(parallel, 1))
-	errs := make(chan error, len(ids))
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if _, err := e.accounts.Get(ctx, id); err != nil {
-				errs <- fmt.Errorf("recover agent %s: %w", id, err)
-			}
-		}()
-	}
-	wg.Wait()
-	close(errs)
-	return len(ids), errors.Join(collect(errs)...)
-}
-
-func collect(ch <-chan error) []error {
-	var out []error
-	for err := range ch {
-		out = append(out, err)
-	}
-	return out
+	return len(ids), runtime.Each(ids, parallel, func(id string) error {
+		if _, err := e.accounts.Get(ctx, id); err != nil {
+			return fmt.Errorf("recover agent %s: %w", id, err)
+		}
+		return nil
+	})
 }
 
 // EnsureGenesis creates the genesis agent with the configured grant and

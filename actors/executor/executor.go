@@ -564,39 +564,22 @@ func (x *Executor) Recover(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("executor: list agents: %w", err)
 	}
-	results := make(chan agent.Account, len(ids))
-	errs := make(chan error, len(ids))
-	sem := make(chan struct{}, RecoverParallelMax)
-	var wg sync.WaitGroup
-	for _, id := range ids {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			acct, err := x.account(ctx, id)
-			if err != nil {
-				errs <- fmt.Errorf("executor: account %s: %w", id, err)
-				return
-			}
-			if len(acct.Executions) > 0 || idle(acct) {
-				results <- acct
-			}
-		}()
-	}
-	wg.Wait()
-	close(results)
-	close(errs)
-	var all []error
-	for err := range errs {
-		all = append(all, err)
-	}
-	if err := errors.Join(all...); err != nil {
-		return err
-	}
+	var mu sync.Mutex
 	var found []agent.Account
-	for a := range results {
-		found = append(found, a)
+	err = runtime.Each(ids, RecoverParallelMax, func(id string) error {
+		acct, err := x.account(ctx, id)
+		if err != nil {
+			return fmt.Errorf("executor: account %s: %w", id, err)
+		}
+		if len(acct.Executions) > 0 || idle(acct) {
+			mu.Lock()
+			found = append(found, acct)
+			mu.Unlock()
+		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 	slices.SortFunc(found, func(a, b agent.Account) int { return strings.Compare(a.ID, b.ID) })
 	var reruns []start
