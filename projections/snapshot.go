@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // ErrSnapshotFormat is returned by a read model's Restore for a snapshot it
@@ -45,4 +46,28 @@ func UnmarshalSnapshot(data []byte, format int, state any) error {
 		return fmt.Errorf("%w: %w", ErrSnapshotFormat, err)
 	}
 	return nil
+}
+
+// SnapshotLocked is a read model's Snapshot: the state take returns, taken
+// under mu's read lock so that no Apply changes it meanwhile, written with
+// MarshalSnapshot in the given format.
+func SnapshotLocked[S any](mu *sync.RWMutex, format int, take func() S) ([]byte, error) {
+	mu.RLock()
+	defer mu.RUnlock()
+	return MarshalSnapshot(format, take())
+}
+
+// RestoreLocked is a read model's Restore: it reads data with
+// UnmarshalSnapshot in the given format, then hands the state to restore
+// under mu's lock. Bytes of another format are ErrSnapshotFormat and
+// restore does not run; restore refuses a state it cannot take (with
+// ErrSnapshotFormat) by leaving the view as it was.
+func RestoreLocked[S any](mu *sync.RWMutex, data []byte, format int, restore func(S) error) error {
+	var s S
+	if err := UnmarshalSnapshot(data, format, &s); err != nil {
+		return err
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	return restore(s)
 }

@@ -20,27 +20,21 @@ type snapshot struct {
 // Snapshot is the book as of the last record applied, as JSON that
 // Restore reads back. It must not run concurrently with Apply.
 func (v *View) Snapshot() ([]byte, error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	return projections.MarshalSnapshot(snapshotFormat, snapshot{Books: v.book.books.All()})
+	return projections.SnapshotLocked(&v.mu, snapshotFormat, func() snapshot { return snapshot{Books: v.book.books.All()} })
 }
 
 // Restore replaces the book with the one a Snapshot holds. A snapshot of
 // another format is refused with projections.ErrSnapshotFormat and the
 // view is unchanged.
 func (v *View) Restore(data []byte) error {
-	var s snapshot
-	if err := projections.UnmarshalSnapshot(data, snapshotFormat, &s); err != nil {
-		return err
-	}
-	if s.Books == nil {
-		s.Books = map[string]clearing.Book{}
-	}
-	var b Book
-	b.books.Set(s.Books)
-	b.reindex()
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	v.book = b
-	return nil
+	return projections.RestoreLocked(&v.mu, data, snapshotFormat, func(s snapshot) error {
+		if s.Books == nil {
+			s.Books = map[string]clearing.Book{}
+		}
+		var b Book
+		b.books.Set(s.Books)
+		b.reindex()
+		v.book = b
+		return nil
+	})
 }

@@ -45,9 +45,11 @@ func oldestFirst(r *ring) []Transaction {
 // Snapshot is the history as of the last record applied, as JSON that
 // Restore reads back. It must not run concurrently with Apply.
 func (v *View) Snapshot() ([]byte, error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	s := &v.state
+	return projections.SnapshotLocked(&v.mu, snapshotFormat, v.state.snapshot)
+}
+
+// snapshot is s as its snapshot holds it.
+func (s *State) snapshot() snapshot {
 	l := s.limits
 	if l == (limits{}) {
 		l, _ = newLimits(nil) // the zero State's, as init sets them
@@ -67,19 +69,18 @@ func (v *View) Snapshot() ([]byte, error) {
 		}
 		out.Holds[k.agentID][k.holdID] = purpose
 	}
-	return projections.MarshalSnapshot(snapshotFormat, out)
+	return out
 }
 
 // Restore replaces the history with the one a Snapshot holds. A snapshot of
 // another format, or kept with other limits (the configuration changed),
 // is refused with projections.ErrSnapshotFormat and the view is unchanged.
 func (v *View) Restore(data []byte) error {
-	var snap snapshot
-	if err := projections.UnmarshalSnapshot(data, snapshotFormat, &snap); err != nil {
-		return err
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	return projections.RestoreLocked(&v.mu, data, snapshotFormat, v.restore)
+}
+
+// restore replaces v's state with the one snap holds; it runs under v's lock.
+func (v *View) restore(snap snapshot) error {
 	s := State{limits: v.state.limits}
 	s.init()
 	if snap.History != s.limits.historyLengthMax || snap.Recent != s.limits.recentLengthMax {

@@ -43,9 +43,11 @@ type executionJSON struct {
 // Snapshot is the read model as of the last record applied, as JSON that
 // Restore reads back. It must not run concurrently with Apply.
 func (v *View) Snapshot() ([]byte, error) {
-	v.mu.RLock()
-	defer v.mu.RUnlock()
-	s := &v.state
+	return projections.SnapshotLocked(&v.mu, snapshotFormat, v.state.snapshot)
+}
+
+// snapshot is s as its snapshot holds it.
+func (s *State) snapshot() snapshot {
 	length := s.historyLength
 	if length == 0 {
 		length = HistoryLengthDefault // the zero State's, as init sets it
@@ -61,7 +63,7 @@ func (v *View) Snapshot() ([]byte, error) {
 		}
 		out.Markets = append(out.Markets, m)
 	}
-	return projections.MarshalSnapshot(snapshotFormat, out)
+	return out
 }
 
 // Restore replaces the read model with the one a Snapshot holds. A
@@ -70,12 +72,11 @@ func (v *View) Snapshot() ([]byte, error) {
 // and the view is unchanged: folding the log again gives the history the
 // new length.
 func (v *View) Restore(data []byte) error {
-	var snap snapshot
-	if err := projections.UnmarshalSnapshot(data, snapshotFormat, &snap); err != nil {
-		return err
-	}
-	v.mu.Lock()
-	defer v.mu.Unlock()
+	return projections.RestoreLocked(&v.mu, data, snapshotFormat, v.restore)
+}
+
+// restore replaces v's state with the one snap holds; it runs under v's lock.
+func (v *View) restore(snap snapshot) error {
 	length := v.state.historyLength
 	if length == 0 {
 		length = HistoryLengthDefault
