@@ -464,3 +464,69 @@ func TestApplyRefusesWhatItCannotRead(t *testing.T) {
 		})
 	}
 }
+
+// TestBidsLeftAreReused lists bids while others leave, as a busy book
+// does, so that the bids indexed reuse those that left: every page and
+// resource filter shows exactly the open bids, with their own fields, and
+// a bid read before its slot was reused keeps what it read.
+func TestBidsLeftAreReused(t *testing.T) {
+	var b bidbook.Book
+	var seq uint64
+	apply := func(e events.Event) {
+		seq++
+		if err := bidbook.Apply(&b, record(t, seq, clearingStep(e))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open := map[string]events.BidListed{}
+	for i := range 40 {
+		l := listed(fmt.Sprintf("b-%03d", i), fmt.Sprintf("a-%d", i%3), int64(i%7+1), i)
+		if i%2 == 0 {
+			l = withTokens(l)
+		}
+		apply(l)
+		open[l.BidID] = l
+	}
+	read, _ := b.Get("b-004")
+	for i := range 40 {
+		if i%4 == 0 {
+			apply(events.CycleCleared{Cycle: uint64(i + 1), Allocations: []events.Allocation{{BidID: fmt.Sprintf("b-%03d", i)}}})
+			delete(open, fmt.Sprintf("b-%03d", i))
+		}
+		l := listed(fmt.Sprintf("c-%03d", i), "z", int64(i%5+10), 100+i)
+		if i%3 == 0 {
+			l = withTokens(l)
+		}
+		apply(l)
+		open[l.BidID] = l
+	}
+	if read.ID != "b-004" || read.AgentID != "a-1" || read.Resources["tokens"] != events.WholeUnits(500) {
+		t.Errorf("a bid read before it left changed: %+v", read)
+	}
+	all := ids(t, &b, "", 7)
+	tokens := ids(t, &b, "tokens", 3)
+	if len(all) != len(open) || b.Count() != len(open) {
+		t.Fatalf("%d bids paged, count %d; want %d", len(all), b.Count(), len(open))
+	}
+	wantTokens := 0
+	for id, l := range open {
+		got, ok := b.Get(id)
+		if !ok || got.AgentID != l.AgentID || got.AmountMicros != l.AmountMicros || !got.PlacedAt.Equal(l.PlacedAt) ||
+			len(got.Resources) != len(l.Resources) {
+			t.Errorf("bid %s = %+v, %v; want %+v", id, got, ok, l)
+		}
+		if _, ok := l.Resources["tokens"]; ok {
+			wantTokens++
+		}
+	}
+	if len(tokens) != wantTokens || b.CountFor("tokens") != wantTokens {
+		t.Errorf("%d bids with tokens paged, counted %d; want %d", len(tokens), b.CountFor("tokens"), wantTokens)
+	}
+	for i := 1; i < len(all); i++ {
+		x, _ := b.Get(all[i-1])
+		y, _ := b.Get(all[i])
+		if bidbook.Order(x, y) >= 0 {
+			t.Errorf("%s before %s is out of the clearing order", x.ID, y.ID)
+		}
+	}
+}

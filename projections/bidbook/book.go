@@ -30,7 +30,16 @@ type Book struct {
 	byResource map[string]*ordered[*Bid]
 	// probe is scratch space for remove: the bid to find, by its order.
 	probe Bid
+	// spare holds bids that left every list, cleared, for the next ones
+	// indexed: a bid listed as another leaves (the steady state of a busy
+	// book) then costs no allocation. Bids never leave the Book (Page and
+	// Get copy them), so one that left is no one else's.
+	spare []*Bid
 }
+
+// spareMax bounds the bids kept for reuse: the memory a book keeps after
+// a cycle that cleared many bids.
+const spareMax = 1024
 
 // orderPtr is the clearing order, then the pool: a total order even should
 // two pools list bids of one id.
@@ -83,13 +92,27 @@ func (b *Book) change(c books.Change) {
 		b.remove(c.Pool, c.Before)
 	}
 	if c.After != nil {
-		b.index(fromClearing(c.Pool, *c.After))
+		b.index(b.newBid(c.Pool, c.After))
 	}
 }
 
-func fromClearing(pool string, c clearing.Bid) *Bid {
-	return &Bid{ID: c.ID, Pool: pool, AgentID: c.AgentID, BeneficiaryID: c.BeneficiaryID,
+func fromClearing(pool string, c *clearing.Bid) Bid {
+	return Bid{ID: c.ID, Pool: pool, AgentID: c.AgentID, BeneficiaryID: c.BeneficiaryID,
 		Resources: c.Resources, AmountMicros: c.AmountMicros, PlacedAt: c.PlacedAt}
+}
+
+// newBid is c of pool as a bid to index, in a spare one when there is one.
+func (b *Book) newBid(pool string, c *clearing.Bid) *Bid {
+	n := len(b.spare)
+	if n == 0 {
+		bid := fromClearing(pool, c)
+		return &bid
+	}
+	bid := b.spare[n-1]
+	b.spare[n-1] = nil
+	b.spare = b.spare[:n-1]
+	*bid = fromClearing(pool, c)
+	return bid
 }
 
 // reindex builds every index again from the books.
@@ -99,7 +122,7 @@ func (b *Book) reindex() {
 	for _, pool := range b.books.Pools() {
 		book, _ := b.books.Book(pool)
 		for _, c := range book.Bids {
-			b.index(fromClearing(pool, c))
+			b.index(b.newBid(pool, &c))
 		}
 	}
 }
@@ -110,14 +133,19 @@ func (b *Book) reindex() {
 // the count no longer matches the books' and Apply indexes them again.
 func (b *Book) remove(pool string, was *clearing.Bid) {
 	b.probe = Bid{ID: was.ID, Pool: pool, AmountMicros: was.AmountMicros, PlacedAt: was.PlacedAt}
-	b.all.remove(&b.probe)
+	bid, gone := b.all.take(&b.probe)
 	for r := range was.Resources {
-		if l, ok := b.byResource[r]; ok {
-			l.remove(&b.probe)
-			if l.Len() == 0 {
-				delete(b.byResource, r)
-			}
+		l, ok := b.byResource[r]
+		// Only a bid out of every list may be reused: one a list still
+		// holds (a bug) must not change under it.
+		gone = ok && l.remove(&b.probe) && gone
+		if ok && l.Len() == 0 {
+			delete(b.byResource, r)
 		}
+	}
+	if gone && len(b.spare) < spareMax {
+		*bid = Bid{} // no strings or maps of a bid gone kept alive
+		b.spare = append(b.spare, bid)
 	}
 }
 
@@ -198,7 +226,7 @@ func (b *Book) Get(id string) (Bid, bool) {
 	for _, pool := range b.books.Pools() {
 		book, _ := b.books.Book(pool)
 		if c, ok := book.Bids[id]; ok {
-			return fromClearing(pool, c).clone(), true
+			return fromClearing(pool, &c).clone(), true
 		}
 	}
 	return Bid{}, false

@@ -59,20 +59,28 @@ func (o *ordered[T]) insert(v T) {
 
 // remove takes v out of the list and reports whether it was there.
 func (o *ordered[T]) remove(v T) bool {
+	_, ok := o.take(v)
+	return ok
+}
+
+// take removes the entry that compares equal to v and returns it, if
+// there is one.
+func (o *ordered[T]) take(v T) (taken T, ok bool) {
 	i := o.block(v)
 	if i == len(o.blocks) {
-		return false
+		return taken, false
 	}
 	b := o.blocks[i]
 	j, found := slices.BinarySearchFunc(b, v, o.cmp)
 	if !found {
-		return false
+		return taken, false
 	}
 	o.n--
+	taken = b[j]
 	b = slices.Delete(b, j, j+1)
 	if len(b) == 0 {
 		o.blocks = slices.Delete(o.blocks, i, i+1)
-		return true
+		return taken, true
 	}
 	o.blocks[i] = b
 	// Merge small neighbours so that many removals do not leave many
@@ -81,7 +89,7 @@ func (o *ordered[T]) remove(v T) bool {
 		o.blocks[i] = append(b, o.blocks[i+1]...)
 		o.blocks = slices.Delete(o.blocks, i+1, i+2)
 	}
-	return true
+	return taken, true
 }
 
 // after calls fn for the entries strictly after pivot in order (every
