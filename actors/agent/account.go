@@ -38,6 +38,10 @@ type Account struct {
 	Executions map[string]Execution `json:"executions,omitempty"`
 	// ExecutionCount is the number of executions ever started.
 	ExecutionCount int64 `json:"execution_count,omitempty"`
+
+	// Unread are the ids of the messages delivered to the agent and not
+	// yet read (messages.go): at most the inbox limit of their delivery.
+	Unread map[string]struct{} `json:"unread,omitempty"`
 }
 
 // Execution is a running execution as its agent's account knows it: the
@@ -130,6 +134,8 @@ func Evolve(a Account, e events.Event) Account {
 		}
 	case events.ExecutionEnded:
 		delete(a.Executions, e.ExecutionID)
+	case events.MessageSent, events.MessageDelivered, events.MessageReturned, events.MessagesRead:
+		a = evolveMessage(a, e)
 	}
 	return a
 }

@@ -12,7 +12,7 @@ import (
 // Aggregate is the account as an event-sourced actor kind.
 func Aggregate() runtime.Aggregate[Account, Command] {
 	return runtime.Aggregate[Account, Command]{Kind: events.KindAgent, New: New, Decide: Decide, Evolve: Evolve, Admit: Admit,
-		Public: func(a Account) any { return a.Status }}
+		Public: publish}
 }
 
 // TransferManagerName names the process manager that settles transfers; it
@@ -29,7 +29,7 @@ func TransferManager() runtime.Manager {
 		// an unfiltered consumer without matching every subject against a
 		// wildcard, and the manager's floor then follows the log's end.
 		Filter: events.SubjectRoot + ".>",
-		Types:  []string{events.TransferSent{}.EventType(), events.TransferBounced{}.EventType()},
+		Types:  append([]string{events.TransferSent{}.EventType(), events.TransferBounced{}.EventType()}, messageTypes...),
 		React:  reactTransfers,
 	}
 }
@@ -48,7 +48,7 @@ func reactTransfers(r events.Record, e events.Event) []runtime.Reaction {
 		return []runtime.Reaction{{Kind: events.KindAgent, ID: e.FromAgentID, Command: ReturnTransfer{
 			TransferID: e.TransferID, To: from, AmountMicros: e.AmountMicros, Trigger: t}}}
 	}
-	return nil
+	return reactMessages(from, t, e)
 }
 
 // Accounts is the front door to the agents' accounts for the rest of the
@@ -109,8 +109,8 @@ func (a *Accounts) Transfer(ctx context.Context, from, key string, t Transfer) (
 // more than the transfer.
 func (a *Accounts) status(ctx context.Context, id string) (Status, error) {
 	if v, ok := a.host.Peek(events.KindAgent, id); ok {
-		if s, ok := v.(Status); ok && s != StatusNone {
-			return s, nil
+		if p, ok := v.(Published); ok && p.Status != StatusNone {
+			return p.Status, nil
 		}
 	}
 	return runtime.Inspect(ctx, a.host, events.KindAgent, id, func(s Account) Status { return s.Status })
@@ -122,5 +122,6 @@ func (a Account) clone() Account {
 	c.Holds = maps.Clone(a.Holds)
 	c.Command = append([]string(nil), a.Command...)
 	c.Executions = maps.Clone(a.Executions)
+	c.Unread = maps.Clone(a.Unread)
 	return c
 }

@@ -50,6 +50,8 @@ func Admit(a Account, e events.Event) error {
 		balance -= e.AmountMicros
 	case events.AgentDied:
 		held, balance = 0, balance-e.BurnedMicros
+	default:
+		balance = messageBalance(balance, e)
 	}
 	switch {
 	case balance < 0:
@@ -73,8 +75,9 @@ func admitTransition(a Account, e events.Event) error {
 		return nonNegative(c.GrantMicros)
 	}
 	if !a.Exists() {
-		if _, ok := e.(events.TransferBounced); ok {
-			return nil // a transfer to an id that never was bounces there
+		switch e.(type) {
+		case events.TransferBounced, events.MessageBounced:
+			return nil // a transfer or message to an id that never was bounces there
 		}
 		return fmt.Errorf("%w: %s on %s", ErrUnknownAgent, e.EventType(), a.ID)
 	}
@@ -86,9 +89,17 @@ func admitTransition(a Account, e events.Event) error {
 			if !e.Burned {
 				return fmt.Errorf("%w: a dead agent receives nothing", ErrAgentDead)
 			}
+		case events.MessageBounced:
+		case events.MessageReturned:
+			if !e.Burned {
+				return fmt.Errorf("%w: a dead agent receives nothing", ErrAgentDead)
+			}
 		default:
 			return fmt.Errorf("%w: %s after the death", ErrAgentDead, e.EventType())
 		}
+	}
+	if err, ok := admitMessage(a, e); ok {
+		return err
 	}
 	switch e := e.(type) {
 	case events.TransferSent:

@@ -17,6 +17,9 @@ import (
 // Every command yields at most one event for this account, so an append is
 // a single message and needs no multi-message transaction.
 func Decide(a Account, cmd Command) (events.Event, error) {
+	if e, err, ok := decideMessage(a, cmd); ok {
+		return e, err
+	}
 	switch c := cmd.(type) {
 	case Create:
 		return decideCreate(a, c)

@@ -20,13 +20,13 @@ func TestPeekShowsTheDurableState(t *testing.T) {
 	if _, err := accounts.Do(ctx, "a1", "", agent.Create{GrantMicros: events.Credits(10)}); err != nil {
 		t.Fatal(err)
 	}
-	if v, ok := h.Peek(events.KindAgent, "a1"); !ok || v != agent.StatusAlive {
+	if v, ok := h.Peek(events.KindAgent, "a1"); !ok || v != (agent.Published{Status: agent.StatusAlive}) {
 		t.Fatalf("after its creation a1 published %v, %v", v, ok)
 	}
 	if _, err := accounts.Do(ctx, "a1", "", agent.Die{Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	if v, _ := h.Peek(events.KindAgent, "a1"); v != agent.StatusDead {
+	if v, _ := h.Peek(events.KindAgent, "a1"); v != (agent.Published{Status: agent.StatusDead}) {
 		t.Fatalf("after its death a1 published %v", v)
 	}
 	// A transfer to it is refused without a round trip, as before.

@@ -260,6 +260,9 @@ func TestPeekNeverAheadOfTheLog(t *testing.T) {
 	create(t, acc, "a", 100)
 	status := func() any {
 		v, _ := h.Peek(events.KindAgent, "a")
+		if p, ok := v.(agent.Published); ok {
+			return p.Status
+		}
 		return v
 	}
 	log.arm(true)

@@ -41,6 +41,9 @@ var Kinds = map[string]events.Kind{
 	"bid_raised": events.KindClearing, "bid_withdrawn": events.KindClearing, "bids_cancelled": events.KindClearing,
 	"cycle_cleared": events.KindClearing, "execution_released": events.KindClearing, "lease_renewed": events.KindClearing,
 	"record_acknowledged": events.KindSystem,
+	// Messages (events/message.go).
+	"message_sent": events.KindAgent, "message_delivered": events.KindAgent, "message_bounced": events.KindAgent,
+	"message_returned": events.KindAgent, "messages_read": events.KindAgent,
 }
 
 // Types returns the Go type of every registered event, sorted by name.
