@@ -19,6 +19,7 @@ import (
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
+	"github.com/agora-econ/agora/projections/inbox"
 	"github.com/agora-econ/agora/projections/markets"
 )
 
@@ -88,6 +89,7 @@ type mirrors struct {
 	markets *markets.View
 	dir     *directory.View
 	hist    *history.View
+	inbox   *inbox.View
 }
 
 func newMirrors(t *rapid.T) *mirrors {
@@ -99,11 +101,11 @@ func newMirrors(t *rapid.T) *mirrors {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &mirrors{bids: bidbook.New(), markets: m, dir: directory.New(), hist: h}
+	return &mirrors{bids: bidbook.New(), markets: m, dir: directory.New(), hist: h, inbox: inbox.New()}
 }
 
 func (m *mirrors) apply(t *rapid.T, rec events.Record) {
-	for _, v := range []interface{ Apply(events.Record) error }{m.bids, m.markets, m.dir, m.hist} {
+	for _, v := range []interface{ Apply(events.Record) error }{m.bids, m.markets, m.dir, m.hist, m.inbox} {
 		// The economy fold admitted the record: every view must apply it.
 		if err := v.Apply(rec); err != nil {
 			t.Fatalf("%T refuses record %d (%s), which the actors admit: %v", v, rec.Seq, rec.Envelope.Type, err)
@@ -211,6 +213,28 @@ func checkMirrors(t *rapid.T, actors *actorsFold, v *mirrors) {
 	checkBids(t, actors, v.bids)
 	checkMarkets(t, actors, v.markets)
 	checkAccounts(t, actors, v.dir, v.hist)
+	checkInboxes(t, actors, v.inbox)
+}
+
+// checkInboxes: each inbox's unread messages are the ids its account holds
+// unread, and a page of it hands out the unread ones first.
+func checkInboxes(t *rapid.T, actors *actorsFold, view *inbox.View) {
+	for _, id := range slices.Sorted(maps.Keys(actors.accounts)) {
+		want := slices.Sorted(maps.Keys(actors.accounts[id].Unread))
+		got := view.Unread(id)
+		if !slices.Equal(slices.Sorted(slices.Values(got)), want) {
+			t.Fatalf("inbox: %s unread %v; the account holds %v", id, got, want)
+		}
+		page, _, err := view.Page(id, len(want)+1, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, m := range page {
+			if m.Read() != (i >= len(want)) {
+				t.Fatalf("inbox: %s message %d of a page (%s) read %v with %d unread", id, i, m.ID, m.Read(), len(want))
+			}
+		}
+	}
 }
 
 // checkBids: the bid book pages exactly the books' open bids, in the
@@ -450,6 +474,16 @@ func shapeAgent(t *rapid.T, e events.Event, a agent.Account) (events.Event, bool
 			return e, false
 		}
 		e.ExecutionID = x
+		return e, true
+	case events.MessageSent:
+		e.CostMicros, e.InboxLimit = within("cost"), rapid.IntRange(1, 4).Draw(t, "inbox limit")
+		return e, true
+	case events.MessagesRead:
+		if len(a.Unread) == 0 {
+			return e, false
+		}
+		unread := slices.Sorted(maps.Keys(a.Unread))
+		e.MessageIDs = unread[:rapid.IntRange(1, len(unread)).Draw(t, "read")]
 		return e, true
 	}
 	return e, false

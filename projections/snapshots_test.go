@@ -16,6 +16,7 @@ import (
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
+	"github.com/agora-econ/agora/projections/inbox"
 	"github.com/agora-econ/agora/projections/markets"
 )
 
@@ -33,9 +34,10 @@ var (
 	_ durable = (*directory.View)(nil)
 	_ durable = (*history.View)(nil)
 	_ durable = (*economy.Economy)(nil)
+	_ durable = (*inbox.View)(nil)
 )
 
-func (m *mirrors) durables() []durable { return []durable{m.bids, m.markets, m.dir, m.hist} }
+func (m *mirrors) durables() []durable { return []durable{m.bids, m.markets, m.dir, m.hist, m.inbox} }
 
 // answers is everything the read models answer readers, for comparing two
 // sets of them.
@@ -63,6 +65,11 @@ func (m *mirrors) answers(t *rapid.T) map[string]any {
 		out["history of "+id] = m.hist.ForAgent(id, 0)
 		bal, ok := m.hist.Balance(id)
 		out["balance of "+id] = found{bal, ok}
+		page, next, err := m.inbox.Page(id, 1000, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out["inbox of "+id] = found{page, next == ""}
 	}
 	return out
 }

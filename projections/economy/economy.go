@@ -77,6 +77,10 @@ type Economy struct {
 
 	transfers     map[string]*transfer
 	openTransfers int
+	// messages are every message sent, settled as transfers are
+	// (messages.go).
+	messages     map[string]*transfer
+	openMessages int
 	// holdsResolved remembers every hold that was posted or voided, so a
 	// second resolution of the same hold is caught.
 	holdsResolved map[string]struct{}
@@ -96,7 +100,7 @@ func New() *Economy {
 	return &Economy{Accounts: map[string]agent.Account{}, Markets: map[string]market.Market{},
 		Books: map[string]clearing.Book{}, transfers: map[string]*transfer{},
 		holdsResolved: map[string]struct{}{}, bids: newBidLedger(), execs: newExecutionLedger(),
-		skippedAt: map[uint64]int{}}
+		skippedAt: map[uint64]int{}, messages: map[string]*transfer{}}
 }
 
 // MarketSummary is one market's headline.
@@ -119,6 +123,9 @@ type Summary struct {
 	BalanceMicros  events.Micros `json:"balance_micros"`
 	HeldMicros     events.Micros `json:"held_micros"`
 	OpenTransfers  int           `json:"open_transfers"`
+	// OpenMessages counts the messages whose cost is in flight: sent and
+	// neither delivered nor returned.
+	OpenMessages int `json:"open_messages"`
 
 	Markets           map[string]MarketSummary `json:"markets,omitempty"`
 	OpenBids          int                      `json:"open_bids"`
@@ -152,7 +159,7 @@ type Summary struct {
 func (e *Economy) Summary() Summary {
 	s := Summary{Events: e.Events, LastSeq: e.LastSeq, LastTime: e.LastTime, Agents: len(e.Accounts),
 		MintedMicros: e.MintedMicros, BurnedMicros: e.BurnedMicros, InFlightMicros: e.InFlightMicros,
-		BalanceMicros: e.balancesMicros, OpenTransfers: e.openTransfers}
+		BalanceMicros: e.balancesMicros, OpenTransfers: e.openTransfers, OpenMessages: e.openMessages}
 	for _, a := range e.Accounts {
 		if a.Status == agent.StatusAlive {
 			s.AgentsAlive++
@@ -282,6 +289,8 @@ func (e *Economy) fold(id string, before agent.Account, ev events.Event) agent.A
 		for _, h := range ev.VoidedHolds {
 			e.holdsResolved[id+"/"+h] = struct{}{}
 		}
+	default:
+		e.foldMessage(id, ev)
 	}
 	return after
 }
@@ -317,9 +326,23 @@ func (e *Economy) checkTransition(a agent.Account, ev events.Event, v violationF
 			if !ev.Burned {
 				return v("dead agents receive nothing", "transfer %s returned to dead agent %s", ev.TransferID, a.ID)
 			}
+		case events.MessageBounced:
+		case events.MessageReturned:
+			if !ev.Burned {
+				return v("dead agents receive nothing", "message %s's cost returned to dead agent %s", ev.MessageID, a.ID)
+			}
 		default:
 			return v("dead agents never act", "%s after the death of %s", ev.EventType(), a.ID)
 		}
+	}
+	if err, ok := e.checkMessage(a, ev, v); ok {
+		if err != nil || a.Exists() {
+			return err
+		}
+		if _, bounced := ev.(events.MessageBounced); bounced {
+			return nil
+		}
+		return v("accounts exist before they act", "%s on agent %s, which was never created", ev.EventType(), a.ID)
 	}
 	switch ev := ev.(type) {
 	case events.TransferSent:

@@ -51,6 +51,10 @@ type snapshot struct {
 	Paid     map[string]paidJSON       `json:"paid,omitempty"`
 	Ended    map[string]string         `json:"ended_leased,omitempty"`
 	Skipped  []Skipped                 `json:"skipped,omitempty"`
+	// Messages are every message sent, as transfers are kept; OpenMsgs
+	// the count of those not settled.
+	Messages map[string]transferJSON `json:"messages,omitempty"`
+	OpenMsgs int                     `json:"open_messages,omitempty"`
 }
 
 type transferJSON struct {
@@ -103,6 +107,10 @@ func (e *Economy) Snapshot() ([]byte, error) {
 	for id, t := range e.transfers {
 		s.Transfer[id] = transferJSON{From: t.from, To: t.to, Amount: t.amount, State: uint8(t.state)}
 	}
+	s.Messages, s.OpenMsgs = map[string]transferJSON{}, e.openMessages
+	for id, m := range e.messages {
+		s.Messages[id] = transferJSON{From: m.from, To: m.to, Amount: m.amount, State: uint8(m.state)}
+	}
 	for id, l := range e.bids.listings {
 		s.Listings[id] = listingJSON{Agent: l.agent, Amount: l.amount, Terms: l.terms}
 	}
@@ -147,6 +155,10 @@ func (e *Economy) Restore(data []byte) error {
 		n.transfers[id] = &transfer{from: t.From, to: t.To, amount: t.Amount, state: transferState(t.State)}
 	}
 	n.openTransfers = s.Open
+	for id, m := range s.Messages {
+		n.messages[id] = &transfer{from: m.From, to: m.To, amount: m.Amount, state: transferState(m.State)}
+	}
+	n.openMessages = s.OpenMsgs
 	for _, h := range s.Resolved {
 		n.holdsResolved[h] = struct{}{}
 	}

@@ -401,6 +401,10 @@ func TestEveryMoneyEventIsClassified(t *testing.T) {
 		"market_configured": true, "market_cleared": true, "book_configured": true,
 		"bid_listed": true, "bid_rejected": true, "bid_raised": true, "bid_withdrawn": true,
 		"cycle_cleared": true,
+		// A message's cost leaves the sender (message_cost) and comes back
+		// if it bounced (message_returned); at the recipient it is burned
+		// in flight and moves no balance.
+		"message_sent": true, "message_returned": true, "message_delivered": true, "message_bounced": true,
 	}
 	micros := reflect.TypeFor[events.Micros]()
 	for _, name := range events.Types() {

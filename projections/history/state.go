@@ -167,6 +167,15 @@ func (f *fold) event(e events.Event) {
 			delete(s.holds, holdKey{f.agentID, id})
 		}
 		f.add(Transaction{Kind: KindDeathBurn, AmountMicros: -e.BurnedMicros, Memo: e.Reason})
+	// A message moves no money at its recipient: its cost, in flight, is
+	// burned there. A returned cost burned (the sender died) moves none
+	// either.
+	case events.MessageSent:
+		f.add(Transaction{Kind: KindMessageCost, CounterpartyID: e.ToAgentID, AmountMicros: -e.CostMicros, Reference: e.MessageID})
+	case events.MessageReturned:
+		if !e.Burned {
+			f.add(Transaction{Kind: KindMessageReturned, CounterpartyID: e.ToAgentID, AmountMicros: e.CostMicros, Reference: e.MessageID})
+		}
 	}
 }
 

@@ -39,6 +39,12 @@ const (
 	KindBurn Kind = "burn"
 	// KindDeathBurn is what was left of a balance, burned when the agent died.
 	KindDeathBurn Kind = "death_burn"
+	// KindMessageCost is the cost of a message leaving the sender's
+	// balance (burned at delivery, or back as KindMessageReturned).
+	KindMessageCost Kind = "message_cost"
+	// KindMessageReturned is the cost of a bounced message back in the
+	// sender's balance.
+	KindMessageReturned Kind = "message_returned"
 )
 
 // Transaction is one entry of an agent's history. AmountMicros is the change
