@@ -30,6 +30,7 @@ import (
 	"github.com/agora-econ/agora/projections/directory"
 	ecofold "github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
+	"github.com/agora-econ/agora/projections/inbox"
 	"github.com/agora-econ/agora/projections/markets"
 )
 
@@ -77,6 +78,9 @@ type Economy struct {
 	// rule.
 	directory *directory.View
 	dirRun    *projections.Runner
+	// inbox is every agent's messages, for GET /social/inbox.
+	inbox    *inbox.View
+	inboxRun *projections.Runner
 	// readModels are the read models above, saved and restored at one
 	// sequence; follower is the one follow of the log that feeds them,
 	// the managers and the executor.
@@ -202,6 +206,11 @@ func (e *Economy) wire() (err error) {
 	if e.dirRun, err = projections.NewRunner(n.log, e.directory); err != nil {
 		return err
 	}
+	e.inbox = inbox.New()
+	if e.inboxRun, err = projections.NewRunner(n.log, e.inbox); err != nil {
+		return err
+	}
+	e.inboxRun.AdmitWith(e.live.verdict)
 	// The read models skip the records the economy fold skips: a read
 	// model alone cannot tell an overspend from a payment; the fold, which
 	// runs first on each record (StartReadModels), folds every actor with
@@ -228,7 +237,8 @@ func (e *Economy) newReadModels(store events.Store) (*projections.Group, error) 
 	for _, v := range []struct {
 		name string
 		r    *projections.Runner
-	}{{"economy", e.liveRun}, {"history", e.histRun}, {"bidbook", e.bidsRun}, {"markets", e.marketRun}, {"directory", e.dirRun}} {
+	}{{"economy", e.liveRun}, {"history", e.histRun}, {"bidbook", e.bidsRun}, {"markets", e.marketRun}, {"directory", e.dirRun},
+		{"inbox", e.inboxRun}} {
 		if err := g.Add(v.name, v.r); err != nil {
 			return nil, err
 		}
@@ -558,6 +568,9 @@ func (e *Economy) MarketView() *markets.View { return e.marketView }
 
 // Directory is every agent's record.
 func (e *Economy) Directory() *directory.View { return e.directory }
+
+// Inbox is the read model of the agents' inboxes.
+func (e *Economy) Inbox() *inbox.View { return e.inbox }
 
 // History is the recent transactions read model.
 func (e *Economy) History() *history.View { return e.history }

@@ -44,6 +44,7 @@ func (e *Economy) systemService(tickets *ticket.Registry, logger *slog.Logger) (
 		Bids:      e.bids,
 		Directory: e.directory,
 		Freshness: e.freshness(),
+		Inbox:     e.inbox,
 	}, system.Options{
 		Config: publicConfig(cfg),
 		Inference: system.Inference{URL: cfg.Inference.URL, APIKey: cfg.Inference.Key(os.Getenv),
@@ -77,7 +78,7 @@ func (e *Economy) serveHTTP(name string, ln net.Listener, h http.Handler) {
 
 // freshness is every read model the APIs read from.
 func (e *Economy) freshness() freshness {
-	return freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun, e.dirRun}}
+	return freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun, e.dirRun, e.inboxRun}}
 }
 
 // operatorAPI builds the operator API, creating agents through creator,
@@ -136,6 +137,7 @@ func publicConfig(cfg config.Config) system.PublicConfig {
 			},
 			SpawnCost:   system.Credits(cfg.Economy.SpawnCost.Micros()),
 			MessageCost: system.Credits(cfg.Economy.MessageCost.Micros()),
+			InboxLimit:  cfg.Economy.InboxLimit,
 		},
 		Resources: map[string]system.PublicResource{},
 		Allocation: system.PublicAllocation{ScheduleSeconds: a.ScheduleSeconds, TransactionHistoryLength: a.TransactionHistoryLength,

@@ -392,3 +392,14 @@ func (a *Accounts) published(ctx context.Context, id string) (Published, error) 
 	}
 	return runtime.Inspect(ctx, a.host, events.KindAgent, id, func(s Account) Published { return publish(s).(Published) })
 }
+
+// MarkRead records that agent id was handed its unread messages ids (GET
+// /social/inbox): they are read from then on. Ids no longer unread are
+// passed over, so two readings at once mark each message once.
+func (a *Accounts) MarkRead(ctx context.Context, id string, ids []string) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	_, err := a.Do(ctx, id, "", MarkRead{MessageIDs: ids})
+	return err
+}

@@ -74,6 +74,10 @@ func (s *service) run(ctx context.Context, c caller, call Call) (any, error) {
 		return Time{Time: now.UTC(), UnixMillis: now.UnixMilli(), Cycle: s.deps.Markets.State().Cycle}, nil
 	case Infer:
 		return s.infer(ctx, c, m.Request)
+	case SendMessage:
+		return s.sendMessage(ctx, c, m)
+	case ReadInbox:
+		return s.readInbox(ctx, c, m)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCall, call)
 }

@@ -150,6 +150,13 @@ func (c *client) do(ctx context.Context, call Call) (any, error) {
 		return fetch[Time](ctx, c, m, route{method: http.MethodGet, path: "/system/time"})
 	case Infer:
 		return c.infer(ctx, m)
+	case SendMessage:
+		return fetch[MessageReceipt](ctx, c, m, route{method: http.MethodPost, path: "/social/message", key: m.Key,
+			body: map[string]any{"to_agent_id": m.ToAgentID, "content": m.Content}})
+	case ReadInbox:
+		q := limitQuery(m.Limit)
+		setIf(q, "cursor", m.Cursor)
+		return fetch[InboxPage](ctx, c, m, route{method: http.MethodGet, path: "/social/inbox", query: q})
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCall, call)
 }

@@ -20,6 +20,7 @@ type PublicEconomy struct {
 	AttentionConversionRates map[string]Credits `json:"attention_conversion_rates" doc:"Credits per score point: interesting, useful, understandable."`
 	SpawnCost                Credits            `json:"spawn_cost"`
 	MessageCost              Credits            `json:"message_cost"`
+	InboxLimit               int                `json:"inbox_limit" doc:"The unread messages an inbox holds; a message to a full inbox is refused, uncharged."`
 }
 
 // PublicResource is one market's configuration.

@@ -15,6 +15,10 @@ var ErrInvalidOptions = errors.New("system: invalid options")
 // event. Keys are scoped by route, so it means a bug, not a client error.
 var errNotATransfer = errors.New("system: the command key of a transfer names another command")
 
+// errNotAMessage: the account answered a message's key with another event
+// (a bug, as errNotATransfer).
+var errNotAMessage = errors.New("system: the command key of a message names another command")
+
 // ErrInvalidCall rejects a call whose fields break the rules the HTTP API's
 // schema states (a page limit out of range, a malformed id, a memo too
 // long): calls sent as actor messages pass no schema, so the service

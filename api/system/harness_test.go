@@ -28,6 +28,7 @@ import (
 	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/history"
+	"github.com/agora-econ/agora/projections/inbox"
 	"github.com/agora-econ/agora/projections/markets"
 )
 
@@ -65,6 +66,7 @@ type economyForTest struct {
 	markets   *markets.View
 	bids      *bidbook.View
 	directory *directory.View
+	inbox     *inbox.View
 
 	handler http.Handler
 	service *system.Service
@@ -123,7 +125,8 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 		t.Fatal(err)
 	}
 	e.directory = directory.New()
-	for _, view := range []projections.Projection{e.history, e.bids, marketView, e.directory} {
+	e.inbox = inbox.New()
+	for _, view := range []projections.Projection{e.history, e.bids, marketView, e.directory, e.inbox} {
 		r, err := projections.NewRunner(log, view)
 		if err != nil {
 			t.Fatal(err)
@@ -183,7 +186,7 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 // passes them.
 func (e *economyForTest) deps() system.Deps {
 	return system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing, History: e.history, Markets: e.markets,
-		Bids: e.bids, Directory: e.directory, Freshness: freshness{log: e.log, runners: e.runners}}
+		Bids: e.bids, Directory: e.directory, Freshness: freshness{log: e.log, runners: e.runners}, Inbox: e.inbox}
 }
 
 // create opens an account with a grant, as the operator would.

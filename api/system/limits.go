@@ -3,6 +3,7 @@ package system
 import (
 	"time"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/api/problem"
 )
 
@@ -43,6 +44,19 @@ const (
 	// /social/agents.
 	AgentsLimitDefault = 100
 	AgentsLimitMax     = 1000
+
+	// MessageBytesMax bounds a message's content, in bytes of UTF-8 text
+	// (SPEC.md 1.6).
+	MessageBytesMax = agent.MessageBytesMax
+	// MessageBodyBytesMax bounds the body of POST /social/message: the
+	// content written as JSON may take six bytes for each of its own
+	// (\u00XX), plus the recipient.
+	MessageBodyBytesMax = 6*MessageBytesMax + 4<<10
+	// InboxLimitDefault and InboxLimitMax bound a page of GET
+	// /social/inbox; InboxCursorLengthMax its cursor.
+	InboxLimitDefault    = 20
+	InboxLimitMax        = 100
+	InboxCursorLengthMax = 64
 
 	// CallsInFlightMax bounds the calls the service answers at once,
 	// whichever door they come by (HTTP or the actor). A call past it waits

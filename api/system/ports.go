@@ -36,6 +36,10 @@ type Ledger interface {
 	Recall(ctx context.Context, id, key string) (runtime.Result, bool, error)
 	// Transfer debits from and sends the credits on their way.
 	Transfer(ctx context.Context, from, key string, t agent.Transfer) (runtime.Result, error)
+	// SendMessage debits from for a message and sends it on its way.
+	SendMessage(ctx context.Context, from, key string, m agent.SendMessage) (runtime.Result, error)
+	// MarkRead records that agent id read the unread messages ids.
+	MarkRead(ctx context.Context, id string, ids []string) error
 }
 
 // Book places, raises and withdraws bids. *clearing.Service satisfies it.
@@ -92,6 +96,8 @@ type Deps struct {
 	Bids      BidBook
 	Directory Directory
 	Freshness Freshness
+	// Inbox is the read model of the inboxes (*inbox.View).
+	Inbox InboxPort
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -103,7 +109,7 @@ func (d Deps) check() error {
 		value any
 	}{
 		{"Tickets", d.Tickets}, {"Ledger", d.Ledger}, {"Book", d.Book}, {"History", d.History},
-		{"Markets", d.Markets}, {"Bids", d.Bids}, {"Directory", d.Directory}, {"Freshness", d.Freshness},
+		{"Markets", d.Markets}, {"Bids", d.Bids}, {"Directory", d.Directory}, {"Freshness", d.Freshness}, {"Inbox", d.Inbox},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

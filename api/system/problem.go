@@ -12,6 +12,7 @@ import (
 	"github.com/agora-econ/agora/api/problem"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/bidbook"
+	"github.com/agora-econ/agora/projections/inbox"
 )
 
 // statuses maps the typed rejections of the domain to HTTP statuses. The
@@ -32,6 +33,10 @@ var statuses = []problem.Status{
 	{Err: events.ErrInvalidID, Code: http.StatusUnprocessableEntity},
 	{Err: agent.ErrTransferToSelf, Code: http.StatusUnprocessableEntity},
 	{Err: agent.ErrAmountNotRaised, Code: http.StatusUnprocessableEntity},
+	{Err: agent.ErrMessageToSelf, Code: http.StatusUnprocessableEntity},
+	{Err: agent.ErrInvalidMessage, Code: http.StatusUnprocessableEntity},
+	{Err: agent.ErrMessageTooLarge, Code: http.StatusRequestEntityTooLarge},
+	{Err: inbox.ErrInvalidCursor, Code: http.StatusBadRequest},
 	{Err: clearing.ErrUnknownResource, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrInvalidBundle, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrExceedsSupply, Code: http.StatusUnprocessableEntity},
@@ -47,6 +52,7 @@ var statuses = []problem.Status{
 	{Err: agent.ErrHoldNotOpen, Code: http.StatusConflict},
 	{Err: agent.ErrExistsWithDifferentAmount, Code: http.StatusConflict},
 	{Err: agent.ErrTooManyHolds, Code: http.StatusConflict},
+	{Err: agent.ErrInboxFull, Code: http.StatusConflict},
 	{Err: clearing.ErrBidNotOpen, Code: http.StatusConflict},
 	// The system: retry later, with the same Idempotency-Key.
 	{Err: ErrNoInference, Code: http.StatusServiceUnavailable},

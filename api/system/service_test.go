@@ -23,6 +23,8 @@ var routes = [][2]string{
 	{"patch", "/market/bid/{id}"}, {"delete", "/market/bid/{id}"},
 	{"get", "/social/agents"}, {"post", "/intelligence/inference"},
 	{"get", "/system/execution"}, {"get", "/system/config"}, {"get", "/system/time"},
+	// Messages.
+	{"post", "/social/message"}, {"get", "/social/inbox"},
 }
 
 // TestOpenAPIListsEveryRoute: /openapi.json is an OpenAPI 3.1 document
@@ -112,7 +114,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 	if !errors.Is(err, system.ErrNilDependency) {
 		t.Fatalf("got %v", err)
 	}
-	for _, name := range []string{"Tickets", "Ledger", "Book", "History", "Markets", "Directory", "Freshness"} {
+	for _, name := range []string{"Tickets", "Ledger", "Book", "History", "Markets", "Directory", "Freshness", "Inbox"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Fatalf("%q does not name %s", err, name)
 		}

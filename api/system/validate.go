@@ -18,6 +18,9 @@ import (
 // is refused with the same typed error whichever way it goes, and changes
 // nothing.
 func validate(call Call) error {
+	if err, ok := validateMessages(call); ok {
+		return err
+	}
 	switch m := call.(type) {
 	case Transfer:
 		return firstError(

@@ -155,7 +155,7 @@ func printSummary(out io.Writer, s economy.Summary) {
 	fmt.Fprintf(out, "minted       %s\n", s.MintedMicros)
 	fmt.Fprintf(out, "burned       %s\n", s.BurnedMicros)
 	fmt.Fprintf(out, "circulating  %s (held %s)\n", s.BalanceMicros, s.HeldMicros)
-	fmt.Fprintf(out, "in flight    %s (%d transfers)\n", s.InFlightMicros, s.OpenTransfers)
+	fmt.Fprintf(out, "in flight    %s (%d transfers, %d messages)\n", s.InFlightMicros, s.OpenTransfers, s.OpenMessages)
 	if s.SkippedRecords > 0 {
 		fmt.Fprintf(out, "skipped      %d records (%d not acknowledged; see agora skipped)\n", s.SkippedRecords, s.UnacknowledgedRecords)
 	}

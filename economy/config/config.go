@@ -19,6 +19,7 @@ package config
 import (
 	"time"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -89,6 +90,10 @@ type Economy struct {
 	// MessageCost is what a sender pays (burned), in credits, per message.
 	// Must be >= 0. Default 1.
 	MessageCost Credits `yaml:"message_cost"`
+	// InboxLimit is the number of unread messages an inbox holds; a
+	// message to a full inbox is refused, uncharged (SPEC.md 1.6). 1 to
+	// agent.InboxLimitMax (10000). Default 1000.
+	InboxLimit int `yaml:"inbox_limit"`
 	// Genesis says whether a fresh log starts with the genesis agent (its
 	// program, InitialCreditBudget and first bid). false starts an economy
 	// with no agent; the operator adds them (`agora agent add`). A log
@@ -291,6 +296,7 @@ func rawDefault() Config {
 			},
 			SpawnCost:   credits(100, 0),
 			MessageCost: credits(1, 0),
+			InboxLimit:  agent.InboxLimitDefault,
 			Genesis:     true,
 		},
 		Resources: map[string]Resource{

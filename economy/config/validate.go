@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -107,6 +108,9 @@ func (c Config) validateEconomy(v *validator) {
 	v.money("economy.attention_conversion_rates.understandable", e.AttentionConversionRates.Understandable, false)
 	v.money("economy.spawn_cost", e.SpawnCost, false)
 	v.money("economy.message_cost", e.MessageCost, false)
+	if e.InboxLimit < 1 || e.InboxLimit > agent.InboxLimitMax {
+		v.errorf("economy.inbox_limit", "%d must be within 1 and %d unread messages", e.InboxLimit, agent.InboxLimitMax)
+	}
 }
 
 func (c Config) validateResources(v *validator) {

@@ -23,6 +23,8 @@ func (e *Economy) CheckSettled() error {
 	switch {
 	case s.OpenTransfers > 0:
 		return fmt.Errorf("%w: %d transfers in flight (%s)", ErrUnsettled, s.OpenTransfers, s.InFlightMicros)
+	case s.OpenMessages > 0:
+		return fmt.Errorf("%w: %d messages in flight (%s)", ErrUnsettled, s.OpenMessages, s.InFlightMicros)
 	case s.UnlistedBids > 0:
 		return fmt.Errorf("%w: bid holds not listed or rejected: %v", ErrUnsettled, sortedKeys(e.bids.listings))
 	case s.UnpaidAllocations > 0:
