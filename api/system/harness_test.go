@@ -83,6 +83,8 @@ type harnessOptions struct {
 	// CallsInFlightMax, a call waiting at most admissionWait for room.
 	inFlight      int
 	admissionWait time.Duration
+	// inboxLimit, when above 0, is economy.inbox_limit.
+	inboxLimit int
 }
 
 func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
@@ -165,6 +167,7 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 	}
 	e.markets = marketView
 	opts := system.Options{Config: publicConfig(), Inference: o.inference, Now: e.now}
+	opts.Config.Economy.InboxLimit = o.inboxLimit
 	if o.inFlight > 0 {
 		e.service, err = system.NewBounded(e.deps(), opts, o.inFlight, o.admissionWait)
 	} else {
