@@ -64,7 +64,7 @@ func TestDecideMessages(t *testing.T) {
 		{name: "delivered again (redelivery)", given: given(created(cr(3)), delivered("m1", 5)), cmd: receive("m1", 5),
 			balance: cr(3), unread: []string{"m1"}},
 		{name: "inbox full", given: given(created(cr(3)), delivered("m1", 5), delivered("m2", 6)), cmd: receive("m3", 7),
-			want: events.MessageBounced{MessageID: "m3", FromAgentID: "b", CostMicros: cr(1), Reason: "recipient's inbox is full (2 unread)", Trigger: trig(tm, 7)},
+			want:    events.MessageBounced{MessageID: "m3", FromAgentID: "b", CostMicros: cr(1), Reason: "recipient's inbox is full (2 unread)", Trigger: trig(tm, 7)},
 			balance: cr(3), unread: []string{"m1", "m2"}},
 		{name: "to a dead agent", given: given(created(cr(10)), dead), cmd: receive("m1", 5),
 			want: events.MessageBounced{MessageID: "m1", FromAgentID: "b", CostMicros: cr(1), Reason: "recipient is dead", Trigger: trig(tm, 5)}},
