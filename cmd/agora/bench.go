@@ -33,7 +33,7 @@ them. A benchmark never fails because the machine is slow; it fails only when
 the economy's audit does.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchLedgerCommand(), newBenchRestartCommand(), newBenchClearingCommand(), newBenchExecCommand())
+	cmd.AddCommand(newBenchLedgerCommand(), newBenchRestartCommand(), newBenchClearingCommand(), newBenchExecCommand(), newBenchSocialCommand())
 	return cmd
 }
 
@@ -271,4 +271,46 @@ func finishBench[R auditedReport](cmd *cobra.Command, asJSON bool, run func(cont
 		return exitError{1, fmt.Errorf("audit failed: %s", a.Problem)}
 	}
 	return nil
+}
+
+func newBenchSocialCommand() *cobra.Command {
+	var f benchFlags
+	o := bench.SocialOptions{Agents: 1000, Messages: 50000, ContentBytes: 256}
+	cmd := &cobra.Command{
+		Use:   "social",
+		Short: "Messages between agents, against the raw JetStream append rate",
+		Long: `Measure, on one embedded server:
+  1. the raw JetStream append rate: PublishAsync of messages the size of a
+     message_sent event with --content-bytes of content, with the headers an
+     actor's append carries (expected last subject sequence, message id), one
+     in flight per subject over --agents subjects, 2 x --messages messages, in
+     a separate stream;
+  2. messages: --agents agents created, then --messages messages between
+     random distinct agents through the accounts' front door (the recipient
+     checked, the sender charged economy.message_cost) with --concurrency
+     callers, until the transfer manager has delivered every one.
+Reports messages sent per second, message events (sent and delivered) per
+second until all are delivered, and their ratio to the raw appends per
+second. Then the economy audit folds the whole log; the command fails if it
+does not pass.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("concurrency") {
+				o.Concurrency = o.Agents
+			}
+			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
+			if err := o.Validate(); err != nil {
+				return exitError{2, err}
+			}
+			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
+			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.SocialReport, error) { return bench.RunSocial(ctx, o) })
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of agents (and of raw subjects)")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers (default: --agents)")
+	cmd.Flags().BoolVar(&o.Whole, "whole-economy", false, "run the whole economy (markets, read models following the log, the inbox among them) rather than the accounts and the transfer manager alone")
+	cmd.Flags().IntVar(&o.Messages, "messages", o.Messages, "number of messages")
+	cmd.Flags().IntVar(&o.ContentBytes, "content-bytes", o.ContentBytes, "bytes of content of each message")
+	return cmd
 }

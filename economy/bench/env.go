@@ -225,6 +225,7 @@ type AuditResult struct {
 	MintedMicros   events.Micros `json:"minted_micros"`
 	InFlightMicros events.Micros `json:"in_flight_micros"`
 	OpenTransfers  int           `json:"open_transfers"`
+	OpenMessages   int           `json:"open_messages,omitempty"`
 	Seconds        float64       `json:"seconds"`
 }
 
@@ -248,7 +249,7 @@ func auditLog(ctx context.Context, n *economy.Node) (AuditResult, error) {
 	}
 	s := eco.Summary()
 	r := AuditResult{OK: true, Events: s.Events, Agents: s.Agents, MintedMicros: s.MintedMicros,
-		InFlightMicros: s.InFlightMicros, OpenTransfers: s.OpenTransfers, Seconds: time.Since(started).Seconds()}
+		InFlightMicros: s.InFlightMicros, OpenTransfers: s.OpenTransfers, OpenMessages: s.OpenMessages, Seconds: time.Since(started).Seconds()}
 	switch {
 	case broken != nil:
 		r.OK, r.Problem = false, broken.Error()
@@ -258,6 +259,8 @@ func auditLog(ctx context.Context, n *economy.Node) (AuditResult, error) {
 		r.OK, r.Problem = false, violation.Error()
 	case s.OpenTransfers != 0 || s.InFlightMicros != 0:
 		r.OK, r.Problem = false, fmt.Sprintf("%d transfers (%s) still in flight after settling", s.OpenTransfers, s.InFlightMicros)
+	case s.OpenMessages != 0:
+		r.OK, r.Problem = false, fmt.Sprintf("%d messages still in flight after settling", s.OpenMessages)
 	}
 	return r, nil
 }

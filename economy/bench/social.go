@@ -1,0 +1,273 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
+	"github.com/agora-econ/agora/events"
+)
+
+// `agora bench social` measures the society of agents (SPEC.md 1.6, 1.7)
+// against the raw JetStream append measured in the same run. Each measure
+// is a section of its own (SocialReport.Messages, ...), run by a function
+// of its own on the same node after the raw append, so that another
+// measure is one more option, one more section and one more function.
+
+// SocialOptions are the parameters of `agora bench social`.
+type SocialOptions struct {
+	Agents      int
+	Concurrency int
+	Sync        string
+	// Whole runs the whole economy (markets, read models, the inbox among
+	// them) rather than the accounts and the transfer manager alone.
+	Whole      bool
+	CPUProfile string // profile of the measured phases, when set
+	Logger     *slog.Logger
+	Progress   io.Writer // phase lines; nil for none
+
+	// Messages is how many messages to send (0: no messages measure);
+	// ContentBytes the size of each one's content.
+	Messages     int
+	ContentBytes int
+}
+
+func (o SocialOptions) Validate() error {
+	var errs []error
+	if o.Agents < 2 {
+		errs = append(errs, fmt.Errorf("--agents must be at least 2 (a message needs two parties), got %d", o.Agents))
+	}
+	if o.Concurrency < 1 {
+		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
+	}
+	if o.Sync != config.SyncAlways && o.Sync != config.SyncInterval {
+		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, o.Sync))
+	}
+	if o.Messages < 0 {
+		errs = append(errs, fmt.Errorf("--messages must not be negative, got %d", o.Messages))
+	}
+	// Random recipients must not fill an inbox: a bounce would add events
+	// the measure does not count on. Half the limit leaves room for the
+	// luck of the draw.
+	if o.Agents >= 2 && o.Messages > o.Agents*agent.InboxLimitMax/2 {
+		errs = append(errs, fmt.Errorf("--messages must be at most %d for %d agents (inboxes of %d unread)",
+			o.Agents*agent.InboxLimitMax/2, o.Agents, agent.InboxLimitMax))
+	}
+	if o.ContentBytes < 1 || o.ContentBytes > agent.MessageBytesMax {
+		errs = append(errs, fmt.Errorf("--content-bytes must be within 1 and %d, got %d", agent.MessageBytesMax, o.ContentBytes))
+	}
+	return errors.Join(errs...)
+}
+
+// SocialReport is what `agora bench social --json` prints: the run's
+// settings, the raw append it is compared with, one section per measure,
+// and the audit of the log.
+type SocialReport struct {
+	Sync        string `json:"sync"`
+	Whole       bool   `json:"whole_economy"`
+	Agents      int    `json:"agents"`
+	Concurrency int    `json:"concurrency"`
+	// EventBytes is the size of the raw messages: a message_sent event as
+	// the log stores it, with content of ContentBytes.
+	EventBytes int       `json:"event_bytes"`
+	RawAppend  rawFigure `json:"raw_jetstream_append"`
+
+	Messages *MessagesFigure `json:"messages,omitempty"`
+
+	Audit AuditResult `json:"audit"`
+}
+
+// Audited is the economy audit of the log the social benchmark built.
+func (r SocialReport) Audited() AuditResult { return r.Audit }
+
+// MessagesFigure is the messages measure. A message is two events when it
+// is delivered (message_sent on the sender, message_delivered on the
+// recipient), as a transfer is; RatioToRaw is the message events per
+// second, until every message is delivered, over the raw JetStream
+// appends per second: the share of the log's own speed messages get.
+type MessagesFigure struct {
+	Messages     int `json:"messages"`
+	ContentBytes int `json:"content_bytes"`
+	// AckSeconds runs from the first send to the last acknowledgement,
+	// SettleSeconds to the moment the transfer manager has delivered all.
+	AckSeconds        float64   `json:"ack_seconds"`
+	SettleSeconds     float64   `json:"settle_seconds"`
+	MessagesPerSecond float64   `json:"messages_per_second"`
+	Events            uint64    `json:"events"`
+	EventsPerSecond   float64   `json:"events_per_second"`
+	Latency           latencies `json:"send_latency"`
+	RatioToRaw        float64   `json:"ratio_events_to_raw"`
+	CPUMicrosPerEvent float64   `json:"cpu_micros_per_event"`
+}
+
+// eventsPerMessage: message_sent and message_delivered.
+const eventsPerMessage = 2
+
+// RunSocial runs the social benchmark on a fresh embedded server.
+func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
+	rep := SocialReport{Sync: o.Sync, Whole: o.Whole, Agents: o.Agents, Concurrency: o.Concurrency}
+	dir, remove, err := benchDir()
+	if err != nil {
+		return rep, err
+	}
+	defer remove()
+	n, err := openBenchNode(ctx, dir, o.Sync, 0, o.Logger)
+	if err != nil {
+		return rep, err
+	}
+	defer n.Close()
+
+	content := strings.Repeat("m", o.ContentBytes)
+	payload, err := messageEventBytes(content)
+	if err != nil {
+		return rep, err
+	}
+	rep.EventBytes = len(payload)
+	ids := benchAgentIDs(o.Agents)
+	// As many raw appends as message events, and at least two per subject
+	// when another measure runs alone.
+	count := max(eventsPerMessage*o.Messages, 2*len(ids))
+	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", count, len(payload), len(ids), o.Sync)
+	if rep.RawAppend, err = rawAppend(ctx, n.Conn(), ids, count, payload); err != nil {
+		return rep, err
+	}
+
+	var scope []economy.Option
+	if !o.Whole {
+		scope = append(scope, economy.WithLedgerOnly())
+	}
+	e, err := startEconomy(n, scope...)
+	if err != nil {
+		return rep, err
+	}
+	defer stopEconomy(e, o.Progress)
+	progressf(o.Progress, "social: creating %d agents", o.Agents)
+	if _, err := createAgents(ctx, e, ids, benchGrant(o.Agents), o.Concurrency); err != nil {
+		return rep, err
+	}
+	err = profile(o.CPUProfile, func() error {
+		if o.Messages > 0 {
+			if rep.Messages, err = measureMessages(ctx, e, o, ids, content, rep.RawAppend); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return rep, err
+	}
+	if err := backgroundFailure(e); err != nil {
+		return rep, err
+	}
+	stopEconomy(e, o.Progress)
+
+	progressf(o.Progress, "audit of the log")
+	if rep.Audit, err = auditLog(ctx, n); err != nil {
+		return rep, err
+	}
+	return rep, nil
+}
+
+// measureMessages sends o.Messages messages between random distinct agents
+// through the accounts' front door (Accounts.SendMessage, as the System
+// Service does: the recipient checked, the sender debited) with
+// o.Concurrency callers, and waits until the transfer manager has
+// delivered every one.
+func measureMessages(ctx context.Context, e *economy.Economy, o SocialOptions, ids []string, content string, raw rawFigure) (*MessagesFigure, error) {
+	f := &MessagesFigure{Messages: o.Messages, ContentBytes: o.ContentBytes}
+	before, err := settle(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	cost := e.Node().Config().Economy.MessageCost.Micros()
+	progressf(o.Progress, "messages: %d of %d bytes, %d callers", o.Messages, o.ContentBytes, o.Concurrency)
+	cpu := processCPU()
+	started := time.Now()
+	workers := max(min(o.Concurrency, o.Messages), 1)
+	lat := make([][]time.Duration, workers)
+	err = parallel(ctx, o.Messages, workers, func(ctx context.Context, w, _ int) error {
+		from := rand.IntN(len(ids))
+		to := rand.IntN(len(ids) - 1)
+		if to >= from {
+			to++
+		}
+		id := "m-" + events.NewID()
+		began := time.Now()
+		if _, err := e.Accounts().SendMessage(ctx, ids[from], id, agent.SendMessage{MessageID: id, To: ids[to], Content: content,
+			CostMicros: cost, InboxLimit: agent.InboxLimitMax}); err != nil {
+			return fmt.Errorf("message %s -> %s: %w", ids[from], ids[to], err)
+		}
+		lat[w] = append(lat[w], time.Since(began))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	acked := time.Since(started)
+	after, err := settle(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	settled := time.Since(started)
+	f.Latency = summarise(slices.Concat(lat...))
+	f.AckSeconds, f.SettleSeconds = acked.Seconds(), settled.Seconds()
+	f.MessagesPerSecond = rate(float64(o.Messages), acked)
+	f.Events = after - before
+	f.EventsPerSecond = rate(float64(f.Events), settled)
+	f.RatioToRaw = ratio(f.EventsPerSecond, raw.RatePerSecond)
+	f.CPUMicrosPerEvent = perEvent(processCPU()-cpu, f.Events)
+	if want := uint64(eventsPerMessage * o.Messages); f.Events != want {
+		return f, fmt.Errorf("%d events for %d messages; want %d (did a message bounce?)", f.Events, o.Messages, want)
+	}
+	return f, nil
+}
+
+// messageEventBytes is a real MessageSent envelope with content, as the log
+// stores it: the size of the raw messages.
+func messageEventBytes(content string) ([]byte, error) {
+	id := events.NewID()
+	env, err := events.Encode(events.KindAgent, "a000001", events.MessageSent{
+		MessageID: "m-" + id, ToAgentID: "a000002", Content: content, CostMicros: events.MicrosPerCredit, InboxLimit: agent.InboxLimitMax,
+	}, events.Meta{Time: time.Now(), IdempotencyKey: id, Prev: samplePrev})
+	if err != nil {
+		return nil, err
+	}
+	return events.Marshal(env)
+}
+
+func (r SocialReport) Print(out io.Writer) error {
+	scope := "accounts and transfer manager"
+	if r.Whole {
+		scope = "whole economy"
+	}
+	fmt.Fprintf(out, "agora bench social: %d agents, %d callers, sync %s, %s\n\n", r.Agents, r.Concurrency, r.Sync, scope)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
+	fmt.Fprintf(tw, "raw JetStream append (%d bytes, expected seq, 1 in flight x %d subjects)\t%10d\t%8.2f\t%10.0f\n",
+		r.EventBytes, r.RawAppend.Parties, r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
+	if m := r.Messages; m != nil {
+		fmt.Fprintf(tw, "messages sent (acknowledged)\t%10d\t%8.2f\t%10.0f\n", m.Messages, m.AckSeconds, m.MessagesPerSecond)
+		fmt.Fprintf(tw, "message events, until all delivered\t%10d\t%8.2f\t%10.0f\n", m.Events, m.SettleSeconds, m.EventsPerSecond)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if m := r.Messages; m != nil {
+		fmt.Fprintf(out, "\nratio message events / raw JetStream appends  %.2f\n", m.RatioToRaw)
+		fmt.Fprintf(out, "CPU per message event                          %.1f µs\n", m.CPUMicrosPerEvent)
+		fmt.Fprintf(out, "send latency p50 / p99 / max                   %.1f / %.1f / %.1f ms\n",
+			m.Latency.P50Millis, m.Latency.P99Millis, m.Latency.MaxMillis)
+	}
+	printAudit(out, r.Audit)
+	return nil
+}
