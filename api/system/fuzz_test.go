@@ -21,6 +21,8 @@ var fuzzRoutes = []struct{ method, path string }{
 	{"GET", "/market/bids?"},
 	{"GET", "/economic/history?"},
 	{"GET", "/social/agents?"},
+	{"POST", "/social/message"},
+	{"GET", "/social/inbox?"},
 }
 
 // FuzzRequestBodies: whatever the body, the Idempotency-Key header, the
@@ -61,6 +63,12 @@ func FuzzRequestBodies(f *testing.F) {
 		{5, ``, "cursor=xyz&limit=0", false, ""},
 		{6, ``, "limit=1001", false, ""},
 		{7, ``, "after=A!&limit=%zz", false, ""},
+		{8, `{"to_agent_id":"bob","content":"hello"}`, "", true, "m1"},
+		{8, `{"to_agent_id":"bob","content":""}`, "", false, ""},
+		{8, `{"to_agent_id":"alice","content":"\u0000\ud800"}`, "", false, ""},
+		{8, `{"to_agent_id":"ghost","content":"x","extra":1}`, "", false, ""},
+		{9, ``, "limit=5&cursor=1.2.3", false, ""},
+		{9, ``, "cursor=99999999999999999999.0.0", false, ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.route, []byte(s.body), s.bid, s.withKey, s.key)
