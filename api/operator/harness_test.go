@@ -33,6 +33,7 @@ import (
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
 	"github.com/agora-econ/agora/projections/history"
+	"github.com/agora-econ/agora/projections/inbox"
 	"github.com/agora-econ/agora/projections/markets"
 )
 
@@ -168,7 +169,8 @@ func startEconomy(t testing.TB) *economyForTest {
 		t.Fatal(err)
 	}
 	systemService, err := system.New(system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing,
-		History: historyView, Markets: e.markets, Bids: bids, Directory: e.directory, Freshness: fresh}, system.Options{})
+		History: historyView, Markets: e.markets, Bids: bids, Directory: e.directory, Freshness: fresh,
+		Inbox: inbox.New()}, system.Options{}) // no message reaches it in these tests
 	if err != nil {
 		t.Fatal(err)
 	}
