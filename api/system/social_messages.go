@@ -138,6 +138,7 @@ func (s *service) sendMessage(ctx context.Context, c caller, m SendMessage) (Mes
 		if sent, found = res.Event.(events.MessageSent); !found {
 			return MessageReceipt{}, errNotAMessage
 		}
+		s.settle(ctx) // the caller's history shows the cost, as after a transfer
 	}
 	return MessageReceipt{MessageID: sent.MessageID, ToAgentID: sent.ToAgentID, Cost: Credits(sent.CostMicros)}, nil
 }
