@@ -37,6 +37,12 @@ type Agent struct {
 	// Lineage is the agent's ancestors, nearest first (parent, grandparent,
 	// ...), at most LineageLengthMax of them; the parent links lead further.
 	Lineage []string `json:"lineage,omitempty"`
+	// Children are the ids of the agents created with this one as their
+	// parent, in order of creation, all of them: each agent is the child
+	// of at most one parent, so the children of every agent together hold
+	// at most one id per agent ever created, which the directory keeps a
+	// whole record of already.
+	Children []string `json:"children,omitempty"`
 	// Command is the agent's program as its creation recorded it (empty:
 	// the executor's default).
 	Command []string `json:"command,omitempty"`
@@ -94,6 +100,7 @@ func (a Agent) SpentMicros() events.Micros { return a.PaidMicros + a.SentMicros 
 func (a Agent) clone() Agent {
 	c := a
 	c.Lineage = slices.Clone(a.Lineage)
+	c.Children = slices.Clone(a.Children)
 	c.Command = slices.Clone(a.Command)
 	if a.LastExecution != nil {
 		x := *a.LastExecution
@@ -127,6 +134,7 @@ type Summary struct {
 	Status         Status        `json:"status"`
 	ParentID       string        `json:"parent_id,omitempty"`
 	CreatedAt      time.Time     `json:"created_at"`
+	CreatedSeq     uint64        `json:"created_seq"`
 	DiedAt         time.Time     `json:"died_at,omitzero"`
 	BalanceMicros  events.Micros `json:"balance_micros"`
 	HeldMicros     events.Micros `json:"held_micros"`
@@ -138,7 +146,7 @@ type Summary struct {
 }
 
 func (a Agent) summary() Summary {
-	s := Summary{ID: a.ID, Status: a.Status, ParentID: a.ParentID, CreatedAt: a.CreatedAt, DiedAt: a.DiedAt,
+	s := Summary{ID: a.ID, Status: a.Status, ParentID: a.ParentID, CreatedAt: a.CreatedAt, CreatedSeq: a.CreatedSeq, DiedAt: a.DiedAt,
 		BalanceMicros: a.BalanceMicros, HeldMicros: a.HeldMicros, EarnedMicros: a.EarnedMicros(),
 		SpentMicros: a.SpentMicros(), ExecutionCount: a.ExecutionCount}
 	if a.LastExecution != nil {

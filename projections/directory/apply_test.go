@@ -100,9 +100,10 @@ func TestApply(t *testing.T) {
 				{"x", events.AgentCreated{ParentID: "p", Lineage: []string{"p", "q"}, Reason: "spawn"}},
 			},
 			agents: map[string]directory.Agent{
-				"g": alive("g", 1, 10),
-				"p": {ID: "p", Status: directory.StatusAlive, ParentID: "g", Lineage: []string{"g"}, CreatedAt: timeOf(2), CreatedSeq: 2,
-					CreationReason: "spawn", BalanceMicros: cr(5), GrantMicros: cr(5)},
+				"g": with(alive("g", 1, 10), func(a *directory.Agent) { a.Children = []string{"p"} }),
+				// Its children in order of creation.
+				"p": {ID: "p", Status: directory.StatusAlive, ParentID: "g", Lineage: []string{"g"}, Children: []string{"c", "x"},
+					CreatedAt: timeOf(2), CreatedSeq: 2, CreationReason: "spawn", BalanceMicros: cr(5), GrantMicros: cr(5)},
 				"c": {ID: "c", Status: directory.StatusAlive, ParentID: "p", Lineage: []string{"p", "g"}, CreatedAt: timeOf(3), CreatedSeq: 3,
 					CreationReason: "spawn", BalanceMicros: cr(1), GrantMicros: cr(1)},
 				// A lineage the creation records is kept as it is.
@@ -512,7 +513,8 @@ func TestPages(t *testing.T) {
 		t.Fatalf("Count = %d", s.Count())
 	}
 	sum := s.List("j", 1)[0]
-	want := directory.Summary{ID: "k", Status: directory.StatusDead, CreatedAt: timeOf(5), DiedAt: timeOf(7), EarnedMicros: cr(1)}
+	want := directory.Summary{ID: "k", Status: directory.StatusDead, CreatedAt: timeOf(5), CreatedSeq: 5, DiedAt: timeOf(7),
+		EarnedMicros: cr(1)}
 	if !reflect.DeepEqual(sum, want) {
 		t.Fatalf("summary %+v, want %+v", sum, want)
 	}

@@ -9,14 +9,16 @@ import (
 )
 
 // snapshotFormat is the version of what Snapshot writes (see
-// projections.MarshalSnapshot).
-const snapshotFormat = 1
+// projections.MarshalSnapshot). Format 2 added each agent's children: a
+// format 1 snapshot would restore every agent childless, so it is refused
+// and the directory folded again from the log.
+const snapshotFormat = 2
 
 // snapshot is the directory as JSON: one entry per agent ever created,
 // dead or alive (its record, its account as the agent actor's snapshot
 // holds it, and the ids of its open bid holds), and the totals. Its size is
 // bounded by the agents ever created times the size of one record (a dead
-// agent has no holds left).
+// agent has no holds left; the children lists add one id per agent).
 type snapshot struct {
 	Agents []agentSnapshot `json:"agents"`
 	Totals Totals          `json:"totals"`

@@ -164,6 +164,7 @@ func (s *State) created(rec events.Record, id string, e events.AgentCreated) *en
 	en := &entry{agent: a, account: agent.New(id)}
 	s.agents[id] = en
 	s.ids = insert(s.ids, id)
+	s.adopt(id, e.ParentID)
 	return en
 }
 
@@ -273,4 +274,14 @@ func (f fold) sync() {
 	a.BalanceMicros, a.HeldMicros = acc.BalanceMicros, acc.HeldMicros
 	a.GrantMicros, a.ReceivedMicros, a.SentMicros = acc.GrantedMicros, acc.ReceivedMicros, acc.SentMicros
 	a.ExecutionCount, a.ExecutionsRunning = acc.ExecutionCount, len(acc.Executions)
+}
+
+// adopt adds a new agent to its parent's children, in order of creation.
+// A parent the directory never saw created (a creation that names an
+// unknown parent) gets no record of its own: the child keeps its
+// ParentID, and family trees show it as a root.
+func (s *State) adopt(id, parentID string) {
+	if p, ok := s.agents[parentID]; ok && parentID != id {
+		p.agent.Children = append(p.agent.Children, id)
+	}
 }
