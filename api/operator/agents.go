@@ -39,8 +39,9 @@ type ListAgentsOutput struct {
 type AgentSummary struct {
 	AgentID         string         `json:"agent_id"`
 	Status          string         `json:"status" enum:"alive,dead"`
-	ParentID        string         `json:"parent_id,omitempty"`
+	ParentID        string         `json:"parent_id,omitempty" doc:"The agent that spawned it; absent for an agent the system or the operator created."`
 	CreatedAt       time.Time      `json:"created_at"`
+	CreatedSeq      uint64         `json:"created_seq" doc:"The stream sequence of its agent_created event: the order of creation."`
 	DiedAt          *time.Time     `json:"died_at,omitempty"`
 	Balance         system.Credits `json:"balance"`
 	Held            system.Credits `json:"held"`
@@ -66,6 +67,8 @@ type AgentRecord struct {
 	Status         string     `json:"status" enum:"alive,dead"`
 	ParentID       string     `json:"parent_id,omitempty"`
 	Lineage        []string   `json:"lineage" doc:"Ancestors, nearest first (parent, grandparent, ...); at most 64."`
+	Children       []string   `json:"children" doc:"The agents it spawned, in order of creation, dead or alive; the first 1000."`
+	ChildrenCount  int        `json:"children_count" doc:"Every agent it spawned, dead or alive."`
 	Command        []string   `json:"command" doc:"The program, run from the workspace; empty: the executor's default."`
 	CreatedAt      time.Time  `json:"created_at"`
 	CreatedSeq     uint64     `json:"created_seq" doc:"The stream sequence of its agent_created event."`
@@ -184,7 +187,7 @@ func (s *service) listAgents(_ context.Context, in *ListAgentsInput) (*ListAgent
 // prints the same from the log when no server runs.
 func SummaryOf(a directory.Summary) AgentSummary {
 	return AgentSummary{AgentID: a.ID, Status: string(a.Status), ParentID: a.ParentID, CreatedAt: a.CreatedAt,
-		DiedAt: optionalTime(a.DiedAt), Balance: system.Credits(a.BalanceMicros), Held: system.Credits(a.HeldMicros),
+		CreatedSeq: a.CreatedSeq, DiedAt: optionalTime(a.DiedAt), Balance: system.Credits(a.BalanceMicros), Held: system.Credits(a.HeldMicros),
 		Earned: system.Credits(a.EarnedMicros), Spent: system.Credits(a.SpentMicros), ExecutionCount: a.ExecutionCount,
 		LastExecutionAt: optionalTime(a.LastExecutionAt)}
 }
@@ -202,6 +205,7 @@ func (s *service) getAgent(_ context.Context, in *AgentIDInput) (*AgentOutput, e
 func RecordOf(a directory.Agent) AgentRecord {
 	r := AgentRecord{AgentID: a.ID, Status: string(a.Status), ParentID: a.ParentID,
 		Lineage: append([]string{}, a.Lineage...), Command: append([]string{}, a.Command...),
+		Children: append([]string{}, a.Children[:min(len(a.Children), ChildrenListedMax)]...), ChildrenCount: len(a.Children),
 		CreatedAt: a.CreatedAt, CreatedSeq: a.CreatedSeq, CreationReason: a.CreationReason,
 		DiedAt: optionalTime(a.DiedAt), DeathReason: a.DeathReason,
 		Balance: system.Credits(a.BalanceMicros), Held: system.Credits(a.HeldMicros), Available: system.Credits(a.Available()),

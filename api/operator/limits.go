@@ -45,6 +45,12 @@ const (
 	// /admin/agents.
 	AgentsLimitDefault = 100
 	AgentsLimitMax     = 1000
+	// ChildrenListedMax bounds the children GET /admin/agents/{id} lists
+	// (the oldest first; children_count counts them all): an agent may
+	// spawn without end as its children die, and its record must stay
+	// one answer. The whole family is in GET /admin/agents, a parent per
+	// line.
+	ChildrenListedMax = 1000
 
 	// TokenBytes is the randomness of a generated operator token (base64url:
 	// 43 characters).
