@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -20,18 +22,32 @@ const agentsPageMax = 1000
 
 func newAgentsCommand() *cobra.Command {
 	var f apiFlags
-	var asJSON bool
+	var asJSON, tree bool
 	cmd := &cobra.Command{
 		Use:   "agents",
-		Short: "Every agent, dead or alive: status, credits, executions",
+		Short: "Every agent, dead or alive: status, credits, executions; --tree: the family tree",
 		Long: `List every agent: status, balance, held, credits earned and spent, executions.
 With an economy running it asks its operator API (--url, with the operator
-token of --data); otherwise it folds the log of --data.`,
+token of --data); otherwise it folds the log of --data.
+
+--tree prints the family tree instead: the agents with no parent at the
+left, in order of creation, and under each agent the agents it spawned,
+indented, in order of creation; each line gives the id, the status (dead
+agents too) and the balance. With --json the tree is nested JSON: a list
+of roots, each {agent_id, status, balance, parent_id, created_seq,
+children: [...]}.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			list, err := agentsList(cmd, &f)
 			if err != nil {
 				return err
+			}
+			if tree {
+				roots := familyTree(list)
+				if asJSON {
+					return printJSON(cmd.OutOrStdout(), roots)
+				}
+				return printTree(cmd.OutOrStdout(), roots)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), list)
@@ -41,6 +57,7 @@ token of --data); otherwise it folds the log of --data.`,
 	}
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	cmd.Flags().BoolVar(&tree, "tree", false, "print the family tree: each agent's children indented under it")
 	return cmd
 }
 
@@ -180,9 +197,15 @@ func printAgent(out io.Writer, r operator.AgentRecord) error {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "agent\t%s\n", r.AgentID)
 	fmt.Fprintf(tw, "status\t%s\n", r.Status)
-	if r.ParentID != "" {
-		fmt.Fprintf(tw, "lineage\t%v\n", r.Lineage)
+	parent := r.ParentID
+	if parent == "" {
+		parent = "- (created by " + cmp.Or(r.CreationReason, "the system") + ")"
 	}
+	fmt.Fprintf(tw, "parent\t%s\n", parent)
+	if r.ParentID != "" {
+		fmt.Fprintf(tw, "lineage\t%s (nearest first)\n", strings.Join(r.Lineage, ", "))
+	}
+	fmt.Fprintf(tw, "children\t%s\n", childrenText(r))
 	fmt.Fprintf(tw, "command\t%v\n", r.Command)
 	fmt.Fprintf(tw, "created\t%s (%s)\n", r.CreatedAt.Format("2006-01-02T15:04:05Z07:00"), r.CreationReason)
 	if r.DiedAt != nil {
@@ -206,6 +229,19 @@ func printAgent(out io.Writer, r operator.AgentRecord) error {
 		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
+}
+
+// childrenText is an agent's children for its text view: their count,
+// then their ids in order of creation (as many as its record lists).
+func childrenText(r operator.AgentRecord) string {
+	if r.ChildrenCount == 0 {
+		return "none"
+	}
+	text := fmt.Sprintf("%d: %s", r.ChildrenCount, strings.Join(r.Children, ", "))
+	if more := r.ChildrenCount - len(r.Children); more > 0 {
+		text += fmt.Sprintf(" and %d more (agora agents --tree lists them all)", more)
+	}
+	return text
 }
 
 // credits prints an amount of the API (micro-credits) in credits.

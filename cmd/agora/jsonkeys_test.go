@@ -26,6 +26,7 @@ func TestJSONKeysAreSnakeCase(t *testing.T) {
 		"status":             economyView{}.Summary,
 		"history":            []history.Transaction{},
 		"agents":             []operator.AgentSummary{},
+		"agents --tree":      []*familyNode{},
 		"agent":              operator.AgentRecord{},
 		"markets":            markets.MarketsState{},
 		"markets --resource": markets.MarketState{},
