@@ -30,6 +30,10 @@ type ExecutionEnded struct {
 	CPUMillis    int64  `json:"cpu_millis"`
 	MemoryPeakKB int64  `json:"memory_peak_kb"`
 	WallMillis   int64  `json:"wall_millis"`
+	// TokensUsed is the inference tokens the System Service metered for
+	// the execution (whole tokens, at most the whole tokens of its
+	// allocation). An end recorded before tokens were counted has none.
+	TokensUsed int64 `json:"tokens_used"`
 }
 
 // Causes of an execution's end.

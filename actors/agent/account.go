@@ -3,7 +3,11 @@
 // actors/runtime runs them against the event log.
 package agent
 
-import "github.com/agora-econ/agora/events"
+import (
+	"fmt"
+
+	"github.com/agora-econ/agora/events"
+)
 
 // Status is an agent's life: alive until it dies, never back.
 type Status string
@@ -138,4 +142,24 @@ func Evolve(a Account, e events.Event) Account {
 		a = evolveMessage(a, e)
 	}
 	return a
+}
+
+// ResourceTokens is the resource whose units are an execution's inference
+// quota (ticket.ResourceTokens, the System Service's meter).
+const ResourceTokens = "tokens"
+
+// TokensAllowed is the inference tokens the execution may use: the whole
+// tokens of its allocation, as the System Service meters them (a fraction
+// of a token buys nothing).
+func (x Execution) TokensAllowed() int64 {
+	return int64(x.Resources[ResourceTokens] / events.MicroUnitsPerUnit)
+}
+
+// checkTokensUsed refuses an end that says the execution used tokens it
+// did not have: fewer than none, or more than its allocation allows.
+func (x Execution) checkTokensUsed(used int64) error {
+	if used < 0 || used > x.TokensAllowed() {
+		return fmt.Errorf("%w: %d tokens used, of %d allocated", ErrInvalidExecution, used, x.TokensAllowed())
+	}
+	return nil
 }

@@ -159,9 +159,11 @@ func admitTransition(a Account, e events.Event) error {
 			return fmt.Errorf("%w: attempt %d of %s after attempt %d", ErrInvalidExecution, e.Attempt, e.ExecutionID, x.Attempts())
 		}
 	case events.ExecutionEnded:
-		if _, running := a.Executions[e.ExecutionID]; !running {
+		x, running := a.Executions[e.ExecutionID]
+		if !running {
 			return fmt.Errorf("%w: %s", ErrExecutionNotRunning, e.ExecutionID)
 		}
+		return x.checkTokensUsed(e.TokensUsed)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ func TestAdmit(t *testing.T) {
 	alive := Evolve(New("a"), events.AgentCreated{AgentID: "a", GrantMicros: 100})
 	holding := Evolve(alive, events.HoldPlaced{HoldID: "h", AmountMicros: 40})
 	running := Evolve(alive, events.ExecutionStarted{ExecutionID: "x"})
+	tokens := Evolve(alive, events.ExecutionStarted{ExecutionID: "x", Resources: map[string]events.Units{"tokens": events.WholeUnits(40)}})
 	dead := Evolve(alive, events.AgentDied{BurnedMicros: 100})
 	tests := []struct {
 		name  string
@@ -44,6 +45,10 @@ func TestAdmit(t *testing.T) {
 		{"a dead agent is paid", dead, events.TransferReceived{TransferID: "t", AmountMicros: 1}, ErrAgentDead},
 		{"a dead agent's execution ends", Evolve(running, events.AgentDied{BurnedMicros: 100}), events.ExecutionEnded{ExecutionID: "x"}, nil},
 		{"an execution ends that is not running", alive, events.ExecutionEnded{ExecutionID: "x"}, ErrExecutionNotRunning},
+		{"an execution ends with the tokens it was allocated", tokens, events.ExecutionEnded{ExecutionID: "x", TokensUsed: 40}, nil},
+		{"an execution ends with more tokens than allocated", tokens, events.ExecutionEnded{ExecutionID: "x", TokensUsed: 41}, ErrInvalidExecution},
+		{"an execution ends with negative tokens", tokens, events.ExecutionEnded{ExecutionID: "x", TokensUsed: -1}, ErrInvalidExecution},
+		{"an execution without tokens ends with tokens", running, events.ExecutionEnded{ExecutionID: "x", TokensUsed: 1}, ErrInvalidExecution},
 		{"a grant", alive, events.CreditsGranted{AmountMicros: 5}, nil},
 		{"a negative grant", alive, events.CreditsGranted{AmountMicros: -5}, ErrInvalidAmount},
 		{"a grant to a dead agent", dead, events.CreditsGranted{AmountMicros: 5}, ErrAgentDead},

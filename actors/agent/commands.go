@@ -184,4 +184,7 @@ type EndExecution struct {
 	CPUMillis    int64
 	MemoryPeakKB int64
 	WallMillis   int64
+	// TokensUsed is the inference tokens metered for the execution: at
+	// most the whole tokens of its allocation (TokensAllowed).
+	TokensUsed int64
 }

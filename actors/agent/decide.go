@@ -216,8 +216,11 @@ func decideEnd(a Account, c EndExecution) (events.Event, error) {
 		return nil, fmt.Errorf("%w: negative usage (cpu %d ms, memory %d KB, wall %d ms)", ErrInvalidExecution,
 			c.CPUMillis, c.MemoryPeakKB, c.WallMillis)
 	}
+	if err := x.checkTokensUsed(c.TokensUsed); err != nil {
+		return nil, err
+	}
 	return events.ExecutionEnded{ExecutionID: c.ExecutionID, Pool: x.Pool, ExitCode: c.ExitCode, Cause: c.Cause,
-		CPUMillis: c.CPUMillis, MemoryPeakKB: c.MemoryPeakKB, WallMillis: c.WallMillis}, nil
+		CPUMillis: c.CPUMillis, MemoryPeakKB: c.MemoryPeakKB, WallMillis: c.WallMillis, TokensUsed: c.TokensUsed}, nil
 }
 
 func decidePostHold(a Account, c PostHold) (events.Event, error) {

@@ -129,8 +129,22 @@ func TestDecideStartExecution(t *testing.T) {
 	runDecideCases(t, cases)
 }
 
+// tokenBundle allocates 300.5 tokens besides cpu and memory.
+var tokenBundle = map[string]events.Units{"cpu_seconds": events.WholeUnits(2), "memory_mb": events.WholeUnits(128),
+	"tokens": events.WholeUnits(300) + events.MicroUnitsPerUnit/2}
+
+func withTokens(c agent.EndExecution, n int64) agent.EndExecution { c.TokensUsed = n; return c }
+
+func withTokensUsed(e events.ExecutionEnded, n int64) events.ExecutionEnded {
+	e.TokensUsed = n
+	return e
+}
+
 func TestDecideEndExecution(t *testing.T) {
 	running := given(created(cr(1000)), started("x1", 5))
+	withTokenBundle := started("x1", 5)
+	withTokenBundle.Resources = tokenBundle
+	tokenRun := given(created(cr(1000)), withTokenBundle)
 	cases := []decideCase{
 		{
 			name:  "ends with what it used",
@@ -162,6 +176,26 @@ func TestDecideEndExecution(t *testing.T) {
 			name: "negative usage", given: running,
 			when: func() any { c := end("x1", events.CauseExited, 0); c.WallMillis = -1; return c }(),
 			err:  agent.ErrInvalidExecution,
+		},
+		{
+			name:  "ends with the tokens it used, all of its allocation",
+			given: tokenRun, when: withTokens(end("x1", events.CauseExited, 0), 300),
+			then:  withTokensUsed(ended("x1", events.CauseExited, 0), 300),
+			state: live(cr(1000), 0, cr(1000)).marks("executor", 5).running(1),
+		},
+		{
+			// 300.5 tokens allocated: the half buys nothing (the
+			// service meters whole tokens).
+			name: "more tokens than allocated", given: tokenRun, when: withTokens(end("x1", events.CauseExited, 0), 301),
+			err: agent.ErrInvalidExecution,
+		},
+		{
+			name: "tokens without an allocation of tokens", given: running, when: withTokens(end("x1", events.CauseExited, 0), 1),
+			err: agent.ErrInvalidExecution,
+		},
+		{
+			name: "negative tokens", given: tokenRun, when: withTokens(end("x1", events.CauseExited, 0), -1),
+			err: agent.ErrInvalidExecution,
 		},
 	}
 	for _, cause := range events.ExecutionCauses {

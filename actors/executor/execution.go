@@ -395,7 +395,10 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 	x.mu.Lock()
 	delete(x.running, xid)
 	x.mu.Unlock()
-	if err := x.cfg.Tickets.Revoke(token); err != nil {
+	// The token ends with the program, so that no call metered after
+	// this count is missing from it.
+	tokensUsed, err := x.cfg.Tickets.End(token)
+	if err != nil {
 		log.Warn("executor: revoke token", "err", err)
 	}
 	freeSlot()
@@ -429,6 +432,10 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 		wall = result.Wall
 	}
 	end.WallMillis = max(wall.Milliseconds(), 0)
+	// The ticket meters within the allocation it was issued with, which is
+	// the account's; bounded by the account's all the same, since an end
+	// the account refuses would leave the execution running for ever.
+	end.TokensUsed = min(max(tokensUsed, 0), acct.Executions[xid].TokensAllowed())
 	return end, stopped
 }
 

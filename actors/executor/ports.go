@@ -22,10 +22,11 @@ type Runner interface {
 
 // Tickets issues the execution token a program authenticates with to the
 // System Service, valid only for this execution of this agent, until its
-// deadline or its revocation (*ticket.Registry).
+// deadline or its end (*ticket.Registry). End revokes it and says how many
+// inference tokens the service metered for it.
 type Tickets interface {
 	Issue(agentID, executionID string, allocation map[string]events.Units, deadline time.Time) (string, error)
-	Revoke(token string) error
+	End(token string) (tokensUsed int64, err error)
 }
 
 // The names of the resources the sandbox enforces (tokens, the inference

@@ -119,6 +119,7 @@ type LastExecution struct {
 	CPUMillis    int64      `json:"cpu_millis,omitempty"`
 	MemoryPeakKB int64      `json:"memory_peak_kb,omitempty"`
 	WallMillis   int64      `json:"wall_millis,omitempty"`
+	TokensUsed   int64      `json:"tokens_used,omitempty" doc:"Inference tokens it used, as metered."`
 }
 
 // CreateAgentInput is POST /admin/agents.
@@ -221,6 +222,7 @@ func RecordOf(a directory.Agent) AgentRecord {
 			code := x.ExitCode
 			last.EndedAt, last.Cause, last.ExitCode = optionalTime(x.EndedAt), x.Cause, &code
 			last.CPUMillis, last.MemoryPeakKB, last.WallMillis = x.CPUMillis, x.MemoryPeakKB, x.WallMillis
+			last.TokensUsed = x.TokensUsed
 		}
 		r.LastExecution = last
 	}

@@ -123,6 +123,8 @@ type Execution struct {
 	CPUMillis    int64  `json:"cpu_millis"`
 	MemoryPeakKB int64  `json:"memory_peak_kb"`
 	WallMillis   int64  `json:"wall_millis"`
+	// TokensUsed is the inference tokens it used (events.ExecutionEnded).
+	TokensUsed int64 `json:"tokens_used,omitempty"`
 }
 
 // Running reports whether the execution has not ended yet.

@@ -238,7 +238,7 @@ func (f fold) event(e events.Event) {
 		t.ExecutionsEnded[e.Cause]++
 		if x := a.LastExecution; x != nil && x.ID == e.ExecutionID {
 			x.EndedAt, x.Cause, x.ExitCode = f.rec.Envelope.Time, e.Cause, e.ExitCode
-			x.CPUMillis, x.MemoryPeakKB, x.WallMillis = e.CPUMillis, e.MemoryPeakKB, e.WallMillis
+			x.CPUMillis, x.MemoryPeakKB, x.WallMillis, x.TokensUsed = e.CPUMillis, e.MemoryPeakKB, e.WallMillis, e.TokensUsed
 		}
 	}
 }

@@ -70,6 +70,9 @@ type Economy struct {
 	InFlightMicros events.Micros
 	// balancesMicros is the running sum of every account's balance.
 	balancesMicros events.Micros
+	// TokensUsed is the inference tokens every ended execution used, as
+	// their ends record them.
+	TokensUsed int64
 
 	Events   uint64
 	LastSeq  uint64
@@ -147,6 +150,9 @@ type Summary struct {
 	// UnreleasedEnds counts executions that ended while their book still
 	// holds their leases: releases the clearing manager owes.
 	UnreleasedEnds int `json:"unreleased_ends"`
+	// TokensUsed is the inference tokens the ended executions used, each
+	// within the tokens its bid won.
+	TokensUsed int64 `json:"tokens_used"`
 	// SkippedRecords counts the records every follower skipped (they do
 	// not decode, or their event would break its actor's invariants);
 	// UnacknowledgedRecords those of them the operator has not
@@ -182,6 +188,7 @@ func (e *Economy) Summary() Summary {
 	s.UnlistedBids, s.UnpaidAllocations = len(e.bids.listings), len(e.bids.allocations)
 	s.UnreleasedRefusals, s.UnrecordedCycles = len(e.bids.refused), e.bids.unrecordedCycles()
 	s.UnreleasedEnds = len(e.execs.endedLeased)
+	s.TokensUsed = e.TokensUsed
 	s.SkippedRecords = len(e.Skipped)
 	for _, k := range e.Skipped {
 		if !k.Acknowledged {
@@ -289,6 +296,8 @@ func (e *Economy) fold(id string, before agent.Account, ev events.Event) agent.A
 		for _, h := range ev.VoidedHolds {
 			e.holdsResolved[id+"/"+h] = struct{}{}
 		}
+	case events.ExecutionEnded:
+		e.TokensUsed += ev.TokensUsed
 	default:
 		e.foldMessage(id, ev)
 	}

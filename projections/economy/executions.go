@@ -84,6 +84,9 @@ func (e *Economy) checkExecution(a agent.Account, ev events.Event, v violationFu
 			return v("an execution ends at most once", "execution %s of %s is not running (never started, or ended already)", ev.ExecutionID, a.ID)
 		case x.Pool != ev.Pool:
 			return v("an execution ends as started", "execution %s started in pool %s, ends in pool %s", ev.ExecutionID, x.Pool, ev.Pool)
+		case ev.TokensUsed < 0 || ev.TokensUsed > x.TokensAllowed():
+			return v("an execution uses at most the tokens it won", "execution %s of %s used %d tokens, of %d allocated",
+				ev.ExecutionID, a.ID, ev.TokensUsed, x.TokensAllowed())
 		}
 	}
 	return nil

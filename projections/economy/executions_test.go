@@ -97,7 +97,8 @@ func TestAuditAcceptsExecutionsAroundDeathAndTimeouts(t *testing.T) {
 
 // Each case breaks an execution invariant at its last fact: a dead agent
 // never executes; an execution starts only for a paid allocation whose
-// lease is held, as allocated, once; it ends at most once.
+// lease is held, as allocated, once; it ends at most once, having used
+// no more tokens than it won.
 func TestAuditCatchesExecutionViolations(t *testing.T) {
 	won := cat(setup(), placeBid("a", "b-1", 20, bundle(6, 10), 6), []fact{
 		cycle(1, 6, 10, nil, alloc("a", "b-1", 20, bundle(6, 10))), // 8
@@ -130,6 +131,8 @@ func TestAuditCatchesExecutionViolations(t *testing.T) {
 			xstart("a", "b-1", "b", bundle(6, 10), 9)}),
 		"ended twice":       cat(wonAndPaid(), []fact{xstart("a", "b-1", "a", bundle(6, 10), 9), xend("a", "b-1", events.CauseExited), xend("a", "b-1", events.CauseExited)}),
 		"ended not started": cat(wonAndPaid(), []fact{xend("a", "b-1", events.CauseExited)}),
+		"ended with tokens its bid did not win": cat(wonAndPaid(), []fact{xstart("a", "b-1", "a", bundle(6, 10), 9),
+			ag("a", events.ExecutionEnded{ExecutionID: "x-b-1", Pool: pool, Cause: events.CauseExited, TokensUsed: 1})}),
 		"ended in another pool": cat(wonAndPaid(), []fact{xstart("a", "b-1", "a", bundle(6, 10), 9),
 			ag("a", events.ExecutionEnded{ExecutionID: "x-b-1", Pool: "other", Cause: events.CauseExited})}),
 		"a dead agent's execution ends twice": cat(wonAndPaid(), []fact{xstart("a", "b-1", "a", bundle(6, 10), 9),

@@ -16,7 +16,10 @@ import (
 // snapshotFormat is the version of what Snapshot writes; a change to it
 // (or to what the fold keeps) takes a new number, so that an older
 // snapshot is refused rather than misread.
-const snapshotFormat = 1
+//
+// Format 2 added the tokens used (tokens_used), beside the messages: a
+// format 1 snapshot would restore neither.
+const snapshotFormat = 2
 
 // snapshot is the whole fold as JSON. Besides each actor's state (every
 // account ever created, every market and book, bounded as the actors' own
@@ -55,6 +58,7 @@ type snapshot struct {
 	// the count of those not settled.
 	Messages map[string]transferJSON `json:"messages,omitempty"`
 	OpenMsgs int                     `json:"open_messages,omitempty"`
+	Tokens   int64                   `json:"tokens_used,omitempty"`
 }
 
 type transferJSON struct {
@@ -103,7 +107,7 @@ func (e *Economy) Snapshot() ([]byte, error) {
 		Transfer: map[string]transferJSON{}, Open: e.openTransfers, Resolved: slices.Sorted(maps.Keys(e.holdsResolved)),
 		BidHolds: e.bids.holds, Listings: map[string]listingJSON{}, Allocs: map[string]allocationJSON{},
 		Settled: slices.Sorted(maps.Keys(e.bids.settled)), Refused: e.bids.refused, Cycles: map[string][]cycleJSON{},
-		Paid: map[string]paidJSON{}, Ended: e.execs.endedLeased, Skipped: e.Skipped}
+		Paid: map[string]paidJSON{}, Ended: e.execs.endedLeased, Skipped: e.Skipped, Tokens: e.TokensUsed}
 	for id, t := range e.transfers {
 		s.Transfer[id] = transferJSON{From: t.from, To: t.to, Amount: t.amount, State: uint8(t.state)}
 	}
@@ -141,6 +145,7 @@ func (e *Economy) Restore(data []byte) error {
 	n := New()
 	n.MintedMicros, n.BurnedMicros, n.InFlightMicros = s.Minted, s.Burned, s.InFlight
 	n.Events, n.LastSeq, n.LastTime = s.Events, s.LastSeq, s.LastTime
+	n.TokensUsed = s.Tokens
 	for id, a := range s.Accounts {
 		n.Accounts[id] = a
 		n.balancesMicros += a.BalanceMicros

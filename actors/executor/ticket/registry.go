@@ -117,6 +117,21 @@ func (r *Registry) Revoke(token string) error {
 	return nil
 }
 
+// End revokes token, as Revoke does, and returns the inference tokens its
+// execution used: the final count, since a revoked ticket meters nothing
+// more. The executor records it in the execution's end. Ending twice
+// gives the same count.
+func (r *Registry) End(token string) (int64, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e, ok := r.tickets[hash(token)]
+	if !ok {
+		return 0, ErrUnknownToken
+	}
+	e.revoked = true
+	return e.ticket.TokensUsed, nil
+}
+
 // Meter spends tokens of the execution's inference quota. It spends at
 // most what remains, so that the tokens used never exceed the allocation
 // whatever calls race: when tokens is more than what remained, the quota is

@@ -203,3 +203,36 @@ func TestConcurrentMeteringNeverOverspends(t *testing.T) {
 		t.Fatal("no call was refused although the callers asked for more than the quota")
 	}
 }
+
+// TestEndCountsTheTokensUsed: End revokes the ticket and gives what was
+// metered, all of it and no more, whatever calls come after it.
+func TestEndCountsTheTokensUsed(t *testing.T) {
+	r := ticket.New(ticket.WithClock(func() time.Time { return t0 }))
+	token := issue(t, r, 100)
+	for _, n := range []int64{30, 12} {
+		if err := r.Meter(token, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	used, err := r.End(token)
+	if err != nil || used != 42 {
+		t.Fatalf("End = %d, %v; want 42", used, err)
+	}
+	if err := r.Meter(token, 5); !errors.Is(err, ticket.ErrRevoked) {
+		t.Fatalf("metered after the end: %v", err)
+	}
+	if again, err := r.End(token); err != nil || again != 42 {
+		t.Fatalf("second End = %d, %v", again, err)
+	}
+	// A quota spent past its end counts the allocation, not the excess.
+	spent := issue(t, r, 10)
+	if err := r.Meter(spent, 25); !errors.Is(err, ticket.ErrQuotaExhausted) {
+		t.Fatal(err)
+	}
+	if used, _ := r.End(spent); used != 10 {
+		t.Fatalf("End of an exhausted quota = %d, want 10", used)
+	}
+	if _, err := r.End("nope"); !errors.Is(err, ticket.ErrUnknownToken) {
+		t.Fatalf("End of an unknown token: %v", err)
+	}
+}
