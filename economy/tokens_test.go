@@ -20,6 +20,7 @@ import (
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	ecofold "github.com/agora-econ/agora/projections/economy"
+	"github.com/agora-econ/agora/projections/markets"
 )
 
 // completionTokens is what the fake upstream says each completion used.
@@ -70,8 +71,9 @@ with open("seen.json", "w") as f:
 // agent whose bid won 100 tokens calls inference twice (37 tokens each):
 // its execution_ended records tokens_used 74, what the System Service
 // metered, which GET /system/execution showed the program as used.tokens;
-// the operator's record shows it, and the audit of the whole log passes
-// and counts it.
+// the operator's record shows it, the tokens market's release of its
+// units says it used 74 of the 100 leased, and the audit of the whole log
+// passes and counts it.
 func TestTokensUsedAreRecorded(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs an economy with a real execution")
@@ -165,6 +167,27 @@ func TestTokensUsedAreRecorded(t *testing.T) {
 	operatorCall(t, ctx, "GET", api+"/admin/agents/thinker", strings.TrimSpace(string(token)), nil, &rec)
 	if rec.LastExecution.ExecutionID != ended.ExecutionID || rec.LastExecution.TokensUsed != 74 {
 		t.Fatalf("the operator's record says %+v", rec.LastExecution)
+	}
+
+	// The tokens market's release of the execution's units says what it
+	// used (the managers release the leases after the end).
+	for released := false; !released; {
+		if ctx.Err() != nil {
+			t.Fatal("the execution's tokens were not released")
+		}
+		if err := e.Sync(ctx); err != nil {
+			t.Fatal(err)
+		}
+		m, _ := e.MarketView().Market("tokens")
+		for _, tx := range m.RecentTransactions {
+			if tx.ExecutionID == ended.ExecutionID && tx.Kind == markets.KindRelease {
+				if !tx.Measured || tx.UsedUnits != events.WholeUnits(74) || tx.Units != events.WholeUnits(100) {
+					t.Fatalf("tokens market release %+v", tx)
+				}
+				released = true
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 
 	// The audit of the whole log passes and counts the tokens used.

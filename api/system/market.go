@@ -49,6 +49,7 @@ type MarketTransaction struct {
 	Amount        Credits   `json:"amount,omitempty" doc:"What the winning bid paid for its whole bundle."`
 	Price         Credits   `json:"price,omitempty" doc:"The posted price per unit when the cycle cleared."`
 	Reason        string    `json:"reason,omitempty"`
+	Used          *Units    `json:"used,omitempty" doc:"On a release: what the execution used of the resource, as its end recorded it (tokens metered, CPU time, memory peak); absent when the units were released before the end."`
 }
 
 // BidsInput is GET /market/bids.
@@ -155,6 +156,10 @@ func market(m markets.MarketState) Market {
 		txs[i] = MarketTransaction{Seq: t.Seq, Time: t.Time, Kind: string(t.Kind), Cycle: t.Cycle, BidID: t.BidID,
 			ExecutionID: t.ExecutionID, AgentID: t.AgentID, BeneficiaryID: t.BeneficiaryID, Units: Units(t.Units),
 			Amount: Credits(t.AmountMicros), Price: Credits(t.PriceMicros), Reason: t.Reason}
+		if t.Measured {
+			used := Units(t.UsedUnits)
+			txs[i].Used = &used
+		}
 	}
 	return Market{Resource: m.Resource, Supply: Units(m.SupplyUnits), Leased: Units(m.LeasedUnits),
 		Utilization: Units(m.UtilizationPPM), Price: Credits(m.PriceMicros), ActiveBids: m.ActiveBids,

@@ -200,17 +200,20 @@ func printMarket(out io.Writer, cycle uint64, m markets.MarketState) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tCYCLE\tEXECUTION\tAGENT\tUNITS\tPAID\tPRICE\tREASON")
+	fmt.Fprintln(tw, "SEQ\tTIME\tKIND\tCYCLE\tEXECUTION\tAGENT\tUNITS\tUSED\tPAID\tPRICE\tREASON")
 	for _, t := range m.RecentTransactions {
-		cycle, paid, price := "", "", ""
+		cycle, used, paid, price := "", "", "", ""
+		if t.Measured {
+			used = t.UsedUnits.String()
+		}
 		if t.Cycle != 0 {
 			cycle = fmt.Sprint(t.Cycle)
 		}
 		if t.Kind == markets.KindAllocation {
 			paid, price = t.AmountMicros.String(), t.PriceMicros.String()
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Seq, t.Time.Format(time.DateTime), t.Kind, cycle,
-			t.ExecutionID, t.AgentID, t.Units, paid, price, t.Reason)
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.Seq, t.Time.Format(time.DateTime), t.Kind, cycle,
+			t.ExecutionID, t.AgentID, t.Units, used, paid, price, t.Reason)
 	}
 	return tw.Flush()
 }

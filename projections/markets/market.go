@@ -69,6 +69,13 @@ type Transaction struct {
 	// cycle cleared (before its move); zero for a release.
 	PriceMicros events.Micros
 	Reason      string // why units were released
+	// UsedUnits is, on a release, what the execution used of this
+	// resource as its end recorded it (usage.go); Measured says whether
+	// it is known: the execution ended before its units were released
+	// (not on an allocation, nor on a lease that expired or was refused
+	// before the end).
+	UsedUnits events.Units
+	Measured  bool
 }
 
 // marketJSON is a market as the API and the key-value mirror show it.
@@ -109,28 +116,31 @@ func (m *MarketState) UnmarshalJSON(data []byte) error {
 }
 
 type transactionJSON struct {
-	Seq           uint64             `json:"seq"`
-	Time          time.Time          `json:"time"`
-	Kind          Kind               `json:"kind"`
-	Cycle         uint64             `json:"cycle,omitzero"`
-	BidID         string             `json:"bid_id,omitempty"`
-	ExecutionID   string             `json:"execution_id"`
-	AgentID       string             `json:"agent_id,omitempty"`
-	BeneficiaryID string             `json:"beneficiary_id,omitempty"`
-	Units         events.CreditsJSON `json:"units"`
-	Amount        events.CreditsJSON `json:"amount,omitzero"`
-	Price         events.CreditsJSON `json:"price,omitzero"`
-	Reason        string             `json:"reason,omitempty"`
+	Seq           uint64              `json:"seq"`
+	Time          time.Time           `json:"time"`
+	Kind          Kind                `json:"kind"`
+	Cycle         uint64              `json:"cycle,omitzero"`
+	BidID         string              `json:"bid_id,omitempty"`
+	ExecutionID   string              `json:"execution_id"`
+	AgentID       string              `json:"agent_id,omitempty"`
+	BeneficiaryID string              `json:"beneficiary_id,omitempty"`
+	Units         events.CreditsJSON  `json:"units"`
+	Amount        events.CreditsJSON  `json:"amount,omitzero"`
+	Price         events.CreditsJSON  `json:"price,omitzero"`
+	Reason        string              `json:"reason,omitempty"`
+	Used          *events.CreditsJSON `json:"used,omitempty"`
 }
 
 // MarshalJSON writes the transaction with decimal units and credits:
 // {"seq":310,"time":"...","kind":"allocation","cycle":12,"bid_id":"b-01...",
 // "execution_id":"x-b-01...","agent_id":"genesis","beneficiary_id":"genesis",
-// "units":2,"amount":12,"price":5}.
+// "units":2,"amount":12,"price":5}; a release whose execution ended first
+// also has "used".
 func (t Transaction) MarshalJSON() ([]byte, error) {
 	return json.Marshal(transactionJSON{Seq: t.Seq, Time: t.Time, Kind: t.Kind, Cycle: t.Cycle, BidID: t.BidID,
 		ExecutionID: t.ExecutionID, AgentID: t.AgentID, BeneficiaryID: t.BeneficiaryID, Units: events.CreditsJSON(t.Units),
-		Amount: events.CreditsJSON(t.AmountMicros), Price: events.CreditsJSON(t.PriceMicros), Reason: t.Reason})
+		Amount: events.CreditsJSON(t.AmountMicros), Price: events.CreditsJSON(t.PriceMicros), Reason: t.Reason,
+		Used: usedJSON(t)})
 }
 
 // UnmarshalJSON reads what MarshalJSON writes, exactly.
@@ -141,6 +151,19 @@ func (t *Transaction) UnmarshalJSON(data []byte) error {
 	}
 	*t = Transaction{Seq: j.Seq, Time: j.Time, Kind: j.Kind, Cycle: j.Cycle, BidID: j.BidID, ExecutionID: j.ExecutionID,
 		AgentID: j.AgentID, BeneficiaryID: j.BeneficiaryID, Units: events.Units(j.Units),
-		AmountMicros: events.Micros(j.Amount), PriceMicros: events.Micros(j.Price), Reason: j.Reason}
+		AmountMicros: events.Micros(j.Amount), PriceMicros: events.Micros(j.Price), Reason: j.Reason,
+		Measured: j.Used != nil}
+	if j.Used != nil {
+		t.UsedUnits = events.Units(*j.Used)
+	}
 	return nil
+}
+
+// usedJSON is a release's "used", absent when not measured.
+func usedJSON(t Transaction) *events.CreditsJSON {
+	if !t.Measured {
+		return nil
+	}
+	u := events.CreditsJSON(t.UsedUnits)
+	return &u
 }

@@ -7,12 +7,14 @@ import (
 
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/market"
+	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections"
 )
 
 // snapshotFormat is the version of what Snapshot writes (see
-// projections.MarshalSnapshot).
-const snapshotFormat = 1
+// projections.MarshalSnapshot). Format 2 added what the running
+// executions that ended used: a format 1 snapshot would lose it.
+const snapshotFormat = 2
 
 // snapshot is the read model as JSON: each market's own state (as the
 // market actor's snapshot holds it), its recent transactions (at most the
@@ -35,9 +37,10 @@ type marketSnapshot struct {
 }
 
 type executionJSON struct {
-	BidID         string `json:"bid_id,omitempty"`
-	AgentID       string `json:"agent_id,omitempty"`
-	BeneficiaryID string `json:"beneficiary_id,omitempty"`
+	BidID         string        `json:"bid_id,omitempty"`
+	AgentID       string        `json:"agent_id,omitempty"`
+	BeneficiaryID string        `json:"beneficiary_id,omitempty"`
+	Used          *events.Units `json:"used,omitempty"`
 }
 
 // Snapshot is the read model as of the last record applied, as JSON that
@@ -59,7 +62,12 @@ func (s *State) snapshot() snapshot {
 		slices.Reverse(recent)
 		m := marketSnapshot{Market: e.market, Recent: recent, Running: map[string]executionJSON{}}
 		for id, x := range e.running {
-			m.Running[id] = executionJSON{BidID: x.bidID, AgentID: x.agentID, BeneficiaryID: x.beneficiaryID}
+			j := executionJSON{BidID: x.bidID, AgentID: x.agentID, BeneficiaryID: x.beneficiaryID}
+			if x.ended {
+				used := x.used
+				j.Used = &used
+			}
+			m.Running[id] = j
 		}
 		out.Markets = append(out.Markets, m)
 	}
@@ -95,7 +103,11 @@ func (v *View) restore(snap snapshot) error {
 			e.recent.Push(t, length)
 		}
 		for id, x := range m.Running {
-			e.running[id] = execution{bidID: x.BidID, agentID: x.AgentID, beneficiaryID: x.BeneficiaryID}
+			r := execution{bidID: x.BidID, agentID: x.AgentID, beneficiaryID: x.BeneficiaryID}
+			if x.Used != nil {
+				r.used, r.ended = *x.Used, true
+			}
+			e.running[id] = r
 		}
 	}
 	if snap.Books == nil {

@@ -43,7 +43,13 @@ type entry struct {
 	version uint64
 }
 
-type execution struct{ bidID, agentID, beneficiaryID string }
+type execution struct {
+	bidID, agentID, beneficiaryID string
+	// used is what the execution used of the market's resource, once its
+	// end is recorded (ended).
+	used  events.Units
+	ended bool
+}
 
 // NewState returns an empty state that keeps historyLength transactions
 // per market (allocation.transaction_history_length).
@@ -90,6 +96,9 @@ func Apply(s *State, rec events.Record) error {
 		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	kind, id, _ := events.ActorOf(rec)
+	if kind == events.KindAgent && rec.Envelope.Type == (events.ExecutionEnded{}).EventType() {
+		return s.ended(rec)
+	}
 	if kind != events.KindMarket && kind != events.KindClearing {
 		return nil
 	}
@@ -127,7 +136,8 @@ func (s *State) released(rec events.Record, m *entry, executionID string, units 
 	x := m.running[executionID]
 	delete(m.running, executionID)
 	s.push(rec, m, Transaction{Kind: KindRelease, Cycle: cycle, BidID: x.bidID, ExecutionID: executionID,
-		AgentID: x.agentID, BeneficiaryID: x.beneficiaryID, Units: units, Reason: reason})
+		AgentID: x.agentID, BeneficiaryID: x.beneficiaryID, Units: units, Reason: reason, UsedUnits: x.used,
+		Measured: x.ended})
 }
 
 // clearing folds one event of the clearing pool: into its book, with
