@@ -156,6 +156,8 @@ func printSummary(out io.Writer, s economy.Summary) {
 	fmt.Fprintf(out, "burned       %s\n", s.BurnedMicros)
 	fmt.Fprintf(out, "circulating  %s (held %s)\n", s.BalanceMicros, s.HeldMicros)
 	fmt.Fprintf(out, "in flight    %s (%d transfers, %d messages)\n", s.InFlightMicros, s.OpenTransfers, s.OpenMessages)
+	fmt.Fprintf(out, "executions   %d started (%d running), %d inference tokens used\n", s.ExecutionsStarted,
+		s.ExecutionsRunning, s.TokensUsed)
 	if s.SkippedRecords > 0 {
 		fmt.Fprintf(out, "skipped      %d records (%d not acknowledged; see agora skipped)\n", s.SkippedRecords, s.UnacknowledgedRecords)
 	}
