@@ -225,6 +225,8 @@ func printAgent(out io.Writer, r operator.AgentRecord) error {
 			if e.ExitCode != nil {
 				fmt.Fprintf(tw, " (exit %d)", *e.ExitCode)
 			}
+			fmt.Fprintf(tw, "; used %d ms of CPU, %d KiB of memory at most, %d inference tokens", e.CPUMillis,
+				e.MemoryPeakKB, e.TokensUsed)
 		}
 		fmt.Fprintln(tw)
 	}

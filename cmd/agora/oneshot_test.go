@@ -85,3 +85,18 @@ func TestAgentShowsWhatItsDeathBurned(t *testing.T) {
 		}
 	}
 }
+
+// TestAgentShowsWhatItsLastExecutionUsed: the text view of an agent says
+// what its last execution used, the inference tokens among it.
+func TestAgentShowsWhatItsLastExecutionUsed(t *testing.T) {
+	code := 0
+	rec := operator.AgentRecord{AgentID: "thinker", Status: "alive", LastExecution: &operator.LastExecution{
+		ExecutionID: "x-1", Cause: events.CauseExited, ExitCode: &code, CPUMillis: 412, MemoryPeakKB: 18344, TokensUsed: 74}}
+	var out bytes.Buffer
+	if err := printAgent(&out, rec); err != nil {
+		t.Fatal(err)
+	}
+	if want := "used 412 ms of CPU, 18344 KiB of memory at most, 74 inference tokens"; !strings.Contains(out.String(), want) {
+		t.Errorf("the text view lacks %q:\n%s", want, out.String())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/agora-econ/agora/actors/agent"
@@ -17,31 +18,44 @@ import (
 )
 
 // familyEconomy writes a family into the log of a fresh data directory,
-// through the accounts of an economy run in this process, as spawns will
-// write it (agent_created with the parent and the lineage), then stops the
-// economy: genesis, its children zeta and alpha (zeta first, so that the
-// order of creation is not the order of ids), zeta's child kid; solo, a
-// root of the operator's; orphan, whose parent the log never created; and
-// zeta dead.
-func familyEconomy(t *testing.T) string {
+// through the accounts of an economy run in this process as `agora run`
+// runs it (its operator API serving), as spawns will write it
+// (agent_created with the parent and the lineage): genesis, its children
+// zeta and alpha (zeta first, so that the order of creation is not the
+// order of ids), zeta's child kid; solo, a root of the operator's; orphan,
+// whose parent the log never created; and zeta dead. It returns the data
+// directory, the operator API's URL, and the stop of the economy.
+func familyEconomy(t *testing.T) (dir, apiURL string, stop func()) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	dir := filepath.Join(t.TempDir(), "data")
+	dir = filepath.Join(t.TempDir(), "data")
 	cfg := config.Default()
 	cfg.Data.Dir, cfg.Nats.Sync = dir, config.SyncInterval
+	cfg.Economy.Genesis, cfg.Server.Listen = false, "127.0.0.1:0"
 	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
 	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer n.Close()
 	eco, err := economy.Open(n)
+	if err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			eco.Stop()
+			n.Close()
+		})
+	}
+	t.Cleanup(stop)
+	eco.Start()
+	serving, err := eco.Serve(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer eco.Stop()
-	eco.Start()
 	do := func(id string, cmd agent.Command) {
 		t.Helper()
 		if _, err := eco.Accounts().Do(ctx, id, "", cmd); err != nil {
@@ -58,20 +72,36 @@ func familyEconomy(t *testing.T) string {
 	do("solo", agent.Create{GrantMicros: events.Credits(7), Reason: "operator"})
 	spawn("orphan", 3, "ghost")
 	do("zeta", agent.Die{Reason: "operator"})
-	return dir
+	if err := eco.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return dir, "http://" + serving.Addr.String(), stop
 }
 
-// TestAgentsTree runs the binary on the log of a stopped economy (no
-// server: it folds the log): `agents --tree` prints each agent's children
-// indented under it in order of creation, roots at the left (an agent
-// with no parent, or whose parent the log never created), dead agents as
-// dead; --json is the same tree nested; `agent ID` shows the parent, the
-// lineage and the children.
+// TestAgentsTree runs the binary against a running economy's operator
+// API, then on the log once the economy has stopped (no server: it folds
+// the log), and both say the same: `agents --tree` prints each agent's
+// children indented under it in order of creation, roots at the left (an
+// agent with no parent, or whose parent the log never created), dead
+// agents as dead; --json is the same tree nested; `agent ID` shows the
+// parent, the lineage and the children.
 func TestAgentsTree(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS server and real processes")
 	}
-	dir := familyEconomy(t)
+	dir, apiURL, stop := familyEconomy(t)
+	// Through the operator API (--url: it fails rather than read the log
+	// when nothing answers there).
+	served := map[string]string{}
+	for _, args := range [][]string{{"agents", "--tree"}, {"agents", "--tree", "--json"}, {"agent", "zeta"}, {"agent", "kid", "--json"}} {
+		served[strings.Join(args, " ")] = mustRun(t, append(args, "--data", dir, "--url", apiURL)...).stdout
+	}
+	stop()
+	for cmd, out := range served {
+		if folded := mustRun(t, append(strings.Fields(cmd), "--data", dir)...).stdout; folded != out {
+			t.Errorf("agora %s: the API said\n%s\nthe log says\n%s", cmd, out, folded)
+		}
+	}
 
 	type line struct {
 		depth               int
