@@ -1,5 +1,13 @@
 package events
 
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"maps"
+	"slices"
+)
+
 // Trigger names the event that obliged an actor to act: the process manager
 // that reacted to it and the event's stream sequence. An actor remembers, per
 // manager, the highest trigger it has applied; a manager delivers to each
@@ -32,6 +40,15 @@ type AgentCreated struct {
 	GrantMicros Micros   `json:"grant_micros"`
 	Reason      string   `json:"reason,omitempty"`
 	Command     []string `json:"command,omitempty"`
+	// FundedMicros are a spawned child's initial credits: they come from
+	// its parent's ChildSpawned, where they left the parent's balance and
+	// went in flight, and are not minted.
+	FundedMicros Micros `json:"funded_micros,omitempty"`
+	// InitialBid is a spawned child's first bid, which the spawn manager
+	// places from the child's credits once the child exists.
+	InitialBid *InitialBid `json:"initial_bid,omitempty"`
+	// Trigger is the spawn manager's, for a spawned child.
+	Trigger Trigger `json:"trigger,omitzero"`
 }
 
 // TransferSent debits the sender. The amount is then in flight until the
@@ -190,7 +207,62 @@ func (PaymentRefused) EventSchema() int   { return 1 }
 func (CreditsGranted) EventSchema() int   { return 1 }
 
 func init() {
+	register(ChildSpawned{})
 	register(AgentCreated{}, TransferSent{}, TransferReceived{}, TransferBounced{},
 		TransferReturned{}, HoldPlaced{}, HoldIncreased{}, HoldPosted{}, HoldVoided{},
 		CreditsBurned{}, AgentDied{}, PaymentRefused{}, CreditsGranted{})
+}
+
+// ChildSpawned records that an agent spawned a child (SPEC.md 1.7): the
+// spawn cost is burned and the child's initial credits leave the parent's
+// balance and are in flight until the child's AgentCreated (funded_micros)
+// takes them in, or, should the child's creation be refused, until a
+// TransferBounced and TransferReturned under SpawnTransferID give them
+// back. The spawn manager creates the child from this record, so a crash
+// after it loses nothing. Lineage is the child's: the parent first, then
+// the parent's own lineage.
+type ChildSpawned struct {
+	ChildID              string      `json:"child_id"`
+	CostMicros           Micros      `json:"cost_micros"`
+	InitialCreditsMicros Micros      `json:"initial_credits_micros"`
+	Command              []string    `json:"command"`
+	Lineage              []string    `json:"lineage"`
+	InitialBid           *InitialBid `json:"initial_bid,omitempty"`
+	// ProgramSHA256 is the hash of the child's workspace as written
+	// (ProgramHash): the log says which program the child runs without
+	// carrying its files.
+	ProgramSHA256 string `json:"program_sha256,omitempty"`
+}
+
+// InitialBid is a spawned child's first bid: its id (the hold's), its
+// terms and the amount, placed from the child's credits.
+type InitialBid struct {
+	BidID        string   `json:"bid_id"`
+	AmountMicros Micros   `json:"amount_micros"`
+	Terms        BidTerms `json:"terms"`
+}
+
+func (ChildSpawned) EventType() string { return "child_spawned" }
+func (ChildSpawned) EventSchema() int  { return 1 }
+
+// SpawnTransferID names the in-flight initial credits of the spawn of
+// childID, as a transfer id: a refused creation bounces them under it and
+// the transfer manager returns them to the parent. Transfers the service
+// sends have ids of another form (t-...), so the two never meet.
+func SpawnTransferID(childID string) string { return "spawn-" + childID }
+
+// ProgramHash is the SHA-256, in hex, of a workspace's files: each path
+// and content, in order of path, each preceded by its length, so that no
+// two different sets of files hash alike.
+func ProgramHash(files map[string][]byte) string {
+	h := sha256.New()
+	var n [8]byte
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		for _, b := range [][]byte{[]byte(p), files[p]} {
+			binary.BigEndian.PutUint64(n[:], uint64(len(b)))
+			h.Write(n[:])
+			h.Write(b)
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }

@@ -10,6 +10,7 @@ type Triggered interface {
 
 // The events that record a command of a process manager carry its trigger.
 
+func (e AgentCreated) Triggered() Trigger      { return e.Trigger }
 func (e TransferReceived) Triggered() Trigger  { return e.Trigger }
 func (e TransferBounced) Triggered() Trigger   { return e.Trigger }
 func (e TransferReturned) Triggered() Trigger  { return e.Trigger }

@@ -83,8 +83,15 @@ func Evolve(a Account, e events.Event) Account {
 	switch e := e.(type) {
 	case events.AgentCreated:
 		a.Status, a.ParentID, a.Lineage, a.Command = StatusAlive, e.ParentID, e.Lineage, e.Command
-		a.BalanceMicros += e.GrantMicros
+		a.BalanceMicros += e.GrantMicros + e.FundedMicros
 		a.GrantedMicros += e.GrantMicros
+		a.ReceivedMicros += e.FundedMicros
+	case events.ChildSpawned:
+		// The cost is spent (burned); the initial credits are sent, as a
+		// transfer's amount is, to the child.
+		a.BalanceMicros -= e.CostMicros + e.InitialCreditsMicros
+		a.SpentMicros += e.CostMicros
+		a.SentMicros += e.InitialCreditsMicros
 	case events.CreditsGranted:
 		a.BalanceMicros += e.AmountMicros
 		a.GrantedMicros += e.AmountMicros

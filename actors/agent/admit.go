@@ -26,7 +26,9 @@ func Admit(a Account, e events.Event) error {
 	balance, held := a.BalanceMicros, a.HeldMicros
 	switch e := e.(type) {
 	case events.AgentCreated:
-		balance += e.GrantMicros
+		balance += e.GrantMicros + e.FundedMicros
+	case events.ChildSpawned:
+		balance -= e.CostMicros + e.InitialCreditsMicros
 	case events.CreditsGranted:
 		balance += e.AmountMicros
 	case events.TransferSent:
@@ -72,7 +74,7 @@ func admitTransition(a Account, e events.Event) error {
 		if a.Exists() {
 			return ErrAgentExists
 		}
-		return nonNegative(c.GrantMicros)
+		return admitCreated(c)
 	}
 	if !a.Exists() {
 		switch e.(type) {
@@ -112,6 +114,8 @@ func admitTransition(a Account, e events.Event) error {
 		return positive(e.AmountMicros)
 	case events.CreditsGranted:
 		return positive(e.AmountMicros)
+	case events.ChildSpawned:
+		return admitSpawned(a, e)
 	case events.HoldPlaced:
 		if _, open := a.Holds[e.HoldID]; open {
 			return fmt.Errorf("%w: hold %s placed twice", ErrExistsWithDifferentAmount, e.HoldID)
@@ -195,4 +199,37 @@ func nonNegative(ms ...events.Micros) error {
 		}
 	}
 	return nil
+}
+
+// admitCreated checks a creation: its amounts within bounds and, for a
+// spawned child (funded by its parent), what its decider checks: a
+// lineage that starts with its parent, and a first bid its credits pay.
+func admitCreated(c events.AgentCreated) error {
+	if err := nonNegative(c.GrantMicros, c.FundedMicros); err != nil {
+		return err
+	}
+	if c.FundedMicros == 0 {
+		return nil
+	}
+	if c.GrantMicros != 0 || c.ParentID == "" || c.ParentID == c.AgentID || len(c.Lineage) == 0 || c.Lineage[0] != c.ParentID {
+		return fmt.Errorf("%w: a funded creation with grant %s, parent %q and lineage %v", ErrInvalidSpawn, c.GrantMicros, c.ParentID, c.Lineage)
+	}
+	return validateInitialBid(c.InitialBid, c.FundedMicros)
+}
+
+// admitSpawned checks a spawn as its decider does.
+func admitSpawned(a Account, e events.ChildSpawned) error {
+	if err := events.ValidateID(e.ChildID); err != nil || e.ChildID == a.ID {
+		return fmt.Errorf("%w: child %q", ErrInvalidSpawn, e.ChildID)
+	}
+	if err := nonNegative(e.CostMicros); err != nil {
+		return err
+	}
+	if err := positive(e.InitialCreditsMicros); err != nil {
+		return err
+	}
+	if len(e.Lineage) == 0 || e.Lineage[0] != a.ID {
+		return fmt.Errorf("%w: lineage %v does not start with the parent %s", ErrInvalidSpawn, e.Lineage, a.ID)
+	}
+	return validateInitialBid(e.InitialBid, e.InitialCreditsMicros)
 }

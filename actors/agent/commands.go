@@ -20,6 +20,7 @@ func (Die) agentCommand()             {}
 func (StartExecution) agentCommand()  {}
 func (ResumeExecution) agentCommand() {}
 func (EndExecution) agentCommand()    {}
+func (Spawn) agentCommand()           {}
 
 // The commands a process manager sends carry its trigger (zero when they
 // come from elsewhere): the shell answers a redelivered one as already
@@ -34,6 +35,7 @@ func (c VoidHold) Triggered() events.Trigger        { return c.Trigger }
 func (c Burn) Triggered() events.Trigger            { return c.Trigger }
 func (c Die) Triggered() events.Trigger             { return c.Trigger }
 func (c StartExecution) Triggered() events.Trigger  { return c.Trigger }
+func (c Create) Triggered() events.Trigger          { return c.Trigger }
 
 // Create opens the account with a grant (minted). Ids, lineage, the grant
 // and the program's command are decided by the caller; the decider checks
@@ -47,6 +49,15 @@ type Create struct {
 	// executor's default). At most CommandArgsMax arguments and
 	// CommandBytesMax bytes.
 	Command []string
+	// FundedMicros, InitialBid and Trigger are set by the spawn manager
+	// alone, for a spawned child: its initial credits (in flight since
+	// its parent's ChildSpawned, not minted), its first bid, and the
+	// ChildSpawned that obliged it. Such a creation is never rejected: a
+	// child that cannot be created bounces its credits back to the
+	// parent (decideSpawnedCreate).
+	FundedMicros events.Micros
+	InitialBid   *events.InitialBid
+	Trigger      events.Trigger
 }
 
 // Transfer debits this account for To. The recipient is credited by the
@@ -187,4 +198,22 @@ type EndExecution struct {
 	// TokensUsed is the inference tokens metered for the execution: at
 	// most the whole tokens of its allocation (TokensAllowed).
 	TokensUsed int64
+}
+
+// ReasonSpawn is the reason of a spawned child's creation.
+const ReasonSpawn = "spawn"
+
+// Spawn has this agent spawn a child (SPEC.md 1.7): CostMicros is burned
+// and InitialMicros leave the balance for the child, which the spawn
+// manager creates with them. The child's id, its program's command and
+// hash and its first bid are the caller's (the child's workspace is
+// written before); the lineage is the decider's: this agent, then its own
+// lineage.
+type Spawn struct {
+	ChildID       string
+	CostMicros    events.Micros
+	InitialMicros events.Micros
+	Command       []string
+	InitialBid    *events.InitialBid
+	ProgramSHA256 string
 }

@@ -64,6 +64,8 @@ func Decide(a Account, cmd Command) (events.Event, error) {
 		return decideResume(a, c)
 	case EndExecution:
 		return decideEnd(a, c)
+	case Spawn:
+		return decideSpawn(a, c)
 	case Die:
 		if a.Status == StatusDead {
 			if c.IfBroke || c.IfIdle {
@@ -88,6 +90,9 @@ func Decide(a Account, cmd Command) (events.Event, error) {
 }
 
 func decideCreate(a Account, c Create) (events.Event, error) {
+	if c.FundedMicros != 0 || c.Trigger.Seq != 0 {
+		return decideSpawnedCreate(a, c)
+	}
 	if a.Exists() {
 		return nil, fmt.Errorf("%w: %s", ErrAgentExists, a.ID)
 	}

@@ -63,6 +63,10 @@ var (
 	// the hold it would have paid is open (a refusal means the hold is
 	// gone); Admit refuses it.
 	ErrRefusalWithOpenHold = errors.New("payment refused while its hold is open")
+	// ErrInvalidSpawn: a spawn naming itself as its child, or a first bid
+	// the child could not place (no bid id, no resources, or an amount
+	// above its initial credits).
+	ErrInvalidSpawn = errors.New("invalid spawn")
 )
 
 // Limits of an account, in one place; they keep every account's state
@@ -79,4 +83,7 @@ const (
 	// CommandBytesMax bounds the bytes of a program command, all arguments
 	// together.
 	CommandBytesMax = 4096
+	// LineageLengthMax bounds the ancestors a spawned child's creation
+	// records, nearest first: a long family keeps its nearest 64.
+	LineageLengthMax = 64
 )

@@ -36,6 +36,7 @@ var Kinds = map[string]events.Kind{
 	"credits_burned": events.KindAgent, "agent_died": events.KindAgent, "payment_refused": events.KindAgent,
 	"credits_granted": events.KindAgent, "execution_started": events.KindAgent, "execution_ended": events.KindAgent,
 	"execution_resumed": events.KindAgent,
+	"child_spawned":     events.KindAgent,
 	"market_configured": events.KindMarket, "market_cleared": events.KindMarket, "lease_released": events.KindMarket,
 	"book_configured": events.KindClearing, "bid_listed": events.KindClearing, "bid_rejected": events.KindClearing,
 	"bid_raised": events.KindClearing, "bid_withdrawn": events.KindClearing, "bids_cancelled": events.KindClearing,

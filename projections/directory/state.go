@@ -228,6 +228,9 @@ func (f fold) event(e events.Event) {
 	case events.CreditsBurned:
 		a.BurnedMicros += e.AmountMicros
 		t.BurnedMicros += e.AmountMicros
+	case events.ChildSpawned:
+		a.BurnedMicros += e.CostMicros
+		t.BurnedMicros += e.CostMicros
 	case events.AgentDied:
 		f.a.bidHolds = nil
 		a.DiedAt, a.DeathReason, a.DeathBurnedMicros = f.rec.Envelope.Time, e.Reason, e.BurnedMicros

@@ -247,6 +247,9 @@ func (e *Economy) applyAgent(id string, ev events.Event, v violationFunc) error 
 	if err == nil {
 		err = e.checkExecution(before, ev, v)
 	}
+	if err == nil {
+		err = e.checkSpawn(before, ev, v)
+	}
 	after := e.fold(id, before, ev)
 	e.trackBidHold(id, ev)
 	e.trackExecution(ev)
@@ -265,6 +268,9 @@ func (e *Economy) fold(id string, before agent.Account, ev events.Event) agent.A
 	switch ev := ev.(type) {
 	case events.AgentCreated:
 		e.MintedMicros += ev.GrantMicros
+		e.foldSpawnedCreation(id, ev)
+	case events.ChildSpawned:
+		e.foldSpawn(id, ev)
 	case events.CreditsGranted:
 		e.MintedMicros += ev.AmountMicros
 	case events.TransferSent:

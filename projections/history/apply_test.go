@@ -69,6 +69,22 @@ func TestApply(t *testing.T) {
 			balances: map[string]events.Micros{"a": cr(15)},
 		},
 		{
+			name: "a spawn leaves the parent's balance and reaches the child at its creation",
+			given: []step{
+				{"a", created(200)},
+				{"a", events.ChildSpawned{ChildID: "b", CostMicros: cr(100), InitialCreditsMicros: cr(30), Lineage: []string{"a"}}},
+				{"b", events.AgentCreated{AgentID: "b", ParentID: "a", Lineage: []string{"a"}, FundedMicros: cr(30), Reason: "spawn"}},
+			},
+			want: []tx{
+				{Seq: 1, Kind: history.KindGrant, AgentID: "a", AmountMicros: cr(200), Memo: "genesis", BalanceAfterMicros: cr(200)},
+				{Seq: 2, Kind: history.KindSpawn, AgentID: "a", CounterpartyID: "b", AmountMicros: -cr(130), Reference: "spawn-b",
+					Memo: "spawn cost 100, initial credits 30", BalanceAfterMicros: cr(70)},
+				{Seq: 3, Kind: history.KindSpawned, AgentID: "b", CounterpartyID: "a", AmountMicros: cr(30), Reference: "spawn-b",
+					Memo: "spawn", BalanceAfterMicros: cr(30)},
+			},
+			balances: map[string]events.Micros{"a": cr(70), "b": cr(30)},
+		},
+		{
 			name:     "a zero grant opens the account but moves nothing",
 			given:    []step{{"a", events.AgentCreated{}}},
 			balances: map[string]events.Micros{"a": 0},
@@ -391,7 +407,7 @@ func TestEveryMoneyEventIsClassified(t *testing.T) {
 		// Folded into transactions.
 		"agent_created": true, "transfer_sent": true, "transfer_received": true,
 		"transfer_bounced": true, "transfer_returned": true, "hold_posted": true,
-		"credits_burned": true, "agent_died": true, "credits_granted": true,
+		"credits_burned": true, "agent_died": true, "credits_granted": true, "child_spawned": true,
 		// Reserve or release credits without moving any.
 		"hold_placed": true, "hold_increased": true, "hold_voided": true,
 		// Records that nothing moved.

@@ -127,7 +127,16 @@ func (f *fold) event(e events.Event) {
 	s := f.s
 	switch e := e.(type) {
 	case events.AgentCreated:
+		if e.FundedMicros != 0 {
+			f.add(Transaction{Kind: KindSpawned, CounterpartyID: e.ParentID, AmountMicros: e.FundedMicros + e.GrantMicros,
+				Reference: events.SpawnTransferID(e.AgentID), Memo: e.Reason})
+			break
+		}
 		f.add(Transaction{Kind: KindGrant, AmountMicros: e.GrantMicros, Memo: e.Reason})
+	case events.ChildSpawned:
+		f.add(Transaction{Kind: KindSpawn, CounterpartyID: e.ChildID, AmountMicros: -(e.CostMicros + e.InitialCreditsMicros),
+			Reference: events.SpawnTransferID(e.ChildID),
+			Memo:      fmt.Sprintf("spawn cost %s, initial credits %s", e.CostMicros, e.InitialCreditsMicros)})
 	case events.CreditsGranted:
 		f.add(Transaction{Kind: KindGrant, AmountMicros: e.AmountMicros, Memo: e.Reason})
 	case events.TransferSent:

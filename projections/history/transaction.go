@@ -45,6 +45,13 @@ const (
 	// KindMessageReturned is the cost of a bounced message back in the
 	// sender's balance.
 	KindMessageReturned Kind = "message_returned"
+	// KindSpawn is a spawn at its parent: the cost (burned) and the
+	// child's initial credits leave the balance; the counterparty is the
+	// child.
+	KindSpawn Kind = "spawn"
+	// KindSpawned is a spawned child's initial credits reaching its
+	// balance at its creation; the counterparty is its parent.
+	KindSpawned Kind = "spawned"
 )
 
 // Transaction is one entry of an agent's history. AmountMicros is the change
