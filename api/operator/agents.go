@@ -10,6 +10,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/api/program"
 	"github.com/agora-econ/agora/api/system"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/directory"
@@ -131,7 +132,7 @@ type CreateAgentInput struct {
 // CreateAgentBody is a new agent: its program, its grant, its first bid.
 type CreateAgentBody struct {
 	AgentID string        `json:"agent_id,omitempty" pattern:"^[a-z0-9_-]{1,64}$" doc:"The new agent's id; by default one is made (op-...), the same for a retry with the same Idempotency-Key."`
-	Files   Files         `json:"files"`
+	Files   program.Files `json:"files"`
 	Command []string      `json:"command" minItems:"1" maxItems:"64" doc:"The program and its arguments, run from the workspace at every execution (at most 4096 bytes)."`
 	Grant   system.Amount `json:"grant" doc:"Credits minted to the new agent."`
 	// InitialBid is placed by the new agent, from its grant.

@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/agora-econ/agora/api/program"
 )
 
 // A client helper: the files of POST /admin/agents read from a folder
@@ -66,7 +68,7 @@ func ReadFolder(dir string) (map[string]string, error) {
 		case !t.IsRegular():
 			return fmt.Errorf("%s is not a regular file (%s)", name, t)
 		}
-		if err := validatePath(name); err != nil {
+		if err := program.ValidatePath(name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if len(files) == FilesMax {

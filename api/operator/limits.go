@@ -3,28 +3,23 @@ package operator
 import (
 	"time"
 
-	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/api/problem"
+	"github.com/agora-econ/agora/api/program"
 )
 
 // Limits of the operator API, in one place.
 const (
-	// FilesMax bounds the files of a new agent's workspace.
-	FilesMax = 256
-	// FileBytesMax bounds one file of a new agent.
-	FileBytesMax = 1 << 20
-	// FilesBytesMax bounds all the files of a new agent together. The
-	// executor writes them into the agent's workspace, which persists.
-	FilesBytesMax = 8 << 20
-	// PathBytesMax bounds a file's path inside the workspace, and
-	// PathDepthMax the directories in it.
-	PathBytesMax = 255
-	PathDepthMax = 16
-	// CommandArgsMax and CommandBytesMax bound the program's command, as
-	// the account records it (agent.ValidateCommand).
-	CommandArgsMax  = agent.CommandArgsMax
-	CommandBytesMax = agent.CommandBytesMax
+	// FilesMax, FileBytesMax, FilesBytesMax, PathBytesMax, PathDepthMax,
+	// CommandArgsMax and CommandBytesMax bound a new agent's program: the
+	// rules of api/program, the same for a spawned child.
+	FilesMax        = program.FilesMax
+	FileBytesMax    = program.FileBytesMax
+	FilesBytesMax   = program.FilesBytesMax
+	PathBytesMax    = program.PathBytesMax
+	PathDepthMax    = program.PathDepthMax
+	CommandArgsMax  = program.CommandArgsMax
+	CommandBytesMax = program.CommandBytesMax
 	// PayloadBytesMax bounds the first bid's payload, as the book does.
 	PayloadBytesMax = clearing.PayloadBytesMax
 

@@ -1,9 +1,10 @@
-package operator
+package program
 
 import (
 	"bytes"
 	"encoding/json"
 	"maps"
+	"slices"
 
 	"github.com/danielgtaylor/huma/v2"
 )
@@ -13,15 +14,25 @@ import (
 // keeps a field's location in a buffer that it cuts back at the last '.'
 // or '[': a path like "lib/util.py" validated as a map key would leave
 // the wrong location on every later problem of the request. Here the
-// schema states only the count, and Resolve checks each file, locating
-// it as body.files.<path>.
+// schema states only the count, and Check checks each file, locating it
+// as files.<path>.
 type Files struct {
 	files    map[string]string
 	notTexts []string // paths whose value is not a JSON string
 }
 
+// NewFiles are the files given (a Go caller's, a test's), all text.
+func NewFiles(files map[string]string) Files { return Files{files: maps.Clone(files)} }
+
 // Map returns a copy of the files.
 func (f Files) Map() map[string]string { return maps.Clone(f.files) }
+
+// NotTexts lists the paths whose value was not a JSON string: each one is
+// a problem Check reports.
+func (f Files) NotTexts() []string { return slices.Clone(f.notTexts) }
+
+// Len is the number of files, text or not.
+func (f Files) Len() int { return len(f.files) + len(f.notTexts) }
 
 // UnmarshalJSON reads an object of files. A value that is not a string is
 // recorded, not refused here, so that Resolve names its path.

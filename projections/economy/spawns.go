@@ -15,7 +15,7 @@ import (
 // a spawn's credits as they are, and conservation counts them in flight
 // meanwhile.
 
-// checkSpawn checks a spawn and a spawned child's creation: the spawn is
+// checkSpawn checks a spawn and a child's creation: the spawn is
 // the first under its child's id and records the child's true lineage
 // (its parent alive is checked with every act: a dead or unknown agent
 // never acts); the child's creation takes in exactly the credits its
@@ -30,10 +30,15 @@ func (e *Economy) checkSpawn(a agent.Account, ev events.Event, v violationFunc) 
 			return v("lineage recorded", "%s spawns %s with lineage %v, its lineage makes %v", a.ID, ev.ChildID, ev.Lineage, want)
 		}
 	case events.AgentCreated:
-		if ev.ParentID == "" && ev.FundedMicros == 0 {
+		if ev.FundedMicros == 0 {
+			// A creation with a grant (genesis, the operator's) may name a
+			// parent, which must then be alive.
+			if p, ok := e.Accounts[ev.ParentID]; ev.ParentID != "" && (!ok || p.Status != agent.StatusAlive) {
+				return v("a child's parent is alive", "%s is created with parent %s, which is not alive", a.ID, ev.ParentID)
+			}
 			return nil
 		}
-		if ev.GrantMicros != 0 || ev.FundedMicros <= 0 {
+		if ev.GrantMicros != 0 || ev.FundedMicros < 0 {
 			return v("a child is funded by its parent", "child %s of %s: grant %s, funded %s", a.ID, ev.ParentID,
 				ev.GrantMicros, ev.FundedMicros)
 		}
