@@ -55,7 +55,9 @@ type Economy struct {
 	// transfers settles transfers between accounts.
 	transfers *runtime.ManagerRunner
 	// markets carries the clearing's work (listings, payments, leases).
-	markets  *runtime.ManagerRunner
+	markets *runtime.ManagerRunner
+	// spawns creates spawned children and places their first bids.
+	spawns   *runtime.ManagerRunner
 	clearing *clearing.Service
 	// records keeps the operator's acknowledgements of skipped records.
 	records *records.Service
@@ -172,6 +174,10 @@ func (e *Economy) wire() (err error) {
 		return err
 	}
 	e.follower.Add(e.markets)
+	if e.spawns, err = runtime.NewManagerRunner(agent.SpawnManager(), e.host, n.log, n.store, n.logger); err != nil {
+		return err
+	}
+	e.follower.Add(e.spawns)
 	if e.clearing, err = clearing.NewService(e.host, e.accounts, e.markets, Pool); err != nil {
 		return err
 	}
@@ -328,6 +334,9 @@ func (e *Economy) drain(timeout time.Duration) {
 	managers := []*runtime.ManagerRunner{e.transfers}
 	if e.markets != nil {
 		managers = append(managers, e.markets)
+	}
+	if e.spawns != nil {
+		managers = append(managers, e.spawns)
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, timeout)
 	defer cancel()
@@ -555,6 +564,10 @@ func (e *Economy) Transfers() *runtime.ManagerRunner { return e.transfers }
 // Markets is the clearing manager (listings, payments, leases); nil
 // WithLedgerOnly.
 func (e *Economy) Markets() *runtime.ManagerRunner { return e.markets }
+
+// Spawns is the spawn manager (children created, first bids placed); nil
+// WithLedgerOnly.
+func (e *Economy) Spawns() *runtime.ManagerRunner { return e.spawns }
 
 // Clearing is the clearing service over the book and the markets; nil
 // WithLedgerOnly.

@@ -55,7 +55,7 @@ func (e *Economy) Serve(ctx context.Context) (Serving, error) {
 			return Serving{}, err
 		}
 	}
-	svc, err := e.systemService(x.tickets, logger)
+	svc, err := e.systemService(x.tickets, newSpawner(e, x.workspaces), logger)
 	if err != nil {
 		return Serving{}, err
 	}

@@ -33,7 +33,7 @@ const (
 // systemService builds the System Service of the economy over its actors
 // and read models, with tickets as the registry of execution tokens. Its
 // actor lives in the economy's actor system, which stops with the host.
-func (e *Economy) systemService(tickets *ticket.Registry, logger *slog.Logger) (*system.Service, error) {
+func (e *Economy) systemService(tickets *ticket.Registry, spawner system.Spawner, logger *slog.Logger) (*system.Service, error) {
 	cfg := e.node.cfg
 	return system.New(system.Deps{
 		Tickets:   tickets,
@@ -45,6 +45,7 @@ func (e *Economy) systemService(tickets *ticket.Registry, logger *slog.Logger) (
 		Directory: e.directory,
 		Freshness: e.freshness(),
 		Inbox:     e.inbox,
+		Spawner:   spawner,
 	}, system.Options{
 		Config: publicConfig(cfg),
 		Inference: system.Inference{URL: cfg.Inference.URL, APIKey: cfg.Inference.Key(os.Getenv),
@@ -138,6 +139,7 @@ func publicConfig(cfg config.Config) system.PublicConfig {
 			SpawnCost:   system.Credits(cfg.Economy.SpawnCost.Micros()),
 			MessageCost: system.Credits(cfg.Economy.MessageCost.Micros()),
 			InboxLimit:  cfg.Economy.InboxLimit,
+			MaxAgents:   cfg.Economy.MaxAgents,
 		},
 		Resources: map[string]system.PublicResource{},
 		Allocation: system.PublicAllocation{ScheduleSeconds: a.ScheduleSeconds, TransactionHistoryLength: a.TransactionHistoryLength,

@@ -170,7 +170,7 @@ func startEconomy(t testing.TB) *economyForTest {
 	}
 	systemService, err := system.New(system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing,
 		History: historyView, Markets: e.markets, Bids: bids, Directory: e.directory, Freshness: fresh,
-		Inbox: inbox.New()}, system.Options{}) // no message reaches it in these tests
+		Inbox: inbox.New(), Spawner: noSpawner{}}, system.Options{}) // no message reaches it in these tests
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,4 +464,13 @@ func (f *economyFold) SkippedRecord(seq uint64) (economy.Skipped, bool) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	return f.eco.SkippedRecord(seq)
+}
+
+// noSpawner fills the System Service's Spawner in this harness, which
+// tests the operator API: spawning is tested where the economy is wired
+// whole (package economy).
+type noSpawner struct{}
+
+func (noSpawner) Spawn(context.Context, string, string, system.SpawnRequest) (system.SpawnReceipt, error) {
+	return system.SpawnReceipt{}, errors.New("this harness spawns nothing")
 }

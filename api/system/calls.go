@@ -78,6 +78,8 @@ func (s *service) run(ctx context.Context, c caller, call Call) (any, error) {
 		return s.sendMessage(ctx, c, m)
 	case ReadInbox:
 		return s.readInbox(ctx, c, m)
+	case Spawn:
+		return s.spawn(ctx, c, m)
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCall, call)
 }

@@ -157,6 +157,8 @@ func (c *client) do(ctx context.Context, call Call) (any, error) {
 		q := limitQuery(m.Limit)
 		setIf(q, "cursor", m.Cursor)
 		return fetch[InboxPage](ctx, c, m, route{method: http.MethodGet, path: "/social/inbox", query: q})
+	case Spawn:
+		return fetch[SpawnReceipt](ctx, c, m, route{method: http.MethodPost, path: "/social/spawn", key: m.Key, body: spawnBody(m)})
 	}
 	return nil, fmt.Errorf("%w: %T", ErrUnknownCall, call)
 }
@@ -172,6 +174,26 @@ func bidBody(m PlaceBid) map[string]any {
 	}
 	if m.Terms.BeneficiaryID != "" {
 		body["beneficiary_id"] = m.Terms.BeneficiaryID
+	}
+	return body
+}
+
+func spawnBody(m Spawn) map[string]any {
+	files := m.Files
+	if files == nil {
+		files = map[string]string{}
+	}
+	body := map[string]any{"files": files, "command": m.Command, "initial_credits": events.CreditsJSON(m.InitialCreditsMicros)}
+	if b := m.InitialBid; b != nil {
+		resources := make(map[string]any, len(b.Resources))
+		for name, u := range b.Resources {
+			resources[name] = events.CreditsJSON(u)
+		}
+		bid := map[string]any{"resources": resources, "amount": events.CreditsJSON(b.AmountMicros)}
+		if b.Payload != "" {
+			bid["payload"] = b.Payload
+		}
+		body["initial_bid"] = bid
 	}
 	return body
 }

@@ -21,6 +21,7 @@ type PublicEconomy struct {
 	SpawnCost                Credits            `json:"spawn_cost"`
 	MessageCost              Credits            `json:"message_cost"`
 	InboxLimit               int                `json:"inbox_limit" doc:"The unread messages an inbox holds; a message to a full inbox is refused, uncharged."`
+	MaxAgents                int                `json:"max_agents" doc:"At most this many agents live at once: a spawn beyond it is refused (409), uncharged."`
 }
 
 // PublicResource is one market's configuration.

@@ -49,3 +49,7 @@ var ErrNoInference = errors.New("no inference upstream is configured (inference.
 // call got no answer it can read. Whether the call was applied is unknown:
 // retry it with the same key.
 var ErrNoAnswer = errors.New("no answer from the System Service")
+
+// ErrPopulationLimit refuses a spawn while economy.max_agents agents
+// live: nothing is charged, nothing is written.
+var ErrPopulationLimit = errors.New("the economy holds as many living agents as economy.max_agents allows")

@@ -189,7 +189,17 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 // passes them.
 func (e *economyForTest) deps() system.Deps {
 	return system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing, History: e.history, Markets: e.markets,
-		Bids: e.bids, Directory: e.directory, Freshness: freshness{log: e.log, runners: e.runners}, Inbox: e.inbox}
+		Bids: e.bids, Directory: e.directory, Freshness: freshness{log: e.log, runners: e.runners}, Inbox: e.inbox,
+		Spawner: noSpawner{}}
+}
+
+// noSpawner fills the Spawner of this harness, which has no workspaces
+// and no spawn manager: POST /social/spawn is tested end to end where the
+// economy is wired whole (package economy's spawn tests).
+type noSpawner struct{}
+
+func (noSpawner) Spawn(context.Context, string, string, system.SpawnRequest) (system.SpawnReceipt, error) {
+	return system.SpawnReceipt{}, errors.New("this harness spawns nothing")
 }
 
 // create opens an account with a grant, as the operator would.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/api/problem"
+	"github.com/agora-econ/agora/api/program"
 )
 
 // Limits of the System Service, in one place.
@@ -13,6 +14,10 @@ const (
 	// legitimate one is a bid with its payload (clearing.PayloadBytesMax,
 	// 16 KiB) and the bundle around it.
 	BodyBytesMax = 64 << 10
+	// SpawnBodyBytesMax bounds the body of POST /social/spawn: the child's
+	// files at their largest, with room for JSON's escaping of their
+	// contents (a quote or a newline takes two bytes), and the rest.
+	SpawnBodyBytesMax = 2*program.FilesBytesMax + BodyBytesMax
 	// InferenceBodyBytesMax bounds a chat completion request: prompts are
 	// larger than commands, but an agent's sandbox is no place for a
 	// document store either.

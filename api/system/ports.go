@@ -86,6 +86,28 @@ type Freshness interface {
 	Sync(ctx context.Context) error
 }
 
+// Spawner spawns children for agents (POST /social/spawn). Package
+// economy implements it over the workspaces, the accounts, the clearing
+// and the spawn manager.
+//
+// The request is valid as far as it alone can tell (SpawnRequest). The
+// Spawner checks, before it changes anything, what depends on the
+// economy: the first bid against the book (clearing.Validate), that the
+// parent has economy.spawn_cost plus the initial credits available
+// (agent.ErrInsufficientCredits), that the child's id is free
+// (agent.ErrAgentExists) and that fewer than economy.max_agents agents
+// live (ErrPopulationLimit). Then it writes the child's workspace (the
+// files and the Python client helper), has the parent's account record
+// the spawn (agent.Spawn, key as its idempotency key: the durable point
+// of the answer), and waits, boundedly, for the spawn manager to create
+// the child and place its first bid.
+//
+// key makes the spawn safe to retry: a key the parent's account has
+// applied answers the first spawn's child and spawns nothing more.
+type Spawner interface {
+	Spawn(ctx context.Context, parentID, key string, req SpawnRequest) (SpawnReceipt, error)
+}
+
 // Deps are the service's dependencies; every one is required.
 type Deps struct {
 	Tickets   Tickets
@@ -98,6 +120,8 @@ type Deps struct {
 	Freshness Freshness
 	// Inbox is the read model of the inboxes (*inbox.View).
 	Inbox InboxPort
+	// Spawner spawns children (package economy's spawner).
+	Spawner Spawner
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -110,6 +134,7 @@ func (d Deps) check() error {
 	}{
 		{"Tickets", d.Tickets}, {"Ledger", d.Ledger}, {"Book", d.Book}, {"History", d.History},
 		{"Markets", d.Markets}, {"Bids", d.Bids}, {"Directory", d.Directory}, {"Freshness", d.Freshness}, {"Inbox", d.Inbox},
+		{"Spawner", d.Spawner},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

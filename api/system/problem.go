@@ -7,6 +7,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/executor"
 	"github.com/agora-econ/agora/actors/executor/ticket"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/api/problem"
@@ -41,6 +42,10 @@ var statuses = []problem.Status{
 	{Err: clearing.ErrInvalidBundle, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrExceedsSupply, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrBelowReserve, Code: http.StatusUnprocessableEntity},
+	{Err: agent.ErrInvalidSpawn, Code: http.StatusUnprocessableEntity},
+	{Err: agent.ErrInvalidCommand, Code: http.StatusUnprocessableEntity},
+	{Err: executor.ErrWorkspaceTooLarge, Code: http.StatusUnprocessableEntity},
+	{Err: executor.ErrInvalidPath, Code: http.StatusUnprocessableEntity},
 	{Err: bidbook.ErrInvalidCursor, Code: http.StatusBadRequest},
 	{Err: bidbook.ErrInvalidLimit, Code: http.StatusBadRequest},
 	// Whom it names.
@@ -54,6 +59,8 @@ var statuses = []problem.Status{
 	{Err: agent.ErrTooManyHolds, Code: http.StatusConflict},
 	{Err: agent.ErrInboxFull, Code: http.StatusConflict},
 	{Err: clearing.ErrBidNotOpen, Code: http.StatusConflict},
+	{Err: agent.ErrAgentExists, Code: http.StatusConflict},
+	{Err: ErrPopulationLimit, Code: http.StatusConflict},
 	// The system: retry later, with the same Idempotency-Key.
 	{Err: ErrNoInference, Code: http.StatusServiceUnavailable},
 	{Err: ErrBusy, Code: http.StatusServiceUnavailable},

@@ -160,6 +160,7 @@ func newService(deps Deps, opts Options, adm *admission) (*Service, error) {
 	s.registerMarket(api)
 	s.registerSocial(api)
 	s.registerMessages(api)
+	s.registerSpawn(api)
 	s.registerInference(api)
 	s.registerSystem(api)
 	svc.s, svc.handler, svc.api = s, problem.Bodies(problem.Unrouted(mux, "/openapi.json")), api

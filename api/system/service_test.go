@@ -21,7 +21,7 @@ var routes = [][2]string{
 	{"get", "/economic/balance"}, {"post", "/economic/transfer"}, {"get", "/economic/history"},
 	{"get", "/market/state"}, {"get", "/market/bids"}, {"post", "/market/bid"},
 	{"patch", "/market/bid/{id}"}, {"delete", "/market/bid/{id}"},
-	{"get", "/social/agents"}, {"post", "/intelligence/inference"},
+	{"get", "/social/agents"}, {"post", "/social/spawn"}, {"post", "/intelligence/inference"},
 	{"get", "/system/execution"}, {"get", "/system/config"}, {"get", "/system/time"},
 	// Messages.
 	{"post", "/social/message"}, {"get", "/social/inbox"},

@@ -42,6 +42,8 @@ func validate(call Call) error {
 		return firstError(optionalID("after", m.After), pageLimit("limit", m.Limit, AgentsLimitMax))
 	case Infer:
 		return chatShape(m.Request)
+	case Spawn:
+		return validateSpawn(m)
 	}
 	return nil
 }

@@ -94,6 +94,10 @@ type Economy struct {
 	// message to a full inbox is refused, uncharged (SPEC.md 1.6). 1 to
 	// agent.InboxLimitMax (10000). Default 1000.
 	InboxLimit int `yaml:"inbox_limit"`
+	// MaxAgents bounds the agents alive at once: a spawn while as many
+	// live is refused (409) and charges nothing. It bounds spawns only:
+	// the operator may still add agents. 1 to MaxAgentsMax; default 1000.
+	MaxAgents int `yaml:"max_agents"`
 	// Genesis says whether a fresh log starts with the genesis agent (its
 	// program, InitialCreditBudget and first bid). false starts an economy
 	// with no agent; the operator adds them (`agora agent add`). A log
@@ -297,6 +301,7 @@ func rawDefault() Config {
 			SpawnCost:   credits(100, 0),
 			MessageCost: credits(1, 0),
 			InboxLimit:  agent.InboxLimitDefault,
+			MaxAgents:   1000,
 			Genesis:     true,
 		},
 		Resources: map[string]Resource{

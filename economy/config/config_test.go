@@ -176,6 +176,8 @@ func TestValidateRules(t *testing.T) {
 		{"rate negative", func(c *Config) { c.Economy.AttentionConversionRates.Useful = -1 }, []string{"economy.attention_conversion_rates.useful:"}},
 		{"spawn negative", func(c *Config) { c.Economy.SpawnCost = -1 }, []string{"economy.spawn_cost:"}},
 		{"message negative", func(c *Config) { c.Economy.MessageCost = -1 }, []string{"economy.message_cost:"}},
+		{"max agents zero", func(c *Config) { c.Economy.MaxAgents = 0 }, []string{"economy.max_agents:", "within 1 and"}},
+		{"max agents too many", func(c *Config) { c.Economy.MaxAgents = MaxAgentsMax + 1 }, []string{"economy.max_agents:", "within 1 and"}},
 		{"no cpu", func(c *Config) { delete(c.Resources, "cpu_seconds") }, []string{"resources.cpu_seconds:", "required"}},
 		{"no memory", func(c *Config) { delete(c.Resources, "memory_mb") }, []string{"resources.memory_mb:", "required"}},
 		{"no attention", func(c *Config) { delete(c.Resources, "attention") }, []string{"resources.attention:", "required"}},

@@ -111,7 +111,14 @@ func (c Config) validateEconomy(v *validator) {
 	if e.InboxLimit < 1 || e.InboxLimit > agent.InboxLimitMax {
 		v.errorf("economy.inbox_limit", "%d must be within 1 and %d unread messages", e.InboxLimit, agent.InboxLimitMax)
 	}
+	if e.MaxAgents < 1 || e.MaxAgents > MaxAgentsMax {
+		v.errorf("economy.max_agents", "%d must be within 1 and %d", e.MaxAgents, MaxAgentsMax)
+	}
 }
+
+// MaxAgentsMax bounds economy.max_agents: every living agent is an actor,
+// a workspace and a line of the directory.
+const MaxAgentsMax = 1_000_000
 
 func (c Config) validateResources(v *validator) {
 	for _, name := range RequiredResources {
