@@ -56,6 +56,19 @@ func TestAdmit(t *testing.T) {
 		{"a run again of an execution not running", alive, events.ExecutionResumed{ExecutionID: "x", Attempt: 2}, ErrExecutionNotRunning},
 		{"a run again out of order", running, events.ExecutionResumed{ExecutionID: "x", Attempt: 3}, ErrInvalidExecution},
 		{"a balance past the maximum", alive, events.TransferReceived{TransferID: "t", AmountMicros: events.AmountMax}, ErrInadmissible},
+		{"a spawn", alive, events.ChildSpawned{ChildID: "c", CostMicros: 60, InitialCreditsMicros: 40, Lineage: []string{"a"}}, nil},
+		{"a spawn past the balance", alive, events.ChildSpawned{ChildID: "c", CostMicros: 61, InitialCreditsMicros: 40, Lineage: []string{"a"}}, ErrInsufficientCredits},
+		{"a spawn of what is held", holding, events.ChildSpawned{ChildID: "c", CostMicros: 1, InitialCreditsMicros: 60, Lineage: []string{"a"}}, ErrInsufficientCredits},
+		{"a spawn of no credits", alive, events.ChildSpawned{ChildID: "c", InitialCreditsMicros: 0, Lineage: []string{"a"}}, ErrInvalidAmount},
+		{"a spawn with another's lineage", alive, events.ChildSpawned{ChildID: "c", InitialCreditsMicros: 1, Lineage: []string{"b"}}, ErrInvalidSpawn},
+		{"a spawn of itself", alive, events.ChildSpawned{ChildID: "a", InitialCreditsMicros: 1, Lineage: []string{"a"}}, ErrInvalidSpawn},
+		{"a dead agent spawns", dead, events.ChildSpawned{ChildID: "c", InitialCreditsMicros: 1, Lineage: []string{"a"}}, ErrAgentDead},
+		{"a child's creation", New("c"), events.AgentCreated{AgentID: "c", ParentID: "a", Lineage: []string{"a"}, FundedMicros: 40}, nil},
+		{"a child funded and granted", New("c"), events.AgentCreated{AgentID: "c", ParentID: "a", Lineage: []string{"a"}, FundedMicros: 40, GrantMicros: 1}, ErrInvalidSpawn},
+		{"a child without its parent", New("c"), events.AgentCreated{AgentID: "c", Lineage: []string{"a"}, FundedMicros: 40}, ErrInvalidSpawn},
+		{"a child whose bid its credits cannot pay", New("c"), events.AgentCreated{AgentID: "c", ParentID: "a", Lineage: []string{"a"},
+			FundedMicros: 40, InitialBid: &events.InitialBid{BidID: "b", AmountMicros: 41, Terms: events.BidTerms{Pool: "main",
+				Resources: map[string]events.Units{"cpu_seconds": 1}}}}, ErrInvalidSpawn},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
