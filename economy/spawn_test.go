@@ -40,7 +40,7 @@ const spawnGrant = 500
 // spawnWorld is an economy in a data directory that outlives it: open
 // it, stop it, open it again.
 type spawnWorld struct {
-	t   *testing.T
+	t   testing.TB
 	dir string
 	cfg func(*config.Config)
 }
@@ -90,7 +90,7 @@ func stop(e *Economy) {
 // spawnHTTP is the System Service of an economy on a test server, with
 // the tickets it authenticates.
 type spawnHTTP struct {
-	t       *testing.T
+	t       testing.TB
 	e       *Economy
 	svc     *system.Service
 	tickets *ticket.Registry
@@ -98,7 +98,7 @@ type spawnHTTP struct {
 	client  *http.Client
 }
 
-func serveSpawns(t *testing.T, e *Economy, ws *executor.Workspaces) *spawnHTTP {
+func serveSpawns(t testing.TB, e *Economy, ws *executor.Workspaces) *spawnHTTP {
 	t.Helper()
 	tickets := ticket.New()
 	svc, err := e.systemService(tickets, newSpawner(e, ws), slog.New(slog.NewTextHandler(io.Discard, nil)))
@@ -172,7 +172,7 @@ func spawnBody() map[string]any {
 }
 
 // createParent opens an account with spawnGrant credits.
-func createParent(t *testing.T, ctx context.Context, e *Economy, id string) {
+func createParent(t testing.TB, ctx context.Context, e *Economy, id string) {
 	t.Helper()
 	if _, err := e.accounts.Do(ctx, id, "", agent.Create{GrantMicros: events.Credits(spawnGrant), Reason: "test",
 		Command: []string{"python3", "main.py"}}); err != nil {
@@ -182,7 +182,7 @@ func createParent(t *testing.T, ctx context.Context, e *Economy, id string) {
 
 // audit folds the whole log through the economy fold, as agora audit
 // does: no violation, no record skipped; it returns the summary.
-func audit(t *testing.T, ctx context.Context, e *Economy) ecofold.Summary {
+func audit(t testing.TB, ctx context.Context, e *Economy) ecofold.Summary {
 	t.Helper()
 	eco := ecofold.New()
 	err := e.node.log.Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error { return eco.Apply(r) })
@@ -196,7 +196,7 @@ func audit(t *testing.T, ctx context.Context, e *Economy) ecofold.Summary {
 }
 
 // typesOf lists the types of the events on filter, in log order.
-func typesOf(t *testing.T, ctx context.Context, e *Economy, filter string) []string {
+func typesOf(t testing.TB, ctx context.Context, e *Economy, filter string) []string {
 	t.Helper()
 	var out []string
 	if err := e.node.log.Read(ctx, filter, 1, func(r events.Record) error {
@@ -220,7 +220,7 @@ func count(list []string, s string) int {
 
 // settled waits until every manager and read model has done what the log
 // holds.
-func settled(t *testing.T, ctx context.Context, e *Economy) {
+func settled(t testing.TB, ctx context.Context, e *Economy) {
 	t.Helper()
 	for range 3 { // reactions write more, to which others react
 		last, err := e.node.log.LastSeq(ctx)
@@ -245,7 +245,7 @@ func settled(t *testing.T, ctx context.Context, e *Economy) {
 // child created once with its credits, its lineage and its first bid
 // listed once, its workspace with the program and the helper, and the
 // whole log conserving credits with nothing in flight.
-func checkSpawned(t *testing.T, ctx context.Context, e *Economy, ws *executor.Workspaces, parent, child string, lineage []string) {
+func checkSpawned(t testing.TB, ctx context.Context, e *Economy, ws *executor.Workspaces, parent, child string, lineage []string) {
 	t.Helper()
 	settled(t, ctx, e)
 	p, err := e.accounts.Get(ctx, parent)
@@ -479,7 +479,7 @@ func TestSpawnRefusesHostileInput(t *testing.T) {
 
 // snapshotOf is what a refused call must leave as it was: the log's last
 // sequence, every account's balance, the workspaces.
-func snapshotOf(t *testing.T, ctx context.Context, e *Economy, ws *executor.Workspaces) string {
+func snapshotOf(t testing.TB, ctx context.Context, e *Economy, ws *executor.Workspaces) string {
 	t.Helper()
 	settled(t, ctx, e)
 	last, err := e.node.log.LastSeq(ctx)
@@ -559,7 +559,7 @@ func TestSpawnSettlesOnceAfterACrash(t *testing.T) {
 }
 
 // crashAt does what Spawn and then the spawn manager do, up to step.
-func crashAt(t *testing.T, ctx context.Context, e *Economy, sp *spawner, key string, req system.SpawnRequest, step spawnStep) {
+func crashAt(t testing.TB, ctx context.Context, e *Economy, sp *spawner, key string, req system.SpawnRequest, step spawnStep) {
 	t.Helper()
 	files := childFiles(req.Files)
 	if err := sp.writeWorkspace(req.ChildID, files); err != nil {
@@ -585,7 +585,7 @@ func crashAt(t *testing.T, ctx context.Context, e *Economy, sp *spawner, key str
 // react applies the spawn manager's reactions to the record at seq, as
 // the manager would send them, and returns the sequence of the last
 // event they wrote.
-func react(t *testing.T, ctx context.Context, e *Economy, seq uint64) uint64 {
+func react(t testing.TB, ctx context.Context, e *Economy, seq uint64) uint64 {
 	t.Helper()
 	var rec events.Record
 	if err := e.node.log.Read(ctx, events.SubjectRoot+".>", seq, func(r events.Record) error {
@@ -723,4 +723,50 @@ func TestSpawnThroughTheActorDoor(t *testing.T) {
 	if _, err := doors["client"](poorer); !errors.Is(err, agent.ErrInsufficientCredits) {
 		t.Fatalf("a spawn past the parent's credits through the client: %v; want ErrInsufficientCredits", err)
 	}
+}
+
+// FuzzSpawnBodies: whatever the body and the Idempotency-Key of POST
+// /social/spawn, the answer is a 2xx, or a 4xx problem after which the
+// log, the balances and the workspaces are as they were; never a 5xx.
+func FuzzSpawnBodies(f *testing.F) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	w := &spawnWorld{t: f, dir: filepath.Join(f.TempDir(), "data")}
+	e, ws := w.open(ctx, true)
+	if err := e.ConfigureMarkets(ctx); err != nil {
+		f.Fatal(err)
+	}
+	createParent(f, ctx, e, "p")
+	h := serveSpawns(f, e, ws)
+	tok := h.token("p")
+	good, err := json.Marshal(spawnBody())
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []struct{ body, key string }{
+		{string(good), "k1"},
+		{string(good), ""},
+		{`{"files":{"../x":"y"},"command":["a"],"initial_credits":1}`, ""},
+		{`{"files":{"a":"y"},"command":["a"],"initial_credits":1e400}`, "k2"},
+		{`{"files":{"a":"y"},"command":["a"],"initial_credits":5,"initial_bid":{"resources":{"cpu_seconds":1},"amount":6}}`, ""},
+		{`{"files":{"a":"y","a/b":"z"},"command":[""],"initial_credits":"1"}`, "k 3"},
+		{`{"files":[],"command":{},"initial_credits":null}`, ""},
+		{`[`, ""},
+	} {
+		f.Add(seed.body, seed.key)
+	}
+	f.Fuzz(func(t *testing.T, body, key string) {
+		before := snapshotOf(t, ctx, e, ws)
+		ht := *h // the fuzz target's own t for the helper's failures
+		ht.t = t
+		status, out := ht.post("/social/spawn", tok, key, body)
+		switch {
+		case status >= 500:
+			t.Fatalf("%d for %q: %s", status, body, out["raw"])
+		case status >= 400:
+			if after := snapshotOf(t, ctx, e, ws); after != before {
+				t.Fatalf("a refused spawn (%d) changed the economy:\nbefore %s\nafter  %s", status, before, after)
+			}
+		}
+	})
 }
