@@ -269,3 +269,10 @@ func parentOf(spawned events.ChildSpawned) string {
 	}
 	return spawned.Lineage[0]
 }
+
+// Spawner is the economy's system.Spawner over the workspaces ws, for
+// those who drive spawns without the HTTP API (the benchmarks, a Go
+// program embedding Agora). Spawners of one economy keep their own count
+// of spawns in progress (see reserve): `agora run` has one, the System
+// Service's.
+func (e *Economy) Spawner(ws *executor.Workspaces) system.Spawner { return newSpawner(e, ws) }
