@@ -770,3 +770,61 @@ func FuzzSpawnBodies(f *testing.F) {
 		}
 	})
 }
+
+// TestSpawnsRacingNeverPassTheLimit: spawns sent at once, more than the
+// room economy.max_agents leaves, are let through exactly up to the limit
+// and the others refused uncharged, although the directory shows none of
+// the children while the race is on.
+func TestSpawnsRacingNeverPassTheLimit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	const limit, racers = 4, 12
+	w := &spawnWorld{t: t, dir: filepath.Join(t.TempDir(), "data"), cfg: func(c *config.Config) { c.Economy.MaxAgents = limit }}
+	e, ws := w.open(ctx, true)
+	if err := e.ConfigureMarkets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.accounts.Do(ctx, "p", "", agent.Create{GrantMicros: events.Credits(100_000), Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	sp := e.Spawner(ws)
+	errs := make(chan error, racers)
+	var wg sync.WaitGroup
+	for i := range racers {
+		wg.Go(func() {
+			key := fmt.Sprintf("api/spawn/p/race-%d", i)
+			_, err := sp.Spawn(ctx, "p", key, system.SpawnRequest{ChildID: system.ChildIDFor(key),
+				Files: map[string]string{"main.py": "x"}, Command: []string{"python3", "main.py"}, InitialCreditsMicros: events.Credits(1)})
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	passed, refused := 0, 0
+	for err := range errs {
+		switch {
+		case err == nil:
+			passed++
+		case errors.Is(err, system.ErrPopulationLimit):
+			refused++
+		default:
+			t.Fatal(err)
+		}
+	}
+	settled(t, ctx, e)
+	if passed != limit-1 || refused != racers-passed || e.directory.Totals().Alive != limit {
+		t.Fatalf("%d spawns passed, %d refused, %d agents alive; want %d, %d, %d", passed, refused, e.directory.Totals().Alive,
+			limit-1, racers-limit+1, limit)
+	}
+	p, err := e.accounts.Get(ctx, "p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := events.Credits(100_000 - (limit-1)*101); p.BalanceMicros != want {
+		t.Fatalf("the parent holds %s; want %s: only the spawns that passed are charged", p.BalanceMicros, want)
+	}
+	audit(t, ctx, e)
+}
