@@ -259,6 +259,11 @@ func (s *spawner) settle(ctx context.Context, seq uint64, spawned events.ChildSp
 			e.node.logger.Warn("spawn: the child's first bid is not listed yet; it will be", "child", spawned.ChildID, "err", err)
 		}
 	}
+	// The directory shows the child before the spawn's reservation ends
+	// (reserve): the count of the living agents never misses it.
+	if err := e.Sync(wctx); err != nil {
+		e.node.logger.Warn("spawn: the read models are behind the child's creation", "child", spawned.ChildID, "err", err)
+	}
 	return r, nil
 }
 
