@@ -828,3 +828,42 @@ func TestSpawnsRacingNeverPassTheLimit(t *testing.T) {
 	}
 	audit(t, ctx, e)
 }
+
+// TestASpawnRetriedPastTheMemoryNamesItsChild: a retry whose key the
+// parent's account has forgotten (past runtime.idempotency_memory keys)
+// finds the child its key names, spawned by it, and spawns nothing more.
+func TestASpawnRetriedPastTheMemoryNamesItsChild(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	w := &spawnWorld{t: t, dir: filepath.Join(t.TempDir(), "data"), cfg: func(c *config.Config) { c.Runtime.IdempotencyMemory = 1 }}
+	e, ws := w.open(ctx, true)
+	if err := e.ConfigureMarkets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	createParent(t, ctx, e, "p")
+	h := serveSpawns(t, e, ws)
+	tok := h.token("p")
+	status, out := h.post("/social/spawn", tok, "first", spawnBody())
+	if status != http.StatusOK {
+		t.Fatalf("spawn: %d %s", status, out["raw"])
+	}
+	// Other commands of the parent push the key out of its memory.
+	for i := range 3 {
+		if _, err := e.accounts.Do(ctx, "p", fmt.Sprintf("burn-%d", i), agent.Burn{AmountMicros: 1, Reason: "test"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, remembered, err := e.accounts.Recall(ctx, "p", "api/spawn/p/first"); err != nil || remembered {
+		t.Fatalf("the parent still remembers the spawn's key (%v, %v): the test proves nothing", remembered, err)
+	}
+	again, out2 := h.post("/social/spawn", tok, "first", spawnBody())
+	if again != http.StatusOK || out2["agent_id"] != out["agent_id"] || out2["status"] != "alive" {
+		t.Fatalf("retry: %d %s; want the same child", again, out2["raw"])
+	}
+	if got := typesOf(t, ctx, e, "events.agent.p.>"); count(got, "child_spawned") != 1 {
+		t.Fatalf("the parent's events %v; want one spawn", got)
+	}
+}

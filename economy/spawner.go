@@ -84,7 +84,13 @@ func (s *spawner) Spawn(ctx context.Context, parentID, key string, req system.Sp
 	if err := e.Sync(ctx); err != nil {
 		return system.SpawnReceipt{}, err
 	}
-	if e.directory.Exists(req.ChildID) {
+	if c, ok := e.directory.Get(req.ChildID); ok {
+		if c.ParentID == parentID {
+			// A retry the parent's account no longer remembers (past
+			// runtime.idempotency_memory keys): the child it spawned is
+			// the answer still.
+			return system.SpawnReceipt{AgentID: c.ID, Status: string(c.Status)}, nil
+		}
 		return system.SpawnReceipt{}, fmt.Errorf("%w: %s", agent.ErrAgentExists, req.ChildID)
 	}
 	release, err := s.reserve()
