@@ -401,6 +401,11 @@ func shape(t *rapid.T, e events.Event, id string, actors *actorsFold) events.Eve
 	switch e := e.(type) {
 	case events.AgentCreated:
 		e.GrantMicros = credits(t, "grant", 0, 20)
+		e.FundedMicros, e.InitialBid = 0, nil
+		if rapid.IntRange(0, 3).Draw(t, "spawned") == 0 { // a spawned child, funded by its parent
+			parent := rapid.SampledFrom(eventgen.IDs).Draw(t, "parent")
+			e.ParentID, e.Lineage, e.GrantMicros, e.FundedMicros = parent, []string{parent}, 0, credits(t, "funded", 1, 20)
+		}
 		return e
 	}
 	if a := actors.account(id); a.Exists() {
@@ -460,6 +465,13 @@ func shapeAgent(t *rapid.T, e events.Event, a agent.Account) (events.Event, bool
 		return e, true
 	case events.AgentDied:
 		e.BurnedMicros, e.VoidedHolds = a.BalanceMicros, slices.Sorted(maps.Keys(a.Holds))
+		return e, true
+	case events.ChildSpawned:
+		total := within("spawn")
+		e.ChildID = "k-" + a.ID
+		e.CostMicros = total / 2
+		e.InitialCreditsMicros = total - e.CostMicros
+		e.Lineage, e.InitialBid = append([]string{a.ID}, a.Lineage...), nil
 		return e, true
 	case events.ExecutionResumed:
 		x, ok := pick(t, a.Executions, "execution")

@@ -546,7 +546,7 @@ func waitCurrent(ctx context.Context, e *economy.Economy) error {
 		if err := e.Sync(ctx); err != nil {
 			return fmt.Errorf("read models: %w", err)
 		}
-		for _, m := range []*runtime.ManagerRunner{e.Transfers(), e.Markets()} {
+		for _, m := range []*runtime.ManagerRunner{e.Transfers(), e.Markets(), e.Spawns()} {
 			if err := m.WaitFloor(ctx, last); err != nil {
 				return fmt.Errorf("%s: %w", m.Name(), err)
 			}
