@@ -275,10 +275,10 @@ func finishBench[R auditedReport](cmd *cobra.Command, asJSON bool, run func(cont
 
 func newBenchSocialCommand() *cobra.Command {
 	var f benchFlags
-	o := bench.SocialOptions{Agents: 1000, Messages: 50000, ContentBytes: 256}
+	o := bench.SocialOptions{Agents: 1000, Messages: 50000, ContentBytes: 256, Spawns: 1000}
 	cmd := &cobra.Command{
 		Use:   "social",
-		Short: "Messages between agents, against the raw JetStream append rate",
+		Short: "Messages between agents and spawns, against the raw JetStream append rate",
 		Long: `Measure, on one embedded server:
   1. the raw JetStream append rate: PublishAsync of messages the size of a
      message_sent event with --content-bytes of content, with the headers an
@@ -288,11 +288,18 @@ func newBenchSocialCommand() *cobra.Command {
   2. messages: --agents agents created, then --messages messages between
      random distinct agents through the accounts' front door (the recipient
      checked, the sender charged economy.message_cost) with --concurrency
-     callers, until the transfer manager has delivered every one.
+     callers, until the transfer manager has delivered every one;
+  3. spawns: --spawns children of random agents, each with a one-file
+     program, initial credits and a first bid, through the economy's spawner
+     (as POST /social/spawn: the checks, the workspace, the parent charged)
+     with --concurrency callers, each call until its child exists and its
+     first bid is listed. Spawns need the whole economy: without
+     --whole-economy it is opened whole on the same node after the messages.
 Reports messages sent per second, message events (sent and delivered) per
-second until all are delivered, and their ratio to the raw appends per
-second. Then the economy audit folds the whole log; the command fails if it
-does not pass.`,
+second until all are delivered, spawns per second and spawn events
+(child_spawned, agent_created, hold_placed, bid_listed) per second, and their
+ratios to the raw appends per second. Then the economy audit folds the whole
+log; the command fails if it does not pass.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("concurrency") {
@@ -312,5 +319,6 @@ does not pass.`,
 	cmd.Flags().BoolVar(&o.Whole, "whole-economy", false, "run the whole economy (markets, read models following the log, the inbox among them) rather than the accounts and the transfer manager alone")
 	cmd.Flags().IntVar(&o.Messages, "messages", o.Messages, "number of messages")
 	cmd.Flags().IntVar(&o.ContentBytes, "content-bytes", o.ContentBytes, "bytes of content of each message")
+	cmd.Flags().IntVar(&o.Spawns, "spawns", o.Spawns, "number of children spawned (0: no spawns)")
 	return cmd
 }

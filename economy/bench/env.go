@@ -41,6 +41,9 @@ func benchConfig(dir, sync string, snapshotEvery int) (config.Config, error) {
 	if snapshotEvery > 0 {
 		cfg.Runtime.SnapshotEvery = snapshotEvery
 	}
+	// A benchmark's agents and the children it spawns are never refused
+	// for the population limit: it measures the work, not the limit.
+	cfg.Economy.MaxAgents = config.MaxAgentsMax
 	return cfg, cfg.Validate()
 }
 

@@ -40,6 +40,12 @@ type SocialOptions struct {
 	// ContentBytes the size of each one's content.
 	Messages     int
 	ContentBytes int
+
+	// Spawns is how many children to spawn (0: no spawns measure). They
+	// need the whole economy (the clearing lists their first bids): without
+	// Whole, the economy opens whole on the same node for them once the
+	// messages are measured.
+	Spawns int
 }
 
 func (o SocialOptions) Validate() error {
@@ -66,6 +72,10 @@ func (o SocialOptions) Validate() error {
 	if o.ContentBytes < 1 || o.ContentBytes > agent.MessageBytesMax {
 		errs = append(errs, fmt.Errorf("--content-bytes must be within 1 and %d, got %d", agent.MessageBytesMax, o.ContentBytes))
 	}
+	if o.Spawns < 0 || o.Agents+o.Spawns > config.MaxAgentsMax {
+		errs = append(errs, fmt.Errorf("--spawns must be within 0 and %d (agents and children alive at most), got %d",
+			max(config.MaxAgentsMax-o.Agents, 0), o.Spawns))
+	}
 	return errors.Join(errs...)
 }
 
@@ -83,6 +93,7 @@ type SocialReport struct {
 	RawAppend  rawFigure `json:"raw_jetstream_append"`
 
 	Messages *MessagesFigure `json:"messages,omitempty"`
+	Spawns   *SpawnsFigure   `json:"spawns,omitempty"`
 
 	Audit AuditResult `json:"audit"`
 }
@@ -136,7 +147,7 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	ids := benchAgentIDs(o.Agents)
 	// As many raw appends as message events, and at least two per subject
 	// when another measure runs alone.
-	count := max(eventsPerMessage*o.Messages, 2*len(ids))
+	count := max(eventsPerMessage*o.Messages, eventsPerSpawn*o.Spawns, 2*len(ids))
 	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", count, len(payload), len(ids), o.Sync)
 	if rep.RawAppend, err = rawAppend(ctx, n.Conn(), ids, count, payload); err != nil {
 		return rep, err
@@ -150,7 +161,7 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	defer stopEconomy(e, o.Progress)
+	defer func() { stopEconomy(e, o.Progress) }() // e changes when the spawns open the whole economy
 	progressf(o.Progress, "social: creating %d agents", o.Agents)
 	if _, err := createAgents(ctx, e, ids, benchGrant(o.Agents), o.Concurrency); err != nil {
 		return rep, err
@@ -158,6 +169,18 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	err = profile(o.CPUProfile, func() error {
 		if o.Messages > 0 {
 			if rep.Messages, err = measureMessages(ctx, e, o, ids, content, rep.RawAppend); err != nil {
+				return err
+			}
+		}
+		if o.Spawns > 0 {
+			if !o.Whole {
+				stopEconomy(e, o.Progress)
+				progressf(o.Progress, "spawns: opening the whole economy on the same node")
+				if e, err = startEconomy(n); err != nil {
+					return err
+				}
+			}
+			if rep.Spawns, err = measureSpawns(ctx, e, o, ids, dir, rep.RawAppend); err != nil {
 				return err
 			}
 		}
@@ -259,6 +282,11 @@ func (r SocialReport) Print(out io.Writer) error {
 		fmt.Fprintf(tw, "messages sent (acknowledged)\t%10d\t%8.2f\t%10.0f\n", m.Messages, m.AckSeconds, m.MessagesPerSecond)
 		fmt.Fprintf(tw, "message events, until all delivered\t%10d\t%8.2f\t%10.0f\n", m.Events, m.SettleSeconds, m.EventsPerSecond)
 	}
+	if sp := r.Spawns; sp != nil {
+		fmt.Fprintf(tw, "spawns (each until its child exists, first bid listed; whole economy)\t%10d\t%8.2f\t%10.0f\n",
+			sp.Spawns, sp.Seconds, sp.SpawnsPerSecond)
+		fmt.Fprintf(tw, "spawn events\t%10d\t%8.2f\t%10.0f\n", sp.Events, sp.Seconds, sp.EventsPerSecond)
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -267,6 +295,12 @@ func (r SocialReport) Print(out io.Writer) error {
 		fmt.Fprintf(out, "CPU per message event                          %.1f µs\n", m.CPUMicrosPerEvent)
 		fmt.Fprintf(out, "send latency p50 / p99 / max                   %.1f / %.1f / %.1f ms\n",
 			m.Latency.P50Millis, m.Latency.P99Millis, m.Latency.MaxMillis)
+	}
+	if sp := r.Spawns; sp != nil {
+		fmt.Fprintf(out, "\nratio spawn events / raw JetStream appends    %.2f\n", sp.RatioToRaw)
+		fmt.Fprintf(out, "CPU per spawn event                            %.1f µs\n", sp.CPUMicrosPerEvent)
+		fmt.Fprintf(out, "spawn latency p50 / p99 / max                  %.1f / %.1f / %.1f ms\n",
+			sp.Latency.P50Millis, sp.Latency.P99Millis, sp.Latency.MaxMillis)
 	}
 	printAudit(out, r.Audit)
 	return nil

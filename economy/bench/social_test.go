@@ -60,3 +60,40 @@ func TestBenchSocialValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestBenchSocialSpawns runs the spawns measure small, after the
+// messages, on the accounts alone (the whole economy then opens on the
+// same node) and on the whole economy: every spawn is four events
+// (child_spawned, agent_created, hold_placed, bid_listed), the figures are
+// filled, the audit passes with the children alive, and the table and the
+// JSON carry the spawns.
+func TestBenchSocialSpawns(t *testing.T) {
+	for _, whole := range []bool{false, true} {
+		rep, err := RunSocial(benchCtx(t), SocialOptions{Agents: 3, Messages: 4, ContentBytes: 10, Concurrency: 3,
+			Sync: config.SyncInterval, Whole: whole, Logger: benchQuiet, Spawns: 7})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !rep.Audit.OK || rep.Audit.Agents != 3+7 {
+			t.Fatalf("audit: %+v; want it passed with 3 agents and 7 children", rep.Audit)
+		}
+		sp := rep.Spawns
+		if sp == nil || sp.Spawns != 7 || sp.Events != 7*eventsPerSpawn || rep.Messages == nil || rep.Messages.Events != 8 {
+			t.Fatalf("spawns %+v, messages %+v; want 28 spawn events and 8 message events", sp, rep.Messages)
+		}
+		if sp.SpawnsPerSecond <= 0 || sp.EventsPerSecond <= 0 || sp.RatioToRaw <= 0 || sp.Latency.MaxMillis <= 0 {
+			t.Errorf("missing figures: %+v", sp)
+		}
+		var out bytes.Buffer
+		if err := rep.Print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio spawn events / raw")) {
+			t.Errorf("table: %v\n%s", err, out.String())
+		}
+		raw, err := json.Marshal(rep)
+		if err != nil || !bytes.Contains(raw, []byte(`"spawns_per_second"`)) {
+			t.Errorf("json: %v %s", err, raw)
+		}
+	}
+	if err := (SocialOptions{Agents: 2, ContentBytes: 1, Concurrency: 1, Sync: config.SyncAlways, Spawns: -1}).Validate(); err == nil {
+		t.Error("a negative number of spawns validated")
+	}
+}
