@@ -834,7 +834,8 @@ func TestSpawnsRacingNeverPassTheLimit(t *testing.T) {
 
 // TestASpawnRetriedPastTheMemoryNamesItsChild: a retry whose key the
 // parent's account has forgotten (past runtime.idempotency_memory keys)
-// finds the child its key names, spawned by it, and spawns nothing more.
+// finds the child its key names, spawned by it, and spawns nothing more,
+// though the parent could not pay for a spawn any more.
 func TestASpawnRetriedPastTheMemoryNamesItsChild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS server")
@@ -853,9 +854,11 @@ func TestASpawnRetriedPastTheMemoryNamesItsChild(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("spawn: %d %s", status, out["raw"])
 	}
-	// Other commands of the parent push the key out of its memory.
-	for i := range 3 {
-		if _, err := e.accounts.Do(ctx, "p", fmt.Sprintf("burn-%d", i), agent.Burn{AmountMicros: 1, Reason: "test"}); err != nil {
+	// Other commands of the parent push the key out of its memory, and
+	// leave it unable to pay for a spawn now: the retry is answered all
+	// the same.
+	for i, amount := range []events.Micros{events.Credits(300), 1, 1} {
+		if _, err := e.accounts.Do(ctx, "p", fmt.Sprintf("burn-%d", i), agent.Burn{AmountMicros: amount, Reason: "test"}); err != nil {
 			t.Fatal(err)
 		}
 	}

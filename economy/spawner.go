@@ -67,6 +67,18 @@ func (s *spawner) Spawn(ctx context.Context, parentID, key string, req system.Sp
 		}
 		return s.settle(ctx, res.Seq, spawned)
 	}
+	if err := e.Sync(ctx); err != nil {
+		return system.SpawnReceipt{}, err
+	}
+	if c, ok := e.directory.Get(req.ChildID); ok {
+		if c.ParentID == parentID {
+			// A retry the parent's account no longer remembers (past
+			// runtime.idempotency_memory keys): the child it spawned is
+			// the answer still, whatever the parent or the book hold now.
+			return system.SpawnReceipt{AgentID: c.ID, Status: string(c.Status)}, nil
+		}
+		return system.SpawnReceipt{}, fmt.Errorf("%w: %s", agent.ErrAgentExists, req.ChildID)
+	}
 	// Everything that can refuse the spawn is checked before anything is
 	// written: nothing is charged and no workspace is left behind.
 	files := childFiles(req.Files)
@@ -80,18 +92,6 @@ func (s *spawner) Spawn(ctx context.Context, parentID, key string, req system.Sp
 	cost := e.node.cfg.Economy.SpawnCost.Micros()
 	if err := s.canPay(ctx, parentID, cost+req.InitialCreditsMicros); err != nil {
 		return system.SpawnReceipt{}, err
-	}
-	if err := e.Sync(ctx); err != nil {
-		return system.SpawnReceipt{}, err
-	}
-	if c, ok := e.directory.Get(req.ChildID); ok {
-		if c.ParentID == parentID {
-			// A retry the parent's account no longer remembers (past
-			// runtime.idempotency_memory keys): the child it spawned is
-			// the answer still.
-			return system.SpawnReceipt{AgentID: c.ID, Status: string(c.Status)}, nil
-		}
-		return system.SpawnReceipt{}, fmt.Errorf("%w: %s", agent.ErrAgentExists, req.ChildID)
 	}
 	release, err := s.reserve()
 	if err != nil {
