@@ -357,6 +357,13 @@ func TestSpawnOverHTTP(t *testing.T) {
 	if !slices.Equal(g.Lineage, []string{child, "p"}) || g.ParentID != child {
 		t.Fatalf("grandchild: parent %s lineage %v; want %s, [%s p]", g.ParentID, g.Lineage, child, child)
 	}
+	// The family as the directory shows it (agora agents --tree).
+	if p, _ := e.directory.Get("p"); !slices.Equal(p.Children, []string{child}) {
+		t.Errorf("the directory gives p the children %v; want [%s]", p.Children, child)
+	}
+	if c, _ := e.directory.Get(child); !slices.Equal(c.Children, []string{g.ID}) || !slices.Equal(c.Lineage, []string{"p"}) {
+		t.Errorf("the directory gives %s the children %v and lineage %v; want [%s], [p]", child, c.Children, c.Lineage, g.ID)
+	}
 	if s := audit(t, ctx, e); s.InFlightMicros != 0 || s.AgentsAlive != 3 {
 		t.Fatalf("audit: %+v", s)
 	}
