@@ -880,3 +880,59 @@ func TestASpawnRetriedPastTheMemoryNamesItsChild(t *testing.T) {
 		t.Fatalf("the parent's events %v; want one spawn", got)
 	}
 }
+
+// TestAFirstBidOutpricedMeanwhileLeavesTheChildWithoutABid: the price of
+// CPU rises past the child's first bid between its parent's spawn and its
+// creation (the economy stopped between them); when the spawn manager
+// places the bid, the book refuses it as it refuses any bid below the
+// reserve (bid_rejected, the hold voided): the child lives with its
+// credits and no bid, and the audit passes.
+func TestAFirstBidOutpricedMeanwhileLeavesTheChildWithoutABid(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a NATS server")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	w := &spawnWorld{t: t, dir: filepath.Join(t.TempDir(), "data")}
+	key := "api/spawn/p/k1"
+	req := system.SpawnRequest{ChildID: system.ChildIDFor(key), Files: map[string]string{"main.py": "x"},
+		Command: []string{"python3", "main.py"}, InitialCreditsMicros: events.Credits(50),
+		InitialBid: &system.SpawnBid{Resources: map[string]events.Units{"cpu_seconds": events.WholeUnits(1),
+			"memory_mb": events.WholeUnits(64)}, AmountMicros: events.Credits(10)}}
+	e, ws := w.open(ctx, false)
+	if err := e.ConfigureMarkets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	createParent(t, ctx, e, "p")
+	crashAt(t, ctx, e, newSpawner(e, ws), key, req, afterCreated)
+	stop(e)
+
+	// The next life posts CPU at 20 a second before its managers resume.
+	w.cfg = func(c *config.Config) {
+		cpu := c.Resources[config.ResourceCPUSeconds]
+		cpu.InitialPrice, cpu.MinPrice = config.Credits(events.Credits(25)), config.Credits(events.Credits(20))
+		c.Resources[config.ResourceCPUSeconds] = cpu
+	}
+	e, _ = w.open(ctx, false)
+	if err := e.ConfigureMarkets(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.Start()
+	settled(t, ctx, e)
+	c, err := e.accounts.Get(ctx, req.ChildID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Status != agent.StatusAlive || c.BalanceMicros != events.Credits(50) || c.HeldMicros != 0 || len(c.Holds) != 0 {
+		t.Fatalf("child: %+v; want alive with its 50 credits and no bid", c)
+	}
+	if got := typesOf(t, ctx, e, "events.agent."+req.ChildID+".>"); !slices.Equal(got, []string{"agent_created", "hold_placed", "hold_voided"}) {
+		t.Fatalf("the child's events %v; want its creation, its first bid's hold and the hold voided", got)
+	}
+	if got := typesOf(t, ctx, e, "events.clearing."+Pool+".bid_rejected"); len(got) != 1 {
+		t.Fatalf("%d bids rejected; want the child's first", len(got))
+	}
+	if s := audit(t, ctx, e); s.InFlightMicros != 0 || s.UnlistedBids != 0 || s.OpenBids != 0 {
+		t.Fatalf("audit: %+v", s)
+	}
+}
