@@ -321,6 +321,27 @@ func TestSpawnOverHTTP(t *testing.T) {
 	createParent(t, ctx, e, "p")
 	h := serveSpawns(t, e, ws)
 	tok := h.token("p")
+	// What a spawn costs and the population limit are public.
+	req, err := http.NewRequest(http.MethodGet, h.url+"/system/config", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := h.client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg struct {
+		Economy struct {
+			SpawnCost json.Number `json:"spawn_cost"`
+			MaxAgents int         `json:"max_agents"`
+		} `json:"economy"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&cfg)
+	resp.Body.Close()
+	if err != nil || cfg.Economy.SpawnCost != "100" || cfg.Economy.MaxAgents != 1000 {
+		t.Fatalf("/system/config: %+v, %v; want spawn_cost 100, max_agents 1000", cfg.Economy, err)
+	}
 	status, out := h.post("/social/spawn", tok, "k1", spawnBody())
 	if status != http.StatusOK || out["status"] != "alive" || out["bid_id"] == nil {
 		t.Fatalf("spawn: %d %v", status, out["raw"])
