@@ -82,7 +82,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"dot element", "POST", "/admin/agents", body("files", files("./a.py", "x")), nil, 422, []string{"body.files../a.py", `"."`}},
 		{"empty element", "POST", "/admin/agents", body("files", files("a//b.py", "x")), nil, 422, []string{"body.files.a//b.py", "empty element"}},
 		{"trailing slash", "POST", "/admin/agents", body("files", files("dir/", "x")), nil, 422, []string{"body.files.dir/", "empty element"}},
-		{"empty path", "POST", "/admin/agents", body("files", files("", "x")), nil, 422, []string{`body.files[""]`, "empty path"}},
+		{"empty path", "POST", "/admin/agents", body("files", files("", "x")), nil, 422, []string{`body.files[""]`, "invalid workspace path: empty"}},
 		{"backslash", "POST", "/admin/agents", body("files", files(`a\b.py`, "x")), nil, 422, []string{"body.files.a", `'\\'`}},
 		{"control character", "POST", "/admin/agents", body("files", files("a\nb.py", "x")), nil, 422, []string{`body.files["a\nb.py"]`, `'\n'`}},
 		{"path too long", "POST", "/admin/agents", body("files", files(strings.Repeat("p", 256), "x")), nil, 422, []string{"body.files.ppp", "at most 255"}},

@@ -131,42 +131,16 @@ func fileLocation(p string) string {
 	return fmt.Sprintf("files[%q]", problem.Shorten(p))
 }
 
-// ValidatePath checks one file path inside a workspace: relative, with
-// '/' between its elements, clean (no empty, "." or ".." element, no
-// trailing slash), at most PathBytesMax bytes and PathDepthMax elements,
-// free of control characters and backslashes, so that it can name nothing
-// outside the workspace. These are the executor's rules for a workspace
-// (executor.ValidatePath), worded for the caller, and UTF-8, since the
-// APIs carry text.
+// ValidatePath checks one file path inside a workspace by the executor's
+// rules (executor.ValidatePath: relative, '/' between its elements, no
+// empty, "." or ".." element, at most PathBytesMax bytes and PathDepthMax
+// elements, no control character or backslash), so that it can name
+// nothing outside the workspace, and as UTF-8, since the APIs carry text.
 func ValidatePath(p string) error {
-	switch {
-	case p == "":
-		return fmt.Errorf("empty path")
-	case len(p) > PathBytesMax:
-		return fmt.Errorf("path of %d bytes, at most %d are allowed", len(p), PathBytesMax)
-	case strings.HasPrefix(p, "/"):
-		return fmt.Errorf("path is absolute; it must be relative to the workspace")
-	case !utf8.ValidString(p):
-		return fmt.Errorf("path is not UTF-8")
+	if !utf8.ValidString(p) {
+		return fmt.Errorf("%w: the path is not UTF-8", executor.ErrInvalidPath)
 	}
-	for _, r := range p {
-		if r < 0x20 || r == 0x7f || r == '\\' {
-			return fmt.Errorf("path has the character %q", r)
-		}
-	}
-	elems := strings.Split(p, "/")
-	if len(elems) > PathDepthMax {
-		return fmt.Errorf("path is deeper than %d", PathDepthMax)
-	}
-	for _, e := range elems {
-		switch e {
-		case "":
-			return fmt.Errorf("path has an empty element (a '//' or a '/' at an end)")
-		case ".", "..":
-			return fmt.Errorf("path has a %q element; it must stay inside the workspace", e)
-		}
-	}
-	return nil
+	return executor.ValidatePath(p)
 }
 
 // checkCommand applies agent.ValidateCommand's rules (the account refuses
