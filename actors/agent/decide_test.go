@@ -860,6 +860,8 @@ func TestDecideRedeliveryEveryTriggeredCommand(t *testing.T) {
 			agent.Die{Trigger: tr},
 			agent.StartExecution{ExecutionID: "x3", BidID: "b-x3", PayerID: "a", Pool: "main",
 				Resources: map[string]events.Units{"cpu_seconds": 1}, Trigger: tr},
+			// A spawned child's creation on an id taken: its credits bounce.
+			agent.Create{ParentID: "p", Lineage: []string{"p"}, FundedMicros: 1, Trigger: tr},
 		}
 	}
 	for _, seq := range []uint64{1, 9, 10} {

@@ -54,9 +54,12 @@ type SpawnReceipt struct {
 	BidID   string `json:"bid_id,omitempty" doc:"The child's first bid, if one was given."`
 }
 
-// The statuses of a spawn's receipt.
+// The statuses of a spawn's receipt: the child's own (alive, or dead
+// when a retry comes after its death), or SpawnStatusSpawning while the
+// spawn manager has yet to create it.
 const (
 	SpawnStatusAlive    = "alive"
+	SpawnStatusDead     = "dead"
 	SpawnStatusSpawning = "spawning"
 )
 
