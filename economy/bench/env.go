@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
@@ -279,4 +280,69 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+// freshNode opens the embedded server of c's benchmark in a fresh
+// temporary directory; closeNode stops the server, then removes the
+// directory.
+func freshNode(ctx context.Context, c Common, snapshotEvery int) (n *economy.Node, closeNode func(), err error) {
+	dir, remove, err := benchDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	if n, err = openBenchNode(ctx, dir, c.Sync, snapshotEvery, c.Logger); err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return n, func() { n.Close(); remove() }, nil
+}
+
+// measureRawAppend is the raw JetStream append an economy benchmark is
+// compared with: count appends of payload over one subject per id, and
+// the process's CPU time per append in microseconds.
+func measureRawAppend(ctx context.Context, c Common, n *economy.Node, ids []string, count int, payload []byte) (rawFigure, float64, error) {
+	progressf(c.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", count, len(payload), len(ids), c.Sync)
+	cpu := processCPU()
+	f, err := rawAppend(ctx, n.Conn(), ids, count, payload)
+	if err != nil {
+		return f, 0, err
+	}
+	return f, perEvent(processCPU()-cpu, uint64(f.Count)), nil
+}
+
+// ledgerScope is the economy the ledger and social benchmarks start: the
+// accounts and the transfer manager alone, or the whole economy.
+func ledgerScope(whole bool) []economy.Option {
+	if whole {
+		return nil
+	}
+	return []economy.Option{economy.WithLedgerOnly()}
+}
+
+// ledgerScopeName names ledgerScope(whole) in a report's title.
+func ledgerScopeName(whole bool) string {
+	if whole {
+		return "whole economy"
+	}
+	return "accounts and transfer manager"
+}
+
+// auditBench audits the log of c's benchmark, once its economy stopped.
+func auditBench(ctx context.Context, c Common, n *economy.Node) (AuditResult, error) {
+	progressf(c.Progress, "audit of the log")
+	return auditLog(ctx, n)
+}
+
+// measureTable starts the table of a report's measures, one measureRow
+// each; the caller flushes it.
+func measureTable(out io.Writer) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
+	return tw
+}
+
+// measureRow is one measure of a measureTable: what was counted, how
+// many, over how many seconds, and its rate.
+func measureRow[N int | uint64](tw io.Writer, label string, count N, seconds, perSecond float64) {
+	fmt.Fprintf(tw, "%s\t%10d\t%8.2f\t%10.0f\n", label, count, seconds, perSecond)
 }

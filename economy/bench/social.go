@@ -5,16 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"math/rand/v2"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/economy"
-	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -24,17 +21,14 @@ import (
 // of its own on the same node after the raw append, so that another
 // measure is one more option, one more section and one more function.
 
-// SocialOptions are the parameters of `agora bench social`.
+// SocialOptions are the parameters of `agora bench social`. Its CPU
+// profile is of the measures after the raw append; it needs two agents,
+// the parties of a message.
 type SocialOptions struct {
-	Agents      int
-	Concurrency int
-	Sync        string
+	Common
 	// Whole runs the whole economy (markets, read models, the inbox among
 	// them) rather than the accounts and the transfer manager alone.
-	Whole      bool
-	CPUProfile string // profile of the measured phases, when set
-	Logger     *slog.Logger
-	Progress   io.Writer // phase lines; nil for none
+	Whole bool
 
 	// Messages is how many messages to send (0: no messages measure);
 	// ContentBytes the size of each one's content.
@@ -43,16 +37,7 @@ type SocialOptions struct {
 }
 
 func (o SocialOptions) Validate() error {
-	var errs []error
-	if o.Agents < 2 {
-		errs = append(errs, fmt.Errorf("--agents must be at least 2 (a message needs two parties), got %d", o.Agents))
-	}
-	if o.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
-	}
-	if o.Sync != config.SyncAlways && o.Sync != config.SyncInterval {
-		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, o.Sync))
-	}
+	errs := o.Common.validate(2)
 	if o.Messages < 0 {
 		errs = append(errs, fmt.Errorf("--messages must not be negative, got %d", o.Messages))
 	}
@@ -116,16 +101,11 @@ const eventsPerMessage = 2
 // RunSocial runs the social benchmark on a fresh embedded server.
 func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	rep := SocialReport{Sync: o.Sync, Whole: o.Whole, Agents: o.Agents, Concurrency: o.Concurrency}
-	dir, remove, err := benchDir()
+	n, closeNode, err := freshNode(ctx, o.Common, 0)
 	if err != nil {
 		return rep, err
 	}
-	defer remove()
-	n, err := openBenchNode(ctx, dir, o.Sync, 0, o.Logger)
-	if err != nil {
-		return rep, err
-	}
-	defer n.Close()
+	defer closeNode()
 
 	content := strings.Repeat("m", o.ContentBytes)
 	payload, err := messageEventBytes(content)
@@ -137,16 +117,11 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	// As many raw appends as message events, and at least two per subject
 	// when another measure runs alone.
 	count := max(eventsPerMessage*o.Messages, 2*len(ids))
-	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", count, len(payload), len(ids), o.Sync)
-	if rep.RawAppend, err = rawAppend(ctx, n.Conn(), ids, count, payload); err != nil {
+	if rep.RawAppend, _, err = measureRawAppend(ctx, o.Common, n, ids, count, payload); err != nil {
 		return rep, err
 	}
 
-	var scope []economy.Option
-	if !o.Whole {
-		scope = append(scope, economy.WithLedgerOnly())
-	}
-	e, err := startEconomy(n, scope...)
+	e, err := startEconomy(n, ledgerScope(o.Whole)...)
 	if err != nil {
 		return rep, err
 	}
@@ -171,8 +146,7 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	}
 	stopEconomy(e, o.Progress)
 
-	progressf(o.Progress, "audit of the log")
-	if rep.Audit, err = auditLog(ctx, n); err != nil {
+	if rep.Audit, err = auditBench(ctx, o.Common, n); err != nil {
 		return rep, err
 	}
 	return rep, nil
@@ -246,18 +220,13 @@ func messageEventBytes(content string) ([]byte, error) {
 }
 
 func (r SocialReport) Print(out io.Writer) error {
-	scope := "accounts and transfer manager"
-	if r.Whole {
-		scope = "whole economy"
-	}
-	fmt.Fprintf(out, "agora bench social: %d agents, %d callers, sync %s, %s\n\n", r.Agents, r.Concurrency, r.Sync, scope)
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
-	fmt.Fprintf(tw, "raw JetStream append (%d bytes, expected seq, 1 in flight x %d subjects)\t%10d\t%8.2f\t%10.0f\n",
-		r.EventBytes, r.RawAppend.Parties, r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
+	fmt.Fprintf(out, "agora bench social: %d agents, %d callers, sync %s, %s\n\n", r.Agents, r.Concurrency, r.Sync, ledgerScopeName(r.Whole))
+	tw := measureTable(out)
+	measureRow(tw, fmt.Sprintf("raw JetStream append (%d bytes, expected seq, 1 in flight x %d subjects)", r.EventBytes, r.RawAppend.Parties),
+		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
 	if m := r.Messages; m != nil {
-		fmt.Fprintf(tw, "messages sent (acknowledged)\t%10d\t%8.2f\t%10.0f\n", m.Messages, m.AckSeconds, m.MessagesPerSecond)
-		fmt.Fprintf(tw, "message events, until all delivered\t%10d\t%8.2f\t%10.0f\n", m.Events, m.SettleSeconds, m.EventsPerSecond)
+		measureRow(tw, "messages sent (acknowledged)", m.Messages, m.AckSeconds, m.MessagesPerSecond)
+		measureRow(tw, "message events, until all delivered", m.Events, m.SettleSeconds, m.EventsPerSecond)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

@@ -13,8 +13,8 @@ import (
 // log passes, and the table and the JSON carry the ratio.
 func TestBenchSocialSmall(t *testing.T) {
 	for _, whole := range []bool{false, true} {
-		rep, err := RunSocial(benchCtx(t), SocialOptions{Agents: 4, Messages: 40, ContentBytes: 100, Concurrency: 4,
-			Sync: config.SyncInterval, Whole: whole, Logger: benchQuiet})
+		rep, err := RunSocial(benchCtx(t), SocialOptions{Common: Common{Agents: 4, Concurrency: 4, Sync: config.SyncInterval, Logger: benchQuiet},
+			Messages: 40, ContentBytes: 100, Whole: whole})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestBenchSocialSmall(t *testing.T) {
 }
 
 func TestBenchSocialValidates(t *testing.T) {
-	good := SocialOptions{Agents: 2, Messages: 1, ContentBytes: 1, Concurrency: 1, Sync: config.SyncAlways}
+	good := SocialOptions{Common: Common{Agents: 2, Concurrency: 1, Sync: config.SyncAlways}, Messages: 1, ContentBytes: 1}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
