@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 )
 
 // LedgerOptions are the parameters of `agora bench ledger`.
@@ -92,55 +91,32 @@ func RunLedger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 		return rep, err
 	}
 
-	e, err := startEconomy(n, ledgerScope(o.Whole)...)
+	e, err := startWithAgents(ctx, o.Common, "ledger", n, ids, ledgerScope(o.Whole)...)
 	if err != nil {
 		return rep, err
 	}
 	defer stopEconomy(e, o.Progress)
-	progressf(o.Progress, "ledger: creating %d agents", o.Agents)
-	if _, err := createAgents(ctx, e, ids, benchGrant(o.Agents), o.Concurrency); err != nil {
-		return rep, err
-	}
-	before, err := settle(ctx, e)
-	if err != nil {
-		return rep, err
-	}
 	progressf(o.Progress, "ledger: %d transfers, %d callers", o.Transfers, o.Concurrency)
-	var acked, settled, cpuUsed time.Duration
-	var after uint64
-	err = profile(o.CPUProfile, func() error {
-		cpu := processCPU()
-		defer func() { cpuUsed = processCPU() - cpu }()
-		started := time.Now()
-		lat, err := driveTransfers(ctx, e, ids, o.Transfers, o.Concurrency)
-		if err != nil {
-			return err
-		}
-		acked = time.Since(started)
-		rep.TransferLatency = lat
-		if after, err = settle(ctx, e); err != nil {
-			return err
-		}
-		settled = time.Since(started)
-		return nil
+	var d driven
+	err = profile(o.CPUProfile, func() (err error) {
+		d, err = driveSettled(ctx, e, func(ctx context.Context) (latencies, error) {
+			return driveTransfers(ctx, e, ids, o.Transfers, o.Concurrency)
+		})
+		return err
 	})
 	if err != nil {
 		return rep, err
 	}
-	if err := backgroundFailure(e); err != nil {
-		return rep, err
-	}
-	stopEconomy(e, o.Progress)
-
-	rep.AckSeconds, rep.SettleSeconds = acked.Seconds(), settled.Seconds()
-	rep.TransfersPerSecond = rate(float64(o.Transfers), acked)
-	rep.LedgerEvents = after - before
-	rep.EventsPerSecond = rate(float64(rep.LedgerEvents), settled)
+	rep.TransferLatency = d.latency
+	rep.AckSeconds, rep.SettleSeconds = d.acked.Seconds(), d.settled.Seconds()
+	rep.TransfersPerSecond = rate(float64(o.Transfers), d.acked)
+	rep.LedgerEvents = d.events
+	rep.EventsPerSecond = rate(float64(rep.LedgerEvents), d.settled)
 	rep.RatioToRaw = ratio(rep.EventsPerSecond, rep.RawAppend.RatePerSecond)
 	rep.RatioActorToRaw = ratio(rep.TransfersPerSecond*actorRequestsPerTransfer, rep.RawActor.RatePerSecond)
-	rep.LedgerCPUMicrosPerEvent = perEvent(cpuUsed, rep.LedgerEvents)
+	rep.LedgerCPUMicrosPerEvent = perEvent(d.cpu, rep.LedgerEvents)
 
-	if rep.Audit, err = auditBench(ctx, o.Common, n); err != nil {
+	if rep.Audit, err = stopAndAudit(ctx, o.Common, e, n); err != nil {
 		return rep, err
 	}
 	if want := uint64(2 * o.Transfers); rep.Audit.OK && rep.LedgerEvents != want {

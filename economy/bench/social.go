@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"slices"
 	"strings"
 	"time"
 
@@ -121,15 +119,11 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 		return rep, err
 	}
 
-	e, err := startEconomy(n, ledgerScope(o.Whole)...)
+	e, err := startWithAgents(ctx, o.Common, "social", n, ids, ledgerScope(o.Whole)...)
 	if err != nil {
 		return rep, err
 	}
 	defer stopEconomy(e, o.Progress)
-	progressf(o.Progress, "social: creating %d agents", o.Agents)
-	if _, err := createAgents(ctx, e, ids, benchGrant(o.Agents), o.Concurrency); err != nil {
-		return rep, err
-	}
 	err = profile(o.CPUProfile, func() error {
 		if o.Messages > 0 {
 			if rep.Messages, err = measureMessages(ctx, e, o, ids, content, rep.RawAppend); err != nil {
@@ -141,12 +135,7 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if err := backgroundFailure(e); err != nil {
-		return rep, err
-	}
-	stopEconomy(e, o.Progress)
-
-	if rep.Audit, err = auditBench(ctx, o.Common, n); err != nil {
+	if rep.Audit, err = stopAndAudit(ctx, o.Common, e, n); err != nil {
 		return rep, err
 	}
 	return rep, nil
@@ -159,47 +148,28 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 // delivered every one.
 func measureMessages(ctx context.Context, e *economy.Economy, o SocialOptions, ids []string, content string, raw rawFigure) (*MessagesFigure, error) {
 	f := &MessagesFigure{Messages: o.Messages, ContentBytes: o.ContentBytes}
-	before, err := settle(ctx, e)
-	if err != nil {
-		return nil, err
-	}
 	cost := e.Node().Config().Economy.MessageCost.Micros()
 	progressf(o.Progress, "messages: %d of %d bytes, %d callers", o.Messages, o.ContentBytes, o.Concurrency)
-	cpu := processCPU()
-	started := time.Now()
-	workers := max(min(o.Concurrency, o.Messages), 1)
-	lat := make([][]time.Duration, workers)
-	err = parallel(ctx, o.Messages, workers, func(ctx context.Context, w, _ int) error {
-		from := rand.IntN(len(ids))
-		to := rand.IntN(len(ids) - 1)
-		if to >= from {
-			to++
-		}
-		id := "m-" + events.NewID()
-		began := time.Now()
-		if _, err := e.Accounts().SendMessage(ctx, ids[from], id, agent.SendMessage{MessageID: id, To: ids[to], Content: content,
-			CostMicros: cost, InboxLimit: agent.InboxLimitMax}); err != nil {
-			return fmt.Errorf("message %s -> %s: %w", ids[from], ids[to], err)
-		}
-		lat[w] = append(lat[w], time.Since(began))
-		return nil
+	d, err := driveSettled(ctx, e, func(ctx context.Context) (latencies, error) {
+		return drivePairs(ctx, ids, o.Messages, o.Concurrency, func(ctx context.Context, from, to string) error {
+			id := "m-" + events.NewID()
+			if _, err := e.Accounts().SendMessage(ctx, from, id, agent.SendMessage{MessageID: id, To: to, Content: content,
+				CostMicros: cost, InboxLimit: agent.InboxLimitMax}); err != nil {
+				return fmt.Errorf("message %s -> %s: %w", from, to, err)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	acked := time.Since(started)
-	after, err := settle(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	settled := time.Since(started)
-	f.Latency = summarise(slices.Concat(lat...))
-	f.AckSeconds, f.SettleSeconds = acked.Seconds(), settled.Seconds()
-	f.MessagesPerSecond = rate(float64(o.Messages), acked)
-	f.Events = after - before
-	f.EventsPerSecond = rate(float64(f.Events), settled)
+	f.Latency = d.latency
+	f.AckSeconds, f.SettleSeconds = d.acked.Seconds(), d.settled.Seconds()
+	f.MessagesPerSecond = rate(float64(o.Messages), d.acked)
+	f.Events = d.events
+	f.EventsPerSecond = rate(float64(f.Events), d.settled)
 	f.RatioToRaw = ratio(f.EventsPerSecond, raw.RatePerSecond)
-	f.CPUMicrosPerEvent = perEvent(processCPU()-cpu, f.Events)
+	f.CPUMicrosPerEvent = perEvent(d.cpu, f.Events)
 	if want := uint64(eventsPerMessage * o.Messages); f.Events != want {
 		return f, fmt.Errorf("%d events for %d messages; want %d (did a message bounce?)", f.Events, o.Messages, want)
 	}
