@@ -75,6 +75,12 @@ func newSettlements(noun, onceRule, amountRule, amountVerb string) settlements {
 	return settlements{byID: map[string]*transfer{}, noun: noun, onceRule: onceRule, amountRule: amountRule, amountVerb: amountVerb}
 }
 
+// newTransferSettlements are the transfers of a fold, in the words of the
+// audit's invariants for transfers.
+func newTransferSettlements() settlements {
+	return newSettlements("transfer", "transfer settles once", "transfer settles for its amount", "sent")
+}
+
 // send puts amount from one agent to another in flight. A second send of
 // the same id (which the audit reports) replaces the first without
 // counting it open twice.
@@ -174,8 +180,7 @@ type Economy struct {
 // New returns an empty economy.
 func New() *Economy {
 	return &Economy{Accounts: map[string]agent.Account{}, Markets: map[string]market.Market{},
-		Books:         map[string]clearing.Book{},
-		transfers:     newSettlements("transfer", "transfer settles once", "transfer settles for its amount", "sent"),
+		Books: map[string]clearing.Book{}, transfers: newTransferSettlements(),
 		holdsResolved: map[string]struct{}{}, bids: newBidLedger(), execs: newExecutionLedger(),
 		skippedAt: map[uint64]int{}, messages: newMessageSettlements()}
 }
