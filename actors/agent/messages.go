@@ -122,6 +122,19 @@ func ValidateInboxLimit(limit int) error {
 	return nil
 }
 
+// validMessage checks what a message from one agent carries, as the
+// command that sends it and the event that records it both do: another
+// agent to go to, its content and the inbox limit it is delivered under.
+func validMessage(from, to, content string, inboxLimit int) error {
+	if to == from {
+		return ErrMessageToSelf
+	}
+	if err := ValidateContent(content); err != nil {
+		return err
+	}
+	return ValidateInboxLimit(inboxLimit)
+}
+
 func validCost(cost events.Micros) error {
 	if cost < 0 || cost > events.AmountMax {
 		return fmt.Errorf("%w: message cost %s", ErrInvalidAmount, cost)
@@ -157,13 +170,7 @@ func decideSendMessage(a Account, c SendMessage) (events.Event, error) {
 	if !a.Exists() {
 		return nil, fmt.Errorf("%w: %s", ErrUnknownAgent, a.ID)
 	}
-	if c.To == a.ID {
-		return nil, ErrMessageToSelf
-	}
-	if err := ValidateContent(c.Content); err != nil {
-		return nil, err
-	}
-	if err := ValidateInboxLimit(c.InboxLimit); err != nil {
+	if err := validMessage(a.ID, c.To, c.Content, c.InboxLimit); err != nil {
 		return nil, err
 	}
 	if a.Status == StatusDead {
@@ -276,13 +283,7 @@ func evolveMessage(a Account, e events.Event) Account {
 func admitMessage(a Account, e events.Event) (err error, ok bool) {
 	switch e := e.(type) {
 	case events.MessageSent:
-		if e.ToAgentID == a.ID {
-			return ErrMessageToSelf, true
-		}
-		if err := ValidateContent(e.Content); err != nil {
-			return err, true
-		}
-		if err := ValidateInboxLimit(e.InboxLimit); err != nil {
+		if err := validMessage(a.ID, e.ToAgentID, e.Content, e.InboxLimit); err != nil {
 			return err, true
 		}
 		return validCost(e.CostMicros), true

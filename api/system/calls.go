@@ -6,6 +6,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/executor/ticket"
+	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -97,45 +98,50 @@ func (s *service) getBalance(ctx context.Context, c caller) (Balance, error) {
 }
 
 func (s *service) sendTransfer(ctx context.Context, c caller, m Transfer) (TransferReceipt, error) {
-	from := c.ticket.AgentID
-	key, err := commandKey(m.Key, "transfer", from)
+	sent, err := sendOnce[events.TransferSent](ctx, s, c.ticket.AgentID, m.Key, "transfer", errNotATransfer,
+		func(from, key string) (runtime.Result, error) {
+			if err := s.knownAgent(ctx, m.ToAgentID); err != nil {
+				return runtime.Result{}, err
+			}
+			return s.deps.Ledger.Transfer(ctx, from, key, agent.Transfer{TransferID: "t-" + events.NewID(),
+				To: m.ToAgentID, AmountMicros: m.AmountMicros, Memo: m.Memo})
+		})
 	if err != nil {
 		return TransferReceipt{}, err
-	}
-	sent, found, err := s.recallTransfer(ctx, from, key)
-	if err != nil {
-		return TransferReceipt{}, err
-	}
-	if !found {
-		if err := s.knownAgent(ctx, m.ToAgentID); err != nil {
-			return TransferReceipt{}, err
-		}
-		res, err := s.deps.Ledger.Transfer(ctx, from, key, agent.Transfer{TransferID: "t-" + events.NewID(),
-			To: m.ToAgentID, AmountMicros: m.AmountMicros, Memo: m.Memo})
-		if err != nil {
-			return TransferReceipt{}, err
-		}
-		if sent, found = res.Event.(events.TransferSent); !found {
-			return TransferReceipt{}, errNotATransfer
-		}
-		s.settle(ctx)
 	}
 	return TransferReceipt{TransferID: sent.TransferID, Status: "sent", ToAgentID: sent.ToAgentID, Amount: Credits(sent.AmountMicros)}, nil
 }
 
-// recallTransfer finds the transfer a retried call made. It is asked first
-// so that a retry gets the first answer even if the recipient has died
-// since (the front door checks the recipient before the debit).
-func (s *service) recallTransfer(ctx context.Context, from, key string) (events.TransferSent, bool, error) {
-	res, ok, err := s.deps.Ledger.Recall(ctx, from, key)
-	if err != nil || !ok {
-		return events.TransferSent{}, false, err
+// sendOnce makes a command of the caller's account (from) under its
+// idempotency key (raw, of the given kind), once, and answers the event E
+// it recorded. The key is looked up first, so that a retry gets the first
+// answer even if the recipient has died since (first checks the recipient
+// before the debit); first runs only for a new key, and then the caller
+// waits, boundedly, for the read models to show the event. notE is the bug
+// of a key whose event is not an E.
+func sendOnce[E events.Event](ctx context.Context, s *service, from, raw, kind string, notE error,
+	first func(from, key string) (runtime.Result, error),
+) (E, error) {
+	var zero E
+	key, err := commandKey(raw, kind, from)
+	if err != nil {
+		return zero, err
 	}
-	sent, ok := res.Event.(events.TransferSent)
+	res, found, err := s.deps.Ledger.Recall(ctx, from, key)
+	if err == nil && !found {
+		res, err = first(from, key)
+	}
+	if err != nil {
+		return zero, err
+	}
+	sent, ok := res.Event.(E)
 	if !ok {
-		return events.TransferSent{}, false, errNotATransfer
+		return zero, notE
 	}
-	return sent, true, nil
+	if !found {
+		s.settle(ctx)
+	}
+	return sent, nil
 }
 
 func (s *service) getHistory(c caller, m GetHistory) (History, error) {

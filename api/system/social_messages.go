@@ -9,6 +9,7 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/inbox"
 )
@@ -110,49 +111,25 @@ func (s *service) inbox(ctx context.Context, in *InboxInput) (*InboxOutput, erro
 // with room in its inbox, by its account), then debits the caller. A retry
 // with the same key answers the first receipt.
 func (s *service) sendMessage(ctx context.Context, c caller, m SendMessage) (MessageReceipt, error) {
-	from := c.ticket.AgentID
-	key, err := commandKey(m.Key, "message", from)
+	sent, err := sendOnce[events.MessageSent](ctx, s, c.ticket.AgentID, m.Key, "message", errNotAMessage,
+		func(from, key string) (runtime.Result, error) {
+			if m.ToAgentID == from {
+				return runtime.Result{}, agent.ErrMessageToSelf
+			}
+			if err := s.knownAgent(ctx, m.ToAgentID); err != nil {
+				return runtime.Result{}, err
+			}
+			limit := s.opts.Config.Economy.InboxLimit
+			if limit == 0 {
+				limit = agent.InboxLimitDefault
+			}
+			return s.deps.Ledger.SendMessage(ctx, from, key, agent.SendMessage{MessageID: "m-" + events.NewID(),
+				To: m.ToAgentID, Content: m.Content, CostMicros: events.Micros(s.opts.Config.Economy.MessageCost), InboxLimit: limit})
+		})
 	if err != nil {
 		return MessageReceipt{}, err
-	}
-	sent, found, err := s.recallMessage(ctx, from, key)
-	if err != nil {
-		return MessageReceipt{}, err
-	}
-	if !found {
-		if m.ToAgentID == from {
-			return MessageReceipt{}, agent.ErrMessageToSelf
-		}
-		if err := s.knownAgent(ctx, m.ToAgentID); err != nil {
-			return MessageReceipt{}, err
-		}
-		limit := s.opts.Config.Economy.InboxLimit
-		if limit == 0 {
-			limit = agent.InboxLimitDefault
-		}
-		res, err := s.deps.Ledger.SendMessage(ctx, from, key, agent.SendMessage{MessageID: "m-" + events.NewID(),
-			To: m.ToAgentID, Content: m.Content, CostMicros: events.Micros(s.opts.Config.Economy.MessageCost), InboxLimit: limit})
-		if err != nil {
-			return MessageReceipt{}, err
-		}
-		if sent, found = res.Event.(events.MessageSent); !found {
-			return MessageReceipt{}, errNotAMessage
-		}
-		s.settle(ctx) // the caller's history shows the cost, as after a transfer
 	}
 	return MessageReceipt{MessageID: sent.MessageID, ToAgentID: sent.ToAgentID, Cost: Credits(sent.CostMicros)}, nil
-}
-
-func (s *service) recallMessage(ctx context.Context, from, key string) (events.MessageSent, bool, error) {
-	res, ok, err := s.deps.Ledger.Recall(ctx, from, key)
-	if err != nil || !ok {
-		return events.MessageSent{}, false, err
-	}
-	sent, ok := res.Event.(events.MessageSent)
-	if !ok {
-		return events.MessageSent{}, false, errNotAMessage
-	}
-	return sent, true, nil
 }
 
 // readInbox pages the caller's inbox from the read model, once it includes

@@ -273,9 +273,9 @@ func finishBench[R auditedReport](cmd *cobra.Command, asJSON bool, run func(cont
 	return nil
 }
 
+// newBenchSocialCommand is `agora bench social`.
 func newBenchSocialCommand() *cobra.Command {
-	var f benchFlags
-	o := bench.SocialOptions{Agents: 1000, Messages: 50000, ContentBytes: 256, Spawns: 1000}
+	o := bench.SocialOptions{Common: bench.Common{Agents: 1000}, Messages: 50000, ContentBytes: 256, Spawns: 1000}
 	cmd := &cobra.Command{
 		Use:   "social",
 		Short: "Messages between agents and spawns, against the raw JetStream append rate",
@@ -300,22 +300,10 @@ second until all are delivered, spawns per second and spawn events
 (child_spawned, agent_created, hold_placed, bid_listed) per second, and their
 ratios to the raw appends per second. Then the economy audit folds the whole
 log; the command fails if it does not pass.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			if !cmd.Flags().Changed("concurrency") {
-				o.Concurrency = o.Agents
-			}
-			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
-			if err := o.Validate(); err != nil {
-				return exitError{2, err}
-			}
-			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
-			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.SocialReport, error) { return bench.RunSocial(ctx, o) })
-		},
 	}
-	f.register(cmd)
-	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "number of agents (and of raw subjects)")
-	cmd.Flags().IntVar(&o.Concurrency, "concurrency", 0, "concurrent callers (default: --agents)")
+	economyBench(cmd, &o, &o.Common, bench.RunSocial,
+		"number of agents (and of raw subjects)",
+		"concurrent callers")
 	cmd.Flags().BoolVar(&o.Whole, "whole-economy", false, "run the whole economy (markets, read models following the log, the inbox among them) rather than the accounts and the transfer manager alone")
 	cmd.Flags().IntVar(&o.Messages, "messages", o.Messages, "number of messages")
 	cmd.Flags().IntVar(&o.ContentBytes, "content-bytes", o.ContentBytes, "bytes of content of each message")

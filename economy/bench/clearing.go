@@ -132,16 +132,11 @@ func RunClearing(ctx context.Context, o ClearingOptions) (ClearingReport, error)
 	rep := ClearingReport{Sync: o.Sync, Bids: o.Bids, Agents: o.Agents, Concurrency: o.Concurrency, SnapshotEvery: o.SnapshotEvery,
 		ReadModels: o.ReadModels}
 	rep.Cycle.SortRuns, rep.Cycle.TargetRatio = clearingSortRuns, clearingTargetRatio
-	dir, remove, err := benchDir()
+	n, closeNode, err := freshNode(ctx, o.Common, o.SnapshotEvery)
 	if err != nil {
 		return rep, err
 	}
-	defer remove()
-	n, err := openBenchNode(ctx, dir, o.Sync, o.SnapshotEvery, o.Logger)
-	if err != nil {
-		return rep, err
-	}
-	defer n.Close()
+	defer closeNode()
 	bundles := newBundleMaker(n.Config())
 
 	payload, err := bidEventBytes(bundles)
@@ -150,12 +145,9 @@ func RunClearing(ctx context.Context, o ClearingOptions) (ClearingReport, error)
 	}
 	rep.EventBytes = len(payload)
 	ids := benchAgentIDs(o.Agents)
-	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", 2*o.Bids, len(payload), len(ids), o.Sync)
-	cpu := processCPU()
-	if rep.RawAppend, err = rawAppend(ctx, n.Conn(), ids, 2*o.Bids, payload); err != nil {
+	if rep.RawAppend, rep.RawCPUMicrosPerEvent, err = measureRawAppend(ctx, o.Common, n, ids, 2*o.Bids, payload); err != nil {
 		return rep, err
 	}
-	rep.RawCPUMicrosPerEvent = perEvent(processCPU()-cpu, uint64(rep.RawAppend.Count))
 
 	// Without the read models: the economy as it recovers, before they
 	// start.
@@ -209,8 +201,7 @@ func RunClearing(ctx context.Context, o ClearingOptions) (ClearingReport, error)
 	}
 	stop()
 
-	progressf(o.Progress, "audit of the log")
-	if rep.Audit, err = auditLog(ctx, n); err != nil {
+	if rep.Audit, err = auditBench(ctx, o.Common, n); err != nil {
 		return rep, err
 	}
 	switch {
@@ -436,13 +427,12 @@ func (r ClearingReport) Print(out io.Writer) error {
 	}
 	fmt.Fprintf(out, "agora bench clearing: %d bids by %d agents, %d callers, sync %s, snapshot every %d events, events of %d bytes, %s\n\n",
 		r.Bids, r.Agents, r.Concurrency, r.Sync, r.SnapshotEvery, r.EventBytes, scope)
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
-	fmt.Fprintf(tw, "raw JetStream append (async, expected seq, 1 in flight x %d subjects)\t%10d\t%8.2f\t%10.0f\n",
-		r.RawAppend.Parties, r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
-	fmt.Fprintf(tw, "bids placed (hold + listing, answered once listed)\t%10d\t%8.2f\t%10.0f\n", r.Bids, r.Place.Seconds, r.Place.BidsPerSecond)
-	fmt.Fprintf(tw, "events appended while placing (%.2f per bid)\t%10d\t%8.2f\t%10.0f\n",
-		r.Place.EventsPerBid, r.Place.Events, r.Place.Seconds, r.Place.EventsPerSecond)
+	tw := measureTable(out)
+	measureRow(tw, fmt.Sprintf("raw JetStream append (async, expected seq, 1 in flight x %d subjects)", r.RawAppend.Parties),
+		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
+	measureRow(tw, "bids placed (hold + listing, answered once listed)", r.Bids, r.Place.Seconds, r.Place.BidsPerSecond)
+	measureRow(tw, fmt.Sprintf("events appended while placing (%.2f per bid)", r.Place.EventsPerBid),
+		r.Place.Events, r.Place.Seconds, r.Place.EventsPerSecond)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

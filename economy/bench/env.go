@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"text/tabwriter"
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
@@ -155,6 +156,55 @@ func driveTransfers(ctx context.Context, e *economy.Economy, ids []string, count
 	if len(ids) < 2 {
 		return latencies{}, errors.New("bench: transfers need at least two agents")
 	}
+	return drivePairs(ctx, ids, count, workers, func(ctx context.Context, from, to string) error {
+		id := events.NewID()
+		t := agent.Transfer{TransferID: id, To: to, AmountMicros: 1 + rand.N[events.Micros](transferAmountMax), Memo: "bench"}
+		if _, err := e.Accounts().Transfer(ctx, from, id, t); err != nil {
+			return fmt.Errorf("transfer %s -> %s: %w", from, to, err)
+		}
+		return nil
+	})
+}
+
+// driven is what driving calls through an economy measured: the calls'
+// latencies, the time from the first call to the last acknowledgement
+// (acked) and to the moment the transfer manager had settled everything
+// they caused (settled), the events appended meanwhile, and the process's
+// CPU time.
+type driven struct {
+	latency        latencies
+	acked, settled time.Duration
+	events         uint64
+	cpu            time.Duration
+}
+
+// driveSettled measures drive, which makes the calls, from a settled
+// economy until it is settled again.
+func driveSettled(ctx context.Context, e *economy.Economy, drive func(context.Context) (latencies, error)) (driven, error) {
+	var d driven
+	before, err := settle(ctx, e)
+	if err != nil {
+		return d, err
+	}
+	cpu := processCPU()
+	started := time.Now()
+	if d.latency, err = drive(ctx); err != nil {
+		return d, err
+	}
+	d.acked = time.Since(started)
+	after, err := settle(ctx, e)
+	if err != nil {
+		return d, err
+	}
+	d.settled = time.Since(started)
+	d.events, d.cpu = after-before, processCPU()-cpu
+	return d, nil
+}
+
+// drivePairs makes count calls, each from a random agent of ids to another
+// one, with workers callers at once, and returns the latency of the calls.
+// ids holds two agents at least.
+func drivePairs(ctx context.Context, ids []string, count, workers int, call func(ctx context.Context, from, to string) error) (latencies, error) {
 	workers = max(min(workers, count), 1)
 	lat := make([][]time.Duration, workers)
 	err := parallel(ctx, count, workers, func(ctx context.Context, w, _ int) error {
@@ -163,11 +213,9 @@ func driveTransfers(ctx context.Context, e *economy.Economy, ids []string, count
 		if to >= from {
 			to++
 		}
-		id := events.NewID()
-		t := agent.Transfer{TransferID: id, To: ids[to], AmountMicros: 1 + rand.N[events.Micros](transferAmountMax), Memo: "bench"}
 		began := time.Now()
-		if _, err := e.Accounts().Transfer(ctx, ids[from], id, t); err != nil {
-			return fmt.Errorf("transfer %s -> %s: %w", ids[from], ids[to], err)
+		if err := call(ctx, ids[from], ids[to]); err != nil {
+			return err
 		}
 		lat[w] = append(lat[w], time.Since(began))
 		return nil
@@ -282,4 +330,94 @@ func ratio(a, b float64) float64 {
 		return 0
 	}
 	return a / b
+}
+
+// freshNode opens the embedded server of c's benchmark in a fresh
+// temporary directory; closeNode stops the server, then removes the
+// directory.
+func freshNode(ctx context.Context, c Common, snapshotEvery int) (n *economy.Node, closeNode func(), err error) {
+	dir, remove, err := benchDir()
+	if err != nil {
+		return nil, nil, err
+	}
+	if n, err = openBenchNode(ctx, dir, c.Sync, snapshotEvery, c.Logger); err != nil {
+		remove()
+		return nil, nil, err
+	}
+	return n, func() { n.Close(); remove() }, nil
+}
+
+// measureRawAppend is the raw JetStream append an economy benchmark is
+// compared with: count appends of payload over one subject per id, and
+// the process's CPU time per append in microseconds.
+func measureRawAppend(ctx context.Context, c Common, n *economy.Node, ids []string, count int, payload []byte) (rawFigure, float64, error) {
+	progressf(c.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", count, len(payload), len(ids), c.Sync)
+	cpu := processCPU()
+	f, err := rawAppend(ctx, n.Conn(), ids, count, payload)
+	if err != nil {
+		return f, 0, err
+	}
+	return f, perEvent(processCPU()-cpu, uint64(f.Count)), nil
+}
+
+// ledgerScope is the economy the ledger and social benchmarks start: the
+// accounts and the transfer manager alone, or the whole economy.
+func ledgerScope(whole bool) []economy.Option {
+	if whole {
+		return nil
+	}
+	return []economy.Option{economy.WithLedgerOnly()}
+}
+
+// ledgerScopeName names ledgerScope(whole) in a report's title.
+func ledgerScopeName(whole bool) string {
+	if whole {
+		return "whole economy"
+	}
+	return "accounts and transfer manager"
+}
+
+// startWithAgents starts the economy on n with opts and creates c.Agents
+// agents, ids, for the benchmark name; the caller stops it (stopEconomy).
+func startWithAgents(ctx context.Context, c Common, name string, n *economy.Node, ids []string, opts ...economy.Option) (*economy.Economy, error) {
+	e, err := startEconomy(n, opts...)
+	if err != nil {
+		return nil, err
+	}
+	progressf(c.Progress, "%s: creating %d agents", name, c.Agents)
+	if _, err := createAgents(ctx, e, ids, benchGrant(c.Agents), c.Concurrency); err != nil {
+		stopEconomy(e, c.Progress)
+		return nil, err
+	}
+	return e, nil
+}
+
+// stopAndAudit ends the measures of c's benchmark: it fails if the economy
+// failed in the background, else stops it and audits the log.
+func stopAndAudit(ctx context.Context, c Common, e *economy.Economy, n *economy.Node) (AuditResult, error) {
+	if err := backgroundFailure(e); err != nil {
+		return AuditResult{}, err
+	}
+	stopEconomy(e, c.Progress)
+	return auditBench(ctx, c, n)
+}
+
+// auditBench audits the log of c's benchmark, once its economy stopped.
+func auditBench(ctx context.Context, c Common, n *economy.Node) (AuditResult, error) {
+	progressf(c.Progress, "audit of the log")
+	return auditLog(ctx, n)
+}
+
+// measureTable starts the table of a report's measures, one measureRow
+// each; the caller flushes it.
+func measureTable(out io.Writer) *tabwriter.Writer {
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
+	return tw
+}
+
+// measureRow is one measure of a measureTable: what was counted, how
+// many, over how many seconds, and its rate.
+func measureRow[N int | uint64](tw io.Writer, label string, count N, seconds, perSecond float64) {
+	fmt.Fprintf(tw, "%s\t%10d\t%8.2f\t%10.0f\n", label, count, seconds, perSecond)
 }

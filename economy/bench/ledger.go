@@ -5,10 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"text/tabwriter"
-	"time"
-
-	"github.com/agora-econ/agora/economy"
 )
 
 // LedgerOptions are the parameters of `agora bench ledger`.
@@ -75,16 +71,11 @@ const actorRequestsPerTransfer = 3
 func RunLedger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	rep := LedgerReport{Sync: o.Sync, Whole: o.Whole, Agents: o.Agents, Transfers: o.Transfers, Concurrency: o.Concurrency,
 		ActorRequestsPerTransfer: actorRequestsPerTransfer}
-	dir, remove, err := benchDir()
+	n, closeNode, err := freshNode(ctx, o.Common, 0)
 	if err != nil {
 		return rep, err
 	}
-	defer remove()
-	n, err := openBenchNode(ctx, dir, o.Sync, 0, o.Logger)
-	if err != nil {
-		return rep, err
-	}
-	defer n.Close()
+	defer closeNode()
 
 	payload, err := ledgerEventBytes()
 	if err != nil {
@@ -92,71 +83,40 @@ func RunLedger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	}
 	rep.EventBytes = len(payload)
 	ids := benchAgentIDs(o.Agents)
-	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", 2*o.Transfers, len(payload), len(ids), o.Sync)
-	cpu := processCPU()
-	if rep.RawAppend, err = rawAppend(ctx, n.Conn(), ids, 2*o.Transfers, payload); err != nil {
+	if rep.RawAppend, rep.RawCPUMicrosPerEvent, err = measureRawAppend(ctx, o.Common, n, ids, 2*o.Transfers, payload); err != nil {
 		return rep, err
 	}
-	rep.RawCPUMicrosPerEvent = perEvent(processCPU()-cpu, uint64(rep.RawAppend.Count))
 	progressf(o.Progress, "raw actor request/response: %d requests to %d actors", actorRequestsPerTransfer*o.Transfers, o.Agents)
 	if rep.RawActor, err = rawActor(ctx, o.Agents, o.Concurrency, actorRequestsPerTransfer*o.Transfers); err != nil {
 		return rep, err
 	}
 
-	scope := []economy.Option{economy.WithLedgerOnly()}
-	if o.Whole {
-		scope = nil
-	}
-	e, err := startEconomy(n, scope...)
+	e, err := startWithAgents(ctx, o.Common, "ledger", n, ids, ledgerScope(o.Whole)...)
 	if err != nil {
 		return rep, err
 	}
 	defer stopEconomy(e, o.Progress)
-	progressf(o.Progress, "ledger: creating %d agents", o.Agents)
-	if _, err := createAgents(ctx, e, ids, benchGrant(o.Agents), o.Concurrency); err != nil {
-		return rep, err
-	}
-	before, err := settle(ctx, e)
-	if err != nil {
-		return rep, err
-	}
 	progressf(o.Progress, "ledger: %d transfers, %d callers", o.Transfers, o.Concurrency)
-	var acked, settled, cpuUsed time.Duration
-	var after uint64
-	err = profile(o.CPUProfile, func() error {
-		cpu := processCPU()
-		defer func() { cpuUsed = processCPU() - cpu }()
-		started := time.Now()
-		lat, err := driveTransfers(ctx, e, ids, o.Transfers, o.Concurrency)
-		if err != nil {
-			return err
-		}
-		acked = time.Since(started)
-		rep.TransferLatency = lat
-		if after, err = settle(ctx, e); err != nil {
-			return err
-		}
-		settled = time.Since(started)
-		return nil
+	var d driven
+	err = profile(o.CPUProfile, func() (err error) {
+		d, err = driveSettled(ctx, e, func(ctx context.Context) (latencies, error) {
+			return driveTransfers(ctx, e, ids, o.Transfers, o.Concurrency)
+		})
+		return err
 	})
 	if err != nil {
 		return rep, err
 	}
-	if err := backgroundFailure(e); err != nil {
-		return rep, err
-	}
-	stopEconomy(e, o.Progress)
-
-	rep.AckSeconds, rep.SettleSeconds = acked.Seconds(), settled.Seconds()
-	rep.TransfersPerSecond = rate(float64(o.Transfers), acked)
-	rep.LedgerEvents = after - before
-	rep.EventsPerSecond = rate(float64(rep.LedgerEvents), settled)
+	rep.TransferLatency = d.latency
+	rep.AckSeconds, rep.SettleSeconds = d.acked.Seconds(), d.settled.Seconds()
+	rep.TransfersPerSecond = rate(float64(o.Transfers), d.acked)
+	rep.LedgerEvents = d.events
+	rep.EventsPerSecond = rate(float64(rep.LedgerEvents), d.settled)
 	rep.RatioToRaw = ratio(rep.EventsPerSecond, rep.RawAppend.RatePerSecond)
 	rep.RatioActorToRaw = ratio(rep.TransfersPerSecond*actorRequestsPerTransfer, rep.RawActor.RatePerSecond)
-	rep.LedgerCPUMicrosPerEvent = perEvent(cpuUsed, rep.LedgerEvents)
+	rep.LedgerCPUMicrosPerEvent = perEvent(d.cpu, rep.LedgerEvents)
 
-	progressf(o.Progress, "audit of the log")
-	if rep.Audit, err = auditLog(ctx, n); err != nil {
+	if rep.Audit, err = stopAndAudit(ctx, o.Common, e, n); err != nil {
 		return rep, err
 	}
 	if want := uint64(2 * o.Transfers); rep.Audit.OK && rep.LedgerEvents != want {
@@ -167,20 +127,15 @@ func RunLedger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 }
 
 func (r LedgerReport) Print(out io.Writer) error {
-	scope := "accounts and transfer manager"
-	if r.Whole {
-		scope = "whole economy"
-	}
 	fmt.Fprintf(out, "agora bench ledger: %d agents, %d transfers, %d callers, sync %s, events of %d bytes, %s\n\n",
-		r.Agents, r.Transfers, r.Concurrency, r.Sync, r.EventBytes, scope)
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
-	fmt.Fprintf(tw, "raw JetStream append (async, expected seq, 1 in flight x %d subjects)\t%10d\t%8.2f\t%10.0f\n",
-		r.RawAppend.Parties, r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
-	fmt.Fprintf(tw, "raw actor request/response (%d actors, %d callers)\t%10d\t%8.2f\t%10.0f\n",
-		r.RawActor.Parties, r.RawActor.Concurrency, r.RawActor.Count, r.RawActor.Seconds, r.RawActor.RatePerSecond)
-	fmt.Fprintf(tw, "ledger transfers acknowledged\t%10d\t%8.2f\t%10.0f\n", r.Transfers, r.AckSeconds, r.TransfersPerSecond)
-	fmt.Fprintf(tw, "ledger events, until all settled\t%10d\t%8.2f\t%10.0f\n", r.LedgerEvents, r.SettleSeconds, r.EventsPerSecond)
+		r.Agents, r.Transfers, r.Concurrency, r.Sync, r.EventBytes, ledgerScopeName(r.Whole))
+	tw := measureTable(out)
+	measureRow(tw, fmt.Sprintf("raw JetStream append (async, expected seq, 1 in flight x %d subjects)", r.RawAppend.Parties),
+		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
+	measureRow(tw, fmt.Sprintf("raw actor request/response (%d actors, %d callers)", r.RawActor.Parties, r.RawActor.Concurrency),
+		r.RawActor.Count, r.RawActor.Seconds, r.RawActor.RatePerSecond)
+	measureRow(tw, "ledger transfers acknowledged", r.Transfers, r.AckSeconds, r.TransfersPerSecond)
+	measureRow(tw, "ledger events, until all settled", r.LedgerEvents, r.SettleSeconds, r.EventsPerSecond)
 	if err := tw.Flush(); err != nil {
 		return err
 	}

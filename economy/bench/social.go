@@ -5,11 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
-	"math/rand/v2"
-	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
@@ -24,17 +20,14 @@ import (
 // of its own on the same node after the raw append, so that another
 // measure is one more option, one more section and one more function.
 
-// SocialOptions are the parameters of `agora bench social`.
+// SocialOptions are the parameters of `agora bench social`. Its CPU
+// profile is of the measures after the raw append; it needs two agents,
+// the parties of a message.
 type SocialOptions struct {
-	Agents      int
-	Concurrency int
-	Sync        string
+	Common
 	// Whole runs the whole economy (markets, read models, the inbox among
 	// them) rather than the accounts and the transfer manager alone.
-	Whole      bool
-	CPUProfile string // profile of the measured phases, when set
-	Logger     *slog.Logger
-	Progress   io.Writer // phase lines; nil for none
+	Whole bool
 
 	// Messages is how many messages to send (0: no messages measure);
 	// ContentBytes the size of each one's content.
@@ -49,16 +42,7 @@ type SocialOptions struct {
 }
 
 func (o SocialOptions) Validate() error {
-	var errs []error
-	if o.Agents < 2 {
-		errs = append(errs, fmt.Errorf("--agents must be at least 2 (a message needs two parties), got %d", o.Agents))
-	}
-	if o.Concurrency < 1 {
-		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", o.Concurrency))
-	}
-	if o.Sync != config.SyncAlways && o.Sync != config.SyncInterval {
-		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, o.Sync))
-	}
+	errs := o.Common.validate(2)
 	if o.Messages < 0 {
 		errs = append(errs, fmt.Errorf("--messages must not be negative, got %d", o.Messages))
 	}
@@ -127,16 +111,11 @@ const eventsPerMessage = 2
 // RunSocial runs the social benchmark on a fresh embedded server.
 func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	rep := SocialReport{Sync: o.Sync, Whole: o.Whole, Agents: o.Agents, Concurrency: o.Concurrency}
-	dir, remove, err := benchDir()
+	n, closeNode, err := freshNode(ctx, o.Common, 0)
 	if err != nil {
 		return rep, err
 	}
-	defer remove()
-	n, err := openBenchNode(ctx, dir, o.Sync, 0, o.Logger)
-	if err != nil {
-		return rep, err
-	}
-	defer n.Close()
+	defer closeNode()
 
 	content := strings.Repeat("m", o.ContentBytes)
 	payload, err := messageEventBytes(content)
@@ -148,24 +127,15 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	// As many raw appends as message events, and at least two per subject
 	// when another measure runs alone.
 	count := max(eventsPerMessage*o.Messages, eventsPerSpawn*o.Spawns, 2*len(ids))
-	progressf(o.Progress, "raw JetStream append: %d messages of %d bytes over %d subjects (sync %s)", count, len(payload), len(ids), o.Sync)
-	if rep.RawAppend, err = rawAppend(ctx, n.Conn(), ids, count, payload); err != nil {
+	if rep.RawAppend, _, err = measureRawAppend(ctx, o.Common, n, ids, count, payload); err != nil {
 		return rep, err
 	}
 
-	var scope []economy.Option
-	if !o.Whole {
-		scope = append(scope, economy.WithLedgerOnly())
-	}
-	e, err := startEconomy(n, scope...)
+	e, err := startWithAgents(ctx, o.Common, "social", n, ids, ledgerScope(o.Whole)...)
 	if err != nil {
 		return rep, err
 	}
 	defer func() { stopEconomy(e, o.Progress) }() // e changes when the spawns open the whole economy
-	progressf(o.Progress, "social: creating %d agents", o.Agents)
-	if _, err := createAgents(ctx, e, ids, benchGrant(o.Agents), o.Concurrency); err != nil {
-		return rep, err
-	}
 	err = profile(o.CPUProfile, func() error {
 		if o.Messages > 0 {
 			if rep.Messages, err = measureMessages(ctx, e, o, ids, content, rep.RawAppend); err != nil {
@@ -180,7 +150,7 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 					return err
 				}
 			}
-			if rep.Spawns, err = measureSpawns(ctx, e, o, ids, dir, rep.RawAppend); err != nil {
+			if rep.Spawns, err = measureSpawns(ctx, e, o, ids, rep.RawAppend); err != nil {
 				return err
 			}
 		}
@@ -189,13 +159,7 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 	if err != nil {
 		return rep, err
 	}
-	if err := backgroundFailure(e); err != nil {
-		return rep, err
-	}
-	stopEconomy(e, o.Progress)
-
-	progressf(o.Progress, "audit of the log")
-	if rep.Audit, err = auditLog(ctx, n); err != nil {
+	if rep.Audit, err = stopAndAudit(ctx, o.Common, e, n); err != nil {
 		return rep, err
 	}
 	return rep, nil
@@ -208,47 +172,28 @@ func RunSocial(ctx context.Context, o SocialOptions) (SocialReport, error) {
 // delivered every one.
 func measureMessages(ctx context.Context, e *economy.Economy, o SocialOptions, ids []string, content string, raw rawFigure) (*MessagesFigure, error) {
 	f := &MessagesFigure{Messages: o.Messages, ContentBytes: o.ContentBytes}
-	before, err := settle(ctx, e)
-	if err != nil {
-		return nil, err
-	}
 	cost := e.Node().Config().Economy.MessageCost.Micros()
 	progressf(o.Progress, "messages: %d of %d bytes, %d callers", o.Messages, o.ContentBytes, o.Concurrency)
-	cpu := processCPU()
-	started := time.Now()
-	workers := max(min(o.Concurrency, o.Messages), 1)
-	lat := make([][]time.Duration, workers)
-	err = parallel(ctx, o.Messages, workers, func(ctx context.Context, w, _ int) error {
-		from := rand.IntN(len(ids))
-		to := rand.IntN(len(ids) - 1)
-		if to >= from {
-			to++
-		}
-		id := "m-" + events.NewID()
-		began := time.Now()
-		if _, err := e.Accounts().SendMessage(ctx, ids[from], id, agent.SendMessage{MessageID: id, To: ids[to], Content: content,
-			CostMicros: cost, InboxLimit: agent.InboxLimitMax}); err != nil {
-			return fmt.Errorf("message %s -> %s: %w", ids[from], ids[to], err)
-		}
-		lat[w] = append(lat[w], time.Since(began))
-		return nil
+	d, err := driveSettled(ctx, e, func(ctx context.Context) (latencies, error) {
+		return drivePairs(ctx, ids, o.Messages, o.Concurrency, func(ctx context.Context, from, to string) error {
+			id := "m-" + events.NewID()
+			if _, err := e.Accounts().SendMessage(ctx, from, id, agent.SendMessage{MessageID: id, To: to, Content: content,
+				CostMicros: cost, InboxLimit: agent.InboxLimitMax}); err != nil {
+				return fmt.Errorf("message %s -> %s: %w", from, to, err)
+			}
+			return nil
+		})
 	})
 	if err != nil {
 		return nil, err
 	}
-	acked := time.Since(started)
-	after, err := settle(ctx, e)
-	if err != nil {
-		return nil, err
-	}
-	settled := time.Since(started)
-	f.Latency = summarise(slices.Concat(lat...))
-	f.AckSeconds, f.SettleSeconds = acked.Seconds(), settled.Seconds()
-	f.MessagesPerSecond = rate(float64(o.Messages), acked)
-	f.Events = after - before
-	f.EventsPerSecond = rate(float64(f.Events), settled)
+	f.Latency = d.latency
+	f.AckSeconds, f.SettleSeconds = d.acked.Seconds(), d.settled.Seconds()
+	f.MessagesPerSecond = rate(float64(o.Messages), d.acked)
+	f.Events = d.events
+	f.EventsPerSecond = rate(float64(f.Events), d.settled)
 	f.RatioToRaw = ratio(f.EventsPerSecond, raw.RatePerSecond)
-	f.CPUMicrosPerEvent = perEvent(processCPU()-cpu, f.Events)
+	f.CPUMicrosPerEvent = perEvent(d.cpu, f.Events)
 	if want := uint64(eventsPerMessage * o.Messages); f.Events != want {
 		return f, fmt.Errorf("%d events for %d messages; want %d (did a message bounce?)", f.Events, o.Messages, want)
 	}
@@ -269,23 +214,17 @@ func messageEventBytes(content string) ([]byte, error) {
 }
 
 func (r SocialReport) Print(out io.Writer) error {
-	scope := "accounts and transfer manager"
-	if r.Whole {
-		scope = "whole economy"
-	}
-	fmt.Fprintf(out, "agora bench social: %d agents, %d callers, sync %s, %s\n\n", r.Agents, r.Concurrency, r.Sync, scope)
-	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
-	fmt.Fprintf(tw, "raw JetStream append (%d bytes, expected seq, 1 in flight x %d subjects)\t%10d\t%8.2f\t%10.0f\n",
-		r.EventBytes, r.RawAppend.Parties, r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
+	fmt.Fprintf(out, "agora bench social: %d agents, %d callers, sync %s, %s\n\n", r.Agents, r.Concurrency, r.Sync, ledgerScopeName(r.Whole))
+	tw := measureTable(out)
+	measureRow(tw, fmt.Sprintf("raw JetStream append (%d bytes, expected seq, 1 in flight x %d subjects)", r.EventBytes, r.RawAppend.Parties),
+		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
 	if m := r.Messages; m != nil {
-		fmt.Fprintf(tw, "messages sent (acknowledged)\t%10d\t%8.2f\t%10.0f\n", m.Messages, m.AckSeconds, m.MessagesPerSecond)
-		fmt.Fprintf(tw, "message events, until all delivered\t%10d\t%8.2f\t%10.0f\n", m.Events, m.SettleSeconds, m.EventsPerSecond)
+		measureRow(tw, "messages sent (acknowledged)", m.Messages, m.AckSeconds, m.MessagesPerSecond)
+		measureRow(tw, "message events, until all delivered", m.Events, m.SettleSeconds, m.EventsPerSecond)
 	}
 	if sp := r.Spawns; sp != nil {
-		fmt.Fprintf(tw, "spawns (each until its child exists, first bid listed; whole economy)\t%10d\t%8.2f\t%10.0f\n",
-			sp.Spawns, sp.Seconds, sp.SpawnsPerSecond)
-		fmt.Fprintf(tw, "spawn events\t%10d\t%8.2f\t%10.0f\n", sp.Events, sp.Seconds, sp.EventsPerSecond)
+		measureRow(tw, "spawns (each until its child exists, first bid listed; whole economy)", sp.Spawns, sp.Seconds, sp.SpawnsPerSecond)
+		measureRow(tw, "spawn events", sp.Events, sp.Seconds, sp.EventsPerSecond)
 	}
 	if err := tw.Flush(); err != nil {
 		return err

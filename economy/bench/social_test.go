@@ -13,8 +13,8 @@ import (
 // log passes, and the table and the JSON carry the ratio.
 func TestBenchSocialSmall(t *testing.T) {
 	for _, whole := range []bool{false, true} {
-		rep, err := RunSocial(benchCtx(t), SocialOptions{Agents: 4, Messages: 40, ContentBytes: 100, Concurrency: 4,
-			Sync: config.SyncInterval, Whole: whole, Logger: benchQuiet})
+		rep, err := RunSocial(benchCtx(t), SocialOptions{Common: Common{Agents: 4, Concurrency: 4, Sync: config.SyncInterval, Logger: benchQuiet},
+			Messages: 40, ContentBytes: 100, Whole: whole})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -40,7 +40,7 @@ func TestBenchSocialSmall(t *testing.T) {
 }
 
 func TestBenchSocialValidates(t *testing.T) {
-	good := SocialOptions{Agents: 2, Messages: 1, ContentBytes: 1, Concurrency: 1, Sync: config.SyncAlways}
+	good := SocialOptions{Common: Common{Agents: 2, Concurrency: 1, Sync: config.SyncAlways}, Messages: 1, ContentBytes: 1}
 	if err := good.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -69,8 +69,8 @@ func TestBenchSocialValidates(t *testing.T) {
 // JSON carry the spawns.
 func TestBenchSocialSpawns(t *testing.T) {
 	for _, whole := range []bool{false, true} {
-		rep, err := RunSocial(benchCtx(t), SocialOptions{Agents: 3, Messages: 4, ContentBytes: 10, Concurrency: 3,
-			Sync: config.SyncInterval, Whole: whole, Logger: benchQuiet, Spawns: 7})
+		rep, err := RunSocial(benchCtx(t), SocialOptions{Common: Common{Agents: 3, Concurrency: 3,
+			Sync: config.SyncInterval, Logger: benchQuiet}, Messages: 4, ContentBytes: 10, Whole: whole, Spawns: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -93,7 +93,7 @@ func TestBenchSocialSpawns(t *testing.T) {
 			t.Errorf("json: %v %s", err, raw)
 		}
 	}
-	if err := (SocialOptions{Agents: 2, ContentBytes: 1, Concurrency: 1, Sync: config.SyncAlways, Spawns: -1}).Validate(); err == nil {
+	if err := (SocialOptions{Common: Common{Agents: 2, Concurrency: 1, Sync: config.SyncAlways}, ContentBytes: 1, Spawns: -1}).Validate(); err == nil {
 		t.Error("a negative number of spawns validated")
 	}
 }

@@ -45,11 +45,18 @@ var spawnProgram = map[string]string{"main.py": "print('a child of the benchmark
 // measureSpawns spawns o.Spawns children of random agents of ids through
 // the economy's spawner with o.Concurrency callers; each call waits for
 // its child and its first bid, as POST /social/spawn does.
-func measureSpawns(ctx context.Context, e *economy.Economy, o SocialOptions, ids []string, dir string, raw rawFigure) (*SpawnsFigure, error) {
+func measureSpawns(ctx context.Context, e *economy.Economy, o SocialOptions, ids []string, raw rawFigure) (*SpawnsFigure, error) {
 	f := &SpawnsFigure{Spawns: o.Spawns}
 	if err := e.ConfigureMarkets(ctx); err != nil {
 		return nil, err
 	}
+	// The children's workspaces are written beside the node's, in a
+	// directory of their own removed with the measure.
+	dir, remove, err := benchDir()
+	if err != nil {
+		return nil, err
+	}
+	defer remove()
 	ws, err := executor.NewWorkspaces(filepath.Join(dir, "spawned"))
 	if err != nil {
 		return nil, err

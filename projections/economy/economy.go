@@ -57,6 +57,87 @@ type transfer struct {
 	state    transferState
 }
 
+// settlements are the transfers, or the messages, the fold has seen, by
+// id: a message's cost settles as a transfer's amount does (messages.go).
+// open counts those not settled yet. The words name, in the audit's
+// violations, what settles and the invariants it keeps.
+type settlements struct {
+	byID map[string]*transfer
+	open int
+
+	noun       string // "transfer"
+	onceRule   string // sent once, settled once
+	amountRule string // settled for what was sent
+	amountVerb string // "sent": what the amount was, in a violation
+}
+
+func newSettlements(noun, onceRule, amountRule, amountVerb string) settlements {
+	return settlements{byID: map[string]*transfer{}, noun: noun, onceRule: onceRule, amountRule: amountRule, amountVerb: amountVerb}
+}
+
+// newTransferSettlements are the transfers of a fold, in the words of the
+// audit's invariants for transfers.
+func newTransferSettlements() settlements {
+	return newSettlements("transfer", "transfer settles once", "transfer settles for its amount", "sent")
+}
+
+// send puts amount from one agent to another in flight. A second send of
+// the same id (which the audit reports) replaces the first without
+// counting it open twice.
+func (e *Economy) send(s *settlements, id, from, to string, amount events.Micros) {
+	e.InFlightMicros += amount
+	if _, dup := s.byID[id]; !dup {
+		s.open++
+	}
+	s.byID[id] = &transfer{from: from, to: to, amount: amount, state: transferInFlight}
+}
+
+// settle takes amount out of flight, burning it when burned, and settles
+// the transfer or message id.
+func (e *Economy) settle(s *settlements, id string, amount events.Micros, burned bool) {
+	e.InFlightMicros -= amount
+	if burned {
+		e.BurnedMicros += amount
+	}
+	s.set(id, transferSettled)
+}
+
+// set moves id to state st; an id never sent (which the audit reports) is
+// left alone.
+func (s *settlements) set(id string, st transferState) {
+	t, ok := s.byID[id]
+	if !ok {
+		return
+	}
+	if t.state != transferSettled && st == transferSettled {
+		s.open--
+	}
+	t.state = st
+}
+
+// check checks one step of a transfer's or a message's life: it must be
+// in state want, for the same amount, and involve this agent on the right
+// side.
+func (s *settlements) check(id string, amount events.Micros, agentID string, want transferState, recipientSide bool, v violationFunc) error {
+	t, ok := s.byID[id]
+	switch {
+	case !ok:
+		return v(s.onceRule, "%s %s was never sent", s.noun, id)
+	case t.state != want:
+		return v(s.onceRule, "%s %s settled again", s.noun, id)
+	case t.amount != amount:
+		return v(s.amountRule, "%s %s %s %s, settled %s", s.noun, id, s.amountVerb, t.amount, amount)
+	}
+	side := t.from
+	if recipientSide {
+		side = t.to
+	}
+	if side != agentID {
+		return v(s.noun+" settles with its parties", "%s %s settled by %s, expected %s", s.noun, id, agentID, side)
+	}
+	return nil
+}
+
 // Economy is the folded state. The zero value is not ready: use New.
 type Economy struct {
 	Accounts map[string]agent.Account
@@ -78,12 +159,10 @@ type Economy struct {
 	LastSeq  uint64
 	LastTime time.Time
 
-	transfers     map[string]*transfer
-	openTransfers int
+	transfers settlements
 	// messages are every message sent, settled as transfers are
 	// (messages.go).
-	messages     map[string]*transfer
-	openMessages int
+	messages settlements
 	// holdsResolved remembers every hold that was posted or voided, so a
 	// second resolution of the same hold is caught.
 	holdsResolved map[string]struct{}
@@ -101,9 +180,9 @@ type Economy struct {
 // New returns an empty economy.
 func New() *Economy {
 	return &Economy{Accounts: map[string]agent.Account{}, Markets: map[string]market.Market{},
-		Books: map[string]clearing.Book{}, transfers: map[string]*transfer{},
+		Books: map[string]clearing.Book{}, transfers: newTransferSettlements(),
 		holdsResolved: map[string]struct{}{}, bids: newBidLedger(), execs: newExecutionLedger(),
-		skippedAt: map[uint64]int{}, messages: map[string]*transfer{}}
+		skippedAt: map[uint64]int{}, messages: newMessageSettlements()}
 }
 
 // MarketSummary is one market's headline.
@@ -165,7 +244,7 @@ type Summary struct {
 func (e *Economy) Summary() Summary {
 	s := Summary{Events: e.Events, LastSeq: e.LastSeq, LastTime: e.LastTime, Agents: len(e.Accounts),
 		MintedMicros: e.MintedMicros, BurnedMicros: e.BurnedMicros, InFlightMicros: e.InFlightMicros,
-		BalanceMicros: e.balancesMicros, OpenTransfers: e.openTransfers, OpenMessages: e.openMessages}
+		BalanceMicros: e.balancesMicros, OpenTransfers: e.transfers.open, OpenMessages: e.messages.open}
 	for _, a := range e.Accounts {
 		if a.Status == agent.StatusAlive {
 			s.AgentsAlive++
@@ -274,22 +353,13 @@ func (e *Economy) fold(id string, before agent.Account, ev events.Event) agent.A
 	case events.CreditsGranted:
 		e.MintedMicros += ev.AmountMicros
 	case events.TransferSent:
-		e.InFlightMicros += ev.AmountMicros
-		if _, dup := e.transfers[ev.TransferID]; !dup {
-			e.openTransfers++
-		}
-		e.transfers[ev.TransferID] = &transfer{from: id, to: ev.ToAgentID, amount: ev.AmountMicros, state: transferInFlight}
+		e.send(&e.transfers, ev.TransferID, id, ev.ToAgentID, ev.AmountMicros)
 	case events.TransferReceived:
-		e.InFlightMicros -= ev.AmountMicros
-		e.setTransfer(ev.TransferID, transferSettled)
+		e.settle(&e.transfers, ev.TransferID, ev.AmountMicros, false)
 	case events.TransferBounced:
-		e.setTransfer(ev.TransferID, transferBounced)
+		e.transfers.set(ev.TransferID, transferBounced)
 	case events.TransferReturned:
-		e.InFlightMicros -= ev.AmountMicros
-		if ev.Burned {
-			e.BurnedMicros += ev.AmountMicros
-		}
-		e.setTransfer(ev.TransferID, transferSettled)
+		e.settle(&e.transfers, ev.TransferID, ev.AmountMicros, ev.Burned)
 	case events.HoldPosted:
 		e.BurnedMicros += ev.AmountMicros
 		e.holdsResolved[id+"/"+ev.HoldID] = struct{}{}
@@ -308,17 +378,6 @@ func (e *Economy) fold(id string, before agent.Account, ev events.Event) agent.A
 		e.foldMessage(id, ev)
 	}
 	return after
-}
-
-func (e *Economy) setTransfer(id string, s transferState) {
-	t, ok := e.transfers[id]
-	if !ok {
-		return
-	}
-	if t.state != transferSettled && s == transferSettled {
-		e.openTransfers--
-	}
-	t.state = s
 }
 
 // checkTransition checks what an event may do given the state before it.
@@ -361,15 +420,15 @@ func (e *Economy) checkTransition(a agent.Account, ev events.Event, v violationF
 	}
 	switch ev := ev.(type) {
 	case events.TransferSent:
-		if _, dup := e.transfers[ev.TransferID]; dup {
+		if _, dup := e.transfers.byID[ev.TransferID]; dup {
 			return v("transfer once", "transfer id %s sent twice", ev.TransferID)
 		}
 	case events.TransferReceived:
-		return e.checkSettle(ev.TransferID, ev.AmountMicros, a.ID, transferInFlight, true, v)
+		return e.transfers.check(ev.TransferID, ev.AmountMicros, a.ID, transferInFlight, true, v)
 	case events.TransferBounced:
-		return e.checkSettle(ev.TransferID, ev.AmountMicros, a.ID, transferInFlight, true, v)
+		return e.transfers.check(ev.TransferID, ev.AmountMicros, a.ID, transferInFlight, true, v)
 	case events.TransferReturned:
-		return e.checkSettle(ev.TransferID, ev.AmountMicros, a.ID, transferBounced, false, v)
+		return e.transfers.check(ev.TransferID, ev.AmountMicros, a.ID, transferBounced, false, v)
 	case events.HoldPlaced:
 		if _, open := a.Holds[ev.HoldID]; open {
 			return v("hold once", "hold %s placed twice", ev.HoldID)
@@ -423,25 +482,6 @@ func checkResolve(a agent.Account, hold string, amount events.Micros, v violatio
 	}
 	if held != amount {
 		return v("hold resolved for its amount", "hold %s holds %s, resolved for %s", hold, held, amount)
-	}
-	return nil
-}
-
-// checkSettle checks one step of a transfer's life: it must be in state
-// want, for the same amount, and involve this agent on the right side.
-func (e *Economy) checkSettle(id string, amount events.Micros, agentID string, want transferState, recipientSide bool, v violationFunc) error {
-	t, ok := e.transfers[id]
-	if !ok {
-		return v("transfer settles once", "transfer %s was never sent", id)
-	}
-	if t.state != want {
-		return v("transfer settles once", "transfer %s settled again", id)
-	}
-	if t.amount != amount {
-		return v("transfer settles for its amount", "transfer %s sent %s, settled %s", id, t.amount, amount)
-	}
-	if side := map[bool]string{true: t.to, false: t.from}[recipientSide]; side != agentID {
-		return v("transfer settles with its parties", "transfer %s settled by %s, expected %s", id, agentID, side)
 	}
 	return nil
 }

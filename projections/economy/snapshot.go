@@ -104,17 +104,11 @@ func (e *Economy) Snapshot() ([]byte, error) {
 	s := snapshot{Accounts: e.Accounts, Markets: e.Markets, Books: e.Books,
 		Minted: e.MintedMicros, Burned: e.BurnedMicros, InFlight: e.InFlightMicros,
 		Events: e.Events, LastSeq: e.LastSeq, LastTime: e.LastTime,
-		Transfer: map[string]transferJSON{}, Open: e.openTransfers, Resolved: slices.Sorted(maps.Keys(e.holdsResolved)),
+		Transfer: e.transfers.toJSON(), Open: e.transfers.open, Resolved: slices.Sorted(maps.Keys(e.holdsResolved)),
 		BidHolds: e.bids.holds, Listings: map[string]listingJSON{}, Allocs: map[string]allocationJSON{},
 		Settled: slices.Sorted(maps.Keys(e.bids.settled)), Refused: e.bids.refused, Cycles: map[string][]cycleJSON{},
 		Paid: map[string]paidJSON{}, Ended: e.execs.endedLeased, Skipped: e.Skipped, Tokens: e.TokensUsed}
-	for id, t := range e.transfers {
-		s.Transfer[id] = transferJSON{From: t.from, To: t.to, Amount: t.amount, State: uint8(t.state)}
-	}
-	s.Messages, s.OpenMsgs = map[string]transferJSON{}, e.openMessages
-	for id, m := range e.messages {
-		s.Messages[id] = transferJSON{From: m.from, To: m.to, Amount: m.amount, State: uint8(m.state)}
-	}
+	s.Messages, s.OpenMsgs = e.messages.toJSON(), e.messages.open
 	for id, l := range e.bids.listings {
 		s.Listings[id] = listingJSON{Agent: l.agent, Amount: l.amount, Terms: l.terms}
 	}
@@ -132,6 +126,21 @@ func (e *Economy) Snapshot() ([]byte, error) {
 		s.Paid[id] = paidJSON{Pool: p.pool, Bid: p.bid, Payer: p.payer, Runner: p.runner, Resources: p.resources}
 	}
 	return projections.MarshalSnapshot(snapshotFormat, s)
+}
+
+func (s *settlements) toJSON() map[string]transferJSON {
+	out := make(map[string]transferJSON, len(s.byID))
+	for id, t := range s.byID {
+		out[id] = transferJSON{From: t.from, To: t.to, Amount: t.amount, State: uint8(t.state)}
+	}
+	return out
+}
+
+func (s *settlements) restore(saved map[string]transferJSON, open int) {
+	for id, t := range saved {
+		s.byID[id] = &transfer{from: t.From, to: t.To, amount: t.Amount, state: transferState(t.State)}
+	}
+	s.open = open
 }
 
 // Restore replaces the fold with the one a Snapshot holds. A snapshot of
@@ -156,14 +165,8 @@ func (e *Economy) Restore(data []byte) error {
 	var bs books.Books
 	bs.Set(s.Books)
 	maps.Copy(n.Books, bs.All())
-	for id, t := range s.Transfer {
-		n.transfers[id] = &transfer{from: t.From, to: t.To, amount: t.Amount, state: transferState(t.State)}
-	}
-	n.openTransfers = s.Open
-	for id, m := range s.Messages {
-		n.messages[id] = &transfer{from: m.From, to: m.To, amount: m.Amount, state: transferState(m.State)}
-	}
-	n.openMessages = s.OpenMsgs
+	n.transfers.restore(s.Transfer, s.Open)
+	n.messages.restore(s.Messages, s.OpenMsgs)
 	for _, h := range s.Resolved {
 		n.holdsResolved[h] = struct{}{}
 	}

@@ -23,7 +23,7 @@ import (
 func (e *Economy) checkSpawn(a agent.Account, ev events.Event, v violationFunc) error {
 	switch ev := ev.(type) {
 	case events.ChildSpawned:
-		if _, dup := e.transfers[events.SpawnTransferID(ev.ChildID)]; dup {
+		if _, dup := e.transfers.byID[events.SpawnTransferID(ev.ChildID)]; dup {
 			return v("spawn once", "child %s spawned twice", ev.ChildID)
 		}
 		if want := lineageOfChild(a); !slices.Equal(ev.Lineage, want) {
@@ -42,10 +42,10 @@ func (e *Economy) checkSpawn(a agent.Account, ev events.Event, v violationFunc) 
 			return v("a child is funded by its parent", "child %s of %s: grant %s, funded %s", a.ID, ev.ParentID,
 				ev.GrantMicros, ev.FundedMicros)
 		}
-		if err := e.checkSettle(events.SpawnTransferID(a.ID), ev.FundedMicros, a.ID, transferInFlight, true, v); err != nil {
+		if err := e.transfers.check(events.SpawnTransferID(a.ID), ev.FundedMicros, a.ID, transferInFlight, true, v); err != nil {
 			return err
 		}
-		t := e.transfers[events.SpawnTransferID(a.ID)]
+		t := e.transfers.byID[events.SpawnTransferID(a.ID)]
 		if t.from != ev.ParentID {
 			return v("a child's parent spawned it", "child %s names parent %s, spawned by %s", a.ID, ev.ParentID, t.from)
 		}
@@ -69,12 +69,7 @@ func lineageOfChild(a agent.Account) []string {
 // foldSpawn burns a spawn's cost and sends its initial credits in flight.
 func (e *Economy) foldSpawn(parentID string, ev events.ChildSpawned) {
 	e.BurnedMicros += ev.CostMicros
-	e.InFlightMicros += ev.InitialCreditsMicros
-	id := events.SpawnTransferID(ev.ChildID)
-	if _, dup := e.transfers[id]; !dup {
-		e.openTransfers++
-	}
-	e.transfers[id] = &transfer{from: parentID, to: ev.ChildID, amount: ev.InitialCreditsMicros, state: transferInFlight}
+	e.send(&e.transfers, events.SpawnTransferID(ev.ChildID), parentID, ev.ChildID, ev.InitialCreditsMicros)
 }
 
 // foldSpawnedCreation settles a spawn's credits at its child's creation.
@@ -82,6 +77,5 @@ func (e *Economy) foldSpawnedCreation(childID string, ev events.AgentCreated) {
 	if ev.FundedMicros == 0 {
 		return
 	}
-	e.InFlightMicros -= ev.FundedMicros
-	e.setTransfer(events.SpawnTransferID(childID), transferSettled)
+	e.settle(&e.transfers, events.SpawnTransferID(childID), ev.FundedMicros, false)
 }

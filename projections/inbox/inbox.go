@@ -215,29 +215,31 @@ func (v *View) Page(agentID string, limit int, after string) ([]Message, string,
 		return []Message{}, "", nil
 	}
 	out := make([]Message, 0, min(limit, len(b.Unread)+len(b.Read)))
+	// take adds m to the page and moves the cursor past it with next, or,
+	// once the page is full, only notes that more is left.
 	more := false
-	for _, m := range b.Unread {
-		if m.Seq <= c.afterUnread {
-			continue
-		}
+	take := func(m Message, next *uint64) bool {
 		if len(out) == limit {
 			more = true
-			break
+			return false
 		}
 		out = append(out, m)
-		c.afterUnread = m.Seq
+		*next = m.Seq
+		return true
+	}
+	for _, m := range b.Unread {
+		if m.Seq > c.afterUnread && !take(m, &c.afterUnread) {
+			break
+		}
 	}
 	for i := len(b.Read) - 1; i >= 0 && !more; i-- {
 		m := b.Read[i]
 		if c.beforeRead != 0 && m.Seq >= c.beforeRead || m.ReadSeq > c.since && m.Seq <= c.afterUnread {
 			continue
 		}
-		if len(out) == limit {
-			more = true
+		if !take(m, &c.beforeRead) {
 			break
 		}
-		out = append(out, m)
-		c.beforeRead = m.Seq
 	}
 	if !more {
 		return out, "", nil
