@@ -149,18 +149,27 @@ func ValidateFiles(files map[string][]byte) error {
 		if total > WorkspaceBytesMax {
 			return fmt.Errorf("%w: more than %d bytes in all", ErrWorkspaceTooLarge, WorkspaceBytesMax)
 		}
-		for dir := p; ; {
-			i := strings.LastIndexByte(dir, '/')
-			if i < 0 {
-				break
-			}
-			dir = dir[:i]
-			if _, isFile := files[dir]; isFile {
-				return fmt.Errorf("%w: %s is a file and the directory of %s", ErrInvalidPath, dir, p)
-			}
+		if dir, ok := FileAsDirectory(files, p); ok {
+			return fmt.Errorf("%w: %s is a file and the directory of %s", ErrInvalidPath, dir, p)
 		}
 	}
 	return nil
+}
+
+// FileAsDirectory finds the nearest directory of path p that files also
+// names as a file: a workspace cannot hold both, so such a set of files
+// is refused by every door that brings a program in.
+func FileAsDirectory[V any](files map[string]V, p string) (string, bool) {
+	for dir := p; ; {
+		i := strings.LastIndexByte(dir, '/')
+		if i < 0 {
+			return "", false
+		}
+		dir = dir[:i]
+		if _, isFile := files[dir]; isFile {
+			return dir, true
+		}
+	}
 }
 
 // ValidatePath checks one file path inside a workspace: relative, with

@@ -22,7 +22,7 @@ import (
 // ErrInvalidFolder is returned by ReadFolder for a folder that cannot be
 // an agent's workspace: missing, not a directory, empty, with a symbolic
 // link or a special file, a file that is not UTF-8 text (the API carries
-// text), or past a limit of the API (FilesMax, FileBytesMax,
+// text), or past a limit of a program (program.FilesMax, FileBytesMax,
 // FilesBytesMax, the path rules).
 var ErrInvalidFolder = errors.New("invalid program folder")
 
@@ -71,18 +71,18 @@ func ReadFolder(dir string) (map[string]string, error) {
 		if err := program.ValidatePath(name); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		if len(files) == FilesMax {
-			return fmt.Errorf("more than %d files; the workspace may hold at most %d", FilesMax, FilesMax)
+		if len(files) == program.FilesMax {
+			return fmt.Errorf("more than %d files; the workspace may hold at most %d", program.FilesMax, program.FilesMax)
 		}
-		content, err := readLimited(path, FileBytesMax)
+		content, err := readLimited(path, program.FileBytesMax)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if !utf8.Valid(content) {
 			return fmt.Errorf("%s is not UTF-8 text; the API carries a workspace's files as text", name)
 		}
-		if total += len(content); total > FilesBytesMax {
-			return fmt.Errorf("more than %d bytes in all (at %s); the workspace may hold at most %d", FilesBytesMax, name, FilesBytesMax)
+		if total += len(content); total > program.FilesBytesMax {
+			return fmt.Errorf("more than %d bytes in all (at %s); the workspace may hold at most %d", program.FilesBytesMax, name, program.FilesBytesMax)
 		}
 		files[name] = string(content)
 		return nil
@@ -150,8 +150,8 @@ func SplitCommand(s string) ([]string, error) {
 	if len(args) == 0 {
 		return nil, errors.New("command: empty; name the program to run, e.g. \"python3 main.py\"")
 	}
-	if len(args) > CommandArgsMax {
-		return nil, fmt.Errorf("command: %d arguments, at most %d", len(args), CommandArgsMax)
+	if len(args) > program.CommandArgsMax {
+		return nil, fmt.Errorf("command: %d arguments, at most %d", len(args), program.CommandArgsMax)
 	}
 	if args[0] == "" {
 		return nil, errors.New("command: the program name is empty")
@@ -163,8 +163,8 @@ func SplitCommand(s string) ([]string, error) {
 			return nil, fmt.Errorf("command: %q has a NUL byte", a)
 		}
 	}
-	if n > CommandBytesMax {
-		return nil, fmt.Errorf("command: %d bytes, at most %d", n, CommandBytesMax)
+	if n > program.CommandBytesMax {
+		return nil, fmt.Errorf("command: %d bytes, at most %d", n, program.CommandBytesMax)
 	}
 	return slices.Clip(args), nil
 }

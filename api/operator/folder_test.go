@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/api/program"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -48,8 +49,8 @@ func TestReadFolder(t *testing.T) {
 	}
 	// At the limits exactly.
 	limit := t.TempDir()
-	write(t, limit, map[string]string{"big": strings.Repeat("x", operator.FileBytesMax),
-		strings.Repeat("d/", operator.PathDepthMax-1) + "f": "deep"})
+	write(t, limit, map[string]string{"big": strings.Repeat("x", program.FileBytesMax),
+		strings.Repeat("d/", program.PathDepthMax-1) + "f": "deep"})
 	if got, err := operator.ReadFolder(limit); err != nil || len(got) != 2 {
 		t.Fatalf("a folder at the limits: %d files, %v", len(got), err)
 	}
@@ -114,17 +115,17 @@ func TestReadFolderRefuses(t *testing.T) {
 			return dir
 		}, []string{"pipe is not a regular file"}},
 		"a file too big": {func(t *testing.T, dir string) string {
-			write(t, dir, map[string]string{"big.txt": strings.Repeat("x", operator.FileBytesMax+1)})
+			write(t, dir, map[string]string{"big.txt": strings.Repeat("x", program.FileBytesMax+1)})
 			return dir
-		}, []string{"big.txt", fmt.Sprintf("larger than %d bytes", operator.FileBytesMax)}},
+		}, []string{"big.txt", fmt.Sprintf("larger than %d bytes", program.FileBytesMax)}},
 		"too many files": {func(t *testing.T, dir string) string {
 			files := map[string]string{}
-			for i := range operator.FilesMax + 1 {
+			for i := range program.FilesMax + 1 {
 				files[fmt.Sprintf("f%03d", i)] = "x"
 			}
 			write(t, dir, files)
 			return dir
-		}, []string{fmt.Sprintf("more than %d files", operator.FilesMax)}},
+		}, []string{fmt.Sprintf("more than %d files", program.FilesMax)}},
 		"too many bytes in all": {func(t *testing.T, dir string) string {
 			files := map[string]string{}
 			for i := range 9 {
@@ -132,7 +133,7 @@ func TestReadFolderRefuses(t *testing.T) {
 			}
 			write(t, dir, files)
 			return dir
-		}, []string{fmt.Sprintf("more than %d bytes in all", operator.FilesBytesMax)}},
+		}, []string{fmt.Sprintf("more than %d bytes in all", program.FilesBytesMax)}},
 		"not text": {func(t *testing.T, dir string) string {
 			write(t, dir, map[string]string{"a.bin": "\xff\xfe\x00"})
 			return dir
@@ -142,7 +143,7 @@ func TestReadFolderRefuses(t *testing.T) {
 			return dir
 		}, []string{`a\b.txt`, "character"}},
 		"too deep": {func(t *testing.T, dir string) string {
-			write(t, dir, map[string]string{strings.Repeat("d/", operator.PathDepthMax) + "f": "x"})
+			write(t, dir, map[string]string{strings.Repeat("d/", program.PathDepthMax) + "f": "x"})
 			return dir
 		}, []string{"deeper than"}},
 	}
@@ -171,7 +172,7 @@ func TestSplitCommand(t *testing.T) {
 		"  sh   -c  true ":         {"sh", "-c", "true"},
 		`["sh", "-c", "echo a b"]`: {"sh", "-c", "echo a b"},
 		`["./run"]`:                {"./run"},
-		strings.Repeat("a ", operator.CommandArgsMax): slices.Repeat([]string{"a"}, operator.CommandArgsMax),
+		strings.Repeat("a ", program.CommandArgsMax): slices.Repeat([]string{"a"}, program.CommandArgsMax),
 	}
 	for in, want := range good {
 		if got, err := operator.SplitCommand(in); err != nil || !slices.Equal(got, want) {

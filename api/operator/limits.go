@@ -8,25 +8,17 @@ import (
 	"github.com/agora-econ/agora/api/program"
 )
 
-// Limits of the operator API, in one place.
+// Limits of the operator API, in one place. A new agent's program (its
+// files, their paths and sizes, its command) is bounded by api/program's
+// limits, the same for a spawned child.
 const (
-	// FilesMax, FileBytesMax, FilesBytesMax, PathBytesMax, PathDepthMax,
-	// CommandArgsMax and CommandBytesMax bound a new agent's program: the
-	// rules of api/program, the same for a spawned child.
-	FilesMax        = program.FilesMax
-	FileBytesMax    = program.FileBytesMax
-	FilesBytesMax   = program.FilesBytesMax
-	PathBytesMax    = program.PathBytesMax
-	PathDepthMax    = program.PathDepthMax
-	CommandArgsMax  = program.CommandArgsMax
-	CommandBytesMax = program.CommandBytesMax
 	// PayloadBytesMax bounds the first bid's payload, as the book does.
 	PayloadBytesMax = clearing.PayloadBytesMax
 
 	// CreateBodyBytesMax bounds the body of POST /admin/agents: the files
 	// at their largest, with room for JSON's escaping of their contents
 	// (a quote or a newline takes two bytes), and the rest of the request.
-	CreateBodyBytesMax = 2*FilesBytesMax + BodyBytesMax
+	CreateBodyBytesMax = 2*program.FilesBytesMax + BodyBytesMax
 	// BodyBytesMax bounds the body of every other call.
 	BodyBytesMax = 64 << 10
 	// BodyReadTimeout bounds reading a request body; a new agent's files

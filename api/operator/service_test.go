@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/api/program"
 	"github.com/agora-econ/agora/projections/directory"
 )
 
@@ -74,7 +75,7 @@ func TestOpenAPIListsEveryRoute(t *testing.T) {
 		t.Fatalf("the grant is documented as %v", grant)
 	}
 	files := schemas.Components.Schemas["CreateAgentBody"].Properties["files"]
-	if files["type"] != "object" || files["maxProperties"] != float64(operator.FilesMax) {
+	if files["type"] != "object" || files["maxProperties"] != float64(program.FilesMax) {
 		t.Fatalf("the files are documented as %v", files)
 	}
 }

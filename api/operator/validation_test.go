@@ -7,6 +7,7 @@ import (
 
 	"github.com/agora-econ/agora/api/apitest"
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/api/program"
 )
 
 // TestBadInputChangesNothing: every bad field of every route is a 4xx
@@ -42,18 +43,18 @@ func TestBadInputChangesNothing(t *testing.T) {
 	}
 	cpuMem := map[string]any{"cpu_seconds": 2, "memory_mb": 128}
 	manyFiles := map[string]any{}
-	for i := range operator.FilesMax + 1 {
+	for i := range program.FilesMax + 1 {
 		manyFiles[fmt.Sprintf("f%d.txt", i)] = "x"
 	}
 	nineMiB := map[string]any{}
 	for i := range 9 {
 		nineMiB[fmt.Sprintf("big%d.bin", i)] = strings.Repeat("x", 1<<20)
 	}
-	manyArgs := make([]any, operator.CommandArgsMax+1)
+	manyArgs := make([]any, program.CommandArgsMax+1)
 	for i := range manyArgs {
 		manyArgs[i] = "a"
 	}
-	deep := strings.Repeat("d/", operator.PathDepthMax) + "f.py"
+	deep := strings.Repeat("d/", program.PathDepthMax) + "f.py"
 
 	cases := []struct {
 		name         string
@@ -89,7 +90,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"path far too long", "POST", "/admin/agents", body("files", files(strings.Repeat("q", 100_000), "x")), nil, 422, []string{"body.files.qqq", "at most 255"}},
 		{"path too deep", "POST", "/admin/agents", body("files", files(deep, "x")), nil, 422, []string{"body.files.d/d/", "deeper than 16"}},
 		{"file and directory", "POST", "/admin/agents", body("files", files("lib", "x", "lib/a.py", "y")), nil, 422, []string{"body.files.lib/a.py", `"lib" is a file`}},
-		{"file too large", "POST", "/admin/agents", body("files", files("big.py", strings.Repeat("x", operator.FileBytesMax+1))), nil, 422, []string{"body.files.big.py", "at most 1048576"}},
+		{"file too large", "POST", "/admin/agents", body("files", files("big.py", strings.Repeat("x", program.FileBytesMax+1))), nil, 422, []string{"body.files.big.py", "at most 1048576"}},
 		{"files too large", "POST", "/admin/agents", body("files", nineMiB), nil, 422, []string{"body.files", "at most 8388608"}},
 		{"a file that is null", "POST", "/admin/agents", body("files", map[string]any{"a.py": nil, "b.py": "x"}), nil, 422, []string{"body.files.a.py", "expected string"}},
 		{"files not an object", "POST", "/admin/agents", body("files", []any{"main.py"}), nil, 422, []string{"body.files", "expected object"}},
@@ -101,7 +102,7 @@ func TestBadInputChangesNothing(t *testing.T) {
 		{"empty program", "POST", "/admin/agents", body("command", []any{"", "main.py"}), nil, 422, []string{"body.command[0]", "program name is empty"}},
 		{"NUL in an argument", "POST", "/admin/agents", body("command", []any{"python3", "a\x00b"}), nil, 422, []string{"body.command[1]", "NUL"}},
 		{"too many arguments", "POST", "/admin/agents", body("command", manyArgs), nil, 422, []string{"body.command", "64"}},
-		{"command too long", "POST", "/admin/agents", body("command", []any{"python3", strings.Repeat("a", operator.CommandBytesMax)}), nil, 422, []string{"body.command", "at most 4096"}},
+		{"command too long", "POST", "/admin/agents", body("command", []any{"python3", strings.Repeat("a", program.CommandBytesMax)}), nil, 422, []string{"body.command", "at most 4096"}},
 		{"command not strings", "POST", "/admin/agents", body("command", []any{"python3", 3}), nil, 422, []string{"body.command[1]", "expected string"}},
 		// The id.
 		{"bad agent id", "POST", "/admin/agents", body("agent_id", "Momentum!"), nil, 422, []string{"body.agent_id"}},

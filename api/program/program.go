@@ -102,17 +102,8 @@ func checkFiles(f Files, add reporter) {
 			add(loc, nil, "%d bytes, at most %d are allowed in a file", n, FileBytesMax)
 		}
 		total += n
-		// A path cannot be a file and the directory of another file.
-		for dir := p; ; {
-			i := strings.LastIndexByte(dir, '/')
-			if i < 0 {
-				break
-			}
-			dir = dir[:i]
-			if _, isFile := files[dir]; isFile {
-				add(loc, p, "%q is a file, so it cannot be a directory too", dir)
-				break
-			}
+		if dir, ok := executor.FileAsDirectory(files, p); ok {
+			add(loc, p, "%q is a file, so it cannot be a directory too", dir)
 		}
 	}
 	if total > FilesBytesMax {
