@@ -99,7 +99,9 @@ type HoldPlaced struct {
 	AmountMicros Micros    `json:"amount_micros"`
 	Purpose      string    `json:"purpose,omitempty"`
 	Bid          *BidTerms `json:"bid,omitempty"`
-	Trigger      Trigger   `json:"trigger,omitzero"`
+	// Prompt is set for a prompt's hold; the slot queues it from it.
+	Prompt  *PromptTerms `json:"prompt,omitempty"`
+	Trigger Trigger      `json:"trigger,omitzero"`
 }
 
 // PurposeBid marks the hold of a resource bid (its id is the bid id).

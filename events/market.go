@@ -58,3 +58,19 @@ func (MarketCleared) EventSchema() int    { return 1 }
 func (LeaseReleased) EventSchema() int    { return 1 }
 
 func init() { register(MarketConfigured{}, MarketCleared{}, LeaseReleased{}) }
+
+// LeaseGranted leases units of a market outside the clearing's cycles: the
+// attention market's one unit to the prompt the slot activated (its id
+// stands for the execution's). It is released by a LeaseReleased when the
+// human responds.
+type LeaseGranted struct {
+	ExecutionID string  `json:"execution_id"`
+	Units       Units   `json:"units"`
+	Trigger     Trigger `json:"trigger"`
+}
+
+func (LeaseGranted) EventType() string    { return "lease_granted" }
+func (LeaseGranted) EventSchema() int     { return 1 }
+func (e LeaseGranted) Triggered() Trigger { return e.Trigger }
+
+func init() { register(LeaseGranted{}) }

@@ -33,6 +33,8 @@ type Account struct {
 	ReceivedMicros events.Micros `json:"received_micros"`
 	SentMicros     events.Micros `json:"sent_micros"`
 	SpentMicros    events.Micros `json:"spent_micros"`
+	// RewardedMicros are the human's rewards for the agent's prompts.
+	RewardedMicros events.Micros `json:"rewarded_micros,omitempty"`
 	// Command is the agent's program, as recorded at its creation (empty:
 	// the executor's default).
 	Command []string `json:"command,omitempty"`
@@ -95,6 +97,9 @@ func Evolve(a Account, e events.Event) Account {
 	case events.CreditsGranted:
 		a.BalanceMicros += e.AmountMicros
 		a.GrantedMicros += e.AmountMicros
+	case events.HumanRewarded:
+		a.BalanceMicros += e.AmountMicros
+		a.RewardedMicros += e.AmountMicros
 	case events.TransferSent:
 		a.BalanceMicros -= e.AmountMicros
 		a.SentMicros += e.AmountMicros

@@ -31,6 +31,8 @@ func Admit(a Account, e events.Event) error {
 		balance -= e.CostMicros + e.InitialCreditsMicros
 	case events.CreditsGranted:
 		balance += e.AmountMicros
+	case events.HumanRewarded:
+		balance += e.AmountMicros
 	case events.TransferSent:
 		balance -= e.AmountMicros
 	case events.TransferReceived:
@@ -113,6 +115,8 @@ func admitTransition(a Account, e events.Event) error {
 	case events.CreditsBurned:
 		return positive(e.AmountMicros)
 	case events.CreditsGranted:
+		return positive(e.AmountMicros)
+	case events.HumanRewarded:
 		return positive(e.AmountMicros)
 	case events.ChildSpawned:
 		return admitSpawned(a, e)

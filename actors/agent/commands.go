@@ -91,7 +91,9 @@ type PlaceHold struct {
 	AmountMicros events.Micros
 	Purpose      string
 	// Bid is set for a bid's hold; the clearing lists the bid from it.
-	Bid     *events.BidTerms
+	Bid *events.BidTerms
+	// Prompt is set for a prompt's hold; the slot queues it from it.
+	Prompt  *events.PromptTerms
 	Trigger events.Trigger
 }
 

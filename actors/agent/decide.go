@@ -58,6 +58,8 @@ func Decide(a Account, cmd Command) (events.Event, error) {
 		return events.CreditsBurned{AmountMicros: c.AmountMicros, Reason: c.Reason, Trigger: c.Trigger}, nil
 	case Grant:
 		return decideGrant(a, c)
+	case Reward:
+		return decideReward(a, c)
 	case StartExecution:
 		return decideStart(a, c)
 	case ResumeExecution:
@@ -324,7 +326,7 @@ func decidePlaceHold(a Account, c PlaceHold) (events.Event, error) {
 	if err := spend(a, c.AmountMicros); err != nil {
 		return nil, err
 	}
-	return events.HoldPlaced{HoldID: c.HoldID, AmountMicros: c.AmountMicros, Purpose: c.Purpose, Bid: c.Bid, Trigger: c.Trigger}, nil
+	return events.HoldPlaced{HoldID: c.HoldID, AmountMicros: c.AmountMicros, Purpose: c.Purpose, Bid: c.Bid, Prompt: c.Prompt, Trigger: c.Trigger}, nil
 }
 
 func decideIncreaseHold(a Account, c IncreaseHold) (events.Event, error) {

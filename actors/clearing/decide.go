@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -338,38 +339,12 @@ func fits(bundle map[string]events.Units, free map[string]events.Units) bool {
 	return true
 }
 
-func utilizationPPM(leased, supply events.Units) int64 {
-	if supply <= 0 {
-		return 0
-	}
-	// leased <= supply <= 1e18, so leased*1e6 may overflow int64: divide
-	// first when it would.
-	if leased > 9_000_000_000_000 {
-		return int64(leased / (supply / 1_000_000))
-	}
-	return int64(leased) * 1_000_000 / int64(supply)
-}
+func utilizationPPM(leased, supply events.Units) int64 { return market.UtilizationPPM(leased, supply) }
 
-// NextPrice moves a price with its market's utilization: above the high
-// mark it rises by the up step, below the low mark it falls by the down
-// step, always within the market's bounds and by at least one micro-credit
-// so that small prices move too.
+// NextPrice moves a price with its market's utilization (market.NextPrice:
+// the attention market moves its own by the same rule).
 func NextPrice(m events.MarketTerms, r events.PriceRules, utilPPM int64) events.Micros {
-	p := m.PriceMicros
-	switch {
-	case utilPPM > r.HighMarkPPM:
-		up := mulPPM(p, r.StepUpPPM)
-		p += max(up, 1)
-	case utilPPM < r.LowMarkPPM:
-		down := mulPPM(p, r.StepDownPPM)
-		p -= max(down, 1)
-	}
-	return clamp(p, m.MinPriceMicros, m.MaxPriceMicros)
-}
-
-func mulPPM(p events.Micros, ppm int64) events.Micros {
-	// p <= 1e18 and ppm <= 1e6: split to stay inside int64.
-	return p/1_000_000*events.Micros(ppm) + p%1_000_000*events.Micros(ppm)/1_000_000
+	return market.NextPrice(m, r, utilPPM)
 }
 
 func pricesMove(outcomes map[string]events.MarketOutcome) bool {

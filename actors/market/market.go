@@ -126,6 +126,10 @@ func Decide(m Market, cmd Command) (events.Event, error) {
 		return events.MarketCleared{Cycle: c.Cycle, Released: released, Granted: c.Granted, LeasedUnits: leased,
 			SupplyUnits: m.SupplyUnits, UtilizationPPM: c.Outcome.UtilizationPPM, PriceMicros: m.PriceMicros,
 			NewPriceMicros: max(m.MinPriceMicros, min(m.MaxPriceMicros, c.Outcome.NewPriceMicros)), Trigger: c.Trigger}, nil
+	case Lease:
+		return decideLease(m, c)
+	case Reprice:
+		return decideReprice(m, c)
 	case ReleaseLease:
 		u, ok := m.Leases[c.ExecutionID]
 		if !ok {
@@ -158,6 +162,10 @@ func Evolve(m Market, e events.Event) Market {
 	case events.LeaseReleased:
 		delete(m.Leases, e.ExecutionID)
 		m.LeasedUnits -= e.Units
+	case events.LeaseGranted:
+		m.Leases[e.ExecutionID] = e.Units
+		m.LeasedUnits += e.Units
+		m.UtilizationPPM = UtilizationPPM(m.LeasedUnits, m.SupplyUnits)
 	}
 	return m
 }
@@ -210,6 +218,14 @@ func Admit(m Market, e events.Event) error {
 			return fmt.Errorf("%w: lease %s released that is not held", ErrInadmissible, e.ExecutionID)
 		}
 		leased -= e.Units
+	case events.LeaseGranted:
+		if !m.Open() {
+			return fmt.Errorf("%w: %w", ErrInadmissible, ErrNotOpen)
+		}
+		if _, held := m.Leases[e.ExecutionID]; held || e.Units <= 0 {
+			return fmt.Errorf("%w: lease %s granted twice or empty", ErrInadmissible, e.ExecutionID)
+		}
+		leased += e.Units
 	default:
 		return nil
 	}

@@ -38,6 +38,7 @@ var Kinds = map[string]events.Kind{
 	"execution_resumed": events.KindAgent,
 	"child_spawned":     events.KindAgent,
 	"market_configured": events.KindMarket, "market_cleared": events.KindMarket, "lease_released": events.KindMarket,
+	"lease_granted":   events.KindMarket,
 	"book_configured": events.KindClearing, "bid_listed": events.KindClearing, "bid_rejected": events.KindClearing,
 	"bid_raised": events.KindClearing, "bid_withdrawn": events.KindClearing, "bids_cancelled": events.KindClearing,
 	"cycle_cleared": events.KindClearing, "execution_released": events.KindClearing, "lease_renewed": events.KindClearing,
@@ -45,6 +46,9 @@ var Kinds = map[string]events.Kind{
 	// Messages (events/message.go).
 	"message_sent": events.KindAgent, "message_delivered": events.KindAgent, "message_bounced": events.KindAgent,
 	"message_returned": events.KindAgent, "messages_read": events.KindAgent,
+	// The attention slot (events/attention.go).
+	"prompt_queued": events.KindAttention, "prompt_raised": events.KindAttention, "prompt_activated": events.KindAttention,
+	"prompt_answered": events.KindAttention, "prompts_dropped": events.KindAttention, "human_rewarded": events.KindAgent,
 }
 
 // Types returns the Go type of every registered event, sorted by name.
