@@ -105,6 +105,9 @@ type Economy struct {
 	executor *executor.Executor
 	wg       sync.WaitGroup
 	errs     chan error
+
+	// attention is the human's attention slot (attention.go).
+	attention attentionParts
 }
 
 // options are the configuration Open wires.
@@ -224,6 +227,9 @@ func (e *Economy) wire() (err error) {
 	for _, r := range []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.dirRun} {
 		r.AdmitWith(e.live.verdict)
 	}
+	if err := e.wireAttention(); err != nil {
+		return err
+	}
 	var store events.Store = n.store
 	if e.opts.rebuildReadModels {
 		store = nil
@@ -244,7 +250,7 @@ func (e *Economy) newReadModels(store events.Store) (*projections.Group, error) 
 		name string
 		r    *projections.Runner
 	}{{"economy", e.liveRun}, {"history", e.histRun}, {"bidbook", e.bidsRun}, {"markets", e.marketRun}, {"directory", e.dirRun},
-		{"inbox", e.inboxRun}} {
+		{"inbox", e.inboxRun}, {"attention", e.attention.run}} {
 		if err := g.Add(v.name, v.r); err != nil {
 			return nil, err
 		}
@@ -338,6 +344,9 @@ func (e *Economy) drain(timeout time.Duration) {
 	if e.spawns != nil {
 		managers = append(managers, e.spawns)
 	}
+	if e.attention.manager != nil {
+		managers = append(managers, e.attention.manager)
+	}
 	ctx, cancel := context.WithTimeout(e.ctx, timeout)
 	defer cancel()
 	last, err := e.node.log.LastSeq(ctx)
@@ -408,18 +417,23 @@ func (e *Economy) ConfigureMarkets(ctx context.Context) error {
 		}
 	}
 	a := cfg.Allocation
-	rules := events.PriceRules{HighMarkPPM: ppm(a.HighMark), LowMarkPPM: ppm(a.LowMark),
-		StepUpPPM: ppm(a.PriceStepUp), StepDownPPM: ppm(a.PriceStepDown)}
+	rules := eventsPriceRules(a.HighMark, a.LowMark, a.PriceStepUp, a.PriceStepDown)
 	return e.clearing.Configure(ctx, terms, cleared, rules, a.LeaseTimeout(), 0)
 }
 
 func ppm(f float64) int64 { return int64(math.Round(f * 1_000_000)) }
 
+// eventsPriceRules are the price rules of the configuration's fractions,
+// for the clearing and for the attention market alike.
+func eventsPriceRules(high, low, up, down float64) events.PriceRules {
+	return events.PriceRules{HighMarkPPM: ppm(high), LowMarkPPM: ppm(low), StepUpPPM: ppm(up), StepDownPPM: ppm(down)}
+}
+
 // Scheduler is the clearing schedule of the configuration. Its end-of-cycle
 // rule lists the accounts from the directory read model.
 func (e *Economy) Scheduler() *clearing.Scheduler {
 	return &clearing.Scheduler{Service: e.clearing, Accounts: e.accounts, Interval: e.node.cfg.Allocation.Schedule(),
-		Directory: e.standings, Logger: e.node.logger}
+		Directory: e.standings, Logger: e.node.logger, Then: e.attention.service.Tick}
 }
 
 // standings are the directory's accounts as the end-of-cycle rule reads

@@ -11,10 +11,12 @@ import (
 	"pgregory.net/rapid"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/attention"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/eventgen"
+	attnview "github.com/agora-econ/agora/projections/attention"
 	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
@@ -30,10 +32,12 @@ type actorsFold struct {
 	accounts map[string]agent.Account
 	markets  map[string]market.Market
 	books    map[string]clearing.Book
+	slot     attention.Slot
 }
 
 func newActorsFold() *actorsFold {
-	return &actorsFold{accounts: map[string]agent.Account{}, markets: map[string]market.Market{}, books: map[string]clearing.Book{}}
+	return &actorsFold{accounts: map[string]agent.Account{}, markets: map[string]market.Market{}, books: map[string]clearing.Book{},
+		slot: attention.New(events.SlotID)}
 }
 
 func (f *actorsFold) account(id string) agent.Account {
@@ -78,6 +82,11 @@ func (f *actorsFold) apply(kind events.Kind, id string, e events.Event) bool {
 			return false
 		}
 		f.books[id] = clearing.Evolve(b, e)
+	case events.KindAttention:
+		if attention.Admit(f.slot, e) != nil {
+			return false
+		}
+		f.slot = attention.Evolve(f.slot, e)
 	}
 	return true
 }
@@ -90,6 +99,7 @@ type mirrors struct {
 	dir     *directory.View
 	hist    *history.View
 	inbox   *inbox.View
+	slot    *attnview.View
 }
 
 func newMirrors(t *rapid.T) *mirrors {
@@ -101,11 +111,11 @@ func newMirrors(t *rapid.T) *mirrors {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &mirrors{bids: bidbook.New(), markets: m, dir: directory.New(), hist: h, inbox: inbox.New()}
+	return &mirrors{bids: bidbook.New(), markets: m, dir: directory.New(), hist: h, inbox: inbox.New(), slot: attnview.New()}
 }
 
 func (m *mirrors) apply(t *rapid.T, rec events.Record) {
-	for _, v := range []interface{ Apply(events.Record) error }{m.bids, m.markets, m.dir, m.hist, m.inbox} {
+	for _, v := range []interface{ Apply(events.Record) error }{m.bids, m.markets, m.dir, m.hist, m.inbox, m.slot} {
 		// The economy fold admitted the record: every view must apply it.
 		if err := v.Apply(rec); err != nil {
 			t.Fatalf("%T refuses record %d (%s), which the actors admit: %v", v, rec.Seq, rec.Envelope.Type, err)
@@ -203,6 +213,9 @@ func drawRecord(t *rapid.T, seq uint64, actors *actorsFold) (events.Record, even
 	if kind == events.KindSystem {
 		id = events.RecordsID
 	}
+	if kind == events.KindAttention {
+		id = events.SlotID // one slot
+	}
 	if rapid.IntRange(0, 3).Draw(t, "shaped") > 0 {
 		e = shape(t, e, id, actors)
 	}
@@ -214,6 +227,23 @@ func checkMirrors(t *rapid.T, actors *actorsFold, v *mirrors) {
 	checkMarkets(t, actors, v.markets)
 	checkAccounts(t, actors, v.dir, v.hist)
 	checkInboxes(t, actors, v.inbox)
+	checkSlot(t, actors, v.slot)
+}
+
+// checkSlot: the attention read model's active prompt and queue are the
+// slot's, in the slot's order, and so are its counts.
+func checkSlot(t *rapid.T, actors *actorsFold, view *attnview.View) {
+	active, queue := view.Queue()
+	s := actors.slot
+	if (active == nil) != (s.Active == nil) || active != nil && !reflect.DeepEqual(*active, *s.Active) {
+		t.Fatalf("attention: active %+v; the slot holds %+v", active, s.Active)
+	}
+	if want := s.Queue(); !reflect.DeepEqual(queue, want) {
+		t.Fatalf("attention: queue %+v; the slot holds %+v", queue, want)
+	}
+	if c := view.Counts(); c.Waiting != len(s.Waiting) || c.Activations != s.Activations || c.Responses != s.Responses {
+		t.Fatalf("attention: counts %+v; the slot holds %d waiting, %d activations, %d responses", c, len(s.Waiting), s.Activations, s.Responses)
+	}
 }
 
 // checkInboxes: each inbox's unread messages are the ids its account holds
@@ -413,6 +443,9 @@ func shape(t *rapid.T, e events.Event, id string, actors *actorsFold) events.Eve
 			return s
 		}
 	}
+	if s, ok := shapeSlot(t, e, actors.slot); ok {
+		return s
+	}
 	if s, ok := shapeMarket(t, e, actors.market(id)); ok {
 		return s
 	}
@@ -490,6 +523,9 @@ func shapeAgent(t *rapid.T, e events.Event, a agent.Account) (events.Event, bool
 	case events.MessageSent:
 		e.CostMicros, e.InboxLimit = within("cost"), rapid.IntRange(1, 4).Draw(t, "inbox limit")
 		return e, true
+	case events.HumanRewarded:
+		e.AmountMicros = credits(t, "reward", 1, 5)
+		return e, true
 	case events.MessagesRead:
 		if len(a.Unread) == 0 {
 			return e, false
@@ -542,6 +578,64 @@ func shapeMarket(t *rapid.T, e events.Event, m market.Market) (events.Event, boo
 			return e, false
 		}
 		e.ExecutionID, e.Units = x, m.Leases[x]
+		return e, true
+	case events.LeaseGranted:
+		if _, held := m.Leases[e.ExecutionID]; held || m.LeasedUnits >= m.SupplyUnits {
+			return e, false
+		}
+		e.Units = m.SupplyUnits - m.LeasedUnits
+		return e, true
+	}
+	return e, false
+}
+
+// shapeSlot makes e an event the slot admits more often: a prompt of a
+// fresh id queued, a waiting one raised, activated or dropped, the active
+// one answered within the scores' range.
+func shapeSlot(t *rapid.T, e events.Event, s attention.Slot) (events.Event, bool) {
+	switch e := e.(type) {
+	case events.PromptQueued:
+		e.PromptID = "p-" + rapid.SampledFrom([]string{"1", "2", "3", "4", "5", "6"}).Draw(t, "prompt")
+		e.AmountMicros = credits(t, "prompt amount", 1, 5)
+		return e, true
+	case events.PromptRaised:
+		id, ok := pick(t, s.Waiting, "prompt")
+		if !ok {
+			return e, false
+		}
+		e.PromptID, e.AmountMicros = id, s.Waiting[id].AmountMicros+credits(t, "raise", 1, 3)
+		return e, true
+	case events.PromptActivated:
+		if s.Active != nil || len(s.Waiting) == 0 {
+			return e, false
+		}
+		p := s.Queue()[0]
+		e.PromptID, e.AgentID, e.AmountMicros = p.ID, p.AgentID, p.AmountMicros
+		return e, true
+	case events.PromptAnswered:
+		if s.Active == nil {
+			return e, false
+		}
+		e.PromptID, e.AgentID = s.Active.ID, s.Active.AgentID
+		e.Interesting, e.Useful, e.Understandable = rapid.IntRange(0, 10).Draw(t, "i"), rapid.IntRange(0, 10).Draw(t, "u"),
+			rapid.IntRange(0, 10).Draw(t, "d")
+		e.RewardMicros = credits(t, "reward", 0, 5)
+		return e, true
+	case events.PromptsDropped:
+		e.Reason = rapid.SampledFrom([]string{events.DropWithdrawn, events.DropExpired, events.DropCancelled, events.DropUnpaid}).Draw(t, "reason")
+		e.Prompts = nil
+		if e.Reason == events.DropUnpaid {
+			if s.Active == nil {
+				return e, false
+			}
+			e.Prompts = []events.DroppedPrompt{{PromptID: s.Active.ID, AgentID: s.Active.AgentID, AmountMicros: s.Active.AmountMicros}}
+			return e, true
+		}
+		for _, p := range s.Queue() {
+			if rapid.Bool().Draw(t, "drops "+p.ID) {
+				e.Prompts = append(e.Prompts, events.DroppedPrompt{PromptID: p.ID, AgentID: p.AgentID, AmountMicros: p.AmountMicros})
+			}
+		}
 		return e, true
 	}
 	return e, false

@@ -47,6 +47,10 @@ type Scheduler struct {
 	Logger    *slog.Logger
 	// OnCycle, when set, is told of every cycle (metrics, logs).
 	OnCycle func(events.CycleCleared)
+	// Then, when set, runs after every cycle at the cycle's time: the
+	// attention slot's beat (expiry, the attention market's price), which
+	// an idle cycle, writing nothing, must not skip.
+	Then func(ctx context.Context, at time.Time) error
 }
 
 // Run clears until ctx is done.
@@ -79,12 +83,24 @@ func (s *Scheduler) Cycle(ctx context.Context) error {
 	if s.Clock != nil {
 		now = s.Clock
 	}
-	cc, _, err := s.Service.Clear(ctx, now())
+	at := now()
+	cc, _, err := s.Service.Clear(ctx, at)
 	if err != nil {
 		return err
 	}
 	if cc != nil && s.OnCycle != nil {
 		s.OnCycle(*cc)
+	}
+	if s.Then != nil {
+		// A failed beat is tried again at the next tick; the end-of-cycle
+		// rule does not wait for it.
+		if err := s.Then(ctx, at); err != nil && ctx.Err() == nil {
+			logger := s.Logger
+			if logger == nil {
+				logger = slog.Default()
+			}
+			logger.Warn("after the clearing cycle", "err", err)
+		}
 	}
 	if s.Directory == nil || s.Accounts == nil {
 		return nil

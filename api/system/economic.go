@@ -64,7 +64,7 @@ type History struct {
 type HistoryTransaction struct {
 	Seq            uint64    `json:"seq" doc:"The stream sequence of the event."`
 	Time           time.Time `json:"time"`
-	Kind           string    `json:"kind" doc:"What moved the balance: grant, transfer_out, transfer_in, transfer_bounced, transfer_returned, transfer_burned, hold_posted (a bid or prompt paid), burn, death_burn, message_cost, message_returned."`
+	Kind           string    `json:"kind" doc:"What moved the balance: grant, transfer_out, transfer_in, transfer_bounced, transfer_returned, transfer_burned, hold_posted (a bid or prompt paid), burn, death_burn, message_cost, message_returned, reward (the human's reward for a prompt)."`
 	CounterpartyID string    `json:"counterparty_id,omitempty"`
 	Amount         Credits   `json:"amount" doc:"The change to the balance: negative when credits leave it."`
 	Reference      string    `json:"reference,omitempty" doc:"The transfer or hold (bid) id."`

@@ -175,6 +175,9 @@ type Economy struct {
 	// (skipped.go); skippedAt indexes them by sequence.
 	Skipped   []Skipped
 	skippedAt map[uint64]int
+
+	// attention is the slot and its prompts' money (attention.go).
+	attention *attentionLedger
 }
 
 // New returns an empty economy.
@@ -182,7 +185,7 @@ func New() *Economy {
 	return &Economy{Accounts: map[string]agent.Account{}, Markets: map[string]market.Market{},
 		Books: map[string]clearing.Book{}, transfers: newTransferSettlements(),
 		holdsResolved: map[string]struct{}{}, bids: newBidLedger(), execs: newExecutionLedger(),
-		skippedAt: map[uint64]int{}, messages: newMessageSettlements()}
+		skippedAt: map[uint64]int{}, messages: newMessageSettlements(), attention: newAttentionLedger()}
 }
 
 // MarketSummary is one market's headline.
@@ -238,6 +241,8 @@ type Summary struct {
 	// acknowledged (agora skipped).
 	SkippedRecords        int `json:"skipped_records"`
 	UnacknowledgedRecords int `json:"unacknowledged_records"`
+	// Attention is the attention slot's headline.
+	Attention AttentionSummary `json:"attention"`
 }
 
 // Summary returns the headline figures.
@@ -268,6 +273,7 @@ func (e *Economy) Summary() Summary {
 	s.UnreleasedRefusals, s.UnrecordedCycles = len(e.bids.refused), e.bids.unrecordedCycles()
 	s.UnreleasedEnds = len(e.execs.endedLeased)
 	s.TokensUsed = e.TokensUsed
+	s.Attention = e.attentionSummary()
 	s.SkippedRecords = len(e.Skipped)
 	for _, k := range e.Skipped {
 		if !k.Acknowledged {
@@ -301,7 +307,13 @@ func (e *Economy) Apply(r events.Record) error {
 	case events.KindAgent:
 		return e.applyAgent(id, ev, v)
 	case events.KindMarket:
+		if err := e.checkAttentionLease(id, ev, v); err != nil {
+			e.Markets[id] = market.Evolve(e.Markets[id], ev)
+			return err
+		}
 		return e.applyMarket(id, ev, v)
+	case events.KindAttention:
+		return e.applyAttention(id, ev, v)
 	case events.KindClearing:
 		return e.applyBook(id, r.Seq, ev, v)
 	case events.KindSystem:
@@ -329,7 +341,11 @@ func (e *Economy) applyAgent(id string, ev events.Event, v violationFunc) error 
 	if err == nil {
 		err = e.checkSpawn(before, ev, v)
 	}
+	if err == nil {
+		err = e.checkPromptMoney(before, ev, v)
+	}
 	after := e.fold(id, before, ev)
+	e.foldPromptMoney(ev)
 	e.trackBidHold(id, ev)
 	e.trackExecution(ev)
 	if err != nil {

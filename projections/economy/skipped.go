@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/attention"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/events"
@@ -53,6 +54,8 @@ func (e *Economy) admit(r events.Record) (events.Event, *events.BadRecord) {
 			b = clearing.New(id)
 		}
 		err = clearing.Admit(b, ev)
+	case events.KindAttention:
+		err = attention.Admit(e.attention.Slot, ev)
 	}
 	if err != nil {
 		return nil, events.Skip(r, events.ReasonInvariant, err)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/attention"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/events"
@@ -19,7 +20,9 @@ import (
 //
 // Format 2 added the tokens used (tokens_used), beside the messages: a
 // format 1 snapshot would restore neither.
-const snapshotFormat = 2
+//
+// Format 3 added the attention slot and its prompts' money (attention).
+const snapshotFormat = 3
 
 // snapshot is the whole fold as JSON. Besides each actor's state (every
 // account ever created, every market and book, bounded as the actors' own
@@ -59,6 +62,8 @@ type snapshot struct {
 	Messages map[string]transferJSON `json:"messages,omitempty"`
 	OpenMsgs int                     `json:"open_messages,omitempty"`
 	Tokens   int64                   `json:"tokens_used,omitempty"`
+	// Attention is the slot and its prompts' money.
+	Attention *attentionLedger `json:"attention,omitempty"`
 }
 
 type transferJSON struct {
@@ -109,6 +114,7 @@ func (e *Economy) Snapshot() ([]byte, error) {
 		Settled: slices.Sorted(maps.Keys(e.bids.settled)), Refused: e.bids.refused, Cycles: map[string][]cycleJSON{},
 		Paid: map[string]paidJSON{}, Ended: e.execs.endedLeased, Skipped: e.Skipped, Tokens: e.TokensUsed}
 	s.Messages, s.OpenMsgs = e.messages.toJSON(), e.messages.open
+	s.Attention = e.attention
 	for id, l := range e.bids.listings {
 		s.Listings[id] = listingJSON{Agent: l.agent, Amount: l.amount, Terms: l.terms}
 	}
@@ -202,6 +208,13 @@ func (e *Economy) Restore(data []byte) error {
 	for _, k := range s.Skipped {
 		n.skippedAt[k.Seq] = len(n.Skipped)
 		n.Skipped = append(n.Skipped, k)
+	}
+	if s.Attention != nil {
+		s.Attention.init()
+		if s.Attention.Slot.Waiting == nil {
+			s.Attention.Slot.Waiting = map[string]attention.Prompt{}
+		}
+		n.attention = s.Attention
 	}
 	*e = *n
 	return nil

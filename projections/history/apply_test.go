@@ -421,6 +421,11 @@ func TestEveryMoneyEventIsClassified(t *testing.T) {
 		// if it bounced (message_returned); at the recipient it is burned
 		// in flight and moves no balance.
 		"message_sent": true, "message_returned": true, "message_delivered": true, "message_bounced": true,
+		// The human's reward is minted to the agent (a transaction); the
+		// slot's events carry prompt amounts and rewards, and money moves
+		// only in the accounts (holds placed, posted, voided).
+		"human_rewarded": true, "prompt_queued": true, "prompt_raised": true, "prompt_activated": true,
+		"prompt_answered": true, "prompts_dropped": true,
 	}
 	micros := reflect.TypeFor[events.Micros]()
 	for _, name := range events.Types() {

@@ -139,6 +139,8 @@ func (f *fold) event(e events.Event) {
 			Memo:      fmt.Sprintf("spawn cost %s, initial credits %s", e.CostMicros, e.InitialCreditsMicros)})
 	case events.CreditsGranted:
 		f.add(Transaction{Kind: KindGrant, AmountMicros: e.AmountMicros, Memo: e.Reason})
+	case events.HumanRewarded:
+		f.add(Transaction{Kind: KindReward, AmountMicros: e.AmountMicros, Reference: e.PromptID, Memo: "the human's reward"})
 	case events.TransferSent:
 		s.transfers[e.TransferID] = pendingTransfer{from: f.agentID, to: e.ToAgentID, memo: e.Memo}
 		f.add(Transaction{Kind: KindTransferOut, CounterpartyID: e.ToAgentID,

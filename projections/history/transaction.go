@@ -52,6 +52,9 @@ const (
 	// KindSpawned is a spawned child's initial credits reaching its
 	// balance at its creation; the counterparty is its parent.
 	KindSpawned Kind = "spawned"
+	// KindReward is the human's reward for a prompt, minted to its agent
+	// (human_rewarded); the reference is the prompt.
+	KindReward Kind = "reward"
 )
 
 // Transaction is one entry of an agent's history. AmountMicros is the change

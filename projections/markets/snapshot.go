@@ -14,7 +14,9 @@ import (
 // snapshotFormat is the version of what Snapshot writes (see
 // projections.MarshalSnapshot). Format 2 added what the running
 // executions that ended used: a format 1 snapshot would lose it.
-const snapshotFormat = 2
+//
+// Format 3 added the prompts waiting in the attention slot (prompts).
+const snapshotFormat = 3
 
 // snapshot is the read model as JSON: each market's own state (as the
 // market actor's snapshot holds it), its recent transactions (at most the
@@ -34,6 +36,9 @@ type marketSnapshot struct {
 	// Recent are the transactions, oldest first.
 	Recent  []Transaction            `json:"recent,omitempty"`
 	Running map[string]executionJSON `json:"running,omitempty"`
+	// Prompts are the prompts waiting in the attention slot, for the
+	// attention market.
+	Prompts []string `json:"prompts,omitempty"`
 }
 
 type executionJSON struct {
@@ -60,7 +65,8 @@ func (s *State) snapshot() snapshot {
 		e := s.entries[r]
 		recent := e.recent.Newest(0)
 		slices.Reverse(recent)
-		m := marketSnapshot{Market: e.market, Recent: recent, Running: map[string]executionJSON{}}
+		m := marketSnapshot{Market: e.market, Recent: recent, Running: map[string]executionJSON{},
+			Prompts: slices.Sorted(maps.Keys(e.prompts))}
 		for id, x := range e.running {
 			j := executionJSON{BidID: x.bidID, AgentID: x.agentID, BeneficiaryID: x.beneficiaryID}
 			if x.ended {
@@ -108,6 +114,12 @@ func (v *View) restore(snap snapshot) error {
 				r.used, r.ended = *x.Used, true
 			}
 			e.running[id] = r
+		}
+		if len(m.Prompts) > 0 {
+			e.prompts = map[string]struct{}{}
+			for _, id := range m.Prompts {
+				e.prompts[id] = struct{}{}
+			}
 		}
 	}
 	if snap.Books == nil {

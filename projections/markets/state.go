@@ -41,6 +41,9 @@ type entry struct {
 	// bid and agent when their units are released.
 	running map[string]execution
 	version uint64
+	// prompts are the prompts waiting in the attention slot's queue: the
+	// attention market's open bids (attention.go).
+	prompts map[string]struct{}
 }
 
 type execution struct {
@@ -99,7 +102,7 @@ func Apply(s *State, rec events.Record) error {
 	if kind == events.KindAgent && rec.Envelope.Type == (events.ExecutionEnded{}).EventType() {
 		return s.ended(rec)
 	}
-	if kind != events.KindMarket && kind != events.KindClearing {
+	if kind != events.KindMarket && kind != events.KindClearing && kind != events.KindAttention {
 		return nil
 	}
 	e, err := events.Read(rec)
@@ -107,7 +110,11 @@ func Apply(s *State, rec events.Record) error {
 		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	s.init()
-	if kind == events.KindMarket {
+	if kind == events.KindAttention {
+		if id == events.SlotID {
+			s.attention(rec, e)
+		}
+	} else if kind == events.KindMarket {
 		s.market(rec, id, e)
 	} else {
 		s.clearing(rec, id, e)
@@ -118,7 +125,7 @@ func Apply(s *State, rec events.Record) error {
 // market folds one event of the market of resource.
 func (s *State) market(rec events.Record, resource string, ev events.Event) {
 	switch ev := ev.(type) {
-	case events.MarketConfigured, events.MarketCleared, events.LeaseReleased:
+	case events.MarketConfigured, events.MarketCleared, events.LeaseReleased, events.LeaseGranted:
 		m := s.touch(resource)
 		m.market = market.Evolve(m.market, ev)
 		switch ev := ev.(type) {
@@ -229,7 +236,7 @@ func (e *entry) state() MarketState {
 	m := e.market
 	return MarketState{Resource: m.Resource, SupplyUnits: m.SupplyUnits, LeasedUnits: m.LeasedUnits,
 		UtilizationPPM: utilizationPPM(m.LeasedUnits, m.SupplyUnits), PriceMicros: m.PriceMicros,
-		ActiveBids: e.active, RecentTransactions: e.recent.Newest(0)}
+		ActiveBids: e.active + len(e.prompts), RecentTransactions: e.recent.Newest(0)}
 }
 
 // changedSince returns the open markets changed after version, sorted by
