@@ -46,6 +46,9 @@ func (e *Economy) systemService(tickets *ticket.Registry, spawner system.Spawner
 		Freshness: e.freshness(),
 		Inbox:     e.inbox,
 		Spawner:   spawner,
+		// The attention slot and its read model.
+		Attention:     e.attention.service,
+		AttentionView: e.attention.view,
 	}, system.Options{
 		Config: publicConfig(cfg),
 		Inference: system.Inference{URL: cfg.Inference.URL, APIKey: cfg.Inference.Key(os.Getenv),
@@ -79,7 +82,7 @@ func (e *Economy) serveHTTP(name string, ln net.Listener, h http.Handler) {
 
 // freshness is every read model the APIs read from.
 func (e *Economy) freshness() freshness {
-	return freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun, e.dirRun, e.inboxRun}}
+	return freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun, e.dirRun, e.inboxRun, e.attention.run}}
 }
 
 // operatorAPI builds the operator API, creating agents through creator,
@@ -94,6 +97,9 @@ func (e *Economy) operatorAPI(creator operator.Creator, token string, logger *sl
 		Accounts:  e.accounts,
 		Book:      e.clearing,
 		Records:   e.records,
+		// The attention slot and its read model.
+		Attention:     e.attention.service,
+		AttentionView: e.attention.view,
 	}, operator.Options{Token: token, Logger: logger})
 	return h, err
 }

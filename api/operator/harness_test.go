@@ -18,6 +18,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/attention"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/executor/ticket"
 	"github.com/agora-econ/agora/actors/records"
@@ -29,6 +30,7 @@ import (
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/events/natslog/natstest"
 	"github.com/agora-econ/agora/projections"
+	attnview "github.com/agora-econ/agora/projections/attention"
 	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
@@ -55,6 +57,10 @@ var (
 	}
 	testCleared = []string{"cpu_seconds", "memory_mb", "tokens"}
 	testRules   = events.PriceRules{HighMarkPPM: 800_000, LowMarkPPM: 200_000, StepUpPPM: 100_000, StepDownPPM: 100_000}
+	// testAttention are the slot's rules: 50 credits per point, prompts
+	// never expire.
+	testAttention = attention.Rules{Rates: attention.Rates{Interesting: events.Credits(50), Useful: events.Credits(50),
+		Understandable: events.Credits(50)}, Price: testRules}
 )
 
 // economyForTest is a real economy on an embedded JetStream server, wired
@@ -78,6 +84,9 @@ type economyForTest struct {
 	directory *directory.View
 	markets   *markets.View
 	creator   *creator
+	// attention is the slot's service, attnView its read model.
+	attention *attention.Service
+	attnView  *attnview.View
 
 	handler http.Handler
 	server  *httptest.Server
@@ -115,7 +124,14 @@ func startEconomy(t testing.TB) *economyForTest {
 	if e.clearing, err = clearing.NewService(host, e.accounts, book, pool); err != nil {
 		t.Fatal(err)
 	}
-	e.managers = []*runtime.ManagerRunner{transfers, book}
+	slot, err := runtime.NewManagerRunner(attention.Manager(), host, log, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.attention, err = attention.NewService(host, e.accounts, slot, testAttention); err != nil {
+		t.Fatal(err)
+	}
+	e.managers = []*runtime.ManagerRunner{transfers, book, slot}
 	if e.records, err = records.NewService(host); err != nil {
 		t.Fatal(err)
 	}
@@ -129,7 +145,8 @@ func startEconomy(t testing.TB) *economyForTest {
 	}
 	e.directory = directory.New()
 	e.economy = &economyFold{eco: economy.New()}
-	for _, view := range []projections.Projection{historyView, bids, e.markets, e.directory, e.economy} {
+	e.attnView = attnview.New()
+	for _, view := range []projections.Projection{historyView, bids, e.markets, e.directory, e.economy, e.attnView} {
 		r, err := projections.NewRunner(log, view)
 		if err != nil {
 			t.Fatal(err)
@@ -170,7 +187,7 @@ func startEconomy(t testing.TB) *economyForTest {
 	}
 	systemService, err := system.New(system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing,
 		History: historyView, Markets: e.markets, Bids: bids, Directory: e.directory, Freshness: fresh,
-		Inbox: inbox.New(), Spawner: noSpawner{}}, system.Options{}) // no message reaches it in these tests
+		Inbox: inbox.New(), Spawner: noSpawner{}, Attention: e.attention, AttentionView: e.attnView}, system.Options{}) // no message reaches it in these tests
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +207,7 @@ func startEconomy(t testing.TB) *economyForTest {
 func (e *economyForTest) deps() operator.Deps {
 	return operator.Deps{Directory: e.directory, Markets: e.markets, Creator: e.creator,
 		Freshness: freshness{log: e.log, runners: e.runners}, Economy: e.economy, Accounts: e.accounts, Book: e.clearing,
-		Records: e.records}
+		Records: e.records, Attention: e.attention, AttentionView: e.attnView}
 }
 
 // create opens an account with a grant directly, as genesis is created.

@@ -139,6 +139,10 @@ type Deps struct {
 	Accounts  Accounts
 	Book      Book
 	Records   Records
+	// Attention is the attention slot (*attention.Service);
+	// AttentionView its read model (*attention.View of projections).
+	Attention     Attention
+	AttentionView AttentionView
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -151,6 +155,7 @@ func (d Deps) check() error {
 	}{
 		{"Directory", d.Directory}, {"Markets", d.Markets}, {"Creator", d.Creator}, {"Freshness", d.Freshness},
 		{"Economy", d.Economy}, {"Accounts", d.Accounts}, {"Book", d.Book}, {"Records", d.Records},
+		{"Attention", d.Attention}, {"AttentionView", d.AttentionView},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

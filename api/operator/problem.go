@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/attention"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/records"
 	"github.com/agora-econ/agora/actors/runtime"
@@ -28,10 +29,12 @@ var statuses = []problem.Status{
 	{Err: clearing.ErrInvalidBundle, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrExceedsSupply, Code: http.StatusUnprocessableEntity},
 	{Err: clearing.ErrBelowReserve, Code: http.StatusUnprocessableEntity},
+	{Err: attention.ErrInvalidResponse, Code: http.StatusUnprocessableEntity},
 	// Whom it names.
 	{Err: agent.ErrUnknownAgent, Code: http.StatusNotFound},
 	// The state it meets.
 	{Err: agent.ErrAgentExists, Code: http.StatusConflict},
+	{Err: attention.ErrNotActive, Code: http.StatusConflict},
 	{Err: agent.ErrInsufficientCredits, Code: http.StatusConflict},
 	{Err: agent.ErrAgentDead, Code: http.StatusConflict},
 	{Err: agent.ErrTooManyHolds, Code: http.StatusConflict},

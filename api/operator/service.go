@@ -88,6 +88,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	s.registerPowers(api)
 	s.registerStatus(api)
 	s.registerSkipped(api)
+	s.registerAttention(api)
 	if err := s.registerMetrics(api); err != nil {
 		return nil, nil, err
 	}
@@ -103,12 +104,25 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 func Beside(admin, rest http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/metrics" {
+		if p == "/admin" || strings.HasPrefix(p, "/admin/") || p == "/metrics" || humanPath(p) {
 			admin.ServeHTTP(w, r)
 			return
 		}
 		rest.ServeHTTP(w, r)
 	})
+}
+
+// humanPath reports whether p is one of the human's routes that SPEC.md
+// 3.3 puts outside /admin: GET /attention/active, POST
+// /attention/prompt/{id}/response (and /skip), GET /attention/responses.
+// The System Service's own /attention/* routes are every other path;
+// the operator's view of the queue is /admin/attention/queue.
+func humanPath(p string) bool {
+	if p == "/attention/active" || p == "/attention/responses" {
+		return true
+	}
+	rest, ok := strings.CutPrefix(p, "/attention/prompt/")
+	return ok && (strings.HasSuffix(rest, "/response") || strings.HasSuffix(rest, "/skip"))
 }
 
 func apiConfig() huma.Config {

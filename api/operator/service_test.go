@@ -17,6 +17,8 @@ var routes = [][2]string{
 	{"get", "/admin/agents"}, {"get", "/admin/agents/{id}"}, {"post", "/admin/agents"}, {"get", "/admin/status"}, {"get", "/metrics"},
 	{"post", "/admin/agents/{id}/fund"}, {"post", "/admin/agents/{id}/bids"}, {"post", "/admin/agents/{id}/kill"},
 	{"get", "/admin/skipped"}, {"post", "/admin/skipped/{seq}/acknowledge"},
+	{"get", "/attention/active"}, {"post", "/attention/prompt/{id}/response"}, {"post", "/attention/prompt/{id}/skip"},
+	{"get", "/attention/responses"}, {"get", "/admin/attention/queue"},
 }
 
 // TestOpenAPIListsEveryRoute: /admin/openapi.json is an OpenAPI 3.1

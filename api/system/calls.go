@@ -47,6 +47,9 @@ func (s *service) answer(ctx context.Context, call Call) Reply {
 }
 
 func (s *service) run(ctx context.Context, c caller, call Call) (any, error) {
+	if v, err, ok := s.runAttention(ctx, c, call); ok {
+		return v, err
+	}
 	switch m := call.(type) {
 	case GetBalance:
 		return s.getBalance(ctx, c)

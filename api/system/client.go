@@ -116,6 +116,9 @@ type route struct {
 // do makes call over HTTP and decodes the answer into the value the
 // service's actor would have answered.
 func (c *client) do(ctx context.Context, call Call) (any, error) {
+	if v, err, ok := c.doAttention(ctx, call); ok {
+		return v, err
+	}
 	switch m := call.(type) {
 	case GetBalance:
 		return fetch[Balance](ctx, c, m, route{method: http.MethodGet, path: "/economic/balance"})

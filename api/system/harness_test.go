@@ -16,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/attention"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/executor/ticket"
 	"github.com/agora-econ/agora/actors/runtime"
@@ -25,6 +26,7 @@ import (
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/events/natslog/natstest"
 	"github.com/agora-econ/agora/projections"
+	attnview "github.com/agora-econ/agora/projections/attention"
 	"github.com/agora-econ/agora/projections/bidbook"
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/history"
@@ -47,6 +49,10 @@ var (
 	}
 	testCleared = []string{"cpu_seconds", "memory_mb", "tokens"}
 	testRules   = events.PriceRules{HighMarkPPM: 800_000, LowMarkPPM: 200_000, StepUpPPM: 100_000, StepDownPPM: 100_000}
+	// testAttention are the slot's rules: 50 credits per point, prompts
+	// never expire.
+	testAttention = attention.Rules{Rates: attention.Rates{Interesting: events.Credits(50), Useful: events.Credits(50),
+		Understandable: events.Credits(50)}, Price: testRules}
 )
 
 // economyForTest is a real economy on an embedded JetStream server, wired
@@ -67,6 +73,9 @@ type economyForTest struct {
 	bids      *bidbook.View
 	directory *directory.View
 	inbox     *inbox.View
+	// attention is the slot's service, attnView its read model.
+	attention *attention.Service
+	attnView  *attnview.View
 
 	handler http.Handler
 	service *system.Service
@@ -117,7 +126,14 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 	if e.clearing, err = clearing.NewService(host, e.accounts, book, pool); err != nil {
 		t.Fatal(err)
 	}
-	e.managers = []*runtime.ManagerRunner{transfers, book}
+	slot, err := runtime.NewManagerRunner(attention.Manager(), host, log, store, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e.attention, err = attention.NewService(host, e.accounts, slot, testAttention); err != nil {
+		t.Fatal(err)
+	}
+	e.managers = []*runtime.ManagerRunner{transfers, book, slot}
 	if e.history, err = history.New(); err != nil {
 		t.Fatal(err)
 	}
@@ -128,7 +144,8 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 	}
 	e.directory = directory.New()
 	e.inbox = inbox.New()
-	for _, view := range []projections.Projection{e.history, e.bids, marketView, e.directory, e.inbox} {
+	e.attnView = attnview.New()
+	for _, view := range []projections.Projection{e.history, e.bids, marketView, e.directory, e.inbox, e.attnView} {
 		r, err := projections.NewRunner(log, view)
 		if err != nil {
 			t.Fatal(err)
@@ -190,7 +207,7 @@ func startEconomy(t testing.TB, o harnessOptions) *economyForTest {
 func (e *economyForTest) deps() system.Deps {
 	return system.Deps{Tickets: e.tickets, Ledger: e.accounts, Book: e.clearing, History: e.history, Markets: e.markets,
 		Bids: e.bids, Directory: e.directory, Freshness: freshness{log: e.log, runners: e.runners}, Inbox: e.inbox,
-		Spawner: noSpawner{}}
+		Spawner: noSpawner{}, Attention: e.attention, AttentionView: e.attnView}
 }
 
 // noSpawner fills the Spawner of this harness, which has no workspaces

@@ -122,6 +122,10 @@ type Deps struct {
 	Inbox InboxPort
 	// Spawner spawns children (package economy's spawner).
 	Spawner Spawner
+	// Attention is the attention slot (*attention.Service); AttentionView
+	// its read model (*attention.View of projections).
+	Attention     AttentionService
+	AttentionView AttentionView
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -134,7 +138,7 @@ func (d Deps) check() error {
 	}{
 		{"Tickets", d.Tickets}, {"Ledger", d.Ledger}, {"Book", d.Book}, {"History", d.History},
 		{"Markets", d.Markets}, {"Bids", d.Bids}, {"Directory", d.Directory}, {"Freshness", d.Freshness}, {"Inbox", d.Inbox},
-		{"Spawner", d.Spawner},
+		{"Spawner", d.Spawner}, {"Attention", d.Attention}, {"AttentionView", d.AttentionView},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

@@ -6,6 +6,7 @@ import (
 	"net/http"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/actors/attention"
 	"github.com/agora-econ/agora/actors/clearing"
 	"github.com/agora-econ/agora/actors/executor"
 	"github.com/agora-econ/agora/actors/executor/ticket"
@@ -58,6 +59,14 @@ var statuses = []problem.Status{
 	{Err: agent.ErrExistsWithDifferentAmount, Code: http.StatusConflict},
 	{Err: agent.ErrTooManyHolds, Code: http.StatusConflict},
 	{Err: agent.ErrInboxFull, Code: http.StatusConflict},
+	// The attention slot.
+	{Err: attention.ErrInvalidPrompt, Code: http.StatusUnprocessableEntity},
+	{Err: attention.ErrBelowReserve, Code: http.StatusUnprocessableEntity},
+	{Err: attention.ErrInvalidResponse, Code: http.StatusUnprocessableEntity},
+	{Err: attention.ErrUnknownPrompt, Code: http.StatusNotFound},
+	{Err: attention.ErrPromptActive, Code: http.StatusConflict},
+	{Err: attention.ErrNotActive, Code: http.StatusConflict},
+	{Err: attention.ErrQueueFull, Code: http.StatusConflict},
 	{Err: clearing.ErrBidNotOpen, Code: http.StatusConflict},
 	{Err: agent.ErrAgentExists, Code: http.StatusConflict},
 	{Err: ErrPopulationLimit, Code: http.StatusConflict},

@@ -159,6 +159,7 @@ func newService(deps Deps, opts Options, adm *admission) (*Service, error) {
 	s.registerEconomic(api)
 	s.registerMarket(api)
 	s.registerSocial(api)
+	s.registerAttention(api)
 	s.registerMessages(api)
 	s.registerSpawn(api)
 	s.registerInference(api)

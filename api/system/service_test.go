@@ -25,6 +25,9 @@ var routes = [][2]string{
 	{"get", "/system/execution"}, {"get", "/system/config"}, {"get", "/system/time"},
 	// Messages.
 	{"post", "/social/message"}, {"get", "/social/inbox"},
+	// Attention.
+	{"post", "/attention/prompt"}, {"patch", "/attention/prompt/{id}"}, {"delete", "/attention/prompt/{id}"},
+	{"get", "/attention/queue"},
 }
 
 // TestOpenAPIListsEveryRoute: /openapi.json is an OpenAPI 3.1 document

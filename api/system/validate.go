@@ -21,6 +21,9 @@ func validate(call Call) error {
 	if err, ok := validateMessages(call); ok {
 		return err
 	}
+	if err, ok := validateAttention(call); ok {
+		return err
+	}
 	switch m := call.(type) {
 	case Transfer:
 		return firstError(

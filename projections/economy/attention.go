@@ -5,6 +5,8 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/attention"
+	"github.com/agora-econ/agora/actors/clearing"
+	"github.com/agora-econ/agora/actors/market"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -140,19 +142,40 @@ func (e *Economy) foldPromptMoney(ev events.Event) {
 	}
 }
 
-// checkAttentionLease checks a lease of the attention market outside the
-// cycles: only to the active prompt.
-func (e *Economy) checkAttentionLease(resource string, ev events.Event, v violationFunc) error {
-	g, ok := ev.(events.LeaseGranted)
+// applyAttentionMarket checks and folds what a market does outside the
+// clearing's cycles (ok false for anything else): a lease granted, only
+// to the active prompt and only in the attention market; and the
+// attention market's own price move (a market_cleared without trigger,
+// leases or releases).
+func (e *Economy) applyAttentionMarket(resource string, ev events.Event, v violationFunc) (error, bool) {
+	var err error
+	switch ev := ev.(type) {
+	case events.LeaseGranted:
+		active := e.attention.Slot.Active
+		if resource != attention.Resource || active == nil || active.ID != ev.ExecutionID {
+			err = v("attention leased to the active prompt", "market %s leases %s to %s; the active prompt is %v", resource, ev.Units,
+				ev.ExecutionID, active)
+		}
+	case events.MarketCleared:
+		if resource != attention.Resource || ev.Trigger.Manager == clearing.ManagerName {
+			return nil, false
+		}
+		if ev.Trigger.Seq != 0 || len(ev.Granted) > 0 || len(ev.Released) > 0 {
+			err = v("markets record the clearing's cycles", "market %s clears leases with trigger %+v, not the clearing's", resource, ev.Trigger)
+		}
+	default:
+		return nil, false
+	}
+	m, ok := e.Markets[resource]
 	if !ok {
-		return nil
+		m = market.New(resource)
 	}
-	active := e.attention.Slot.Active
-	if resource != attention.Resource || active == nil || active.ID != g.ExecutionID {
-		return v("attention leased to the active prompt", "market %s leases %s to %s; the active prompt is %v", resource, g.Units,
-			g.ExecutionID, active)
+	after := market.Evolve(m, ev)
+	e.Markets[resource] = after
+	if err != nil {
+		return err, true
 	}
-	return nil
+	return checkMarketAfter(after, ev, v), true
 }
 
 // AttentionSummary is the slot's headline.

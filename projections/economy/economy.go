@@ -307,8 +307,7 @@ func (e *Economy) Apply(r events.Record) error {
 	case events.KindAgent:
 		return e.applyAgent(id, ev, v)
 	case events.KindMarket:
-		if err := e.checkAttentionLease(id, ev, v); err != nil {
-			e.Markets[id] = market.Evolve(e.Markets[id], ev)
+		if err, ok := e.applyAttentionMarket(id, ev, v); ok {
 			return err
 		}
 		return e.applyMarket(id, ev, v)
