@@ -26,7 +26,9 @@ func newAuditCommand() *cobra.Command {
 use, checking after every event: conservation of credits (sum of balances + in
 flight = minted - burned, exact to the micro-credit), no negative balance, held
 or available, held <= balance, every hold and every transfer resolved at most
-once, dead agents never act; and every actor's hash chain: each event names
+once, dead agents never act, at most one prompt in front of the human and
+each prompt rewarded at most once, for what the response earned (SPEC.md 4,
+invariant 5); and every actor's hash chain: each event names
 the hash of the actor's event before it, so a record edited, deleted, inserted
 or moved in the log breaks a link. Prints a summary; exits 1 naming the stream
 sequence of the first violation or broken link. With the economy stopped it opens --data; with
@@ -158,6 +160,9 @@ func printSummary(out io.Writer, s economy.Summary) {
 	fmt.Fprintf(out, "in flight    %s (%d transfers, %d messages)\n", s.InFlightMicros, s.OpenTransfers, s.OpenMessages)
 	fmt.Fprintf(out, "executions   %d started (%d running), %d inference tokens used\n", s.ExecutionsStarted,
 		s.ExecutionsRunning, s.TokensUsed)
+	a := s.Attention
+	fmt.Fprintf(out, "attention    %d prompts shown, %d answered, %d waiting, %s rewarded\n", a.Activations, a.Responses, a.Waiting,
+		a.RewardedMicros)
 	if s.SkippedRecords > 0 {
 		fmt.Fprintf(out, "skipped      %d records (%d not acknowledged; see agora skipped)\n", s.SkippedRecords, s.UnacknowledgedRecords)
 	}
