@@ -14,6 +14,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/api/program"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
 )
@@ -110,7 +111,7 @@ func TestOperatorPowers(t *testing.T) {
 			t.Fatal(err)
 		}
 		big := t.TempDir()
-		if err := os.WriteFile(filepath.Join(big, "big.txt"), []byte(strings.Repeat("x", operator.FileBytesMax+1)), 0o600); err != nil {
+		if err := os.WriteFile(filepath.Join(big, "big.txt"), []byte(strings.Repeat("x", program.FileBytesMax+1)), 0o600); err != nil {
 			t.Fatal(err)
 		}
 		for _, c := range []struct {
