@@ -391,7 +391,7 @@ func checkAccounts(t *rapid.T, actors *actorsFold, dir *directory.View, hist *hi
 		}
 		d, ok := dir.Get(id)
 		if !ok || string(d.Status) != string(a.Status) || d.BalanceMicros != a.BalanceMicros || d.HeldMicros != a.HeldMicros ||
-			d.GrantMicros != a.GrantedMicros || d.ReceivedMicros != a.ReceivedMicros || d.SentMicros != a.SentMicros ||
+			d.GrantMicros != a.GrantedMicros || d.ReceivedMicros != a.ReceivedMicros || d.RewardMicros != a.RewardedMicros || d.SentMicros != a.SentMicros ||
 			d.ExecutionCount != a.ExecutionCount || d.ExecutionsRunning != len(a.Executions) || d.ParentID != a.ParentID ||
 			!slices.Equal(d.Command, a.Command) {
 			t.Fatalf("directory: %s is %+v; the account is %+v", id, d, a)

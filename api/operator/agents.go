@@ -97,6 +97,7 @@ type Earned struct {
 	Total             system.Credits `json:"total"`
 	Grant             system.Credits `json:"grant" doc:"Minted to it: its creation's grant and the operator's grants since."`
 	TransfersReceived system.Credits `json:"transfers_received"`
+	Rewards           system.Credits `json:"rewards" doc:"The human's rewards for its prompts (minted)."`
 }
 
 // Spent is what an agent let go of by its own acts.
@@ -212,7 +213,7 @@ func RecordOf(a directory.Agent) AgentRecord {
 		DiedAt: optionalTime(a.DiedAt), DeathReason: a.DeathReason,
 		Balance: system.Credits(a.BalanceMicros), Held: system.Credits(a.HeldMicros), Available: system.Credits(a.Available()),
 		Earned: Earned{Total: system.Credits(a.EarnedMicros()), Grant: system.Credits(a.GrantMicros),
-			TransfersReceived: system.Credits(a.ReceivedMicros)},
+			TransfersReceived: system.Credits(a.ReceivedMicros), Rewards: system.Credits(a.RewardMicros)},
 		Spent: Spent{Total: system.Credits(a.SpentMicros()), Payments: system.Credits(a.PaidMicros),
 			TransfersSent: system.Credits(a.SentMicros), Burned: system.Credits(a.BurnedMicros)},
 		DeathBurned: system.Credits(a.DeathBurnedMicros),

@@ -59,9 +59,10 @@ type Agent struct {
 
 	// What the agent earned: its grants (at creation, and the operator's
 	// credits_granted since) and the transfers it received.
-	// (Human rewards belong here too once their event exists.)
 	GrantMicros    events.Micros `json:"grant_micros"`
 	ReceivedMicros events.Micros `json:"received_micros"`
+	// RewardMicros are the human's rewards for its prompts (minted).
+	RewardMicros events.Micros `json:"reward_micros,omitempty"`
 	// What it spent: bids and prompts paid, transfers sent (less those
 	// returned to it), credits burned (spawn and message costs).
 	PaidMicros   events.Micros `json:"paid_micros"`
@@ -88,9 +89,9 @@ type Agent struct {
 // Available is what the agent may still commit: balance minus held.
 func (a Agent) Available() events.Micros { return a.BalanceMicros - a.HeldMicros }
 
-// EarnedMicros is every credit the agent received: its grant and the
-// transfers it was sent.
-func (a Agent) EarnedMicros() events.Micros { return a.GrantMicros + a.ReceivedMicros }
+// EarnedMicros is every credit the agent received: its grant, the
+// transfers it was sent and the human's rewards.
+func (a Agent) EarnedMicros() events.Micros { return a.GrantMicros + a.ReceivedMicros + a.RewardMicros }
 
 // SpentMicros is every credit the agent let go of by its own acts:
 // payments, transfers sent and burns. Its death's burn is not among them.

@@ -251,7 +251,7 @@ func (f fold) event(e events.Event) {
 func (f fold) sync() {
 	acc, a, t := f.a.account, &f.a.agent, &f.s.totals
 	b := f.before
-	t.MintedMicros += acc.GrantedMicros - b.GrantedMicros
+	t.MintedMicros += acc.GrantedMicros - b.GrantedMicros + acc.RewardedMicros - b.RewardedMicros
 	t.BalanceMicros += acc.BalanceMicros - b.BalanceMicros
 	t.HeldMicros += acc.HeldMicros - b.HeldMicros
 	t.ExecutionsStarted += acc.ExecutionCount - b.ExecutionCount
@@ -276,6 +276,7 @@ func (f fold) sync() {
 	a.ParentID, a.Command = acc.ParentID, acc.Command
 	a.BalanceMicros, a.HeldMicros = acc.BalanceMicros, acc.HeldMicros
 	a.GrantMicros, a.ReceivedMicros, a.SentMicros = acc.GrantedMicros, acc.ReceivedMicros, acc.SentMicros
+	a.RewardMicros = acc.RewardedMicros
 	a.ExecutionCount, a.ExecutionsRunning = acc.ExecutionCount, len(acc.Executions)
 }
 
