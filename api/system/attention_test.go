@@ -104,3 +104,48 @@ func TestPromptDoorsAnswerAlike(t *testing.T) {
 		t.Fatalf("refused calls wrote to the log: %d -> %d", seq, e.lastSeq())
 	}
 }
+
+// TestPromptClientAnswersAsTheActor: a Go agent's client (the actor that
+// makes its calls over AGORA_URL) answers the attention calls as the
+// service's actor does, and a retry by the client applies nothing more.
+func TestPromptClientAnswersAsTheActor(t *testing.T) {
+	e := startEconomy(t, harnessOptions{})
+	e.create("alice", 300)
+	e.create("bob", 300)
+	alice := system.Caller{Token: e.issue("alice", 0, time.Now().Add(time.Minute))}
+	must[system.PromptStatus](t, e, system.PlacePrompt{Caller: system.Caller{Token: e.issue("bob", 0, time.Now().Add(time.Minute))},
+		Content: "shown", AmountMicros: events.Credits(50)})
+	client := spawnClient(t, e, serveOnSocket(t, e))
+	first := must[system.PromptStatus](t, e, system.PlacePrompt{Caller: alice, Key: "p1", Content: "mine", AmountMicros: events.Credits(60)})
+	e.settle()
+	for _, c := range []struct {
+		name string
+		call system.Call
+	}{
+		{"place", system.PlacePrompt{Caller: alice, Key: "p1", Content: "mine", AmountMicros: events.Credits(60)}},
+		{"raise", system.RaisePrompt{Caller: alice, Key: "r1", PromptID: first.PromptID, AmountMicros: events.Credits(61)}},
+		{"queue", system.GetAttentionQueue{Caller: alice}},
+		{"withdraw", system.WithdrawPrompt{Caller: alice, Key: "w1", PromptID: first.PromptID}},
+	} {
+		direct, err := askAt(t, e, e.service.PID(), c.call)
+		if err != nil {
+			t.Fatalf("%s by the actor: %v", c.name, err)
+		}
+		e.settle()
+		seq := e.lastSeq()
+		remote, err := askAt(t, e, client, c.call)
+		if err != nil {
+			t.Fatalf("%s by the client: %v", c.name, err)
+		}
+		if a, b := asJSON(t, direct), asJSON(t, remote); a != b {
+			t.Fatalf("%s: the actor answered %s, the client %s", c.name, a, b)
+		}
+		e.settle()
+		if e.lastSeq() != seq {
+			t.Fatalf("%s: the client's retry of the actor's command wrote to the log", c.name)
+		}
+	}
+	if _, err := askAt(t, e, client, system.PlacePrompt{Caller: alice, Content: "", AmountMicros: events.Credits(60)}); !errors.Is(err, attention.ErrInvalidPrompt) {
+		t.Fatalf("an empty prompt by the client: %v", err)
+	}
+}
