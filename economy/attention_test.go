@@ -57,7 +57,7 @@ func TestTheSlotInTheEconomy(t *testing.T) {
 	if p := price(); p != events.Credits(55) {
 		t.Fatalf("attention price after a busy cycle: %s; want 55", p)
 	}
-	if _, err := e.Attention().Answer(ctx, id, attention.Scores{Interesting: 2, Useful: 2, Understandable: 2}, "", false, time.Now()); err != nil {
+	if _, err := e.Attention().Answer(ctx, "", id, attention.Scores{Interesting: 2, Useful: 2, Understandable: 2}, "", false, time.Now()); err != nil {
 		t.Fatal(err)
 	}
 	if err := sched.Cycle(ctx); err != nil {

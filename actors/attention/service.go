@@ -186,9 +186,10 @@ func (s *Service) Withdraw(ctx context.Context, agentID, key, promptID string) e
 
 // Answer records the human's response to the active prompt at time at,
 // and returns once its reward is minted (or refused to a dead agent) and
-// the next prompt activated.
-func (s *Service) Answer(ctx context.Context, promptID string, scores Scores, reason string, skip bool, at time.Time) (events.PromptAnswered, error) {
-	res, err := s.host.Ask(ctx, events.KindAttention, events.SlotID, runtime.Request{
+// the next prompt activated. key is the idempotency key: a retry with it
+// answers the first response, which applied once.
+func (s *Service) Answer(ctx context.Context, key, promptID string, scores Scores, reason string, skip bool, at time.Time) (events.PromptAnswered, error) {
+	res, err := s.host.Ask(ctx, events.KindAttention, events.SlotID, runtime.Request{Key: key,
 		Command: Answer{PromptID: promptID, Scores: scores, Reason: reason, Skip: skip, Rates: s.rules.Rates, At: at}})
 	if err != nil {
 		return events.PromptAnswered{}, err

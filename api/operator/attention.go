@@ -23,7 +23,7 @@ import (
 // Attention is the slot's front door for the human. *attention.Service
 // satisfies it.
 type Attention interface {
-	Answer(ctx context.Context, promptID string, scores attention.Scores, reason string, skip bool, at time.Time) (events.PromptAnswered, error)
+	Answer(ctx context.Context, key, promptID string, scores attention.Scores, reason string, skip bool, at time.Time) (events.PromptAnswered, error)
 }
 
 // AttentionView is the slot's read model. *attention.View (projections)
@@ -79,6 +79,7 @@ type PromptPath struct {
 // RespondInput is POST /attention/prompt/{id}/response.
 type RespondInput struct {
 	PromptPath
+	Idempotency
 	Body struct {
 		Interesting    int    `json:"interesting" required:"true" minimum:"0" maximum:"10" doc:"0 to 10."`
 		Useful         int    `json:"useful" required:"true" minimum:"0" maximum:"10" doc:"0 to 10."`
@@ -90,6 +91,7 @@ type RespondInput struct {
 // SkipInput is POST /attention/prompt/{id}/skip.
 type SkipInput struct {
 	PromptPath
+	Idempotency
 	Body *struct {
 		Reason string `json:"reason,omitempty" maxLength:"4096" doc:"Why it is skipped: UTF-8, at most 4096 bytes."`
 	}
@@ -153,26 +155,37 @@ func (s *service) activePrompt(ctx context.Context, _ *struct{}) (*ActiveOutput,
 }
 
 func (s *service) respond(ctx context.Context, in *RespondInput) (*ResponseOutput, error) {
+	key, err := in.key()
+	if err != nil {
+		return nil, err
+	}
 	b := in.Body
-	return s.answer(ctx, in.ID, attention.Scores{Interesting: b.Interesting, Useful: b.Useful, Understandable: b.Understandable},
+	return s.answer(ctx, key, in.ID, attention.Scores{Interesting: b.Interesting, Useful: b.Useful, Understandable: b.Understandable},
 		b.Reason, false)
 }
 
 func (s *service) skip(ctx context.Context, in *SkipInput) (*ResponseOutput, error) {
+	key, err := in.key()
+	if err != nil {
+		return nil, err
+	}
 	reason := ""
 	if in.Body != nil {
 		reason = in.Body.Reason
 	}
-	return s.answer(ctx, in.ID, attention.Scores{}, reason, true)
+	return s.answer(ctx, key, in.ID, attention.Scores{}, reason, true)
 }
 
 // answer records the human's response, which mints the reward before it
 // returns, and answers it as the read model shows it once it caught up.
-func (s *service) answer(ctx context.Context, id string, scores attention.Scores, reason string, skip bool) (*ResponseOutput, error) {
+func (s *service) answer(ctx context.Context, key, id string, scores attention.Scores, reason string, skip bool) (*ResponseOutput, error) {
 	if !utf8.ValidString(reason) || len(reason) > attention.ReasonBytesMax {
 		return nil, s.Problem(fmt.Errorf("%w: the reason must be UTF-8 of at most %d bytes", attention.ErrInvalidResponse, attention.ReasonBytesMax))
 	}
-	answered, err := s.deps.Attention.Answer(ctx, id, scores, reason, skip, time.Now().UTC())
+	if key != "" {
+		key = commandKey("answer/"+id, key)
+	}
+	answered, err := s.deps.Attention.Answer(ctx, key, id, scores, reason, skip, time.Now().UTC())
 	if errors.Is(err, attention.ErrNotActive) {
 		if _, done := s.deps.AttentionView.Response(id); done {
 			err = fmt.Errorf("%w: prompt %s was answered already; a response is accepted once", attention.ErrNotActive, id)

@@ -101,7 +101,13 @@ func TestTheHumanRatesAPrompt(t *testing.T) {
 	}
 
 	r := e.ok(e.admin("POST", "/attention/prompt/"+id+"/response",
-		map[string]any{"interesting": 7, "useful": 5, "understandable": 9, "reason": "clear"}))
+		map[string]any{"interesting": 7, "useful": 5, "understandable": 9, "reason": "clear"}, "Idempotency-Key", "h1"))
+	// A retry with the key (the answer was lost) answers the first response.
+	retried := e.ok(e.admin("POST", "/attention/prompt/"+id+"/response",
+		map[string]any{"interesting": 7, "useful": 5, "understandable": 9, "reason": "clear"}, "Idempotency-Key", "h1"))
+	if text(retried["reward"]) != text(r["reward"]) || retried["answered_at"] != r["answered_at"] {
+		t.Fatalf("a retry answered %v; the first %v", retried, r)
+	}
 	if text(r["reward"]) != "1050" || r["minted"] != true || r["agent_id"] != "alice" || r["skipped"] != false {
 		t.Fatalf("response: %v", r)
 	}
