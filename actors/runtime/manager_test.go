@@ -321,8 +321,14 @@ func stopChecked(t *testing.T, m *runner, log events.Log, store events.Store) ui
 		t.Logf("manager: %v", err)
 	}
 	b, ok, err := store.Get(ctxT(t), cursorKey)
-	if err != nil || !ok {
-		t.Fatalf("no cursor after a stop: %v", err)
+	if err != nil {
+		t.Fatalf("cursor after a stop: %v", err)
+	}
+	if !ok {
+		// No manager so far finished a record (a loaded machine can stop
+		// the first one before it does): a position of 0 is never saved,
+		// and 0 it is.
+		b = []byte("0")
 	}
 	cursor, err := strconv.ParseUint(string(b), 10, 64)
 	if err != nil {
