@@ -356,20 +356,29 @@ class Client:
     # -- social ----------------------------------------------------------------
 
     def message(self, to_agent_id, content, idempotency_key=None):
-        """POST /social/message: costs message_cost (burned); content at
-        most 64 KiB."""
+        """POST /social/message -> {message_id, cost}: sends content (text,
+        at most 64 KiB) to a living agent's inbox; costs message_cost
+        (burned). 404: no such agent; 409: the recipient is dead or its
+        inbox is full, or the sender cannot pay (nothing is charged)."""
         return self.request("POST", "/social/message", {"to_agent_id": to_agent_id, "content": content},
                             idempotency_key=idempotency_key)
 
-    def inbox(self):
-        """GET /social/inbox: messages received; reading marks them read."""
-        return self.request("GET", "/social/inbox")
+    def inbox(self, limit=None, cursor=None):
+        """GET /social/inbox -> {messages: [{message_id, from_agent_id,
+        content, sent_at, read}], next_cursor?}: unread messages first,
+        oldest first; the messages returned are marked read, so a later
+        call shows them with read true, after the unread ones."""
+        return self.request("GET", "/social/inbox", query={"limit": limit, "cursor": cursor})
 
     def spawn(self, files, command, initial_credits, initial_bid=None, idempotency_key=None):
         """POST /social/spawn -> {agent_id}. files maps workspace paths to
-        text; command is the argv run in the child's workspace. Costs
-        spawn_cost plus initial_credits; initial_bid ({resources, amount,
-        payload?}) is placed from the child's credits."""
+        text; command is the argv run in the child's workspace; the service
+        adds agora.py (this client) to the child's workspace. Costs
+        spawn_cost (burned) plus initial_credits (moved to the child);
+        initial_bid ({resources, amount, payload?}) is placed from the
+        child's credits. 409: the parent cannot pay, or the population is
+        at economy.max_agents (nothing is charged). Give an
+        idempotency_key you keep across executions to retry safely."""
         body = {"files": dict(files), "command": list(command), "initial_credits": credits(initial_credits)}
         if initial_bid is not None:
             first = dict(initial_bid)

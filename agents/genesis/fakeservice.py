@@ -14,10 +14,12 @@ import json
 import os
 import socketserver
 import threading
-import uuid
 
 D = decimal.Decimal
 MICRO = D("0.000001")
+HERE = os.path.dirname(os.path.abspath(__file__))
+# SPEC 1.6: a message's content is at most 64 KiB.
+MESSAGE_BYTES_MAX = 64 * 1024
 
 
 class Problem(Exception):
@@ -28,6 +30,11 @@ class Problem(Exception):
 
 class Drop(Exception):
     """Close the connection without an answer."""
+
+
+class Hang(Exception):
+    """Keep the connection open without an answer until the test releases it
+    (FakeAgora.release), then close it: the caller is killed mid-call."""
 
 
 class Garbage:
@@ -79,15 +86,19 @@ class FakeAgora:
         self.upstream = upstream
         self.completion = completion
         self.config = {"economy": {"initial_credit_budget": 1000, "spawn_cost": 100, "message_cost": 1,
+                                   "inbox_limit": 1000, "max_agents": 1000,
                                    "attention_conversion_rates": {"interesting": 50, "useful": 50,
                                                                   "understandable": 50}},
                        "execution": {"timeout_seconds": 30, "default_memory_mb": 100},
                        "inference": {"available": upstream}}
         self.requests = []
         # [(method, path_prefix, action)], action: a status, "drop" (no
-        # answer, nothing applied), "drop_after" (applied, no answer) or
-        # "garbage" (a 200 that is not JSON).
+        # answer, nothing applied), "drop_after" (applied, no answer),
+        # "hang_after" (applied, no answer until released) or "garbage" (a
+        # 200 that is not JSON).
         self.script = []
+        self.hanging = threading.Event()  # set when a call hangs
+        self.release = threading.Event()  # set by the test to end the hang
         self.down = {}  # "METHOD /path-prefix" -> the status every matching call gets
         self.reject_bids = 0  # the next bids are answered "rejected" (a price rose after the hold)
         self.idempotent = {}
@@ -97,7 +108,7 @@ class FakeAgora:
 
     def add_agent(self, agent_id, balance):
         token = "t-" + agent_id
-        self.accounts[agent_id] = {"balance": D(balance), "held": D(0)}
+        self.accounts[agent_id] = {"balance": D(balance), "held": D(0), "alive": True}
         self.tokens[token] = agent_id
         self.inboxes.setdefault(agent_id, [])
         self.history.setdefault(agent_id, [])
@@ -125,6 +136,18 @@ class FakeAgora:
             for b in won:
                 del self.bids[b["bid_id"]]
             return won
+
+    def kill(self, agent_id):
+        """The agent dies: its open bids are cancelled (holds released),
+        its credits burned, its token no longer answers."""
+        with self.lock:
+            acct = self.accounts[agent_id]
+            for bid_id in [b["bid_id"] for b in self.bids.values() if b["agent_id"] == agent_id]:
+                del self.bids[bid_id]
+            acct.update(alive=False, balance=D(0), held=D(0))
+
+    def unread(self, agent_id):
+        return [m for m in self.inboxes[agent_id] if not m["read"]]
 
     def reward(self, agent_id, amount):
         """The human rated a prompt: minted to the agent."""
@@ -161,17 +184,22 @@ class FakeAgora:
                 return action, {"type": "about:blank", "title": "Scripted", "status": action,
                                 "detail": "scripted failure %d" % action}
             key = headers.get("Idempotency-Key")
-            if key and (key, method, path) in self.idempotent:
-                result = self.idempotent[(key, method, path)]
+            auth = headers.get("Authorization", "")
+            if key and (key, method, path, auth) in self.idempotent:
+                result = self.idempotent[(key, method, path, auth)]
             else:
                 try:
                     result = 200, self._route(method, path, headers, body)
                 except Problem as p:
                     result = p.status, {"type": "about:blank", "title": p.title, "status": p.status, "detail": p.detail}
-                if key:
-                    self.idempotent[(key, method, path)] = result
+                # As the service does, only an applied call is remembered:
+                # a refusal changed nothing, and the same key may try again.
+                if key and result[0] == 200:
+                    self.idempotent[(key, method, path, auth)] = result
             if action == "drop_after":
                 raise Drop()
+            if action == "hang_after":
+                raise Hang()
             return result
 
     def _scripted(self, method, path):
@@ -184,7 +212,7 @@ class FakeAgora:
     def _route(self, method, path, headers, body):
         auth = headers.get("Authorization", "")
         me = self.tokens.get(auth[len("Bearer "):]) if auth.startswith("Bearer ") else None
-        if me is None:
+        if me is None or not self.accounts[me]["alive"]:
             raise Problem(401, "Unauthorized", "a valid Bearer token is required")
         route, _, query = path.partition("?")
         q = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
@@ -328,38 +356,107 @@ class FakeAgora:
         return {"bid_id": bid_id, "status": "withdrawn"}
 
     def _message(self, me, body, *_):
-        to = body.get("to_agent_id")
+        to, content = body.get("to_agent_id"), body.get("content")
+        if not isinstance(to, str) or not to:
+            raise Problem(422, "Unprocessable Entity", "to_agent_id is required")
+        if not isinstance(content, str):
+            raise Problem(422, "Unprocessable Entity", "content must be a string")
+        if len(content.encode("utf-8")) > MESSAGE_BYTES_MAX:
+            raise Problem(422, "Unprocessable Entity", "content is larger than %d bytes" % MESSAGE_BYTES_MAX)
         if to not in self.accounts:
             raise Problem(404, "Not Found", "no agent %r" % to)
+        if not self.accounts[to]["alive"]:
+            raise Problem(409, "Conflict", "agent %s is dead" % to)
+        if len(self.unread(to)) >= int(self.config["economy"]["inbox_limit"]):
+            raise Problem(409, "Conflict", "the inbox of %s is full" % to)
         cost = D(self.config["economy"]["message_cost"])
         self._hold(me, cost)
         self.accounts[me]["held"] -= cost
         self.accounts[me]["balance"] -= cost
-        self.inboxes[to].append({"message_id": uuid.uuid4().hex[:8], "from_agent_id": me, "content": body.get("content")})
-        return {"status": "sent"}
+        self._record(me, "message_sent", cost)
+        message_id = "m-%06d" % self.seq
+        self.inboxes[to].append({"message_id": message_id, "from_agent_id": me, "content": content,
+                                 "sent_at": "2030-01-01T00:00:%02dZ" % (self.seq % 60), "read": False,
+                                 "seq": self.seq})
+        return {"message_id": message_id, "cost": cost}
 
-    def _inbox(self, me, *_):
-        msgs, self.inboxes[me] = self.inboxes[me], []
-        return {"messages": msgs}
+    def _inbox(self, me, body, q, _):
+        """Unread messages first, then read ones, each oldest first; the
+        page returned is marked read. The cursor names the last message of
+        the page and whether it was unread then ("u<seq>") or read
+        ("r<seq>"): after an unread one come the unread after it, then the
+        read ones (those just marked among them); after a read one, the
+        read ones after it."""
+        try:
+            limit = int(q.get("limit", 100))
+        except ValueError:
+            raise Problem(422, "Unprocessable Entity", "limit must be an integer") from None
+        if not 1 <= limit <= 1000:
+            raise Problem(422, "Unprocessable Entity", "limit must be between 1 and 1000")
+        cursor = q.get("cursor", "")
+        msgs = self.inboxes[me]
+        unread = [m for m in msgs if not m["read"]]
+        read = [m for m in msgs if m["read"]]
+        if cursor:
+            if cursor[:1] not in ("u", "r") or not cursor[1:].isdigit():
+                raise Problem(422, "Unprocessable Entity", "bad cursor %r" % cursor)
+            after = int(cursor[1:])
+            if cursor[0] == "u":
+                unread = [m for m in unread if m["seq"] > after]
+            else:
+                unread, read = [], [m for m in read if m["seq"] > after]
+        ordered = unread + read
+        page = ordered[:limit]
+        out = {"messages": [{k: v for k, v in m.items() if k != "seq"} for m in page]}
+        if len(ordered) > limit:
+            last = page[-1]
+            out["next_cursor"] = ("r" if last["read"] else "u") + str(last["seq"])
+        for m in page:
+            m["read"] = True
+        return out
 
     def _spawn(self, me, body, *_):
-        initial = _amount(body.get("initial_credits"), "initial_credits")
+        files, command = body.get("files"), body.get("command")
+        if not isinstance(files, dict) or not files or not all(
+                isinstance(p, str) and isinstance(c, str) and p and not p.startswith("/") and ".." not in p.split("/")
+                for p, c in files.items()):
+            raise Problem(422, "Unprocessable Entity", "files must map relative paths to text")
+        if not isinstance(command, list) or not command or not all(isinstance(a, str) and a for a in command):
+            raise Problem(422, "Unprocessable Entity", "command must be a non-empty list of strings")
+        initial = _amount(body.get("initial_credits"), "initial_credits", positive=False)
+        if initial < 0:
+            raise Problem(422, "Unprocessable Entity", "initial_credits must not be negative")
+        first = body.get("initial_bid")
+        if first is not None:
+            if not isinstance(first, dict):
+                raise Problem(422, "Unprocessable Entity", "initial_bid must be an object")
+            reserve = self._check_bundle(first.get("resources"))
+            amount = _amount(first.get("amount"), "initial_bid.amount")
+            if amount < reserve:
+                raise Problem(422, "Unprocessable Entity", "initial_bid.amount below the reserve price %s" % reserve)
+            if amount > initial:
+                raise Problem(409, "Conflict", "the first bid (%s) is more than the child's credits (%s)" % (
+                    amount, initial))
+        living = sum(1 for a in self.accounts.values() if a["alive"])
+        if living >= int(self.config["economy"]["max_agents"]):
+            raise Problem(409, "Conflict", "the population is full: %d agents live" % living)
         cost = D(self.config["economy"]["spawn_cost"])
-        if not isinstance(body.get("files"), dict) or not body.get("command"):
-            raise Problem(422, "Unprocessable Entity", "files and command are required")
-        self._hold(me, cost + initial)
+        self._hold(me, cost + initial)  # 409 when the parent cannot pay: nothing changed
         self.accounts[me]["held"] -= cost + initial
         self.accounts[me]["balance"] -= cost + initial
         self.seq += 1
         child = "a-%06d" % self.seq
+        self._record(me, "spawn", cost + initial)
         self.add_agent(child, initial)
-        self.children[child] = {"files": body["files"], "command": body["command"], "parent": me}
-        if body.get("initial_bid"):
-            self._place(child, body["initial_bid"])
+        with open(os.path.join(HERE, "agora.py"), encoding="utf-8") as f:
+            workspace = dict(files, **{"agora.py": f.read()})  # the client helper, as the service copies it
+        self.children[child] = {"files": workspace, "command": command, "parent": me}
+        if first is not None:
+            self._place(child, first)
         return {"agent_id": child}
 
     def _agents(self, me, body, q, _):
-        ids = [a for a in sorted(self.accounts) if a > q.get("after", "")]
+        ids = [a for a in sorted(self.accounts) if self.accounts[a]["alive"] and a > q.get("after", "")]
         limit = int(q.get("limit", 100))
         out = {"agents": ids[:limit]}
         if len(ids) > limit:
@@ -419,6 +516,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         try:
             status, doc = self.server.fake.handle(self.command, self.path, self.headers, raw)
         except Drop:
+            self.close_connection = True
+            return
+        except Hang:  # outside the fake's lock: the rest of the service goes on
+            self.server.fake.hanging.set()
+            self.server.fake.release.wait(60)
             self.close_connection = True
             return
         data = b"<html>oops</html>" if isinstance(doc, Garbage) else _json(doc).encode()

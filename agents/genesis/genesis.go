@@ -1,9 +1,10 @@
 // Package genesis ships the genesis agent's program: the first agent of a
 // fresh economy (SPEC.md 3.5). The program is Python 3, standard library
 // only, so that it runs wherever python3 exists: main.py (the strategy),
-// agora.py (the client helper every Python agent may copy) and helper.py
-// (the scout genesis spawns when rich enough; it copies agora.py and
-// helper.py into the child's workspace itself).
+// agora.py (the client helper every Python agent may copy, and which the
+// service copies into every spawned workspace) and helper.py (the scout
+// genesis spawns when rich enough: genesis sends it as the child's main.py,
+// with a helper.json naming its parent).
 //
 // The files live in agents/ at the top level of the repository, not under
 // actors/ or cmd/, because they are not part of the Go runtime: they are

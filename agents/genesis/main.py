@@ -18,7 +18,7 @@ one, or genesis dies. So each execution it:
     otherwise a market report of its own making), prompting more often when
     the human's rewards pay for the attention and less when they do not;
  5. grows: when rich enough, spawns a helper (a frugal scout that reports
-    the markets back to it), copying agora.py and helper.py into the child;
+    the markets back to it by message), one living helper at a time;
  6. writes down what it did in state.json.
 
 The decisions are pure functions of (observation, memory) with no IO, so
@@ -81,11 +81,33 @@ PRIOR_SCORE = D(5)
 # Outbid waiting prompts only when this many are ahead of us.
 CROWDED_QUEUE = 3
 # Helpers: how many alive at once, how often, and what they start with.
-CHILDREN_MAX = 2
+# One living helper is enough to learn from; a second would only cost.
+CHILDREN_MAX = 1
+# Not in the first executions: genesis has not seen the prices move yet.
+SPAWN_MIN_EXECUTIONS = 3
+# Between two spawns, and after a refused spawn, this many executions pass:
+# a refusal (no route, population full, too poor) does not go away at once.
 SPAWN_INTERVAL_EXECUTIONS = 10
 HELPER_BUNDLE = {"cpu_seconds": D(1), "memory_mb": D(128)}
+# The helper starts with enough for this many continuations at current
+# prices and this many reports to its parent; then it lives on its own.
 HELPER_EXECUTIONS_FUNDED = 15
+HELPER_REPORTS_FUNDED = 5
 HELPER_REPORT_EVERY = 5
+# Rich enough to spawn: after paying the spawn cost and the helper's
+# credits, genesis still holds this many modest continuations of its own.
+# At the default prices and costs that is about 1450 credits, more than the
+# default grant of 1000: genesis spawns on a generous grant, or once the
+# human's ratings have made it rich, never by spending the runway it lives on.
+RICH_RUNWAY_EXECUTIONS = 200
+# A spawn whose answer was lost is retried with the same key at most this
+# many executions; then it is given up (the key will not be used again).
+SPAWN_PENDING_TRIES_MAX = 20
+# Messages read per execution (one page of the inbox; the rest waits,
+# unread first, for the next execution), and message ids remembered so
+# that a message read twice is counted once.
+INBOX_PAGE = 50
+INBOX_SEEN_MAX = 200
 # Memory bounds, so that state.json stays small.
 OUTCOMES_MAX = 20
 PRICES_MAX = 20
@@ -256,7 +278,9 @@ def new_memory():
             "prompts": {"count": 0, "last_execution": 0, "interval": PROMPT_INTERVAL, "pending_id": "",
                         "last_bid": "0", "spent": "0"},
             "rewards": {"count": 0, "total": "0", "last": "0", "seen": []},
-            "children": [], "last_spawn_execution": 0, "spawn_spent": "0", "last_bid": None}
+            "children": [], "last_spawn_execution": 0, "spawn_spent": "0", "last_bid": None,
+            "inbox": {"read": 0, "seen": [], "last_from": "", "last_at": ""},
+            "spawn": {"count": 0, "pending": None, "refused_execution": 0, "last_error": "", "last_child": ""}}
 
 
 def envelope(memory):
@@ -313,7 +337,7 @@ def absorb(memory, obs):
     pending = m["prompts"]["pending_id"]
     if pending and obs["queue_known"] and not any(p["prompt_id"] == pending for p in obs["queue"]):
         m["prompts"]["pending_id"] = ""  # shown (or expired) since
-    notes, scouts = read_inbox(obs["inbox"])
+    notes, scouts = read_inbox(obs["inbox"], m["inbox"])
     m["notes"] = (m["notes"] + notes)[-NOTES_MAX:]
     m["scout_reports"] = (m["scout_reports"] + scouts)[-NOTES_MAX:]
     if obs["agents"] is not None:
@@ -338,14 +362,26 @@ def new_rewards(history, seen):
     return out
 
 
-def read_inbox(inbox):
-    """(notes, scout_reports) from the messages: scout reports are JSON
-    from our helpers; anything else is kept as a short note."""
+def read_inbox(inbox, book):
+    """(notes, scout_reports) from the messages not seen before: scout
+    reports are JSON from our helpers; anything else is kept as a short
+    note. book (memory["inbox"]) is updated in place: how many messages were
+    read, their ids (bounded) and the last sender. A message the service
+    already marked read was read by an earlier execution and is skipped:
+    the inbox gives unread messages first, then the read ones."""
     notes, scouts = [], []
     for msg in items(inbox, "messages", "inbox"):
-        if not isinstance(msg, dict):
+        if not isinstance(msg, dict) or msg.get("read") is True:
             continue
+        mid = str(msg.get("message_id") or "")
+        if mid and mid in book["seen"]:
+            continue
+        if mid:
+            book["seen"] = (book["seen"] + [mid])[-INBOX_SEEN_MAX:]
         sender = str(msg.get("from_agent_id") or msg.get("from") or msg.get("sender_id") or "?")
+        book["read"] += 1
+        book["last_from"] = sender
+        book["last_at"] = str(msg.get("sent_at") or "")
         content = str(msg.get("content") or "")
         try:
             doc = json.loads(content)
@@ -655,37 +691,70 @@ def inference_request(report, memory):
 # Spawning a helper
 
 
-def plan_spawn(obs, memory, cfg, spare):
-    """{initial_credits, initial_bid, why} when rich enough to fund a
-    helper, else None. Rich enough: the spawn cost plus the helper's
-    credits (HELPER_EXECUTIONS_FUNDED continuations at current prices) is
-    at most half of what is spare and is covered by what the human has paid
-    genesis and earlier helpers have not used (helpers are paid from
-    earnings, never from the grant); fewer than CHILDREN_MAX helpers live,
-    and the last spawn is SPAWN_INTERVAL_EXECUTIONS executions back."""
-    if memory["executions"] < 3 or len(memory["children"]) >= CHILDREN_MAX:
+def spawn_threshold(obs, cfg):
+    """(threshold, initial_credits, helper_reserve), or None when a price is
+    unknown. Everything comes from the economy as it is now: spawn_cost and
+    message_cost from /system/config, prices from /market/state. The
+    helper's credits pay HELPER_EXECUTIONS_FUNDED continuations of its
+    bundle (its first bid among them) and HELPER_REPORTS_FUNDED messages;
+    genesis is rich enough when it can pay the spawn cost and those credits
+    and still hold RICH_RUNWAY_EXECUTIONS modest continuations of its own."""
+    helper_reserve = reserve_price(HELPER_BUNDLE, obs["markets"])
+    continuation = reserve_price(BASE_ENVELOPE, obs["markets"])
+    if not helper_reserve or not continuation:
         return None
-    if memory["last_spawn_execution"] and memory["executions"] - memory["last_spawn_execution"] < SPAWN_INTERVAL_EXECUTIONS:
+    initial = ceil_micro(helper_reserve * HELPER_EXECUTIONS_FUNDED + cfg["message_cost"] * HELPER_REPORTS_FUNDED)
+    threshold = cfg["spawn_cost"] + initial + continuation * RICH_RUNWAY_EXECUTIONS
+    return threshold, initial, helper_reserve
+
+
+def plan_spawn(obs, memory, cfg, available):
+    """{initial_credits, initial_bid, why} when it is time to spawn a
+    helper and genesis is rich enough (available, once this execution's
+    bid and prompt are held, reaches spawn_threshold), else None. At most
+    CHILDREN_MAX helpers live (the children remembered, checked against
+    /social/agents each execution); spawns and refusals are
+    SPAWN_INTERVAL_EXECUTIONS apart; a spawn whose answer was lost is
+    retried by maybe_spawn with its key, not planned again."""
+    executions = memory["executions"]
+    sp = memory["spawn"]
+    if executions < SPAWN_MIN_EXECUTIONS or len(memory["children"]) >= CHILDREN_MAX or sp["pending"]:
         return None
-    reserve = reserve_price(HELPER_BUNDLE, obs["markets"])
-    if not reserve:
+    last = max(memory["last_spawn_execution"], sp["refused_execution"])
+    if last and executions - last < SPAWN_INTERVAL_EXECUTIONS:
         return None
-    initial = ceil_micro(reserve * HELPER_EXECUTIONS_FUNDED)
-    need = cfg["spawn_cost"] + initial
-    earned = num(memory["rewards"]["total"], D(0)) - num(memory.get("spawn_spent"), D(0))
-    if need * 2 > spare or need > earned:
+    figures = spawn_threshold(obs, cfg)
+    if figures is None:
         return None
-    first_bid = {"resources": dict(HELPER_BUNDLE), "amount": reserve, "payload": json.dumps({"parent": obs["me"]})}
+    threshold, initial, helper_reserve = figures
+    if available < threshold:
+        return None
+    first_bid = {"resources": dict(HELPER_BUNDLE), "amount": helper_reserve,
+                 "payload": json.dumps({"parent": obs["me"]})}
     return {"initial_credits": initial, "initial_bid": first_bid,
-            "why": "spare %s covers twice the spawn (%s), earnings %s cover it" % (
-                spare.quantize(CENT), need, earned.quantize(CENT))}
+            "why": "%s available, rich from %s (spawn %s, helper %s, %d continuations at %s)" % (
+                available.quantize(CENT), threshold.quantize(CENT), text(cfg["spawn_cost"]), text(initial),
+                RICH_RUNWAY_EXECUTIONS, text(reserve_price(BASE_ENVELOPE, obs["markets"])))}
 
 
-def helper_files(agora_source, helper_source, parent_id):
-    """The child's workspace: the client, the helper as its main.py, and a
-    note naming its parent."""
+def spawn_key(memory):
+    """The Idempotency-Key of the next spawn, derived from the memory: the
+    number of the spawn and the execution that plans it. It is saved with
+    the pending spawn before the call, so a retry after a crash or a lost
+    answer sends the same key and the service answers with the same child
+    instead of making a second one; no two spawns share a key, even after
+    state.json is lost (execution ids are never reused)."""
+    base = memory.get("execution_id") or "local-%d" % memory["executions"]
+    return "genesis-spawn-%d-%s" % (memory["spawn"]["count"] + 1, base)
+
+
+def helper_files(helper_source, parent_id):
+    """The child's workspace: the helper as its main.py and helper.json
+    naming its parent (the helper reads it; the spawn body has no other
+    place for it). agora.py is not sent: the service copies the client
+    helper into every spawned workspace."""
     config = {"parent_id": parent_id, "report_every": HELPER_REPORT_EVERY}
-    return {"agora.py": agora_source, "main.py": helper_source, "helper.json": json.dumps(config, indent=2) + "\n"}
+    return {"main.py": helper_source, "helper.json": json.dumps(config, indent=2, sort_keys=True) + "\n"}
 
 
 # ===========================================================================
@@ -717,7 +786,7 @@ def load_memory(path=STATE_FILE):
     memory = new_memory()
     if isinstance(loaded, dict):
         memory.update(loaded)
-        for key in ("prompts", "rewards"):
+        for key in ("prompts", "rewards", "inbox", "spawn"):
             memory[key] = dict(new_memory()[key], **(loaded.get(key) or {}))
     return memory
 
@@ -775,7 +844,7 @@ def observe(client):
         "queue_known": queue is not None,
         "agents": read_agents(agents),
         "config": attempt("config", client.config) or {},
-        "inbox": attempt("inbox", client.inbox) or [],
+        "inbox": attempt("inbox", client.inbox, INBOX_PAGE) or [],
         "history": attempt("history", client.history, 50) or [],
     }
 
@@ -909,30 +978,70 @@ def maybe_prompt(client, obs, memory, cfg, spare, deadline):
     return rec
 
 
-def maybe_spawn(client, obs, memory, cfg, spare):
-    plan = plan_spawn(obs, memory, cfg, spare)
-    if not plan:
-        return None
+def maybe_spawn(client, obs, memory, cfg, available):
+    """Spawns a helper when plan_spawn says so, or retries a spawn whose
+    answer was lost; returns what happened (None when nothing was tried).
+    Every failure is recorded and the execution goes on."""
+    sp = memory["spawn"]
+    pending = sp["pending"]
+    if pending:
+        plan = {"initial_credits": num(pending["initial_credits"], D(0)), "initial_bid": pending["initial_bid"],
+                "why": "retry of the spawn planned in execution %s" % pending["planned_in"]}
+        pending["tries"] += 1
+    else:
+        plan = plan_spawn(obs, memory, cfg, available)
+        if not plan:
+            return None
+        bid = plan["initial_bid"]
+        pending = {"key": spawn_key(memory), "planned_in": memory["executions"], "tries": 1,
+                   "initial_credits": text(plan["initial_credits"]),
+                   "initial_bid": {"resources": {r: text(u) for r, u in bid["resources"].items()},
+                                   "amount": text(bid["amount"]), "payload": bid["payload"]}}
+    rec = {"initial_credits": pending["initial_credits"], "why": plan["why"], "key": pending["key"], "ok": False}
+    if _unreachable:
+        rec["error"] = "service unreachable"
+        return rec
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        with open(os.path.join(here, "agora.py"), encoding="utf-8") as f:
-            client_source = f.read()
         with open(os.path.join(here, "helper.py"), encoding="utf-8") as f:
             helper_source = f.read()
     except OSError as err:
         log("genesis: cannot read the helper's program: %s" % err)
-        return {"ok": False, "error": str(err)}
+        rec["error"] = str(err)
+        return rec
+    # The pending spawn (its key above all) is on disk before the call: a
+    # crash from here on retries it with the same key next execution.
+    sp["pending"] = pending
     memory["phase"] = "spawning"
     save_memory(memory)
-    files = helper_files(client_source, helper_source, obs["me"])
-    answer = attempt("spawn", client.spawn, files, ["python3", "main.py"], plan["initial_credits"], plan["initial_bid"])
-    rec = {"initial_credits": text(plan["initial_credits"]), "why": plan["why"], "ok": answer is not None}
-    if answer is not None:
-        child = str(answer.get("agent_id", ""))
-        memory["children"].append(child)
-        memory["last_spawn_execution"] = memory["executions"]
-        memory["spawn_spent"] = text(num(memory["spawn_spent"], D(0)) + cfg["spawn_cost"] + plan["initial_credits"])
-        rec["agent_id"] = child
+    first_bid = dict(pending["initial_bid"], resources={r: num(u) for r, u in pending["initial_bid"]["resources"].items()},
+                     amount=num(pending["initial_bid"]["amount"]))
+    try:
+        answer = client.spawn(helper_files(helper_source, obs["me"]), ["python3", "main.py"],
+                              num(pending["initial_credits"]), first_bid, idempotency_key=pending["key"]) or {}
+    except AgoraError as err:
+        log("genesis: spawn: %s" % err)
+        rec.update(error=err.detail or err.title, status=err.status)
+        sp["last_error"] = "%s %s" % (err.status, err.detail or err.title)
+        if 400 <= err.status < 500 or pending["tries"] >= SPAWN_PENDING_TRIES_MAX:
+            # Refused (no route, too poor, population full, bad request):
+            # nothing was done, so the key is not needed again.
+            sp["pending"] = None
+            sp["refused_execution"] = memory["executions"]
+        return rec
+    child = str(answer.get("agent_id") or "")
+    sp["pending"] = None
+    if not child:
+        log("genesis: spawn answered without an agent id: %r" % (answer,))
+        rec["error"] = "no agent_id in the answer"
+        sp["refused_execution"] = memory["executions"]
+        return rec
+    memory["children"] = [c for c in memory["children"] if c != child] + [child]
+    memory["last_spawn_execution"] = memory["executions"]
+    memory["spawn_spent"] = text(num(memory["spawn_spent"], D(0)) + cfg["spawn_cost"] + num(pending["initial_credits"]))
+    sp.update(count=sp["count"] + 1, last_child=child, last_error="")
+    rec.update(ok=True, agent_id=child)
+    log("genesis: spawned helper %s with %s credits" % (child, pending["initial_credits"]))
     return rec
 
 
@@ -957,15 +1066,16 @@ def run(client, memory, execution_id, started, outcome):
     save_memory(memory)
     ok, bid_rec = secure_continuation(client, obs, memory, cfg, execution_id)
     memory["last_bid"] = bid_rec
-    outcome.update(bid=bid_rec, bid_ok=ok, balance=text(obs["balance"]), cycle=obs["cycle"])
+    outcome.update(bid=bid_rec, bid_ok=ok, balance=text(obs["balance"]), cycle=obs["cycle"],
+                   inbox_read=memory["inbox"]["read"])
     if ok:
         bal = attempt("balance", client.balance) or {}
         after = num(bal.get("available"), D(0))
         spare = spare_credits(after, num(bid_rec.get("reserve")))
         outcome["prompt"] = maybe_prompt(client, obs, memory, cfg, spare, deadline)
         if outcome["prompt"] and outcome["prompt"]["ok"]:
-            spare -= num(outcome["prompt"]["bid_amount"], D(0))
-        outcome["spawn"] = maybe_spawn(client, obs, memory, cfg, spare)
+            after -= num(outcome["prompt"]["bid_amount"], D(0))
+        outcome["spawn"] = maybe_spawn(client, obs, memory, cfg, after)
     else:
         log("genesis: no continuation bid could be placed; this may be my last execution")
     return memory

@@ -168,8 +168,10 @@ class ClientCases:
         self.assertIn("Idempotency-Key", self.sent("DELETE", "/market/bid/")[0]["headers"])
 
     def test_social_and_attention_routes(self):
-        self.client.message("other", "hi")
+        sent = self.client.message("other", "hi")
+        self.assertEqual(sent["cost"], 1)
         self.assertEqual(self.fake.inboxes["other"][0]["content"], "hi")
+        self.assertEqual(self.fake.inboxes["other"][0]["message_id"], sent["message_id"])
         self.assertIn("genesis", self.client.agents()["agents"])
         prompt = self.client.prompt("read me", 50)
         self.assertEqual(prompt["status"], "queued")
@@ -182,10 +184,72 @@ class ClientCases:
         self.assertIn(child["agent_id"], self.fake.children)
         self.assertEqual(self.fake.open_bids(child["agent_id"])[0]["amount"], D("6.28"))
         self.assertEqual(self.client.inbox(), {"messages": []})
+        self.assertEqual(self.sent("GET", "/social/inbox")[-1]["path"], "/social/inbox")
+        self.client.inbox(limit=5, cursor="u3")
+        self.assertEqual(self.sent("GET", "/social/inbox")[-1]["path"], "/social/inbox?limit=5&cursor=u3")
         self.assertIn("economy", self.client.config())
         self.assertIn("time", self.client.time())
         self.assertIn("deadline", self.client.execution())
-        self.assertEqual(self.client.history(limit=1)["transactions"], [])
+        self.assertEqual([t["kind"] for t in self.client.history(limit=2)["transactions"]], ["spawn", "message_sent"])
+
+
+    def test_messages_cost_and_are_refused_uncharged(self):
+        before = self.client.balance()["balance"]
+        for to, content, status in [("nobody", "x", 404), ("other", "x" * (64 * 1024 + 1), 422),
+                                    ("other", 7, 422)]:
+            with self.assertRaises(agora.AgoraError) as ctx:
+                self.client.message(to, content)
+            self.assertEqual(ctx.exception.status, status)
+        self.fake.config["economy"]["inbox_limit"] = 1
+        self.client.message("other", "x" * (64 * 1024))
+        with self.assertRaises(agora.AgoraError) as ctx:
+            self.client.message("other", "one too many")
+        self.assertEqual((ctx.exception.status, "full" in ctx.exception.detail), (409, True))
+        self.fake.kill("other")
+        with self.assertRaises(agora.AgoraError) as ctx:
+            self.client.message("other", "late")
+        self.assertEqual((ctx.exception.status, "dead" in ctx.exception.detail), (409, True))
+        self.assertEqual(self.client.balance()["balance"], before - 1, "only the message delivered was charged")
+
+    def test_inbox_pages_unread_first_and_marks_read(self):
+        other = agora.Client(self.url, "t-other", backoff=0)
+        for n in range(3):
+            other.message("genesis", "m%d" % n)
+        first = self.client.inbox(limit=2)
+        self.assertEqual([(m["content"], m["read"]) for m in first["messages"]], [("m0", False), ("m1", False)])
+        other.message("genesis", "m3")
+        rest = self.client.inbox(limit=10, cursor=first["next_cursor"])
+        self.assertEqual([(m["content"], m["read"]) for m in rest["messages"]],
+                         [("m2", False), ("m3", False), ("m0", True), ("m1", True)])
+        self.assertNotIn("next_cursor", rest)
+        again = self.client.inbox()
+        self.assertEqual([m["content"] for m in again["messages"]], ["m0", "m1", "m2", "m3"])
+        self.assertTrue(all(m["read"] and m["from_agent_id"] == "other" and m["sent_at"] for m in again["messages"]))
+
+    def test_spawn_refusals_change_nothing(self):
+        bundle = {"cpu_seconds": 1, "memory_mb": 128}
+        before = self.client.balance()
+        cases = [({"main.py": "x"}, ["python3"], 900, None, 409),  # 100 + 900 > 987.65
+                 ({"main.py": "x"}, ["python3"], 10, {"resources": bundle, "amount": 20}, 409),  # bid > credits
+                 ({"../x": "x"}, ["python3"], 10, None, 422),
+                 ({"main.py": "x"}, [], 10, None, 422)]
+        for files, command, initial, first, status in cases:
+            with self.assertRaises(agora.AgoraError) as ctx:
+                self.client.spawn(files, command, initial, first)
+            self.assertEqual(ctx.exception.status, status, (files, command, initial, first))
+        self.fake.config["economy"]["max_agents"] = 2
+        with self.assertRaises(agora.AgoraError) as ctx:
+            self.client.spawn({"main.py": "x"}, ["python3"], 10)
+        self.assertEqual((ctx.exception.status, "population" in ctx.exception.detail), (409, True))
+        self.assertEqual(self.client.balance(), before)
+        self.assertEqual(self.fake.children, {})
+        self.fake.config["economy"]["max_agents"] = 3
+        child = self.client.spawn({"main.py": "x"}, ["python3"], 10, {"resources": bundle, "amount": "6.28"},
+                                  idempotency_key="k-1")
+        self.assertEqual(self.client.spawn({"main.py": "x"}, ["python3"], 10, idempotency_key="k-1"), child)
+        self.assertEqual(self.client.balance()["balance"], before["balance"] - 110)
+        self.assertEqual(sorted(self.fake.children[child["agent_id"]]["files"]), ["agora.py", "main.py"])
+        self.assertEqual(self.fake.accounts[child["agent_id"]]["held"], D("6.28"))
 
 
 class UnixSocketClientTest(ClientCases, unittest.TestCase):

@@ -91,37 +91,21 @@ class LifeTest(GenesisRun):
         child = m["children"][0]
         files = self.fake.children[child]["files"]
         self.assertEqual(sorted(files), ["agora.py", "helper.json", "main.py"])
+        self.assertNotIn("agora.py", self.sent("POST", "/social/spawn")[0]["body"]["files"],
+                         "the service copies the client in; genesis does not send it")
         with open(os.path.join(HERE, "helper.py")) as f:
             self.assertEqual(files["main.py"], f.read())
         self.assertEqual(self.fake.children[child]["command"], ["python3", "main.py"])
         self.assertFalse(any("tokens" in b["body"]["resources"] for b in self.sent("POST", "/market/bid")
                              if b["body"]), "no upstream: no tokens")
-        # Every mutating call carried a key of its execution.
+        # Every mutating call carried a key of its execution; the spawn's
+        # is derived from the memory (the spawn's number and the execution
+        # that planned it), so that a retry in a later execution reuses it.
         for r in self.sent("POST", "/"):
-            self.assertRegex(r["headers"]["Idempotency-Key"], r"^x-b-\d{6}-c\d+$")
-
-    def test_the_helper_scouts_for_its_parent(self):
-        self.fake.reward("genesis", 900)
-        for _ in range(4):
-            self.execute()
-            self.fake.clear()
-        child = self.memory()["children"][0]
-        ws = os.path.join(self.dir, child)
-        os.mkdir(ws)
-        for path, content in self.fake.children[child]["files"].items():
-            with open(os.path.join(ws, path), "w") as f:
-                f.write(content)
-        self.fake.clear()  # the child's first bid wins
-        for _ in range(5):
-            self.execute(workspace=ws, token="t-" + child)
-            self.assertEqual(len(self.fake.open_bids(child)), 1)
-            self.assertEqual(self.fake.open_bids(child)[0]["amount"], D("6.28"))
-            self.fake.clear()
-        report = json.loads(self.fake.inboxes["genesis"][0]["content"])
-        self.assertEqual((report["kind"], report["executions"]), ("scout_report", 5))
-        self.execute()
-        self.assertEqual(self.memory()["scout_reports"][-1]["from"], child)
-
+            if r["path"] == "/social/spawn":
+                self.assertRegex(r["headers"]["Idempotency-Key"], r"^genesis-spawn-1-x-b-\d{6}$")
+            else:
+                self.assertRegex(r["headers"]["Idempotency-Key"], r"^x-b-\d{6}-c\d+$")
 
 class InferenceTest(GenesisRun):
     upstream = True
@@ -243,6 +227,252 @@ class TroubleTest(GenesisRun):
         self.assertEqual(len(mine), 1)
         self.assertEqual(mine[0]["amount"], D("10.264056"))
         self.assertEqual(self.memory()["outcomes"][-1]["bid"]["action"], "raise")
+
+
+class SocietyTest(GenesisRun):
+    """Genesis reads its inbox, spawns one helper when rich, and the helper
+    reports to it; every answer of the social routes leaves genesis alive."""
+
+    RICH = 100000
+
+    def make_rich(self):
+        self.fake.accounts["genesis"]["balance"] = D(self.RICH)
+
+    def live(self, n):
+        for _ in range(n):
+            self.execute()
+            self.assertEqual(len(self.fake.open_bids("genesis")), 1, "genesis always bids for its future")
+            self.fake.clear()
+
+    def spawns(self):
+        return self.sent("POST", "/social/spawn")
+
+    def child_workspace(self, child):
+        """The child's workspace, written from the files the service kept."""
+        ws = os.path.join(self.dir, child)
+        os.mkdir(ws)
+        for path, content in self.fake.children[child]["files"].items():
+            with open(os.path.join(ws, path), "w") as f:
+                f.write(content)
+        return ws
+
+    def test_reads_its_inbox_and_marks_it_read(self):
+        self.fake.add_agent("friend", 10)
+        friend = agora_client(self.url, "t-friend")
+        friend.message("genesis", "hello genesis")
+        friend.message("genesis", json.dumps({"kind": "scout_report", "executions": 3, "prices": {"cpu_seconds": "5"}}))
+        self.execute()
+        self.assertEqual(self.fake.unread("genesis"), [])
+        self.assertEqual(self.sent("GET", "/social/inbox")[0]["path"], "/social/inbox?limit=%d" % main.INBOX_PAGE)
+        m = self.memory()
+        self.assertEqual(m["notes"], [{"from": "friend", "content": "hello genesis"}])
+        self.assertEqual(m["scout_reports"][0]["from"], "friend")
+        self.assertEqual((m["inbox"]["read"], m["inbox"]["last_from"]), (2, "friend"))
+        self.fake.clear()
+        self.execute()  # the inbox now answers both messages as read: not counted again
+        self.assertEqual(self.memory()["inbox"]["read"], 2)
+        self.assertEqual(len(self.memory()["notes"]), 1)
+        friend.message("genesis", "again")
+        self.fake.clear()
+        self.execute()
+        self.assertEqual((self.memory()["inbox"]["read"], self.memory()["notes"][-1]["content"]), (3, "again"))
+
+    def test_spawns_when_rich_not_when_poor(self):
+        self.live(main.SPAWN_MIN_EXECUTIONS + 2)
+        self.assertEqual(self.spawns(), [], "the grant of 1000 is not rich enough")
+        self.make_rich()
+        before = self.fake.accounts["genesis"]["balance"]
+        self.execute()
+        [call] = self.spawns()
+        child = self.memory()["children"][0]
+        body = call["body"]
+        self.assertEqual(body["command"], ["python3", "main.py"])
+        self.assertEqual(json.loads(body["files"]["helper.json"])["parent_id"], "genesis")
+        with open(os.path.join(HERE, "helper.py")) as f:
+            self.assertEqual(body["files"]["main.py"], f.read())
+        # 15 continuations of the helper's bundle and 5 messages, from the
+        # prices and the config; the first bid at the reserve.
+        self.assertEqual(body["initial_credits"], D("99.2"))
+        self.assertEqual(body["initial_bid"]["amount"], D("6.28"))
+        self.assertEqual(self.fake.children[child]["parent"], "genesis")
+        self.assertEqual(self.fake.accounts["genesis"]["balance"], before - 100 - D("99.2"),
+                         "the parent paid the spawn cost and the child's credits, nothing more")
+        self.assertEqual(self.fake.accounts[child]["balance"], D("99.2"))
+        self.assertEqual([b["amount"] for b in self.fake.open_bids(child)], [D("6.28")])
+        spawn = self.memory()["spawn"]
+        self.assertEqual((spawn["count"], spawn["pending"], spawn["last_child"]), (1, None, child))
+
+    def test_the_threshold_reads_the_config(self):
+        self.make_rich()
+        self.fake.config["economy"]["spawn_cost"] = self.RICH  # now no grant is rich enough
+        self.live(main.SPAWN_MIN_EXECUTIONS + 2)
+        self.assertEqual(self.spawns(), [])
+
+    def test_at_most_one_living_helper(self):
+        self.make_rich()
+        self.live(main.SPAWN_MIN_EXECUTIONS + main.SPAWN_INTERVAL_EXECUTIONS + 2)
+        self.assertEqual(len(self.spawns()), 1, "one helper while it lives")
+        [first] = self.memory()["children"]
+        self.fake.kill(first)
+        self.live(1)  # /social/agents no longer lists it: a new one is spawned
+        self.assertEqual(len(self.spawns()), 2, "a dead helper is replaced")
+        [second] = self.memory()["children"]
+        self.assertNotEqual(first, second)
+        self.assertEqual(self.fake.children[second]["parent"], "genesis")
+        self.assertEqual(self.spawns()[1]["headers"]["Idempotency-Key"][:len("genesis-spawn-2-")], "genesis-spawn-2-")
+
+    def test_an_unreadable_population_is_no_reason_to_spawn_again(self):
+        self.make_rich()
+        self.live(main.SPAWN_MIN_EXECUTIONS)
+        self.fake.down["GET /social/agents"] = 403
+        self.live(main.SPAWN_INTERVAL_EXECUTIONS + 1)
+        self.assertEqual(len(self.spawns()), 1)
+        self.assertEqual(len(self.memory()["children"]), 1)
+
+    def test_a_lost_answer_is_retried_with_the_same_key(self):
+        self.make_rich()
+        self.live(main.SPAWN_MIN_EXECUTIONS - 1)
+        # Applied, but no answer reaches genesis, however often the client retries.
+        self.fake.fail("POST", "/social/spawn", 503, 503, 503)
+        self.execute()
+        pending = self.memory()["spawn"]["pending"]
+        self.assertEqual(pending["key"], "genesis-spawn-1-x-b-%06d" % main.SPAWN_MIN_EXECUTIONS)
+        self.assertEqual(self.memory()["children"], [])
+        self.assertEqual(self.fake.children, {})
+        self.fake.clear()
+        self.execute()
+        self.assertEqual(len(self.fake.children), 1)
+        [child] = self.fake.children
+        self.assertEqual(self.memory()["children"], [child])
+        self.assertEqual({r["headers"]["Idempotency-Key"] for r in self.spawns()}, {pending["key"]})
+        self.assertIsNone(self.memory()["spawn"]["pending"])
+
+    def test_a_crash_during_the_spawn_names_the_same_child(self):
+        self.make_rich()
+        self.live(main.SPAWN_MIN_EXECUTIONS - 1)
+        self.fake.fail("POST", "/social/spawn", "hang_after")  # applied; genesis is killed before the answer
+        proc = self.start_execution()
+        self.assertTrue(self.fake.hanging.wait(60), "genesis never called spawn")
+        proc.kill()
+        proc.wait()
+        self.fake.release.set()
+        [child] = self.fake.children
+        crashed = self.memory()
+        self.assertEqual(crashed["phase"], "spawning")
+        self.assertEqual(crashed["children"], [])
+        key = crashed["spawn"]["pending"]["key"]
+        self.fake.clear()
+        err = self.execute()  # the next execution retries with the key it saved before the call
+        self.assertIn("cut short", err)
+        self.assertEqual(list(self.fake.children), [child], "no second child")
+        self.assertEqual(self.memory()["children"], [child])
+        self.assertEqual([r["headers"]["Idempotency-Key"] for r in self.spawns()], [key, key])
+        parent_paid = sum(1 for t in self.fake.history["genesis"] if t["kind"] == "spawn")
+        self.assertEqual(parent_paid, 1)
+
+    def start_execution(self):
+        self.runs += 1
+        env = {"PATH": os.environ.get("PATH", ""), "PYTHONDONTWRITEBYTECODE": "1", "AGORA_URL": self.url,
+               "AGORA_TOKEN": self.token, "AGORA_EXECUTION_ID": "x-b-%06d" % self.runs, "AGORA_AGENT_ID": "genesis"}
+        return subprocess.Popen([sys.executable, "main.py"], cwd=self.workspace, env=env,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def test_the_helper_messages_its_parent_and_bids_while_it_can(self):
+        self.make_rich()
+        self.live(main.SPAWN_MIN_EXECUTIONS)
+        [child] = self.memory()["children"]
+        ws = self.child_workspace(child)
+        with open(os.path.join(ws, "helper.json")) as f:
+            self.assertEqual(json.load(f)["parent_id"], "genesis")
+        self.fake.clear()  # the helper's first bid wins
+        credits = self.fake.accounts[child]["balance"]
+        self.execute(workspace=ws, token="t-" + child)
+        [msg] = self.fake.unread("genesis")
+        report = json.loads(msg["content"])
+        self.assertEqual((msg["from_agent_id"], report["kind"], report["executions"]), (child, "scout_report", 1))
+        self.assertLess(len(msg["content"]), 1024, "a short report")
+        self.assertEqual(self.fake.accounts[child]["balance"], credits - 1, "the message cost message_cost")
+        self.assertEqual([b["amount"] for b in self.fake.open_bids(child)], [D("6.28")])
+        self.execute()
+        self.assertEqual(self.fake.unread("genesis"), [])
+        self.assertEqual(self.memory()["scout_reports"][-1]["from"], child)
+        # The helper lives on its credits: one bid each execution, a report
+        # every fifth, until it cannot pay and says so.
+        runs = 1
+        while self.fake.open_bids(child):
+            self.fake.clear()
+            err = self.execute(workspace=ws, token="t-" + child)
+            runs += 1
+        self.assertIn("last execution", err)
+        self.assertEqual(runs, 15, "99.2 credits pay 15 executions at 6.28 and 3 reports")
+        self.assertEqual(len([m for m in self.fake.inboxes["genesis"] if m["from_agent_id"] == child]), 3)
+        self.assertEqual(self.fake.accounts[child]["balance"], D("99.2") - 15 * D("6.28") - 3)
+
+    def test_survives_every_answer_of_the_social_routes(self):
+        self.make_rich()
+        self.live(main.SPAWN_MIN_EXECUTIONS - 1)
+        for answer in (404, 409, 422, 503, "drop", "garbage"):
+            with self.subTest(answer=answer):
+                self.fake.down = {"GET /social/inbox": answer, "POST /social/spawn": answer,
+                                  "POST /social/message": answer}
+                self.memory_edit(lambda m: m.update(last_spawn_execution=0) or m["spawn"].update(
+                    refused_execution=0, pending=None))
+                self.execute()
+                self.assertEqual(len(self.fake.open_bids("genesis")), 1, "genesis still bids")
+                out = self.memory()["outcomes"][-1]
+                self.assertTrue(out["bid_ok"])
+                # Tried and failed, or (the service unreachable after a
+                # dropped read) not tried.
+                self.assertFalse((out["spawn"] or {}).get("ok"))
+                self.assertEqual(self.fake.children, {})
+                self.fake.clear()
+        self.fake.down = {}
+
+    def memory_edit(self, fn):
+        m = self.memory()
+        fn(m)
+        with open(os.path.join(self.workspace, "state.json"), "w") as f:
+            json.dump(m, f)
+
+    def test_missing_routes_are_not_asked_every_execution(self):
+        self.make_rich()
+        self.fake.down = {"POST /social/spawn": 404, "GET /social/inbox": 404}
+        self.live(main.SPAWN_MIN_EXECUTIONS + main.SPAWN_INTERVAL_EXECUTIONS - 1)
+        self.assertEqual(len(self.spawns()), 1, "a refusal waits SPAWN_INTERVAL_EXECUTIONS")
+        self.assertIn("404", self.memory()["spawn"]["last_error"])
+        self.live(1)
+        self.assertEqual(len(self.spawns()), 2)
+
+    def test_a_refused_spawn_is_not_retried_with_its_key(self):
+        self.make_rich()
+        self.fake.config["economy"]["max_agents"] = 1  # genesis alone fills the population
+        self.live(main.SPAWN_MIN_EXECUTIONS)
+        [call] = self.spawns()
+        m = self.memory()
+        self.assertIsNone(m["spawn"]["pending"])
+        self.assertIn("population", m["spawn"]["last_error"])
+        self.assertEqual(m["outcomes"][-1]["spawn"]["status"], 409)
+        self.assertEqual(self.fake.accounts["genesis"]["balance"], D(self.RICH) - 3 * D("6.28"), "nothing charged")
+
+    def test_the_helper_survives_a_dead_parent_and_missing_routes(self):
+        self.make_rich()
+        self.live(main.SPAWN_MIN_EXECUTIONS)
+        [child] = self.memory()["children"]
+        ws = self.child_workspace(child)
+        self.fake.kill("genesis")
+        self.fake.clear()
+        err = self.execute(workspace=ws, token="t-" + child)
+        self.assertIn("dead", err)
+        self.assertEqual(len(self.fake.open_bids(child)), 1)
+        self.fake.down = {"POST /social/message": 404, "GET /social/inbox": 404, "GET /system/config": 503}
+        self.fake.clear()
+        self.execute(workspace=ws, token="t-" + child)
+        self.assertEqual(len(self.fake.open_bids(child)), 1)
+
+
+def agora_client(url, token):
+    import agora
+    return agora.Client(url, token, backoff=0)
 
 
 class BugTest(GenesisRun):

@@ -1,6 +1,8 @@
 """Tests of genesis's pure decisions (main.py): no service, no disk."""
 
+import copy
 import decimal
+import json
 import unittest
 
 import main
@@ -262,41 +264,92 @@ class PromptTest(unittest.TestCase):
 
 
 class SpawnTest(unittest.TestCase):
-    def rich(self):
+    # At the default figures: the helper gets 15 continuations of 6.28 and
+    # 5 messages of 1 (99.2); genesis must keep 200 continuations of 6.28
+    # after paying it and the spawn cost of 100: 100 + 99.2 + 1256.
+    RICH = D("1455.2")
+
+    def ready(self):
         m = main.new_memory()
-        m["executions"] = 12
-        m["rewards"].update(count=1, total="900")
+        m["executions"] = main.SPAWN_MIN_EXECUTIONS
+        m["execution_id"] = "x-b-7"
         return m
 
     def test_spawns_when_rich(self):
-        plan = main.plan_spawn(obs(), self.rich(), CFG, D(1000))
-        self.assertEqual(plan["initial_credits"], D("94.2"))
+        plan = main.plan_spawn(obs(), self.ready(), CFG, self.RICH)
+        self.assertEqual(plan["initial_credits"], D("99.2"))
         self.assertEqual(plan["initial_bid"]["amount"], D("6.28"))
+        self.assertEqual(plan["initial_bid"]["resources"], main.HELPER_BUNDLE)
+        self.assertEqual(json.loads(plan["initial_bid"]["payload"]), {"parent": "genesis"})
 
-    def test_not_when_poor_young_crowded_or_recent(self):
-        self.assertIsNone(main.plan_spawn(obs(), self.rich(), CFG, D(300)))
-        young = self.rich()
-        young["executions"] = 2
-        self.assertIsNone(main.plan_spawn(obs(), young, CFG, D(1000)))
-        crowded = self.rich()
-        crowded["children"] = ["a", "b"]
-        self.assertIsNone(main.plan_spawn(obs(), crowded, CFG, D(1000)))
-        recent = self.rich()
-        recent["last_spawn_execution"] = 8
-        self.assertIsNone(main.plan_spawn(obs(), recent, CFG, D(1000)))
+    def test_not_when_poor(self):
+        self.assertIsNone(main.plan_spawn(obs(), self.ready(), CFG, self.RICH - main.MICRO))
+        self.assertIsNone(main.plan_spawn(obs(), self.ready(), CFG, D(1000)), "the default grant is not rich")
 
-    def test_helpers_are_paid_from_earnings_not_the_grant(self):
-        m = self.rich()
-        m["rewards"]["total"] = "0"
-        self.assertIsNone(main.plan_spawn(obs(), m, CFG, D(10000)))
-        m["rewards"]["total"] = "300"
-        m["spawn_spent"] = "194.2"
-        self.assertIsNone(main.plan_spawn(obs(), m, CFG, D(10000)))
+    def test_the_threshold_follows_the_config_and_the_prices(self):
+        cfg = main.settings({"economy": {"spawn_cost": 500, "message_cost": 2}})
+        threshold, initial, reserve = main.spawn_threshold(obs(cpu_seconds=market("10", 100)), cfg)
+        self.assertEqual(reserve, D("11.28"))
+        self.assertEqual(initial, D("11.28") * 15 + 2 * 5)
+        self.assertEqual(threshold, 500 + initial + D("11.28") * main.RICH_RUNWAY_EXECUTIONS)
+        self.assertIsNone(main.spawn_threshold(obs(cpu_seconds=market("10", 100)) | {"markets": {}}, cfg))
+
+    def test_not_young_with_a_helper_alive_recently_or_pending(self):
+        young = self.ready()
+        young["executions"] = main.SPAWN_MIN_EXECUTIONS - 1
+        self.assertIsNone(main.plan_spawn(obs(), young, CFG, D(10**6)))
+        parent = self.ready()
+        parent["children"] = ["a-1"]
+        self.assertIsNone(main.plan_spawn(obs(), parent, CFG, D(10**6)), "one living helper at a time")
+        recent = self.ready()
+        recent.update(executions=20, last_spawn_execution=11)
+        self.assertIsNone(main.plan_spawn(obs(), recent, CFG, D(10**6)))
+        recent["last_spawn_execution"] = 10
+        self.assertIsNotNone(main.plan_spawn(obs(), recent, CFG, D(10**6)))
+        refused = self.ready()
+        refused.update(executions=20)
+        refused["spawn"]["refused_execution"] = 15
+        self.assertIsNone(main.plan_spawn(obs(), refused, CFG, D(10**6)))
+        pending = self.ready()
+        pending["spawn"]["pending"] = {"key": "k"}
+        self.assertIsNone(main.plan_spawn(obs(), pending, CFG, D(10**6)))
+
+    def test_spawn_key_is_derived_from_the_memory(self):
+        m = self.ready()
+        self.assertEqual(main.spawn_key(m), "genesis-spawn-1-x-b-7")
+        self.assertEqual(main.spawn_key(copy.deepcopy(m)), main.spawn_key(m))
+        m["spawn"]["count"] = 1
+        self.assertEqual(main.spawn_key(m), "genesis-spawn-2-x-b-7")
+        m["execution_id"] = "x-b-8"
+        self.assertEqual(main.spawn_key(m), "genesis-spawn-2-x-b-8")
 
     def test_helper_files(self):
-        files = main.helper_files("client", "helper", "genesis")
-        self.assertEqual(sorted(files), ["agora.py", "helper.json", "main.py"])
-        self.assertIn('"parent_id": "genesis"', files["helper.json"])
+        files = main.helper_files("helper", "genesis")
+        self.assertEqual(sorted(files), ["helper.json", "main.py"], "agora.py is copied in by the service")
+        self.assertEqual(json.loads(files["helper.json"]), {"parent_id": "genesis",
+                                                            "report_every": main.HELPER_REPORT_EVERY})
+
+
+class InboxTest(unittest.TestCase):
+    def test_unread_messages_are_counted_once(self):
+        book = main.new_memory()["inbox"]
+        inbox = {"messages": [
+            {"message_id": "m1", "from_agent_id": "a-1", "content": "hello", "sent_at": "t1", "read": False},
+            {"message_id": "m2", "from_agent_id": "a-2", "content": '{"kind": "scout_report", "executions": 1}',
+             "sent_at": "t2", "read": False},
+            {"message_id": "m0", "from_agent_id": "a-0", "content": "old", "read": True}]}
+        notes, scouts = main.read_inbox(inbox, book)
+        self.assertEqual(notes, [{"from": "a-1", "content": "hello"}])
+        self.assertEqual([(s["from"], s["executions"]) for s in scouts], [("a-2", 1)])
+        self.assertEqual((book["read"], book["seen"], book["last_from"], book["last_at"]), (2, ["m1", "m2"], "a-2", "t2"))
+        # The same page again (an answer replayed, a mark that did not stick) adds nothing.
+        self.assertEqual(main.read_inbox(inbox, book), ([], []))
+        self.assertEqual(book["read"], 2)
+
+    def test_junk_is_skipped(self):
+        book = main.new_memory()["inbox"]
+        self.assertEqual(main.read_inbox({"messages": [None, "x", {"content": ""}]}, book), ([], []))
+        self.assertEqual(main.read_inbox(None, book), ([], []))
 
 
 class ReadTest(unittest.TestCase):
