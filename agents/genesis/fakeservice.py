@@ -359,10 +359,12 @@ class FakeAgora:
         to, content = body.get("to_agent_id"), body.get("content")
         if not isinstance(to, str) or not to:
             raise Problem(422, "Unprocessable Entity", "to_agent_id is required")
-        if not isinstance(content, str):
-            raise Problem(422, "Unprocessable Entity", "content must be a string")
+        if not isinstance(content, str) or not content:
+            raise Problem(422, "Unprocessable Entity", "content must be non-empty text")
         if len(content.encode("utf-8")) > MESSAGE_BYTES_MAX:
-            raise Problem(422, "Unprocessable Entity", "content is larger than %d bytes" % MESSAGE_BYTES_MAX)
+            raise Problem(413, "Content Too Large", "content is larger than %d bytes" % MESSAGE_BYTES_MAX)
+        if to == me:
+            raise Problem(422, "Unprocessable Entity", "a message goes to another agent")
         if to not in self.accounts:
             raise Problem(404, "Not Found", "no agent %r" % to)
         if not self.accounts[to]["alive"]:
@@ -378,25 +380,27 @@ class FakeAgora:
         self.inboxes[to].append({"message_id": message_id, "from_agent_id": me, "content": content,
                                  "sent_at": "2030-01-01T00:00:%02dZ" % (self.seq % 60), "read": False,
                                  "seq": self.seq})
-        return {"message_id": message_id, "cost": cost}
+        return {"message_id": message_id, "to_agent_id": to, "cost": cost}
 
     def _inbox(self, me, body, q, _):
-        """Unread messages first, then read ones, each oldest first; the
-        page returned is marked read. The cursor names the last message of
-        the page and whether it was unread then ("u<seq>") or read
-        ("r<seq>"): after an unread one come the unread after it, then the
-        read ones (those just marked among them); after a read one, the
-        read ones after it."""
+        """Unread messages first, oldest first, then read ones, most
+        recently delivered first, as the service pages them (limit 1-100,
+        default 20); the unread messages of the page are marked read, and
+        the page shows them as they were before (read false). The cursor
+        names the last message of the page and whether it was unread then
+        ("u<seq>") or read ("r<seq>"): after an unread one come the unread
+        after it, then the read ones (those just marked among them); after
+        a read one, the read ones older than it."""
         try:
-            limit = int(q.get("limit", 100))
+            limit = int(q.get("limit", 20))
         except ValueError:
             raise Problem(422, "Unprocessable Entity", "limit must be an integer") from None
-        if not 1 <= limit <= 1000:
-            raise Problem(422, "Unprocessable Entity", "limit must be between 1 and 1000")
+        if not 1 <= limit <= 100:
+            raise Problem(422, "Unprocessable Entity", "limit must be between 1 and 100")
         cursor = q.get("cursor", "")
         msgs = self.inboxes[me]
         unread = [m for m in msgs if not m["read"]]
-        read = [m for m in msgs if m["read"]]
+        read = [m for m in reversed(msgs) if m["read"]]
         if cursor:
             if cursor[:1] not in ("u", "r") or not cursor[1:].isdigit():
                 raise Problem(422, "Unprocessable Entity", "bad cursor %r" % cursor)
@@ -404,7 +408,7 @@ class FakeAgora:
             if cursor[0] == "u":
                 unread = [m for m in unread if m["seq"] > after]
             else:
-                unread, read = [], [m for m in read if m["seq"] > after]
+                unread, read = [], [m for m in read if m["seq"] < after]
         ordered = unread + read
         page = ordered[:limit]
         out = {"messages": [{k: v for k, v in m.items() if k != "seq"} for m in page]}
@@ -413,6 +417,7 @@ class FakeAgora:
             out["next_cursor"] = ("r" if last["read"] else "u") + str(last["seq"])
         for m in page:
             m["read"] = True
+        out["unread"] = len(self.unread(me))
         return out
 
     def _spawn(self, me, body, *_):
@@ -423,9 +428,7 @@ class FakeAgora:
             raise Problem(422, "Unprocessable Entity", "files must map relative paths to text")
         if not isinstance(command, list) or not command or not all(isinstance(a, str) and a for a in command):
             raise Problem(422, "Unprocessable Entity", "command must be a non-empty list of strings")
-        initial = _amount(body.get("initial_credits"), "initial_credits", positive=False)
-        if initial < 0:
-            raise Problem(422, "Unprocessable Entity", "initial_credits must not be negative")
+        initial = _amount(body.get("initial_credits"), "initial_credits")
         first = body.get("initial_bid")
         if first is not None:
             if not isinstance(first, dict):
@@ -435,7 +438,7 @@ class FakeAgora:
             if amount < reserve:
                 raise Problem(422, "Unprocessable Entity", "initial_bid.amount below the reserve price %s" % reserve)
             if amount > initial:
-                raise Problem(409, "Conflict", "the first bid (%s) is more than the child's credits (%s)" % (
+                raise Problem(422, "Unprocessable Entity", "initial_bid.amount %s is above the initial credits of %s" % (
                     amount, initial))
         living = sum(1 for a in self.accounts.values() if a["alive"])
         if living >= int(self.config["economy"]["max_agents"]):
@@ -451,9 +454,10 @@ class FakeAgora:
         with open(os.path.join(HERE, "agora.py"), encoding="utf-8") as f:
             workspace = dict(files, **{"agora.py": f.read()})  # the client helper, as the service copies it
         self.children[child] = {"files": workspace, "command": command, "parent": me}
+        out = {"agent_id": child, "status": "alive"}
         if first is not None:
-            self._place(child, first)
-        return {"agent_id": child}
+            out["bid_id"] = self._place(child, first)["bid_id"]
+        return out
 
     def _agents(self, me, body, q, _):
         ids = [a for a in sorted(self.accounts) if self.accounts[a]["alive"] and a > q.get("after", "")]

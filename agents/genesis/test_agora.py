@@ -183,7 +183,7 @@ class ClientCases:
                                   {"resources": {"cpu_seconds": 1, "memory_mb": 128}, "amount": 6.28})
         self.assertIn(child["agent_id"], self.fake.children)
         self.assertEqual(self.fake.open_bids(child["agent_id"])[0]["amount"], D("6.28"))
-        self.assertEqual(self.client.inbox(), {"messages": []})
+        self.assertEqual(self.client.inbox(), {"messages": [], "unread": 0})
         self.assertEqual(self.sent("GET", "/social/inbox")[-1]["path"], "/social/inbox")
         self.client.inbox(limit=5, cursor="u3")
         self.assertEqual(self.sent("GET", "/social/inbox")[-1]["path"], "/social/inbox?limit=5&cursor=u3")
@@ -195,8 +195,8 @@ class ClientCases:
 
     def test_messages_cost_and_are_refused_uncharged(self):
         before = self.client.balance()["balance"]
-        for to, content, status in [("nobody", "x", 404), ("other", "x" * (64 * 1024 + 1), 422),
-                                    ("other", 7, 422)]:
+        for to, content, status in [("nobody", "x", 404), ("other", "x" * (64 * 1024 + 1), 413),
+                                    ("other", 7, 422), ("other", "", 422), ("genesis", "me", 422)]:
             with self.assertRaises(agora.AgoraError) as ctx:
                 self.client.message(to, content)
             self.assertEqual(ctx.exception.status, status)
@@ -218,19 +218,23 @@ class ClientCases:
         first = self.client.inbox(limit=2)
         self.assertEqual([(m["content"], m["read"]) for m in first["messages"]], [("m0", False), ("m1", False)])
         other.message("genesis", "m3")
+        self.assertEqual(first["unread"], 1)
         rest = self.client.inbox(limit=10, cursor=first["next_cursor"])
         self.assertEqual([(m["content"], m["read"]) for m in rest["messages"]],
-                         [("m2", False), ("m3", False), ("m0", True), ("m1", True)])
+                         [("m2", False), ("m3", False), ("m1", True), ("m0", True)])
         self.assertNotIn("next_cursor", rest)
-        again = self.client.inbox()
-        self.assertEqual([m["content"] for m in again["messages"]], ["m0", "m1", "m2", "m3"])
+        self.assertEqual(rest["unread"], 0)
+        again = self.client.inbox(limit=3)
+        self.assertEqual([m["content"] for m in again["messages"]], ["m3", "m2", "m1"])
+        self.assertEqual([m["content"] for m in self.client.inbox(cursor=again["next_cursor"])["messages"]], ["m0"])
         self.assertTrue(all(m["read"] and m["from_agent_id"] == "other" and m["sent_at"] for m in again["messages"]))
 
     def test_spawn_refusals_change_nothing(self):
         bundle = {"cpu_seconds": 1, "memory_mb": 128}
         before = self.client.balance()
         cases = [({"main.py": "x"}, ["python3"], 900, None, 409),  # 100 + 900 > 987.65
-                 ({"main.py": "x"}, ["python3"], 10, {"resources": bundle, "amount": 20}, 409),  # bid > credits
+                 ({"main.py": "x"}, ["python3"], 10, {"resources": bundle, "amount": 20}, 422),  # bid > credits
+                 ({"main.py": "x"}, ["python3"], 0, None, 422),
                  ({"../x": "x"}, ["python3"], 10, None, 422),
                  ({"main.py": "x"}, [], 10, None, 422)]
         for files, command, initial, first, status in cases:
@@ -246,6 +250,8 @@ class ClientCases:
         self.fake.config["economy"]["max_agents"] = 3
         child = self.client.spawn({"main.py": "x"}, ["python3"], 10, {"resources": bundle, "amount": "6.28"},
                                   idempotency_key="k-1")
+        self.assertEqual(child["status"], "alive")
+        self.assertEqual(self.fake.open_bids(child["agent_id"])[0]["bid_id"], child["bid_id"])
         self.assertEqual(self.client.spawn({"main.py": "x"}, ["python3"], 10, idempotency_key="k-1"), child)
         self.assertEqual(self.client.balance()["balance"], before["balance"] - 110)
         self.assertEqual(sorted(self.fake.children[child["agent_id"]]["files"]), ["agora.py", "main.py"])
