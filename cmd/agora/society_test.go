@@ -49,7 +49,7 @@ func TestGenesisSpawnsAHelper(t *testing.T) {
 	if missing := missingRoutes(t, apiURL, societyRoutes); len(missing) > 0 {
 		stopRun(t, run)
 		t.Skipf("the System Service of this build does not serve %s (its /openapi.json has no such paths): "+
-			"genesis cannot message or spawn", strings.Join(missing, ", "))
+			"genesis can neither spawn its helper nor hear from it", strings.Join(missing, ", "))
 	}
 
 	w := watchSociety(t, port)
@@ -114,24 +114,25 @@ type society struct {
 	started     int                     // executions of the helper started
 	bidsInside  int                     // bids the helper placed from inside an execution
 	helperEnded []events.ExecutionEnded // executions of the helper ended
-	sent        bool                    // a message of the helper's, charged to it
-	read        bool                    // genesis read a message
+	sent        map[string]bool         // ids of the helper's messages to genesis
+	delivered   map[string]bool         // those that reached genesis's inbox
+	read        bool                    // genesis read one of them
 }
 
 func (s *society) done() bool {
-	return s.helper != "" && len(s.helperEnded) > 0 && s.bidsInside > 0 && s.sent && s.read
+	return s.helper != "" && len(s.helperEnded) > 0 && s.bidsInside > 0 && len(s.delivered) > 0 && s.read
 }
 
 // watchSociety follows every agent's events in the running economy until
 // the society is formed, and fails the test if it does not form.
 func watchSociety(t *testing.T, port int) *society {
 	t.Helper()
-	s := &society{}
+	s := &society{sent: map[string]bool{}, delivered: map[string]bool{}}
 	err := followRunning(t, port, 4*time.Minute, events.Filter(events.KindAgent, "*"), func(r events.Record) error {
 		if r.Bad != nil {
 			return nil
 		}
-		_, id, typ, err := events.ParseSubject(r.Envelope.Subject)
+		_, id, _, err := events.ParseSubject(r.Envelope.Subject)
 		if err != nil {
 			return err
 		}
@@ -156,13 +157,25 @@ func watchSociety(t *testing.T, port int) *society {
 				}
 			case events.ExecutionEnded:
 				s.helperEnded = append(s.helperEnded, e)
-			}
-			if messageSentType(typ) {
-				s.sent = true
+			case events.MessageSent:
+				if e.ToAgentID == economy.GenesisID {
+					s.sent[e.MessageID] = true
+				}
 			}
 		case id == economy.GenesisID:
-			if messagesReadType(typ) && s.sent {
-				s.read = true
+			switch e := e.(type) {
+			case events.MessageDelivered:
+				if e.FromAgentID == s.helper && s.sent[e.MessageID] {
+					s.delivered[e.MessageID] = true
+				}
+			case events.MessagesRead:
+				// Read only after it was delivered: genesis's inbox
+				// handed the helper's message out.
+				for _, m := range e.MessageIDs {
+					if s.delivered[m] {
+						s.read = true
+					}
+				}
 			}
 		}
 		if s.done() {
@@ -178,11 +191,6 @@ func watchSociety(t *testing.T, port int) *society {
 	}
 	return s
 }
-
-// messageSentType and messagesReadType name the log's events of a message
-// charged to its sender and of messages read by their recipient.
-func messageSentType(typ string) bool  { return typ == "message_sent" }
-func messagesReadType(typ string) bool { return typ == "messages_read" }
 
 // missingRoutes returns the paths of want that the running System
 // Service's /openapi.json does not list.
