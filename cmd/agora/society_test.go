@@ -117,10 +117,11 @@ type society struct {
 	sent        map[string]bool         // ids of the helper's messages to genesis
 	delivered   map[string]bool         // those that reached genesis's inbox
 	read        bool                    // genesis read one of them
+	readEnded   bool                    // and the execution that read it ended
 }
 
 func (s *society) done() bool {
-	return s.helper != "" && len(s.helperEnded) > 0 && s.bidsInside > 0 && len(s.delivered) > 0 && s.read
+	return s.helper != "" && len(s.helperEnded) > 0 && s.bidsInside > 0 && len(s.delivered) > 0 && s.readEnded
 }
 
 // watchSociety follows every agent's events in the running economy until
@@ -175,6 +176,13 @@ func watchSociety(t *testing.T, port int) *society {
 					if s.delivered[m] {
 						s.read = true
 					}
+				}
+			case events.ExecutionEnded:
+				// The execution that read the message has saved what it
+				// learned in state.json, which the test reads once the
+				// economy is stopped (a stop kills a running execution).
+				if s.read {
+					s.readEnded = true
 				}
 			}
 		}
