@@ -89,6 +89,8 @@ class FakeAgora:
                                    "inbox_limit": 1000, "max_agents": 1000,
                                    "attention_conversion_rates": {"interesting": 50, "useful": 50,
                                                                   "understandable": 50}},
+                       "resources": {r: {"supply": m["supply"], "initial_price": m["price"]}
+                                     for r, m in self.markets.items()},
                        "execution": {"timeout_seconds": 30, "default_memory_mb": 100},
                        "inference": {"available": upstream}}
         self.requests = []

@@ -95,10 +95,12 @@ HELPER_EXECUTIONS_FUNDED = 15
 HELPER_REPORTS_FUNDED = 5
 HELPER_REPORT_EVERY = 5
 # Rich enough to spawn: after paying the spawn cost and the helper's
-# credits, genesis still holds this many modest continuations of its own.
-# At the default prices and costs that is about 1450 credits, more than the
-# default grant of 1000: genesis spawns on a generous grant, or once the
-# human's ratings have made it rich, never by spending the runway it lives on.
+# credits, genesis still holds this many modest continuations of its own,
+# priced at the higher of the posted and the initial prices (see
+# lasting_markets). At the default prices and costs that is about 1455
+# credits, more than the default grant of 1000: genesis spawns on a
+# generous grant, or once the human's ratings have made it rich, never by
+# spending the runway it lives on.
 RICH_RUNWAY_EXECUTIONS = 200
 # A spawn whose answer was lost is retried with the same key at most this
 # many executions; then it is given up (the key will not be used again).
@@ -251,7 +253,21 @@ def settings(config):
         "timeout_seconds": num(dig(config, "execution", "timeout_seconds"), DEFAULTS["timeout_seconds"]),
         "conversion_rates": {k: num(rates.get(k), v) for k, v in DEFAULTS["conversion_rates"].items()},
         "upstream": upstream_configured(config),
+        "initial_prices": initial_prices(config),
     }
+
+
+def initial_prices(config):
+    """{resource: initial_price} from GET /system/config's resources; the
+    resources whose price it does not give are left out."""
+    out = {}
+    resources = dig(config, "resources")
+    if isinstance(resources, dict):
+        for r, doc in resources.items():
+            price = num(dig(doc, "initial_price"))
+            if price is not None and price > 0:
+                out[str(r)] = price
+    return out
 
 
 def upstream_configured(config):
@@ -691,19 +707,37 @@ def inference_request(report, memory):
 # Spawning a helper
 
 
+def lasting_markets(markets, cfg):
+    """The markets priced for planning a long future: each price is the
+    higher of the posted one and the configured initial price. In an empty
+    economy prices sink towards their floor within minutes, and they climb
+    back as it fills: a runway or a helper's credits counted at the sunken
+    price would last a fraction of what they promise."""
+    out = {}
+    for r, m in markets.items():
+        floor = cfg.get("initial_prices", {}).get(r)
+        out[r] = dict(m, price=max(m["price"], floor)) if floor is not None else m
+    return out
+
+
 def spawn_threshold(obs, cfg):
     """(threshold, initial_credits, helper_reserve), or None when a price is
-    unknown. Everything comes from the economy as it is now: spawn_cost and
-    message_cost from /system/config, prices from /market/state. The
-    helper's credits pay HELPER_EXECUTIONS_FUNDED continuations of its
-    bundle (its first bid among them) and HELPER_REPORTS_FUNDED messages;
-    genesis is rich enough when it can pay the spawn cost and those credits
-    and still hold RICH_RUNWAY_EXECUTIONS modest continuations of its own."""
+    unknown. Everything comes from the economy: spawn_cost, message_cost
+    and the initial prices from /system/config, the posted prices from
+    /market/state. The helper's credits pay HELPER_EXECUTIONS_FUNDED
+    continuations of its bundle (its first bid among them) and
+    HELPER_REPORTS_FUNDED messages; genesis is rich enough when it can pay
+    the spawn cost and those credits and still hold RICH_RUNWAY_EXECUTIONS
+    modest continuations of its own. Credits meant to last are counted at
+    lasting_markets' prices; helper_reserve, the amount of the child's first
+    bid, is the reserve now."""
+    lasting = lasting_markets(obs["markets"], cfg)
     helper_reserve = reserve_price(HELPER_BUNDLE, obs["markets"])
-    continuation = reserve_price(BASE_ENVELOPE, obs["markets"])
+    helper_lasting = reserve_price(HELPER_BUNDLE, lasting)
+    continuation = reserve_price(BASE_ENVELOPE, lasting)
     if not helper_reserve or not continuation:
         return None
-    initial = ceil_micro(helper_reserve * HELPER_EXECUTIONS_FUNDED + cfg["message_cost"] * HELPER_REPORTS_FUNDED)
+    initial = ceil_micro(helper_lasting * HELPER_EXECUTIONS_FUNDED + cfg["message_cost"] * HELPER_REPORTS_FUNDED)
     threshold = cfg["spawn_cost"] + initial + continuation * RICH_RUNWAY_EXECUTIONS
     return threshold, initial, helper_reserve
 
@@ -734,7 +768,7 @@ def plan_spawn(obs, memory, cfg, available):
     return {"initial_credits": initial, "initial_bid": first_bid,
             "why": "%s available, rich from %s (spawn %s, helper %s, %d continuations at %s)" % (
                 available.quantize(CENT), threshold.quantize(CENT), text(cfg["spawn_cost"]), text(initial),
-                RICH_RUNWAY_EXECUTIONS, text(reserve_price(BASE_ENVELOPE, obs["markets"])))}
+                RICH_RUNWAY_EXECUTIONS, text(reserve_price(BASE_ENVELOPE, lasting_markets(obs["markets"], cfg))))}
 
 
 def spawn_key(memory):

@@ -294,6 +294,21 @@ class SpawnTest(unittest.TestCase):
         self.assertEqual(threshold, 500 + initial + D("11.28") * main.RICH_RUNWAY_EXECUTIONS)
         self.assertIsNone(main.spawn_threshold(obs(cpu_seconds=market("10", 100)) | {"markets": {}}, cfg))
 
+    def test_sunken_prices_count_at_their_initial_level(self):
+        # An empty economy's CPU price has sunk to 0.05; it was 5 and will
+        # climb back as agents come: the runway and the helper's credits
+        # are counted at 5, the first bid is the reserve now.
+        cfg = main.settings({"resources": {"cpu_seconds": {"initial_price": 5}, "memory_mb": {"initial_price": "0.01"},
+                                           "junk": {}, "tokens": "x"}})
+        self.assertEqual(cfg["initial_prices"], {"cpu_seconds": D(5), "memory_mb": D("0.01")})
+        sunk = obs(cpu_seconds=market("0.05", 100))
+        threshold, initial, reserve = main.spawn_threshold(sunk, cfg)
+        self.assertEqual((threshold, initial, reserve), (self.RICH, D("99.2"), D("1.33")))
+        self.assertIsNone(main.plan_spawn(sunk, self.ready(), cfg, D(1000)))
+        self.assertEqual(main.plan_spawn(sunk, self.ready(), cfg, self.RICH)["initial_bid"]["amount"], D("1.33"))
+        # Without the configured prices, the posted ones are all there is.
+        self.assertEqual(main.spawn_threshold(sunk, CFG)[0], 100 + D("1.33") * 15 + 5 + D("1.33") * 200)
+
     def test_not_young_with_a_helper_alive_recently_or_pending(self):
         young = self.ready()
         young["executions"] = main.SPAWN_MIN_EXECUTIONS - 1
