@@ -192,7 +192,9 @@ func watchSociety(t *testing.T, port int) *society {
 		return nil
 	})
 	if err != errEnough {
-		t.Fatalf("the society did not form: %v; seen %+v", err, *s)
+		t.Fatalf("the society did not form: %v; seen: helper %q, %d of its executions started and %d ended, "+
+			"%d bids from inside them, %d messages to genesis sent and %d delivered, read %t (and saved %t)",
+			err, s.helper, s.started, len(s.helperEnded), s.bidsInside, len(s.sent), len(s.delivered), s.read, s.readEnded)
 	}
 	if len(s.lineage) == 0 || s.lineage[0] != economy.GenesisID {
 		t.Errorf("the helper %s's lineage is %v; want genesis first", s.helper, s.lineage)
