@@ -11,9 +11,10 @@ import (
 )
 
 // TestTheSlotInTheEconomy: the economy wires the slot: a prompt placed
-// through its service is shown at once, the clearing schedule's beat moves
-// the attention price with its utilization, the human's answer mints the
-// reward, and the live fold (the audit's) and the read models agree.
+// through its service in the free slot is shown and paid before Place
+// answers, the clearing schedule's beat moves the attention price with its
+// utilization, the human's answer mints the reward, and the live fold (the
+// audit's) and the read models agree.
 func TestTheSlotInTheEconomy(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a NATS server")
@@ -27,9 +28,17 @@ func TestTheSlotInTheEconomy(t *testing.T) {
 	if _, err := e.Accounts().Do(ctx, "a", "", agent.Create{GrantMicros: events.Credits(200), Reason: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	id, _, _, err := e.Attention().Place(ctx, "a", "", "a market report", events.Credits(50))
+	// The slot is free: Place answers once the prompt is shown and paid,
+	// never "waiting" for a prompt about to be shown.
+	id, status, pos, err := e.Attention().Place(ctx, "a", "", "a market report", events.Credits(50))
 	if err != nil {
 		t.Fatal(err)
+	}
+	if status != attention.StatusActive || pos != 0 {
+		t.Fatalf("the prompt placed in the free slot is %s at %d; want active at 0", status, pos)
+	}
+	if a, err := e.Accounts().Get(ctx, "a"); err != nil || a.BalanceMicros != events.Credits(150) || a.HeldMicros != 0 {
+		t.Fatalf("a once its prompt is shown: %+v, %v; want 150 paid, nothing held", a, err)
 	}
 	if err := e.Sync(ctx); err != nil {
 		t.Fatal(err)

@@ -71,8 +71,9 @@ func (s *Service) inspect(ctx context.Context, fn func(Slot) error) error {
 // Place places agentID's prompt: its content and amount are checked first
 // (a bad prompt changes nothing), then the agent's hold is placed,
 // carrying the content, and the slot queues the prompt from it. It
-// returns once the slot has decided: the prompt's id, status and
-// position (1 first in the queue, 0 active).
+// returns once the slot has decided, and a prompt the free slot shows at
+// once is active and paid: the prompt's id, status and position (1 first
+// in the queue, 0 active).
 func (s *Service) Place(ctx context.Context, agentID, key, content string, amount events.Micros) (string, string, int, error) {
 	if res, ok, err := s.accounts.Recall(ctx, agentID, key); err != nil {
 		return "", "", 0, err
@@ -112,12 +113,25 @@ func (s *Service) Place(ctx context.Context, agentID, key, content string, amoun
 	return s.settled(ctx, res.Seq, id)
 }
 
-// settled waits until the manager has reacted to seq, then reports the
-// prompt's status and position.
+// settled waits until the manager has carried the prompt of the hold
+// written at seq as far as it goes at once, then reports the prompt's
+// status and position. The reaction to the hold queues the prompt; the
+// reaction to the queued prompt activates it when the slot is free; the
+// reaction to the activation pays its bid and leases the attention unit.
+// Each link's record is appended by the one before, after the hold's: so
+// settled waits for the hold's reactions, then twice for the manager to
+// catch up with what the log holds. Waiting for the hold's alone answered
+// "waiting" for a prompt the slot was about to show, and a tick right
+// after it found the unit not yet leased and lowered the price.
 func (s *Service) settled(ctx context.Context, seq uint64, id string) (string, string, int, error) {
 	if seq > 0 {
 		if err := s.manager.WaitFloor(ctx, seq); err != nil {
 			return "", "", 0, err
+		}
+		for range 2 {
+			if err := s.manager.WaitCaughtUp(ctx); err != nil {
+				return "", "", 0, err
+			}
 		}
 	}
 	type answer struct {
@@ -186,8 +200,9 @@ func (s *Service) Withdraw(ctx context.Context, agentID, key, promptID string) e
 
 // Answer records the human's response to the active prompt at time at,
 // and returns once its reward is minted (or refused to a dead agent) and
-// the next prompt activated. key is the idempotency key: a retry with it
-// answers the first response, which applied once.
+// the next prompt activated, its bid paid and the unit leased to it. key
+// is the idempotency key: a retry with it answers the first response,
+// which applied once.
 func (s *Service) Answer(ctx context.Context, key, promptID string, scores Scores, reason string, skip bool, at time.Time) (events.PromptAnswered, error) {
 	res, err := s.host.Ask(ctx, events.KindAttention, events.SlotID, runtime.Request{Key: key,
 		Command: Answer{PromptID: promptID, Scores: scores, Reason: reason, Skip: skip, Rates: s.rules.Rates, At: at}})
@@ -196,7 +211,12 @@ func (s *Service) Answer(ctx context.Context, key, promptID string, scores Score
 	}
 	answered, _ := res.Event.(events.PromptAnswered)
 	if res.Seq > 0 {
-		return answered, s.manager.WaitFloor(ctx, res.Seq)
+		if err := s.manager.WaitFloor(ctx, res.Seq); err != nil {
+			return answered, err
+		}
+		// The response's reactions activated the next prompt; the
+		// activation's pay its bid and lease it the unit (see settled).
+		return answered, s.manager.WaitCaughtUp(ctx)
 	}
 	return answered, nil
 }

@@ -183,6 +183,24 @@ func (mr *ManagerRunner) WaitFloor(ctx context.Context, seq uint64) error {
 	}
 }
 
+// WaitCaughtUp waits until every reaction to the records the log holds
+// now is done. Only a manager that follows the whole log may be asked (its
+// filter events.SubjectRoot + ".>"): another never sees the log's last
+// record when it is not its own, and WaitFloor would wait until ctx ends.
+// It is for a caller whose command sets off a chain of reactions, each
+// one's record appended by the one before: the caller waits once for each
+// link it needs done.
+func (mr *ManagerRunner) WaitCaughtUp(ctx context.Context) error {
+	if mr.m.Filter != events.SubjectRoot+".>" {
+		return fmt.Errorf("runtime: manager %s follows %s, not the whole log", mr.m.Name, mr.m.Filter)
+	}
+	last, err := mr.log.LastSeq(ctx)
+	if err != nil || last == 0 {
+		return err
+	}
+	return mr.WaitFloor(ctx, last)
+}
+
 // reached reports whether every reaction to records up to seq is done.
 // Callers hold mr.mu.
 func (mr *ManagerRunner) reached(seq uint64) bool {
