@@ -503,3 +503,38 @@ func TestRunManagersShareFollow(t *testing.T) {
 	}
 	settledAudit(t, log)
 }
+
+// TestWaitCaughtUpFollowsAChain: a transfer whose recipient died in flight
+// is bounced by one reaction and returned by the reaction to the bounce;
+// a caller that waits for the manager to catch up with the log once per
+// link finds the sender's credits back. A manager that does not follow the
+// whole log refuses to be asked, rather than wait for a record it never
+// sees.
+func TestWaitCaughtUpFollowsAChain(t *testing.T) {
+	log, store := jetStream(t)
+	h, acc := newHost(t, log, store, runtime.Options{})
+	create(t, acc, "a", 10)
+	create(t, acc, "b", 0)
+	send(t, acc, "a", "b", "ab", 4)
+	if _, err := acc.Do(ctxT(t), "b", "", agent.Die{Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	m := startManager(t, h, log, store)
+	for range 2 { // the bounce, then the return
+		if err := m.mr.WaitCaughtUp(ctxT(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a := get(t, acc, "a"); a.BalanceMicros != events.Credits(10) {
+		t.Fatalf("a holds %s once the manager caught up twice; want its 10 back", a.BalanceMicros)
+	}
+
+	narrow, err := runtime.NewManagerRunner(runtime.Manager{Name: "narrow", Filter: events.SubjectRoot + ".agent.a.>",
+		React: func(events.Record, events.Event) []runtime.Reaction { return nil }}, h, log, store, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := narrow.WaitCaughtUp(ctxT(t)); err == nil {
+		t.Fatal("a manager of part of the log waited for the log's tail")
+	}
+}
