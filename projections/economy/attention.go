@@ -34,6 +34,13 @@ type attentionLedger struct {
 	Rewarded map[string]struct{} `json:"rewarded,omitempty"`
 	// RewardedMicros is every reward minted.
 	RewardedMicros events.Micros `json:"rewarded_micros,omitempty"`
+	// Unleased are prompts activated whose attention unit is not yet
+	// leased. The manager pays a prompt and leases it the unit at once, to
+	// two actors: the payment may be refused and the prompt dropped
+	// unpaid (or the human may answer) before the lease is written, so a
+	// lease is checked against its activation, not against the prompt
+	// active when it lands.
+	Unleased map[string]struct{} `json:"unleased,omitempty"`
 }
 
 type promptMoney struct {
@@ -43,7 +50,7 @@ type promptMoney struct {
 
 func newAttentionLedger() *attentionLedger {
 	return &attentionLedger{Slot: attention.New(events.SlotID), Activated: map[string]promptMoney{},
-		Answered: map[string]promptMoney{}, Rewarded: map[string]struct{}{}}
+		Answered: map[string]promptMoney{}, Rewarded: map[string]struct{}{}, Unleased: map[string]struct{}{}}
 }
 
 func (l *attentionLedger) init() {
@@ -55,6 +62,9 @@ func (l *attentionLedger) init() {
 	}
 	if l.Rewarded == nil {
 		l.Rewarded = map[string]struct{}{}
+	}
+	if l.Unleased == nil {
+		l.Unleased = map[string]struct{}{}
 	}
 }
 
@@ -80,6 +90,7 @@ func (e *Economy) applyAttention(id string, ev events.Event, v violationFunc) er
 			err = v("at most one prompt active", "prompt %s activated while %s is active", ev.PromptID, l.Slot.Active.ID)
 		}
 		l.Activated[ev.PromptID] = promptMoney{Agent: ev.AgentID, Amount: ev.AmountMicros}
+		l.Unleased[ev.PromptID] = struct{}{}
 	case events.PromptAnswered:
 		if l.Slot.Active == nil || l.Slot.Active.ID != ev.PromptID {
 			err = v("each prompt answered once, while active", "response to prompt %s, which is not active", ev.PromptID)
@@ -144,18 +155,20 @@ func (e *Economy) foldPromptMoney(ev events.Event) {
 
 // applyAttentionMarket checks and folds what a market does outside the
 // clearing's cycles (ok false for anything else): a lease granted, only
-// to the active prompt and only in the attention market; and the
+// in the attention market, once to each prompt activated (it may land
+// after the prompt left the slot; see attentionLedger.Unleased); and the
 // attention market's own price move (a market_cleared without trigger,
 // leases or releases).
 func (e *Economy) applyAttentionMarket(resource string, ev events.Event, v violationFunc) (error, bool) {
 	var err error
 	switch ev := ev.(type) {
 	case events.LeaseGranted:
-		active := e.attention.Slot.Active
-		if resource != attention.Resource || active == nil || active.ID != ev.ExecutionID {
-			err = v("attention leased to the active prompt", "market %s leases %s to %s; the active prompt is %v", resource, ev.Units,
-				ev.ExecutionID, active)
+		_, due := e.attention.Unleased[ev.ExecutionID]
+		if resource != attention.Resource || !due {
+			err = v("attention leased once to each prompt activated", "market %s leases %s to %s, which awaits no lease", resource,
+				ev.Units, ev.ExecutionID)
 		}
+		delete(e.attention.Unleased, ev.ExecutionID)
 	case events.MarketCleared:
 		if resource != attention.Resource || ev.Trigger.Manager == clearing.ManagerName {
 			return nil, false

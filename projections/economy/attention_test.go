@@ -109,6 +109,9 @@ func TestAuditCatchesPromptViolations(t *testing.T) {
 			agentOn("a", events.HoldPosted{HoldID: "p-1", AmountMicros: 5}),
 		},
 		"attention leased to a prompt not shown": {{events.KindMarket, "attention", events.LeaseGranted{ExecutionID: "p-1", Units: events.WholeUnits(1)}}},
+		"attention leased twice to one activation": append(shown("a", "p-1", events.Credits(10)),
+			on{events.KindMarket, "attention", events.LeaseReleased{ExecutionID: "p-1", Units: events.WholeUnits(1), Reason: "x"}},
+			on{events.KindMarket, "attention", events.LeaseGranted{ExecutionID: "p-1", Units: events.WholeUnits(1)}}),
 		"a reward to a dead agent": append(shown("a", "p-1", events.Credits(10)), answered,
 			agentOn("a", events.AgentDied{Reason: "x", BurnedMicros: events.Credits(90)}), reward),
 	}
@@ -120,5 +123,49 @@ func TestAuditCatchesPromptViolations(t *testing.T) {
 				t.Fatalf("violation at %d (%q); want at %d", seq, inv, len(recs))
 			}
 		})
+	}
+}
+
+// TestAuditTakesALeaseThatLandsLate: the manager pays an activated prompt
+// and leases it the unit at once, to two actors; the payment refused and
+// the prompt dropped unpaid, or the human's answer, may be written before
+// the lease. The lease is its activation's, once: the audit passes, and
+// the market ends with nothing leased.
+func TestAuditTakesALeaseThatLandsLate(t *testing.T) {
+	hold := func(agentID, id string) on {
+		return agentOn(agentID, events.HoldPlaced{HoldID: id, AmountMicros: events.Credits(10), Purpose: events.PurposePrompt,
+			Prompt: &events.PromptTerms{Content: "c"}})
+	}
+	lease := func(id string) on {
+		return on{events.KindMarket, "attention", events.LeaseGranted{ExecutionID: id, Units: events.WholeUnits(1)}}
+	}
+	release := func(id string) on {
+		return on{events.KindMarket, "attention", events.LeaseReleased{ExecutionID: id, Units: events.WholeUnits(1), Reason: "x"}}
+	}
+	recs := append(attentionBase(),
+		agentOn("d", events.AgentCreated{AgentID: "d", GrantMicros: events.Credits(10)}),
+		hold("d", "p-1"), hold("a", "p-2"),
+		slotOn(events.PromptQueued{PromptID: "p-1", AgentID: "d", Content: "c", AmountMicros: events.Credits(10)}),
+		slotOn(events.PromptQueued{PromptID: "p-2", AgentID: "a", Content: "c", AmountMicros: events.Credits(10)}),
+		// d's p-1 shown; d dies, its payment is refused and the prompt
+		// dropped before its lease.
+		slotOn(events.PromptActivated{PromptID: "p-1", AgentID: "d", AmountMicros: events.Credits(10)}),
+		agentOn("d", events.AgentDied{Reason: "x", VoidedHolds: []string{"p-1"}, BurnedMicros: events.Credits(10)}),
+		agentOn("d", events.PaymentRefused{HoldID: "p-1", AmountMicros: events.Credits(10), Reason: "x"}),
+		slotOn(events.PromptsDropped{Reason: events.DropUnpaid, Prompts: []events.DroppedPrompt{{PromptID: "p-1", AgentID: "d",
+			AmountMicros: events.Credits(10)}}}),
+		lease("p-1"), release("p-1"),
+		// p-2 shown, paid and answered before its lease.
+		slotOn(events.PromptActivated{PromptID: "p-2", AgentID: "a", AmountMicros: events.Credits(10)}),
+		agentOn("a", events.HoldPosted{HoldID: "p-2", AmountMicros: events.Credits(10)}),
+		slotOn(events.PromptAnswered{PromptID: "p-2", AgentID: "a", Skipped: true}),
+		lease("p-2"), release("p-2"),
+	)
+	seq, inv, eco := foldAll(t, recs)
+	if seq != 0 {
+		t.Fatalf("violation at %d: %s", seq, inv)
+	}
+	if s := eco.Summary(); s.Markets["attention"].LeasedUnits != 0 || s.Attention.Activations != 2 || s.Attention.UnpaidPrompts != 0 {
+		t.Fatalf("summary %+v", s)
 	}
 }

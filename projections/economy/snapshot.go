@@ -22,7 +22,11 @@ import (
 // format 1 snapshot would restore neither.
 //
 // Format 3 added the attention slot and its prompts' money (attention).
-const snapshotFormat = 3
+//
+// Format 4 added the prompts activated and not yet leased
+// (attention.unleased): a format 3 snapshot taken between an activation
+// and its lease would refuse the lease.
+const snapshotFormat = 4
 
 // snapshot is the whole fold as JSON. Besides each actor's state (every
 // account ever created, every market and book, bounded as the actors' own
