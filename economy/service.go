@@ -100,6 +100,7 @@ func (e *Economy) operatorAPI(creator operator.Creator, token string, logger *sl
 		// The attention slot and its read model.
 		Attention:     e.attention.service,
 		AttentionView: e.attention.view,
+		History:       e.history,
 	}, operator.Options{Token: token, Logger: logger})
 	return h, err
 }

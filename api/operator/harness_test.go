@@ -83,6 +83,7 @@ type economyForTest struct {
 	tickets   *ticket.Registry
 	directory *directory.View
 	markets   *markets.View
+	history   *history.View
 	creator   *creator
 	// attention is the slot's service, attnView its read model.
 	attention *attention.Service
@@ -136,6 +137,7 @@ func startEconomy(t testing.TB) *economyForTest {
 		t.Fatal(err)
 	}
 	historyView, err := history.New()
+	e.history = historyView
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,7 +209,7 @@ func startEconomy(t testing.TB) *economyForTest {
 func (e *economyForTest) deps() operator.Deps {
 	return operator.Deps{Directory: e.directory, Markets: e.markets, Creator: e.creator,
 		Freshness: freshness{log: e.log, runners: e.runners}, Economy: e.economy, Accounts: e.accounts, Book: e.clearing,
-		Records: e.records, Attention: e.attention, AttentionView: e.attnView}
+		Records: e.records, Attention: e.attention, AttentionView: e.attnView, History: e.history}
 }
 
 // create opens an account with a grant directly, as genesis is created.

@@ -143,6 +143,8 @@ type Deps struct {
 	// AttentionView its read model (*attention.View of projections).
 	Attention     Attention
 	AttentionView AttentionView
+	// History is the recent activity (GET /admin/history).
+	History History
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -156,6 +158,7 @@ func (d Deps) check() error {
 		{"Directory", d.Directory}, {"Markets", d.Markets}, {"Creator", d.Creator}, {"Freshness", d.Freshness},
 		{"Economy", d.Economy}, {"Accounts", d.Accounts}, {"Book", d.Book}, {"Records", d.Records},
 		{"Attention", d.Attention}, {"AttentionView", d.AttentionView},
+		{"History", d.History},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

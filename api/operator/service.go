@@ -89,6 +89,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	s.registerStatus(api)
 	s.registerSkipped(api)
 	s.registerAttention(api)
+	s.registerHistory(api)
 	if err := s.registerMetrics(api); err != nil {
 		return nil, nil, err
 	}
