@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -16,6 +17,7 @@ import (
 	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events/natslog"
+	"github.com/agora-econ/agora/front/terminal"
 )
 
 func newRunCommand() *cobra.Command {
@@ -45,11 +47,22 @@ again at the next start).`,
 			if err != nil {
 				return exitError{2, err}
 			}
-			logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			// On a terminal the human's terminal takes the screen, and the
+			// logs go to a file in the data directory.
+			human := !headless && terminal.Attached(os.Stdin, os.Stdout)
+			logs := io.Writer(os.Stderr)
+			if human {
+				f, err := openRunLog(cfg.Data.Dir)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				logs = f
+			}
+			logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			_ = headless // the human's terminal joins with the attention slot
-			return run(ctx, cmd, cfg, logger)
+			return run(ctx, cmd, cfg, logger, human)
 		},
 	}
 	f.register(cmd)
@@ -58,7 +71,7 @@ again at the next start).`,
 	return cmd
 }
 
-func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slog.Logger) error {
+func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slog.Logger, human bool) error {
 	started := time.Now()
 	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{}, logger)
 	if err != nil {
@@ -115,6 +128,9 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); APIs on http://%s; stop with Ctrl-C\n",
 		n.URL(), n.URL(), srv.Addr)
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: the operator token is in %s\n", tokenPath)
+	if human {
+		return runHuman(ctx, cfg, apiURL, srv.TokenPath, eco.Failed(), logger)
+	}
 	select {
 	case <-ctx.Done():
 		logger.Info("stopping")

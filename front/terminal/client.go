@@ -1,0 +1,246 @@
+package terminal
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/agora-econ/agora/api/system"
+	"github.com/agora-econ/agora/projections/economy"
+)
+
+// Client calls the operator API of a running economy: the routes the
+// dashboard reads and the human's answer to the active prompt. It is the
+// terminal's own, small and strict about statuses, because the terminal
+// must tell an economy that does not answer (retry) from a route that is
+// not there (say so) from a refusal (show it); `agora human` finds the
+// address and the token the way the one-shot commands do.
+type Client struct {
+	base  string
+	token string
+	http  *http.Client
+}
+
+// NewClient returns a client of the operator API at base (http or https)
+// calling with token.
+func NewClient(base, token string) (*Client, error) {
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("%w: %q is not an http(s) URL", ErrInvalidClient, base)
+	}
+	if token == "" {
+		return nil, fmt.Errorf("%w: no operator token", ErrInvalidClient)
+	}
+	return &Client{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: RequestTimeout}}, nil
+}
+
+// Base is the address the client calls.
+func (c *Client) Base() string { return c.base }
+
+// Status is GET /admin/status.
+func (c *Client) Status(ctx context.Context) (economy.Summary, error) {
+	var s economy.Summary
+	err := c.do(ctx, http.MethodGet, "/admin/status", "", nil, &s)
+	return s, err
+}
+
+// AgentsPage is the part of GET /admin/agents the dashboard shows.
+type AgentsPage struct {
+	Agents []AgentLine `json:"agents"`
+	Total  int         `json:"total"`
+	Alive  int         `json:"alive"`
+}
+
+// AgentLine is one agent of the listing.
+type AgentLine struct {
+	AgentID        string         `json:"agent_id"`
+	Status         string         `json:"status"`
+	Balance        system.Credits `json:"balance"`
+	ExecutionCount int64          `json:"execution_count"`
+}
+
+// Agents is the first page of GET /admin/agents.
+func (c *Client) Agents(ctx context.Context, limit int) (AgentsPage, error) {
+	var p AgentsPage
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/admin/agents?limit=%d", limit), "", nil, &p)
+	return p, err
+}
+
+// Transaction is one line of GET /admin/history.
+type Transaction struct {
+	AgentID        string         `json:"agent_id"`
+	Seq            uint64         `json:"seq"`
+	Time           time.Time      `json:"time"`
+	Kind           string         `json:"kind"`
+	CounterpartyID string         `json:"counterparty_id,omitempty"`
+	Amount         system.Credits `json:"amount"`
+	Memo           string         `json:"memo,omitempty"`
+}
+
+// History is the newest limit lines of GET /admin/history.
+func (c *Client) History(ctx context.Context, limit int) ([]Transaction, error) {
+	var h struct {
+		Transactions []Transaction `json:"transactions"`
+	}
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/admin/history?limit=%d", limit), "", nil, &h)
+	return h.Transactions, err
+}
+
+// Prompt is a prompt as the operator sees it: the active one (GET
+// /attention/active) or one of the queue (GET /attention/queue).
+type Prompt struct {
+	PromptID string         `json:"prompt_id"`
+	AgentID  string         `json:"agent_id"`
+	Amount   system.Credits `json:"bid_amount"`
+	Content  string         `json:"content"`
+	Position int            `json:"position,omitempty"`
+}
+
+// Active is GET /attention/active: the prompt in front of the human, or
+// nil when the slot is free.
+func (c *Client) Active(ctx context.Context) (*Prompt, error) {
+	var a struct {
+		Active *Prompt `json:"active"`
+	}
+	err := c.do(ctx, http.MethodGet, "/attention/active", "", nil, &a)
+	return a.Active, err
+}
+
+// Queue is GET /attention/queue: the waiting prompts in the order the
+// slot takes them.
+func (c *Client) Queue(ctx context.Context) ([]Prompt, error) {
+	var q struct {
+		Prompts []Prompt `json:"prompts"`
+	}
+	err := c.do(ctx, http.MethodGet, "/attention/queue", "", nil, &q)
+	return q.Prompts, err
+}
+
+// Rating is the human's answer to a prompt: three scores from 0 to 10
+// and an optional reason.
+type Rating struct {
+	Interesting    int    `json:"interesting"`
+	Useful         int    `json:"useful"`
+	Understandable int    `json:"understandable"`
+	Reason         string `json:"reason,omitempty"`
+}
+
+// Reward is the answer to a rating.
+type Reward struct {
+	PromptID string         `json:"prompt_id"`
+	AgentID  string         `json:"agent_id"`
+	Reward   system.Credits `json:"reward"`
+}
+
+// Respond is POST /attention/prompt/{id}/response. Its Idempotency-Key is
+// made of the prompt and the rating, so that the same rating sent again
+// (after the economy did not answer) applies once.
+func (c *Client) Respond(ctx context.Context, promptID string, r Rating) (Reward, error) {
+	var out Reward
+	body, err := json.Marshal(r)
+	if err != nil {
+		return out, err
+	}
+	err = c.do(ctx, http.MethodPost, "/attention/prompt/"+url.PathEscape(promptID)+"/response",
+		keyOf("response", promptID, string(body)), r, &out)
+	return out, err
+}
+
+// Skip is POST /attention/prompt/{id}/skip: the human passes on the
+// active prompt without rating it.
+func (c *Client) Skip(ctx context.Context, promptID string) error {
+	var out json.RawMessage
+	return c.do(ctx, http.MethodPost, "/attention/prompt/"+url.PathEscape(promptID)+"/skip",
+		keyOf("skip", promptID), nil, &out)
+}
+
+// keyOf is an Idempotency-Key derived from parts.
+func keyOf(parts ...string) string {
+	h := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
+	return "human-" + hex.EncodeToString(h[:16])
+}
+
+// do makes one call and decodes a 200 into out. Its errors: ErrNotAnswering
+// when no answer came (refused, reset, timed out) or the economy said it
+// is not ready (502, 503, 504); ErrNotFound on a 404; a *Problem for any
+// other refusal.
+func (c *Client) do(ctx context.Context, method, path, key string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if key != "" {
+		req.Header.Set("Idempotency-Key", key)
+	}
+	res, err := c.http.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("%w: %v", ErrNotAnswering, err)
+	}
+	defer res.Body.Close()
+	answer, err := io.ReadAll(io.LimitReader(res.Body, AnswerBytesMax))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotAnswering, err)
+	}
+	switch res.StatusCode {
+	case http.StatusOK:
+		if err := json.Unmarshal(answer, out); err != nil {
+			return fmt.Errorf("%s %s: %w", method, path, err)
+		}
+		return nil
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return fmt.Errorf("%w: %s", ErrNotAnswering, res.Status)
+	}
+	p := &Problem{Status: res.StatusCode}
+	if json.Unmarshal(answer, p) != nil || p.Title == "" {
+		p.Title = http.StatusText(res.StatusCode)
+	}
+	if res.StatusCode == http.StatusNotFound {
+		return fmt.Errorf("%w: %s %s: %s", ErrNotFound, method, path, p)
+	}
+	return p
+}
+
+// Problem is a refusal of the API (RFC 9457).
+type Problem struct {
+	Status int    `json:"status"`
+	Title  string `json:"title"`
+	Detail string `json:"detail"`
+}
+
+func (p *Problem) Error() string {
+	if p.Detail == "" {
+		return fmt.Sprintf("%d %s", p.Status, p.Title)
+	}
+	return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail)
+}
+
+// errorsAs is errors.As for a *Problem.
+func problemOf(err error) (*Problem, bool) {
+	var p *Problem
+	ok := errors.As(err, &p)
+	return p, ok
+}

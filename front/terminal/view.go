@@ -1,0 +1,216 @@
+package terminal
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"charm.land/bubbles/v2/help"
+	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
+)
+
+// The styles of the screen. Colours only underline what the words say:
+// a terminal without them shows the same screen.
+var (
+	titleStyle = lipgloss.NewStyle().Bold(true)
+	boxStyle   = lipgloss.NewStyle().Border(lipgloss.RoundedBorder()).Padding(0, 1)
+	headStyle  = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("6"))
+	downStyle  = lipgloss.NewStyle().Bold(true).Foreground(lipgloss.Color("1"))
+	dimStyle   = lipgloss.NewStyle().Faint(true)
+	focusStyle = lipgloss.NewStyle().Bold(true).Reverse(true)
+	barFull    = lipgloss.NewStyle().Foreground(lipgloss.Color("2"))
+)
+
+// barCells is the width of a utilization bar.
+const barCells = 20
+
+// View draws the whole screen from the model.
+func (m Model) View() tea.View {
+	v := tea.NewView(m.Screen())
+	v.AltScreen = true
+	v.WindowTitle = "agora human"
+	return v
+}
+
+// Screen is the screen as text: View's content, and what the tests read.
+func (m Model) Screen() string {
+	top := m.topLine()
+	half := max(m.width/2, 30)
+	upper := lipgloss.JoinHorizontal(lipgloss.Top,
+		box("Markets", m.marketsPane(), half), box("Economy", m.economyPane(), max(m.width-half, 30)))
+	queueWidth := max(m.width/3, 30)
+	lower := lipgloss.JoinHorizontal(lipgloss.Top,
+		box("Attention queue", m.queuePane(), queueWidth), box("Active prompt", m.promptPane(), max(m.width-queueWidth, 40)))
+	helpLine := m.helpLine()
+	// The recent activity takes what the other panes leave.
+	rows := m.height - lipgloss.Height(top) - lipgloss.Height(upper) - lipgloss.Height(lower) - lipgloss.Height(helpLine) - 2
+	activity := box("Recent activity", m.activityPane(max(rows, 1)), m.width)
+	return lipgloss.JoinVertical(lipgloss.Left, top, upper, activity, lower, helpLine)
+}
+
+// box draws a pane of the given outer width with its title.
+func box(title, body string, width int) string {
+	return boxStyle.Width(width).Render(headStyle.Render(title) + "\n" + body)
+}
+
+func (m Model) topLine() string {
+	line := titleStyle.Render("agora · the human's terminal")
+	if m.opts.Title != "" {
+		line += "  " + m.opts.Title
+	}
+	switch {
+	case !m.down.IsZero():
+		line += "  " + downStyle.Render(fmt.Sprintf("economy not answering, retrying (since %s): %v",
+			m.down.Format(time.TimeOnly), m.downErr))
+	case m.seen:
+		line += "  " + dimStyle.Render(fmt.Sprintf("event %d · %s", m.snap.Status.LastSeq, m.snap.At.Format(time.TimeOnly)))
+	default:
+		line += "  " + dimStyle.Render("asking the economy...")
+	}
+	return line
+}
+
+func (m Model) marketsPane() string {
+	names := make([]string, 0, len(m.snap.Status.Markets))
+	for name := range m.snap.Status.Markets {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	if len(names) == 0 {
+		return dimStyle.Render("no markets yet")
+	}
+	width := 0
+	for _, n := range names {
+		width = max(width, len(n))
+	}
+	var b strings.Builder
+	for i, n := range names {
+		mk := m.snap.Status.Markets[n]
+		var ppm int64
+		if mk.SupplyUnits > 0 {
+			ppm = int64(mk.LeasedUnits) * 1_000_000 / int64(mk.SupplyUnits)
+		}
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		fmt.Fprintf(&b, "%-*s %s %5.1f%%  price %s", width, n, bar(ppm), float64(ppm)/10_000, mk.PriceMicros)
+	}
+	return b.String()
+}
+
+// bar draws a utilization (parts per million) as barCells cells.
+func bar(ppm int64) string {
+	filled := int(min(max(ppm*barCells/1_000_000, 0), barCells))
+	return barFull.Render(strings.Repeat("█", filled)) + dimStyle.Render(strings.Repeat("░", barCells-filled))
+}
+
+func (m Model) economyPane() string {
+	s := m.snap.Status
+	circulating := s.MintedMicros - s.BurnedMicros
+	lines := []string{
+		fmt.Sprintf("agents alive   %d of %d", s.AgentsAlive, s.Agents),
+		fmt.Sprintf("credits        %s in circulation (minted %s, burned %s)", circulating, s.MintedMicros, s.BurnedMicros),
+		fmt.Sprintf("               %s in balances, %s held, %s in flight", s.BalanceMicros, s.HeldMicros, s.InFlightMicros),
+		fmt.Sprintf("executions     %d running, %d started; %d open bids; %d cycles", s.ExecutionsRunning, s.ExecutionsStarted, s.OpenBids, s.Cycles),
+	}
+	var alive []string
+	for _, a := range m.snap.Agents.Agents {
+		if a.Status == "alive" {
+			alive = append(alive, fmt.Sprintf("%s %s", a.AgentID, a.Balance))
+		}
+	}
+	if len(alive) > 0 {
+		lines = append(lines, "alive          "+strings.Join(alive, " · "))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m Model) activityPane(rows int) string {
+	if len(m.snap.Activity) == 0 {
+		return dimStyle.Render("nothing yet")
+	}
+	var lines []string
+	for _, t := range m.snap.Activity[:min(rows, len(m.snap.Activity))] {
+		line := fmt.Sprintf("%s  %-12s %-18s %12s", t.Time.Local().Format(time.TimeOnly), t.AgentID, t.Kind, t.Amount)
+		if t.CounterpartyID != "" {
+			line += "  " + t.CounterpartyID
+		}
+		if t.Memo != "" {
+			line += "  " + dimStyle.Render(t.Memo)
+		}
+		lines = append(lines, line)
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m Model) queuePane() string {
+	if !m.snap.Attention {
+		return dimStyle.Render("no attention slot")
+	}
+	if len(m.snap.Queue) == 0 {
+		return dimStyle.Render("no prompt waiting")
+	}
+	var lines []string
+	for i, p := range m.snap.Queue {
+		pos := p.Position
+		if pos == 0 {
+			pos = i + 1
+		}
+		lines = append(lines, fmt.Sprintf("%2d  %-12s %10s", pos, p.AgentID, p.Amount))
+	}
+	return strings.Join(lines, "\n")
+}
+
+func (m Model) promptPane() string {
+	if !m.snap.Attention {
+		return dimStyle.Render("no attention slot: this economy does not serve /attention/active")
+	}
+	p := m.snap.Active
+	if p == nil {
+		return dimStyle.Render("no prompt in front of you; the slot is free") + m.noteLine()
+	}
+	lines := []string{
+		fmt.Sprintf("%s from %s, who paid %s", p.PromptID, p.AgentID, p.Amount),
+		m.content.View(),
+	}
+	if m.content.TotalLineCount() > m.content.VisibleLineCount() {
+		lines = append(lines, dimStyle.Render(fmt.Sprintf("(%d%% of the prompt; ↑/↓ scroll)", int(m.content.ScrollPercent()*100))))
+	}
+	var scores []string
+	for i, c := range criteria {
+		v := "-"
+		if m.set[i] {
+			v = fmt.Sprint(m.scores[i])
+		}
+		cell := fmt.Sprintf(" %s %2s ", c, v)
+		if i == m.focus && !m.typing {
+			cell = focusStyle.Render(cell)
+		}
+		scores = append(scores, cell)
+	}
+	lines = append(lines, strings.Join(scores, " "))
+	reason := "reason: " + m.reason.View()
+	if m.typing {
+		reason = focusStyle.Render("reason:") + " " + m.reason.View()
+	}
+	lines = append(lines, reason)
+	return strings.Join(lines, "\n") + m.noteLine()
+}
+
+func (m Model) noteLine() string {
+	if m.note == "" {
+		return ""
+	}
+	return "\n" + m.note
+}
+
+func (m Model) helpLine() string {
+	if m.typing {
+		return m.help.View(reasonHelp{m.keys})
+	}
+	return m.help.View(m.keys)
+}
+
+var _ help.KeyMap = keyMap{}
