@@ -78,8 +78,10 @@ func NewModel(eco Economy, opts Options) Model {
 	r.Prompt = ""
 	vp := viewport.New(viewport.WithWidth(60), viewport.WithHeight(6))
 	vp.SoftWrap = true
-	return Model{eco: eco, opts: opts, keys: newKeyMap(opts.Quit), help: help.New(), width: 100, height: 40,
+	m := Model{eco: eco, opts: opts, keys: newKeyMap(opts.Quit), help: help.New(), width: 100, height: 40,
 		reason: r, content: vp}
+	m.resize()
+	return m
 }
 
 // Messages the commands send back to Update.
@@ -160,6 +162,7 @@ func (m Model) apply(s Snapshot) Model {
 			m.content.SetContent("")
 		}
 		m.content.GotoTop()
+		m.resize()
 	}
 	return m
 }
@@ -263,7 +266,8 @@ func (m Model) Rating() Rating {
 func (m *Model) resize() {
 	w := max(m.width-4, 20)
 	m.content.SetWidth(w)
-	m.content.SetHeight(max(m.height/5, 3))
+	// The prompt takes the lines it needs, up to a fifth of the window;
+	// a longer one scrolls.
+	m.content.SetHeight(min(max(m.content.TotalLineCount(), 1), max(m.height/5, 3)))
 	m.reason.SetWidth(max(w-10, 10))
-	m.help.SetWidth(m.width)
 }

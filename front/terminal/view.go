@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"charm.land/bubbles/v2/help"
+	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
 )
@@ -23,8 +24,8 @@ var (
 	barFull    = lipgloss.NewStyle().Foreground(lipgloss.Color("2"))
 )
 
-// barCells is the width of a utilization bar.
-const barCells = 20
+// barCellsMax is the widest a utilization bar is drawn.
+const barCellsMax = 20
 
 // View draws the whole screen from the model.
 func (m Model) View() tea.View {
@@ -39,7 +40,7 @@ func (m Model) Screen() string {
 	top := m.topLine()
 	half := max(m.width/2, 30)
 	upper := lipgloss.JoinHorizontal(lipgloss.Top,
-		box("Markets", m.marketsPane(), half), box("Economy", m.economyPane(), max(m.width-half, 30)))
+		box("Markets", m.marketsPane(half-4), half), box("Economy", m.economyPane(), max(m.width-half, 30)))
 	queueWidth := max(m.width/3, 30)
 	lower := lipgloss.JoinHorizontal(lipgloss.Top,
 		box("Attention queue", m.queuePane(), queueWidth), box("Active prompt", m.promptPane(), max(m.width-queueWidth, 40)))
@@ -72,7 +73,7 @@ func (m Model) topLine() string {
 	return line
 }
 
-func (m Model) marketsPane() string {
+func (m Model) marketsPane(width int) string {
 	names := make([]string, 0, len(m.snap.Status.Markets))
 	for name := range m.snap.Status.Markets {
 		names = append(names, name)
@@ -81,10 +82,12 @@ func (m Model) marketsPane() string {
 	if len(names) == 0 {
 		return dimStyle.Render("no markets yet")
 	}
-	width := 0
+	nameWidth := 0
 	for _, n := range names {
-		width = max(width, len(n))
+		nameWidth = max(nameWidth, len(n))
 	}
+	// The bar takes what the name, the percentage and the price leave.
+	cells := min(max(width-nameWidth-26, 5), barCellsMax)
 	var b strings.Builder
 	for i, n := range names {
 		mk := m.snap.Status.Markets[n]
@@ -95,25 +98,26 @@ func (m Model) marketsPane() string {
 		if i > 0 {
 			b.WriteByte('\n')
 		}
-		fmt.Fprintf(&b, "%-*s %s %5.1f%%  price %s", width, n, bar(ppm), float64(ppm)/10_000, mk.PriceMicros)
+		fmt.Fprintf(&b, "%-*s %s %5.1f%%  price %s", nameWidth, n, bar(ppm, cells), float64(ppm)/10_000, mk.PriceMicros)
 	}
 	return b.String()
 }
 
-// bar draws a utilization (parts per million) as barCells cells.
-func bar(ppm int64) string {
-	filled := int(min(max(ppm*barCells/1_000_000, 0), barCells))
-	return barFull.Render(strings.Repeat("█", filled)) + dimStyle.Render(strings.Repeat("░", barCells-filled))
+// bar draws a utilization (parts per million) as cells cells.
+func bar(ppm int64, cells int) string {
+	filled := int(min(max(ppm*int64(cells)/1_000_000, 0), int64(cells)))
+	return barFull.Render(strings.Repeat("█", filled)) + dimStyle.Render(strings.Repeat("░", cells-filled))
 }
 
 func (m Model) economyPane() string {
 	s := m.snap.Status
 	circulating := s.MintedMicros - s.BurnedMicros
 	lines := []string{
-		fmt.Sprintf("agents alive   %d of %d", s.AgentsAlive, s.Agents),
-		fmt.Sprintf("credits        %s in circulation (minted %s, burned %s)", circulating, s.MintedMicros, s.BurnedMicros),
-		fmt.Sprintf("               %s in balances, %s held, %s in flight", s.BalanceMicros, s.HeldMicros, s.InFlightMicros),
-		fmt.Sprintf("executions     %d running, %d started; %d open bids; %d cycles", s.ExecutionsRunning, s.ExecutionsStarted, s.OpenBids, s.Cycles),
+		fmt.Sprintf("agents alive    %d of %d", s.AgentsAlive, s.Agents),
+		fmt.Sprintf("in circulation  %s (minted %s, burned %s)", circulating, s.MintedMicros, s.BurnedMicros),
+		fmt.Sprintf("balances        %s (held %s), in flight %s", s.BalanceMicros, s.HeldMicros, s.InFlightMicros),
+		fmt.Sprintf("executions      %d running, %d started", s.ExecutionsRunning, s.ExecutionsStarted),
+		fmt.Sprintf("open bids       %d, after %d cycles", s.OpenBids, s.Cycles),
 	}
 	var alive []string
 	for _, a := range m.snap.Agents.Agents {
@@ -122,7 +126,7 @@ func (m Model) economyPane() string {
 		}
 	}
 	if len(alive) > 0 {
-		lines = append(lines, "alive          "+strings.Join(alive, " · "))
+		lines = append(lines, "alive           "+strings.Join(alive, " · "))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -208,9 +212,12 @@ func (m Model) noteLine() string {
 
 func (m Model) helpLine() string {
 	if m.typing {
-		return m.help.View(reasonHelp{m.keys})
+		return m.help.ShortHelpView(reasonHelp{m.keys}.ShortHelp())
 	}
-	return m.help.View(m.keys)
+	// Two lines, so that every key shows on a narrow terminal too.
+	k := m.keys
+	return m.help.ShortHelpView([]key.Binding{k.Next, k.Previous, k.Score, k.Raise, k.Reason, k.Submit}) + "\n" +
+		m.help.ShortHelpView([]key.Binding{k.Skip, k.Scroll, k.Quit})
 }
 
 var _ help.KeyMap = keyMap{}
