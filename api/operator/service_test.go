@@ -19,6 +19,7 @@ var routes = [][2]string{
 	{"get", "/admin/skipped"}, {"post", "/admin/skipped/{seq}/acknowledge"},
 	{"get", "/attention/active"}, {"post", "/attention/prompt/{id}/response"}, {"post", "/attention/prompt/{id}/skip"},
 	{"get", "/attention/responses"}, {"get", "/admin/attention/queue"},
+	{"get", "/admin/history"},
 }
 
 // TestOpenAPIListsEveryRoute: /admin/openapi.json is an OpenAPI 3.1
