@@ -211,13 +211,26 @@ func (m Model) noteLine() string {
 }
 
 func (m Model) helpLine() string {
-	if m.typing {
-		return m.help.ShortHelpView(reasonHelp{m.keys}.ShortHelp())
-	}
-	// Two lines, so that every key shows on a narrow terminal too.
 	k := m.keys
-	return m.help.ShortHelpView([]key.Binding{k.Next, k.Previous, k.Score, k.Raise, k.Reason, k.Submit}) + "\n" +
-		m.help.ShortHelpView([]key.Binding{k.Skip, k.Scroll, k.Quit})
+	bindings := []key.Binding{k.Next, k.Previous, k.Score, k.Raise, k.Reason, k.Submit, k.Skip, k.Scroll, k.Quit}
+	if m.typing {
+		bindings = reasonHelp{k}.ShortHelp()
+	}
+	// Every key shows, on as many lines as the width needs.
+	const sep = " • "
+	var lines []string
+	line := ""
+	for _, b := range bindings {
+		item := m.help.ShortHelpView([]key.Binding{b})
+		if line != "" && lipgloss.Width(line+sep+item) > m.width {
+			lines, line = append(lines, line), ""
+		}
+		if line != "" {
+			line += dimStyle.Render(sep)
+		}
+		line += item
+	}
+	return strings.Join(append(lines, line), "\n")
 }
 
 var _ help.KeyMap = keyMap{}
