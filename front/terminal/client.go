@@ -116,13 +116,40 @@ func (c *Client) Active(ctx context.Context) (*Prompt, error) {
 }
 
 // Queue is GET /attention/queue: the waiting prompts in the order the
-// slot takes them.
-func (c *Client) Queue(ctx context.Context) ([]Prompt, error) {
-	var q struct {
-		Prompts []Prompt `json:"prompts"`
-	}
+// slot takes them, and the attention market's posted price.
+func (c *Client) Queue(ctx context.Context) (Queue, error) {
+	var q Queue
 	err := c.do(ctx, http.MethodGet, "/attention/queue", "", nil, &q)
-	return q.Prompts, err
+	return q, err
+}
+
+// Queue is the slot's queue.
+type Queue struct {
+	Prompts []Prompt       `json:"queue"`
+	Length  int            `json:"length"`
+	Price   system.Credits `json:"price"`
+}
+
+// Response is a past answer of the human (GET /attention/responses).
+type Response struct {
+	PromptID       string         `json:"prompt_id"`
+	AgentID        string         `json:"agent_id"`
+	Interesting    int            `json:"interesting"`
+	Useful         int            `json:"useful"`
+	Understandable int            `json:"understandable"`
+	Skipped        bool           `json:"skipped"`
+	Reward         system.Credits `json:"reward"`
+	Minted         bool           `json:"minted"`
+	AnsweredAt     time.Time      `json:"answered_at"`
+}
+
+// Responses is the newest limit answers of GET /attention/responses.
+func (c *Client) Responses(ctx context.Context, limit int) ([]Response, error) {
+	var r struct {
+		Responses []Response `json:"responses"`
+	}
+	err := c.do(ctx, http.MethodGet, fmt.Sprintf("/attention/responses?limit=%d", limit), "", nil, &r)
+	return r.Responses, err
 }
 
 // Rating is the human's answer to a prompt: three scores from 0 to 10
@@ -134,11 +161,14 @@ type Rating struct {
 	Reason         string `json:"reason,omitempty"`
 }
 
-// Reward is the answer to a rating.
+// Reward is the answer to a rating: what was minted to the agent
+// (nothing when Minted is false: its agent died after the prompt was
+// shown).
 type Reward struct {
 	PromptID string         `json:"prompt_id"`
 	AgentID  string         `json:"agent_id"`
 	Reward   system.Credits `json:"reward"`
+	Minted   bool           `json:"minted"`
 }
 
 // Respond is POST /attention/prompt/{id}/response. Its Idempotency-Key is

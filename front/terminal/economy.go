@@ -30,7 +30,9 @@ type Snapshot struct {
 	// the slot is free) and Queue the prompts waiting, first first.
 	Attention bool
 	Active    *Prompt
-	Queue     []Prompt
+	Queue     Queue
+	// Responses are the human's latest answers, newest first.
+	Responses []Response
 	Err       error
 }
 
@@ -58,6 +60,9 @@ func (c *Client) Snapshot(ctx context.Context) Snapshot {
 	}
 	s.Attention = true
 	if s.Queue, err = c.Queue(ctx); err != nil && !errors.Is(err, ErrNotFound) {
+		return Snapshot{At: s.At, Err: err}
+	}
+	if s.Responses, err = c.Responses(ctx, ResponsesShown); err != nil && !errors.Is(err, ErrNotFound) {
 		return Snapshot{At: s.At, Err: err}
 	}
 	return s

@@ -22,5 +22,12 @@ const AgentsListedMax = 1000
 // ScoreMax is the highest score of each of the three criteria (SPEC 1.5).
 const ScoreMax = 10
 
-// ReasonBytesMax bounds the reason the human may type.
-const ReasonBytesMax = 500
+// ReasonRunesMax bounds the reason the human may type: the API takes
+// 4096 bytes of UTF-8, which 1024 characters never pass.
+const ReasonRunesMax = 1024
+
+// ResponsesShown is how many of the human's latest answers are shown.
+const ResponsesShown = 5
+
+// QueueShown is how many waiting prompts the queue pane lists.
+const QueueShown = 10

@@ -74,7 +74,7 @@ func NewModel(eco Economy, opts Options) Model {
 	}
 	r := textinput.New()
 	r.Placeholder = "why (optional)"
-	r.CharLimit = ReasonBytesMax
+	r.CharLimit = ReasonRunesMax
 	r.Prompt = ""
 	vp := viewport.New(viewport.WithWidth(60), viewport.WithHeight(6))
 	vp.SoftWrap = true
@@ -177,6 +177,9 @@ func (m Model) answered(a answeredMsg) Model {
 		m.note = "refused: " + a.err.Error()
 	case a.skipped:
 		m.done, m.note = a.promptID, fmt.Sprintf("skipped %s", a.promptID)
+	case !a.reward.Minted:
+		m.done = a.promptID
+		m.note = fmt.Sprintf("rated %s: nothing minted, %s died after its prompt was shown", a.promptID, a.reward.AgentID)
 	default:
 		m.done = a.promptID
 		m.note = fmt.Sprintf("rated %s: %s credits minted to %s", a.promptID, a.reward.Reward, a.reward.AgentID)

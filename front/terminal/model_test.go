@@ -42,7 +42,8 @@ func (r *recorder) Respond(_ context.Context, id string, rating Rating) (Reward,
 		r.rated = map[string]Rating{}
 	}
 	r.rated[id] = rating
-	return Reward{PromptID: id, AgentID: "genesis", Reward: system.Credits(events.Credits(int64(rating.Interesting+rating.Useful+rating.Understandable) * 50))}, nil
+	return Reward{PromptID: id, AgentID: "genesis", Minted: true,
+		Reward: system.Credits(events.Credits(int64(rating.Interesting+rating.Useful+rating.Understandable) * 50))}, nil
 }
 
 func (r *recorder) Skip(_ context.Context, id string) error {
@@ -58,7 +59,10 @@ func withPrompt(id, content string) Snapshot {
 		Status: economy.Summary{LastSeq: 7, Agents: 1, AgentsAlive: 1, MintedMicros: events.Credits(1000),
 			Markets: map[string]economy.MarketSummary{"cpu_seconds": {SupplyUnits: 4_000_000, LeasedUnits: 1_000_000, PriceMicros: 5_000_000}}},
 		Active: &Prompt{PromptID: id, AgentID: "genesis", Amount: system.Credits(events.Credits(12)), Content: content},
-		Queue:  []Prompt{{PromptID: "p-2", AgentID: "helper", Amount: system.Credits(events.Credits(3)), Position: 1}}}
+		Queue: Queue{Length: 1, Price: system.Credits(events.Credits(50)),
+			Prompts: []Prompt{{PromptID: "p-2", AgentID: "helper", Amount: system.Credits(events.Credits(3)), Position: 1}}},
+		Responses: []Response{{PromptID: "p-0", AgentID: "genesis", Interesting: 3, Useful: 4, Understandable: 5,
+			Reward: system.Credits(events.Credits(600)), Minted: true}}}
 }
 
 // press feeds keys to the model; each key is a name tea prints ("tab",
@@ -215,7 +219,7 @@ func TestTheScreen(t *testing.T) {
 	m, _ = press(t, m, "7")
 	screen := plain(m.Screen())
 	for _, want := range []string{"cpu_seconds", "25.0%", "price 5", "agents alive    1 of 1", "in circulation  1000",
-		"helper", "p-1 from genesis, who paid 12", "a market report", "interesting  7", "useful  -",
+		"1 waiting · price 50", "helper", "3/4/5  +600", "p-1 from genesis, who paid 12", "a market report", "interesting  7", "useful  -",
 		"enter submit", "s skip", "q quit"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the screen has no %q:\n%s", want, screen)
@@ -237,7 +241,7 @@ func TestTheScreen(t *testing.T) {
 	}
 
 	none := withPrompt("", "")
-	none.Attention, none.Active, none.Queue = false, nil, nil
+	none.Attention, none.Active, none.Queue, none.Responses = false, nil, Queue{}, nil
 	if screen = plain(shown(&recorder{}, none).Screen()); !strings.Contains(screen, "no attention slot") {
 		t.Fatalf("the screen without the attention slot:\n%s", screen)
 	}

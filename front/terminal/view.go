@@ -153,16 +153,25 @@ func (m Model) queuePane() string {
 	if !m.snap.Attention {
 		return dimStyle.Render("no attention slot")
 	}
-	if len(m.snap.Queue) == 0 {
-		return dimStyle.Render("no prompt waiting")
-	}
-	var lines []string
-	for i, p := range m.snap.Queue {
+	q := m.snap.Queue
+	lines := []string{fmt.Sprintf("%d waiting · price %s", q.Length, q.Price)}
+	for i, p := range q.Prompts[:min(len(q.Prompts), QueueShown)] {
 		pos := p.Position
 		if pos == 0 {
 			pos = i + 1
 		}
 		lines = append(lines, fmt.Sprintf("%2d  %-12s %10s", pos, p.AgentID, p.Amount))
+	}
+	if len(m.snap.Responses) > 0 {
+		lines = append(lines, headStyle.Render("Your latest answers"))
+	}
+	for _, r := range m.snap.Responses {
+		switch {
+		case r.Skipped:
+			lines = append(lines, fmt.Sprintf("%-12s skipped", r.AgentID))
+		default:
+			lines = append(lines, fmt.Sprintf("%-12s %d/%d/%d  +%s", r.AgentID, r.Interesting, r.Useful, r.Understandable, r.Reward))
+		}
 	}
 	return strings.Join(lines, "\n")
 }
