@@ -60,6 +60,11 @@ again at the next start).`,
 				logs = f
 			}
 			logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+			if human {
+				// What logs through the defaults (log, slog) goes to the
+				// file too, not over the screen.
+				slog.SetDefault(logger)
+			}
 			ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			return run(ctx, cmd, cfg, logger, human)
