@@ -218,3 +218,26 @@ func TestHumanAcrossARestart(t *testing.T) {
 	}
 	stopRun(t, run)
 }
+
+// TestHumanBadInput: agora human without an economy's token, or with a
+// bad flag, says what is wrong and exits before taking the screen.
+func TestHumanBadInput(t *testing.T) {
+	empty := t.TempDir()
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"human", "--data", empty}, 1, "no operator token"},
+		{[]string{"human", "--data", empty, "--refresh", "1ms"}, 2, "--refresh 1ms"},
+		{[]string{"human", "--data", empty, "--refresh", "2m"}, 2, "--refresh 2m0s"},
+		{[]string{"human", "--data", empty, "--url", "ftp://x"}, 2, "not an http(s) URL"},
+		{[]string{"human", "--data", empty, "--url", "http://127.0.0.1:1"}, 1, "no operator token"},
+		{[]string{"human", "extra"}, 2, "unknown command"},
+	} {
+		r := runAgora(t, c.args...)
+		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
+			t.Errorf("agora %s: want exit %d and %q, got %s", strings.Join(c.args, " "), c.code, c.want, r)
+		}
+	}
+}
