@@ -123,7 +123,9 @@ func (m Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m = m.apply(Snapshot(msg))
 		return m, tea.Tick(m.opts.Refresh, func(time.Time) tea.Msg { return tickMsg{} })
 	case answeredMsg:
-		return m.answered(msg), m.fetch
+		// The next snapshot (within Refresh) shows the slot after the
+		// answer; asking now would start a second round of snapshots.
+		return m.answered(msg), nil
 	case tea.KeyPressMsg:
 		return m.key(msg)
 	}

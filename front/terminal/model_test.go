@@ -158,8 +158,11 @@ func TestSubmitSendsTheRating(t *testing.T) {
 	if len(cmds) != 1 {
 		t.Fatalf("enter sent %d commands", len(cmds))
 	}
-	next, _ := m.Update(cmds[0]())
+	next, cmd := m.Update(cmds[0]())
 	m = next.(Model)
+	if cmd != nil {
+		t.Fatal("an answer starts another round of snapshots")
+	}
 	want := Rating{Interesting: 7, Useful: 5, Understandable: 10, Reason: "clear"}
 	if got := eco.rated["p-1"]; got != want {
 		t.Fatalf("sent %+v, want %+v", got, want)
