@@ -115,11 +115,12 @@ func (c *Client) Active(ctx context.Context) (*Prompt, error) {
 	return a.Active, err
 }
 
-// Queue is GET /attention/queue: the waiting prompts in the order the
-// slot takes them, and the attention market's posted price.
+// Queue is GET /admin/attention/queue, the operator's view of the slot:
+// the waiting prompts in the order the slot takes them, with their
+// content, and the attention market's posted price.
 func (c *Client) Queue(ctx context.Context) (Queue, error) {
 	var q Queue
-	err := c.do(ctx, http.MethodGet, "/attention/queue", "", nil, &q)
+	err := c.do(ctx, http.MethodGet, "/admin/attention/queue", "", nil, &q)
 	return q, err
 }
 

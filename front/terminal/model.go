@@ -179,6 +179,9 @@ func (m Model) answered(a answeredMsg) Model {
 		m.note = "refused: " + a.err.Error()
 	case a.skipped:
 		m.done, m.note = a.promptID, fmt.Sprintf("skipped %s", a.promptID)
+	case !a.reward.Minted && a.reward.Reward == 0:
+		m.done = a.promptID
+		m.note = fmt.Sprintf("rated %s: a reward of 0, nothing minted", a.promptID)
 	case !a.reward.Minted:
 		m.done = a.promptID
 		m.note = fmt.Sprintf("rated %s: nothing minted, %s died after its prompt was shown", a.promptID, a.reward.AgentID)

@@ -243,6 +243,11 @@ func TestTheScreen(t *testing.T) {
 		t.Fatalf("the screen did not recover:\n%s", screen)
 	}
 
+	next, _ = m.Update(snapshotMsg(Snapshot{At: time.Now(), Err: &Problem{Status: 401, Title: "Unauthorized"}}))
+	if screen = plain(next.(Model).Screen()); !strings.Contains(screen, "economy refuses") || strings.Contains(screen, "not answering") {
+		t.Fatalf("the screen of an economy that refuses:\n%s", screen)
+	}
+
 	none := withPrompt("", "")
 	none.Attention, none.Active, none.Queue, none.Responses = false, nil, Queue{}, nil
 	if screen = plain(shown(&recorder{}, none).Screen()); !strings.Contains(screen, "no attention slot") {

@@ -1,6 +1,7 @@
 package terminal
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -62,9 +63,13 @@ func (m Model) topLine() string {
 		line += "  " + m.opts.Title
 	}
 	switch {
-	case !m.down.IsZero():
+	case !m.down.IsZero() && errors.Is(m.downErr, ErrNotAnswering):
 		line += "  " + downStyle.Render(fmt.Sprintf("economy not answering, retrying (since %s): %v",
 			m.down.Format(time.TimeOnly), m.downErr))
+	case !m.down.IsZero():
+		// It answers, but refuses (a wrong token, say): retrying will not
+		// help by itself, so say what it answered.
+		line += "  " + downStyle.Render(fmt.Sprintf("economy refuses (since %s): %v", m.down.Format(time.TimeOnly), m.downErr))
 	case m.seen:
 		line += "  " + dimStyle.Render(fmt.Sprintf("event %d · %s", m.snap.Status.LastSeq, m.snap.At.Format(time.TimeOnly)))
 	default:
