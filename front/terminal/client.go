@@ -96,7 +96,7 @@ func (c *Client) History(ctx context.Context, limit int) ([]Transaction, error) 
 }
 
 // Prompt is a prompt as the operator sees it: the active one (GET
-// /attention/active) or one of the queue (GET /attention/queue).
+// /attention/active) or one of the queue (GET /admin/attention/queue).
 type Prompt struct {
 	PromptID string         `json:"prompt_id"`
 	AgentID  string         `json:"agent_id"`
