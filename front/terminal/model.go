@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"charm.land/bubbles/v2/help"
 	"charm.land/bubbles/v2/key"
 	"charm.land/bubbles/v2/textinput"
 	"charm.land/bubbles/v2/viewport"
 	tea "charm.land/bubbletea/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // The criteria the human scores, in the order the screen shows them and
@@ -55,6 +59,9 @@ type Model struct {
 	reason   textinput.Model
 	typing   bool
 	content  viewport.Model
+	// text is the active prompt's content, cleaned; the viewport holds it
+	// wrapped to the pane's width.
+	text string
 	// sending is the prompt whose answer is on its way; note is the
 	// outcome of the last answer, shown until the next.
 	sending string
@@ -77,7 +84,6 @@ func NewModel(eco Economy, opts Options) Model {
 	r.CharLimit = ReasonRunesMax
 	r.Prompt = ""
 	vp := viewport.New(viewport.WithWidth(60), viewport.WithHeight(6))
-	vp.SoftWrap = true
 	m := Model{eco: eco, opts: opts, keys: newKeyMap(opts.Quit), help: help.New(), width: 100, height: 40,
 		reason: r, content: vp}
 	m.resize()
@@ -158,13 +164,12 @@ func (m Model) apply(s Snapshot) Model {
 		m.reason.Reset()
 		m.reason.Blur()
 		m.typing = false
+		m.text = ""
 		if s.Active != nil {
-			m.content.SetContent(s.Active.Content)
-		} else {
-			m.content.SetContent("")
+			m.text = clean(s.Active.Content)
 		}
-		m.content.GotoTop()
 		m.resize()
+		m.content.GotoTop()
 	}
 	return m
 }
@@ -270,12 +275,30 @@ func (m Model) Rating() Rating {
 	return Rating{Interesting: m.scores[0], Useful: m.scores[1], Understandable: m.scores[2], Reason: m.reason.Value()}
 }
 
-// resize fits the prompt's viewport to the window.
+// resize fits the prompt's viewport to the window: the content wrapped to
+// the pane's inner width, as many lines as it needs up to a fifth of the
+// window (a longer one scrolls).
 func (m *Model) resize() {
-	w := max(m.width-4, 20)
+	w := promptInner(m.width)
 	m.content.SetWidth(w)
-	// The prompt takes the lines it needs, up to a fifth of the window;
-	// a longer one scrolls.
+	m.content.SetContent(ansi.Wrap(m.text, w, " -"))
 	m.content.SetHeight(min(max(m.content.TotalLineCount(), 1), max(m.height/5, 3)))
 	m.reason.SetWidth(max(w-10, 10))
+}
+
+// clean makes text an agent wrote safe to show: its control characters
+// (escape sequences among them, which would drive the human's terminal)
+// are dropped, tabs become spaces; line breaks stay.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r == '\n':
+			return r
+		case r == '\t':
+			return ' '
+		case unicode.IsControl(r) || r == utf8.RuneError:
+			return -1
+		}
+		return r
+	}, s)
 }

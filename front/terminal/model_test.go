@@ -9,6 +9,7 @@ import (
 	"time"
 
 	tea "charm.land/bubbletea/v2"
+	"charm.land/lipgloss/v2"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/agora-econ/agora/api/system"
@@ -222,7 +223,7 @@ func TestTheScreen(t *testing.T) {
 	m, _ = press(t, m, "7")
 	screen := plain(m.Screen())
 	for _, want := range []string{"cpu_seconds", "25.0%", "price 5", "agents alive    1 of 1", "in circulation  1000",
-		"1 waiting · price 50", "helper", "3/4/5  +600", "p-1 from genesis, who paid 12", "a market report", "interesting  7", "useful  -",
+		"1 waiting · price 50", "helper", "3/4/5  +600", "p-1 from genesis, who paid 12", "a market report", "interesting 7", "useful -",
 		"enter submit", "s skip", "q quit"} {
 		if !strings.Contains(screen, want) {
 			t.Errorf("the screen has no %q:\n%s", want, screen)
@@ -286,4 +287,31 @@ func plain(s string) string { return ansi.Strip(s) }
 func isQuit(msg tea.Msg) bool {
 	_, ok := msg.(tea.QuitMsg)
 	return ok
+}
+
+// TestTheScreenFitsTheWindow: whatever the width, no line of the screen
+// is wider than the window, a long prompt wrapped within its pane; an
+// agent's escape sequences never reach the terminal.
+func TestTheScreenFitsTheWindow(t *testing.T) {
+	content := strings.Repeat("a long prompt without end ", 40) + "\x1b[2J\x1b]0;owned\x07\ttabbed\nlast line"
+	snap := withPrompt("p-1", content)
+	snap.Activity = []Transaction{{AgentID: "genesis", Kind: "transfer_out", Memo: strings.Repeat("memo ", 60) + "\x1b[31m"}}
+	for _, width := range []int{80, 100, 140} {
+		next, _ := shown(&recorder{}, snap).Update(tea.WindowSizeMsg{Width: width, Height: 40})
+		m := next.(Model)
+		raw := m.Screen()
+		for _, esc := range []string{"\x1b[2J", "\x1b]0;", "\x07", "\x1b[31m"} {
+			if strings.Contains(raw, esc) {
+				t.Fatalf("width %d: the agent's %q reached the screen", width, esc)
+			}
+		}
+		for i, line := range strings.Split(plain(raw), "\n") {
+			if w := lipgloss.Width(line); w > width {
+				t.Fatalf("width %d: line %d is %d wide:\n%s", width, i, w, plain(raw))
+			}
+		}
+		if !strings.Contains(plain(raw), "scroll") {
+			t.Fatalf("width %d: a long prompt says nothing of scrolling:\n%s", width, plain(raw))
+		}
+	}
 }

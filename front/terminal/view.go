@@ -11,6 +11,7 @@ import (
 	"charm.land/bubbles/v2/key"
 	tea "charm.land/bubbletea/v2"
 	"charm.land/lipgloss/v2"
+	"github.com/charmbracelet/x/ansi"
 )
 
 // The styles of the screen. Colours only underline what the words say:
@@ -42,15 +43,21 @@ func (m Model) Screen() string {
 	half := max(m.width/2, 30)
 	upper := lipgloss.JoinHorizontal(lipgloss.Top,
 		box("Markets", m.marketsPane(half-4), half), box("Economy", m.economyPane(), max(m.width-half, 30)))
-	queueWidth := max(m.width/3, 30)
 	lower := lipgloss.JoinHorizontal(lipgloss.Top,
-		box("Attention queue", m.queuePane(), queueWidth), box("Active prompt", m.promptPane(), max(m.width-queueWidth, 40)))
+		box("Attention queue", m.queuePane(), queueWidth(m.width)), box("Active prompt", m.promptPane(), promptWidth(m.width)))
 	helpLine := m.helpLine()
 	// The recent activity takes what the other panes leave.
 	rows := m.height - lipgloss.Height(top) - lipgloss.Height(upper) - lipgloss.Height(lower) - lipgloss.Height(helpLine) - 2
 	activity := box("Recent activity", m.activityPane(max(rows, 1)), m.width)
 	return lipgloss.JoinVertical(lipgloss.Left, top, upper, activity, lower, helpLine)
 }
+
+// The widths of the lower panes: the queue a third of the window, the
+// prompt the rest; promptInner is the prompt pane's width inside its
+// border and padding.
+func queueWidth(width int) int  { return max(width/3, 30) }
+func promptWidth(width int) int { return max(width-queueWidth(width), 40) }
+func promptInner(width int) int { return promptWidth(width) - 4 }
 
 // box draws a pane of the given outer width with its title.
 func box(title, body string, width int) string {
@@ -75,7 +82,7 @@ func (m Model) topLine() string {
 	default:
 		line += "  " + dimStyle.Render("asking the economy...")
 	}
-	return line
+	return ansi.Truncate(line, m.width, "…")
 }
 
 func (m Model) marketsPane(width int) string {
@@ -147,9 +154,9 @@ func (m Model) activityPane(rows int) string {
 			line += "  " + t.CounterpartyID
 		}
 		if t.Memo != "" {
-			line += "  " + dimStyle.Render(t.Memo)
+			line += "  " + dimStyle.Render(strings.ReplaceAll(clean(t.Memo), "\n", " "))
 		}
-		lines = append(lines, line)
+		lines = append(lines, ansi.Truncate(line, max(m.width-4, 10), "…"))
 	}
 	return strings.Join(lines, "\n")
 }
@@ -165,7 +172,7 @@ func (m Model) queuePane() string {
 		if pos == 0 {
 			pos = i + 1
 		}
-		lines = append(lines, fmt.Sprintf("%2d  %-12s %10s", pos, p.AgentID, p.Amount))
+		lines = append(lines, fmt.Sprintf("%2d  %-12s %s", pos, p.AgentID, p.Amount))
 	}
 	if len(m.snap.Responses) > 0 {
 		lines = append(lines, headStyle.Render("Your latest answers"))
@@ -177,6 +184,9 @@ func (m Model) queuePane() string {
 		default:
 			lines = append(lines, fmt.Sprintf("%-12s %d/%d/%d  +%s", r.AgentID, r.Interesting, r.Useful, r.Understandable, r.Reward))
 		}
+	}
+	for i, l := range lines {
+		lines[i] = ansi.Truncate(l, queueWidth(m.width)-4, "…")
 	}
 	return strings.Join(lines, "\n")
 }
@@ -202,13 +212,13 @@ func (m Model) promptPane() string {
 		if m.set[i] {
 			v = fmt.Sprint(m.scores[i])
 		}
-		cell := fmt.Sprintf(" %s %2s ", c, v)
+		cell := fmt.Sprintf("%s %s", c, v)
 		if i == m.focus && !m.typing {
 			cell = focusStyle.Render(cell)
 		}
 		scores = append(scores, cell)
 	}
-	lines = append(lines, strings.Join(scores, " "))
+	lines = append(lines, strings.Join(scores, "   "))
 	reason := "reason: " + m.reason.View()
 	if m.typing {
 		reason = focusStyle.Render("reason:") + " " + m.reason.View()
