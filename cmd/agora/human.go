@@ -38,7 +38,7 @@ restart, say): the screen says so and recovers by itself.`,
 			if refresh < 50*time.Millisecond || refresh > time.Minute {
 				return exitError{2, fmt.Errorf("--refresh %s: between 50ms and 1m", refresh)}
 			}
-			c, _, err := f.operator(cmd)
+			c, cfg, err := f.operator(cmd)
 			if errors.Is(err, errNoServer) {
 				return exitError{1, errors.New("no operator token in the data directory: start the economy (agora run) first, or give --data of the economy, or --url and server.operator_token")}
 			}
@@ -49,9 +49,18 @@ restart, say): the screen says so and recovers by itself.`,
 			if err != nil {
 				return exitError{2, err}
 			}
+			if !c.explicit {
+				// An economy restarted on another port writes its new
+				// address in the data directory: follow it there.
+				urlFile := filepath.Join(cfg.Data.Dir, apiURLFile)
+				client.Locate(func() string {
+					b, _ := os.ReadFile(urlFile)
+					return strings.TrimSpace(string(b))
+				})
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
-			return terminal.Run(ctx, client, terminal.Options{Refresh: refresh, Title: c.base}, os.Stdin, cmd.OutOrStdout())
+			return terminal.Run(ctx, client, terminal.Options{Refresh: refresh}, os.Stdin, cmd.OutOrStdout())
 		},
 	}
 	f.register(cmd)
@@ -93,7 +102,7 @@ func runHuman(ctx context.Context, cfg config.Config, apiURL, tokenPath string, 
 	defer cancel()
 	done := make(chan error, 1)
 	go func() {
-		done <- terminal.Run(tctx, client, terminal.Options{Title: apiURL + " · logs in " + filepath.Join(cfg.Data.Dir, runLogFile),
+		done <- terminal.Run(tctx, client, terminal.Options{Title: "· logs in " + filepath.Join(cfg.Data.Dir, runLogFile),
 			Quit: "quit (stops the economy)"}, os.Stdin, os.Stdout)
 	}()
 	select {

@@ -188,29 +188,30 @@ func TestRunOnATerminalShowsTheHumansTerminal(t *testing.T) {
 }
 
 // TestHumanAcrossARestart: `agora human` shows a running economy, says
-// so when it stops answering, and recovers by itself when it is back.
+// so when it stops answering, and recovers by itself when it is back, on
+// another port: it finds the new address in the data directory.
 func TestHumanAcrossARestart(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the economy twice")
 	}
 	dir := filepath.Join(t.TempDir(), "data")
 	cfgFile := quietConfig(t)
-	natsPort, apiPort := strconv.Itoa(freePort(t)), strconv.Itoa(freePort(t))
-	listen := "127.0.0.1:" + apiPort
-	run := startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", natsPort, "--listen", listen, "--headless")
-	run.waitLine("running")
+	natsPort := strconv.Itoa(freePort(t))
+	args := []string{"run", "--data", dir, "--config", cfgFile, "--nats-port", natsPort, "--listen", "127.0.0.1:0", "--headless"}
+	run := startAgora(t, args...)
+	first := apiURLIn(t, run.waitLine("running"))
 
-	s := startOnTerminal(t, "human", "--url", "http://"+listen, "--data", dir, "--refresh", "100ms")
-	s.waitFor("Markets", "cpu_seconds", "in circulation  1000 ", "genesis", "q quit")
+	s := startOnTerminal(t, "human", "--data", dir, "--refresh", "100ms")
+	s.waitFor(first, "Markets", "cpu_seconds", "in circulation  1000 ", "genesis", "q quit")
 	stopRun(t, run)
 	s.waitFor("economy not answering, retrying")
 
-	run = startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", natsPort, "--listen", listen, "--headless")
-	run.waitLine("running")
+	run = startAgora(t, args...)
+	second := apiURLIn(t, run.waitLine("running"))
 	mustRun(t, "agent", "fund", "genesis", "5", "--reason", "after-the-restart", "--data", dir)
 	s.waitFor("in circulation  1005 ", "after-the-restart")
-	if strings.Contains(s.text(), "not answering") {
-		t.Fatalf("the screen still says the economy does not answer:\n%s", s.text())
+	if text := s.text(); strings.Contains(text, "not answering") || (first != second && !strings.Contains(text, second)) {
+		t.Fatalf("the screen after the restart (%s, then %s):\n%s", first, second, text)
 	}
 	s.press("q")
 	if code := s.exit(); code != 0 {

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/agora-econ/agora/api/system"
@@ -25,9 +26,12 @@ import (
 // not there (say so) from a refusal (show it); `agora human` finds the
 // address and the token the way the one-shot commands do.
 type Client struct {
+	mu    sync.Mutex
 	base  string
 	token string
 	http  *http.Client
+	// locate, when set, finds the economy's address again (see Locate).
+	locate func() string
 }
 
 // NewClient returns a client of the operator API at base (http or https)
@@ -44,7 +48,41 @@ func NewClient(base, token string) (*Client, error) {
 }
 
 // Base is the address the client calls.
-func (c *Client) Base() string { return c.base }
+func (c *Client) Base() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.base
+}
+
+// Locate sets how the economy is found again when it does not answer:
+// an economy restarted on another port (`--listen 127.0.0.1:0`) writes
+// its new address where locate reads it. locate returns "" when it knows
+// none; an address that is not an http(s) URL is ignored.
+func (c *Client) Locate(locate func() string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.locate = locate
+}
+
+// relocate asks locate for the economy's address and takes it when it is
+// a good one; it reports whether the address changed.
+func (c *Client) relocate() bool {
+	c.mu.Lock()
+	locate := c.locate
+	c.mu.Unlock()
+	if locate == nil {
+		return false
+	}
+	base := strings.TrimRight(locate(), "/")
+	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := base != c.base
+	c.base = base
+	return changed
+}
 
 // Status is GET /admin/status.
 func (c *Client) Status(ctx context.Context) (economy.Summary, error) {
@@ -213,7 +251,7 @@ func (c *Client) do(ctx context.Context, method, path, key string, in, out any) 
 		}
 		body = bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, c.Base()+path, body)
 	if err != nil {
 		return err
 	}

@@ -128,3 +128,46 @@ func TestSnapshotAcrossARestart(t *testing.T) {
 		t.Fatalf("snapshot after the restart: %+v", s)
 	}
 }
+
+// TestSnapshotFollowsAMove: an economy that comes back on another address
+// is found there through Locate, in the same snapshot; an address Locate
+// gives that is no URL is ignored.
+func TestSnapshotFollowsAMove(t *testing.T) {
+	status := func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/admin/status" {
+			_, _ = io.WriteString(w, `{"last_seq": 9}`)
+			return
+		}
+		if r.URL.Path == "/admin/agents" || r.URL.Path == "/admin/history" {
+			_, _ = io.WriteString(w, `{}`)
+			return
+		}
+		http.NotFound(w, r)
+	}
+	old, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := serve(t, old, status)
+	c, err := NewClient("http://"+old.Addr().String(), testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	where := "not a URL"
+	c.Locate(func() string { return where })
+	ctx := context.Background()
+	_ = srv.Close()
+	if s := c.Snapshot(ctx); !errors.Is(s.Err, ErrNotAnswering) {
+		t.Fatalf("a stopped economy, located nowhere useful: %+v", s)
+	}
+	moved, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	serve(t, moved, status)
+	where = "http://" + moved.Addr().String() + "/"
+	s := c.Snapshot(ctx)
+	if s.Err != nil || s.Status.LastSeq != 9 || s.From != "http://"+moved.Addr().String() {
+		t.Fatalf("the economy moved to %s: %+v", where, s)
+	}
+}

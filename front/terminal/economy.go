@@ -21,7 +21,9 @@ type Economy interface {
 // the economy did not answer (or refused): the rest is then empty and the
 // screen keeps the last good snapshot.
 type Snapshot struct {
-	At       time.Time
+	At time.Time
+	// From is the address of the economy that answered.
+	From     string
 	Status   economy.Summary
 	Agents   AgentsPage
 	Activity []Transaction
@@ -40,7 +42,16 @@ type Snapshot struct {
 // An attention route that is not there (404) is an economy without the
 // attention slot, not an error.
 func (c *Client) Snapshot(ctx context.Context) Snapshot {
-	s := Snapshot{At: time.Now()}
+	s := c.snapshot(ctx)
+	if errors.Is(s.Err, ErrNotAnswering) && c.relocate() {
+		// The economy may have come back elsewhere: ask there at once.
+		s = c.snapshot(ctx)
+	}
+	return s
+}
+
+func (c *Client) snapshot(ctx context.Context) Snapshot {
+	s := Snapshot{At: time.Now(), From: c.Base()}
 	var err error
 	if s.Status, err = c.Status(ctx); err != nil {
 		return Snapshot{At: s.At, Err: err}

@@ -25,7 +25,8 @@ var criteria = [3]string{"interesting", "useful", "understandable"}
 type Options struct {
 	// Refresh is how often the economy is asked (RefreshDefault when 0).
 	Refresh time.Duration
-	// Title names the economy on the top line (its address, say).
+	// Title is said on the top line after the economy's address (where
+	// the logs go, say).
 	Title string
 	// Quit is what the help line says q does: "quit", or in `agora run`
 	// "quit (stops the economy)".

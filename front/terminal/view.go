@@ -66,6 +66,9 @@ func box(title, body string, width int) string {
 
 func (m Model) topLine() string {
 	line := titleStyle.Render("agora · the human's terminal")
+	if m.snap.From != "" {
+		line += "  " + m.snap.From
+	}
 	if m.opts.Title != "" {
 		line += "  " + m.opts.Title
 	}
