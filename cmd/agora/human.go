@@ -49,6 +49,9 @@ restart, say): the screen says so and recovers by itself.`,
 			if err != nil {
 				return exitError{2, err}
 			}
+			if !terminal.Attached(os.Stdin, os.Stdout) {
+				return exitError{2, errors.New("agora human needs a terminal (its standard input and output); for a script, agora status, agents, markets and history print the same figures")}
+			}
 			if !c.explicit {
 				// An economy restarted on another port writes its new
 				// address in the data directory: follow it there.

@@ -224,6 +224,10 @@ func TestHumanAcrossARestart(t *testing.T) {
 // bad flag, says what is wrong and exits before taking the screen.
 func TestHumanBadInput(t *testing.T) {
 	empty := t.TempDir()
+	withToken := t.TempDir()
+	if err := os.WriteFile(filepath.Join(withToken, "operator.token"), []byte(strings.Repeat("t", 43)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range []struct {
 		args []string
 		code int
@@ -235,6 +239,8 @@ func TestHumanBadInput(t *testing.T) {
 		{[]string{"human", "--data", empty, "--url", "ftp://x"}, 2, "not an http(s) URL"},
 		{[]string{"human", "--data", empty, "--url", "http://127.0.0.1:1"}, 1, "no operator token"},
 		{[]string{"human", "extra"}, 2, "unknown command"},
+		// runAgora gives it pipes, not a terminal.
+		{[]string{"human", "--data", withToken}, 2, "needs a terminal"},
 	} {
 		r := runAgora(t, c.args...)
 		if r.code != c.code || !strings.Contains(r.stderr, c.want) {
