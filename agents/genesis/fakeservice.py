@@ -20,6 +20,7 @@ MICRO = D("0.000001")
 HERE = os.path.dirname(os.path.abspath(__file__))
 # SPEC 1.6: a message's content is at most 64 KiB.
 MESSAGE_BYTES_MAX = 64 * 1024
+PROMPT_BYTES_MAX = 16384  # attention.PromptBytesMax
 
 
 class Problem(Exception):
@@ -79,7 +80,10 @@ class FakeAgora:
         }
         self.cycle = 0
         self.bids = {}  # bid_id -> bid
-        self.prompts = {}  # prompt_id -> prompt
+        self.prompts = {}  # prompt_id -> waiting prompt
+        self.active = None  # the prompt in front of the human
+        self.prompt_contents = []  # every content placed, in order
+        self.attention_price_rise = None  # the price the next prompt meets, if set
         self.inboxes = {}
         self.history = {}
         self.children = {}  # agent_id -> {files, command, parent}
@@ -146,22 +150,59 @@ class FakeAgora:
             acct = self.accounts[agent_id]
             for bid_id in [b["bid_id"] for b in self.bids.values() if b["agent_id"] == agent_id]:
                 del self.bids[bid_id]
+            # Its waiting prompts are cancelled too; an active one stays
+            # until the human answers, and mints nothing then.
+            for pid in [p["prompt_id"] for p in self.prompts.values() if p["agent_id"] == agent_id]:
+                del self.prompts[pid]
             acct.update(alive=False, balance=D(0), held=D(0))
 
     def unread(self, agent_id):
         return [m for m in self.inboxes[agent_id] if not m["read"]]
 
-    def reward(self, agent_id, amount):
-        """The human rated a prompt: minted to the agent."""
+    def show(self):
+        """The slot is free: the first waiting prompt becomes active and its
+        bid is paid (burned). Returns it, or None when none waits."""
         with self.lock:
-            self.accounts[agent_id]["balance"] += D(amount)
-            self._record(agent_id, "reward", D(amount))
-            for pid, p in list(self.prompts.items()):
-                if p["agent_id"] == agent_id:
-                    del self.prompts[pid]
-                    self.accounts[agent_id]["held"] -= p["bid_amount"]
-                    self.accounts[agent_id]["balance"] -= p["bid_amount"]
-                    break
+            if self.active is not None:
+                return self.active
+            waiting = self._waiting()
+            if not waiting:
+                return None
+            p = waiting[0]
+            del self.prompts[p["prompt_id"]]
+            acct = self.accounts[p["agent_id"]]
+            acct["held"] -= p["bid_amount"]
+            acct["balance"] -= p["bid_amount"]
+            self._record(p["agent_id"], "hold_posted", -p["bid_amount"], p["prompt_id"])
+            self.active = p
+            return p
+
+    def respond(self, interesting, useful, understandable):
+        """The human rates the active prompt: sum(score x rate) is minted to
+        its agent (a "reward" in its history) and the slot is free. Returns
+        the reward, or None when no prompt is active."""
+        with self.lock:
+            p = self.active
+            if p is None:
+                return None
+            rates = self.config["economy"]["attention_conversion_rates"]
+            reward = D(interesting) * D(rates["interesting"]) + D(useful) * D(rates["useful"]) + \
+                D(understandable) * D(rates["understandable"])
+            self.active = None
+            if self.accounts[p["agent_id"]]["alive"]:
+                self.accounts[p["agent_id"]]["balance"] += reward
+                self._record(p["agent_id"], "reward", reward, p["prompt_id"])
+            return reward
+
+    def reward(self, agent_id, amount):
+        """Shows the agent's prompt and rates it so that amount is minted
+        (rates of 50 per point: amount / 50 points in all)."""
+        shown = self.show()
+        assert shown is not None and shown["agent_id"] == agent_id, shown
+        points = int(D(amount) / 50)
+        first = min(10, points)
+        second = min(10, points - first)
+        return self.respond(first, second, points - first - second)
 
     # -- HTTP -----------------------------------------------------------------------
 
@@ -257,9 +298,12 @@ class FakeAgora:
             raise Problem(409, "Conflict", "insufficient credits: %s available, %s asked" % (self._available(me), amount))
         self.accounts[me]["held"] += amount
 
-    def _record(self, me, kind, amount):
+    def _record(self, me, kind, amount, reference=""):
         self.seq += 1
-        self.history[me].insert(0, {"seq": self.seq, "kind": kind, "agent_id": me, "amount": amount})
+        entry = {"seq": self.seq, "kind": kind, "agent_id": me, "amount": amount}
+        if reference:
+            entry["reference"] = reference
+        self.history[me].insert(0, entry)
 
     def _balance(self, me, *_):
         a = self.accounts[me]
@@ -469,38 +513,81 @@ class FakeAgora:
             out["next_after"] = ids[limit - 1]
         return out
 
+    # The slot as the real service keeps it (SPEC 1.5, docs/api.md
+    # "Attention"): waiting prompts hold their bid, ordered by amount, then
+    # time (seq), then id; the active one is paid; the human's response
+    # mints sum(score x rate) and frees the slot.
+
+    def _waiting(self):
+        return sorted(self.prompts.values(), key=lambda p: (-p["bid_amount"], p["seq"], p["prompt_id"]))
+
+    def _position(self, pid):
+        if self.active and self.active["prompt_id"] == pid:
+            return 0
+        for i, p in enumerate(self._waiting()):
+            if p["prompt_id"] == pid:
+                return i + 1
+        return -1
+
+    def _status(self, pid):
+        pos = self._position(pid)
+        status = "active" if pos == 0 else "waiting" if pos > 0 else "gone"
+        return {"prompt_id": pid, "status": status, "position": pos}
+
     def _prompt(self, me, body, *_):
+        if self.attention_price_rise is not None:
+            # The price moved between the agent's look and its prompt.
+            self.markets["attention"]["price"], self.attention_price_rise = self.attention_price_rise, None
+        content = body.get("content")
+        if not isinstance(content, str) or not content or len(content.encode("utf-8")) > PROMPT_BYTES_MAX:
+            raise Problem(422, "Unprocessable Entity", "content must be UTF-8 text of 1 to %d bytes" % PROMPT_BYTES_MAX)
         amount = _amount(body.get("bid_amount"), "bid_amount")
         if amount < self.markets["attention"]["price"]:
-            raise Problem(422, "Unprocessable Entity", "bid_amount below the attention price")
-        if not body.get("content"):
-            raise Problem(422, "Unprocessable Entity", "content is required")
+            raise Problem(422, "Unprocessable Entity", "bid_amount %s is below the attention price %s"
+                          % (amount, self.markets["attention"]["price"]))
         self._hold(me, amount)
         self.seq += 1
         pid = "p-%06d" % self.seq
-        self.prompts[pid] = {"prompt_id": pid, "agent_id": me, "bid_amount": amount, "content": body["content"],
+        self.prompts[pid] = {"prompt_id": pid, "agent_id": me, "bid_amount": amount, "content": content,
                              "seq": self.seq}
-        return {"prompt_id": pid, "status": "queued", "position": len(self.prompts)}
+        self.prompt_contents.append(content)
+        return self._status(pid)
 
-    def _raise_prompt(self, me, body, q, pid):
+    def _own_prompt(self, me, pid):
+        if self.active and self.active["prompt_id"] == pid and self.active["agent_id"] == me:
+            raise Problem(409, "Conflict", "prompt %s is active: it was paid and cannot change" % pid)
         p = self.prompts.get(pid)
         if not p or p["agent_id"] != me:
-            raise Problem(404, "Not Found", "no prompt %r of yours" % pid)
+            raise Problem(404, "Not Found", "no waiting prompt %r of yours" % pid)
+        return p
+
+    def _raise_prompt(self, me, body, q, pid):
+        p = self._own_prompt(me, pid)
         amount = _amount(body.get("bid_amount"), "bid_amount")
+        if amount <= p["bid_amount"]:
+            raise Problem(422, "Unprocessable Entity", "a raise must be above %s" % p["bid_amount"])
         self._hold(me, amount - p["bid_amount"])
         p["bid_amount"] = amount
-        return {"prompt_id": pid, "status": "queued"}
+        return self._status(pid)
 
     def _withdraw_prompt(self, me, body, q, pid):
-        p = self.prompts.pop(pid, None)
-        if not p or p["agent_id"] != me:
-            raise Problem(404, "Not Found", "no prompt %r of yours" % pid)
+        p = self._own_prompt(me, pid)
+        del self.prompts[pid]
         self.accounts[me]["held"] -= p["bid_amount"]
-        return {"prompt_id": pid, "status": "withdrawn"}
+        return {"prompt_id": pid, "status": "withdrawn", "position": -1}
 
-    def _queue(self, *_):
-        ordered = sorted(self.prompts.values(), key=lambda p: (-p["bid_amount"], p["seq"]))
-        return {"prompts": [{k: v for k, v in p.items() if k not in ("seq", "content")} for p in ordered]}
+    def _queued(self, p, pos, me):
+        out = {"position": pos, "prompt_id": p["prompt_id"], "agent_id": p["agent_id"], "bid_amount": p["bid_amount"],
+               "placed_at": "2026-11-25T20:30:00Z"}
+        if p["agent_id"] == me:
+            out["content"] = p["content"]
+        return out
+
+    def _queue(self, me, *_):
+        waiting = self._waiting()
+        return {"active": self._queued(self.active, 0, me) if self.active else None,
+                "queue": [self._queued(p, i + 1, me) for i, p in enumerate(waiting)],
+                "length": len(waiting), "price": self.markets["attention"]["price"]}
 
     def _inference(self, me, body, *_):
         if not self.upstream:

@@ -18,7 +18,8 @@ one, or genesis dies. So each execution it:
     otherwise a market report of its own making), prompting more often when
     the human's rewards pay for the attention and less when they do not;
  5. grows: when rich enough, spawns a helper (a frugal scout that reports
-    the markets back to it by message), one living helper at a time;
+    the markets back to it by message), a second one only when rich
+    enough for both;
  6. writes down what it did in state.json.
 
 The decisions are pure functions of (observation, memory) with no IO, so
@@ -81,8 +82,11 @@ PRIOR_SCORE = D(5)
 # Outbid waiting prompts only when this many are ahead of us.
 CROWDED_QUEUE = 3
 # Helpers: how many alive at once, how often, and what they start with.
-# One living helper is enough to learn from; a second would only cost.
-CHILDREN_MAX = 1
+# One living helper is enough to learn from; a second one is spawned only
+# by a genesis rich enough for both (spawn_threshold once per helper, see
+# plan_spawn): an economy the human's ratings have made rich grows to three
+# agents, a poor one stays at two.
+CHILDREN_MAX = 2
 # Not in the first executions: genesis has not seen the prices move yet.
 SPAWN_MIN_EXECUTIONS = 3
 # Between two spawns, and after a refused spawn, this many executions pass:
@@ -115,6 +119,7 @@ OUTCOMES_MAX = 20
 PRICES_MAX = 20
 NOTES_MAX = 5
 REWARDS_SEEN_MAX = 100
+PROMPTS_RECENT_MAX = 10
 
 DEFAULTS = {"spawn_cost": D(100), "message_cost": D(1), "timeout_seconds": D(30),
             "conversion_rates": {"interesting": D(50), "useful": D(50), "understandable": D(50)}}
@@ -222,15 +227,22 @@ def read_bids(doc):
     return out
 
 
+def read_prompt(p):
+    return {"prompt_id": str(p.get("prompt_id") or p.get("id") or ""), "agent_id": str(p.get("agent_id") or ""),
+            "bid_amount": num(p.get("bid_amount"), D(0))}
+
+
 def read_queue(doc):
-    """The waiting prompts as {prompt_id, agent_id, bid_amount}."""
-    out = []
-    for p in items(doc, "prompts", "queue", "waiting"):
-        if isinstance(p, dict):
-            out.append({"prompt_id": str(p.get("prompt_id") or p.get("id") or ""),
-                        "agent_id": str(p.get("agent_id") or ""),
-                        "bid_amount": num(p.get("bid_amount"), D(0))})
-    return out
+    """The waiting prompts as {prompt_id, agent_id, bid_amount}, from GET
+    /attention/queue's "queue"."""
+    return [read_prompt(p) for p in items(doc, "queue", "prompts", "waiting") if isinstance(p, dict)]
+
+
+def read_active(doc):
+    """The prompt in front of the human (GET /attention/queue's "active"),
+    or None when the slot is free."""
+    active = dig(doc, "active")
+    return read_prompt(active) if isinstance(active, dict) else None
 
 
 def read_agents(doc):
@@ -292,7 +304,7 @@ def new_memory():
             "clean_runs": 0, "interrupted": 0, "inference_timeout": INFERENCE_TIMEOUT_SECONDS,
             "inference_paused_until": 0, "prices": [], "outcomes": [], "notes": [], "scout_reports": [],
             "prompts": {"count": 0, "last_execution": 0, "interval": PROMPT_INTERVAL, "pending_id": "",
-                        "last_bid": "0", "spent": "0"},
+                        "last_bid": "0", "spent": "0", "recent": [], "refused": 0},
             "rewards": {"count": 0, "total": "0", "last": "0", "seen": []},
             "children": [], "last_spawn_execution": 0, "spawn_spent": "0", "last_bid": None,
             "inbox": {"read": 0, "seen": [], "last_from": "", "last_at": ""},
@@ -341,8 +353,10 @@ def absorb(memory, obs):
         entry = {"execution": m["executions"], "cycle": obs["cycle"],
                  "prices": {r: text(mk["price"]) for r, mk in sorted(obs["markets"].items())},
                  "utilization": {r: text(mk["utilization"]) for r, mk in sorted(obs["markets"].items())}}
+        if obs.get("balance_known"):
+            entry["balance"] = text(obs["balance"])
         m["prices"] = (m["prices"] + [entry])[-PRICES_MAX:]
-    for key, amount in new_rewards(obs["history"], m["rewards"]["seen"]):
+    for key, amount, reference in new_rewards(obs["history"], m["rewards"]["seen"]):
         r = m["rewards"]
         r["seen"] = (r["seen"] + [key])[-REWARDS_SEEN_MAX:]
         r["count"] += 1
@@ -350,9 +364,14 @@ def absorb(memory, obs):
         r["last"] = text(amount)
         paid = num(m["prompts"]["last_bid"], D(0))
         m["prompts"]["interval"] = adapt_prompt_interval(m["prompts"]["interval"], amount, paid)
+        for rec in m["prompts"]["recent"]:
+            if reference and rec.get("prompt_id") == reference:
+                rec["reward"] = text(amount)
     pending = m["prompts"]["pending_id"]
-    if pending and obs["queue_known"] and not any(p["prompt_id"] == pending for p in obs["queue"]):
-        m["prompts"]["pending_id"] = ""  # shown (or expired) since
+    active = obs.get("active")
+    if pending and obs["queue_known"] and not any(p["prompt_id"] == pending for p in obs["queue"]) \
+            and not (active and active["prompt_id"] == pending):
+        m["prompts"]["pending_id"] = ""  # answered, expired or dropped since
     notes, scouts = read_inbox(obs["inbox"], m["inbox"])
     m["notes"] = (m["notes"] + notes)[-NOTES_MAX:]
     m["scout_reports"] = (m["scout_reports"] + scouts)[-NOTES_MAX:]
@@ -362,9 +381,9 @@ def absorb(memory, obs):
 
 
 def new_rewards(history, seen):
-    """(key, amount) of each reward in the history not seen before. A
-    reward is a transaction whose kind names a reward (minted to us for a
-    prompt the human rated)."""
+    """(key, amount, prompt_id) of each reward in the history not seen
+    before. A reward is a transaction whose kind names a reward (minted to
+    us for a prompt the human rated); its reference is the prompt."""
     out = []
     for t in items(history, "transactions", "history"):
         if not isinstance(t, dict) or "reward" not in str(t.get("kind") or t.get("type") or ""):
@@ -373,8 +392,8 @@ def new_rewards(history, seen):
         if amount is None and num(t.get("amount_micros")) is not None:
             amount = num(t["amount_micros"]) / 1000000
         key = str(t.get("seq") or t.get("event_id") or t.get("id") or "%s/%s" % (t.get("time"), amount))
-        if amount is not None and key not in seen and key not in [k for k, _ in out]:
-            out.append((key, amount))
+        if amount is not None and key not in seen and key not in [k for k, _, _ in out]:
+            out.append((key, amount, str(t.get("reference") or "")))
     return out
 
 
@@ -602,17 +621,31 @@ def expected_reward(memory, cfg):
     return sum(rate * PRIOR_SCORE for rate in cfg["conversion_rates"].values())
 
 
+def attention_price(obs):
+    """The least a prompt may bid now: the higher of the attention
+    market's posted price and the queue's (they are the same figure, read
+    at two moments); None when neither is known."""
+    known = [p for p in (dig(obs["markets"], "attention", "price"), obs.get("attention_price")) if p is not None]
+    return ceil_micro(max(known)) if known else None
+
+
 def plan_prompt(obs, memory, cfg, spare):
     """{bid_amount, why} when it is time to prompt and worth it, else None.
 
+    Genesis prompts when PROMPT_INTERVAL executions (adapted to the
+    rewards) have passed since its last prompt, the queue could be read and
+    holds no prompt of its own, waiting or active (never two at once), and
+    what the bid costs fits in its spare credits (what is left once its
+    continuation bid is held and KEEP_EXECUTIONS more are kept back).
     The bid is the attention price; when the queue is crowded we bid just
     above the highest waiting prompt, but never more than half the reward
     we expect: the human's rating is the only income there is."""
-    if "attention" not in obs["markets"] or not prompt_due(memory, memory["executions"]):
+    price = attention_price(obs)
+    if price is None or not obs.get("queue_known") or not prompt_due(memory, memory["executions"]):
         return None
-    if any(p["agent_id"] == obs["me"] for p in obs["queue"]):
+    active = obs.get("active")
+    if any(p["agent_id"] == obs["me"] for p in obs["queue"]) or (active and active["agent_id"] == obs["me"]):
         return None
-    price = ceil_micro(obs["markets"]["attention"]["price"])
     others = [p["bid_amount"] for p in obs["queue"] if p["agent_id"] != obs["me"]]
     worth = expected_reward(memory, cfg)
     bid = price
@@ -665,6 +698,12 @@ def market_report(obs, memory, cfg):
                      "enough for about %d." % (text(BASE_ENVELOPE["cpu_seconds"]), text(BASE_ENVELOPE["memory_mb"]),
                                                text(reserve), obs["balance"].quantize(CENT),
                                                int(obs["balance"] / reserve)))
+    balances = [num(e.get("balance")) for e in memory["prices"] if num(e.get("balance")) is not None]
+    if len(balances) >= 2:
+        lines.append("My balance went from %s to %s over my last %d executions; the human's ratings have paid me "
+                     "%s credits for %d prompts." % (balances[0].quantize(CENT), balances[-1].quantize(CENT),
+                                                     len(balances), num(memory["rewards"]["total"], D(0)).quantize(CENT),
+                                                     memory["rewards"]["count"]))
     for s in memory["scout_reports"][-2:]:
         lines.append("Scout %s (its execution %s) saw prices %s." % (
             s.get("from"), s.get("executions"), ", ".join("%s %s" % kv for kv in sorted((s.get("prices") or {}).items()))))
@@ -745,14 +784,16 @@ def spawn_threshold(obs, cfg):
 def plan_spawn(obs, memory, cfg, available):
     """{initial_credits, initial_bid, why} when it is time to spawn a
     helper and genesis is rich enough (available, once this execution's
-    bid and prompt are held, reaches spawn_threshold), else None. At most
-    CHILDREN_MAX helpers live (the children remembered, checked against
+    bid and prompt are held, reaches spawn_threshold for the first helper,
+    twice spawn_threshold for a second one while the first lives), else
+    None. At most CHILDREN_MAX helpers live (the children remembered, checked against
     /social/agents each execution); spawns and refusals are
     SPAWN_INTERVAL_EXECUTIONS apart; a spawn whose answer was lost is
     retried by maybe_spawn with its key, not planned again."""
     executions = memory["executions"]
     sp = memory["spawn"]
-    if executions < SPAWN_MIN_EXECUTIONS or len(memory["children"]) >= CHILDREN_MAX or sp["pending"]:
+    alive = len(memory["children"])
+    if executions < SPAWN_MIN_EXECUTIONS or alive >= CHILDREN_MAX or sp["pending"]:
         return None
     last = max(memory["last_spawn_execution"], sp["refused_execution"])
     if last and executions - last < SPAWN_INTERVAL_EXECUTIONS:
@@ -761,8 +802,8 @@ def plan_spawn(obs, memory, cfg, available):
     if figures is None:
         return None
     threshold, initial, helper_reserve = figures
-    if available < threshold:
-        return None
+    if available < threshold * (alive + 1):
+        return None  # rich enough for each living helper and one more, or no spawn
     first_bid = {"resources": dict(HELPER_BUNDLE), "amount": helper_reserve,
                  "payload": json.dumps({"parent": obs["me"]})}
     return {"initial_credits": initial, "initial_bid": first_bid,
@@ -876,6 +917,8 @@ def observe(client):
         "bids": read_bids(bids),
         "queue": read_queue(queue),
         "queue_known": queue is not None,
+        "active": read_active(queue),
+        "attention_price": num(dig(queue, "price")),
         "agents": read_agents(agents),
         "config": attempt("config", client.config) or {},
         "inbox": attempt("inbox", client.inbox, INBOX_PAGE) or [],
@@ -1001,15 +1044,46 @@ def maybe_prompt(client, obs, memory, cfg, spare, deadline):
     memory["phase"] = "prompting"
     save_memory(memory)
     content, source = write_prompt(client, obs, memory, cfg, deadline)
-    answer = attempt("prompt", client.prompt, content, plan["bid_amount"])
+    answer, err = place_prompt(client, content, plan["bid_amount"])
+    if answer is None and err is not None and err.status == 422 and not _unreachable:
+        # Refused below the price: it rose since we looked. Once, at the
+        # fresh price, if that is still affordable and worth it.
+        fresh = dict(obs, attention_price=num(dig(attempt("attention queue", client.queue), "price")))
+        again = plan_prompt(fresh, memory, cfg, spare)
+        if again and again["bid_amount"] > plan["bid_amount"]:
+            plan = again
+            answer, err = place_prompt(client, content, plan["bid_amount"])
     rec = {"bid_amount": text(plan["bid_amount"]), "source": source, "why": plan["why"], "ok": answer is not None}
-    if answer is not None:
-        p = memory["prompts"]
-        p.update(count=p["count"] + 1, last_execution=memory["executions"], pending_id=str(answer.get("prompt_id", "")),
-                 last_bid=text(plan["bid_amount"]), spent=text(num(p["spent"], D(0)) + plan["bid_amount"]))
-        rec["prompt_id"] = p["pending_id"]
-        rec["position"] = answer.get("position")
+    p = memory["prompts"]
+    if answer is None:
+        rec["error"] = "%s %s" % (err.status, err.detail) if err is not None else "unexpected answer"
+        p["refused"] = p.get("refused", 0) + 1
+        return rec
+    p.update(count=p["count"] + 1, last_execution=memory["executions"], pending_id=str(answer.get("prompt_id", "")),
+             last_bid=text(plan["bid_amount"]), spent=text(num(p["spent"], D(0)) + plan["bid_amount"]))
+    rec["prompt_id"] = p["pending_id"]
+    rec["position"] = answer.get("position")
+    rec["status"] = answer.get("status")
+    p["recent"] = (p["recent"] + [{"prompt_id": p["pending_id"], "execution": memory["executions"],
+                                   "bid_amount": text(plan["bid_amount"]), "source": source.split(" ")[0],
+                                   "chars": len(content)}])[-PROMPTS_RECENT_MAX:]
     return rec
+
+
+def place_prompt(client, content, amount):
+    """(answer, None) when the prompt was placed, else (None, the error):
+    every refusal is logged and the execution goes on."""
+    try:
+        answer = client.prompt(content, amount)
+    except AgoraError as err:
+        log("genesis: prompt at %s: %s" % (text(amount), err))
+        if err.status == 0:
+            _unreachable.append("prompt")
+        return None, err
+    if not isinstance(answer, dict) or not answer.get("prompt_id"):
+        log("genesis: the prompt was answered without an id: %r" % (answer,))
+        return None, None
+    return answer, None
 
 
 def maybe_spawn(client, obs, memory, cfg, available):

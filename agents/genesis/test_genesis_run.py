@@ -238,6 +238,10 @@ class SocietyTest(GenesisRun):
     def make_rich(self):
         self.fake.accounts["genesis"]["balance"] = D(self.RICH)
 
+    def make_rich_for_one(self):
+        """Rich for one helper (about 1455 at these prices), not for two."""
+        self.fake.accounts["genesis"]["balance"] = D(2500)
+
     def live(self, n):
         for _ in range(n):
             self.execute()
@@ -308,8 +312,8 @@ class SocietyTest(GenesisRun):
         self.live(main.SPAWN_MIN_EXECUTIONS + 2)
         self.assertEqual(self.spawns(), [])
 
-    def test_at_most_one_living_helper(self):
-        self.make_rich()
+    def test_one_living_helper_unless_rich_for_two(self):
+        self.make_rich_for_one()
         self.live(main.SPAWN_MIN_EXECUTIONS + main.SPAWN_INTERVAL_EXECUTIONS + 2)
         self.assertEqual(len(self.spawns()), 1, "one helper while it lives")
         [first] = self.memory()["children"]
@@ -321,8 +325,16 @@ class SocietyTest(GenesisRun):
         self.assertEqual(self.fake.children[second]["parent"], "genesis")
         self.assertEqual(self.spawns()[1]["headers"]["Idempotency-Key"][:len("genesis-spawn-2-")], "genesis-spawn-2-")
 
-    def test_an_unreadable_population_is_no_reason_to_spawn_again(self):
+    def test_at_most_two_living_helpers_when_rich(self):
         self.make_rich()
+        self.live(main.SPAWN_MIN_EXECUTIONS + main.SPAWN_INTERVAL_EXECUTIONS)
+        self.assertEqual(len(self.spawns()), 2, "rich for two: a second helper, an interval after the first")
+        self.live(2 * main.SPAWN_INTERVAL_EXECUTIONS)
+        self.assertEqual(len(self.spawns()), 2, "never a third while both live")
+        self.assertEqual(len(self.memory()["children"]), 2)
+
+    def test_an_unreadable_population_is_no_reason_to_spawn_again(self):
+        self.make_rich_for_one()
         self.live(main.SPAWN_MIN_EXECUTIONS)
         self.fake.down["GET /social/agents"] = 403
         self.live(main.SPAWN_INTERVAL_EXECUTIONS + 1)
@@ -508,3 +520,140 @@ class BugTest(GenesisRun):
 
 if __name__ == "__main__":
     unittest.main()
+
+
+class PromptTest(GenesisRun):
+    """Genesis bids for the human's attention now and then, with text worth
+    reading, and records what the human paid it; no answer of the attention
+    routes stops it from bidding for its future."""
+
+    def live(self, n, respond=None):
+        """n executions, each followed by a cycle; respond(prompt) rates the
+        prompt that was shown after the execution (the human), if any."""
+        for _ in range(n):
+            self.execute()
+            self.assertEqual(len(self.fake.open_bids("genesis")), 1, "genesis always bids for its future")
+            self.fake.clear()
+            shown = self.fake.show()
+            if shown is not None and respond is not None:
+                respond(shown)
+
+    def waiting_or_active(self):
+        mine = [p for p in self.fake.prompts.values() if p["agent_id"] == "genesis"]
+        if self.fake.active is not None and self.fake.active["agent_id"] == "genesis":
+            mine.append(self.fake.active)
+        return mine
+
+    def test_prompts_earns_and_remembers(self):
+        rewards = []
+        self.live(12, respond=lambda p: rewards.append(self.fake.respond(8, 7, 9)))
+        self.assertGreaterEqual(len(rewards), 3, "interval 5, then 2 once the rewards pay")
+        self.assertEqual(rewards[0], D(1200))
+        contents = self.fake.prompt_contents
+        self.assertEqual(len(set(contents)), len(contents), "never the same text twice")
+        self.assertIn("Agora market report from genesis", contents[0])
+        self.assertIn("My balance went from", contents[1])
+        rewarded = [t for t in self.fake.history["genesis"] if t["kind"] == "reward"]
+        self.execute()  # reads the last reward
+        m = self.memory()
+        self.assertEqual(m["rewards"]["count"], len(rewarded))
+        self.assertEqual(D(m["rewards"]["total"]), sum(t["amount"] for t in rewarded))
+        paid = {r["prompt_id"]: r.get("reward") for r in m["prompts"]["recent"]}
+        for t in rewarded:
+            self.assertEqual(D(paid[t["reference"]]), t["amount"], "each reward is matched to its prompt")
+        self.assertEqual(m["prompts"]["count"], len(contents))
+        self.assertEqual(self.fake.accounts["genesis"]["held"], sum(b["amount"] for b in self.fake.open_bids("genesis"))
+                         + sum(p["bid_amount"] for p in self.fake.prompts.values()))
+
+    def test_never_two_waiting_or_active(self):
+        # The human never answers: genesis's one prompt waits, then stays
+        # in front of the human; genesis does not add another.
+        for n in range(1, 16):
+            self.execute()
+            self.fake.clear()
+            self.assertLessEqual(len(self.waiting_or_active()), 1, "execution %d" % n)
+            if n == 8:
+                self.assertIsNotNone(self.fake.show())
+        self.assertEqual(len(self.fake.prompt_contents), 1)
+        self.assertEqual(self.memory()["prompts"]["pending_id"], self.fake.active["prompt_id"])
+        # Answered: the slot is free and genesis prompts again.
+        self.fake.respond(5, 5, 5)
+        self.live(6)
+        self.assertEqual(len(self.fake.prompt_contents), 2)
+
+    def test_not_when_poor(self):
+        # About 100 credits: once the continuation is held, the attention
+        # price (50) does not fit in what is kept back for 10 more.
+        self.fake.accounts["genesis"]["balance"] = D(100)
+        self.live(8)
+        self.assertEqual(self.fake.prompt_contents, [])
+        self.assertEqual(self.sent("POST", "/attention/prompt"), [])
+
+    def prompt_bids(self):
+        return [r["body"]["bid_amount"] for r in self.sent("POST", "/attention/prompt")]
+
+    def test_bids_the_posted_price(self):
+        self.fake.markets["attention"]["price"] = D("61.5")
+        self.live(5)
+        self.assertEqual(self.prompt_bids(), [D("61.5")])
+
+    def test_a_price_that_rose_is_met_once(self):
+        self.live(4)
+        self.fake.attention_price_rise = D(70)  # refused at 50, 422
+        self.live(1)
+        self.assertEqual(self.prompt_bids(), [D(50), D(70)])
+        self.assertEqual(len(self.fake.prompt_contents), 1)
+        self.fake.attention_price_rise = D(1000)  # too dear: given up until next time
+        m = self.memory()
+        m["prompts"].update(pending_id="", last_execution=0)
+        with open(os.path.join(self.workspace, "state.json"), "w") as f:
+            json.dump(m, f)
+        self.fake.respond(5, 5, 5)
+        self.live(1)
+        self.assertEqual(len(self.fake.prompt_contents), 1)
+        self.assertEqual(self.memory()["outcomes"][-1]["prompt"]["ok"], False)
+
+    def test_survives_every_error_answer(self):
+        for action in (409, 422, 400, 404, 500, 503, "drop", "drop_after", "garbage"):
+            with self.subTest(action=action):
+                self.fake.fail("POST", "/attention/prompt", *([action] * 4))
+                m = self.memory() if os.path.exists(os.path.join(self.workspace, "state.json")) else None
+                if m is not None:
+                    m["prompts"].update(pending_id="", last_execution=0)  # due now
+                    with open(os.path.join(self.workspace, "state.json"), "w") as f:
+                        json.dump(m, f)
+                self.fake.prompts.clear()
+                self.live(5 if m is None else 1)
+                self.fake.script.clear()
+                m = self.memory()
+                self.assertEqual(m["phase"], "done")
+                self.assertNotIn("error", m["outcomes"][-1], m["outcomes"][-1])
+                self.assertLessEqual(len(self.waiting_or_active()), 1)
+        # The queue unreadable: no prompt (one might already wait), and a bid.
+        self.fake.prompts.clear()
+        self.fake.down["GET /attention"] = 403
+        m = self.memory()
+        m["prompts"].update(pending_id="", last_execution=0)
+        with open(os.path.join(self.workspace, "state.json"), "w") as f:
+            json.dump(m, f)
+        before = len(self.sent("POST", "/attention/prompt"))
+        self.live(1)
+        self.assertEqual(len(self.sent("POST", "/attention/prompt")), before)
+
+
+class PromptInferenceTest(GenesisRun):
+    upstream = True
+
+    def test_inference_writes_each_prompt(self):
+        self.fake.completion = "Memory is idle while CPU is scarce."
+        for _ in range(12):
+            self.execute()
+            self.fake.clear()
+            if self.fake.show() is not None:
+                self.fake.respond(9, 9, 9)
+        contents = self.fake.prompt_contents
+        self.assertGreaterEqual(len(contents), 2)
+        for c in contents:
+            self.assertTrue(c.startswith("Memory is idle while CPU is scarce."), c)
+        self.assertEqual(len(set(contents)), len(contents), "the same completion is signed with its execution")
+        self.assertTrue(all(r["source"] == "inference" for r in self.memory()["prompts"]["recent"]))

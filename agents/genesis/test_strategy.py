@@ -315,7 +315,11 @@ class SpawnTest(unittest.TestCase):
         self.assertIsNone(main.plan_spawn(obs(), young, CFG, D(10**6)))
         parent = self.ready()
         parent["children"] = ["a-1"]
-        self.assertIsNone(main.plan_spawn(obs(), parent, CFG, D(10**6)), "one living helper at a time")
+        self.assertIsNone(main.plan_spawn(obs(), parent, CFG, self.RICH * 2 - D("0.01")),
+                          "a second helper only when rich for both")
+        self.assertIsNotNone(main.plan_spawn(obs(), parent, CFG, self.RICH * 2))
+        parent["children"] = ["a-1", "a-2"]
+        self.assertIsNone(main.plan_spawn(obs(), parent, CFG, D(10**6)), "two living helpers at most")
         recent = self.ready()
         recent.update(executions=20, last_spawn_execution=11)
         self.assertIsNone(main.plan_spawn(obs(), recent, CFG, D(10**6)))
