@@ -223,6 +223,31 @@ class PromptTest(unittest.TestCase):
         self.assertIsNone(main.plan_prompt(obs(), self.due(), CFG, D(49)))
         waiting = obs(queue=[{"prompt_id": "p", "agent_id": "genesis", "bid_amount": D(50)}])
         self.assertIsNone(main.plan_prompt(waiting, self.due(), CFG, D(500)))
+        shown = obs() | {"active": {"prompt_id": "p", "agent_id": "genesis", "bid_amount": D(50)}}
+        self.assertIsNone(main.plan_prompt(shown, self.due(), CFG, D(500)), "one of ours is in front of the human")
+        others = obs() | {"active": {"prompt_id": "p", "agent_id": "a1", "bid_amount": D(50)}}
+        self.assertIsNotNone(main.plan_prompt(others, self.due(), CFG, D(500)))
+        self.assertIsNone(main.plan_prompt(obs() | {"queue_known": False}, self.due(), CFG, D(500)),
+                          "an unreadable queue may hide one of ours")
+
+    def test_bids_the_higher_of_the_two_prices(self):
+        plan = main.plan_prompt(obs() | {"attention_price": D("50.0000001")}, self.due(), CFG, D(500))
+        self.assertEqual(plan["bid_amount"], D("50.000001"))  # rounded up to the micro-credit
+        self.assertEqual(main.plan_prompt(obs() | {"attention_price": D(40)}, self.due(), CFG, D(500))["bid_amount"], D(50))
+
+    def test_a_shown_prompt_stays_pending_until_answered(self):
+        m = self.due()
+        m["prompts"]["pending_id"] = "p-1"
+        shown = obs() | {"active": {"prompt_id": "p-1", "agent_id": "genesis", "bid_amount": D(50)},
+                         "history": [], "inbox": [], "cycle": 1}
+        self.assertEqual(main.absorb(m, shown)["prompts"]["pending_id"], "p-1")
+        answered = shown | {"active": None, "history": {"transactions": [
+            {"seq": 4, "kind": "reward", "amount": D(1200), "reference": "p-1"}]}}
+        m["prompts"]["recent"] = [{"prompt_id": "p-1", "execution": 5, "bid_amount": "50"}]
+        a = main.absorb(m, answered)
+        self.assertEqual(a["prompts"]["pending_id"], "")
+        self.assertEqual(a["prompts"]["recent"][0]["reward"], "1200")
+        self.assertEqual((a["rewards"]["count"], a["rewards"]["total"]), (1, "1200"))
 
     def test_crowded_queue_is_outbid_within_half_the_expected_reward(self):
         q = [{"prompt_id": str(i), "agent_id": "a%d" % i, "bid_amount": D(60 + i)} for i in range(3)]
