@@ -659,6 +659,31 @@ def plan_prompt(obs, memory, cfg, spare):
         price, len(others), worth.quantize(CENT))}
 
 
+def plan_prompt_raise(obs, memory, cfg, spare):
+    """{prompt_id, bid_amount, why} to raise our waiting prompt, else None.
+
+    A prompt that has waited PROMPT_INTERVAL executions or more behind
+    higher bids is raised one step above the highest of them, never above
+    half the reward we expect (the rule of plan_prompt's crowded queue) and
+    never by more than the spare credits. A prompt first in line, or one
+    that cannot be raised within those bounds, is left to wait."""
+    pending = memory["prompts"]["pending_id"]
+    mine = [p for p in obs["queue"] if p["prompt_id"] == pending and p["agent_id"] == obs["me"]]
+    if not pending or not mine or memory["executions"] - memory["prompts"]["last_execution"] < PROMPT_INTERVAL:
+        return None
+    current = mine[0]["bid_amount"]
+    ahead = [p["bid_amount"] for p in obs["queue"] if p["agent_id"] != obs["me"] and p["bid_amount"] >= current]
+    if not ahead:
+        return None
+    price = attention_price(obs) or current
+    target = min(max(ahead) + outbid_step(price), floor_micro(expected_reward(memory, cfg) / 2), current + spare)
+    if target <= current:
+        return None
+    return {"prompt_id": pending, "bid_amount": target,
+            "why": "waited %d executions behind %d prompts; %s -> %s" % (
+                memory["executions"] - memory["prompts"]["last_execution"], len(ahead), text(current), text(target))}
+
+
 def trend(history, resource):
     """(first, last) price of a resource over the remembered executions."""
     seen = [num(e["prices"].get(resource)) for e in history if resource in e.get("prices", {})]
@@ -1038,6 +1063,20 @@ def write_prompt(client, obs, memory, cfg, deadline):
 
 
 def maybe_prompt(client, obs, memory, cfg, spare, deadline):
+    lift = plan_prompt_raise(obs, memory, cfg, spare)
+    if lift:
+        answer = attempt("raise prompt %s" % lift["prompt_id"], client.raise_prompt, lift["prompt_id"], lift["bid_amount"])
+        rec = {"raise": text(lift["bid_amount"]), "prompt_id": lift["prompt_id"], "why": lift["why"],
+               "ok": answer is not None}
+        if answer is not None:
+            p = memory["prompts"]
+            raised_by = lift["bid_amount"] - num(p["last_bid"], D(0))
+            p.update(last_bid=text(lift["bid_amount"]), spent=text(num(p["spent"], D(0)) + max(D(0), raised_by)))
+            rec["held"] = text(max(D(0), raised_by))
+            for r in p["recent"]:
+                if r.get("prompt_id") == lift["prompt_id"]:
+                    r["bid_amount"] = text(lift["bid_amount"])
+        return rec
     plan = plan_prompt(obs, memory, cfg, spare)
     if not plan:
         return None
@@ -1062,6 +1101,7 @@ def maybe_prompt(client, obs, memory, cfg, spare, deadline):
     p.update(count=p["count"] + 1, last_execution=memory["executions"], pending_id=str(answer.get("prompt_id", "")),
              last_bid=text(plan["bid_amount"]), spent=text(num(p["spent"], D(0)) + plan["bid_amount"]))
     rec["prompt_id"] = p["pending_id"]
+    rec["held"] = text(plan["bid_amount"])
     rec["position"] = answer.get("position")
     rec["status"] = answer.get("status")
     p["recent"] = (p["recent"] + [{"prompt_id": p["pending_id"], "execution": memory["executions"],
@@ -1182,7 +1222,7 @@ def run(client, memory, execution_id, started, outcome):
         spare = spare_credits(after, num(bid_rec.get("reserve")))
         outcome["prompt"] = maybe_prompt(client, obs, memory, cfg, spare, deadline)
         if outcome["prompt"] and outcome["prompt"]["ok"]:
-            after -= num(outcome["prompt"]["bid_amount"], D(0))
+            after -= num(outcome["prompt"].get("held"), D(0))
         outcome["spawn"] = maybe_spawn(client, obs, memory, cfg, after)
     else:
         log("genesis: no continuation bid could be placed; this may be my last execution")

@@ -613,6 +613,28 @@ class PromptTest(GenesisRun):
         self.assertEqual(len(self.fake.prompt_contents), 1)
         self.assertEqual(self.memory()["outcomes"][-1]["prompt"]["ok"], False)
 
+    def test_raises_a_prompt_stuck_behind_higher_bids(self):
+        self.fake.add_agent("rival", 10000)
+        with self.fake.lock:
+            self.fake._prompt("rival", {"content": "me first", "bid_amount": D(80)})
+        for _ in range(5 + main.PROMPT_INTERVAL):
+            self.execute()
+            self.fake.clear()  # nobody is shown: the human is away
+        [mine] = [p for p in self.fake.prompts.values() if p["agent_id"] == "genesis"]
+        self.assertEqual(mine["bid_amount"], D("80.5"), "one step above the rival, within half the reward expected")
+        self.assertEqual(self.fake._position(mine["prompt_id"]), 1)
+        self.assertEqual(len(self.sent("PATCH", "/attention/prompt/")), 1, "raised once, then first in line")
+        self.assertEqual(self.fake.accounts["genesis"]["held"],
+                         mine["bid_amount"] + sum(b["amount"] for b in self.fake.open_bids("genesis")))
+        self.assertEqual(self.memory()["prompts"]["last_bid"], "80.5")
+        self.fake.fail("PATCH", "/attention/prompt/", 409)  # an error answer to a raise changes nothing
+        with self.fake.lock:
+            self.fake._prompt("rival", {"content": "me first again", "bid_amount": D(90)})
+        self.execute()
+        self.assertEqual(mine["bid_amount"], D("80.5"))
+        self.assertEqual(self.memory()["phase"], "done")
+        self.assertEqual(len(self.fake.open_bids("genesis")), 1)
+
     def test_survives_every_error_answer(self):
         for action in (409, 422, 400, 404, 500, 503, "drop", "drop_after", "garbage"):
             with self.subTest(action=action):

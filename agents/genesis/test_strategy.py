@@ -230,6 +230,28 @@ class PromptTest(unittest.TestCase):
         self.assertIsNone(main.plan_prompt(obs() | {"queue_known": False}, self.due(), CFG, D(500)),
                           "an unreadable queue may hide one of ours")
 
+    def test_a_prompt_waiting_behind_higher_bids_is_raised_within_bounds(self):
+        m = self.due()
+        m["executions"] += main.PROMPT_INTERVAL
+        m["prompts"].update(pending_id="p-1", last_execution=main.PROMPT_INTERVAL)
+        mine = {"prompt_id": "p-1", "agent_id": "genesis", "bid_amount": D(50)}
+        ahead = {"prompt_id": "p-0", "agent_id": "a1", "bid_amount": D(80)}
+        lift = main.plan_prompt_raise(obs(queue=[ahead, mine]), m, CFG, D(500))
+        self.assertEqual((lift["prompt_id"], lift["bid_amount"]), ("p-1", D("80.5")))
+        self.assertEqual(main.plan_prompt_raise(obs(queue=[ahead, mine]), m, CFG, D(10))["bid_amount"], D(60),
+                         "never by more than the spare credits")
+        self.assertIsNone(main.plan_prompt_raise(obs(queue=[mine]), m, CFG, D(500)), "first in line")
+        dear = dict(ahead, bid_amount=D(400))
+        self.assertEqual(main.plan_prompt_raise(obs(queue=[dear, mine]), m, CFG, D(500))["bid_amount"], D(375),
+                         "half the expected reward at most")
+        dearer = dict(ahead, bid_amount=D(5000))
+        m["prompts"]["pending_id"] = "p-1"
+        mine375 = dict(mine, bid_amount=D(375))
+        self.assertIsNone(main.plan_prompt_raise(obs(queue=[dearer, mine375]), m, CFG, D(500)))
+        young = copy.deepcopy(m)
+        young["prompts"]["last_execution"] = m["executions"] - 1
+        self.assertIsNone(main.plan_prompt_raise(obs(queue=[ahead, mine]), young, CFG, D(500)), "not yet")
+
     def test_bids_the_higher_of_the_two_prices(self):
         plan = main.plan_prompt(obs() | {"attention_price": D("50.0000001")}, self.due(), CFG, D(500))
         self.assertEqual(plan["bid_amount"], D("50.000001"))  # rounded up to the micro-credit
