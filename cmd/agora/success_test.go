@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/economy"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -45,7 +47,12 @@ const (
 //   - prices rise under demand and fall when idle: the attention market's
 //     price rises while a prompt is in front of the human (the human rates
 //     a prompt only once it has seen the price rise, as a slow reader
-//     would) and falls in a later period when the slot is idle;
+//     would) and falls in a later period when the slot is idle; and a
+//     bundle market's too: once the rest holds, genesis bids (through the
+//     operator) for a bundle of 90 of the 100 cpu seconds, whose grant
+//     takes cpu_seconds's utilization above the high mark (0.8) so that
+//     its price rises in that very cycle; then every agent is killed, no
+//     bid remains, and the price falls in a following cycle;
 //   - `agora audit` passes on the whole log at the end.
 //
 // The economy starts rich (a grant of 100000 credits) with a cycle every
@@ -106,6 +113,7 @@ func TestSuccessCriteria(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	stopHuman()
+	idle := watchIdle(t, port, apiURL, h.token)
 	stopRun(t, run)
 
 	if errs := h.errors(); len(errs) > 0 {
@@ -134,8 +142,10 @@ func TestSuccessCriteria(t *testing.T) {
 		t.Errorf("the audit counts %d agents; want at least genesis and two helpers", rep.Summary.Agents)
 	}
 	t.Logf("success after %d cycles: genesis rewarded %d times, helper %s alive from cycle %d, %d agents alive at once, "+
-		"%s rose at cycle %d and fell at cycle %d", w.cycle, w.rewards, w.helper, w.created[w.helper], w.maxAlive,
-		w.roseIn, w.roseAt, w.fellAt)
+		"%s rose at cycle %d and fell at cycle %d; %s rose at cycle %d under a bid of genesis for %s of it, "+
+		"no agent was left alive at cycle %d and it fell at cycle %d",
+		w.cycle, w.rewards, w.helper, w.created[w.helper], w.maxAlive, w.roseIn, w.roseAt, w.fellAt,
+		config.ResourceCPUSeconds, idle.roseAt, idleBidCPU, idle.idleAt, idle.fellAt)
 }
 
 // success is what TestSuccessCriteria saw in the log.
@@ -251,6 +261,145 @@ func watchSuccess(t *testing.T, port int) *success {
 		t.Fatalf("the success criteria did not hold: %v; seen: %s", err, s)
 	}
 	return s
+}
+
+// idleBidCPU is the cpu seconds genesis bids for at the end: 90 of the
+// default supply of 100, above the high mark (0.8) on its own, and free
+// whenever no more than ten of the agents' one-second bundles run, so that
+// it wins in the first cycle after it is placed (no bid of the agents
+// comes near its amount).
+const idleBidCPU = "90"
+
+// idle is what TestSuccessCriteria saw at the end: the cpu_seconds market
+// under a large bid, then with no agent left.
+type idle struct {
+	cycle   uint64          // the last cycle_cleared's cycle
+	alive   map[string]bool // agents created and not yet dead
+	killed  map[string]bool // agents the test asked the operator API to kill
+	grantAt uint64          // the cycle that granted the large bid
+	roseAt  uint64          // that cycle, once cpu_seconds's price rose in it
+	idleAt  uint64          // the cycle in which no agent was left alive, after the kills
+	fellAt  uint64          // the first later cycle in which cpu_seconds's price fell
+}
+
+// watchIdle places a bid of genesis for most of the cpu_seconds supply,
+// follows the log (from its start) until that market's price rises in the
+// cycle that grants it, then kills every agent (those created since too)
+// and follows on until the price falls in a cycle after the last death:
+// with no agent left, no bid remains and every lease is released.
+func watchIdle(t *testing.T, port int, apiURL, token string) *idle {
+	t.Helper()
+	var placed struct {
+		BidID string `json:"bid_id"`
+	}
+	bid := map[string]any{"resources": map[string]any{config.ResourceCPUSeconds: json.Number(idleBidCPU), config.ResourceMemoryMB: 128},
+		"amount": 1000}
+	if err := operatorCall(apiURL, token, "/admin/agents/"+economy.GenesisID+"/bids", bid, &placed); err != nil || placed.BidID == "" {
+		t.Fatalf("genesis's bid for %s cpu seconds: %v (%+v)", idleBidCPU, err, placed)
+	}
+	s := &idle{alive: map[string]bool{}, killed: map[string]bool{}}
+	kill := func(id string) error {
+		s.killed[id] = true
+		err := operatorCall(apiURL, token, "/admin/agents/"+id+"/kill", map[string]string{"reason": "the economy goes idle"}, nil)
+		if errors.Is(err, errConflict) {
+			return nil // dead already: agents die of their own too
+		}
+		return err
+	}
+	err := followRunning(t, port, 60*time.Second, events.SubjectRoot+".>", func(r events.Record) error {
+		if r.Bad != nil {
+			return nil
+		}
+		kind, id, _, err := events.ParseSubject(r.Envelope.Subject)
+		if err != nil {
+			return err
+		}
+		e, err := events.Decode(r.Envelope)
+		if err != nil {
+			return err
+		}
+		switch e := e.(type) {
+		case events.CycleCleared:
+			s.cycle = e.Cycle
+			for _, a := range e.Allocations {
+				if a.BidID == placed.BidID {
+					s.grantAt = e.Cycle
+				}
+			}
+		case events.AgentCreated:
+			s.alive[id] = true
+			if s.roseAt != 0 && !s.killed[id] {
+				return kill(id)
+			}
+		case events.AgentDied:
+			delete(s.alive, id)
+		case events.MarketCleared:
+			if kind != events.KindMarket || id != config.ResourceCPUSeconds {
+				break
+			}
+			switch {
+			case s.roseAt == 0 && s.grantAt != 0 && e.Cycle == s.grantAt:
+				if e.NewPriceMicros <= e.PriceMicros {
+					return fmt.Errorf("the cycle %d that granted %s cpu seconds moved the price from %d to %d micro-credits",
+						e.Cycle, idleBidCPU, e.PriceMicros, e.NewPriceMicros)
+				}
+				// Demand came: now make the economy idle.
+				s.roseAt = e.Cycle
+				for a := range s.alive {
+					if err := kill(a); err != nil {
+						return err
+					}
+				}
+			case s.idleAt != 0 && e.Cycle > s.idleAt && e.NewPriceMicros < e.PriceMicros:
+				s.fellAt = e.Cycle
+				return errEnough
+			}
+		}
+		if s.roseAt != 0 && s.idleAt == 0 && len(s.alive) == 0 {
+			s.idleAt = s.cycle
+		}
+		return nil
+	})
+	if err != errEnough {
+		t.Fatalf("cpu_seconds's price did not rise under demand, then fall once idle: %v; seen: %+v", err, s)
+	}
+	return s
+}
+
+// errConflict is an operator call answered 409.
+var errConflict = errors.New("409 Conflict")
+
+// operatorCall posts body to the operator API and decodes the answer into
+// out (when not nil).
+func operatorCall(apiURL, token, path string, body, out any) error {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return err
+	}
+	req, err := http.NewRequest(http.MethodPost, apiURL+path, bytes.NewReader(b))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	var problem bytes.Buffer
+	switch res.StatusCode {
+	case http.StatusOK:
+		if out == nil {
+			return nil
+		}
+		return json.NewDecoder(res.Body).Decode(out)
+	case http.StatusConflict:
+		return errConflict
+	default:
+		_, _ = problem.ReadFrom(res.Body)
+		return fmt.Errorf("POST %s: %d %s", path, res.StatusCode, problem.String())
+	}
 }
 
 // scriptedHuman rates every prompt that comes in front of it with fixed
