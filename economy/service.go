@@ -101,6 +101,9 @@ func (e *Economy) operatorAPI(creator operator.Creator, token string, logger *sl
 		Attention:     e.attention.service,
 		AttentionView: e.attention.view,
 		History:       e.history,
+		// The read views of agora bids and agora config.
+		Bids:   e.bids,
+		Config: e.node.cfg,
 	}, operator.Options{Token: token, Logger: logger})
 	return h, err
 }

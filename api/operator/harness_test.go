@@ -26,6 +26,7 @@ import (
 	"github.com/agora-econ/agora/api/apitest"
 	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/api/system"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/events/natslog/natstest"
@@ -84,6 +85,7 @@ type economyForTest struct {
 	directory *directory.View
 	markets   *markets.View
 	history   *history.View
+	bids      *bidbook.View
 	creator   *creator
 	// attention is the slot's service, attnView its read model.
 	attention *attention.Service
@@ -142,6 +144,7 @@ func startEconomy(t testing.TB) *economyForTest {
 		t.Fatal(err)
 	}
 	bids := bidbook.New()
+	e.bids = bids
 	if e.markets, err = markets.New(20); err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +212,8 @@ func startEconomy(t testing.TB) *economyForTest {
 func (e *economyForTest) deps() operator.Deps {
 	return operator.Deps{Directory: e.directory, Markets: e.markets, Creator: e.creator,
 		Freshness: freshness{log: e.log, runners: e.runners}, Economy: e.economy, Accounts: e.accounts, Book: e.clearing,
-		Records: e.records, Attention: e.attention, AttentionView: e.attnView, History: e.history}
+		Records: e.records, Attention: e.attention, AttentionView: e.attnView, History: e.history,
+		Bids: e.bids, Config: config.Default()}
 }
 
 // create opens an account with a grant directly, as genesis is created.

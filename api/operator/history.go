@@ -43,6 +43,7 @@ type HistoryOutput struct {
 type HistoryTransaction struct {
 	AgentID        string         `json:"agent_id"`
 	Seq            uint64         `json:"seq" doc:"The stream sequence of the event."`
+	EventID        string         `json:"event_id" doc:"The id of the event that moved the balance."`
 	Time           time.Time      `json:"time"`
 	Kind           string         `json:"kind" doc:"What moved the balance, as in the System Service's GET /economic/history."`
 	CounterpartyID string         `json:"counterparty_id,omitempty"`
@@ -73,7 +74,7 @@ func (s *service) history(ctx context.Context, in *HistoryInput) (*HistoryOutput
 	out := &HistoryOutput{}
 	out.Body.Transactions = make([]HistoryTransaction, len(txs))
 	for i, t := range txs {
-		out.Body.Transactions[i] = HistoryTransaction{AgentID: t.AgentID, Seq: t.Seq, Time: t.Time, Kind: string(t.Kind),
+		out.Body.Transactions[i] = HistoryTransaction{AgentID: t.AgentID, Seq: t.Seq, EventID: t.EventID, Time: t.Time, Kind: string(t.Kind),
 			CounterpartyID: t.CounterpartyID, Amount: system.Credits(t.AmountMicros), Reference: t.Reference,
 			Memo: t.Memo, BalanceAfter: system.Credits(t.BalanceAfterMicros)}
 	}

@@ -145,6 +145,10 @@ type Deps struct {
 	AttentionView AttentionView
 	// History is the recent activity (GET /admin/history).
 	History History
+	// Bids is the public bid book (GET /admin/bids); Config the effective
+	// configuration (GET /admin/config).
+	Bids   Bids
+	Config Config
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -159,6 +163,7 @@ func (d Deps) check() error {
 		{"Economy", d.Economy}, {"Accounts", d.Accounts}, {"Book", d.Book}, {"Records", d.Records},
 		{"Attention", d.Attention}, {"AttentionView", d.AttentionView},
 		{"History", d.History},
+		{"Bids", d.Bids}, {"Config", d.Config},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

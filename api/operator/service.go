@@ -90,6 +90,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	s.registerSkipped(api)
 	s.registerAttention(api)
 	s.registerHistory(api)
+	s.registerViews(api)
 	if err := s.registerMetrics(api); err != nil {
 		return nil, nil, err
 	}

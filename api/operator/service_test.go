@@ -20,6 +20,7 @@ var routes = [][2]string{
 	{"get", "/attention/active"}, {"post", "/attention/prompt/{id}/response"}, {"post", "/attention/prompt/{id}/skip"},
 	{"get", "/attention/responses"}, {"get", "/admin/attention/queue"},
 	{"get", "/admin/history"},
+	{"get", "/admin/markets"}, {"get", "/admin/bids"}, {"get", "/admin/config"},
 }
 
 // TestOpenAPIListsEveryRoute: /admin/openapi.json is an OpenAPI 3.1
@@ -89,7 +90,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 	if !errors.Is(err, operator.ErrNilDependency) {
 		t.Fatalf("got %v", err)
 	}
-	for _, name := range []string{"Directory", "Markets", "Creator", "Freshness", "Economy", "Accounts", "Book", "Records"} {
+	for _, name := range []string{"Directory", "Markets", "Creator", "Freshness", "Economy", "Accounts", "Book", "Records", "Bids", "Config"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Fatalf("%q does not name %s", err, name)
 		}
