@@ -29,6 +29,9 @@ type Node struct {
 	store  *natslog.Store
 	lock   *os.File // the data directory's lock, held while the embedded server runs
 	logger *slog.Logger
+	// given is the configuration as the operator gave it, before the node
+	// filled in its own NATS user: what GET /admin/config shows.
+	given config.Config
 }
 
 // ErrDataInUse is returned when another agora process holds the data
@@ -54,7 +57,7 @@ const URLFile = "nats.url"
 
 // OpenNode connects to the log as the configuration says.
 func OpenNode(ctx context.Context, cfg config.Config, o NodeOptions, logger *slog.Logger) (*Node, error) {
-	n := &Node{cfg: cfg, logger: logger}
+	n := &Node{cfg: cfg, logger: logger, given: cfg.Clone()}
 	if cfg.Nats.Embedded() {
 		if o.ReadOnly {
 			if _, err := os.Stat(filepath.Join(cfg.Data.Dir, "nats")); err != nil {

@@ -103,7 +103,7 @@ func (e *Economy) operatorAPI(creator operator.Creator, token string, logger *sl
 		History:       e.history,
 		// The read views of agora bids and agora config.
 		Bids:   e.bids,
-		Config: e.node.cfg,
+		Config: e.node.given,
 	}, operator.Options{Token: token, Logger: logger})
 	return h, err
 }

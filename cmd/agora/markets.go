@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -18,7 +20,7 @@ import (
 )
 
 func newMarketsCommand() *cobra.Command {
-	var f logFlags
+	var f apiFlags
 	var resource string
 	var asJSON bool
 	cmd := &cobra.Command{
@@ -29,7 +31,9 @@ executions, the utilization (leased / supply), the posted price per unit and
 the number of open bids whose bundle names it, with the number of the last
 clearing cycle that changed anything. With --resource, one market and its
 recent transactions (allocations and releases), newest first; there are
-allocation.transaction_history_length of them at most.
+allocation.transaction_history_length of them at most. With an economy
+running it asks its operator API (--url, with the operator token of
+--data); otherwise it folds the log.
 
 Quantities are in units and prices in credits, as decimal numbers. A running
 economy also mirrors each market into the key-value bucket market_state:
@@ -43,29 +47,29 @@ economy also mirrors each market into the key-value bucket market_state:
 					return exitError{2, fmt.Errorf("--resource: %w", err)}
 				}
 			}
-			st, err := foldMarkets(cmd, &f)
+			st, err := marketsState(cmd, &f)
 			if err != nil {
 				return err
 			}
 			out := cmd.OutOrStdout()
 			if resource == "" {
 				if asJSON {
-					return printJSON(out, st.Markets())
+					return printJSON(out, st)
 				}
-				return printMarkets(out, st.Markets())
+				return printMarkets(out, st)
 			}
-			m, ok := st.Market(resource)
-			if !ok {
+			i := slices.IndexFunc(st.Markets, func(m markets.MarketState) bool { return m.Resource == resource })
+			if i < 0 {
 				var names []string
-				for _, m := range st.Markets().Markets {
+				for _, m := range st.Markets {
 					names = append(names, m.Resource)
 				}
 				return exitError{2, fmt.Errorf("--resource %s: no such market (markets: %s)", resource, strings.Join(names, ", "))}
 			}
 			if asJSON {
-				return printJSON(out, m)
+				return printJSON(out, st.Markets[i])
 			}
-			return printMarket(out, st.Cycle(), m)
+			return printMarket(out, st.Cycle, st.Markets[i])
 		},
 	}
 	f.register(cmd)
@@ -82,7 +86,7 @@ type bidsPage struct {
 }
 
 func newBidsCommand() *cobra.Command {
-	var f logFlags
+	var f apiFlags
 	var resource, cursor string
 	var limit int
 	var asJSON bool
@@ -93,7 +97,9 @@ func newBidsCommand() *cobra.Command {
 (highest first), then time placed, then id. --resource keeps the bids whose
 bundle names that resource. A page holds --limit bids (1 to %d); when more
 follow, the output ends with the cursor of the next page, for --cursor.
-Cursors stay valid while bids come and go.`, bidbook.BidsPageMax),
+Cursors stay valid while bids come and go. With an economy running it asks
+its operator API (--url, with the operator token of --data); otherwise it
+folds the log.`, bidbook.BidsPageMax),
 		Example: `  agora bids
   agora bids --resource tokens --limit 100 --json`,
 		Args: usageNoArgs,
@@ -110,17 +116,9 @@ Cursors stay valid while bids come and go.`, bidbook.BidsPageMax),
 			if _, _, err := new(bidbook.Book).Page(resource, limit, cursor); err != nil {
 				return exitError{2, fmt.Errorf("--cursor: %w", err)}
 			}
-			book, err := foldBids(cmd, &f)
+			p, err := bids(cmd, &f, resource, limit, cursor)
 			if err != nil {
 				return err
-			}
-			page, next, err := book.Page(resource, limit, cursor)
-			if err != nil {
-				return err
-			}
-			p := bidsPage{Bids: page, NextCursor: next, Total: book.Count()}
-			if resource != "" {
-				p.Total = book.CountFor(resource)
 			}
 			if asJSON {
 				return printJSON(cmd.OutOrStdout(), p)
@@ -142,6 +140,49 @@ func usageNoArgs(cmd *cobra.Command, args []string) error {
 		return exitError{2, err}
 	}
 	return nil
+}
+
+// marketsState asks the running economy (GET /admin/markets), or folds
+// the log.
+func marketsState(cmd *cobra.Command, f *apiFlags) (markets.MarketsState, error) {
+	var st markets.MarketsState
+	if ok, err := f.ask(cmd, "/admin/markets", &st); ok || err != nil {
+		return st, err
+	}
+	folded, err := foldMarkets(cmd, &f.logFlags)
+	if err != nil {
+		return st, err
+	}
+	return folded.Markets(), nil
+}
+
+// bids asks the running economy for one page of the book (GET
+// /admin/bids), or folds the log and pages it.
+func bids(cmd *cobra.Command, f *apiFlags, resource string, limit int, cursor string) (bidsPage, error) {
+	var p bidsPage
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if resource != "" {
+		q.Set("resource", resource)
+	}
+	if cursor != "" {
+		q.Set("cursor", cursor)
+	}
+	if ok, err := f.ask(cmd, "/admin/bids?"+q.Encode(), &p); ok || err != nil {
+		return p, err
+	}
+	book, err := foldBids(cmd, &f.logFlags)
+	if err != nil {
+		return p, err
+	}
+	page, next, err := book.Page(resource, limit, cursor)
+	if err != nil {
+		return p, err
+	}
+	p = bidsPage{Bids: page, NextCursor: next, Total: book.Count()}
+	if resource != "" {
+		p.Total = book.CountFor(resource)
+	}
+	return p, nil
 }
 
 // foldMarkets reads the whole log into the markets read model.

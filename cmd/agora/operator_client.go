@@ -95,6 +95,22 @@ func (f *apiFlags) operator(cmd *cobra.Command) (*operatorClient, config.Config,
 		http: &http.Client{Timeout: operatorRequestTimeout}}, cfg, nil
 }
 
+// ask gets path from the running economy's operator API into out, and
+// reports whether one answered. It reports false, and no error, when none
+// answers at the default address: the command then reads the log (or the
+// configuration) itself. An economy named by --url that does not answer
+// is an error naming it, as is any problem the API answers.
+func (f *apiFlags) ask(cmd *cobra.Command, path string, out any) (bool, error) {
+	c, _, err := f.operator(cmd)
+	if err == nil {
+		err = c.get(cmd.Context(), path, out)
+	}
+	if errors.Is(err, errNoServer) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
 // noServer is the error of a refused connection: errNoServer, or, when
 // the user named the economy with --url, an error naming it.
 func (c *operatorClient) noServer() error {

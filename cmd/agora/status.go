@@ -4,10 +4,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
+	"strconv"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+	"gopkg.in/yaml.v3"
 
+	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/economy"
@@ -62,14 +67,17 @@ func status(cmd *cobra.Command, f *apiFlags) (economy.Summary, error) {
 }
 
 func newHistoryCommand() *cobra.Command {
-	var f logFlags
+	var f apiFlags
 	var agentID string
 	var limit int
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "history",
 		Short: "Recent transactions of the economy, or of one agent with --agent",
-		Args:  cobra.NoArgs,
+		Long: `Recent transactions of the economy, newest first, or of one agent with
+--agent. With an economy running it asks its operator API (--url, with the
+operator token of --data); otherwise it folds the log.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if limit < 1 || limit > history.RecentLengthMax {
 				return exitError{2, fmt.Errorf("--limit must be between 1 and %d", history.RecentLengthMax)}
@@ -79,33 +87,9 @@ func newHistoryCommand() *cobra.Command {
 					return exitError{2, fmt.Errorf("--agent: %w", err)}
 				}
 			}
-			ctx := cmd.Context()
-			n, err := openReader(ctx, cmd, &f)
+			txs, err := recentHistory(cmd, &f, agentID, limit)
 			if err != nil {
 				return err
-			}
-			defer n.Close()
-			st, err := history.NewState()
-			if err != nil {
-				return err
-			}
-			// The directory tells an agent without transactions from
-			// one the log never created.
-			d := directory.New()
-			if err := readPrefix(ctx, n.Log(), bound{}, progressWriter(), facts(func(r events.Record) error {
-				if err := d.Apply(r); err != nil {
-					return err
-				}
-				return history.Apply(st, r)
-			})); err != nil {
-				return err
-			}
-			txs := st.Recent(limit)
-			if agentID != "" {
-				if _, ok := d.Get(agentID); !ok {
-					return exitError{1, fmt.Errorf("no agent %s in the log", agentID)}
-				}
-				txs = st.ForAgent(agentID, limit)
 			}
 			if asJSON {
 				if txs == nil {
@@ -131,24 +115,78 @@ func newHistoryCommand() *cobra.Command {
 	return cmd
 }
 
+// recentHistory asks the running economy (GET /admin/history), or folds
+// the log.
+func recentHistory(cmd *cobra.Command, f *apiFlags, agentID string, limit int) ([]history.Transaction, error) {
+	q := url.Values{"limit": {strconv.Itoa(limit)}}
+	if agentID != "" {
+		q.Set("agent", agentID)
+	}
+	var answer struct {
+		Transactions []operator.HistoryTransaction `json:"transactions"`
+	}
+	if ok, err := f.ask(cmd, "/admin/history?"+q.Encode(), &answer); err != nil {
+		return nil, err
+	} else if ok {
+		txs := make([]history.Transaction, len(answer.Transactions))
+		for i, t := range answer.Transactions {
+			txs[i] = history.Transaction{Seq: t.Seq, Time: t.Time, EventID: t.EventID, Kind: history.Kind(t.Kind),
+				AgentID: t.AgentID, CounterpartyID: t.CounterpartyID, AmountMicros: events.Micros(t.Amount),
+				Reference: t.Reference, Memo: t.Memo, BalanceAfterMicros: events.Micros(t.BalanceAfter)}
+		}
+		return txs, nil
+	}
+	ctx := cmd.Context()
+	n, err := openReader(ctx, cmd, &f.logFlags)
+	if err != nil {
+		return nil, err
+	}
+	defer n.Close()
+	st, err := history.NewState()
+	if err != nil {
+		return nil, err
+	}
+	// The directory tells an agent without transactions from one the log
+	// never created.
+	d := directory.New()
+	if err := readPrefix(ctx, n.Log(), bound{}, progressWriter(), facts(func(r events.Record) error {
+		if err := d.Apply(r); err != nil {
+			return err
+		}
+		return history.Apply(st, r)
+	})); err != nil {
+		return nil, err
+	}
+	if agentID == "" {
+		return st.Recent(limit), nil
+	}
+	if _, ok := d.Get(agentID); !ok {
+		return nil, exitError{1, fmt.Errorf("no agent %s in the log", agentID)}
+	}
+	return st.ForAgent(agentID, limit), nil
+}
+
 func newConfigCommand() *cobra.Command {
-	var f logFlags
+	var f apiFlags
 	var asJSON bool
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Print the effective configuration (defaults, then --config, then flags), validated",
 		Long: `Print the effective configuration (defaults, then --config, then flags),
 validated, as YAML that --config reads back, or with --json as JSON with the
-same keys. The operator token and the inference API key are redacted.`,
+same keys. The operator token, the inference API key and the NATS
+password are redacted. With an economy running it prints that economy's
+configuration, from its operator API (--url, with the operator token of
+--data).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := f.load(cmd)
+			cfg, err := effectiveConfig(cmd, &f)
 			if err != nil {
-				return exitError{2, err}
+				return err
 			}
-			render := cfg.Redacted().YAML
+			render := cfg.YAML
 			if asJSON {
-				render = cfg.Redacted().JSON
+				render = cfg.JSON
 			}
 			b, err := render()
 			if err != nil {
@@ -161,4 +199,28 @@ same keys. The operator token and the inference API key are redacted.`,
 	f.register(cmd)
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
 	return cmd
+}
+
+// effectiveConfig is the running economy's configuration (GET
+// /admin/config), or the one the flags describe; redacted either way.
+func effectiveConfig(cmd *cobra.Command, f *apiFlags) (config.Config, error) {
+	var raw json.RawMessage
+	ok, err := f.ask(cmd, "/admin/config", &raw)
+	if err != nil {
+		return config.Config{}, err
+	}
+	if ok {
+		// The JSON is the YAML tree written as JSON (config.JSON), which
+		// YAML reads back as it is; it is the economy's own, valid already.
+		var cfg config.Config
+		if err := yaml.Unmarshal(raw, &cfg); err != nil {
+			return config.Config{}, fmt.Errorf("the running economy's configuration: %w", err)
+		}
+		return cfg, nil
+	}
+	cfg, err := f.load(cmd)
+	if err != nil {
+		return cfg, exitError{2, err}
+	}
+	return cfg.Redacted(), nil
 }
