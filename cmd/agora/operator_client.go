@@ -1,12 +1,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/agora-econ/agora/api/operator/opclient"
 	"github.com/agora-econ/agora/economy/config"
 )
 
@@ -73,7 +72,7 @@ func (f *apiFlags) operator(cmd *cobra.Command) (*operatorClient, config.Config,
 			base = strings.TrimSpace(string(b))
 		}
 	}
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, err := opclient.ParseBase(base); err != nil {
 		return nil, cfg, exitError{2, fmt.Errorf("--url %q is not an http(s) URL", base)}
 	}
 	token := cfg.Server.OperatorToken
@@ -129,46 +128,44 @@ func (c *operatorClient) get(ctx context.Context, path string, out any) error {
 
 // request is get with any method and, when in is not nil, a JSON body.
 func (c *operatorClient) request(ctx context.Context, method, path string, in, out any) error {
-	var reqBody io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		reqBody = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.base+path, reqBody)
+	a, err := c.call(ctx, method, path, "", in)
 	if err != nil {
 		return err
 	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	res, err := c.http.Do(req)
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		return c.noServer()
-	}
-	if err != nil {
-		return fmt.Errorf("%s: %w", c.base, err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-	if err != nil {
-		return err
-	}
-	if res.StatusCode != http.StatusOK {
-		var p struct {
-			Title  string `json:"title"`
-			Detail string `json:"detail"`
-		}
-		_ = json.Unmarshal(body, &p)
-		if res.StatusCode == http.StatusNotFound && p.Detail != "" {
+	if a.Status != http.StatusOK {
+		p, _ := a.Problem()
+		if a.Status == http.StatusNotFound && p.Detail != "" {
 			return exitError{1, errors.New(p.Detail)}
 		}
-		return fmt.Errorf("%s%s: %d %s: %s", c.base, path, res.StatusCode, p.Title, p.Detail)
+		return fmt.Errorf("%s%s: %d %s: %s", c.base, path, a.Status, p.Title, p.Detail)
 	}
-	return json.Unmarshal(body, out)
+	return json.Unmarshal(a.Body, out)
+}
+
+// errNoAnswer marks an error of call after which the call may be sent
+// again: the connection broke after it was made.
+type errNoAnswer struct{ error }
+
+func (e errNoAnswer) Unwrap() error { return e.error }
+
+// call makes one call through opclient. Its errors: c.noServer() when
+// nothing listens there; an errNoAnswer naming the economy when the
+// connection broke, or with the read's own error when the answer was cut.
+func (c *operatorClient) call(ctx context.Context, method, path, key string, in any) (*opclient.Answer, error) {
+	api := opclient.Client{Base: c.base, Token: c.token, HTTP: c.http}
+	a, err := api.Call(ctx, method, path, key, in)
+	if !errors.Is(err, opclient.ErrNotAnswering) {
+		return a, err
+	}
+	if errors.Is(err, syscall.ECONNREFUSED) {
+		return nil, c.noServer()
+	}
+	cause := errors.Unwrap(err)
+	var ue *url.Error
+	if errors.As(cause, &ue) {
+		return nil, errNoAnswer{fmt.Errorf("%s: %w", c.base, cause)}
+	}
+	return nil, errNoAnswer{cause}
 }
 
 // postAttempts bounds how often a command is sent when the economy
@@ -183,13 +180,6 @@ const postRetryPause = time.Second
 // answer into out. It returns errNoServer when nothing listens there, and
 // an exitError carrying the API's problem detail when the API refuses.
 func (c *operatorClient) post(ctx context.Context, path, key string, body, out any) error {
-	var data []byte
-	if body != nil {
-		var err error
-		if data, err = json.Marshal(body); err != nil {
-			return err
-		}
-	}
 	var last error
 	for attempt := range postAttempts {
 		if attempt > 0 {
@@ -199,42 +189,25 @@ func (c *operatorClient) post(ctx context.Context, path, key string, body, out a
 			case <-time.After(postRetryPause):
 			}
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.base+path, bytes.NewReader(data))
+		a, err := c.call(ctx, http.MethodPost, path, key, body)
+		var again errNoAnswer
+		if errors.As(err, &again) {
+			last = again.error
+			continue
+		}
 		if err != nil {
 			return err
 		}
-		req.Header.Set("Authorization", "Bearer "+c.token)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
+		if a.Status == http.StatusOK {
+			return json.Unmarshal(a.Body, out)
 		}
-		req.Header.Set("Idempotency-Key", key)
-		res, err := c.http.Do(req)
-		if errors.Is(err, syscall.ECONNREFUSED) {
-			return c.noServer()
-		}
-		if err != nil {
-			last = fmt.Errorf("%s: %w", c.base, err)
-			continue
-		}
-		answer, err := io.ReadAll(io.LimitReader(res.Body, 64<<20))
-		res.Body.Close()
-		if err != nil {
-			last = err
-			continue
-		}
-		if res.StatusCode == http.StatusOK {
-			return json.Unmarshal(answer, out)
-		}
-		var p struct {
-			Title  string `json:"title"`
-			Detail string `json:"detail"`
-		}
-		if json.Unmarshal(answer, &p) != nil || p.Detail == "" {
+		p, ok := a.Problem()
+		if !ok || p.Detail == "" {
 			// Not the API's problem (a proxy's page, say): say where.
-			p.Title, p.Detail = http.StatusText(res.StatusCode), c.base+path+" answered "+res.Status
+			p.Title, p.Detail = http.StatusText(a.Status), c.base+path+" answered "+a.StatusLine
 		}
-		last = exitError{1, fmt.Errorf("%s (%d %s)", p.Detail, res.StatusCode, p.Title)}
-		if res.StatusCode != http.StatusServiceUnavailable {
+		last = exitError{1, fmt.Errorf("%s (%d %s)", p.Detail, a.Status, p.Title)}
+		if a.Status != http.StatusServiceUnavailable {
 			return last
 		}
 	}

@@ -1,20 +1,19 @@
 package terminal
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/agora-econ/agora/api/operator/opclient"
 	"github.com/agora-econ/agora/api/system"
 	"github.com/agora-econ/agora/projections/economy"
 )
@@ -37,14 +36,14 @@ type Client struct {
 // NewClient returns a client of the operator API at base (http or https)
 // calling with token.
 func NewClient(base, token string) (*Client, error) {
-	u, err := url.Parse(base)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	b, err := opclient.ParseBase(base)
+	if err != nil {
 		return nil, fmt.Errorf("%w: %q is not an http(s) URL", ErrInvalidClient, base)
 	}
 	if token == "" {
 		return nil, fmt.Errorf("%w: no operator token", ErrInvalidClient)
 	}
-	return &Client{base: strings.TrimRight(base, "/"), token: token, http: &http.Client{Timeout: RequestTimeout}}, nil
+	return &Client{base: b, token: token, http: &http.Client{Timeout: RequestTimeout}}, nil
 }
 
 // Base is the address the client calls.
@@ -73,8 +72,8 @@ func (c *Client) relocate() bool {
 	if locate == nil {
 		return false
 	}
-	base := strings.TrimRight(locate(), "/")
-	if u, err := url.Parse(base); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	base, err := opclient.ParseBase(locate())
+	if err != nil {
 		return false
 	}
 	c.mu.Lock()
@@ -238,74 +237,15 @@ func keyOf(parts ...string) string {
 	return "human-" + hex.EncodeToString(h[:16])
 }
 
-// do makes one call and decodes a 200 into out. Its errors: ErrNotAnswering
-// when no answer came (refused, reset, timed out) or the economy said it
-// is not ready (502, 503, 504); ErrNotFound on a 404; a *Problem for any
-// other refusal.
+// do makes one call through opclient, at the address the client calls
+// now, and decodes a 200 into out; see opclient.Client.Do for its errors.
 func (c *Client) do(ctx context.Context, method, path, key string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, c.Base()+path, body)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	if key != "" {
-		req.Header.Set("Idempotency-Key", key)
-	}
-	res, err := c.http.Do(req)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("%w: %v", ErrNotAnswering, err)
-	}
-	defer res.Body.Close()
-	answer, err := io.ReadAll(io.LimitReader(res.Body, AnswerBytesMax))
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrNotAnswering, err)
-	}
-	switch res.StatusCode {
-	case http.StatusOK:
-		if err := json.Unmarshal(answer, out); err != nil {
-			return fmt.Errorf("%s %s: %w", method, path, err)
-		}
-		return nil
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
-		return fmt.Errorf("%w: %s", ErrNotAnswering, res.Status)
-	}
-	p := &Problem{Status: res.StatusCode}
-	if json.Unmarshal(answer, p) != nil || p.Title == "" {
-		p.Title = http.StatusText(res.StatusCode)
-	}
-	if res.StatusCode == http.StatusNotFound {
-		return fmt.Errorf("%w: %s %s: %s", ErrNotFound, method, path, p)
-	}
-	return p
+	api := opclient.Client{Base: c.Base(), Token: c.token, HTTP: c.http, AnswerMax: AnswerBytesMax}
+	return api.Do(ctx, method, path, key, in, out)
 }
 
 // Problem is a refusal of the API (RFC 9457).
-type Problem struct {
-	Status int    `json:"status"`
-	Title  string `json:"title"`
-	Detail string `json:"detail"`
-}
-
-func (p *Problem) Error() string {
-	if p.Detail == "" {
-		return fmt.Sprintf("%d %s", p.Status, p.Title)
-	}
-	return fmt.Sprintf("%d %s: %s", p.Status, p.Title, p.Detail)
-}
+type Problem = opclient.Problem
 
 // errorsAs is errors.As for a *Problem.
 func problemOf(err error) (*Problem, bool) {
