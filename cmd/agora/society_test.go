@@ -32,20 +32,7 @@ func TestGenesisSpawnsAHelper(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the economy with real executions")
 	}
-	needPython(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
-	// 100000 credits: far above what genesis needs to feel rich (about
-	// 1450 at the default prices: the spawn, the helper's credits and 200
-	// continuations of its own), so it spawns as soon as it may.
-	cfg := "economy:\n  initial_credit_budget: 100000\nallocation:\n  schedule_seconds: 0.5\nexecution:\n  timeout_seconds: 20\n"
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	run := startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port),
-		"--listen", "127.0.0.1:0", "--headless")
-	apiURL := apiURLIn(t, run.waitLine("running"))
+	dir, port, run, apiURL := runRichGenesis(t)
 	if missing := missingRoutes(t, apiURL, societyRoutes); len(missing) > 0 {
 		stopRun(t, run)
 		t.Skipf("the System Service of this build does not serve %s (its /openapi.json has no such paths): "+
@@ -241,4 +228,26 @@ func readJSONFile(t *testing.T, path string, v any) {
 	if err := json.Unmarshal(b, v); err != nil {
 		t.Fatalf("%s: %v", path, err)
 	}
+}
+
+// runRichGenesis runs the agora binary on a fresh data directory with a
+// grant of 100000 credits, a cycle every half second and executions of up
+// to 20 s. 100000 credits is far above what genesis needs to feel rich
+// (about 1450 at the default prices: the spawn, the helper's credits and
+// 200 continuations of its own), so it spawns as soon as it may. It
+// returns the data directory, the NATS port, the running process and its
+// APIs' URL.
+func runRichGenesis(t *testing.T) (dir string, port int, run *process, apiURL string) {
+	t.Helper()
+	needPython(t)
+	dir = filepath.Join(t.TempDir(), "data")
+	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
+	cfg := "economy:\n  initial_credit_budget: 100000\nallocation:\n  schedule_seconds: 0.5\nexecution:\n  timeout_seconds: 20\n"
+	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	port = freePort(t)
+	run = startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port),
+		"--listen", "127.0.0.1:0", "--headless")
+	return dir, port, run, apiURLIn(t, run.waitLine("running"))
 }

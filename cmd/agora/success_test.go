@@ -61,17 +61,7 @@ func TestSuccessCriteria(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs the economy with real executions")
 	}
-	needPython(t)
-	dir := filepath.Join(t.TempDir(), "data")
-	cfgFile := filepath.Join(t.TempDir(), "agora.yaml")
-	cfg := "economy:\n  initial_credit_budget: 100000\nallocation:\n  schedule_seconds: 0.5\nexecution:\n  timeout_seconds: 20\n"
-	if err := os.WriteFile(cfgFile, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	port := freePort(t)
-	run := startAgora(t, "run", "--data", dir, "--config", cfgFile, "--nats-port", strconv.Itoa(port),
-		"--listen", "127.0.0.1:0", "--headless")
-	apiURL := apiURLIn(t, run.waitLine("running"))
+	dir, port, run, apiURL := runRichGenesis(t)
 	token, err := os.ReadFile(filepath.Join(dir, operatorTokenFile))
 	if err != nil {
 		t.Fatalf("the operator token: %v", err)

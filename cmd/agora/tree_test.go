@@ -33,29 +33,7 @@ func familyEconomy(t *testing.T) (dir, apiURL string, stop func()) {
 	cfg := config.Default()
 	cfg.Data.Dir, cfg.Nats.Sync = dir, config.SyncInterval
 	cfg.Economy.Genesis, cfg.Server.Listen = false, "127.0.0.1:0"
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eco, err := economy.Open(n)
-	if err != nil {
-		n.Close()
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			eco.Stop()
-			n.Close()
-		})
-	}
-	t.Cleanup(stop)
-	eco.Start()
-	serving, err := eco.Serve(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eco, apiURL, stop := serveInProcess(t, ctx, cfg)
 	do := func(id string, cmd agent.Command) {
 		t.Helper()
 		if _, err := eco.Accounts().Do(ctx, id, "", cmd); err != nil {
@@ -75,7 +53,7 @@ func familyEconomy(t *testing.T) (dir, apiURL string, stop func()) {
 	if err := eco.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return dir, "http://" + serving.Addr.String(), stop
+	return dir, apiURL, stop
 }
 
 // TestAgentsTree runs the binary against a running economy's operator
@@ -199,4 +177,34 @@ func TestFamilyTreeHasNoCycle(t *testing.T) {
 	if !slices.Equal(ids, []string{"x", "x>y", "self"}) {
 		t.Fatalf("tree %v", ids)
 	}
+}
+
+// serveInProcess opens an economy over cfg in this process, as `agora run`
+// runs it, and serves its HTTP APIs. It returns the economy, the APIs'
+// URL, and its stop (also run at the test's end; once is enough).
+func serveInProcess(t *testing.T, ctx context.Context, cfg config.Config) (eco *economy.Economy, apiURL string, stop func()) {
+	t.Helper()
+	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
+	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true}, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if eco, err = economy.Open(n); err != nil {
+		n.Close()
+		t.Fatal(err)
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			eco.Stop()
+			n.Close()
+		})
+	}
+	t.Cleanup(stop)
+	eco.Start()
+	serving, err := eco.Serve(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return eco, "http://" + serving.Addr.String(), stop
 }

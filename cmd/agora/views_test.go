@@ -3,17 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
-	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/history"
@@ -45,29 +41,7 @@ func marketEconomy(t *testing.T) (dir, file, apiURL string, stop func()) {
 	if cfg, err = config.Load(file); err != nil {
 		t.Fatal(err)
 	}
-	logger := slog.New(slog.NewTextHandler(io.Discard, nil))
-	n, err := economy.OpenNode(ctx, cfg, economy.NodeOptions{RandomPort: true}, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	eco, err := economy.Open(n)
-	if err != nil {
-		n.Close()
-		t.Fatal(err)
-	}
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			eco.Stop()
-			n.Close()
-		})
-	}
-	t.Cleanup(stop)
-	eco.Start()
-	serving, err := eco.Serve(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eco, apiURL, stop := serveInProcess(t, ctx, cfg)
 	if err := eco.ConfigureMarkets(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -112,7 +86,7 @@ func marketEconomy(t *testing.T) (dir, file, apiURL string, stop func()) {
 	if err := eco.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
-	return dir, file, "http://" + serving.Addr.String(), stop
+	return dir, file, apiURL, stop
 }
 
 // TestViewsThroughTheServerAndTheLog runs `agora markets`, `bids`,
