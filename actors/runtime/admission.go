@@ -6,9 +6,9 @@ import (
 	"fmt"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/agora-econ/agora/events"
-	"github.com/agora-econ/agora/events/chain"
 )
 
 // An actor's state is the fold of the records on its subjects. The log
@@ -201,10 +201,10 @@ type skippedRecord struct {
 // skip passes over a record that is not a fact of this actor: the state
 // is unchanged, and the record still counts as the last on the actor's
 // subjects, which its next append expects.
-func (s *shell[S, C]) skip(b *events.BadRecord) {
-	s.last = b.Seq
-	s.skipped = append(s.skipped, skippedRecord{Seq: b.Seq, Subject: b.Subject, Reason: b.Reason, Detail: errDetail(b)})
-	s.deps.logger.Debug("actor skipped a record", "kind", s.agg.Kind, "id", s.id, "seq", b.Seq,
+func (m *machine[S, C]) skip(b *events.BadRecord) {
+	m.last = b.Seq
+	m.skipped = append(m.skipped, skippedRecord{Seq: b.Seq, Subject: b.Subject, Reason: b.Reason, Detail: errDetail(b)})
+	m.logger.Debug("actor skipped a record", "kind", m.agg.Kind, "id", m.id, "seq", b.Seq,
 		"subject", b.Subject, "reason", b.Reason, "err", b.Err)
 }
 
@@ -219,63 +219,75 @@ func errDetail(b *events.BadRecord) string {
 // it is skipped. A further check of a record against the actor's history
 // (a hash chain linking its events) belongs here too, with a reason of
 // its own: every follower skips whatever comes back as a BadRecord.
-func (s *shell[S, C]) read(r events.Record) (events.Event, *events.BadRecord) {
+func (m *machine[S, C]) read(r events.Record) (events.Event, *events.BadRecord) {
 	e, err := events.Read(r)
 	if err != nil {
 		b, _ := events.AsBadRecord(err)
 		return nil, b
 	}
-	if s.agg.Admit != nil {
-		if err := s.agg.Admit(s.state, e); err != nil {
+	if m.agg.Admit != nil {
+		if err := m.agg.Admit(m.state, e); err != nil {
 			return nil, events.Skip(r, events.ReasonInvariant, err)
 		}
 	}
 	return e, nil
 }
 
-// publishAdmissions makes the actor's admissions readable by
-// Host.Admitted: the skipped records first, then the last sequence they
-// are good up to.
-func (s *shell[S, C]) publishAdmissions() {
-	if s.cell == nil {
-		return
-	}
-	if len(s.skipped) != s.skippedPublished {
-		m := make(map[uint64]*events.BadRecord, len(s.skipped))
-		for _, k := range s.skipped {
-			m[k.Seq] = &events.BadRecord{Seq: k.Seq, Subject: k.Subject, Reason: k.Reason, Err: errors.New(k.Detail)}
+// publishAdmissions asks for the actor's admissions to be published for
+// Host.Admitted: the skipped records (when they changed), then the last
+// sequence they are good up to.
+func (m *machine[S, C]) publishAdmissions() {
+	m.rd.admissions, m.rd.last = true, m.last
+	if len(m.skipped) != m.skippedPublished {
+		s := make(map[uint64]*events.BadRecord, len(m.skipped))
+		for _, k := range m.skipped {
+			s[k.Seq] = &events.BadRecord{Seq: k.Seq, Subject: k.Subject, Reason: k.Reason, Err: errors.New(k.Detail)}
 		}
-		s.cell.skipped.Store(&m)
-		s.skippedPublished = len(s.skipped)
+		m.rd.skipped = s
+		m.skippedPublished = len(m.skipped)
 	}
-	s.cell.last.Store(s.last)
 }
 
-// admitted answers an admission on durable state, reading the records
-// after the actor's last durable one first (a foreign record: the actor
-// has nothing being appended, so any record beyond its last is not its
-// own).
-func (s *shell[S, C]) admitted(seq uint64) error {
-	if !s.recovered {
-		if err := s.recover(); err != nil {
-			return err
-		}
+// admit answers an admission on durable state, with nothing decided and
+// not yet durable. A record after the actor's last durable one is a
+// foreign record (nothing of the actor's own is being appended): the
+// actor reads the records after its last first (catchingUp).
+func (m *machine[S, C]) admit(c call, seq uint64, now time.Time) {
+	if m.load(c, now) {
+		return
 	}
-	if seq > s.last {
-		if err := s.catchUp(); err != nil {
-			return err
-		}
+	if seq > m.last {
+		m.phase, m.rd.catchUp = catchingUp, true
+		m.held = append(m.held, heldCall{c, now})
+		return
 	}
-	for i := len(s.skipped) - 1; i >= 0; i-- {
-		if s.skipped[i].Seq == seq {
-			k := s.skipped[i]
+	m.reply(c.to, reply{err: m.admittedAt(seq)})
+}
+
+// admittedAt is the verdict on the record at seq, of the records read.
+func (m *machine[S, C]) admittedAt(seq uint64) error {
+	for i := len(m.skipped) - 1; i >= 0; i-- {
+		if m.skipped[i].Seq == seq {
+			k := m.skipped[i]
 			return &events.BadRecord{Seq: k.Seq, Subject: k.Subject, Reason: k.Reason, Err: errors.New(k.Detail)}
 		}
 	}
-	if seq > s.last {
-		return fmt.Errorf("%w: %d on %s %s (last %d)", ErrNotFound, seq, s.agg.Kind, s.id, s.last)
+	if seq > m.last {
+		return fmt.Errorf("%w: %d on %s %s (last %d)", ErrNotFound, seq, m.agg.Kind, m.id, m.last)
 	}
 	return nil
+}
+
+// publishAdmissions makes the actor's admissions readable by
+// Host.Admitted.
+func (s *shell[S, C]) publishAdmissions(rd *ready[S]) {
+	if s.cell == nil || !rd.admissions {
+		return
+	}
+	if rd.skipped != nil {
+		s.cell.skipped.Store(&rd.skipped)
+	}
+	s.cell.last.Store(rd.last)
 }
 
 // settleWaiters tells the followers waiting on this actor what it has
@@ -286,12 +298,12 @@ func (s *shell[S, C]) settleWaiters() {
 	if s.cell == nil {
 		return
 	}
-	idle := s.idle()
+	idle := s.m.idle()
 	s.cell.busy.Store(!idle)
 	if !s.cell.settle() || !idle {
 		return
 	}
-	if !s.recovered {
+	if s.m.phase != live {
 		if err := s.recover(); err != nil {
 			s.cell.fail(err)
 			return
@@ -302,28 +314,21 @@ func (s *shell[S, C]) settleWaiters() {
 		return
 	}
 	if s.cell.settle() {
-		s.cell.fail(fmt.Errorf("%w: %s %s (last %d)", ErrNotFound, s.agg.Kind, s.id, s.last))
+		s.cell.fail(fmt.Errorf("%w: %s %s (last %d)", ErrNotFound, s.m.agg.Kind, s.id, s.m.last))
 	}
 }
 
-// catchUp folds the records after the actor's last durable one: foreign
-// records, admitted or skipped.
+// catchUp folds the records after the actor's last durable one (foreign
+// records, admitted or skipped) and tells the machine.
 func (s *shell[S, C]) catchUp() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
 	defer cancel()
-	s.tail = events.Envelope{}
-	err := s.fold(ctx, s.last+1, nil)
-	if err == nil && s.tail.Subject != "" {
-		// A foreign record admitted is the actor's last event now: its
-		// next event names it.
-		s.head, err = chain.Hash(s.tail)
-	}
-	s.tail = events.Envelope{}
-	if err != nil {
-		s.recovered = false
-		return fmt.Errorf("%w: catch up %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
-	}
-	s.publish(s.state)
-	s.publishAdmissions()
-	return nil
+	s.m.phase = catchingUp
+	err := s.deps.log.Read(ctx, s.m.filter, s.m.last+1, func(r events.Record) error {
+		s.m.fold(r)
+		return nil
+	})
+	err = s.m.caughtUp(err)
+	s.run()
+	return err
 }

@@ -5,9 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"sync/atomic"
-
-	"github.com/asynkron/protoactor-go/actor"
+	"time"
 
 	"github.com/agora-econ/agora/events"
 )
@@ -43,14 +41,7 @@ type batch[S any] struct {
 	// with the batch records.
 	head string
 
-	// Set once the append has answered.
-	done chan appendResult // the append's outcome (room for one)
-	// taken is set by whoever takes the outcome first: the appending
-	// goroutine, which then tells the actor with an appended message, or
-	// the actor stopping, which waits for it then and there (a message
-	// would come after the actor has gone, a dead letter).
-	taken atomic.Bool
-	seqs  []uint64 // of envs[:len(seqs)], those in the log
+	seqs []uint64 // of envs[:len(seqs)], those in the log, once answered
 }
 
 // pending is a command or read decided and not yet answered.
@@ -63,8 +54,12 @@ type pending[S any] struct {
 	// dupIn.pending[dupOf]. It may be this batch or an earlier one.
 	dupIn *batch[S]
 	dupOf int
-	// query, when set, is a read answered once the batch is durable.
+	// query, when set, is a read answered once the batch is durable, with
+	// value: its answer on the state as the batch leaves it, taken when
+	// the batch closes (the state then ends with it; by the time it is
+	// durable, later commands may be decided into it).
 	query func(S) any
+	value any
 	// recalls, when set, asks the memory of applied commands for key once
 	// the batch is durable.
 	recalls bool
@@ -78,12 +73,6 @@ type appendResult struct {
 	seqs []uint64 // the sequences of the envelopes acknowledged, in order
 	err  error
 }
-
-// flush asks the actor to append its open batch.
-type flush struct{}
-
-// appended tells the actor that the append of b has answered.
-type appended[S any] struct{ b *batch[S] }
 
 // newBatch returns an empty batch whose first entries need no allocation.
 func newBatch[S any]() *batch[S] {
@@ -150,30 +139,30 @@ func (b *batch[S]) result(i int) Result {
 }
 
 // idle reports whether everything decided is durable and answered.
-func (s *shell[S, C]) idle() bool {
-	return s.inflight == nil && s.open == nil && len(s.waiting) == 0
+func (m *machine[S, C]) idle() bool {
+	return m.inflight == nil && m.open == nil && len(m.waiting) == 0
 }
 
 // unsettled calls fn with each batch not yet durable, oldest first, until
 // fn returns false.
-func (s *shell[S, C]) unsettled(fn func(*batch[S]) bool) {
-	if s.inflight != nil && !fn(s.inflight) {
+func (m *machine[S, C]) unsettled(fn func(*batch[S]) bool) {
+	if m.inflight != nil && !fn(m.inflight) {
 		return
 	}
-	for _, b := range s.waiting {
+	for _, b := range m.waiting {
 		if !fn(b) {
 			return
 		}
 	}
-	if s.open != nil {
-		fn(s.open)
+	if m.open != nil {
+		fn(m.open)
 	}
 }
 
 // decided finds the command with key among those decided and not yet
 // durable.
-func (s *shell[S, C]) decided(key string) (in *batch[S], at int, found bool) {
-	s.unsettled(func(b *batch[S]) bool {
+func (m *machine[S, C]) decided(key string) (in *batch[S], at int, found bool) {
+	m.unsettled(func(b *batch[S]) bool {
 		in = b
 		at, found = b.find(key)
 		return !found
@@ -185,12 +174,12 @@ func (s *shell[S, C]) decided(key string) (in *batch[S], at int, found bool) {
 // a type in types: a query that those events do not change is then
 // answered on the state as it is, which gives what the durable state
 // would.
-func (s *shell[S, C]) unaffected(types []string) bool {
+func (m *machine[S, C]) unaffected(types []string) bool {
 	if len(types) == 0 {
 		return false
 	}
 	ok := true
-	s.unsettled(func(b *batch[S]) bool {
+	m.unsettled(func(b *batch[S]) bool {
 		for _, t := range b.types {
 			if !slices.Contains(types, t) {
 				ok = false
@@ -201,270 +190,192 @@ func (s *shell[S, C]) unaffected(types []string) bool {
 	return ok
 }
 
-// openBatch returns the batch commands are decided into. When nothing is
-// being appended, a new batch must be appended once the commands already
+// openBatch returns the batch commands are decided into. A batch opened
+// with nothing being appended must be appended once the commands already
 // waiting in the mailbox are decided into it, so that it holds what piled
-// up: with none waiting (a quiet actor), as soon as the message being
-// handled is done (closeNow, see Receive); otherwise with a flush message
-// the actor sends itself, which queues behind them. When an append is on
-// its way, its answer starts the next one.
-func (s *shell[S, C]) openBatch(ctx actor.Context) *batch[S] {
-	if s.open == nil {
-		s.open = newBatch[S]()
-		if s.inflight == nil && !s.stopping {
-			if s.mailbox.waiting() == 0 {
-				s.closeNow = true
-			} else {
-				ctx.Send(ctx.Self(), flush{})
-			}
+// up: ready.opened tells the shell, which knows its mailbox and sends
+// flush. When an append is on its way, its answer starts the next one.
+func (m *machine[S, C]) openBatch() *batch[S] {
+	if m.open == nil {
+		m.open = newBatch[S]()
+		if m.inflight == nil && !m.stopping {
+			m.rd.opened = true
 		}
 	}
-	return s.open
-}
-
-// flushOpen appends the open batch unless an append is on its way.
-func (s *shell[S, C]) flushOpen(ctx actor.Context) {
-	if s.open != nil && s.inflight == nil {
-		s.close(ctx)
-	}
+	return m.open
 }
 
 // close ends the open batch: it is appended now, or after those before it.
-func (s *shell[S, C]) close(ctx actor.Context) {
-	b := s.open
-	s.open = nil
+// It takes what the batch's state is to publish and, when one falls due,
+// its snapshot: the state ends with this batch now.
+func (m *machine[S, C]) close() {
+	b := m.open
+	m.open = nil
 	if len(b.envs) > 0 {
-		if s.agg.Public != nil {
-			b.public = s.agg.Public(s.state)
+		if m.agg.Public != nil {
+			b.public = m.agg.Public(m.state)
 		}
-		if !s.snapPlanned && s.snapshotDue(s.pendingEvents+len(b.envs)) {
-			b.snap, _ = s.encodeState()
-			b.marks = s.marks.Clone()
-			b.snapTried, s.snapPlanned = true, true
-			b.head = s.head
+		if !m.snapPlanned && m.snapshotDue(m.pendingEvents+len(b.envs)) {
+			b.snap, _ = m.encodeState()
+			b.marks = m.marks.Clone()
+			b.snapTried, m.snapPlanned = true, true
+			b.head = m.head
 		}
-		s.pendingEvents += len(b.envs)
+		m.pendingEvents += len(b.envs)
 	}
-	if s.inflight == nil {
-		s.start(ctx, b)
+	for i := range b.pending {
+		if p := &b.pending[i]; p.query != nil {
+			p.value = p.query(m.state)
+		}
+	}
+	if m.inflight == nil {
+		m.start(b)
 		return
 	}
-	s.waiting = append(s.waiting, b)
+	m.waiting = append(m.waiting, b)
 }
 
-// start appends b, expecting the actor's last durable event before it. The
-// append of a batch of PipelineMin events or more runs on a goroutine of
-// its own and reports with an appended message, so that the actor goes on
-// deciding meanwhile; a smaller batch, or any while stopping, is appended
-// here.
-func (s *shell[S, C]) start(ctx actor.Context, b *batch[S]) {
-	s.inflight = b
+// start puts b in flight: the shell appends it, expecting the actor's last
+// durable record before it. A batch of PipelineMin events or more goes
+// beside the actor, so that it goes on deciding meanwhile; a smaller one,
+// or any while stopping, in the actor's own turn. A batch of reads alone
+// is durable at once.
+func (m *machine[S, C]) start(b *batch[S]) {
+	m.inflight = b
 	if len(b.envs) == 0 {
-		s.complete(ctx, b, appendResult{})
+		m.complete(b, nil, nil)
 		return
 	}
-	if s.cell != nil {
-		// Followers that see these events before the actor has their
-		// answer wait for it (cell.await) rather than ask.
-		s.cell.busy.Store(true)
-	}
-	if s.stopping || len(b.envs) < s.deps.opts.PipelineMin {
-		s.complete(ctx, b, s.appendAll(s.last, b.envs, b.seqsFirst[:0]))
-		return
-	}
-	b.done = make(chan appendResult, 1)
-	self, root, last := ctx.Self(), ctx.ActorSystem().Root, s.last
-	s.deps.background(func() {
-		b.done <- s.appendAll(last, b.envs, b.seqsFirst[:0])
-		if b.taken.CompareAndSwap(false, true) {
-			root.Send(self, appended[S]{b: b})
-		}
-	})
+	m.rd.append = &appendOrder[S]{b: b, filter: m.filter, last: m.last, envs: b.envs,
+		atomic: len(b.envs) >= m.opts.AtomicBatchMin, beside: !m.stopping && len(b.envs) >= m.opts.PipelineMin}
 }
 
-// appended completes the batch whose append answered.
-func (s *shell[S, C]) appended(ctx actor.Context, m appended[S]) {
-	if m.b != s.inflight {
-		return // completed already, while stopping
+// appended is the outcome of the append of the batch in flight: seqs of
+// the envelopes acknowledged, in order (a prefix when err is set).
+func (m *machine[S, C]) appended(seqs []uint64, err error) {
+	if m.inflight == nil {
+		return
 	}
-	s.complete(ctx, m.b, <-m.b.done)
+	m.complete(m.inflight, seqs, err)
 }
 
 // complete answers every command of b, then starts the next batch. If the
 // append failed, what was not acknowledged may or may not have landed.
 // Never guess: reload from the log, which is the truth, and tell every
 // caller whose answer rested on an event not acknowledged, in b or decided
-// after it. A retry with the same key then learns the true outcome.
-func (s *shell[S, C]) complete(ctx actor.Context, b *batch[S], r appendResult) {
-	s.inflight = nil
-	s.pendingEvents -= len(b.envs)
-	err := r.err
+// after it (once recovered). A retry with the same key then learns the
+// true outcome.
+func (m *machine[S, C]) complete(b *batch[S], seqs []uint64, err error) {
+	m.inflight = nil
+	m.pendingEvents -= len(b.envs)
 	if err != nil {
-		s.pendingEvents, s.snapPlanned = 0, false
-		s.recovered = false
-		s.fence()
-		if rerr := s.recover(); rerr != nil {
-			s.deps.logger.Error("actor recovery after a failed append failed",
-				"kind", s.agg.Kind, "id", s.id, "err", rerr)
-		}
+		m.pendingEvents, m.snapPlanned = 0, false
+		m.fence()
 		if errors.Is(err, events.ErrWrongLastSequence) {
-			err = fmt.Errorf("%w: %s %s: %v", ErrConflict, s.agg.Kind, s.id, err)
+			err = fmt.Errorf("%w: %s %s: %v", ErrConflict, m.agg.Kind, m.id, err)
 		} else {
-			err = fmt.Errorf("%w: %s %s: %v", ErrUnavailable, s.agg.Kind, s.id, err)
+			err = fmt.Errorf("%w: %s %s: %v", ErrUnavailable, m.agg.Kind, m.id, err)
+		}
+		m.failure = &failure[S]{b: b, seqs: seqs, err: err}
+		m.phase, m.rd.recover = recovering, true
+		return
+	}
+	if len(seqs) > 0 {
+		m.last = seqs[len(seqs)-1]
+		m.sinceSnap += len(seqs)
+		if m.agg.Public != nil {
+			m.rd.publish, m.rd.public = true, b.public
+		}
+		m.publishAdmissions()
+	}
+	m.answer(b, seqs, nil)
+	if b.snapTried {
+		m.sinceSnap, m.snapPlanned = 0, false
+		if b.snap != nil {
+			m.takeSnapshot(m.last, b.head, b.snap, b.marks)
 		}
 	}
-	if err == nil && len(r.seqs) > 0 {
-		s.last = r.seqs[len(r.seqs)-1]
-		s.sinceSnap += len(r.seqs)
-		// Published before the answers go out: a caller that has its
-		// answer finds Host.Peek showing what it rests on.
-		if s.agg.Public != nil && s.public != nil {
-			s.public.Store(published{b.public})
-		}
-		s.publishAdmissions()
-	}
-	s.answer(b, r.seqs, err)
-	if err != nil {
-		s.unsettled(func(w *batch[S]) bool {
-			s.answer(w, nil, err)
-			return true
-		})
-		s.waiting, s.open = nil, nil
-	} else {
-		if b.snapTried {
-			s.sinceSnap, s.snapPlanned = 0, false
-			if b.snap != nil {
-				s.saveSnapshot(s.last, b.head, b.snap, b.marks)
-			}
-		}
-		switch {
-		case len(s.waiting) > 0:
-			next := s.waiting[0]
-			s.waiting = s.waiting[1:]
-			s.start(ctx, next)
-		case s.open != nil:
-			s.close(ctx)
-		}
+	switch {
+	case len(m.waiting) > 0:
+		next := m.waiting[0]
+		m.waiting = m.waiting[1:]
+		m.start(next)
+	case m.open != nil:
+		m.close()
 	}
 }
 
 // answer answers the commands and reads of b; envs[:len(seqs)] are in the
 // log, and err, if set, is why the rest are not.
-func (s *shell[S, C]) answer(b *batch[S], seqs []uint64, err error) {
+func (m *machine[S, C]) answer(b *batch[S], seqs []uint64, err error) {
 	b.seqs = seqs
 	for i, p := range b.pending {
 		switch {
 		case p.query != nil:
-			if err != nil && !s.recovered {
-				respond(p.to, reply{err: err})
-			} else {
-				respond(p.to, reply{value: p.query(s.state)})
+			switch {
+			case err == nil:
+				m.reply(p.to, reply{value: p.value})
+			case m.phase == live:
+				// Its batch, or one before it, failed: answered on
+				// the state recovered from the log.
+				m.reply(p.to, reply{value: p.query(m.state)})
+			default:
+				m.reply(p.to, reply{err: err})
 			}
 			continue
 		case p.admits != 0:
 			switch {
-			case err != nil && !s.recovered:
-				respond(p.to, reply{err: err})
-			case err == nil && p.admits > s.last && s.later(p):
+			case err != nil && m.phase != live:
+				m.reply(p.to, reply{err: err})
+			case p.admits > m.last && err == nil && m.later(p):
 				// Beyond what is durable, with more decided: the
 				// record may be in a later batch.
 			default:
-				respond(p.to, reply{err: s.admitted(p.admits)})
+				m.admit(call{msg: admission{seq: p.admits}, to: p.to}, p.admits, time.Time{})
 			}
 			continue
 		case p.recalls:
-			if err != nil && !s.recovered {
-				respond(p.to, reply{err: err})
+			if err != nil && m.phase != live {
+				m.reply(p.to, reply{err: err})
 				continue
 			}
-			res, ok, rerr := s.mem.result(p.key)
-			respond(p.to, reply{result: res, value: ok, err: rerr})
+			res, ok, rerr := m.mem.result(p.key)
+			m.reply(p.to, reply{result: res, value: ok, err: rerr})
 			continue
 		case p.dupIn != nil:
 			first := p.dupIn.pending[p.dupOf]
 			if first.event != nil && first.env >= len(p.dupIn.seqs) {
-				respond(p.to, reply{err: err})
+				m.reply(p.to, reply{err: err})
 				continue
 			}
 		case p.event != nil && p.env >= len(seqs):
-			respond(p.to, reply{err: err})
+			m.reply(p.to, reply{err: err})
 			continue
 		case p.event != nil:
 			env := b.envs[p.env]
 			if err == nil && env.IdempotencyKey != "" {
 				// (After a failure the recovery has read the durable
 				// prefix into the memory already.)
-				s.mem.add(applied{Key: env.IdempotencyKey, Seq: seqs[p.env], Type: env.Type, Data: env.Data})
+				m.mem.add(applied{Key: env.IdempotencyKey, Seq: seqs[p.env], Type: env.Type, Data: env.Data})
 			}
 		case err != nil:
 			// A rejection decided on state that included events now lost
 			// may not hold; the caller retries.
-			respond(p.to, reply{err: err})
+			m.reply(p.to, reply{err: err})
 			continue
 		}
-		respond(p.to, reply{result: b.result(i), err: p.err})
+		m.reply(p.to, reply{result: b.result(i), err: p.err})
 	}
-}
-
-// stop appends and answers everything decided or held before the actor
-// stops, synchronously: an answer coming back later would find no actor.
-func (s *shell[S, C]) stop(ctx actor.Context) {
-	s.stopping = true
-	for {
-		switch {
-		case s.inflight != nil:
-			b := s.inflight
-			b.taken.Store(true)
-			s.complete(ctx, b, <-b.done)
-		case s.open != nil:
-			s.close(ctx)
-		default:
-			return
-		}
-	}
-}
-
-// appendAll writes envs after the actor's event at sequence last and
-// returns the sequences of those acknowledged, in order. A large batch goes
-// as one atomic append (one round trip for all); a small one as single
-// appends chained on each other's sequence, which costs less than an
-// atomic batch on JetStream (whose batches are staged through a store of
-// their own). Either way each event is one command's and stands alone, so
-// a failure part-way leaves a durable prefix, which the caller answers as
-// such. It touches nothing of the actor's but its constant fields: it runs
-// beside the actor.
-func (s *shell[S, C]) appendAll(last uint64, envs []events.Envelope, seqs []uint64) appendResult {
-	ctx := s.deps.appends.get() // AppendTimeout from now
-	if len(envs) >= s.deps.opts.AtomicBatchMin {
-		end, err := s.deps.log.Append(ctx, s.filter, last, envs...)
-		if err != nil {
-			return appendResult{err: err}
-		}
-		for i := range envs {
-			seqs = append(seqs, end-uint64(len(envs)-1-i))
-		}
-		return appendResult{seqs: seqs}
-	}
-	prev := last
-	for _, env := range envs {
-		seq, err := s.deps.log.Append(ctx, s.filter, prev, env)
-		if err != nil {
-			return appendResult{seqs: seqs, err: err}
-		}
-		seqs = append(seqs, seq)
-		prev = seq
-	}
-	return appendResult{seqs: seqs}
 }
 
 // later moves a pending read to the last batch not yet durable, if there
 // is one: it is answered with that batch.
-func (s *shell[S, C]) later(p pending[S]) bool {
+func (m *machine[S, C]) later(p pending[S]) bool {
 	switch {
-	case s.open != nil:
-		s.open.add(p)
-	case len(s.waiting) > 0:
-		s.waiting[len(s.waiting)-1].add(p)
+	case m.open != nil:
+		m.open.add(p)
+	case len(m.waiting) > 0:
+		m.waiting[len(m.waiting)-1].add(p)
 	default:
 		return false
 	}
