@@ -279,15 +279,17 @@ func (m *machine[S, C]) admittedAt(seq uint64) error {
 }
 
 // publishAdmissions makes the actor's admissions readable by
-// Host.Admitted.
-func (s *shell[S, C]) publishAdmissions(rd *ready[S]) {
-	if s.cell == nil || !rd.admissions {
+// Host.Admitted: the skipped records first (unless unchanged, nil), then
+// the last sequence they are good up to.
+func (s *shell[S, C]) publishAdmissions(last uint64, skipped map[uint64]*events.BadRecord) {
+	if s.cell == nil {
 		return
 	}
-	if rd.skipped != nil {
-		s.cell.skipped.Store(&rd.skipped)
+	if skipped != nil {
+		m := skipped // moved to the heap here only, not on every call
+		s.cell.skipped.Store(&m)
 	}
-	s.cell.last.Store(rd.last)
+	s.cell.last.Store(last)
 }
 
 // settleWaiters tells the followers waiting on this actor what it has
@@ -304,12 +306,16 @@ func (s *shell[S, C]) settleWaiters() {
 		return
 	}
 	if s.m.phase != live {
-		if err := s.recover(); err != nil {
+		err := s.recover()
+		s.run()
+		if err != nil {
 			s.cell.fail(err)
 			return
 		}
 	}
-	if err := s.catchUp(); err != nil {
+	err := s.catchUp()
+	s.run()
+	if err != nil {
 		s.cell.fail(err)
 		return
 	}
@@ -323,12 +329,9 @@ func (s *shell[S, C]) settleWaiters() {
 func (s *shell[S, C]) catchUp() error {
 	ctx, cancel := context.WithTimeout(context.Background(), s.deps.opts.RecoverTimeout)
 	defer cancel()
-	s.m.phase = catchingUp
-	err := s.deps.log.Read(ctx, s.m.filter, s.m.last+1, func(r events.Record) error {
+	err := s.deps.log.Read(ctx, s.filter, s.m.last+1, func(r events.Record) error {
 		s.m.fold(r)
 		return nil
 	})
-	err = s.m.caughtUp(err)
-	s.run()
-	return err
+	return s.m.caughtUp(err)
 }

@@ -42,6 +42,9 @@ type batch[S any] struct {
 	head string
 
 	seqs []uint64 // of envs[:len(seqs)], those in the log, once answered
+	// order is the batch's append, which the machine's ready points to
+	// (kept here: one allocation less per append).
+	order appendOrder[S]
 }
 
 // pending is a command or read decided and not yet answered.
@@ -246,8 +249,9 @@ func (m *machine[S, C]) start(b *batch[S]) {
 		m.complete(b, nil, nil)
 		return
 	}
-	m.rd.append = &appendOrder[S]{b: b, filter: m.filter, last: m.last, envs: b.envs,
+	b.order = appendOrder[S]{b: b, filter: m.filter, last: m.last, envs: b.envs,
 		atomic: len(b.envs) >= m.opts.AtomicBatchMin, beside: !m.stopping && len(b.envs) >= m.opts.PipelineMin}
+	m.rd.append = &b.order
 }
 
 // appended is the outcome of the append of the batch in flight: seqs of

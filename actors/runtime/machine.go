@@ -98,6 +98,9 @@ type machine[S, C any] struct {
 	resumed map[string]bool
 
 	rd ready[S]
+	// replyFirst holds the first reply of a ready: most inputs answer one
+	// call, and a slice allocated for each would cost every command.
+	replyFirst [1]outgoing
 }
 
 // phase is whether the machine's durable state is the log's.
@@ -195,14 +198,23 @@ func newMachine[S, C any](agg Aggregate[S, C], id string, opts Options, snapshot
 	return m
 }
 
-// take returns what the shell must do and forgets it.
+// take returns what the shell must do and forgets it. The ready's replies
+// are valid until the next input: the shell sends them first.
 func (m *machine[S, C]) take() ready[S] {
 	rd := m.rd
+	if len(rd.replies) == 0 {
+		// Those of the ready before are sent: an idle actor keeps no
+		// caller's channel or callback.
+		m.replyFirst[0] = outgoing{}
+	}
 	m.rd = ready[S]{}
 	return rd
 }
 
 func (m *machine[S, C]) reply(to replyTo, r reply) {
+	if m.rd.replies == nil {
+		m.rd.replies = m.replyFirst[:0]
+	}
 	m.rd.replies = append(m.rd.replies, outgoing{to: to, r: r})
 }
 

@@ -76,7 +76,7 @@ func (s *shell[S, C]) Receive(ctx actor.Context) {
 				"kind", s.agg.Kind, "id", s.id, "err", err)
 		}
 	case Request:
-		s.m.receive(call{msg: m, to: to}, s.deps.clock())
+		s.m.receive(call{msg: msg, to: to}, s.deps.clock())
 	case flush:
 		s.m.flush()
 	case appended:
@@ -91,7 +91,7 @@ func (s *shell[S, C]) Receive(ctx actor.Context) {
 	case actor.SystemMessage, actor.AutoReceiveMessage:
 		return
 	default:
-		s.m.receive(call{msg: m, to: to}, time.Time{})
+		s.m.receive(call{msg: msg, to: to}, time.Time{})
 	}
 	s.run()
 	if s.closeNow {
@@ -111,7 +111,9 @@ func (s *shell[S, C]) run() {
 		if rd.publish && s.public != nil {
 			s.public.Store(published{rd.public})
 		}
-		s.publishAdmissions(&rd)
+		if rd.admissions {
+			s.publishAdmissions(rd.last, rd.skipped)
+		}
 		for _, o := range rd.replies {
 			respond(o.to, o.r)
 		}
