@@ -354,15 +354,10 @@ func (m *machine[S, C]) flush() {
 // stop makes every later append happen in the shell's turn and appends
 // the open batch if nothing is in flight: the shell then waits for the
 // append in flight, if any, and feeds its outcome, until the machine asks
-// for nothing more (stopped).
+// for nothing more.
 func (m *machine[S, C]) stop() {
 	m.stopping = true
 	m.flush()
-}
-
-// stopped reports whether a stopping machine has answered everything.
-func (m *machine[S, C]) stopped() bool {
-	return m.idle() && m.phase != recovering && m.phase != catchingUp
 }
 
 // reset empties the state before a recovery folds the log into it.

@@ -34,8 +34,9 @@ var rewrite = flag.Bool("rewrite", false, "rewrite the expected output of testda
 // described in testdata/commit/README.md.
 //
 // Besides the printed output, after every step the interpreter checks
-// that no command is answered with an event not acknowledged by the log,
-// that no call is answered twice, that every append expects the actor's
+// that no command is answered with an event that is not in the log (nor,
+// first time, with one the log has not acknowledged), that no call is
+// answered twice, that every append expects the actor's
 // last record as the log has it unless another writer came between, and
 // that each batch continues the actor's hash chain; at the end of a
 // script, that every call was answered.
@@ -180,9 +181,12 @@ func runCommitScript(t *testing.T, file string) {
 			t.Errorf("%s:%d: %s\ngot:\n%s\nwant:\n%s", file, s.line, line, got, strings.Join(want, "\n"))
 		}
 		i = j - 1
-		if j < len(lines) && strings.TrimSpace(lines[j]) == "" {
+		switch {
+		case j < len(lines) && strings.TrimSpace(lines[j]) == "":
 			rewritten.WriteString("\n")
 			i = j
+		case j < len(lines):
+			rewritten.WriteString("\n") // a blank line ends the output
 		}
 	}
 	s.finish()
@@ -589,7 +593,14 @@ func (s *commitScript) reply(o outgoing) {
 	r := o.r
 	var parts []string
 	if r.result.Seq != 0 {
-		if !s.acked[r.result.Seq] {
+		// Durable: in the log, as the event answered. A first answer
+		// rests on the log's acknowledgement; a replayed one may rest on
+		// a recovery that found the event (its append's answer lost).
+		i := slices.IndexFunc(s.log, func(rec events.Record) bool { return rec.Seq == r.result.Seq })
+		switch {
+		case i < 0 || r.result.Event == nil || s.log[i].Envelope.Type != r.result.Event.EventType():
+			s.fatalf("%s answered with seq %d, which is not its event in the log", name, r.result.Seq)
+		case !r.result.Replayed && !s.acked[r.result.Seq]:
 			s.fatalf("%s answered with seq %d, which the log has not acknowledged", name, r.result.Seq)
 		}
 		parts = append(parts, fmt.Sprintf("seq=%d", r.result.Seq))
