@@ -57,7 +57,7 @@ type Request struct {
 	CorrelationID string
 	// Manager names the process manager sending the command, if any. After
 	// a failed append the actor refuses a manager's commands until that
-	// manager says it has seen the failure (see fence in shell.go).
+	// manager says it has seen the failure (see fenced in machine.go).
 	Manager string
 }
 

@@ -80,12 +80,11 @@ func (s *shell[S, C]) Receive(ctx actor.Context) {
 	case flush:
 		s.m.flush()
 	case appended:
-		if m.job != s.job {
-			return // taken already, while stopping
+		if m.job == s.job { // else taken already, while stopping
+			s.job = nil
+			r := <-m.job.done
+			s.m.appended(r.seqs, r.err)
 		}
-		s.job = nil
-		r := <-m.job.done
-		s.m.appended(r.seqs, r.err)
 	case *actor.Stopping:
 		s.stop()
 	case actor.SystemMessage, actor.AutoReceiveMessage:
