@@ -19,7 +19,8 @@ import (
 // recovery to run). It holds no log, no clock, no goroutine and no actor
 // system, so every step of the batch lifecycle (open, waiting, in flight,
 // durable; failed, fenced, recovered) is a plain function call, which
-// testdata/*.txt scripts drive one input at a time (machine_test.go).
+// testdata/commit/*.txt scripts drive one input at a time
+// (machine_test.go).
 //
 // The lifecycle (docs/architecture.md, "The commit path"): commands are
 // decided into the open batch, each on the state its predecessors leave
