@@ -147,6 +147,7 @@ func Open(n *Node, opts ...Option) (*Economy, error) {
 		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
 		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
 		AtomicBatchMin:    atomicBatchMin(n.cfg),
+		IdleTimeout:       n.cfg.Runtime.IdleTimeout(),
 	}, n.logger)
 	if err != nil {
 		return nil, err

@@ -10,12 +10,14 @@ import (
 // event the command wrote. It is rebuilt from the envelopes' idempotency
 // keys on recovery and saved in snapshots, so a retry is recognised after a
 // restart too, as long as fewer than capacity newer keyed commands came
-// between.
+// between. It grows as keys are applied, up to capacity: most actors
+// apply few keyed commands, and a map pre-sized to capacity was most of
+// what an idle actor cost.
 type memory struct {
 	capacity int
 	order    []string // ring of keys, oldest first once full
 	next     int
-	byKey    map[string]applied
+	byKey    map[string]applied // nil until the first key
 }
 
 type applied struct {
@@ -29,12 +31,15 @@ func newMemory(capacity int) *memory {
 	if capacity < 1 {
 		capacity = 1
 	}
-	return &memory{capacity: capacity, byKey: make(map[string]applied, capacity)}
+	return &memory{capacity: capacity}
 }
 
 func (m *memory) add(a applied) {
 	if _, ok := m.byKey[a.Key]; ok {
 		return
+	}
+	if m.byKey == nil {
+		m.byKey = map[string]applied{}
 	}
 	if len(m.order) < m.capacity {
 		m.order = append(m.order, a.Key)
