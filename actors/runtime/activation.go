@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/agora-econ/agora/events"
 )
 
 // An actor is awake only while it has work: it is started when a message
@@ -193,3 +195,11 @@ func (h *Host) Awake() int {
 // Woken is the number of times an actor was started (woken) since the host
 // began: an actor put to sleep and woken again counts twice.
 func (h *Host) Woken() uint64 { return h.woken.Load() }
+
+// IsAwake reports whether actor (kind, id) is awake.
+func (h *Host) IsAwake(kind events.Kind, id string) bool {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	_, ok := h.acts[actorKey{kind, id}]
+	return ok
+}
