@@ -95,4 +95,3 @@ func (v *View) Accounts(keep func(agent.Account) bool) []string {
 	}
 	return ids
 }
-
