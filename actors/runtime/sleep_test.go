@@ -37,7 +37,7 @@ func asleep(t testing.TB, h *runtime.Host) {
 // asks, which wakes it).
 func TestSleepKeepsStateIdempotencyAndChain(t *testing.T) {
 	log, store := jetStream(t)
-	opts := runtime.Options{SnapshotEvery: 3, IdleTimeout: 20 * time.Millisecond}
+	opts := runtime.Options{SnapshotEvery: 4, IdleTimeout: 20 * time.Millisecond}
 	h, acc := newHost(t, log, store, opts)
 	mgr := startManager(t, h, log, store)
 	defer mgr.stop()
@@ -58,7 +58,8 @@ func TestSleepKeepsStateIdempotencyAndChain(t *testing.T) {
 	if v, ok := h.Peek(events.KindAgent, "a"); ok {
 		t.Fatalf("a sleeping actor published %v", v)
 	}
-	// Keys 0-2 are in the snapshot taken at a's 6th event... 3-4 after it.
+	// a's snapshot is taken at its 4th event: keys 0-2 are in its memory,
+	// 3-4 in the events after it.
 	for key, want := range first {
 		res, err := acc.Do(ctxT(t), "a", key, agent.Burn{AmountMicros: events.Credits(1), Reason: "test"})
 		if err != nil {
@@ -188,8 +189,8 @@ func TestBurstRacesTheIdleStop(t *testing.T) {
 	t.Logf("%d commands, actors woken %d times, %d sends found their actor falling asleep", sent, h.Woken(), runtime.Raced(h))
 }
 
-// TestCommandToASleepingActorWhileTheHostStops: a host stopped while its
-// actors fall asleep stops, and refuses what comes after.
+// TestStopWhileActorsFallAsleep: a host stopped while its actors fall
+// asleep stops (waiting for those closing), and refuses what comes after.
 func TestStopWhileActorsFallAsleep(t *testing.T) {
 	log, store := jetStream(t)
 	h, acc := newHost(t, log, store, runtime.Options{IdleTimeout: time.Millisecond})
