@@ -100,6 +100,8 @@ type Economy struct {
 	// schedule alone, once Serve has started it.
 	started      bool
 	stopSchedule context.CancelFunc
+	// readModelsStarted is set by StartReadModels (see Resume).
+	readModelsStarted bool
 	// executor runs the executions, once Serve has started it; a clean
 	// stop halts it before it waits for the managers.
 	executor *executor.Executor
@@ -147,6 +149,7 @@ func Open(n *Node, opts ...Option) (*Economy, error) {
 		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
 		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
 		AtomicBatchMin:    atomicBatchMin(n.cfg),
+		IdleTimeout:       n.cfg.Runtime.IdleTimeout(),
 	}, n.logger)
 	if err != nil {
 		return nil, err
@@ -272,11 +275,12 @@ func (e *Economy) Start() {
 
 // StartReadModels starts the projections: restored from their snapshot
 // (those that are projections.Durable), they catch up from it; the others
-// rebuild from the first event. `agora run` starts them only once every
-// actor has recovered: the actors then have the server and the processor
-// to themselves, and the read models catch up while the economy runs,
-// then join the follow of the managers.
+// rebuild from the first event. `agora run` starts them with the managers
+// (Start): Resume waits for the directory to learn which agents have work
+// pending. `agora bench restart` still starts them once every actor has
+// recovered (RecoverAll), as every start did before actors slept.
 func (e *Economy) StartReadModels() {
+	e.readModelsStarted = true
 	e.follower.Add(e.readModels)
 	e.background(e.ctx, "market_state mirror", e.mirror.Run)
 }
@@ -367,8 +371,10 @@ func (e *Economy) drain(timeout time.Duration) {
 }
 
 // RecoverAll loads every agent from its snapshot and the events after it,
-// so that the economy answers at full speed from its first command. It
-// reads only the agent_created events to find them.
+// dead or alive, reading only the agent_created events to find them: how
+// every start recovered before actors were woken on demand, kept for
+// `agora bench restart` and `agora load`. `agora run` calls Resume, which
+// loads only the agents with work pending.
 func (e *Economy) RecoverAll(ctx context.Context, parallel int) (int, error) {
 	ids, err := executor.AgentsInLog(e.node.log)(ctx)
 	if err != nil {

@@ -98,7 +98,7 @@ func (x *executions) executor(e *Economy, logger *slog.Logger) (*executor.Execut
 		Workspaces:  x.workspaces,
 		Runner:      x.sandbox,
 		Tickets:     x.tickets,
-		Agents:      executor.AgentsInLog(e.node.log),
+		Agents:      e.pendingAgents,
 		Admitted:    e.host.Admitted,
 		Timeout:     cfg.Execution.Timeout(),
 		WorkspaceMB: int(cfg.Execution.WorkspaceMB),

@@ -71,8 +71,10 @@ type Config struct {
 	Workspaces *Workspaces
 	Runner     Runner
 	Tickets    Tickets
-	// Agents lists every agent (package economy passes AgentsInLog);
-	// their running executions are the interrupted ones.
+	// Agents lists the agents whose accounts Recover reads: every agent
+	// (AgentsInLog), or only those whose account Pending accepts (package
+	// economy asks its directory); their running executions are the
+	// interrupted ones.
 	Agents func(context.Context) ([]string, error)
 	// Timeout is an execution's wall-clock deadline
 	// (execution.timeout_seconds).
@@ -571,7 +573,7 @@ func (x *Executor) Recover(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("executor: account %s: %w", id, err)
 		}
-		if len(acct.Executions) > 0 || idle(acct) {
+		if Pending(acct) {
 			mu.Lock()
 			found = append(found, acct)
 			mu.Unlock()
@@ -622,6 +624,12 @@ func (x *Executor) Recover(ctx context.Context) error {
 	x.mu.Unlock()
 	return nil
 }
+
+// Pending reports whether Recover has work for an account: an execution it
+// still runs (whatever the agent's status: a dead agent's ends as
+// interrupted), or an agent left idle (see idle). Config.Agents need list
+// only the agents whose account it accepts.
+func Pending(acct agent.Account) bool { return len(acct.Executions) > 0 || idle(acct) }
 
 // idle reports whether an account is of an agent alive, running nothing
 // after an execution of its own ended, and with no bid hold: one a crash

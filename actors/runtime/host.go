@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -45,13 +46,16 @@ type Options struct {
 	// they save (docs/decisions.md, "The hot path"). A busy actor's
 	// batches grow past it and are pipelined.
 	PipelineMin int
+	// IdleTimeout is how long an actor goes without a message before it
+	// is put to sleep (activation.go); negative: never.
+	IdleTimeout time.Duration
 }
 
 // DefaultOptions are the values used for zero fields.
 func DefaultOptions() Options {
 	return Options{SnapshotEvery: 100, IdempotencyMemory: 256, AppendTimeout: 10 * time.Second,
 		RecoverTimeout: time.Minute, AskTimeout: 30 * time.Second, BatchMax: 1000, AtomicBatchMin: 64,
-		PipelineMin: 8}
+		PipelineMin: 8, IdleTimeout: time.Minute}
 }
 
 func (o Options) withDefaults() Options {
@@ -84,11 +88,15 @@ func (o Options) withDefaults() Options {
 	if o.PipelineMin <= 0 {
 		o.PipelineMin = d.PipelineMin
 	}
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = d.IdleTimeout
+	}
 	return o
 }
 
 // Host runs the event-sourced actors of one process on a protoactor-go
-// actor system. Actors are spawned on first use and recover from the log.
+// actor system. Actors are spawned when a message for them arrives,
+// recover from the log, and are put to sleep when idle (activation.go).
 type Host struct {
 	system   *actor.ActorSystem
 	deps     deps
@@ -99,11 +107,20 @@ type Host struct {
 
 	mu      sync.RWMutex
 	stopped bool
-	kinds   map[events.Kind]func(id string, c *cell, mailbox *mailboxRef) actor.Producer
-	pids    map[string]*actor.PID
-	// cells hold what each actor publishes of its durable state
+	kinds   map[events.Kind]func(a *activation) actor.Producer
+	// acts are the actors awake.
+	acts map[actorKey]*activation
+	// cells hold what each actor awake publishes of its durable state
 	// (Aggregate.Public, for Peek; its admissions, for Admitted).
 	cells map[actorKey]*cell
+
+	// ticks counts the sweeps that put idle actors to sleep; stopSweep
+	// ends them and swept is closed once they have ended.
+	ticks     atomic.Uint32
+	woken     atomic.Uint64
+	raced     atomic.Uint64 // posts that found their actor falling asleep
+	stopSweep chan struct{}
+	swept     chan struct{}
 }
 
 // actorKey names an actor without building a string: Peek and Admitted
@@ -128,28 +145,37 @@ func NewHost(log events.Log, store events.Store, opts Options, logger *slog.Logg
 	}
 	dispatch := newWorkers(mailboxThroughput)
 	opts = opts.withDefaults()
-	return &Host{
+	h := &Host{
 		system: actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
 			return slog.New(slog.DiscardHandler)
 		})),
 		deps: deps{log: log, store: store, opts: opts, clock: time.Now, logger: logger,
 			background: dispatch.Schedule, appends: newDeadlines(opts.AppendTimeout)},
-		asks:     newDeadlines(opts.AskTimeout),
-		dispatch: dispatch,
-		kinds:    map[events.Kind]func(string, *cell, *mailboxRef) actor.Producer{},
-		pids:     map[string]*actor.PID{},
-		cells:    map[actorKey]*cell{},
-	}, nil
+		asks:      newDeadlines(opts.AskTimeout),
+		dispatch:  dispatch,
+		kinds:     map[events.Kind]func(*activation) actor.Producer{},
+		acts:      map[actorKey]*activation{},
+		cells:     map[actorKey]*cell{},
+		stopSweep: make(chan struct{}),
+		swept:     make(chan struct{}),
+	}
+	if opts.IdleTimeout > 0 {
+		go h.sweep(opts.IdleTimeout/(idleTicks-1), h.stopSweep, h.swept)
+	} else {
+		close(h.swept)
+	}
+	return h, nil
 }
 
 // Register makes a kind of actor available on h.
 func Register[S, C any](h *Host, agg Aggregate[S, C]) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.kinds[agg.Kind] = func(id string, c *cell, mailbox *mailboxRef) actor.Producer {
+	h.kinds[agg.Kind] = func(a *activation) actor.Producer {
 		return func() actor.Actor {
-			return &shell[S, C]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps, public: &c.public,
-				cell: c, mailbox: mailbox}
+			id := a.key.id
+			return &sleeper{inner: &shell[S, C]{agg: agg, id: id, filter: events.Filter(agg.Kind, id), deps: h.deps,
+				public: &a.cell.public, cell: a.cell, mailbox: a.mailbox}, act: a, host: h}
 		}
 	}
 }
@@ -159,46 +185,53 @@ func Register[S, C any](h *Host, agg Aggregate[S, C]) {
 // beside them. Stop shuts it down.
 func (h *Host) ActorSystem() *actor.ActorSystem { return h.system }
 
-// pid returns the actor (kind, id), spawning it on first use.
-func (h *Host) pid(kind events.Kind, id string) (*actor.PID, error) {
+// activate returns the activation of actor (kind, id), waking it (it
+// recovers from the log) when it is asleep.
+func (h *Host) activate(kind events.Kind, id string) (*activation, error) {
 	if err := events.ValidateID(id); err != nil {
 		return nil, err
 	}
-	name := string(kind) + "/" + id
+	key := actorKey{kind, id}
 	// Every command looks its actor up; read-locked, callers on all cores
 	// do not queue behind one another.
 	h.mu.RLock()
-	pid, ok := h.pids[name]
+	a, ok := h.acts[key]
 	stopped := h.stopped
 	h.mu.RUnlock()
 	switch {
 	case stopped:
 		return nil, ErrStopped
 	case ok:
-		return pid, nil
+		return a, nil
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.stopped {
 		return nil, ErrStopped
 	}
-	if pid, ok := h.pids[name]; ok {
-		return pid, nil
+	if a, ok := h.acts[key]; ok {
+		return a, nil
 	}
 	producer, ok := h.kinds[kind]
 	if !ok {
 		// Retryable: a manager may start before every kind is registered.
 		return nil, fmt.Errorf("%w: no actor kind %q registered", ErrUnavailable, kind)
 	}
-	c, mailbox := &cell{}, &mailboxRef{}
-	props := actor.PropsFromProducer(producer(id, c, mailbox), actor.WithDispatcher(h.dispatch),
-		actor.WithMailbox(mailbox.produce))
+	a = &activation{key: key, cell: &cell{}, mailbox: &mailboxRef{}, done: make(chan struct{})}
+	// A fresh actor counts as having work now: the message that wakes it
+	// is on its way.
+	a.seen.Store(h.ticks.Load())
+	name := string(kind) + "/" + id
+	props := actor.PropsFromProducer(producer(a), actor.WithDispatcher(h.dispatch),
+		actor.WithMailbox(a.mailbox.produce))
 	pid, err := h.system.Root.SpawnNamed(props, name)
 	if err != nil {
 		return nil, fmt.Errorf("runtime: spawn %s: %w", name, err)
 	}
-	h.pids[name], h.cells[actorKey{kind, id}] = pid, c
-	return pid, nil
+	a.pid = pid
+	h.acts[key], h.cells[key] = a, a.cell
+	h.woken.Add(1)
+	return a, nil
 }
 
 // mailboxRef lets a shell see how many messages wait in its mailbox. A
@@ -225,7 +258,8 @@ func (r *mailboxRef) waiting() int {
 
 // Peek returns what actor (kind, id) published of its durable state
 // (Aggregate.Public) without asking it: ok is false when the actor is not
-// running or has not recovered yet, and the caller asks it instead. The
+// running (never woken, or asleep) or has not recovered yet, and the
+// caller asks it instead, which wakes it. The
 // value may be behind a command being appended at this moment, never ahead
 // of the log.
 func (h *Host) Peek(kind events.Kind, id string) (any, bool) {
@@ -329,13 +363,21 @@ func (h *Host) sendThen(kind events.Kind, id string, msg any, then func(reply)) 
 	return h.post(kind, id, call{msg: msg, to: replyTo{then: then}})
 }
 
+// post delivers c to actor (kind, id), waking it if it is asleep. An
+// actor being put to sleep takes no more messages: post waits until it
+// has stopped, then wakes a fresh one (see activation.go).
 func (h *Host) post(kind events.Kind, id string, c call) error {
-	pid, err := h.pid(kind, id)
-	if err != nil {
-		return err
+	for {
+		a, err := h.activate(kind, id)
+		if err != nil {
+			return err
+		}
+		if a.post(h.system, c, h.ticks.Load()) {
+			return nil
+		}
+		h.raced.Add(1)
+		<-a.done
 	}
-	h.system.Root.Send(pid, c)
-	return nil
 }
 
 // answer waits for the answer on ch as long as ctx allows, and no longer
@@ -383,13 +425,22 @@ func (h *Host) Stop() {
 		return
 	}
 	h.stopped = true
-	pids := make([]*actor.PID, 0, len(h.pids))
-	for _, pid := range h.pids {
-		pids = append(pids, pid)
+	acts := make([]*activation, 0, len(h.acts))
+	for _, a := range h.acts {
+		acts = append(acts, a)
 	}
 	h.mu.Unlock()
-	for _, pid := range pids {
-		_ = h.system.Root.PoisonFuture(pid).Wait()
+	close(h.stopSweep)
+	<-h.swept
+	for _, a := range acts {
+		a.gate.RLock()
+		asleep := a.closing
+		a.gate.RUnlock()
+		if asleep {
+			<-a.done // falling asleep: it stops by itself
+			continue
+		}
+		_ = h.system.Root.PoisonFuture(a.pid).Wait()
 	}
 	h.system.Shutdown()
 	h.dispatch.stop()

@@ -83,17 +83,21 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return err
 	}
 	defer n.Close()
-	eco, err := economy.Open(n, economy.WithReadModelsAfterRecovery())
+	eco, err := economy.Open(n)
 	if err != nil {
 		return err
 	}
 	defer eco.Stop()
 	eco.Start()
-	agents, err := eco.RecoverAll(ctx, economy.RecoverParallel)
+	// Only the agents with work pending are loaded; the others wake when
+	// a message needs them (economy.Resume).
+	agents, err := eco.Resume(ctx)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		return err
 	}
-	eco.StartReadModels()
 	srv, err := eco.Serve(ctx)
 	if errors.Is(err, economy.ErrStopped) {
 		return nil
@@ -128,7 +132,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	last, _ := n.Log().LastSeq(ctx)
 	logger.Info("economy running",
 		"nats", n.URL(), "nats_user", natsUser, "data", cfg.Data.Dir, "stream", cfg.Nats.Stream, "sync", cfg.Nats.Sync,
-		"events", last, "agents_recovered", agents, "http", srv.Addr.String(), "operator_token", tokenPath,
+		"events", last, "agents_recovered", agents, "actors_awake", eco.Awake(), "http", srv.Addr.String(), "operator_token", tokenPath,
 		"startup", time.Since(started).Round(time.Millisecond))
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); APIs on http://%s; stop with Ctrl-C\n",
 		n.URL(), n.URL(), srv.Addr)

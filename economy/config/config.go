@@ -259,6 +259,11 @@ type Runtime struct {
 	// to answer a retried command without applying it twice. Must be >= 1.
 	// Default 256.
 	IdempotencyMemory int `yaml:"idempotency_memory"`
+	// IdleSeconds is how long an actor goes without a message before it is
+	// put to sleep: it leaves memory and is loaded again (snapshot and
+	// the events after it) by the next message. Must be in [0.01, 7 days].
+	// Default 60.
+	IdleSeconds float64 `yaml:"idle_seconds"`
 }
 
 // Server is the HTTP listener (SPEC.md 3.2, 3.3).
@@ -329,7 +334,7 @@ func rawDefault() Config {
 			Replicas: 1,
 			Stream:   "AGORA_EVENTS",
 		},
-		Runtime: Runtime{SnapshotEvery: 100, IdempotencyMemory: 256},
+		Runtime: Runtime{SnapshotEvery: 100, IdempotencyMemory: 256, IdleSeconds: 60},
 		Server:  Server{Listen: "127.0.0.1:8080"},
 		Data:    Data{Dir: "./data"},
 	}
@@ -409,6 +414,9 @@ func (i Inference) Key(getenv func(string) string) string {
 	}
 	return getenv(i.APIKeyEnv)
 }
+
+// IdleTimeout is IdleSeconds as a duration.
+func (r Runtime) IdleTimeout() time.Duration { return seconds(r.IdleSeconds) }
 
 // Embedded reports whether Agora starts its own NATS server (no URL given).
 func (n Nats) Embedded() bool { return n.URL == "" }

@@ -66,7 +66,7 @@ func TestDefaultValidatesAndMatchesSpec(t *testing.T) {
 	if c.Nats != (Nats{Host: "127.0.0.1", Port: 4222, Sync: "always", Replicas: 1, Stream: "AGORA_EVENTS"}) || !c.Nats.Embedded() {
 		t.Errorf("nats = %+v", c.Nats)
 	}
-	if c.Runtime != (Runtime{SnapshotEvery: 100, IdempotencyMemory: 256}) {
+	if c.Runtime != (Runtime{SnapshotEvery: 100, IdempotencyMemory: 256, IdleSeconds: 60}) {
 		t.Errorf("runtime = %+v", c.Runtime)
 	}
 	if c.Inference != (Inference{APIKeyEnv: "AGORA_INFERENCE_API_KEY", TimeoutSeconds: 60}) || c.Inference.Timeout().Seconds() != 60 {
@@ -250,6 +250,9 @@ func TestValidateRules(t *testing.T) {
 		{"nats user spaces", func(c *Config) { c.Nats.URL, c.Nats.User, c.Nats.Password = "nats://n1:4222", " agora", "pw" }, []string{"nats.user:", "spaces"}},
 		{"snapshot", func(c *Config) { c.Runtime.SnapshotEvery = 0 }, []string{"runtime.snapshot_every:"}},
 		{"idempotency", func(c *Config) { c.Runtime.IdempotencyMemory = 0 }, []string{"runtime.idempotency_memory:"}},
+		{"idle zero", func(c *Config) { c.Runtime.IdleSeconds = 0 }, []string{"runtime.idle_seconds:"}},
+		{"idle below the least", func(c *Config) { c.Runtime.IdleSeconds = 0.001 }, []string{"runtime.idle_seconds:"}},
+		{"idle above a week", func(c *Config) { c.Runtime.IdleSeconds = 8 * 86400 }, []string{"runtime.idle_seconds:"}},
 		{"listen", func(c *Config) { c.Server.Listen = "8080" }, []string{"server.listen:"}},
 		{"listen port", func(c *Config) { c.Server.Listen = "127.0.0.1:99999" }, []string{"server.listen:"}},
 		{"token short", func(c *Config) { c.Server.OperatorToken = "short" }, []string{"server.operator_token:", "at least 16"}},

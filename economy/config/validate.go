@@ -20,9 +20,13 @@ const (
 	MinScheduleSeconds = 0.001
 	// MaxScheduleSeconds is the longest clearing interval, one day.
 	MaxScheduleSeconds = 86400
-	// MaxTimeoutSeconds bounds execution and lease timeouts and prompt
-	// expiry: one week.
+	// MaxTimeoutSeconds bounds execution and lease timeouts, prompt
+	// expiry and runtime.idle_seconds: one week.
 	MaxTimeoutSeconds = 7 * 86400
+	// MinIdleSeconds is the shortest runtime.idle_seconds, 10 ms: below
+	// it an actor would be put to sleep between two commands of one
+	// client and loaded again for the next.
+	MinIdleSeconds = 0.01
 	// MaxTransactionHistoryLength bounds allocation.transaction_history_length.
 	MaxTransactionHistoryLength = 100000
 	// MaxWorkspaceMB bounds execution.workspace_mb: 1 TiB, the sandbox's
@@ -53,6 +57,7 @@ func (c Config) Validate() error {
 	if c.Runtime.IdempotencyMemory < 1 {
 		v.errorf("runtime.idempotency_memory", "%d must be at least 1", c.Runtime.IdempotencyMemory)
 	}
+	v.seconds("runtime.idle_seconds", c.Runtime.IdleSeconds, MinIdleSeconds, MaxTimeoutSeconds, false)
 	v.check("server.listen", checkListen(c.Server.Listen))
 	v.check("server.operator_token", checkToken(c.Server.OperatorToken))
 	v.check("data.dir", checkDataDir(c.Data.Dir))

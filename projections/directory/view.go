@@ -3,6 +3,7 @@ package directory
 import (
 	"sync"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -77,4 +78,20 @@ func (v *View) Totals() Totals {
 	v.mu.RLock()
 	defer v.mu.RUnlock()
 	return v.state.Totals()
+}
+
+// Accounts returns the ids of the agents, dead or alive, whose account (as
+// the directory folded it, with the agent actor's own Evolve) keep
+// accepts, in ascending order: how a start-up finds the few actors with
+// work pending among every agent ever created without loading them.
+func (v *View) Accounts(keep func(agent.Account) bool) []string {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	var ids []string
+	for _, id := range v.state.ids {
+		if keep(v.state.agents[id].account) {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
