@@ -79,7 +79,13 @@ func TestAppendGroupConflictFailsAlone(t *testing.T) {
 	}
 	calls := groupCalls("conflict", 20, 2)
 	calls[12].ExpectedLast = 2 // right
+	commits := countCommits(l)
 	results := l.AppendGroup(ctx, calls)
+	// The whole batch, refused, then halves down to call 3: at least one
+	// commit per halving (20, 10, 5, 3 or 2), and the halves beside.
+	if got := commits.Load(); got < 5 {
+		t.Fatalf("%d batch commits; want the refused batch and its halves", got)
+	}
 	for i, r := range results {
 		want := 2
 		if i == 12 {
