@@ -23,7 +23,7 @@ type attentionParts struct {
 func (e *Economy) wireAttention() (err error) {
 	n := e.node
 	a := &e.attention
-	if a.manager, err = runtime.NewManagerRunner(attention.Manager(), e.host, n.log, n.store, n.logger); err != nil {
+	if a.manager, err = runtime.NewManagerRunner(attention.Manager(), e.host, n.appendLog(), n.store, n.logger); err != nil {
 		return err
 	}
 	e.follower.Add(a.manager)

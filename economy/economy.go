@@ -145,7 +145,7 @@ func Open(n *Node, opts ...Option) (*Economy, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	host, err := runtime.NewHost(n.log, n.store, runtime.Options{
+	host, err := runtime.NewHost(n.appendLog(), n.store, runtime.Options{
 		SnapshotEvery:     n.cfg.Runtime.SnapshotEvery,
 		IdempotencyMemory: n.cfg.Runtime.IdempotencyMemory,
 		AtomicBatchMin:    atomicBatchMin(n.cfg),
@@ -166,7 +166,7 @@ func Open(n *Node, opts ...Option) (*Economy, error) {
 
 func (e *Economy) wire() (err error) {
 	n := e.node
-	if e.transfers, err = runtime.NewManagerRunner(agent.TransferManager(), e.host, n.log, n.store, n.logger); err != nil {
+	if e.transfers, err = runtime.NewManagerRunner(agent.TransferManager(), e.host, n.appendLog(), n.store, n.logger); err != nil {
 		return err
 	}
 	if e.follower, err = follow.New(n.log, follow.Options{Logger: n.logger, OnError: e.consumerFailed}); err != nil {
@@ -176,11 +176,11 @@ func (e *Economy) wire() (err error) {
 	if e.opts.ledgerOnly {
 		return nil
 	}
-	if e.markets, err = runtime.NewManagerRunner(clearing.Manager(Pool), e.host, n.log, n.store, n.logger); err != nil {
+	if e.markets, err = runtime.NewManagerRunner(clearing.Manager(Pool), e.host, n.appendLog(), n.store, n.logger); err != nil {
 		return err
 	}
 	e.follower.Add(e.markets)
-	if e.spawns, err = runtime.NewManagerRunner(agent.SpawnManager(), e.host, n.log, n.store, n.logger); err != nil {
+	if e.spawns, err = runtime.NewManagerRunner(agent.SpawnManager(), e.host, n.appendLog(), n.store, n.logger); err != nil {
 		return err
 	}
 	e.follower.Add(e.spawns)

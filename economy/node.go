@@ -14,6 +14,8 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agora-econ/agora/economy/config"
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/groupcommit"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/projections/markets"
 )
@@ -32,6 +34,10 @@ type Node struct {
 	// given is the configuration as the operator gave it, before the node
 	// filled in its own NATS user: what GET /admin/config shows.
 	given config.Config
+
+	// grouped commits the actors' appends in groups (groupCommit); nil
+	// when they go to log one by one.
+	grouped *groupcommit.Log
 }
 
 // ErrDataInUse is returned when another agora process holds the data
@@ -91,6 +97,9 @@ func OpenNode(ctx context.Context, cfg config.Config, o NodeOptions, logger *slo
 	if n.store, err = natslog.NewStore(ctx, js, natslog.StoreOptions{Replicas: cfg.Nats.Replicas}); err != nil {
 		n.Close()
 		return nil, fmt.Errorf("open the state bucket: %w", err)
+	}
+	if groupCommit(cfg) {
+		n.grouped = groupcommit.New(n.log)
 	}
 	return n, nil
 }
@@ -191,6 +200,10 @@ func lockDir(dir string) (*os.File, error) {
 
 // Close closes the connection and stops the embedded server, if any.
 func (n *Node) Close() {
+	if n.grouped != nil {
+		// Answers the appends still in flight, then closes n.log.
+		n.grouped.Close()
+	}
 	if n.log != nil {
 		n.log.Close()
 	}
@@ -217,6 +230,16 @@ func (n *Node) Config() config.Config { return n.cfg }
 
 // Log is the event log.
 func (n *Node) Log() *natslog.Log { return n.log }
+
+// appendLog is the log the actors and managers append to: the group
+// committer over the event log where the fsync policy calls for it
+// (groupCommit), the event log itself otherwise.
+func (n *Node) appendLog() events.Log {
+	if n.grouped != nil {
+		return n.grouped
+	}
+	return n.log
+}
 
 // Store is the state bucket (snapshots, cursors); nil for a read-only node.
 func (n *Node) Store() *natslog.Store { return n.store }

@@ -78,3 +78,29 @@ func FollowOptionsOf(opts []FollowOption) FollowOptions {
 	}
 	return o
 }
+
+// AppendCall is one Append among several that an adapter stores together
+// (GroupAppender): the arguments of an Append.
+type AppendCall struct {
+	Filter       string
+	ExpectedLast uint64
+	Envs         []Envelope
+}
+
+// AppendResult is the answer to one AppendCall: what Append would have
+// returned for it.
+type AppendResult struct {
+	Last uint64
+	Err  error
+}
+
+// GroupAppender is a Log that can store the appends of many writers in one
+// write to its server, so that they share its round trip and its disk sync
+// (events/groupcommit gathers them). Each call is checked against its own
+// expectation as if it were appended alone, in the order given: a call that
+// conflicts fails alone, with ErrWrongLastSequence, and the others are
+// stored. results[i] answers calls[i].
+type GroupAppender interface {
+	Log
+	AppendGroup(ctx context.Context, calls []AppendCall) (results []AppendResult)
+}

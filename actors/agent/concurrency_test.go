@@ -13,6 +13,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/groupcommit"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/events/natslog/natstest"
 )
@@ -24,7 +25,14 @@ import (
 // credits are conserved) passes; the sender ends at exactly 0 and the
 // recipients hold exactly 300 credits once the transfers settle; a
 // restarted bank recovers the same accounts.
-func TestConcurrentOverdraft(t *testing.T) {
+func TestConcurrentOverdraft(t *testing.T) { concurrentOverdraft(t, false) }
+
+// TestConcurrentOverdraftGroupCommit is TestConcurrentOverdraft with the
+// appends committed in groups across actors (events/groupcommit), as an
+// economy does with fsync on every write.
+func TestConcurrentOverdraftGroupCommit(t *testing.T) { concurrentOverdraft(t, true) }
+
+func concurrentOverdraft(t *testing.T, grouped bool) {
 	ignore := goleak.IgnoreCurrent()
 	// Registered first, so it runs last: after the bank, the connection
 	// and the embedded server are shut down.
@@ -38,11 +46,17 @@ func TestConcurrentOverdraft(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Second)
 	defer cancel()
 	_, js, _ := natstest.Start(t)
-	log, err := natslog.Open(ctx, js, natslog.StreamOptions{})
+	nl, err := natslog.Open(ctx, js, natslog.StreamOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(log.Close)
+	t.Cleanup(nl.Close)
+	var log events.Log = nl
+	if grouped {
+		g := groupcommit.New(nl)
+		t.Cleanup(g.Close)
+		log = g
+	}
 	store, err := natslog.NewStore(ctx, js, natslog.StoreOptions{})
 	if err != nil {
 		t.Fatal(err)

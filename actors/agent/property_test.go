@@ -14,7 +14,9 @@ import (
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/chain"
+	"github.com/agora-econ/agora/events/groupcommit"
 	"github.com/agora-econ/agora/events/memlog"
+	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/projections/economy"
 )
 
@@ -88,8 +90,56 @@ func audit(t fataler, log events.Log) *economy.Economy {
 }
 
 func TestPropertyLedger(t *testing.T) {
+	checkLedger(t, func(*rapid.T) (events.Log, events.Store, func()) {
+		l := memlog.New()
+		return l, memlog.NewStore(), l.Close
+	})
+}
+
+// TestPropertyLedgerGroupCommit is TestPropertyLedger on the real server,
+// with the appends committed in groups across actors (events/groupcommit),
+// as an economy does with fsync on every write: a server of its own for
+// each case, since a stream deleted and created again may still receive
+// the last case's late writes.
+func TestPropertyLedgerGroupCommit(t *testing.T) {
+	if testing.Short() {
+		t.Skip("a server for each case")
+	}
+	checkLedger(t, func(rt *rapid.T) (events.Log, events.Store, func()) {
+		ctx := context.Background()
+		srv, url, err := natslog.StartEmbedded(natslog.EmbeddedOptions{StoreDir: t.TempDir(), Port: natslog.RandomPort})
+		if err != nil {
+			rt.Fatal(err)
+		}
+		stop := func() { srv.Shutdown(); srv.WaitForShutdown() }
+		nc, js, err := natslog.Connect(url)
+		if err != nil {
+			stop()
+			rt.Fatal(err)
+		}
+		l, err := natslog.Open(ctx, js, natslog.StreamOptions{})
+		if err != nil {
+			nc.Close()
+			stop()
+			rt.Fatal(err)
+		}
+		store, err := natslog.NewStore(ctx, js, natslog.StoreOptions{})
+		if err != nil {
+			nc.Close()
+			stop()
+			rt.Fatal(err)
+		}
+		g := groupcommit.New(l)
+		return g, store, func() { g.Close(); nc.Close(); stop() }
+	})
+}
+
+// checkLedger runs the ledger's property on the logs open gives, a fresh
+// one for each case.
+func checkLedger(t *testing.T, open func(rt *rapid.T) (events.Log, events.Store, func())) {
 	rapid.Check(t, func(rt *rapid.T) {
-		log, store := memlog.New(), memlog.NewStore()
+		log, store, closeLog := open(rt)
+		defer closeLog()
 		b := startBank(t, log, store, rapid.IntRange(0, 5).Draw(rt, "snapshotEvery"))
 		defer func() { b.close(t) }()
 		ctx := context.Background()

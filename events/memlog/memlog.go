@@ -247,3 +247,17 @@ func validateSubject(subject, filter string) error {
 }
 
 func validateKey(key string) error { return events.ValidateKey(key) }
+
+var _ events.GroupAppender = (*Log)(nil)
+
+// AppendGroup implements events.GroupAppender: the calls are appended one
+// after the other, each as Append would, which is what the JetStream
+// adapter's group batch promises (an in-memory log has no disk sync to
+// share).
+func (l *Log) AppendGroup(ctx context.Context, calls []events.AppendCall) []events.AppendResult {
+	results := make([]events.AppendResult, len(calls))
+	for i, c := range calls {
+		results[i].Last, results[i].Err = l.Append(ctx, c.Filter, c.ExpectedLast, c.Envs...)
+	}
+	return results
+}

@@ -47,6 +47,11 @@ func (l *Log) appendOne(ctx context.Context, filter string, expectedLast uint64,
 	if err != nil {
 		return 0, fmt.Errorf("natslog: append %s: %w", env.Subject, err)
 	}
+	return l.appendOneData(ctx, filter, expectedLast, env, data)
+}
+
+// appendOneData is appendOne with env already encoded as data.
+func (l *Log) appendOneData(ctx context.Context, filter string, expectedLast uint64, env events.Envelope, data []byte) (uint64, error) {
 	seq, err := l.publish(ctx, env.Subject, filter, expectedLast, env.ID, data)
 	if err == nil {
 		// A duplicate ack carries the sequence of the first copy, which is
@@ -95,7 +100,9 @@ func (l *Log) findCopy(ctx context.Context, filter string, expectedLast uint64, 
 		if err != nil {
 			return 0, false
 		}
-		if m.Header.Get(jetstream.MsgIDHeader) == id {
+		// A copy stored by a group batch (group.go) has no message id
+		// header, only the envelope's own id.
+		if m.Header.Get(jetstream.MsgIDHeader) == id || envelopeID(m.Data) == id {
 			return m.Sequence, true
 		}
 		seq = m.Sequence + 1

@@ -65,22 +65,39 @@ var errCommitUnanswered = errors.New("natslog: connection lost before the batch 
 // append. A retry with the same envelopes and the same expectation is
 // answered with the sequence of the first copy (findBatchCopy).
 func (l *Log) appendBatch(ctx context.Context, filter string, expectedLast uint64, envs []events.Envelope) (uint64, error) {
-	subjects := make([]string, len(envs))
-	data := make([][]byte, len(envs))
+	subjects, data, _, err := marshalAll(filter, envs)
+	if err != nil {
+		return 0, err
+	}
+	return l.appendBatchData(ctx, filter, expectedLast, envs, subjects, data)
+}
+
+// marshalAll checks that envs may be appended under filter and encodes
+// them; size is the sum of their encodings.
+func marshalAll(filter string, envs []events.Envelope) (subjects []string, data [][]byte, size int, err error) {
+	subjects = make([]string, len(envs))
+	data = make([][]byte, len(envs))
 	for i, env := range envs {
 		if err := validateSubject(env.Subject, filter); err != nil {
-			return 0, err
+			return nil, nil, 0, err
 		}
 		b, err := events.Marshal(env)
 		if err != nil {
-			return 0, fmt.Errorf("natslog: append %s: %w", env.Subject, err)
+			return nil, nil, 0, fmt.Errorf("natslog: append %s: %w", env.Subject, err)
 		}
 		subjects[i], data[i] = env.Subject, b
+		size += len(b)
 	}
+	return subjects, data, size, nil
+}
+
+// appendBatchData is appendBatch with envs already encoded.
+func (l *Log) appendBatchData(ctx context.Context, filter string, expectedLast uint64, envs []events.Envelope, subjects []string, data [][]byte) (uint64, error) {
 	sctx, cancel := l.scope(ctx)
 	defer cancel()
+	expect := []expectation{{filter: filter, last: expectedLast}}
 	for attempt := 1; ; attempt++ {
-		last, err := l.publishBatch(sctx, filter, expectedLast, subjects, data)
+		last, err := l.publishBatch(sctx, expect, subjects, data)
 		if err == nil {
 			return last, nil
 		}
@@ -116,9 +133,17 @@ func batchRetryable(err error) bool {
 	return false
 }
 
+// expectation is the expected last sequence of filter, carried by the
+// message at index at of a batch: the first message of each writer's part.
+type expectation struct {
+	at     int
+	filter string
+	last   uint64
+}
+
 // publishBatch sends one attempt of a batch and waits for the commit's
-// answer.
-func (l *Log) publishBatch(ctx context.Context, filter string, expectedLast uint64, subjects []string, data [][]byte) (uint64, error) {
+// answer. expect is in the order of the messages.
+func (l *Log) publishBatch(ctx context.Context, expect []expectation, subjects []string, data [][]byte) (uint64, error) {
 	id := events.NewID()
 	answer, err := l.answers.open(l.nc)
 	if err != nil {
@@ -127,18 +152,21 @@ func (l *Log) publishBatch(ctx context.Context, filter string, expectedLast uint
 	defer answer.close()
 	n := len(subjects)
 	msgs := make([]*nats.Msg, n)
+	idv := []string{id}
 	for i := range msgs {
 		h := make(nats.Header, 6)
-		h.Set(batchIDHeader, id)
-		h.Set(batchSeqHeader, strconv.Itoa(i+1))
-		if i == 0 {
-			// On the first message only: the server refuses a repeated
-			// expectation on a filter the batch already writes to
-			// (checkMsgHeadersPreClusteredProposal), and the first one
-			// guards the whole batch since the batch commits as one.
-			h.Set(jetstream.ExpectedStreamHeader, l.name)
-			h.Set(jetstream.ExpectedLastSubjSeqHeader, strconv.FormatUint(expectedLast, 10))
-			h.Set(jetstream.ExpectedLastSubjSeqSubjHeader, filter)
+		h[batchIDHeader] = idv
+		h[batchSeqHeader] = []string{strconv.Itoa(i + 1)}
+		if len(expect) > 0 && expect[0].at == i {
+			// On the first message of each writer's part only: the
+			// server refuses a repeated expectation on a filter the
+			// batch already writes to (checkMsgHeadersPreClusteredProposal),
+			// and the first one guards the whole part since the batch
+			// commits as one.
+			h[jetstream.ExpectedStreamHeader] = []string{l.name}
+			h[jetstream.ExpectedLastSubjSeqHeader] = []string{strconv.FormatUint(expect[0].last, 10)}
+			h[jetstream.ExpectedLastSubjSeqSubjHeader] = []string{expect[0].filter}
+			expect = expect[1:]
 		}
 		m := &nats.Msg{Subject: subjects[i], Data: data[i], Header: h}
 		if i == n-1 {
