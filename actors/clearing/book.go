@@ -138,7 +138,7 @@ func Evolve(b Book, e events.Event) Book {
 		b.LeaseTimeoutSeconds, b.AllocationsMax = e.LeaseTimeoutSeconds, e.AllocationsMax
 	case events.BidListed:
 		b.Bids[e.BidID] = Bid{ID: e.BidID, AgentID: e.AgentID, BeneficiaryID: e.BeneficiaryID,
-			Resources: e.Resources, AmountMicros: e.AmountMicros, Payload: e.Payload, PlacedAt: e.PlacedAt}
+			Resources: b.bundle(e.Resources), AmountMicros: e.AmountMicros, Payload: e.Payload, PlacedAt: e.PlacedAt}
 	case events.BidRaised:
 		if bid, ok := b.Bids[e.BidID]; ok {
 			bid.AmountMicros = e.AmountMicros
@@ -184,6 +184,28 @@ func Evolve(b Book, e events.Event) Book {
 		b = b.release(e.ExecutionID)
 	}
 	return b
+}
+
+// bundle is a listed bid's resources as the book keeps them: a map of its
+// own whose keys are the book's own market names, not the decoded copies
+// of each bid. A cycle looks up every open bid's resources by name, and
+// names that are one string compare at once, where 10,000 copies spread
+// over the heap made those lookups most of a cycle.
+func (b Book) bundle(res map[string]events.Units) map[string]events.Units {
+	if res == nil {
+		return nil
+	}
+	out := make(map[string]events.Units, len(res))
+	for r, u := range res {
+		for name := range b.Markets {
+			if name == r {
+				r = name
+				break
+			}
+		}
+		out[r] = u
+	}
+	return out
 }
 
 func (b Book) release(executionID string) Book {
