@@ -126,7 +126,7 @@ func (b *Break) Is(target error) bool { return target == ErrBroken }
 // link is an actor's last record: its hash, kept as the digest's bytes
 // rather than as hex so that checking a link allocates nothing.
 type link struct {
-	hash [Bytes]byte
+	hash Digest
 	seq  uint64
 }
 
@@ -174,10 +174,37 @@ func (v *Verifier) Stats() Stats {
 	return Stats{Actors: len(v.heads), Linked: v.Linked, Unlinked: v.Unlinked, ChainedFrom: v.ChainedFrom}
 }
 
+// Digest is the hash of a record, as its successor's link names it (in
+// hex: Sum, Hash).
+type Digest [Bytes]byte
+
+// DigestOf hashes r: its stored bytes when the log says they are what
+// Marshal writes for its envelope (Record.Stored), else the envelope
+// marshalled again, which was most of the cost of a check. It needs
+// nothing but r, so a reader may hash records ahead of Check, on other
+// cores (CheckDigest).
+func DigestOf(r events.Record) (Digest, error) {
+	stored := r.Stored
+	if stored == nil {
+		var err error
+		if stored, err = events.Marshal(r.Envelope); err != nil {
+			return Digest{}, fmt.Errorf("seq %d: chain: hash %s: %w", r.Seq, r.Envelope.Subject, err)
+		}
+	}
+	d := sha256.Sum256(stored)
+	return Digest(d[:Bytes]), nil
+}
+
 // Check checks r's link to its actor's previous record and makes r the
 // actor's last. It returns a *Break for a broken link, or the error of
 // hashing a record that cannot be encoded.
 func (v *Verifier) Check(r events.Record) error {
+	return v.CheckDigest(r, func() (Digest, error) { return DigestOf(r) })
+}
+
+// CheckDigest is Check with r's digest computed by digest (DigestOf),
+// which it calls only for a record whose link holds.
+func (v *Verifier) CheckDigest(r events.Record, digest func() (Digest, error)) error {
 	env := r.Envelope
 	actor, ok := Actor(env.Subject)
 	if !ok {
@@ -204,17 +231,10 @@ func (v *Verifier) Check(r events.Record) error {
 	default:
 		v.Linked++
 	}
-	// The record's stored bytes, when the log says they are what Marshal
-	// writes for its envelope, are hashed as they are: marshalling the
-	// envelope again was most of the cost of a check.
-	stored := r.Stored
-	if stored == nil {
-		var err error
-		if stored, err = events.Marshal(env); err != nil {
-			return fmt.Errorf("seq %d: chain: hash %s: %w", r.Seq, env.Subject, err)
-		}
+	d, err := digest()
+	if err != nil {
+		return err
 	}
-	d := sha256.Sum256(stored)
-	v.heads[actor] = link{hash: [Bytes]byte(d[:Bytes]), seq: r.Seq}
+	v.heads[actor] = link{hash: d, seq: r.Seq}
 	return nil
 }
