@@ -385,10 +385,17 @@ func Unmarshal(b []byte) (Envelope, error) {
 
 // unmarshal is Unmarshal that also reports whether b is canonical: exactly
 // what Marshal writes for the envelope it reads.
-func unmarshal(b []byte) (env Envelope, canonical bool, err error) {
+func unmarshal(b []byte) (Envelope, bool, error) {
 	if env, canonical, ok := parseEnvelope(b); ok {
 		return env, canonical, nil
 	}
+	return unmarshalJSON(b)
+}
+
+// unmarshalJSON reads an envelope with encoding/json, apart so that the
+// envelope it fills does not go to the heap on the common path.
+func unmarshalJSON(b []byte) (Envelope, bool, error) {
+	var env Envelope
 	if err := json.Unmarshal(b, &env); err != nil {
 		return Envelope{}, false, fmt.Errorf("decode envelope: %w", err)
 	}

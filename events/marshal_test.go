@@ -216,3 +216,24 @@ func FuzzRecordStored(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, b []byte) { sameAsMarshal(t, b) })
 }
+
+// BenchmarkRecordOf reads a transfer's envelope as the log hands it to
+// every reader, its canonical spelling checked on the way.
+func BenchmarkRecordOf(b *testing.B) {
+	env, err := Encode(KindAgent, "a000001", TransferSent{TransferID: "01kb0f0f7xg6q0m6bq4y0x8y0z", ToAgentID: "a000002", AmountMicros: 501},
+		Meta{Time: time.Date(2026, 12, 1, 0, 0, 0, 123456789, time.UTC), IdempotencyKey: "01kb0f0f7xg6q0m6bq4y0x8y0z",
+			Prev: "0123456789abcdef0123456789abcdef"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := Marshal(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := RecordOf(1, env.Subject, data); r.Bad != nil || r.Stored == nil {
+			b.Fatal(r.Bad)
+		}
+	}
+}
