@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"runtime"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -77,18 +74,21 @@ func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJS
 	var violation *economy.Violation
 	var links chain.Verifier
 	var broken *chain.Break
-	err := readAhead(ctx, log, until, progressWriter(), func(a *readRecord) error {
+	read := func(ctx context.Context, fn func(events.Record) error) error {
+		return readPrefix(ctx, log, until, progressWriter(), fn)
+	}
+	err := economy.ReadAhead(ctx, read, func(a *economy.Read) error {
 		// A record the fold skips (it does not decode, or its actor would
 		// not admit it) is no fact: it is in no actor's chain, as the
 		// actors do not chain to it, and it is reported as skipped. Of the
 		// others, the link is reported first: a record that is not the one
 		// written explains whatever invariant it breaks.
 		skipped := len(eco.Skipped)
-		verr := eco.ApplyRead(a.r, a.ev, a.err)
+		verr := eco.ApplyRead(a.Record, a.Event, a.Err)
 		if len(eco.Skipped) > skipped {
 			return nil
 		}
-		if err := links.CheckDigest(a.r, a.digestOf); err != nil {
+		if err := links.CheckDigest(a.Record, a.Digest); err != nil {
 			return err
 		}
 		return verr
@@ -170,104 +170,3 @@ func printSummary(out io.Writer, s economy.Summary) {
 		fmt.Fprintf(out, "skipped      %d records (%d not acknowledged; see agora skipped)\n", s.SkippedRecords, s.UnacknowledgedRecords)
 	}
 }
-
-// readRecord is a record of the log read ahead of the audit's fold: its
-// event decoded (events.Read) and its chain digest computed.
-type readRecord struct {
-	r      events.Record
-	ev     events.Event
-	err    error
-	digest chain.Digest
-	derr   error
-}
-
-func (a *readRecord) digestOf() (chain.Digest, error) { return a.digest, a.derr }
-
-// readAheadBatch is how many records a worker of readAhead reads as one
-// unit of work.
-const readAheadBatch = 256
-
-// readAheadBatchesMax bounds the batches read and not yet folded.
-const readAheadBatchesMax = 16
-
-// readBatch is a run of consecutive records, read by one worker, which
-// closes done.
-type readBatch struct {
-	recs []readRecord
-	done chan struct{}
-}
-
-// readAhead is readPrefix for the audit: every record within the bound is
-// read (its envelope checked, its event decoded, its chain digest
-// computed) on as many cores as there are, which needs nothing of the
-// fold, and handed to fold in log order on one goroutine. Decoding and
-// hashing each record in the fold's own goroutine made the audit three
-// times as slow as a replay on a large log, one core working while the
-// other waited. The first error of fold stops the read: nothing after the
-// record that caused it is folded.
-func readAhead(ctx context.Context, log events.Log, until bound, progress io.Writer, fold func(*readRecord) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var stopped atomic.Bool // the fold returned an error
-	work := make(chan *readBatch, readAheadBatchesMax)
-	order := make(chan *readBatch, readAheadBatchesMax)
-	var wg sync.WaitGroup
-	for range max(runtime.GOMAXPROCS(0), 1) {
-		wg.Go(func() {
-			for b := range work {
-				for i := range b.recs {
-					a := &b.recs[i]
-					a.ev, a.err = events.Read(a.r)
-					if a.r.Bad == nil {
-						a.digest, a.derr = chain.DigestOf(a.r)
-					}
-				}
-				close(b.done)
-			}
-		})
-	}
-	folded := make(chan error, 1)
-	go func() {
-		var err error
-		for b := range order {
-			<-b.done
-			for i := 0; err == nil && i < len(b.recs); i++ {
-				if err = fold(&b.recs[i]); err != nil {
-					stopped.Store(true)
-					cancel()
-				}
-			}
-		}
-		folded <- err
-	}()
-	batch := &readBatch{recs: make([]readRecord, 0, readAheadBatch), done: make(chan struct{})}
-	send := func() {
-		work <- batch
-		order <- batch
-		batch = &readBatch{recs: make([]readRecord, 0, readAheadBatch), done: make(chan struct{})}
-	}
-	err := readPrefix(ctx, log, until, progress, func(r events.Record) error {
-		if stopped.Load() {
-			return errFolded
-		}
-		batch.recs = append(batch.recs, readRecord{r: r})
-		if len(batch.recs) == readAheadBatch {
-			send()
-		}
-		return nil
-	})
-	if len(batch.recs) > 0 {
-		send()
-	}
-	close(work)
-	close(order)
-	ferr := <-folded
-	wg.Wait()
-	if ferr != nil {
-		return ferr
-	}
-	return err
-}
-
-// errFolded stops a read ahead once the fold has returned an error.
-var errFolded = errors.New("the fold stopped")
