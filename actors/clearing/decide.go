@@ -267,17 +267,7 @@ func newCycleBids(bids map[string]Bid, free map[string]events.Units) cycleBids {
 		c.keys = append(c.keys, orderKey{amount: bid.AmountMicros, sec: bid.PlacedAt.Unix(),
 			nsec: int32(bid.PlacedAt.Nanosecond()), bid: int32(len(c.ids))})
 		c.ids = append(c.ids, id)
-		asked := 0
-		for _, r := range c.names {
-			u, ok := bid.Resources[r]
-			if ok {
-				asked++
-			} else {
-				u = unasked
-			}
-			c.units = append(c.units, u)
-		}
-		c.other = append(c.other, asked != len(bid.Resources))
+		c.other = append(c.other, !c.addRow(bid))
 	}
 	slices.SortFunc(c.keys, func(x, y orderKey) int {
 		switch {
@@ -300,6 +290,34 @@ func newCycleBids(bids map[string]Bid, free map[string]events.Units) cycleBids {
 		return strings.Compare(c.ids[x.bid], c.ids[y.bid])
 	})
 	return c
+}
+
+// addRow appends bid's row to the table, and reports false when the bid
+// asks for a resource outside it.
+func (c *cycleBids) addRow(bid Bid) bool {
+	row := len(c.units)
+	for range c.names {
+		c.units = append(c.units, unasked)
+	}
+	if bid.units == nil || len(bid.units) != len(bid.Resources) {
+		// Not listed by this book (a snapshot's): read from its map.
+		asked := 0
+		for j, r := range c.names {
+			if u, ok := bid.Resources[r]; ok {
+				c.units[row+j] = u
+				asked++
+			}
+		}
+		return asked == len(bid.Resources)
+	}
+	for _, ru := range bid.units {
+		j := slices.Index(c.names, ru.name)
+		if j < 0 {
+			return false
+		}
+		c.units[row+j] = ru.units
+	}
+	return true
 }
 
 // fits reports whether bid i fits in what is free (fits): freeCols is the

@@ -18,7 +18,8 @@ import (
 // them, and let a bid win when each resource of its bundle fits in what is
 // left. Books are random, with many ties in amount and time placed (so
 // that the id decides), bundles naming markets that are not configured or
-// retired, and supplies that run out or were cut below what is leased.
+// retired, and supplies that run out or were cut below what is leased;
+// bids listed by the book, and bids as a snapshot brings them back.
 func TestCycleWalksInOrder(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		markets := []string{"cpu_seconds", "memory_mb", "tokens"}
@@ -43,9 +44,16 @@ func TestCycleWalksInOrder(t *testing.T) {
 					res[name] = events.Units(rapid.Int64Range(1, 20).Draw(t, "units"))
 				}
 			}
-			b.Bids[id] = clearing.Bid{ID: id, AgentID: fmt.Sprintf("a%d", i%7), Resources: res,
+			bid := clearing.Bid{ID: id, AgentID: fmt.Sprintf("a%d", i%7), Resources: res,
 				AmountMicros: events.Micros(rapid.Int64Range(1, 4).Draw(t, "amount")),
 				PlacedAt:     at.Add(time.Duration(rapid.IntRange(0, 3).Draw(t, "ns"))*time.Nanosecond + time.Duration(rapid.IntRange(0, 2).Draw(t, "s"))*time.Second)}
+			// Listed by the book, or as a snapshot brings it back.
+			if rapid.Bool().Draw(t, "listed") {
+				b = clearing.Evolve(b, events.BidListed{BidID: bid.ID, AgentID: bid.AgentID, Resources: bid.Resources,
+					AmountMicros: bid.AmountMicros, PlacedAt: bid.PlacedAt})
+			} else {
+				b.Bids[id] = bid
+			}
 		}
 		e, err := clearing.Decide(b, clearing.Clear{Cycle: 1, At: at.Add(time.Hour)})
 		if err != nil {
