@@ -4,6 +4,7 @@
 package clearing
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/agora-econ/agora/events"
@@ -19,11 +20,27 @@ type Bid struct {
 	Payload       string                  `json:"payload,omitempty"`
 	PlacedAt      time.Time               `json:"placed_at"`
 	// units is Resources laid out for a cycle (cycleBids), set when the
-	// book lists the bid: one small array a cycle reads at once, where a
-	// map of its own per bid, spread over the heap, made the cycle's
-	// lookups most of its cost. A bid from elsewhere (a snapshot) has none
-	// and is read from Resources.
+	// book lists the bid or a snapshot brings it back: one small array a
+	// cycle reads at once, where a map of its own per bid, spread over the
+	// heap, made the cycle's lookups most of its cost. A bid made
+	// otherwise has none and is read from Resources.
 	units []resourceUnits
+}
+
+// UnmarshalJSON reads a bid as a snapshot holds it, its bundle laid out
+// for a cycle as a listing lays it out.
+func (b *Bid) UnmarshalJSON(data []byte) error {
+	type fields Bid // without this method
+	var f fields
+	if err := json.Unmarshal(data, &f); err != nil {
+		return err
+	}
+	*b = Bid(f)
+	b.units = nil
+	for r, u := range b.Resources {
+		b.units = append(b.units, resourceUnits{name: r, units: u})
+	}
+	return nil
 }
 
 // resourceUnits is the units a bid asks of one resource.

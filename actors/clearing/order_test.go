@@ -1,6 +1,7 @@
 package clearing_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -19,7 +20,8 @@ import (
 // left. Books are random, with many ties in amount and time placed (so
 // that the id decides), bundles naming markets that are not configured or
 // retired, and supplies that run out or were cut below what is leased;
-// bids listed by the book, and bids as a snapshot brings them back.
+// bids listed by the book or made as they are, and the whole book as a
+// snapshot brings it back.
 func TestCycleWalksInOrder(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		markets := []string{"cpu_seconds", "memory_mb", "tokens"}
@@ -54,6 +56,17 @@ func TestCycleWalksInOrder(t *testing.T) {
 			} else {
 				b.Bids[id] = bid
 			}
+		}
+		if rapid.Bool().Draw(t, "from a snapshot") {
+			data, err := json.Marshal(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var back clearing.Book
+			if err := json.Unmarshal(data, &back); err != nil {
+				t.Fatal(err)
+			}
+			b = back
 		}
 		e, err := clearing.Decide(b, clearing.Clear{Cycle: 1, At: at.Add(time.Hour)})
 		if err != nil {
