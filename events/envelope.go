@@ -41,4 +41,11 @@ type Record struct {
 	// subject than the one it was stored under). The log delivers it all
 	// the same: its followers skip it (Check) rather than stop at it.
 	Bad error
+	// Stored is the record as stored, when it is byte for byte what
+	// Marshal writes for Envelope; nil otherwise, and when the log did
+	// not read the record from bytes. The hash chain (events/chain)
+	// hashes it rather than marshal the envelope again. It shares its
+	// bytes with Envelope.Data: a reader that changes the envelope must
+	// set it to nil.
+	Stored []byte
 }

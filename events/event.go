@@ -379,24 +379,41 @@ func EnvelopeType(b []byte) (typ []byte, ok bool) {
 // fields in another order) goes through encoding/json. The data is kept
 // as it is: its consumer decodes it (Decode) and refuses it if invalid.
 func Unmarshal(b []byte) (Envelope, error) {
-	if env, ok := parseEnvelope(b); ok {
-		return env, nil
+	env, _, err := unmarshal(b)
+	return env, err
+}
+
+// unmarshal is Unmarshal that also reports whether b is canonical: exactly
+// what Marshal writes for the envelope it reads.
+func unmarshal(b []byte) (Envelope, bool, error) {
+	if env, canonical, ok := parseEnvelope(b); ok {
+		return env, canonical, nil
 	}
+	return unmarshalJSON(b)
+}
+
+// unmarshalJSON reads an envelope with encoding/json, apart so that the
+// envelope it fills does not go to the heap on the common path.
+func unmarshalJSON(b []byte) (Envelope, bool, error) {
 	var env Envelope
 	if err := json.Unmarshal(b, &env); err != nil {
-		return Envelope{}, fmt.Errorf("decode envelope: %w", err)
+		return Envelope{}, false, fmt.Errorf("decode envelope: %w", err)
 	}
-	return env, nil
+	return env, false, nil
 }
 
 // parseEnvelope reads the layout appendEnvelope writes: fields in their
 // order, strings without escapes, data last. It reports false for
-// anything else, which the caller reads with encoding/json.
-func parseEnvelope(b []byte) (Envelope, bool) {
-	var env Envelope
+// anything else, which the caller reads with encoding/json. Canonical is
+// whether b is byte for byte what Marshal writes for env: it is found on
+// the way (strings plain, the schema and the time as Marshal spells them,
+// no empty optional field, compact data), so that a reader that needs
+// the envelope's encoding (the hash chain, events/chain) can take b
+// rather than marshal env again.
+func parseEnvelope(b []byte) (env Envelope, canonical, ok bool) {
 	p := envelopeParser{b: b}
 	var at string
-	ok := p.lit(`{"id":`) && p.str(&env.ID) &&
+	ok = p.lit(`{"id":`) && p.str(&env.ID) &&
 		p.lit(`,"type":`) && p.typ(&env.Type) &&
 		p.lit(`,"schema":`) && p.num(&env.Schema) &&
 		p.lit(`,"subject":`) && p.str(&env.Subject) &&
@@ -407,25 +424,37 @@ func parseEnvelope(b []byte) (Envelope, bool) {
 		p.opt(`,"prev":`, &env.Prev) &&
 		p.lit(`,"data":`)
 	if !ok || len(p.b) < 2 || p.b[len(p.b)-1] != '}' {
-		return Envelope{}, false
+		return Envelope{}, false, false
 	}
 	data := p.b[:len(p.b)-1]
 	// The data of an envelope is one object (or array); a trailing
 	// field after it would end in '}' too, so check the data closes
-	// where the envelope does.
+	// where the envelope does. Compact data is one value that does; other
+	// data is checked bracket by bracket.
 	if (data[0] != '{' || data[len(data)-1] != '}') && (data[0] != '[' || data[len(data)-1] != ']') {
-		return Envelope{}, false
+		return Envelope{}, false, false
 	}
-	if !closesAtEnd(data) {
-		return Envelope{}, false
+	compact := compactJSON(data)
+	if !compact && !closesAtEnd(data) {
+		return Envelope{}, false, false
 	}
 	t, err := time.Parse(time.RFC3339Nano, at)
 	if err != nil {
-		return Envelope{}, false
+		return Envelope{}, false, false
 	}
 	env.Time = t
 	env.Data = json.RawMessage(data)
-	return env, true
+	canonical = compact && !p.odd && canonicalTime(t, at)
+	return env, canonical, true
+}
+
+// canonicalTime reports whether at is t as Marshal writes it.
+func canonicalTime(t time.Time, at string) bool {
+	if y := t.Year(); y < 0 || y > 9999 {
+		return false
+	}
+	var buf [64]byte
+	return string(t.AppendFormat(buf[:0], time.RFC3339Nano)) == at
 }
 
 // closesAtEnd reports whether the bracket opening data closes at its last
@@ -457,7 +486,13 @@ func closesAtEnd(data []byte) bool {
 	return false
 }
 
-type envelopeParser struct{ b []byte }
+// envelopeParser reads an envelope from the front of b. Odd is set when
+// what it read is not spelled as Marshal spells it: a string that is not
+// plain, a number with a leading zero, an optional field present but empty.
+type envelopeParser struct {
+	b   []byte
+	odd bool
+}
 
 func (p *envelopeParser) lit(s string) bool {
 	if len(p.b) < len(s) || string(p.b[:len(s)]) != s {
@@ -489,6 +524,8 @@ func (p *envelopeParser) raw() ([]byte, bool) {
 			return b, true
 		case c == '\\' || c < 0x20:
 			return nil, false
+		case c >= 0x7f || c == '<' || c == '>' || c == '&':
+			p.odd = true // read as it is, but written escaped
 		}
 	}
 	return nil, false
@@ -522,6 +559,9 @@ func (p *envelopeParser) num(out *int) bool {
 	if err != nil {
 		return false
 	}
+	if d := p.b[:i]; d[0] == '-' && (i == 1 || d[1] == '0') || d[0] == '0' && i > 1 {
+		p.odd = true // Marshal writes neither -0 nor leading zeros
+	}
 	*out, p.b = n, p.b[i:]
 	return true
 }
@@ -532,5 +572,11 @@ func (p *envelopeParser) opt(name string, out *string) bool {
 		return true
 	}
 	p.b = p.b[len(name):]
-	return p.str(out)
+	if !p.str(out) {
+		return false
+	}
+	if *out == "" {
+		p.odd = true // Marshal omits an empty optional field
+	}
+	return true
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -109,7 +110,7 @@ func TestUnmarshalMatchesEncodingJSON(t *testing.T) {
 		})
 	}
 	for _, name := range []string{"written by Marshal", "all optional", "prev only", "braces in strings", "array data"} {
-		if _, ok := parseEnvelope([]byte(inputs[name])); !ok {
+		if _, _, ok := parseEnvelope([]byte(inputs[name])); !ok {
 			t.Errorf("%s is not read by hand", name)
 		}
 	}
@@ -124,5 +125,115 @@ func TestNewIDIsALowercaseULID(t *testing.T) {
 			t.Fatalf("NewID() = %q after %q", id, prev)
 		}
 		prev = id
+	}
+}
+
+// storedCases are envelopes as stored: what Marshal writes, and the same
+// envelope spelled otherwise in every way parseEnvelope still reads by
+// hand.
+func storedCases(t testing.TB) (canonical []string, other []string) {
+	env := Envelope{
+		ID: "01jx0000000000000000000000", Type: "transfer_sent", Schema: 1,
+		Subject: "events.agent.a1.transfer_sent", Time: time.Date(2026, 11, 25, 22, 0, 0, 123450000, time.UTC),
+		CausationID: "c1", IdempotencyKey: "key-1", Prev: "0123456789abcdef0123456789abcdef",
+		Data: json.RawMessage(`{"transfer_id":"t1","to_agent_id":"b","amount_micros":5,"memo":"a \"b\" c"}`),
+	}
+	b, err := Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	canonical = append(canonical, s,
+		`{"id":"01J","type":"t","schema":-7,"subject":"s","time":"2026-11-25T23:00:00+01:00","data":[1,{"a":null}]}`,
+		`{"id":"","type":"","schema":0,"subject":"events.agent.a.t","time":"0001-01-01T00:00:00Z","data":{}}`)
+	swap := func(old, new string) string {
+		if !strings.Contains(s, old) {
+			t.Fatalf("%q is not in %s", old, s)
+		}
+		return strings.Replace(s, old, new, 1)
+	}
+	other = append(other,
+		swap(`.12345Z"`, `.123450Z"`),                          // a trailing zero in the fraction
+		swap(`22:00:00.12345Z"`, `22:00:00.12345+00:00"`),      // UTC as an offset
+		swap(`"schema":1`, `"schema":01`),                      // a leading zero
+		swap(`"c1"`, `"c1\u003c"`),                             // an escape (read by encoding/json)
+		swap(`"c1"`, `"c<1"`),                                  // HTML, which Marshal escapes
+		swap(`"c1"`, `"c1é"`),                                  // not ASCII
+		swap(`"key-1"`, `"key\u007f"`),                         // DEL, which Marshal keeps but plain refuses
+		swap(`"causation_id":"c1"`, `"causation_id":""`),       // an empty optional field
+		swap(`"amount_micros":5`, `"amount_micros": 5`),        // space in the data
+		swap(`"memo":"a`, `"memo":"<a`),                        // HTML in the data
+		swap(`,"memo"`, "\n,\"memo\""),                         // a newline in the data
+		swap(`"schema":1`, `"schema":-0`),                      // minus zero
+		swap(`"time":"2026-11-25T22`, `"time":"2026-11-25t22`), // a lowercase t, if time.Parse takes it
+	)
+	return canonical, other
+}
+
+// A record carries its stored bytes (Record.Stored) exactly when they are
+// what Marshal writes for its envelope: the chain hashes them in place of
+// Marshal's, so a record spelled otherwise must not carry them.
+func TestRecordStoredIsWhatMarshalWrites(t *testing.T) {
+	canonical, other := storedCases(t)
+	for _, s := range canonical {
+		r := RecordOf(1, "", []byte(s))
+		if r.Bad != nil || r.Stored == nil {
+			t.Errorf("%s: stored %q, bad %v; want its bytes", s, r.Stored, r.Bad)
+		}
+		sameAsMarshal(t, []byte(s))
+	}
+	for _, s := range other {
+		if r := RecordOf(1, "", []byte(s)); r.Stored != nil {
+			t.Errorf("%s: stored bytes kept, but Marshal writes another spelling", s)
+		}
+		sameAsMarshal(t, []byte(s))
+	}
+	// A record stored under another subject than its envelope names is
+	// bad, and carries nothing.
+	if r := RecordOf(1, "events.agent.zz.transfer_sent", []byte(canonical[0])); r.Bad == nil || r.Stored != nil {
+		t.Errorf("misfiled record: bad %v, stored %q", r.Bad, r.Stored)
+	}
+}
+
+// sameAsMarshal fails when b reads as a record carrying stored bytes that
+// Marshal would not write for its envelope.
+func sameAsMarshal(t *testing.T, b []byte) {
+	t.Helper()
+	r := RecordOf(1, "", b)
+	if r.Stored == nil {
+		return
+	}
+	m, err := Marshal(r.Envelope)
+	if err != nil || !bytes.Equal(m, r.Stored) {
+		t.Fatalf("stored %s\nMarshal %s (%v)", r.Stored, m, err)
+	}
+}
+
+func FuzzRecordStored(f *testing.F) {
+	canonical, other := storedCases(f)
+	for _, s := range append(canonical, other...) {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { sameAsMarshal(t, b) })
+}
+
+// BenchmarkRecordOf reads a transfer's envelope as the log hands it to
+// every reader, its canonical spelling checked on the way.
+func BenchmarkRecordOf(b *testing.B) {
+	env, err := Encode(KindAgent, "a000001", TransferSent{TransferID: "01kb0f0f7xg6q0m6bq4y0x8y0z", ToAgentID: "a000002", AmountMicros: 501},
+		Meta{Time: time.Date(2026, 12, 1, 0, 0, 0, 123456789, time.UTC), IdempotencyKey: "01kb0f0f7xg6q0m6bq4y0x8y0z",
+			Prev: "0123456789abcdef0123456789abcdef"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data, err := Marshal(env)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := RecordOf(1, env.Subject, data); r.Bad != nil || r.Stored == nil {
+			b.Fatal(r.Bad)
+		}
 	}
 }

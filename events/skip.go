@@ -171,7 +171,7 @@ func knownKind(k string) bool {
 // the log. An empty subject (an adapter that does not know it) is not
 // compared.
 func RecordOf(seq uint64, subject string, data []byte) Record {
-	env, err := Unmarshal(data)
+	env, canonical, err := unmarshal(data)
 	if err != nil {
 		return Record{Seq: seq, Envelope: Envelope{Subject: subject}, Bad: fmt.Errorf("%w: %v", ErrEnvelope, err)}
 	}
@@ -183,5 +183,9 @@ func RecordOf(seq uint64, subject string, data []byte) Record {
 		env.Subject = subject
 		return Record{Seq: seq, Envelope: env, Bad: bad}
 	}
-	return Record{Seq: seq, Envelope: env}
+	r := Record{Seq: seq, Envelope: env}
+	if canonical {
+		r.Stored = data
+	}
+	return r
 }

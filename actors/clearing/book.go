@@ -4,6 +4,7 @@
 package clearing
 
 import (
+	"encoding/json"
 	"time"
 
 	"github.com/agora-econ/agora/events"
@@ -18,6 +19,34 @@ type Bid struct {
 	AmountMicros  events.Micros           `json:"amount_micros"`
 	Payload       string                  `json:"payload,omitempty"`
 	PlacedAt      time.Time               `json:"placed_at"`
+	// units is Resources laid out for a cycle (cycleBids), set when the
+	// book lists the bid or a snapshot brings it back: one small array a
+	// cycle reads at once, where a map of its own per bid, spread over the
+	// heap, made the cycle's lookups most of its cost. A bid made
+	// otherwise has none and is read from Resources.
+	units []resourceUnits
+}
+
+// UnmarshalJSON reads a bid as a snapshot holds it, its bundle laid out
+// for a cycle as a listing lays it out.
+func (b *Bid) UnmarshalJSON(data []byte) error {
+	type fields Bid // without this method
+	var f fields
+	if err := json.Unmarshal(data, &f); err != nil {
+		return err
+	}
+	*b = Bid(f)
+	b.units = nil
+	for r, u := range b.Resources {
+		b.units = append(b.units, resourceUnits{name: r, units: u})
+	}
+	return nil
+}
+
+// resourceUnits is the units a bid asks of one resource.
+type resourceUnits struct {
+	name  string
+	units events.Units
 }
 
 // Runner is who runs when the bid wins: the beneficiary, or the bidder.
@@ -137,8 +166,9 @@ func Evolve(b Book, e events.Event) Book {
 		b.Markets, b.Rules = markets, e.Rules
 		b.LeaseTimeoutSeconds, b.AllocationsMax = e.LeaseTimeoutSeconds, e.AllocationsMax
 	case events.BidListed:
+		res, units := b.bundle(e.Resources)
 		b.Bids[e.BidID] = Bid{ID: e.BidID, AgentID: e.AgentID, BeneficiaryID: e.BeneficiaryID,
-			Resources: e.Resources, AmountMicros: e.AmountMicros, Payload: e.Payload, PlacedAt: e.PlacedAt}
+			Resources: res, AmountMicros: e.AmountMicros, Payload: e.Payload, PlacedAt: e.PlacedAt, units: units}
 	case events.BidRaised:
 		if bid, ok := b.Bids[e.BidID]; ok {
 			bid.AmountMicros = e.AmountMicros
@@ -184,6 +214,31 @@ func Evolve(b Book, e events.Event) Book {
 		b = b.release(e.ExecutionID)
 	}
 	return b
+}
+
+// bundle is a listed bid's resources as the book keeps them: a map of its
+// own whose keys are the book's own market names, not the decoded copies
+// of each bid, and the same laid out for a cycle (Bid.units). A cycle
+// compares every open bid's resource names with its markets', which
+// strings that are one compare at once, where 10,000 copies spread over
+// the heap made those compares most of a cycle.
+func (b Book) bundle(res map[string]events.Units) (map[string]events.Units, []resourceUnits) {
+	if res == nil {
+		return nil, nil
+	}
+	out := make(map[string]events.Units, len(res))
+	units := make([]resourceUnits, 0, len(res))
+	for r, u := range res {
+		for name := range b.Markets {
+			if name == r {
+				r = name
+				break
+			}
+		}
+		out[r] = u
+		units = append(units, resourceUnits{name: r, units: u})
+	}
+	return out, units
 }
 
 func (b Book) release(executionID string) Book {

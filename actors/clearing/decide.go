@@ -3,6 +3,7 @@ package clearing
 import (
 	"fmt"
 	"maps"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -226,23 +227,49 @@ func Order(x, y Bid) int {
 
 // orderKey is what Order compares of a bid, in a form quick to compare
 // and to move: a cycle sorts every open bid, and sorting the bids
-// themselves moved and compared far more.
+// themselves moved and compared far more. The id, compared only between
+// bids of the same amount placed at the same instant, is the bid's index
+// in the cycle's table (cycleBids).
 type orderKey struct {
-	amount    events.Micros
-	sec       int64 // placed at, exactly: seconds and nanoseconds
-	nsec      int32
-	id        string
-	resources map[string]events.Units
+	amount events.Micros
+	sec    int64 // placed at, exactly: seconds and nanoseconds
+	nsec   int32
+	bid    int32
 }
 
-// clearingOrder returns the keys of bids in the clearing order (Order).
-func clearingOrder(bids map[string]Bid) []orderKey {
-	keys := make([]orderKey, 0, len(bids))
+// unasked is the units of a resource a bid does not ask for, in a
+// cycle's table: no free amount is below it, so it always fits.
+const unasked = events.Units(math.MinInt64)
+
+// cycleBids is the open bids of a book laid out for one cycle: their ids,
+// their keys in the clearing order, and the units each asks of each
+// resource in a flat table (a row per bid, a column per resource that has
+// a free amount), so that trying a bid compares a few integers rather
+// than walking its bundle's map. Most bids of a cycle are tried and
+// passed over, and walking the maps was most of the cycle's cost.
+type cycleBids struct {
+	ids   []string
+	keys  []orderKey
+	names []string // the table's columns
+	units []events.Units
+	// other marks the bids that ask for a resource outside the table
+	// (a market retired, or unknown): they are tried on their bundle.
+	other []bool
+}
+
+// newCycleBids lays out bids over the resources of free, the keys sorted
+// in the clearing order (Order).
+func newCycleBids(bids map[string]Bid, free map[string]events.Units) cycleBids {
+	c := cycleBids{ids: make([]string, 0, len(bids)), keys: make([]orderKey, 0, len(bids)),
+		names: slices.Sorted(maps.Keys(free)), other: make([]bool, 0, len(bids))}
+	c.units = make([]events.Units, 0, len(bids)*len(c.names))
 	for id, bid := range bids {
-		keys = append(keys, orderKey{amount: bid.AmountMicros, sec: bid.PlacedAt.Unix(), nsec: int32(bid.PlacedAt.Nanosecond()),
-			id: id, resources: bid.Resources})
+		c.keys = append(c.keys, orderKey{amount: bid.AmountMicros, sec: bid.PlacedAt.Unix(),
+			nsec: int32(bid.PlacedAt.Nanosecond()), bid: int32(len(c.ids))})
+		c.ids = append(c.ids, id)
+		c.other = append(c.other, !c.addRow(bid))
 	}
-	slices.SortFunc(keys, func(x, y orderKey) int {
+	slices.SortFunc(c.keys, func(x, y orderKey) int {
 		switch {
 		case x.amount != y.amount:
 			if x.amount > y.amount {
@@ -260,9 +287,52 @@ func clearingOrder(bids map[string]Bid) []orderKey {
 			}
 			return 1
 		}
-		return strings.Compare(x.id, y.id)
+		return strings.Compare(c.ids[x.bid], c.ids[y.bid])
 	})
-	return keys
+	return c
+}
+
+// addRow appends bid's row to the table, and reports false when the bid
+// asks for a resource outside it.
+func (c *cycleBids) addRow(bid Bid) bool {
+	row := len(c.units)
+	for range c.names {
+		c.units = append(c.units, unasked)
+	}
+	if bid.units == nil || len(bid.units) != len(bid.Resources) {
+		// Not listed by this book (a snapshot's): read from its map.
+		asked := 0
+		for j, r := range c.names {
+			if u, ok := bid.Resources[r]; ok {
+				c.units[row+j] = u
+				asked++
+			}
+		}
+		return asked == len(bid.Resources)
+	}
+	for _, ru := range bid.units {
+		j := slices.Index(c.names, ru.name)
+		if j < 0 {
+			return false
+		}
+		c.units[row+j] = ru.units
+	}
+	return true
+}
+
+// fits reports whether bid i fits in what is free (fits): freeCols is the
+// table's columns of free.
+func (c cycleBids) fits(i int32, bids map[string]Bid, freeCols []events.Units, free map[string]events.Units) bool {
+	if c.other[i] {
+		return fits(bids[c.ids[i]].Resources, free)
+	}
+	n := len(c.names)
+	for j, u := range c.units[int(i)*n : int(i+1)*n] {
+		if u > freeCols[j] {
+			return false
+		}
+	}
+	return true
 }
 
 func decideClear(b Book, c Clear) (events.Event, error) {
@@ -296,16 +366,24 @@ func decideClear(b Book, c Clear) (events.Event, error) {
 		slices.Sort(expired)
 	}
 	var allocs []events.Allocation
-	for _, k := range clearingOrder(b.Bids) {
+	table := newCycleBids(b.Bids, free)
+	freeCols := make([]events.Units, len(table.names))
+	for j, r := range table.names {
+		freeCols[j] = free[r]
+	}
+	for _, k := range table.keys {
 		if len(allocs) >= b.AllocationsMax {
 			break
 		}
-		if !fits(k.resources, free) {
+		if !table.fits(k.bid, b.Bids, freeCols, free) {
 			continue
 		}
-		bid := b.Bids[k.id]
+		bid := b.Bids[table.ids[k.bid]]
 		for r, u := range bid.Resources {
 			free[r] -= u
+		}
+		for j, r := range table.names {
+			freeCols[j] = free[r]
 		}
 		allocs = append(allocs, events.Allocation{BidID: bid.ID, ExecutionID: ExecutionID(bid.ID), AgentID: bid.AgentID,
 			BeneficiaryID: bid.Runner(), Resources: bid.Resources, AmountMicros: bid.AmountMicros, Payload: bid.Payload})

@@ -74,18 +74,21 @@ func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJS
 	var violation *economy.Violation
 	var links chain.Verifier
 	var broken *chain.Break
-	err := readPrefix(ctx, log, until, progressWriter(), func(r events.Record) error {
+	read := func(ctx context.Context, fn func(events.Record) error) error {
+		return readPrefix(ctx, log, until, progressWriter(), fn)
+	}
+	err := economy.ReadAhead(ctx, read, func(a *economy.Read) error {
 		// A record the fold skips (it does not decode, or its actor would
 		// not admit it) is no fact: it is in no actor's chain, as the
 		// actors do not chain to it, and it is reported as skipped. Of the
 		// others, the link is reported first: a record that is not the one
 		// written explains whatever invariant it breaks.
 		skipped := len(eco.Skipped)
-		verr := eco.Apply(r)
+		verr := eco.ApplyRead(a.Record, a.Event, a.Err)
 		if len(eco.Skipped) > skipped {
 			return nil
 		}
-		if err := links.Check(r); err != nil {
+		if err := links.CheckDigest(a.Record, a.Digest); err != nil {
 			return err
 		}
 		return verr

@@ -281,7 +281,7 @@ type AuditResult struct {
 }
 
 // auditLog folds the whole log through the economy audit (the same fold
-// `agora audit` runs). Everything must also be settled: the benchmarks wait
+// `agora audit` runs, the records read ahead of it as there). Everything must also be settled: the benchmarks wait
 // for the transfer manager before they audit.
 func auditLog(ctx context.Context, n *economy.Node) (AuditResult, error) {
 	started := time.Now()
@@ -289,11 +289,14 @@ func auditLog(ctx context.Context, n *economy.Node) (AuditResult, error) {
 	var violation *ecofold.Violation
 	var links chain.Verifier
 	var broken *chain.Break
-	err := n.Log().Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
-		if err := links.Check(r); err != nil {
+	read := func(ctx context.Context, fn func(events.Record) error) error {
+		return n.Log().Read(ctx, events.SubjectRoot+".>", 1, fn)
+	}
+	err := ecofold.ReadAhead(ctx, read, func(a *ecofold.Read) error {
+		if err := links.CheckDigest(a.Record, a.Digest); err != nil {
 			return err
 		}
-		return eco.Apply(r)
+		return eco.ApplyRead(a.Record, a.Event, a.Err)
 	})
 	if err != nil && !errors.As(err, &violation) && !errors.As(err, &broken) {
 		return AuditResult{}, fmt.Errorf("audit: %w", err)

@@ -123,10 +123,21 @@ func (b *Break) Error() string {
 // Is makes errors.Is(b, ErrBroken) true.
 func (b *Break) Is(target error) bool { return target == ErrBroken }
 
-// link is an actor's last record.
+// link is an actor's last record: its hash, kept as the digest's bytes
+// rather than as hex so that checking a link allocates nothing.
 type link struct {
-	hash string
+	hash Digest
 	seq  uint64
+}
+
+// hex is the link as an envelope names it.
+func (l link) hex() string { return hex.EncodeToString(l.hash[:]) }
+
+// names reports whether prev, as an envelope names it, is this link.
+func (l link) names(prev string) bool {
+	var h [Len]byte
+	hex.Encode(h[:], l.hash[:])
+	return string(h[:]) == prev
 }
 
 // Verifier checks every actor's chain, record after record in stream
@@ -163,10 +174,37 @@ func (v *Verifier) Stats() Stats {
 	return Stats{Actors: len(v.heads), Linked: v.Linked, Unlinked: v.Unlinked, ChainedFrom: v.ChainedFrom}
 }
 
+// Digest is the hash of a record, as its successor's link names it (in
+// hex: Sum, Hash).
+type Digest [Bytes]byte
+
+// DigestOf hashes r: its stored bytes when the log says they are what
+// Marshal writes for its envelope (Record.Stored), else the envelope
+// marshalled again, which was most of the cost of a check. It needs
+// nothing but r, so a reader may hash records ahead of Check, on other
+// cores (CheckDigest).
+func DigestOf(r events.Record) (Digest, error) {
+	stored := r.Stored
+	if stored == nil {
+		var err error
+		if stored, err = events.Marshal(r.Envelope); err != nil {
+			return Digest{}, fmt.Errorf("seq %d: chain: hash %s: %w", r.Seq, r.Envelope.Subject, err)
+		}
+	}
+	d := sha256.Sum256(stored)
+	return Digest(d[:Bytes]), nil
+}
+
 // Check checks r's link to its actor's previous record and makes r the
 // actor's last. It returns a *Break for a broken link, or the error of
 // hashing a record that cannot be encoded.
 func (v *Verifier) Check(r events.Record) error {
+	return v.CheckDigest(r, func() (Digest, error) { return DigestOf(r) })
+}
+
+// CheckDigest is Check with r's digest computed by digest (DigestOf),
+// which it calls only for a record whose link holds.
+func (v *Verifier) CheckDigest(r events.Record, digest func() (Digest, error)) error {
 	env := r.Envelope
 	actor, ok := Actor(env.Subject)
 	if !ok {
@@ -185,18 +223,18 @@ func (v *Verifier) Check(r events.Record) error {
 	case !known:
 		v.First++
 	case env.Prev == "" && v.ChainedFrom != 0:
-		return &Break{Seq: r.Seq, Subject: env.Subject, Reason: ReasonMissing, Expected: head.hash, PrevSeq: head.seq}
+		return &Break{Seq: r.Seq, Subject: env.Subject, Reason: ReasonMissing, Expected: head.hex(), PrevSeq: head.seq}
 	case env.Prev == "":
 		v.Unlinked++
-	case env.Prev != head.hash:
-		return &Break{Seq: r.Seq, Subject: env.Subject, Reason: ReasonMismatch, Expected: head.hash, Found: env.Prev, PrevSeq: head.seq}
+	case !head.names(env.Prev):
+		return &Break{Seq: r.Seq, Subject: env.Subject, Reason: ReasonMismatch, Expected: head.hex(), Found: env.Prev, PrevSeq: head.seq}
 	default:
 		v.Linked++
 	}
-	h, err := Hash(env)
+	d, err := digest()
 	if err != nil {
-		return fmt.Errorf("seq %d: %w", r.Seq, err)
+		return err
 	}
-	v.heads[actor] = link{hash: h, seq: r.Seq}
+	v.heads[actor] = link{hash: d, seq: r.Seq}
 	return nil
 }

@@ -1,6 +1,7 @@
 package chain_test
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -217,6 +218,68 @@ func TestBreakNamesWhatWasExpected(t *testing.T) {
 		if !strings.Contains(msg, want) {
 			t.Errorf("%q does not say %q", msg, want)
 		}
+	}
+}
+
+// stored reads rs back from their bytes as a log does, each with its
+// stored bytes (Record.Stored), edit applied to each record's bytes first.
+func stored(t *testing.T, rs []events.Record, edit func(i int, b []byte) []byte) []events.Record {
+	t.Helper()
+	out := make([]events.Record, len(rs))
+	for i, r := range rs {
+		b, err := events.Marshal(r.Envelope)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[i] = events.RecordOf(r.Seq, r.Envelope.Subject, edit(i, b))
+	}
+	return out
+}
+
+// A record read with its stored bytes links as the same record marshalled
+// again: the verifier hashes the bytes in place of Marshal's only when
+// they are the same, so an edited record breaks the next link either way.
+func TestStoredBytesLinkAsTheEnvelope(t *testing.T) {
+	rs := history(t, []string{"a", "b"}, 4)
+	same := func(_ int, b []byte) []byte { return b }
+	read := stored(t, rs, same)
+	for i, r := range read {
+		if r.Stored == nil {
+			t.Fatalf("record %d read without its stored bytes", i+1)
+		}
+	}
+	b1, v1 := verify(rs)
+	b2, v2 := verify(read)
+	if b1 != nil || b2 != nil || v1.Stats() != v2.Stats() || v2.Linked != 6 {
+		t.Fatalf("marshalled: %v %+v; stored: %v %+v", b1, v1.Stats(), b2, v2.Stats())
+	}
+	// Respelled (UTC as an offset), the record is the same envelope: it
+	// is hashed as Marshal writes it, and the chain holds.
+	respelled := stored(t, rs, func(i int, b []byte) []byte {
+		if i != 2 {
+			return b
+		}
+		return bytes.Replace(b, []byte(`Z","prev"`), []byte(`+00:00","prev"`), 1)
+	})
+	if respelled[2].Stored != nil {
+		t.Fatalf("respelled record kept its stored bytes: %s", respelled[2].Stored)
+	}
+	if b, v := verify(respelled); b != nil || v.Stats() != v1.Stats() {
+		t.Fatalf("respelled record: break %v, %+v", b, v.Stats())
+	}
+	// An edited amount: the next record of the same actor (a, seq 5)
+	// names the hash of the record as written.
+	edited := stored(t, rs, func(i int, b []byte) []byte {
+		if i != 2 {
+			return b
+		}
+		return bytes.Replace(b, []byte(`"amount_micros":2`), []byte(`"amount_micros":9`), 1)
+	})
+	if edited[2].Stored == nil {
+		t.Fatal("edited record read without its stored bytes")
+	}
+	if b, _ := verify(edited); b == nil || b.Seq != 5 || b.Reason != chain.ReasonMismatch || b.PrevSeq != 3 {
+		t.Fatalf("edited record: break %v", b)
 	}
 }
 

@@ -179,8 +179,10 @@ func (l *Log) scan(ctx context.Context, filter string, from, end uint64, fn func
 		if !events.Match(filter, r.Envelope.Subject) {
 			continue
 		}
-		// The reader gets its own copy of the data, as from JetStream.
+		// The reader gets its own copy of the data, as from JetStream,
+		// and no view of the log's own bytes.
 		r.Envelope.Data = append([]byte(nil), r.Envelope.Data...)
+		r.Stored = nil
 		if err := fn(r); err != nil {
 			return seq, err
 		}

@@ -291,8 +291,17 @@ type violationFunc func(inv, format string, args ...any) error
 // decode, or its actor's Admit refuses its event) is skipped, as every
 // follower skips it, and kept in Skipped; Apply returns nil for it.
 func (e *Economy) Apply(r events.Record) error {
+	ev, err := events.Read(r)
+	return e.ApplyRead(r, ev, err)
+}
+
+// ApplyRead is Apply of a record already read: ev and err are what
+// events.Read returns for r. Reading (checking the envelope, decoding the
+// event) needs nothing of the fold, so an audit reads records ahead, on
+// other cores, and folds them in order here.
+func (e *Economy) ApplyRead(r events.Record, ev events.Event, err error) error {
 	e.LastSeq = r.Seq
-	ev, bad := e.admit(r)
+	ev, bad := e.admit(r, ev, err)
 	if bad != nil {
 		e.skip(bad)
 		return nil

@@ -26,10 +26,10 @@ type Skipped struct {
 	AckReason    string `json:"ack_reason,omitempty"`
 }
 
-// admit reads r and asks its actor's Admit, exactly as the actor does
-// when it reads r: the fold and the actors skip the same records.
-func (e *Economy) admit(r events.Record) (events.Event, *events.BadRecord) {
-	ev, err := events.Read(r)
+// admit takes r as read (ev, err: events.Read) and asks its actor's
+// Admit, exactly as the actor does when it reads r: the fold and the
+// actors skip the same records.
+func (e *Economy) admit(r events.Record, ev events.Event, err error) (events.Event, *events.BadRecord) {
 	if err != nil {
 		b, _ := events.AsBadRecord(err)
 		return nil, b
