@@ -36,8 +36,20 @@ func TestBenchLedgerJSON(t *testing.T) {
 		Sync        string  `json:"sync"`
 		Concurrency int     `json:"concurrency"`
 		Ratio       float64 `json:"ratio_ledger_to_raw"`
+		RatioBatch  float64 `json:"ratio_ledger_to_raw_atomic_batch"`
 		Events      uint64  `json:"ledger_events"`
-		Audit       struct {
+		RawBatch    struct {
+			Count    int `json:"count"`
+			InFlight int `json:"concurrency"`
+			Latency  struct {
+				P99 float64 `json:"p99_ms"`
+			} `json:"latency"`
+		} `json:"raw_jetstream_atomic_batch"`
+		Transfer struct {
+			P50 float64 `json:"p50_ms"`
+			P99 float64 `json:"p99_ms"`
+		} `json:"transfer_latency"`
+		Audit struct {
 			OK bool `json:"ok"`
 		} `json:"audit"`
 	}
@@ -51,6 +63,10 @@ func TestBenchLedgerJSON(t *testing.T) {
 	if rep.Sync != "interval" || rep.Concurrency != 3 || rep.Events != 12 || !rep.Audit.OK || rep.Ratio <= 0 {
 		t.Errorf("report = %+v; want sync interval, concurrency = agents = 3, 12 events, audit ok", rep)
 	}
+	if rep.RawBatch.Count != 12 || rep.RawBatch.InFlight != 1 || rep.RawBatch.Latency.P99 <= 0 || rep.RatioBatch <= 0 ||
+		rep.Transfer.P99 < rep.Transfer.P50 || rep.Transfer.P99 <= 0 {
+		t.Errorf("report = %+v; want 12 raw messages in one batch, the ratio to it, and latencies", rep)
+	}
 }
 
 // TestBenchFlagsRejected: bad flags are usage errors (exit status 2) and
@@ -61,6 +77,8 @@ func TestBenchFlagsRejected(t *testing.T) {
 		{"bench", "ledger", "--transfers", "0"},
 		{"bench", "ledger", "--concurrency", "0"},
 		{"bench", "ledger", "--sync", "sometimes"},
+		{"bench", "ledger", "--raw-batches-in-flight", "-1"},
+		{"bench", "ledger", "--raw-batches-in-flight", "33"},
 		{"bench", "restart", "--events", "10", "--agents", "20"},
 		{"bench", "restart", "--snapshot-every", "0"},
 		{"bench", "restart", "--parallel", "0"},
