@@ -425,5 +425,5 @@ func measureRow[N int | uint64](tw io.Writer, label string, count N, seconds, pe
 		fmt.Fprintf(tw, "%s\t%10d\t%8.2f\t%10.0f\t%8s\t%8s\n", label, count, seconds, perSecond, "-", "-")
 		return
 	}
-	fmt.Fprintf(tw, "%s\t%10d\t%8.2f\t%10.0f\t%8.2f\t%8.2f\n", label, count, seconds, perSecond, lat.P50Millis, lat.P99Millis)
+	fmt.Fprintf(tw, "%s\t%10d\t%8.2f\t%10.0f\t%8.3f\t%8.3f\n", label, count, seconds, perSecond, lat.P50Millis, lat.P99Millis)
 }
