@@ -33,7 +33,8 @@ them. A benchmark never fails because the machine is slow; it fails only when
 the economy's audit does.`,
 		Args: cobra.NoArgs,
 	}
-	cmd.AddCommand(newBenchLedgerCommand(), newBenchRestartCommand(), newBenchClearingCommand(), newBenchExecCommand(), newBenchSocialCommand())
+	cmd.AddCommand(newBenchLedgerCommand(), newBenchRestartCommand(), newBenchClearingCommand(), newBenchExecCommand(), newBenchSocialCommand(),
+		newBenchScaleCommand())
 	return cmd
 }
 
@@ -330,4 +331,47 @@ func rawBatchFlag(cmd *cobra.Command, c *bench.Common) {
 	c.RawBatchInFlight = bench.RawBatchInFlightDefault
 	cmd.Flags().IntVar(&c.RawBatchInFlight, "raw-batches-in-flight", c.RawBatchInFlight,
 		"raw atomic batches sent at once, each by a sender of its own share of the subjects")
+}
+
+// newBenchScaleCommand is `agora bench scale`.
+func newBenchScaleCommand() *cobra.Command {
+	o := bench.ScaleOptions{Common: bench.Common{Agents: 100_000, Concurrency: 1000}, Alive: 10_000}
+	var f benchFlags
+	cmd := &cobra.Command{
+		Use:   "scale",
+		Short: "Memory and start-up of an economy of many agents, few of them alive, against one pass over its data",
+		Long: `Build an economy (the whole economy, with the server's interval sync for speed)
+of --agents agents created through their actors, all but --alive of them then
+killed as the operator kills, and a bid placed for each living one (so that it
+has work pending: an open bid), with --concurrency callers; every reaction
+settled, the read models current, then stopped. Then measure, each on a freshly
+opened node (with --sync):
+  - single pass: the agents listed from their creations, every value of the
+    state bucket (snapshots, positions) read in one pass, then the log read
+    once from the oldest agent snapshot, counting each agent's tail;
+  - start-up: the economy opened and started, its agents recovered, its read
+    models started, as 'agora run' does, until the read models and managers
+    are current with the log.
+Reports startup_seconds, single_pass_read_seconds and their ratio (target at
+most 2 with 100000 agents of which 10000 alive); heap_bytes_per_idle_agent, the
+Go heap in use (after a collection) after the start-up less before it, over
+--agents, every agent being idle once started (target at most 2048); rss_bytes,
+the process's resident memory after the start-up (the embedded server runs in
+the process). Targets are reported, not enforced. Then the economy audit folds
+the whole log; the command fails if it does not pass.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.Sync, o.CPUProfile = f.sync, f.cpuProfile
+			if err := o.Validate(); err != nil {
+				return exitError{2, err}
+			}
+			o.Logger, o.Progress = benchLogger(cmd), cmd.ErrOrStderr()
+			return finishBench(cmd, f.asJSON, func(ctx context.Context) (bench.ScaleReport, error) { return bench.RunScale(ctx, o) })
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "agents created")
+	cmd.Flags().IntVar(&o.Alive, "alive", o.Alive, "agents left alive, each with an open bid; the others are killed")
+	cmd.Flags().IntVar(&o.Concurrency, "concurrency", o.Concurrency, "concurrent callers while building")
+	return cmd
 }

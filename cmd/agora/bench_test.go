@@ -174,3 +174,56 @@ func TestBenchExecSmall(t *testing.T) {
 		t.Errorf("bench exec --runs 0: %s", r)
 	}
 }
+
+// TestBenchScaleCommand runs `agora bench scale` at a tiny size and reads
+// its one JSON object; bad flags are usage errors (exit status 2).
+func TestBenchScaleCommand(t *testing.T) {
+	cmd := newBenchScaleCommand()
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(io.Discard)
+	cmd.SetArgs([]string{"--agents", "6", "--alive", "2", "--concurrency", "3", "--sync", "interval", "--json"})
+	if err := cmd.ExecuteContext(benchCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	var rep struct {
+		Agents     int     `json:"agents"`
+		Alive      int     `json:"alive"`
+		OpenBids   int     `json:"open_bids"`
+		Heap       float64 `json:"heap_bytes_per_idle_agent"`
+		RSS        uint64  `json:"rss_bytes"`
+		Startup    float64 `json:"startup_seconds"`
+		SinglePass float64 `json:"single_pass_read_seconds"`
+		Ratio      float64 `json:"ratio_startup_to_single_pass_read"`
+		Audit      struct {
+			OK bool `json:"ok"`
+		} `json:"audit"`
+	}
+	dec := json.NewDecoder(&out)
+	if err := dec.Decode(&rep); err != nil {
+		t.Fatalf("output is not JSON: %v", err)
+	}
+	if rep.Agents != 6 || rep.Alive != 2 || rep.OpenBids != 2 || rep.RSS == 0 || rep.Startup <= 0 || rep.SinglePass <= 0 ||
+		rep.Ratio <= 0 || !rep.Audit.OK {
+		t.Errorf("report = %+v; want 6 agents, 2 alive with their bids open, the figures, audit ok", rep)
+	}
+
+	for _, args := range [][]string{
+		{"--agents", "0"},
+		{"--agents", "1000001"},
+		{"--alive", "-1"},
+		{"--agents", "5", "--alive", "6"},
+		{"--concurrency", "0"},
+		{"--sync", "sometimes"},
+	} {
+		cmd := newBenchScaleCommand()
+		cmd.SetOut(io.Discard)
+		cmd.SetErr(io.Discard)
+		cmd.SetArgs(args)
+		err := cmd.ExecuteContext(benchCtx(t))
+		var ee exitError
+		if !errors.As(err, &ee) || ee.code != 2 {
+			t.Errorf("%v: err = %v; want a usage error (exit 2)", args, err)
+		}
+	}
+}
