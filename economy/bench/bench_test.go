@@ -130,7 +130,12 @@ func TestBenchRestartSmall(t *testing.T) {
 		t.Errorf("sequential baseline read %d tail events of %d snapshots; per agent %d of %d",
 			rep.Sequential.TailEvents, rep.Sequential.Snapshots, rep.Baseline.TailEvents, rep.Baseline.Snapshots)
 	}
-	if len(rep.MeasurementOrder) != 7 || rep.ActorsSeconds <= 0 {
+	if rep.AuditFold.Count != 300 || rep.DecodedReplay.Count != 300 || rep.AuditFold.RatePerSecond <= 0 ||
+		rep.DecodedReplay.RatePerSecond <= 0 || rep.RatioAuditToReplay <= 0 || rep.TargetAuditToReplay != restartTargetAuditToReplay {
+		t.Errorf("audit %+v, decoded replay %+v, ratio %.2f (target %.1f); want both over the 300 events",
+			rep.AuditFold, rep.DecodedReplay, rep.RatioAuditToReplay, rep.TargetAuditToReplay)
+	}
+	if len(rep.MeasurementOrder) != 8 || rep.ActorsSeconds <= 0 {
 		t.Errorf("measurements %v, actors-only %.3fs", rep.MeasurementOrder, rep.ActorsSeconds)
 	}
 	if rep.AgentsRecovered != 4 || rep.Baseline.Agents != 4 || rep.Baseline.Snapshots != 4 {
@@ -144,7 +149,8 @@ func TestBenchRestartSmall(t *testing.T) {
 	checkStartup(t, "rebuilt", rep.Rebuild, true)
 	var out bytes.Buffer
 	if err := rep.Print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio restart / baseline")) ||
-		!bytes.Contains(out.Bytes(), []byte("ratio start-up rebuilt / resumed")) {
+		!bytes.Contains(out.Bytes(), []byte("ratio start-up rebuilt / resumed")) ||
+		!bytes.Contains(out.Bytes(), []byte("ratio audit / decoded replay")) {
 		t.Errorf("table: %v\n%s", err, out.String())
 	}
 }

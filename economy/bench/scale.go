@@ -420,25 +420,35 @@ func (r ScaleReport) Print(out io.Writer) error {
 }
 
 // readBucket calls fn with the key and value of every value the state
-// bucket holds, in one pass: an ordered pull consumer on the bucket's
-// stream delivering the last message of each key (a key-value watch would
-// do the same through a push consumer, whose flow control Agora's user may
-// not answer). Deleted keys are skipped.
+// bucket holds, in one pass over the last message of each key (a
+// key-value watch would do the same through a push consumer, whose flow
+// control Agora's user may not answer). Deleted keys are skipped.
 func readBucket(ctx context.Context, n *economy.Node, fn func(key string, value []byte) error) error {
+	keyPrefix := "$KV." + natslog.DefaultBucket + "."
+	return readStream(ctx, n, "KV_"+natslog.DefaultBucket, jetstream.DeliverLastPerSubjectPolicy, func(m jetstream.Msg) error {
+		if op := m.Headers().Get("KV-Operation"); op == "DEL" || op == "PURGE" {
+			return nil
+		}
+		return fn(strings.TrimPrefix(m.Subject(), keyPrefix), m.Data())
+	})
+}
+
+// readStream calls fn with every message of stream that deliver selects,
+// in order, through an ordered pull consumer, until none is pending. The
+// stream must not grow meanwhile.
+func readStream(ctx context.Context, n *economy.Node, stream string, deliver jetstream.DeliverPolicy, fn func(jetstream.Msg) error) error {
 	js, err := jetstream.New(n.Conn())
 	if err != nil {
 		return err
 	}
-	stream, err := js.Stream(ctx, "KV_"+natslog.DefaultBucket)
+	s, err := js.Stream(ctx, stream)
 	if err != nil {
 		return err
 	}
-	if stream.CachedInfo().State.Msgs == 0 {
+	if s.CachedInfo().State.Msgs == 0 {
 		return nil
 	}
-	cons, err := js.OrderedConsumer(ctx, stream.CachedInfo().Config.Name, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverLastPerSubjectPolicy,
-	})
+	cons, err := js.OrderedConsumer(ctx, stream, jetstream.OrderedConsumerConfig{DeliverPolicy: deliver})
 	if err != nil {
 		return err
 	}
@@ -447,7 +457,6 @@ func readBucket(ctx context.Context, n *economy.Node, fn func(key string, value 
 		return err
 	}
 	defer it.Stop()
-	keyPrefix := "$KV." + natslog.DefaultBucket + "."
 	for {
 		m, err := it.Next(jetstream.NextContext(ctx))
 		if err != nil {
@@ -457,10 +466,8 @@ func readBucket(ctx context.Context, n *economy.Node, fn func(key string, value 
 		if err != nil {
 			return err
 		}
-		if op := m.Headers().Get("KV-Operation"); op != "DEL" && op != "PURGE" {
-			if err := fn(strings.TrimPrefix(m.Subject(), keyPrefix), m.Data()); err != nil {
-				return err
-			}
+		if err := fn(m); err != nil {
+			return err
 		}
 		if meta.NumPending == 0 {
 			return nil
