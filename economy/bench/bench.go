@@ -35,6 +35,10 @@ type Common struct {
 	CPUProfile string
 	Logger     *slog.Logger
 	Progress   io.Writer // phase lines; nil for none
+
+	// RawBatchInFlight is how many raw atomic batches are sent at once,
+	// where a benchmark measures them (0: RawBatchInFlightDefault).
+	RawBatchInFlight int
 }
 
 // validate names, as the flags of `agora bench`, every parameter of c out
@@ -46,6 +50,9 @@ func (c Common) validate(leastAgents int) []error {
 	}
 	if c.Concurrency < 1 {
 		errs = append(errs, fmt.Errorf("--concurrency must be at least 1, got %d", c.Concurrency))
+	}
+	if c.RawBatchInFlight < 0 || c.RawBatchInFlight > rawBatchInFlightMax {
+		errs = append(errs, fmt.Errorf("--raw-batches-in-flight must be within 1 and %d (0: the default), got %d", rawBatchInFlightMax, c.RawBatchInFlight))
 	}
 	if c.Sync != config.SyncAlways && c.Sync != config.SyncInterval {
 		errs = append(errs, fmt.Errorf("--sync must be %q or %q, got %q", config.SyncAlways, config.SyncInterval, c.Sync))

@@ -46,9 +46,68 @@ func TestBenchLedgerSmall(t *testing.T) {
 		rep.EventsPerSecond <= 0 || rep.RatioToRaw <= 0 {
 		t.Errorf("missing figures: %+v", rep)
 	}
+	checkRawBatch(t, rep.RawBatch, 80, 4)
+	if rep.RatioToRawBatch <= 0 || rep.TargetRatioToRawBatch != ledgerTargetRatioToRawBatch || rep.RawBatchCPUMicrosPerEvent <= 0 {
+		t.Errorf("ratio to the raw atomic batch %.3f (target %.1f), its CPU %.1f µs per event",
+			rep.RatioToRawBatch, rep.TargetRatioToRawBatch, rep.RawBatchCPUMicrosPerEvent)
+	}
+	checkLatency(t, "raw append", rep.RawAppend.Latency)
+	checkLatency(t, "raw actor request", rep.RawActor.Latency)
+	checkLatency(t, "transfer", &rep.TransferLatency)
 	var out bytes.Buffer
-	if err := rep.Print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("audit")) {
+	if err := rep.Print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("audit")) ||
+		!bytes.Contains(out.Bytes(), []byte("raw JetStream atomic batches")) || !bytes.Contains(out.Bytes(), []byte("P99 MS")) ||
+		!bytes.Contains(out.Bytes(), []byte("ratio ledger events / raw atomic batches")) {
 		t.Errorf("table: %v\n%s", err, out.String())
+	}
+}
+
+// checkRawBatch checks a raw atomic batch figure of count messages over
+// subjects subjects: batches of rawBatchMessages, the default number in
+// flight (no more than there are subjects or batches), a rate and the
+// latency of a batch.
+func checkRawBatch(t *testing.T, f rawFigure, count, subjects int) {
+	t.Helper()
+	if f.Count != count || f.Parties != subjects || f.BatchMessages != rawBatchMessages ||
+		f.Concurrency != min(RawBatchInFlightDefault, subjects, (count+rawBatchMessages-1)/rawBatchMessages) || f.RatePerSecond <= 0 {
+		t.Errorf("raw atomic batch figure %+v; want %d messages over %d subjects in batches of %d", f, count, subjects, rawBatchMessages)
+	}
+	checkLatency(t, "raw atomic batch", f.Latency)
+}
+
+// checkLatency checks that a latency summary was measured and is ordered.
+func checkLatency(t *testing.T, what string, l *latencies) {
+	t.Helper()
+	if l == nil || l.MaxMillis <= 0 || l.P50Millis > l.P99Millis || l.P99Millis > l.MaxMillis {
+		t.Errorf("%s latency %+v; want measured, p50 <= p99 <= max", what, l)
+	}
+}
+
+// TestRawAtomicBatch stores messages in atomic batches over fewer subjects
+// than a batch has messages and more than one batch in flight, with a
+// last batch shorter than the others: the server checks every subject's
+// expected last sequence, so a sequence tracked wrong ends the measure
+// with its refusal.
+func TestRawAtomicBatch(t *testing.T) {
+	ctx := benchCtx(t)
+	n, closeNode, err := freshNode(ctx, Common{Sync: config.SyncInterval, Logger: benchQuiet}, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeNode()
+	payload, err := ledgerEventBytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := rawAtomicBatch(ctx, n.Conn(), benchAgentIDs(5), 1234, 100, 2, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Count != 1234 || f.Parties != 5 || f.Concurrency != 2 || f.BatchMessages != 100 {
+		t.Errorf("figure %+v; want 1234 messages over 5 subjects, 2 senders, batches of 100", f)
+	}
+	if f.Latency == nil || f.Latency.MaxMillis <= 0 {
+		t.Errorf("batch latency %+v", f.Latency)
 	}
 }
 
@@ -71,7 +130,12 @@ func TestBenchRestartSmall(t *testing.T) {
 		t.Errorf("sequential baseline read %d tail events of %d snapshots; per agent %d of %d",
 			rep.Sequential.TailEvents, rep.Sequential.Snapshots, rep.Baseline.TailEvents, rep.Baseline.Snapshots)
 	}
-	if len(rep.MeasurementOrder) != 7 || rep.ActorsSeconds <= 0 {
+	if rep.AuditFold.Count != 300 || rep.DecodedReplay.Count != 300 || rep.AuditFold.RatePerSecond <= 0 ||
+		rep.DecodedReplay.RatePerSecond <= 0 || rep.RatioAuditToReplay <= 0 || rep.TargetAuditToReplay != restartTargetAuditToReplay {
+		t.Errorf("audit %+v, decoded replay %+v, ratio %.2f (target %.1f); want both over the 300 events",
+			rep.AuditFold, rep.DecodedReplay, rep.RatioAuditToReplay, rep.TargetAuditToReplay)
+	}
+	if len(rep.MeasurementOrder) != 8 || rep.ActorsSeconds <= 0 {
 		t.Errorf("measurements %v, actors-only %.3fs", rep.MeasurementOrder, rep.ActorsSeconds)
 	}
 	if rep.AgentsRecovered != 4 || rep.Baseline.Agents != 4 || rep.Baseline.Snapshots != 4 {
@@ -85,7 +149,8 @@ func TestBenchRestartSmall(t *testing.T) {
 	checkStartup(t, "rebuilt", rep.Rebuild, true)
 	var out bytes.Buffer
 	if err := rep.Print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio restart / baseline")) ||
-		!bytes.Contains(out.Bytes(), []byte("ratio start-up rebuilt / resumed")) {
+		!bytes.Contains(out.Bytes(), []byte("ratio start-up rebuilt / resumed")) ||
+		!bytes.Contains(out.Bytes(), []byte("ratio audit / decoded replay")) {
 		t.Errorf("table: %v\n%s", err, out.String())
 	}
 }

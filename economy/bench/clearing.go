@@ -55,6 +55,10 @@ type ClearingReport struct {
 	// RawCPUMicrosPerEvent is the process's CPU time (user and system, the
 	// embedded server included) per raw append.
 	RawCPUMicrosPerEvent float64 `json:"raw_cpu_micros_per_event"`
+	// RawBatch is the raw JetStream atomic batch of the same messages over
+	// the same subjects: the ceiling of a log-wide group commit.
+	RawBatch                  rawFigure `json:"raw_jetstream_atomic_batch"`
+	RawBatchCPUMicrosPerEvent float64   `json:"raw_atomic_batch_cpu_micros_per_event"`
 
 	Place placeFigures `json:"place"`
 	Cycle cycleFigures `json:"cycle"`
@@ -83,6 +87,10 @@ type placeFigures struct {
 	// event appended while placing. Unlike rates, it hardly moves when
 	// other programs load the machine.
 	CPUMicrosPerEvent float64 `json:"cpu_micros_per_event"`
+	// RatioToRawBatch is events/s over the raw atomic batch's; the target
+	// is at least TargetRatioToRawBatch.
+	RatioToRawBatch       float64 `json:"ratio_events_to_raw_atomic_batch"`
+	TargetRatioToRawBatch float64 `json:"target_ratio_events_to_raw_atomic_batch"`
 }
 
 // cycleFigures measure one allocation cycle over every open bid.
@@ -125,6 +133,9 @@ const (
 	// most 1/clearingBundleShare of its market's supply, so that a cycle
 	// has several winners.
 	clearingBundleShare = 10
+	// clearingTargetRatioToRawBatch is issue 13's target for the events of
+	// placement per second against the raw atomic batch of the same run.
+	clearingTargetRatioToRawBatch = 0.5
 )
 
 // RunClearing runs the clearing benchmark on a fresh embedded server.
@@ -146,6 +157,9 @@ func RunClearing(ctx context.Context, o ClearingOptions) (ClearingReport, error)
 	rep.EventBytes = len(payload)
 	ids := benchAgentIDs(o.Agents)
 	if rep.RawAppend, rep.RawCPUMicrosPerEvent, err = measureRawAppend(ctx, o.Common, n, ids, 2*o.Bids, payload); err != nil {
+		return rep, err
+	}
+	if rep.RawBatch, rep.RawBatchCPUMicrosPerEvent, err = measureRawBatch(ctx, o.Common, n, ids, 2*o.Bids, payload); err != nil {
 		return rep, err
 	}
 
@@ -183,6 +197,8 @@ func RunClearing(ctx context.Context, o ClearingOptions) (ClearingReport, error)
 			return err
 		}
 		rep.Place.RatioToRaw = ratio(rep.Place.EventsPerSecond, rep.RawAppend.RatePerSecond)
+		rep.Place.RatioToRawBatch = ratio(rep.Place.EventsPerSecond, rep.RawBatch.RatePerSecond)
+		rep.Place.TargetRatioToRawBatch = clearingTargetRatioToRawBatch
 		progressf(o.Progress, "clearing: one cycle over %d open bids", rep.Place.Open)
 		rep.Cycle, err = measureCycle(ctx, e, rep.Cycle)
 		return err
@@ -429,15 +445,19 @@ func (r ClearingReport) Print(out io.Writer) error {
 		r.Bids, r.Agents, r.Concurrency, r.Sync, r.SnapshotEvery, r.EventBytes, scope)
 	tw := measureTable(out)
 	measureRow(tw, fmt.Sprintf("raw JetStream append (async, expected seq, 1 in flight x %d subjects)", r.RawAppend.Parties),
-		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
-	measureRow(tw, "bids placed (hold + listing, answered once listed)", r.Bids, r.Place.Seconds, r.Place.BidsPerSecond)
+		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond, r.RawAppend.Latency)
+	rawBatchRow(tw, r.RawBatch)
+	measureRow(tw, "bids placed (hold + listing, answered once listed)", r.Bids, r.Place.Seconds, r.Place.BidsPerSecond, &r.Place.Latency)
 	measureRow(tw, fmt.Sprintf("events appended while placing (%.2f per bid)", r.Place.EventsPerBid),
-		r.Place.Events, r.Place.Seconds, r.Place.EventsPerSecond)
+		r.Place.Events, r.Place.Seconds, r.Place.EventsPerSecond, nil)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nratio placement events / raw JetStream appends   %.2f\n", r.Place.RatioToRaw)
-	fmt.Fprintf(out, "CPU per event, raw / placement                   %.1f / %.1f µs\n", r.RawCPUMicrosPerEvent, r.Place.CPUMicrosPerEvent)
+	fmt.Fprintf(out, "ratio placement events / raw atomic batches      %.2f   (target >= %.1f)\n",
+		r.Place.RatioToRawBatch, r.Place.TargetRatioToRawBatch)
+	fmt.Fprintf(out, "CPU per event, raw / raw batch / placement       %.1f / %.1f / %.1f µs\n",
+		r.RawCPUMicrosPerEvent, r.RawBatchCPUMicrosPerEvent, r.Place.CPUMicrosPerEvent)
 	fmt.Fprintf(out, "placement latency p50 / p99 / max                 %.1f / %.1f / %.1f ms\n",
 		r.Place.Latency.P50Millis, r.Place.Latency.P99Millis, r.Place.Latency.MaxMillis)
 

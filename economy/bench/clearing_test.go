@@ -45,8 +45,15 @@ func TestBenchClearingSmall(t *testing.T) {
 		rep.Place.CPUMicrosPerEvent <= 0 || !rep.ReadModels {
 		t.Errorf("missing figures: %+v", rep)
 	}
+	checkRawBatch(t, rep.RawBatch, 120, 4)
+	if rep.Place.RatioToRawBatch <= 0 || rep.Place.TargetRatioToRawBatch != clearingTargetRatioToRawBatch {
+		t.Errorf("placement against the raw atomic batch %.3f, target %.1f", rep.Place.RatioToRawBatch, rep.Place.TargetRatioToRawBatch)
+	}
+	checkLatency(t, "raw append", rep.RawAppend.Latency)
+	checkLatency(t, "placement", &rep.Place.Latency)
 	var out bytes.Buffer
 	if err := rep.Print(&out); err != nil || !bytes.Contains(out.Bytes(), []byte("ratio cycle durable / sort")) ||
+		!bytes.Contains(out.Bytes(), []byte("ratio placement events / raw atomic batches")) ||
 		!bytes.Contains(out.Bytes(), []byte("CPU per event")) || !bytes.Contains(out.Bytes(), []byte("audit")) {
 		t.Errorf("table: %v\n%s", err, out.String())
 	}

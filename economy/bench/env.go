@@ -415,12 +415,18 @@ func auditBench(ctx context.Context, c Common, n *economy.Node) (AuditResult, er
 // each; the caller flushes it.
 func measureTable(out io.Writer) *tabwriter.Writer {
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND")
+	fmt.Fprintln(tw, "MEASURE\t     COUNT\t SECONDS\tPER SECOND\t  P50 MS\t  P99 MS")
 	return tw
 }
 
 // measureRow is one measure of a measureTable: what was counted, how
-// many, over how many seconds, and its rate.
-func measureRow[N int | uint64](tw io.Writer, label string, count N, seconds, perSecond float64) {
-	fmt.Fprintf(tw, "%s\t%10d\t%8.2f\t%10.0f\n", label, count, seconds, perSecond)
+// many, over how many seconds, its rate, and the latency of each operation
+// counted (nil when the count is not of operations one waits for, as the
+// events appended until all settled).
+func measureRow[N int | uint64](tw io.Writer, label string, count N, seconds, perSecond float64, lat *latencies) {
+	if lat == nil {
+		fmt.Fprintf(tw, "%s\t%10d\t%8.2f\t%10.0f\t%8s\t%8s\n", label, count, seconds, perSecond, "-", "-")
+		return
+	}
+	fmt.Fprintf(tw, "%s\t%10d\t%8.2f\t%10.0f\t%8.3f\t%8.3f\n", label, count, seconds, perSecond, lat.P50Millis, lat.P99Millis)
 }

@@ -37,6 +37,9 @@ type LedgerReport struct {
 
 	RawAppend rawFigure `json:"raw_jetstream_append"`
 	RawActor  rawFigure `json:"raw_actor_request"`
+	// RawBatch is the raw JetStream atomic batch of the same messages over
+	// the same subjects: the ceiling of a log-wide group commit.
+	RawBatch rawFigure `json:"raw_jetstream_atomic_batch"`
 
 	// AckSeconds runs from the first transfer to the last acknowledgement,
 	// SettleSeconds to the moment the transfer manager has settled all.
@@ -48,6 +51,10 @@ type LedgerReport struct {
 	TransferLatency    latencies `json:"transfer_latency"`
 	// RatioToRaw is ledger events/s over raw JetStream events/s.
 	RatioToRaw float64 `json:"ratio_ledger_to_raw"`
+	// RatioToRawBatch is ledger events/s over raw atomic batch events/s;
+	// the target is at least TargetRatioToRawBatch.
+	RatioToRawBatch       float64 `json:"ratio_ledger_to_raw_atomic_batch"`
+	TargetRatioToRawBatch float64 `json:"target_ratio_ledger_to_raw_atomic_batch"`
 	// ActorRequestsPerTransfer counts the actor round trips of one
 	// transfer (read recipient, debit sender, credit recipient) to relate
 	// the ledger to the raw actor rate.
@@ -56,8 +63,9 @@ type LedgerReport struct {
 	// The process's CPU time (user and system, the embedded server
 	// included) per event appended: by the raw appends and by the ledger.
 	// Unlike rates, it hardly moves when other programs load the machine.
-	RawCPUMicrosPerEvent    float64 `json:"raw_cpu_micros_per_event"`
-	LedgerCPUMicrosPerEvent float64 `json:"ledger_cpu_micros_per_event"`
+	RawCPUMicrosPerEvent      float64 `json:"raw_cpu_micros_per_event"`
+	RawBatchCPUMicrosPerEvent float64 `json:"raw_atomic_batch_cpu_micros_per_event"`
+	LedgerCPUMicrosPerEvent   float64 `json:"ledger_cpu_micros_per_event"`
 
 	Audit AuditResult `json:"audit"`
 }
@@ -67,10 +75,14 @@ type LedgerReport struct {
 // credit.
 const actorRequestsPerTransfer = 3
 
+// ledgerTargetRatioToRawBatch is issue 13's target for the ledger's events
+// per second against the raw atomic batch of the same run, at sync always.
+const ledgerTargetRatioToRawBatch = 0.6
+
 // RunLedger runs the ledger benchmark on a fresh embedded server.
 func RunLedger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	rep := LedgerReport{Sync: o.Sync, Whole: o.Whole, Agents: o.Agents, Transfers: o.Transfers, Concurrency: o.Concurrency,
-		ActorRequestsPerTransfer: actorRequestsPerTransfer}
+		ActorRequestsPerTransfer: actorRequestsPerTransfer, TargetRatioToRawBatch: ledgerTargetRatioToRawBatch}
 	n, closeNode, err := freshNode(ctx, o.Common, 0)
 	if err != nil {
 		return rep, err
@@ -84,6 +96,9 @@ func RunLedger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	rep.EventBytes = len(payload)
 	ids := benchAgentIDs(o.Agents)
 	if rep.RawAppend, rep.RawCPUMicrosPerEvent, err = measureRawAppend(ctx, o.Common, n, ids, 2*o.Transfers, payload); err != nil {
+		return rep, err
+	}
+	if rep.RawBatch, rep.RawBatchCPUMicrosPerEvent, err = measureRawBatch(ctx, o.Common, n, ids, 2*o.Transfers, payload); err != nil {
 		return rep, err
 	}
 	progressf(o.Progress, "raw actor request/response: %d requests to %d actors", actorRequestsPerTransfer*o.Transfers, o.Agents)
@@ -113,6 +128,7 @@ func RunLedger(ctx context.Context, o LedgerOptions) (LedgerReport, error) {
 	rep.LedgerEvents = d.events
 	rep.EventsPerSecond = rate(float64(rep.LedgerEvents), d.settled)
 	rep.RatioToRaw = ratio(rep.EventsPerSecond, rep.RawAppend.RatePerSecond)
+	rep.RatioToRawBatch = ratio(rep.EventsPerSecond, rep.RawBatch.RatePerSecond)
 	rep.RatioActorToRaw = ratio(rep.TransfersPerSecond*actorRequestsPerTransfer, rep.RawActor.RatePerSecond)
 	rep.LedgerCPUMicrosPerEvent = perEvent(d.cpu, rep.LedgerEvents)
 
@@ -131,21 +147,32 @@ func (r LedgerReport) Print(out io.Writer) error {
 		r.Agents, r.Transfers, r.Concurrency, r.Sync, r.EventBytes, ledgerScopeName(r.Whole))
 	tw := measureTable(out)
 	measureRow(tw, fmt.Sprintf("raw JetStream append (async, expected seq, 1 in flight x %d subjects)", r.RawAppend.Parties),
-		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
+		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond, r.RawAppend.Latency)
+	rawBatchRow(tw, r.RawBatch)
 	measureRow(tw, fmt.Sprintf("raw actor request/response (%d actors, %d callers)", r.RawActor.Parties, r.RawActor.Concurrency),
-		r.RawActor.Count, r.RawActor.Seconds, r.RawActor.RatePerSecond)
-	measureRow(tw, "ledger transfers acknowledged", r.Transfers, r.AckSeconds, r.TransfersPerSecond)
-	measureRow(tw, "ledger events, until all settled", r.LedgerEvents, r.SettleSeconds, r.EventsPerSecond)
+		r.RawActor.Count, r.RawActor.Seconds, r.RawActor.RatePerSecond, r.RawActor.Latency)
+	measureRow(tw, "ledger transfers acknowledged", r.Transfers, r.AckSeconds, r.TransfersPerSecond, &r.TransferLatency)
+	measureRow(tw, "ledger events, until all settled", r.LedgerEvents, r.SettleSeconds, r.EventsPerSecond, nil)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "\nratio ledger events / raw JetStream appends   %.2f\n", r.RatioToRaw)
+	fmt.Fprintf(out, "ratio ledger events / raw atomic batches      %.2f   (target >= %.1f at sync always)\n",
+		r.RatioToRawBatch, r.TargetRatioToRawBatch)
 	fmt.Fprintf(out, "ratio actor requests (%d per transfer) / raw   %.2f\n", r.ActorRequestsPerTransfer, r.RatioActorToRaw)
-	fmt.Fprintf(out, "CPU per event, raw / ledger                    %.1f / %.1f µs\n", r.RawCPUMicrosPerEvent, r.LedgerCPUMicrosPerEvent)
+	fmt.Fprintf(out, "CPU per event, raw / raw batch / ledger        %.1f / %.1f / %.1f µs\n",
+		r.RawCPUMicrosPerEvent, r.RawBatchCPUMicrosPerEvent, r.LedgerCPUMicrosPerEvent)
 	fmt.Fprintf(out, "transfer latency p50 / p99 / max               %.1f / %.1f / %.1f ms\n",
 		r.TransferLatency.P50Millis, r.TransferLatency.P99Millis, r.TransferLatency.MaxMillis)
 	printAudit(out, r.Audit)
 	return nil
+}
+
+// rawBatchRow is the raw atomic batch's row of a measureTable; its latency
+// is that of a whole batch.
+func rawBatchRow(tw io.Writer, f rawFigure) {
+	measureRow(tw, fmt.Sprintf("raw JetStream atomic batches (%d messages, %d in flight, over %d subjects)", f.BatchMessages, f.Concurrency, f.Parties),
+		f.Count, f.Seconds, f.RatePerSecond, f.Latency)
 }
 
 func printAudit(out io.Writer, a AuditResult) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -26,6 +27,12 @@ type rawFigure struct {
 	Concurrency   int     `json:"concurrency"`
 	Seconds       float64 `json:"seconds"`
 	RatePerSecond float64 `json:"rate_per_second"`
+	// BatchMessages is the size of each atomic batch, for the raw batch
+	// figure only.
+	BatchMessages int `json:"batch_messages,omitempty"`
+	// Latency is that of each acknowledged operation: an append, a
+	// request, or a whole batch's commit.
+	Latency *latencies `json:"latency,omitempty"`
 }
 
 // ledgerEventBytes is a real TransferSent envelope as the log stores it: the
@@ -63,20 +70,15 @@ func rawAppend(ctx context.Context, nc *nats.Conn, ids []string, count int, payl
 	if err != nil {
 		return rawFigure{}, err
 	}
-	cfg := natslog.StreamConfig(natslog.StreamOptions{Name: rawStreamName})
-	cfg.Subjects = []string{rawSubjectRoot + ".>"}
-	cfg.Description = "agora bench: raw append rate (deleted after the measurement)"
-	if _, err := js.CreateStream(ctx, cfg); err != nil {
-		return rawFigure{}, fmt.Errorf("raw append: create stream: %w", err)
+	drop, err := createRawStream(ctx, js, "raw append rate")
+	if err != nil {
+		return rawFigure{}, fmt.Errorf("raw append: %w", err)
 	}
-	defer func() {
-		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
-		defer cancel()
-		_ = js.DeleteStream(dctx, rawStreamName)
-	}()
+	defer drop()
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var wg sync.WaitGroup
+	lat := make([][]time.Duration, len(ids))
 	started := time.Now()
 	for i, id := range ids {
 		n := count / len(ids)
@@ -84,7 +86,8 @@ func rawAppend(ctx context.Context, nc *nats.Conn, ids []string, count int, payl
 			n++
 		}
 		wg.Go(func() {
-			if err := rawSubject(ctx, js, id, n, payload); err != nil {
+			var err error
+			if lat[i], err = rawSubject(ctx, js, id, n, payload); err != nil {
 				cancel(err)
 			}
 		})
@@ -94,34 +97,60 @@ func rawAppend(ctx context.Context, nc *nats.Conn, ids []string, count int, payl
 	if err := context.Cause(ctx); err != nil {
 		return rawFigure{}, fmt.Errorf("raw append: %w", err)
 	}
+	l := summarise(slices.Concat(lat...))
 	return rawFigure{Count: count, Parties: len(ids), Concurrency: len(ids), Seconds: elapsed.Seconds(),
-		RatePerSecond: rate(float64(count), elapsed)}, nil
+		RatePerSecond: rate(float64(count), elapsed), Latency: &l}, nil
+}
+
+// createRawStream creates the stream of a raw measurement, what it is for
+// in its description; drop deletes it.
+func createRawStream(ctx context.Context, js jetstream.JetStream, what string) (drop func(), err error) {
+	cfg := natslog.StreamConfig(natslog.StreamOptions{Name: rawStreamName})
+	cfg.Subjects = []string{rawSubjectRoot + ".>"}
+	cfg.Description = "agora bench: " + what + " (deleted after the measurement)"
+	if _, err := js.CreateStream(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("create stream: %w", err)
+	}
+	return func() {
+		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		_ = js.DeleteStream(dctx, rawStreamName)
+	}, nil
+}
+
+// rawSubjectOf is the subject of agent id's raw messages and the filter
+// of its expectations, as an actor's append has them.
+func rawSubjectOf(id string) (subject, filter string) {
+	return rawSubjectRoot + ".agent." + id + "." + events.TransferSent{}.EventType(), rawSubjectRoot + ".agent." + id + ".>"
 }
 
 // rawSubject appends n messages to one subject, each after the previous
-// one's acknowledgement, expecting the sequence that acknowledgement gave.
-func rawSubject(ctx context.Context, js jetstream.JetStream, id string, n int, payload []byte) error {
-	subject := rawSubjectRoot + ".agent." + id + "." + events.TransferSent{}.EventType()
-	filter := rawSubjectRoot + ".agent." + id + ".>"
+// one's acknowledgement, expecting the sequence that acknowledgement gave,
+// and returns the latency of each.
+func rawSubject(ctx context.Context, js jetstream.JetStream, id string, n int, payload []byte) ([]time.Duration, error) {
+	subject, filter := rawSubjectOf(id)
+	lat := make([]time.Duration, 0, n)
 	var last uint64
 	for range n {
+		began := time.Now()
 		f, err := js.PublishAsync(subject, payload,
 			jetstream.WithExpectStream(rawStreamName),
 			jetstream.WithExpectLastSequenceForSubject(last, filter),
 			jetstream.WithMsgID(events.NewID()))
 		if err != nil {
-			return err
+			return lat, err
 		}
 		select {
 		case ack := <-f.Ok():
 			last = ack.Sequence
+			lat = append(lat, time.Since(began))
 		case err := <-f.Err():
-			return err
+			return lat, err
 		case <-ctx.Done():
-			return ctx.Err()
+			return lat, ctx.Err()
 		}
 	}
-	return nil
+	return lat, nil
 }
 
 // benchPing is the request of the raw actor measurement.
@@ -150,8 +179,10 @@ func rawActor(ctx context.Context, actors, workers, count int) (rawFigure, error
 		}
 	}()
 	workers = max(min(workers, count), 1)
+	lat := make([][]time.Duration, workers)
 	started := time.Now()
-	err := parallel(ctx, count, workers, func(_ context.Context, _, i int) error {
+	err := parallel(ctx, count, workers, func(_ context.Context, w, i int) error {
+		began := time.Now()
 		res, err := system.Root.RequestFuture(pids[rand.IntN(len(pids))], benchPing{i}, 30*time.Second).Result()
 		if err != nil {
 			return fmt.Errorf("raw actor request: %w", err)
@@ -159,12 +190,14 @@ func rawActor(ctx context.Context, actors, workers, count int) (rawFigure, error
 		if res != i {
 			return errors.New("raw actor request: wrong answer")
 		}
+		lat[w] = append(lat[w], time.Since(began))
 		return nil
 	})
 	elapsed := time.Since(started)
 	if err != nil {
 		return rawFigure{}, err
 	}
+	l := summarise(slices.Concat(lat...))
 	return rawFigure{Count: count, Parties: actors, Concurrency: workers, Seconds: elapsed.Seconds(),
-		RatePerSecond: rate(float64(count), elapsed)}, nil
+		RatePerSecond: rate(float64(count), elapsed), Latency: &l}, nil
 }

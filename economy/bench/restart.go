@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/actors/runtime"
 	"github.com/agora-econ/agora/economy"
@@ -106,7 +108,20 @@ type RestartReport struct {
 	Rebuild         StartupFigures `json:"startup_rebuild"`
 	RatioRebuild    float64        `json:"ratio_rebuild_to_resume"`
 	RatioResumeRead float64        `json:"ratio_resume_to_full_replay"`
+
+	// AuditFold is the economy audit (the fold and the chain check of
+	// `agora audit`) over the whole log; DecodedReplay the whole log read
+	// with every record's envelope and event decoded, nothing folded (the
+	// faster of two, one before the audit and one after).
+	AuditFold           rawFigure `json:"audit_fold"`
+	DecodedReplay       rawFigure `json:"decoded_replay"`
+	RatioAuditToReplay  float64   `json:"ratio_audit_to_decoded_replay"`
+	TargetAuditToReplay float64   `json:"target_ratio_audit_to_decoded_replay"`
 }
+
+// restartTargetAuditToReplay is issue 13's target for the audit's events
+// per second against the decoded replay of the same log.
+const restartTargetAuditToReplay = 0.5
 
 // StartupFigures is one start-up of the economy until its read models and
 // managers are current with the log.
@@ -173,6 +188,11 @@ func RunRestart(ctx context.Context, o RestartOptions) (RestartReport, error) {
 			rep.Replay, err = fullReplay(ctx, n)
 			return err
 		}},
+		{"audit_and_decoded_replay", func(ctx context.Context, n *economy.Node) (err error) {
+			progressf(o.Progress, "decoded replay, economy audit, decoded replay of the log")
+			rep.AuditFold, rep.DecodedReplay, err = auditAgainstReplay(ctx, n)
+			return err
+		}},
 		{"recover_actors_only", func(ctx context.Context, n *economy.Node) (err error) {
 			progressf(o.Progress, "recovery of every agent on a bare actor host")
 			rep.ActorsSeconds, err = recoverActorsOnly(ctx, n, o)
@@ -219,6 +239,8 @@ func RunRestart(ctx context.Context, o RestartOptions) (RestartReport, error) {
 	rep.SnapshotBytesMean = ratio(float64(rep.Baseline.SnapshotBytes), float64(rep.Baseline.Snapshots))
 	rep.RatioRebuild = ratio(rep.Rebuild.Seconds, rep.Resume.Seconds)
 	rep.RatioResumeRead = ratio(rep.Resume.Seconds, rep.Replay.Seconds)
+	rep.RatioAuditToReplay = ratio(rep.AuditFold.RatePerSecond, rep.DecodedReplay.RatePerSecond)
+	rep.TargetAuditToReplay = restartTargetAuditToReplay
 	return rep, nil
 }
 
@@ -392,6 +414,55 @@ func fullReplay(ctx context.Context, n *economy.Node) (rawFigure, error) {
 	elapsed := time.Since(started)
 	return rawFigure{Count: count, Parties: 1, Concurrency: 1, Seconds: elapsed.Seconds(),
 		RatePerSecond: rate(float64(count), elapsed)}, err
+}
+
+// decodedReplay reads the whole log once, raw, and decodes every record:
+// its envelope (events.Unmarshal) and its event (events.Decode), folding
+// nothing. It reads with an ordered consumer of the stream, JetStream's
+// fastest sequential delivery, not through the log's Read, which the
+// audit uses: the figure is what any fold of the log must at least do,
+// whatever the log's own read path costs.
+func decodedReplay(ctx context.Context, n *economy.Node) (rawFigure, error) {
+	started := time.Now()
+	var count int
+	err := readStream(ctx, n, n.Log().Stream(), jetstream.DeliverAllPolicy, func(m jetstream.Msg) error {
+		env, err := events.Unmarshal(m.Data())
+		if err != nil {
+			return fmt.Errorf("decode record on %s: %w", m.Subject(), err)
+		}
+		if _, err := events.Decode(env); err != nil {
+			return fmt.Errorf("decode record on %s: %w", m.Subject(), err)
+		}
+		count++
+		return nil
+	})
+	elapsed := time.Since(started)
+	return rawFigure{Count: count, Parties: 1, Concurrency: 1, Seconds: elapsed.Seconds(),
+		RatePerSecond: rate(float64(count), elapsed)}, err
+}
+
+// auditAgainstReplay measures the economy audit over the whole log and,
+// before and after it, the decoded replay of the same log; of the two
+// replays the faster is kept, so that neither side gains from reading
+// second.
+func auditAgainstReplay(ctx context.Context, n *economy.Node) (audit, replay rawFigure, err error) {
+	if replay, err = decodedReplay(ctx, n); err != nil {
+		return audit, replay, err
+	}
+	a, err := auditLog(ctx, n)
+	if err != nil {
+		return audit, replay, err
+	}
+	if !a.OK {
+		return audit, replay, fmt.Errorf("audit: %s", a.Problem)
+	}
+	audit = rawFigure{Count: int(a.Events), Parties: 1, Concurrency: 1, Seconds: a.Seconds,
+		RatePerSecond: ratio(float64(a.Events), a.Seconds)}
+	again, err := decodedReplay(ctx, n)
+	if err == nil && again.RatePerSecond > replay.RatePerSecond {
+		replay = again
+	}
+	return audit, replay, err
 }
 
 // recoverActorsOnly recovers every agent on an actor host with nothing
@@ -583,6 +654,9 @@ func (r RestartReport) Print(out io.Writer) error {
 	fmt.Fprintf(out, "ratio restart / full replay              %.2f\n", r.RatioToReplay)
 	fmt.Fprintf(out, "ratio start-up rebuilt / resumed         %.2f\n", r.RatioRebuild)
 	fmt.Fprintf(out, "ratio start-up resumed / full replay     %.2f\n", r.RatioResumeRead)
+	fmt.Fprintf(out, "audit: %d events at %.0f/s; decoded replay: %d at %.0f/s\n",
+		r.AuditFold.Count, r.AuditFold.RatePerSecond, r.DecodedReplay.Count, r.DecodedReplay.RatePerSecond)
+	fmt.Fprintf(out, "ratio audit / decoded replay             %.2f   (target >= %.1f)\n", r.RatioAuditToReplay, r.TargetAuditToReplay)
 	fmt.Fprintln(out, "\nstart-up from saved positions, per follower of the log (resumed after, records since):")
 	for _, c := range r.Resume.Consumers {
 		fmt.Fprintf(out, "  %-28s %10d %10d\n", c.Name, c.From, c.Delivered)

@@ -217,14 +217,14 @@ func (r SocialReport) Print(out io.Writer) error {
 	fmt.Fprintf(out, "agora bench social: %d agents, %d callers, sync %s, %s\n\n", r.Agents, r.Concurrency, r.Sync, ledgerScopeName(r.Whole))
 	tw := measureTable(out)
 	measureRow(tw, fmt.Sprintf("raw JetStream append (%d bytes, expected seq, 1 in flight x %d subjects)", r.EventBytes, r.RawAppend.Parties),
-		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond)
+		r.RawAppend.Count, r.RawAppend.Seconds, r.RawAppend.RatePerSecond, r.RawAppend.Latency)
 	if m := r.Messages; m != nil {
-		measureRow(tw, "messages sent (acknowledged)", m.Messages, m.AckSeconds, m.MessagesPerSecond)
-		measureRow(tw, "message events, until all delivered", m.Events, m.SettleSeconds, m.EventsPerSecond)
+		measureRow(tw, "messages sent (acknowledged)", m.Messages, m.AckSeconds, m.MessagesPerSecond, &m.Latency)
+		measureRow(tw, "message events, until all delivered", m.Events, m.SettleSeconds, m.EventsPerSecond, nil)
 	}
 	if sp := r.Spawns; sp != nil {
-		measureRow(tw, "spawns (each until its child exists, first bid listed; whole economy)", sp.Spawns, sp.Seconds, sp.SpawnsPerSecond)
-		measureRow(tw, "spawn events", sp.Events, sp.Seconds, sp.EventsPerSecond)
+		measureRow(tw, "spawns (each until its child exists, first bid listed; whole economy)", sp.Spawns, sp.Seconds, sp.SpawnsPerSecond, &sp.Latency)
+		measureRow(tw, "spawn events", sp.Events, sp.Seconds, sp.EventsPerSecond, nil)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
