@@ -1,9 +1,16 @@
 package operator
 
 import (
+	"context"
+	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/danielgtaylor/huma/v2"
+
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/api/system"
+	"github.com/agora-econ/agora/projections/series"
 )
 
 // GET /admin/history/markets, GET /admin/history/economy and GET
@@ -17,6 +24,16 @@ import (
 // Points come oldest first, at most limit of them after the since_*
 // cursor; next_since_* is the cursor of the next page, absent on the last.
 // `agora markets --history --json` prints the markets' answer.
+
+// Series is the history read model. *series.View satisfies it.
+type Series interface {
+	Markets(market string, sinceCycle uint64, limit int) ([]series.MarketSeries, bool)
+	Economy(sinceCycle uint64, limit int) series.EconomySeries
+	Agent(id string, sinceSeq uint64, limit int) (series.AgentSeries, bool)
+}
+
+// HistoryPointsMax is the most points one answer gives a series (limit).
+const HistoryPointsMax = 5000
 
 // MarketsHistoryInput is GET /admin/history/markets.
 type MarketsHistoryInput struct {
@@ -108,4 +125,81 @@ type AgentHistoryPoint struct {
 	BalanceMicros int64     `json:"balance_micros" doc:"The balance after the event, in micro-credits."`
 	DeltaMicros   int64     `json:"delta_micros" doc:"What the event changed it by: negative when credits left."`
 	Cause         string    `json:"cause" doc:"The event's type: credits_granted, hold_posted, transfer_received, agent_died, ..."`
+}
+
+func (s *service) registerSeries(api huma.API) {
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "get-markets-history", Method: http.MethodGet, Path: "/admin/history/markets", Tags: []string{"history"},
+		Summary: "Each market's price, supply, leased units and utilization at every clearing cycle",
+	}, http.StatusNotFound), s.marketsHistory)
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "get-economy-history", Method: http.MethodGet, Path: "/admin/history/economy", Tags: []string{"history"},
+		Summary: "The population and the credits in circulation at every clearing cycle",
+	}), s.economyHistory)
+	huma.Register(api, operation(huma.Operation{
+		OperationID: "get-agent-history", Method: http.MethodGet, Path: "/admin/agents/{id}/history", Tags: []string{"history", "agents"},
+		Summary: "An agent's balance after every change, with its cause",
+	}, http.StatusNotFound), s.agentHistory)
+}
+
+func (s *service) marketsHistory(ctx context.Context, in *MarketsHistoryInput) (*MarketsHistoryOutput, error) {
+	s.settle(ctx)
+	ms, ok := s.deps.Series.Markets(in.Market, in.SinceCycle, in.Limit)
+	if !ok {
+		return nil, huma.Error404NotFound(fmt.Sprintf("no market %s", in.Market))
+	}
+	return &MarketsHistoryOutput{Body: MarketsHistoryOf(ms)}, nil
+}
+
+func (s *service) economyHistory(ctx context.Context, in *EconomyHistoryInput) (*EconomyHistoryOutput, error) {
+	s.settle(ctx)
+	return &EconomyHistoryOutput{Body: EconomyHistoryOf(s.deps.Series.Economy(in.SinceCycle, in.Limit))}, nil
+}
+
+func (s *service) agentHistory(ctx context.Context, in *AgentHistoryInput) (*AgentHistoryOutput, error) {
+	s.settle(ctx)
+	a, ok := s.deps.Series.Agent(in.ID, in.SinceSeq, in.Limit)
+	if !ok {
+		return nil, s.Problem(fmt.Errorf("%w: %s", agent.ErrUnknownAgent, in.ID))
+	}
+	return &AgentHistoryOutput{Body: AgentHistoryOf(a)}, nil
+}
+
+// MarketsHistoryOf is the answer of GET /admin/history/markets for the
+// read model's series; `agora markets --history` prints the same from the
+// log when no economy runs.
+func MarketsHistoryOf(ms []series.MarketSeries) MarketsHistory {
+	out := MarketsHistory{Markets: make([]MarketHistory, len(ms))}
+	for i, m := range ms {
+		h := MarketHistory{Market: m.Market, Points: make([]MarketHistoryPoint, len(m.Points)), NextSinceCycle: m.NextSinceCycle}
+		for j, p := range m.Points {
+			h.Points[j] = MarketHistoryPoint{Cycle: p.Cycle, Seq: p.Seq, At: p.At, PriceMicros: int64(p.PriceMicros),
+				Supply: system.Units(p.SupplyUnits), Leased: system.Units(p.LeasedUnits), Utilization: system.Units(p.UtilizationPPM)}
+		}
+		out.Markets[i] = h
+	}
+	return out
+}
+
+// EconomyHistoryOf is the answer of GET /admin/history/economy for the
+// read model's series.
+func EconomyHistoryOf(e series.EconomySeries) EconomyHistory {
+	out := EconomyHistory{Points: make([]EconomyHistoryPoint, len(e.Points)), NextSinceCycle: e.NextSinceCycle}
+	for i, p := range e.Points {
+		out.Points[i] = EconomyHistoryPoint{Cycle: p.Cycle, Seq: p.Seq, At: p.At, Alive: p.Alive, Dead: p.Dead,
+			Total: p.Alive + p.Dead, MintedMicros: int64(p.MintedMicros), BurnedMicros: int64(p.BurnedMicros),
+			InFlightMicros: int64(p.InFlightMicros), BalanceMicros: int64(p.BalanceMicros), HeldMicros: int64(p.HeldMicros)}
+	}
+	return out
+}
+
+// AgentHistoryOf is the answer of GET /admin/agents/{id}/history for the
+// read model's series.
+func AgentHistoryOf(a series.AgentSeries) AgentHistory {
+	out := AgentHistory{AgentID: a.AgentID, Points: make([]AgentHistoryPoint, len(a.Points)), NextSinceSeq: a.NextSinceSeq}
+	for i, p := range a.Points {
+		out.Points[i] = AgentHistoryPoint{Seq: p.Seq, At: p.At, Cycle: p.Cycle, BalanceMicros: int64(p.BalanceMicros),
+			DeltaMicros: int64(p.DeltaMicros), Cause: p.Cause}
+	}
+	return out
 }
