@@ -17,50 +17,80 @@ func (p EconomyPoint) seqOf() uint64   { return p.Seq }
 func (p AgentPoint) cycleOf() uint64   { return p.Cycle }
 func (p AgentPoint) seqOf() uint64     { return p.Seq }
 
-// line is one series, oldest first, thinned so that it never holds more
-// than its maximum: every point of the last window cycles is kept (up to
-// half the maximum), older points are halved each time the maximum is
-// passed, the first point always kept. So a long run keeps its recent
-// part whole and its past at a resolution that falls with age, in a
-// bounded number of points; and since thinning depends on nothing but the
-// points pushed, a line rebuilt from the log equals the live one
-// (docs/decisions.md, "History is thinned by halving, past a window").
+// line is one series, oldest first, in two parts. recent holds every
+// point of the last window cycles, up to half the line's maximum; a point
+// that leaves it (older than the window, or pushed out by newer ones)
+// joins old, which keeps one point in every stride of them, evenly spaced,
+// from the first. When old outgrows the other half, every second point of
+// it goes and the stride doubles. So a long run keeps its recent part
+// whole and its whole past at one even resolution that halves as the run
+// doubles, in a bounded number of points, the first always kept; and since
+// the thinning depends on nothing but the points pushed, a line rebuilt
+// from the log equals the live one (docs/decisions.md, "History is thinned
+// by halving, past a window").
 type line[P point] struct {
-	points []P
+	old    []P
+	recent []P
+	// stride is how many points leaving recent make one of old; gap how
+	// many have left since the last one old kept.
+	stride uint64
+	gap    uint64
 }
 
-// push appends p and thins the line if it holds more than max points;
-// window is how many recent cycles (before p's) keep every point.
+// push appends p, the newest point; window is how many cycles up to p's
+// keep every point, max the most points of the line (at least PointsMin).
 func (l *line[P]) push(p P, window uint64, max int) {
-	l.points = append(l.points, p)
-	if len(l.points) > max {
-		l.thin(p.cycleOf(), window, max)
+	l.recent = append(l.recent, p)
+	now := p.cycleOf()
+	for len(l.recent) > max/2 || now > window && l.recent[0].cycleOf() <= now-window {
+		q := l.recent[0]
+		var zero P
+		l.recent[0] = zero // no string left reachable in the array's head
+		l.recent = l.recent[1:]
+		l.retire(q, max-max/2)
 	}
 }
 
-// thin halves the old part of the line: the points of cycles at or before
-// now - window, and in any case all but the newest max/2, so that each
-// thinning frees at least a quarter of the line and costs O(1) a push
-// amortized. Of the old part it keeps the first point and every second
-// one after it.
-func (l *line[P]) thin(now, window uint64, max int) {
-	n := len(l.points)
-	old := n - max/2
-	if now > window {
-		cut := now - window
-		// The points are in log order, and so of cycles that only grow.
-		if k := sort.Search(n, func(i int) bool { return l.points[i].cycleOf() > cut }); k > old {
-			old = k
-		}
+// retire moves q, leaving recent, into old: kept if it ends a stride (or
+// is the first), and old halved if that takes it past oldMax.
+func (l *line[P]) retire(q P, oldMax int) {
+	if l.stride == 0 {
+		l.stride = 1
 	}
-	kept := 1
-	for i := 2; i < old; i += 2 {
-		l.points[kept] = l.points[i]
+	if len(l.old) > 0 && l.gap+1 < l.stride {
+		l.gap++
+		return
+	}
+	l.old = append(l.old, q)
+	l.gap = 0
+	if len(l.old) <= oldMax {
+		return
+	}
+	// Keep the points at even places; if the last one goes, the points
+	// since the one kept before it count towards the next.
+	last := len(l.old) - 1
+	kept := 0
+	for i := 0; i < len(l.old); i += 2 {
+		l.old[kept] = l.old[i]
 		kept++
 	}
-	kept += copy(l.points[kept:], l.points[old:])
-	clear(l.points[kept:]) // no string left reachable in the tail
-	l.points = l.points[:kept]
+	clear(l.old[kept:])
+	l.old = l.old[:kept]
+	if last%2 == 1 {
+		l.gap += l.stride
+	}
+	l.stride *= 2
+}
+
+// len is how many points the line holds.
+func (l *line[P]) len() int { return len(l.old) + len(l.recent) }
+
+// at is the i-th point, oldest first.
+func (l *line[P]) at(i int) P {
+	if i < len(l.old) {
+		return l.old[i]
+	}
+	return l.recent[i-len(l.old)]
 }
 
 // after returns up to limit points after the cursor (a cycle, or a
@@ -71,14 +101,15 @@ func (l *line[P]) after(cursor uint64, bySeq bool, limit int) ([]P, uint64) {
 	if bySeq {
 		key = P.seqOf
 	}
-	i := sort.Search(len(l.points), func(i int) bool { return key(l.points[i]) > cursor })
-	rest := l.points[i:]
-	if len(rest) <= limit {
-		return append([]P{}, rest...), 0
+	n := l.len()
+	i := sort.Search(n, func(i int) bool { return key(l.at(i)) > cursor })
+	end := min(n, i+limit)
+	page := make([]P, 0, end-i)
+	for ; i < end; i++ {
+		page = append(page, l.at(i))
 	}
-	page := append([]P{}, rest[:limit]...)
+	if end == n {
+		return page, 0
+	}
 	return page, key(page[len(page)-1])
 }
-
-// all is a copy of the points.
-func (l *line[P]) all() []P { return append([]P{}, l.points...) }

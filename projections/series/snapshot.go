@@ -16,16 +16,46 @@ const snapshotFormat = 1
 // snapshot is the read model as JSON: its limits (a snapshot taken under
 // other limits is refused, since its series were thinned otherwise and a
 // rebuild would not give them back), the economy fold's own snapshot, and
-// every series, its points in short fields. Its size is bounded by the
-// limits: markets x points_max + points_max + agents x agent_points_max
-// points, besides the fold.
+// every series as its line holds it, its points in short fields. Its size
+// is bounded by the limits: (markets + 1) x points_max + agents x
+// agent_points_max points, besides the fold.
 type snapshot struct {
-	Limits  limits                  `json:"limits"`
-	Economy json.RawMessage         `json:"economy"`
-	Cycle   uint64                  `json:"cycle"`
-	Markets map[string][]marketJSON `json:"markets,omitempty"`
-	Points  []economyJSON           `json:"points,omitempty"`
-	Agents  map[string][]agentJSON  `json:"agents,omitempty"`
+	Limits  limits                          `json:"limits"`
+	Economy json.RawMessage                 `json:"economy"`
+	Cycle   uint64                          `json:"cycle"`
+	Markets map[string]lineJSON[marketJSON] `json:"markets,omitempty"`
+	Points  lineJSON[economyJSON]           `json:"points"`
+	Agents  map[string]lineJSON[agentJSON]  `json:"agents,omitempty"`
+}
+
+// lineJSON is a line: its two parts and where its thinning stands.
+type lineJSON[J any] struct {
+	Old    []J    `json:"old,omitempty"`
+	Recent []J    `json:"recent,omitempty"`
+	Stride uint64 `json:"stride,omitempty"`
+	Gap    uint64 `json:"gap,omitempty"`
+}
+
+func saveLine[P point, J any](l *line[P], to func(P) J) lineJSON[J] {
+	out := lineJSON[J]{Stride: l.stride, Gap: l.gap}
+	for _, p := range l.old {
+		out.Old = append(out.Old, to(p))
+	}
+	for _, p := range l.recent {
+		out.Recent = append(out.Recent, to(p))
+	}
+	return out
+}
+
+func loadLine[P point, J any](j lineJSON[J], from func(J) P) *line[P] {
+	l := &line[P]{stride: j.Stride, gap: j.Gap}
+	for _, p := range j.Old {
+		l.old = append(l.old, from(p))
+	}
+	for _, p := range j.Recent {
+		l.recent = append(l.recent, from(p))
+	}
+	return l
 }
 
 type marketJSON struct {
@@ -36,6 +66,16 @@ type marketJSON struct {
 	Supply events.Units  `json:"n"`
 	Leased events.Units  `json:"l"`
 	PPM    int64         `json:"u"`
+}
+
+func toMarketJSON(p MarketPoint) marketJSON {
+	return marketJSON{Cycle: p.Cycle, Seq: p.Seq, At: p.At, Price: p.PriceMicros, Supply: p.SupplyUnits,
+		Leased: p.LeasedUnits, PPM: p.UtilizationPPM}
+}
+
+func fromMarketJSON(p marketJSON) MarketPoint {
+	return MarketPoint{Cycle: p.Cycle, Seq: p.Seq, At: p.At, PriceMicros: p.Price, SupplyUnits: p.Supply,
+		LeasedUnits: p.Leased, UtilizationPPM: p.PPM}
 }
 
 type economyJSON struct {
@@ -51,6 +91,16 @@ type economyJSON struct {
 	Held     events.Micros `json:"r"`
 }
 
+func toEconomyJSON(p EconomyPoint) economyJSON {
+	return economyJSON{Cycle: p.Cycle, Seq: p.Seq, At: p.At, Alive: p.Alive, Dead: p.Dead, Minted: p.MintedMicros,
+		Burned: p.BurnedMicros, InFlight: p.InFlightMicros, Balance: p.BalanceMicros, Held: p.HeldMicros}
+}
+
+func fromEconomyJSON(p economyJSON) EconomyPoint {
+	return EconomyPoint{Cycle: p.Cycle, Seq: p.Seq, At: p.At, Alive: p.Alive, Dead: p.Dead, MintedMicros: p.Minted,
+		BurnedMicros: p.Burned, InFlightMicros: p.InFlight, BalanceMicros: p.Balance, HeldMicros: p.Held}
+}
+
 type agentJSON struct {
 	Seq     uint64        `json:"s"`
 	At      time.Time     `json:"t"`
@@ -58,6 +108,10 @@ type agentJSON struct {
 	Balance events.Micros `json:"b"`
 	Delta   events.Micros `json:"d"`
 	Cause   string        `json:"k"`
+}
+
+func toAgentJSON(p AgentPoint) agentJSON {
+	return agentJSON{Seq: p.Seq, At: p.At, Cycle: p.Cycle, Balance: p.BalanceMicros, Delta: p.DeltaMicros, Cause: p.Cause}
 }
 
 // Snapshot is the read model as of the last record applied, as JSON that
@@ -77,28 +131,13 @@ func (s *State) snapshot() (snapshot, error) {
 	if err != nil {
 		return snapshot{}, fmt.Errorf("the economy fold: %w", err)
 	}
-	out := snapshot{Limits: s.limits, Economy: eco, Cycle: s.cycle, Markets: map[string][]marketJSON{},
-		Agents: map[string][]agentJSON{}}
+	out := snapshot{Limits: s.limits, Economy: eco, Cycle: s.cycle, Markets: map[string]lineJSON[marketJSON]{},
+		Points: saveLine(&s.economy, toEconomyJSON), Agents: map[string]lineJSON[agentJSON]{}}
 	for r, l := range s.markets {
-		ps := make([]marketJSON, len(l.points))
-		for i, p := range l.points {
-			ps[i] = marketJSON{Cycle: p.Cycle, Seq: p.Seq, At: p.At, Price: p.PriceMicros, Supply: p.SupplyUnits,
-				Leased: p.LeasedUnits, PPM: p.UtilizationPPM}
-		}
-		out.Markets[r] = ps
-	}
-	for _, p := range s.economy.points {
-		out.Points = append(out.Points, economyJSON{Cycle: p.Cycle, Seq: p.Seq, At: p.At, Alive: p.Alive, Dead: p.Dead,
-			Minted: p.MintedMicros, Burned: p.BurnedMicros, InFlight: p.InFlightMicros, Balance: p.BalanceMicros,
-			Held: p.HeldMicros})
+		out.Markets[r] = saveLine(l, toMarketJSON)
 	}
 	for id, l := range s.agents {
-		ps := make([]agentJSON, len(l.points))
-		for i, p := range l.points {
-			ps[i] = agentJSON{Seq: p.Seq, At: p.At, Cycle: p.Cycle, Balance: p.BalanceMicros, Delta: p.DeltaMicros,
-				Cause: p.Cause}
-		}
-		out.Agents[id] = ps
+		out.Agents[id] = saveLine(l, toAgentJSON)
 	}
 	return out, nil
 }
@@ -137,26 +176,15 @@ func restored(saved snapshot) (*State, error) {
 		s.balances += a.BalanceMicros
 		s.held += a.HeldMicros
 	}
-	for r, ps := range saved.Markets {
-		l := &line[MarketPoint]{points: make([]MarketPoint, len(ps))}
-		for i, p := range ps {
-			l.points[i] = MarketPoint{Cycle: p.Cycle, Seq: p.Seq, At: p.At, PriceMicros: p.Price, SupplyUnits: p.Supply,
-				LeasedUnits: p.Leased, UtilizationPPM: p.PPM}
-		}
-		s.markets[r] = l
+	for r, l := range saved.Markets {
+		s.markets[r] = loadLine(l, fromMarketJSON)
 	}
-	for _, p := range saved.Points {
-		s.economy.points = append(s.economy.points, EconomyPoint{Cycle: p.Cycle, Seq: p.Seq, At: p.At, Alive: p.Alive,
-			Dead: p.Dead, MintedMicros: p.Minted, BurnedMicros: p.Burned, InFlightMicros: p.InFlight,
-			BalanceMicros: p.Balance, HeldMicros: p.Held})
-	}
-	for id, ps := range saved.Agents {
-		l := &line[AgentPoint]{points: make([]AgentPoint, len(ps))}
-		for i, p := range ps {
-			l.points[i] = AgentPoint{Seq: p.Seq, At: p.At, Cycle: p.Cycle, BalanceMicros: p.Balance,
-				DeltaMicros: p.Delta, Cause: s.cause(p.Cause)}
-		}
-		s.agents[id] = l
+	s.economy = *loadLine(saved.Points, fromEconomyJSON)
+	for id, l := range saved.Agents {
+		s.agents[id] = loadLine(l, func(p agentJSON) AgentPoint {
+			return AgentPoint{Seq: p.Seq, At: p.At, Cycle: p.Cycle, BalanceMicros: p.Balance, DeltaMicros: p.Delta,
+				Cause: s.cause(p.Cause)}
+		})
 	}
 	return s, nil
 }

@@ -251,12 +251,12 @@ func (s *State) Agent(id string, since uint64, limit int) (AgentSeries, bool) {
 // Points is how many points s holds over every series: what its memory
 // grows with.
 func (s *State) Points() int {
-	n := len(s.economy.points)
+	n := s.economy.len()
 	for _, l := range s.markets {
-		n += len(l.points)
+		n += l.len()
 	}
 	for _, l := range s.agents {
-		n += len(l.points)
+		n += l.len()
 	}
 	return n
 }
