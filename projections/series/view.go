@@ -66,3 +66,13 @@ func (v *View) Points() int {
 	defer v.mu.RUnlock()
 	return v.state.Points()
 }
+
+// Skip folds a record the runner skips (it is not a sound event) into the
+// view's economy fold, which lists it as the live fold does, so that the
+// view equals one that folded the log directly; it adds no point
+// (projections.Skipper).
+func (v *View) Skip(rec events.Record, _ error) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	_ = Apply(&v.state, rec) // the fold skips it and returns no error
+}
