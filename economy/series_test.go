@@ -116,6 +116,11 @@ func TestTheHistoryIsAReadModelOfTheGroup(t *testing.T) {
 	n, e = open()
 	defer n.Close()
 	defer e.Stop()
+	// A record after the restart: once it is applied, the group has
+	// opened (restored) every view, so its figures are in.
+	if _, err := e.Accounts().Do(ctx, "late", "", agent.Create{GrantMicros: events.Credits(1), Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.Sync(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -130,5 +135,8 @@ func TestTheHistoryIsAReadModelOfTheGroup(t *testing.T) {
 	}
 	if got := seriesAnswers(t, e.Series(), agents...); got != live {
 		t.Fatalf("after a restart:\n%s\nbefore:\n%s", got, live)
+	}
+	if late, ok := e.Series().Agent("late", 0, 10); !ok || len(late.Points) != 1 || late.Points[0].Cause != "agent_created" {
+		t.Fatalf("an agent created after the restart: %+v, %v", late, ok)
 	}
 }
