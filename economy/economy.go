@@ -110,6 +110,8 @@ type Economy struct {
 
 	// attention is the human's attention slot (attention.go).
 	attention attentionParts
+	// series is the history read model (series.go).
+	series seriesParts
 }
 
 // options are the configuration Open wires.
@@ -233,6 +235,9 @@ func (e *Economy) wire() (err error) {
 	if err := e.wireAttention(); err != nil {
 		return err
 	}
+	if err := e.wireSeries(); err != nil {
+		return err
+	}
 	var store events.Store = n.store
 	if e.opts.rebuildReadModels {
 		store = nil
@@ -253,7 +258,7 @@ func (e *Economy) newReadModels(store events.Store) (*projections.Group, error) 
 		name string
 		r    *projections.Runner
 	}{{"economy", e.liveRun}, {"history", e.histRun}, {"bidbook", e.bidsRun}, {"markets", e.marketRun}, {"directory", e.dirRun},
-		{"inbox", e.inboxRun}, {"attention", e.attention.run}} {
+		{"inbox", e.inboxRun}, {"attention", e.attention.run}, {"series", e.series.run}} {
 		if err := g.Add(v.name, v.r); err != nil {
 			return nil, err
 		}

@@ -82,7 +82,7 @@ func (e *Economy) serveHTTP(name string, ln net.Listener, h http.Handler) {
 
 // freshness is every read model the APIs read from.
 func (e *Economy) freshness() freshness {
-	return freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun, e.dirRun, e.inboxRun, e.attention.run}}
+	return freshness{log: e.node.log, runners: []*projections.Runner{e.histRun, e.bidsRun, e.marketRun, e.liveRun, e.dirRun, e.inboxRun, e.attention.run, e.series.run}}
 }
 
 // operatorAPI builds the operator API, creating agents through creator,
@@ -104,6 +104,8 @@ func (e *Economy) operatorAPI(creator operator.Creator, token string, logger *sl
 		// The read views of agora bids and agora config.
 		Bids:   e.bids,
 		Config: e.node.given,
+		// The history read model.
+		Series: e.series.view,
 	}, operator.Options{Token: token, Logger: logger})
 	return h, err
 }

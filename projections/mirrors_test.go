@@ -23,6 +23,7 @@ import (
 	"github.com/agora-econ/agora/projections/history"
 	"github.com/agora-econ/agora/projections/inbox"
 	"github.com/agora-econ/agora/projections/markets"
+	"github.com/agora-econ/agora/projections/series"
 )
 
 // actorsFold is what the actors hold: each account, market and clearing
@@ -100,6 +101,9 @@ type mirrors struct {
 	hist    *history.View
 	inbox   *inbox.View
 	slot    *attnview.View
+	// series is the history read model, with limits small enough that
+	// random runs thin it.
+	series *series.View
 }
 
 func newMirrors(t *rapid.T) *mirrors {
@@ -111,11 +115,16 @@ func newMirrors(t *rapid.T) *mirrors {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &mirrors{bids: bidbook.New(), markets: m, dir: directory.New(), hist: h, inbox: inbox.New(), slot: attnview.New()}
+	sr, err := series.New(series.WithWindowCycles(2), series.WithPointsMax(6), series.WithAgentPointsMax(5))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &mirrors{bids: bidbook.New(), markets: m, dir: directory.New(), hist: h, inbox: inbox.New(), slot: attnview.New(),
+		series: sr}
 }
 
 func (m *mirrors) apply(t *rapid.T, rec events.Record) {
-	for _, v := range []interface{ Apply(events.Record) error }{m.bids, m.markets, m.dir, m.hist, m.inbox, m.slot} {
+	for _, v := range []interface{ Apply(events.Record) error }{m.bids, m.markets, m.dir, m.hist, m.inbox, m.slot, m.series} {
 		// The economy fold admitted the record: every view must apply it.
 		if err := v.Apply(rec); err != nil {
 			t.Fatalf("%T refuses record %d (%s), which the actors admit: %v", v, rec.Seq, rec.Envelope.Type, err)

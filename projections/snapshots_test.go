@@ -18,6 +18,7 @@ import (
 	"github.com/agora-econ/agora/projections/history"
 	"github.com/agora-econ/agora/projections/inbox"
 	"github.com/agora-econ/agora/projections/markets"
+	"github.com/agora-econ/agora/projections/series"
 )
 
 // durable is what every read model and the economy fold offer a runner
@@ -35,9 +36,12 @@ var (
 	_ durable = (*history.View)(nil)
 	_ durable = (*economy.Economy)(nil)
 	_ durable = (*inbox.View)(nil)
+	_ durable = (*series.View)(nil)
 )
 
-func (m *mirrors) durables() []durable { return []durable{m.bids, m.markets, m.dir, m.hist, m.inbox} }
+func (m *mirrors) durables() []durable {
+	return []durable{m.bids, m.markets, m.dir, m.hist, m.inbox, m.series}
+}
 
 // answers is everything the read models answer readers, for comparing two
 // sets of them.
@@ -70,7 +74,12 @@ func (m *mirrors) answers(t *rapid.T) map[string]any {
 			t.Fatal(err)
 		}
 		out["inbox of "+id] = found{page, next == ""}
+		sa, ok := m.series.Agent(id, 0, 1000)
+		out["series of "+id] = found{sa, ok}
 	}
+	ms, _ := m.series.Markets("", 0, 1000)
+	out["series of the markets"] = ms
+	out["series of the economy"] = m.series.Economy(0, 1000)
 	return out
 }
 

@@ -38,6 +38,7 @@ import (
 	"github.com/agora-econ/agora/projections/history"
 	"github.com/agora-econ/agora/projections/inbox"
 	"github.com/agora-econ/agora/projections/markets"
+	"github.com/agora-econ/agora/projections/series"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -90,6 +91,8 @@ type economyForTest struct {
 	// attention is the slot's service, attnView its read model.
 	attention *attention.Service
 	attnView  *attnview.View
+	// series is the history read model.
+	series *series.View
 
 	handler http.Handler
 	server  *httptest.Server
@@ -151,7 +154,10 @@ func startEconomy(t testing.TB) *economyForTest {
 	e.directory = directory.New()
 	e.economy = &economyFold{eco: economy.New()}
 	e.attnView = attnview.New()
-	for _, view := range []projections.Projection{historyView, bids, e.markets, e.directory, e.economy, e.attnView} {
+	if e.series, err = series.New(); err != nil {
+		t.Fatal(err)
+	}
+	for _, view := range []projections.Projection{historyView, bids, e.markets, e.directory, e.economy, e.attnView, e.series} {
 		r, err := projections.NewRunner(log, view)
 		if err != nil {
 			t.Fatal(err)
@@ -213,7 +219,7 @@ func (e *economyForTest) deps() operator.Deps {
 	return operator.Deps{Directory: e.directory, Markets: e.markets, Creator: e.creator,
 		Freshness: freshness{log: e.log, runners: e.runners}, Economy: e.economy, Accounts: e.accounts, Book: e.clearing,
 		Records: e.records, Attention: e.attention, AttentionView: e.attnView, History: e.history,
-		Bids: e.bids, Config: config.Default()}
+		Bids: e.bids, Config: config.Default(), Series: e.series}
 }
 
 // create opens an account with a grant directly, as genesis is created.

@@ -149,6 +149,9 @@ type Deps struct {
 	// configuration (GET /admin/config).
 	Bids   Bids
 	Config Config
+	// Series is the history read model (GET /admin/history/markets,
+	// /admin/history/economy, /admin/agents/{id}/history).
+	Series Series
 }
 
 // check names every missing dependency. A typed nil (a nil
@@ -164,6 +167,7 @@ func (d Deps) check() error {
 		{"Attention", d.Attention}, {"AttentionView", d.AttentionView},
 		{"History", d.History},
 		{"Bids", d.Bids}, {"Config", d.Config},
+		{"Series", d.Series},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)

@@ -91,6 +91,7 @@ func New(deps Deps, opts Options) (http.Handler, huma.API, error) {
 	s.registerAttention(api)
 	s.registerHistory(api)
 	s.registerViews(api)
+	s.registerSeries(api)
 	if err := s.registerMetrics(api); err != nil {
 		return nil, nil, err
 	}

@@ -21,6 +21,7 @@ var routes = [][2]string{
 	{"get", "/attention/responses"}, {"get", "/admin/attention/queue"},
 	{"get", "/admin/history"},
 	{"get", "/admin/markets"}, {"get", "/admin/bids"}, {"get", "/admin/config"},
+	{"get", "/admin/history/markets"}, {"get", "/admin/history/economy"}, {"get", "/admin/agents/{id}/history"},
 }
 
 // TestOpenAPIListsEveryRoute: /admin/openapi.json is an OpenAPI 3.1
@@ -90,7 +91,7 @@ func TestNewRefusesMissingDependencies(t *testing.T) {
 	if !errors.Is(err, operator.ErrNilDependency) {
 		t.Fatalf("got %v", err)
 	}
-	for _, name := range []string{"Directory", "Markets", "Creator", "Freshness", "Economy", "Accounts", "Book", "Records", "Bids", "Config"} {
+	for _, name := range []string{"Directory", "Markets", "Creator", "Freshness", "Economy", "Accounts", "Book", "Records", "Bids", "Config", "Series"} {
 		if !strings.Contains(err.Error(), name) {
 			t.Fatalf("%q does not name %s", err, name)
 		}

@@ -23,6 +23,7 @@ func newMarketsCommand() *cobra.Command {
 	var f apiFlags
 	var resource string
 	var asJSON bool
+	var h historyFlags
 	cmd := &cobra.Command{
 		Use:   "markets",
 		Short: "The resource markets: supply, leased, utilization, posted price, open bids",
@@ -37,11 +38,25 @@ running it asks its operator API (--url, with the operator token of
 
 Quantities are in units and prices in credits, as decimal numbers. A running
 economy also mirrors each market into the key-value bucket market_state:
-` + "`nats kv watch market_state`" + ` shows prices move.`,
+` + "`nats kv watch market_state`" + ` shows prices move.
+
+With --history, each market over time instead: its posted price, supply,
+units leased and utilization at every clearing cycle it recorded, oldest
+first, --limit points a market after --since-cycle (--market: one market).
+Every point of the last history.window_cycles cycles is kept, older ones
+thinned evenly; when more points follow, the output ends with the
+--since-cycle of the next page.`,
 		Example: `  agora markets
-  agora markets --resource cpu_seconds --json`,
+  agora markets --resource cpu_seconds --json
+  agora markets --history --market cpu_seconds --limit 100`,
 		Args: usageNoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if h.history {
+				return h.run(cmd, &f, resource, asJSON)
+			}
+			if err := h.unused(cmd); err != nil {
+				return err
+			}
 			if resource != "" {
 				if err := events.ValidateID(resource); err != nil {
 					return exitError{2, fmt.Errorf("--resource: %w", err)}
@@ -75,6 +90,7 @@ economy also mirrors each market into the key-value bucket market_state:
 	f.register(cmd)
 	cmd.Flags().StringVar(&resource, "resource", "", "only this market, with its recent transactions")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print JSON")
+	h.register(cmd)
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/history"
@@ -105,6 +106,7 @@ func TestViewsThroughTheServerAndTheLog(t *testing.T) {
 		{"bids"}, {"bids", "--json"}, {"bids", "--limit", "2", "--json"}, {"bids", "--resource", "tokens", "--json"},
 		{"history"}, {"history", "--json"}, {"history", "--agent", "alice", "--limit", "3", "--json"},
 		{"config"}, {"config", "--json"},
+		{"markets", "--history"}, {"markets", "--history", "--json"}, {"markets", "--history", "--market", "cpu_seconds", "--limit", "1", "--json"},
 	}
 	served := map[string]string{}
 	for _, args := range views {
@@ -137,6 +139,15 @@ func TestViewsThroughTheServerAndTheLog(t *testing.T) {
 	}
 	if c := served["config"]; !strings.Contains(c, "listen: 127.0.0.1:0") || !strings.Contains(c, "genesis: false") {
 		t.Fatalf("config of the running economy:\n%s", c)
+	}
+	var hist operator.MarketsHistory
+	decodeJSON(t, result{stdout: served["markets --history --json"]}, &hist)
+	if len(hist.Markets) != 4 || hist.Markets[1].Market != "cpu_seconds" || len(hist.Markets[1].Points) != 1 ||
+		hist.Markets[1].Points[0].Cycle != 1 || hist.Markets[1].Points[0].Leased == 0 {
+		t.Fatalf("markets --history: %+v", hist)
+	}
+	if !strings.Contains(served["markets --history"], "cpu_seconds\nCYCLE") {
+		t.Fatalf("markets --history:\n%s", served["markets --history"])
 	}
 
 	stop()

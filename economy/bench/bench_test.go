@@ -178,7 +178,7 @@ func checkStartup(t *testing.T, name string, f StartupFigures, rebuilt bool) {
 				name, c.Name, c.From, c.Delivered, f.From, f.Last-f.From)
 		}
 	}
-	if managers != 4 || len(f.Views) != 7 { // transfers, clearing, spawns, attention; and the read models
+	if managers != 4 || len(f.Views) != 8 { // transfers, clearing, spawns, attention; and the read models, the history among them
 		t.Fatalf("%s start-up: %d managers, %d read models: %+v %+v", name, managers, len(f.Views), f.Consumers, f.Views)
 	}
 	for _, v := range f.Views {

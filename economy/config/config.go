@@ -74,6 +74,9 @@ type Config struct {
 	Server Server `yaml:"server"`
 	// Data is where Agora keeps its files.
 	Data Data `yaml:"data"`
+	// History bounds the history read model (projections/series): the
+	// markets, the economy and each agent over time.
+	History History `yaml:"history"`
 }
 
 // Economy holds the amounts of the laws of the economy (SPEC.md 1.1, 1.5-1.7).
@@ -285,6 +288,24 @@ type Data struct {
 	Dir string `yaml:"dir"`
 }
 
+// History bounds the history read model: every point of the last
+// WindowCycles cycles is kept, older points are thinned by halving so that
+// a series never holds more than its maximum (docs/decisions.md, "History
+// is thinned by halving, past a window").
+type History struct {
+	// WindowCycles is how many recent clearing cycles keep every point.
+	// 1 to MaxHistoryWindowCycles; default 1000.
+	WindowCycles int `yaml:"window_cycles"`
+	// PointsMax is the most points one market's series, or the economy's,
+	// holds (the window included, which keeps at most half of it whole).
+	// MinHistoryPoints to MaxHistoryPoints; default 2000.
+	PointsMax int `yaml:"points_max"`
+	// AgentPointsMax is the same bound for each agent's balance series,
+	// smaller since there are many agents. MinHistoryPoints to
+	// MaxHistoryPoints; default 500.
+	AgentPointsMax int `yaml:"agent_points_max"`
+}
+
 // Default is the built-in configuration of SPEC.md 3.4; it validates.
 func Default() Config {
 	c := rawDefault()
@@ -337,6 +358,7 @@ func rawDefault() Config {
 		Runtime: Runtime{SnapshotEvery: 100, IdempotencyMemory: 256, IdleSeconds: 60},
 		Server:  Server{Listen: "127.0.0.1:8080"},
 		Data:    Data{Dir: "./data"},
+		History: History{WindowCycles: 1000, PointsMax: 2000, AgentPointsMax: 500},
 	}
 }
 

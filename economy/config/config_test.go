@@ -596,3 +596,32 @@ func TestNatsCredentialsAccepted(t *testing.T) {
 		t.Fatalf("credentials file: %v", err)
 	}
 }
+
+// The history read model's keys: defaults, a file that sets them, and
+// every value out of bounds refused with its key.
+func TestHistoryKeys(t *testing.T) {
+	if h := Default().History; h != (History{WindowCycles: 1000, PointsMax: 2000, AgentPointsMax: 500}) {
+		t.Fatalf("defaults %+v", h)
+	}
+	c, err := Parse([]byte("history:\n  window_cycles: 10\n  points_max: 40\n  agent_points_max: 8\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.History != (History{WindowCycles: 10, PointsMax: 40, AgentPointsMax: 8}) {
+		t.Fatalf("parsed %+v", c.History)
+	}
+	for doc, want := range map[string][]string{
+		"history:\n  window_cycles: 0":                  {"history.window_cycles:", "1..1000000"},
+		"history:\n  window_cycles: 1000001":            {"history.window_cycles:"},
+		"history:\n  points_max: 3":                     {"history.points_max:", "4..100000"},
+		"history:\n  points_max: 100001":                {"history.points_max:"},
+		"history:\n  agent_points_max: -1":              {"history.agent_points_max:"},
+		"history:\n  agent_points_max: 100001":          {"history.agent_points_max:"},
+		"history:\n  window_cycles: 1.5":                {"history.window_cycles:"},
+		"history:\n  window: 10":                        {"history.window:", "unknown key"},
+		"history:\n  points_max: 3\n  window_cycles: 0": {"history.points_max:", "history.window_cycles:"},
+	} {
+		_, err := Parse([]byte(doc))
+		mustContain(t, err, want...)
+	}
+}

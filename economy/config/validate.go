@@ -39,6 +39,19 @@ const (
 	MinOperatorTokenLength = 16
 )
 
+// Bounds of the history read model's keys (history.*). A series thins
+// half of its old points at a time, so it needs a few to thin; the upper
+// bounds keep one series, and the snapshot that holds them all, within
+// what a read model may cost.
+const (
+	// MaxHistoryWindowCycles bounds history.window_cycles.
+	MaxHistoryWindowCycles = 1_000_000
+	// MinHistoryPoints and MaxHistoryPoints bound history.points_max and
+	// history.agent_points_max.
+	MinHistoryPoints = 4
+	MaxHistoryPoints = 100_000
+)
+
 // Validate checks every rule of the configuration and reports all the
 // problems at once (errors.Join), each prefixed with its key path, e.g.
 // "allocation.low_mark: 0.9 must be below allocation.high_mark (0.8)".
@@ -61,6 +74,7 @@ func (c Config) Validate() error {
 	v.check("server.listen", checkListen(c.Server.Listen))
 	v.check("server.operator_token", checkToken(c.Server.OperatorToken))
 	v.check("data.dir", checkDataDir(c.Data.Dir))
+	c.validateHistory(v)
 	return errors.Join(v.errs...)
 }
 
@@ -404,4 +418,17 @@ func checkToken(t string) error {
 		return errors.New("must not contain spaces or control characters")
 	}
 	return nil
+}
+
+func (c Config) validateHistory(v *validator) {
+	h := c.History
+	if h.WindowCycles < 1 || h.WindowCycles > MaxHistoryWindowCycles {
+		v.errorf("history.window_cycles", "%d must be in 1..%d", h.WindowCycles, MaxHistoryWindowCycles)
+	}
+	if h.PointsMax < MinHistoryPoints || h.PointsMax > MaxHistoryPoints {
+		v.errorf("history.points_max", "%d must be in %d..%d", h.PointsMax, MinHistoryPoints, MaxHistoryPoints)
+	}
+	if h.AgentPointsMax < MinHistoryPoints || h.AgentPointsMax > MaxHistoryPoints {
+		v.errorf("history.agent_points_max", "%d must be in %d..%d", h.AgentPointsMax, MinHistoryPoints, MaxHistoryPoints)
+	}
 }
