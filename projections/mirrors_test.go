@@ -202,7 +202,8 @@ var weighted = func() []reflect.Type {
 			continue
 		case "hold_placed", "hold_posted", "hold_voided", "bid_listed", "cycle_cleared", "market_cleared", "execution_started":
 			out = append(out, typ, typ, typ, typ, typ, typ, typ, typ)
-		case "execution_released", "lease_released", "lease_renewed", "hold_increased", "execution_resumed":
+		case "execution_released", "lease_released", "lease_renewed", "hold_increased", "execution_resumed",
+			"message_delivered", "messages_read":
 			for range 20 {
 				out = append(out, typ)
 			}
