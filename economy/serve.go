@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/front/web"
 )
 
 // ErrStopped is Serve's answer when the economy was stopped (its context
@@ -91,10 +92,15 @@ func (e *Economy) Serve(ctx context.Context) (Serving, error) {
 	if err != nil {
 		return Serving{}, err
 	}
+	// The web dashboard, at / and /ui/, beside both APIs.
+	dash, err := e.dashboard(op, token, logger)
+	if err != nil {
+		return Serving{}, err
+	}
 	ln, err := net.Listen("tcp", cfg.Server.Listen)
 	if err != nil {
 		return Serving{}, fmt.Errorf("server.listen: %w", err)
 	}
-	e.serveHTTP("http server", ln, apis(svc.Handler(), op))
+	e.serveHTTP("http server", ln, web.Beside(dash, apis(svc.Handler(), op)))
 	return Serving{Addr: ln.Addr(), TokenPath: tokenPath}, nil
 }
