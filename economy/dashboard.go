@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/agora-econ/agora/actors/executor"
 	"github.com/agora-econ/agora/front/web"
 	"github.com/agora-econ/agora/projections"
 )
@@ -12,7 +13,7 @@ import (
 // dashboard builds the web dashboard (front/web) over the read models the
 // operator API reads, its rating form calling op, behind the operator
 // token. Its live streams end when the economy stops.
-func (e *Economy) dashboard(op http.Handler, token string, logger *slog.Logger) (http.Handler, error) {
+func (e *Economy) dashboard(op http.Handler, token string, workspaces *executor.Workspaces, logger *slog.Logger) (http.Handler, error) {
 	return web.New(web.Deps{
 		Operator:      op,
 		Directory:     e.directory,
@@ -22,8 +23,10 @@ func (e *Economy) dashboard(op http.Handler, token string, logger *slog.Logger) 
 		Bids:          e.bids,
 		AttentionView: e.attention.view,
 		Inbox:         e.inbox,
+		Series:        e.series.view,
 		Changes:       readModelChanges(e.freshness().runners),
-	}, web.Options{Token: token, Done: e.ctx.Done(), Logger: logger})
+	}, web.Options{Token: token, Done: e.ctx.Done(), Logger: logger,
+		Workspace: workspaces.Dir})
 }
 
 // readModelChanges is web.Changes over the read models' runners: the

@@ -93,7 +93,7 @@ func (e *Economy) Serve(ctx context.Context) (Serving, error) {
 		return Serving{}, err
 	}
 	// The web dashboard, at / and /ui/, beside both APIs.
-	dash, err := e.dashboard(op, token, logger)
+	dash, err := e.dashboard(op, token, x.workspaces, logger)
 	if err != nil {
 		return Serving{}, err
 	}

@@ -13,9 +13,11 @@ import (
 // the pages load (streams, fragments, JSON); actionsBehindLogin the
 // forms' POSTs.
 var (
-	pagesBehindLogin = []string{"/", "/ui/", "/ui/nothing-here"}
-	dataBehindLogin  = []string{"/ui/events", "/ui/fragments/overview"}
-	actionsBehind    = []string{"/ui/logout"}
+	pagesBehindLogin = []string{"/", "/ui/", "/ui/nothing-here", "/ui/charts", "/ui/agents", "/ui/agents?sort=balance",
+		"/ui/agents/alice", "/ui/tree", "/ui/bids", "/ui/transactions", "/ui/transactions?agent=alice", "/ui/attention"}
+	dataBehindLogin = []string{"/ui/events", "/ui/fragments/overview", "/ui/data/history/markets", "/ui/data/history/economy",
+		"/ui/data/agents/alice/history", "/ui/data/distribution"}
+	actionsBehind = []string{"/ui/logout", "/ui/attention/p-1/response", "/ui/attention/p-1/skip"}
 )
 
 // TestNothingReadableWithoutLogin: without a session every page sends the
@@ -32,12 +34,12 @@ func TestNothingReadableWithoutLogin(t *testing.T) {
 			if a.StatusCode != http.StatusSeeOther || !strings.HasPrefix(loc, web.Prefix+"login?next=") {
 				t.Errorf("GET %s without login: %d to %q, want 303 to the login form", p, a.StatusCode, loc)
 			}
-			if strings.Contains(a.body, "alice") || strings.Contains(a.body, "market-") {
+			if strings.Contains(a.body, "data-") || strings.Contains(a.body, "market-") || strings.Contains(a.body, "credits") {
 				t.Errorf("GET %s without login shows the economy:\n%s", p, a.body)
 			}
 		}
 		for _, p := range dataBehindLogin {
-			if a := b.get(p); a.StatusCode != http.StatusUnauthorized || strings.Contains(a.body, "alice") {
+			if a := b.get(p); a.StatusCode != http.StatusUnauthorized || strings.Contains(a.body, "data-") || strings.Contains(a.body, "{") {
 				t.Errorf("GET %s without login: %d %q, want 401 and nothing of the economy", p, a.StatusCode, a.body)
 			}
 		}

@@ -1,6 +1,10 @@
 package web
 
-import "time"
+import (
+	"time"
+
+	"github.com/agora-econ/agora/api/operator"
+)
 
 // Sessions. A login lasts SessionTTLDefault unless Options say otherwise;
 // SessionsMax bounds the sessions held at once (the oldest goes first), so
@@ -30,3 +34,32 @@ const (
 // FeedLengthDefault is how many recent money movements the overview's
 // feed shows.
 const FeedLengthDefault = 20
+
+// The agents' pages: AgentsPage agents a page of the table; an agent's
+// page shows its AgentMovesShown newest money movements, its first
+// AgentMessagesShown messages and the last OutputTailBytes of its output
+// log.
+const (
+	AgentsPage         = 100
+	AgentMovesShown    = 50
+	AgentMessagesShown = 50
+	OutputTailBytes    = 16 << 10
+)
+
+// The charts: the history read model is read HistoryPageLimit points a
+// page (the operator API's most), at most HistoryPagesMax pages a series
+// (the read model keeps fewer points than that: history.points_max);
+// the credits' histogram has DistributionBins bins.
+const (
+	HistoryPageLimit = operator.HistoryPointsMax
+	HistoryPagesMax  = 100
+	DistributionBins = 20
+)
+
+// The paged pages: BidsPage bids, TransactionsPage money movements a
+// page; the attention page shows the ResponsesShown latest responses.
+const (
+	BidsPage         = 50
+	TransactionsPage = 50
+	ResponsesShown   = 20
+)

@@ -42,6 +42,10 @@ var funcs = template.FuncMap{
 		}
 		return t.UTC().Format(time.RFC3339Nano)
 	},
+	// col is a column of the agents' table for its sort link.
+	"col": func(data any, col, label string) map[string]any {
+		return map[string]any{"Data": data, "Col": col, "Label": label}
+	},
 	"short": func(id string) string {
 		if len(id) > 20 {
 			return id[:20] + "…"

@@ -92,6 +92,7 @@ type Deps struct {
 	Bids          operator.Bids
 	AttentionView operator.AttentionView
 	Inbox         Inbox
+	Series        operator.Series
 	Changes       Changes
 }
 
@@ -103,7 +104,7 @@ func (d Deps) check() error {
 	}{
 		{"Operator", d.Operator}, {"Directory", d.Directory}, {"Markets", d.Markets}, {"Economy", d.Economy},
 		{"History", d.History}, {"Bids", d.Bids}, {"AttentionView", d.AttentionView}, {"Inbox", d.Inbox},
-		{"Changes", d.Changes},
+		{"Series", d.Series}, {"Changes", d.Changes},
 	} {
 		if isNil(dep.value) {
 			missing = append(missing, dep.name)
@@ -123,6 +124,9 @@ type Options struct {
 	// http.Server.Shutdown waits for handlers, and a stream never ends on
 	// its own. nil: streams end when their client goes.
 	Done <-chan struct{}
+	// Workspace is the directory of an agent's workspace, for the tail
+	// of its output on its page; nil: pages show no output.
+	Workspace func(agentID string) (string, error)
 	// SessionTTL is how long a login lasts (default SessionTTLDefault).
 	SessionTTL time.Duration
 	// Logger receives what the pages do not show; default slog.Default().
