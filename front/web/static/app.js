@@ -72,7 +72,6 @@
           util.push(p.utilization);
         });
         draw(el, {
-          title: m.market,
           series: [{}, series("price", "#2c6bd6", "credits"), series("utilization", "#23845a", "ratio")],
           scales: { ratio: { range: [0, 1] } },
           axes: [{}, { scale: "credits", label: "credits per unit" }, { scale: "ratio", side: 1, grid: { show: false } }]
@@ -105,11 +104,14 @@
         series: [{}, series("minted", "#2c6bd6"), series("burned", "#b3372f"), series("held by agents", "#23845a")]
       }, [xs, minted, burned, balance]);
     },
+    // distribution: a bar per bin, at the bin's middle, the x axis from
+    // 0 to the last bin's end.
     distribution: function (el, json) {
-      var xs = [], counts = [];
+      var xs = [], counts = [], end = 0;
       (json.bins || []).forEach(function (b) {
-        xs.push(micros(b.from_micros));
+        xs.push(micros(b.from_micros + b.to_micros) / 2);
         counts.push(b.agents);
+        end = micros(b.to_micros);
       });
       var gini = document.getElementById("gini");
       if (gini && json.gini_text) {
@@ -117,10 +119,10 @@
       }
       draw(el, {
         title: "Balances of the living agents",
-        scales: { x: { time: false } },
-        series: [{ label: "from (credits)" }, {
+        scales: { x: { time: false, range: function () { return [0, end]; } }, y: { range: function (u, min, max) { return [0, Math.max(1, max)]; } } },
+        series: [{ label: "balance (credits)" }, {
           label: "agents", stroke: "#2c6bd6", fill: "rgba(44,107,214,0.35)",
-          paths: uPlot.paths.bars({ size: [0.9, 60], align: 1 }), points: { show: false }
+          paths: uPlot.paths.bars({ size: [0.9, 80] }), points: { show: false }
         }],
         axes: [{ label: "balance (credits)" }, { label: "agents" }]
       }, [xs, counts]);
