@@ -8,9 +8,11 @@ import (
 	"strconv"
 
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections/directory"
 	"github.com/agora-econ/agora/projections/history"
 	"github.com/agora-econ/agora/projections/inbox"
+	"github.com/agora-econ/agora/projections/markets"
 )
 
 // agentRow is a line of the agents' table: the listing's summary
@@ -131,6 +133,76 @@ type agentData struct {
 	Output   string
 	// OutputErr says why there is no output to show, when there is none.
 	OutputErr string
+	// Executions are its executions the markets still list among their
+	// recent transactions (allocation.transaction_history_length each),
+	// newest first: what each won and used of every resource, and why its
+	// units were released.
+	Executions []marketExecution
+}
+
+// marketExecution is one execution as the markets' recent transactions
+// show it.
+type marketExecution struct {
+	ID, BidID, PayerID string
+	Cycle              uint64
+	Seq                uint64 // its newest transaction
+	PaidMicros         events.Micros
+	Resources          []executionResource
+}
+
+// executionResource is what an execution won and used of one resource.
+type executionResource struct {
+	Resource       string
+	Units, Used    events.Units
+	Measured       bool
+	Released       bool
+	ReleasedReason string
+}
+
+// executionsOf gathers agent id's executions from the markets' recent
+// transactions (of the executions it ran, whoever paid).
+func executionsOf(id string, st markets.MarketsState) []marketExecution {
+	byID := map[string]*marketExecution{}
+	for _, m := range st.Markets {
+		for _, t := range m.RecentTransactions {
+			runner := t.BeneficiaryID
+			if runner == "" {
+				runner = t.AgentID
+			}
+			if runner != id || t.ExecutionID == "" {
+				continue
+			}
+			x, ok := byID[t.ExecutionID]
+			if !ok {
+				x = &marketExecution{ID: t.ExecutionID}
+				byID[t.ExecutionID] = x
+			}
+			x.Seq = max(x.Seq, t.Seq)
+			i := slices.IndexFunc(x.Resources, func(r executionResource) bool { return r.Resource == m.Resource })
+			if i < 0 {
+				x.Resources = append(x.Resources, executionResource{Resource: m.Resource})
+				i = len(x.Resources) - 1
+			}
+			r := &x.Resources[i]
+			switch t.Kind {
+			case markets.KindAllocation:
+				x.BidID, x.PayerID, x.Cycle, x.PaidMicros = t.BidID, t.AgentID, t.Cycle, t.AmountMicros
+				r.Units = t.Units
+			case markets.KindRelease:
+				r.Released, r.ReleasedReason, r.Used, r.Measured = true, t.Reason, t.UsedUnits, t.Measured
+				if r.Units == 0 {
+					r.Units = t.Units
+				}
+			}
+		}
+	}
+	out := make([]marketExecution, 0, len(byID))
+	for _, x := range byID {
+		slices.SortFunc(x.Resources, func(a, b executionResource) int { return cmp.Compare(a.Resource, b.Resource) })
+		out = append(out, *x)
+	}
+	slices.SortFunc(out, func(a, b marketExecution) int { return cmp.Compare(b.Seq, a.Seq) })
+	return out
 }
 
 func (d *Dashboard) agent(w http.ResponseWriter, r *http.Request, s *session) {
@@ -140,7 +212,8 @@ func (d *Dashboard) agent(w http.ResponseWriter, r *http.Request, s *session) {
 		d.render(w, r, http.StatusNotFound, "notfound", s, "Not found", "agents", r.URL.Path)
 		return
 	}
-	data := agentData{Agent: operator.RecordOf(a), Parent: a.ParentID, Moves: d.deps.History.ForAgent(id, AgentMovesShown)}
+	data := agentData{Agent: operator.RecordOf(a), Parent: a.ParentID, Moves: d.deps.History.ForAgent(id, AgentMovesShown),
+		Executions: executionsOf(id, d.deps.Markets.State())}
 	if msgs, _, err := d.deps.Inbox.Page(id, AgentMessagesShown, ""); err == nil {
 		data.Messages = msgs
 	}

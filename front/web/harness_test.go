@@ -35,14 +35,14 @@ const testTimeout = 2 * time.Minute
 // random port, no genesis and no clearing schedule to speak of (cycles are
 // run by the test), so that nothing moves unless the test moves it.
 type server struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	eco   *economy.Economy
 	base  string
 	token string
 }
 
-func serve(t *testing.T) *server {
+func serve(t testing.TB) *server {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("runs an economy")
@@ -202,7 +202,7 @@ func (b *browser) post(path string, form url.Values, header http.Header) answer 
 }
 
 // csrf is the CSRF token in a page's forms.
-func csrf(t *testing.T, page string) string {
+func csrf(t testing.TB, page string) string {
 	t.Helper()
 	m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(page)
 	if m == nil {

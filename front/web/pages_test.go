@@ -21,7 +21,7 @@ var everyPage = map[string][]string{
 	"/ui/charts":                         {`id="chart-market-cpu_seconds"`, `id="gini"`, `id="chart-population"`},
 	"/ui/agents":                         {`data-id="alice"`, `data-id="bob"`, `data-id="kid"`},
 	"/ui/agents?sort=balance&order=desc": {`class="sort-balance sorted desc"`},
-	"/ui/agents/alice":                   {`id="agent"`, `id="last-execution"`, `class="cause"`, `id="moves"`},
+	"/ui/agents/alice":                   {`id="agent"`, `id="last-execution"`, `class="cause"`, `id="moves"`, `class="execution"`},
 	"/ui/agents/kid":                     {`id="lineage"`, `href="/ui/agents/alice"`},
 	"/ui/tree":                           {`id="tree"`, `data-id="kid"`},
 	"/ui/bids":                           {`id="bids"`, `class="bid"`},
