@@ -197,6 +197,11 @@ type loginData struct {
 
 func (d *Dashboard) loginForm(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
+	if _, ok := d.session(r); ok {
+		// Logged in already: on to where the form would lead.
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
 	d.render(w, r, http.StatusOK, "login", nil, "Log in", "login", loginData{Next: safeNext(r.URL.Query().Get("next"))})
 }
 
@@ -240,7 +245,7 @@ func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, s *session) {
 func safeNext(next string) string {
 	u, err := url.Parse(next)
 	if err != nil || next == "" || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/") ||
-		strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || !Path(u.Path) {
+		strings.HasPrefix(next, "//") || strings.Contains(next, "\\") || !Path(u.Path) || strings.HasPrefix(u.Path, Prefix+"log") {
 		return "/"
 	}
 	return u.RequestURI()

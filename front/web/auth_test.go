@@ -98,8 +98,12 @@ func TestLoginRefusesAWrongToken(t *testing.T) {
 	if a := b.get("/"); a.StatusCode != http.StatusOK || !strings.Contains(a.body, `id="overview"`) {
 		t.Fatalf("GET / logged in: %d\n%s", a.StatusCode, a.body)
 	}
-	// A login never sends the browser to another site.
-	for _, next := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "/admin/agents"} {
+	// The login form, logged in, leads on.
+	if a := b.get("/ui/login?next=/ui/tree"); a.StatusCode != http.StatusSeeOther || a.Header.Get("Location") != "/ui/tree" {
+		t.Errorf("GET /ui/login logged in: %d to %q, want 303 to /ui/tree", a.StatusCode, a.Header.Get("Location"))
+	}
+	// A login never sends the browser to another site, nor back to itself.
+	for _, next := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "/admin/agents", "/ui/login", "/ui/logout"} {
 		a := s.browser().post(web.Prefix+"login", url.Values{"token": {s.token}, "next": {next}}, nil)
 		if a.Header.Get("Location") != "/" {
 			t.Errorf("login with next %q goes to %q, want /", next, a.Header.Get("Location"))

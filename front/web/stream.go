@@ -43,8 +43,13 @@ func (d *Dashboard) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 	for {
 		o := d.overviewNow()
 		last = o.Seq
-		if err := d.send(w, o); err != nil {
-			d.opts.Logger.Warn("dashboard: stream ended", "err", err)
+		update, err := d.update(o)
+		if err != nil {
+			d.opts.Logger.Error("dashboard: stream ended: a fragment failed", "err", err)
+			return
+		}
+		// A write fails when the client has gone: the stream ends, quietly.
+		if _, err := io.WriteString(w, update); err != nil {
 			return
 		}
 		if err := rc.Flush(); err != nil {
@@ -80,18 +85,17 @@ func (d *Dashboard) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 }
 
-// send writes the overview's parts as one event each.
-func (d *Dashboard) send(w io.Writer, o overviewData) error {
+// update is the overview's parts as one event each.
+func (d *Dashboard) update(o overviewData) (string, error) {
 	var b strings.Builder
 	for _, name := range []string{"markets", "totals", "feed"} {
 		html, err := d.fragment(name, o)
 		if err != nil {
-			return err
+			return "", err
 		}
 		writeEvent(&b, name, o.Seq, html)
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.String(), nil
 }
 
 // writeEvent writes one server-sent event: its name, its id, and its data
