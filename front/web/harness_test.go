@@ -40,6 +40,9 @@ type server struct {
 	eco   *economy.Economy
 	base  string
 	token string
+	// stop stops the economy and its node (once; the cleanup does it
+	// otherwise).
+	stop func()
 }
 
 func serve(t testing.TB) *server {
@@ -64,12 +67,13 @@ func serve(t testing.TB) *server {
 		t.Fatal(err)
 	}
 	var once sync.Once
-	t.Cleanup(func() {
+	stop := func() {
 		once.Do(func() {
 			eco.Stop()
 			n.Close()
 		})
-	})
+	}
+	t.Cleanup(stop)
 	eco.Start()
 	serving, err := eco.Serve(ctx)
 	if err != nil {
@@ -79,7 +83,7 @@ func serve(t testing.TB) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &server{t: t, ctx: ctx, eco: eco, base: "http://" + serving.Addr.String(), token: strings.TrimSpace(string(token))}
+	return &server{t: t, ctx: ctx, eco: eco, base: "http://" + serving.Addr.String(), token: strings.TrimSpace(string(token)), stop: stop}
 }
 
 // populate gives the economy two agents, their bids, one clearing cycle

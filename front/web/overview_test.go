@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"context"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -158,4 +159,27 @@ func (e sseReader) until(t *testing.T, ok func(map[string]string) bool) map[stri
 		e.latest[n] = d
 	}
 	return e.latest
+}
+
+// TestStreamEndsWhenTheEconomyStops: a stop ends the open streams (the
+// HTTP server's shutdown waits for handlers, and a stream never ends on
+// its own).
+func TestStreamEndsWhenTheEconomyStops(t *testing.T) {
+	s := serve(t)
+	b := s.loggedIn()
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.base+"/ui/events", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&http.Client{Jar: b.http.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	r := sseReader{r: bufio.NewReader(res.Body), latest: map[string]string{}}
+	r.until(t, func(l map[string]string) bool { return l["feed"] != "" })
+	s.stop()
+	if _, err := io.Copy(io.Discard, res.Body); err != nil {
+		t.Fatalf("the stream broke instead of ending: %v", err)
+	}
 }
