@@ -29,6 +29,9 @@ type attentionData struct {
 	// Key is the Idempotency-Key of the form shown: the same form sent
 	// twice (a double click, a resend) is answered once.
 	Key string
+	// CSRF is the session's token, for the forms (the page's fragments
+	// are rendered without the layout).
+	CSRF string
 }
 
 // ratingForm is the rating form's fields as sent.
@@ -38,6 +41,7 @@ type ratingForm struct {
 
 func (d *Dashboard) attentionPage(w http.ResponseWriter, r *http.Request, s *session) {
 	data := d.attentionNow()
+	data.CSRF = s.csrf
 	if id := r.URL.Query().Get("answered"); id != "" {
 		if resp, ok := d.deps.AttentionView.Response(id); ok {
 			data.Answered = &resp
@@ -114,7 +118,7 @@ func (d *Dashboard) answer(w http.ResponseWriter, r *http.Request, s *session, f
 // refused shows the attention page again with why the form was refused.
 func (d *Dashboard) refused(w http.ResponseWriter, r *http.Request, s *session, form ratingForm, status int, why string) {
 	data := d.attentionNow()
-	data.Error, data.Form = why, form
+	data.Error, data.Form, data.CSRF = why, form, s.csrf
 	d.render(w, r, status, "attention", s, "Attention", "attention", data)
 }
 

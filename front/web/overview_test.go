@@ -183,3 +183,48 @@ func TestStreamEndsWhenTheEconomyStops(t *testing.T) {
 		t.Fatalf("the stream broke instead of ending: %v", err)
 	}
 }
+
+// TestAttentionStreamShowsNewPrompts: the attention page's stream sends
+// the active prompt with its rating form when a prompt becomes active,
+// the waiting ones as they queue, and never the active prompt again while
+// it stays the one the page shows (a rating being typed is kept).
+func TestAttentionStreamShowsNewPrompts(t *testing.T) {
+	s := serve(t)
+	b := s.loggedIn()
+	if a := b.get("/ui/events?view=nonsense"); a.StatusCode != http.StatusBadRequest {
+		t.Fatalf("GET /ui/events?view=nonsense: %d, want 400", a.StatusCode)
+	}
+	token := csrf(t, b.get("/ui/attention").body)
+	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, s.base+"/ui/events?view=attention&active=", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := (&http.Client{Jar: b.http.Jar}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	r := sseReader{r: bufio.NewReader(res.Body), latest: map[string]string{}}
+	r.until(t, func(l map[string]string) bool { return l["attention-summary"] != "" })
+	if _, sent := r.latest["attention-active"]; sent {
+		t.Fatalf("the stream sent the active prompt the page shows (none): %s", r.latest["attention-active"])
+	}
+
+	id := s.withPrompt()
+	active := r.until(t, func(l map[string]string) bool { return strings.Contains(l["attention-active"], id) })["attention-active"]
+	if !strings.Contains(active, `id="rating"`) || !strings.Contains(active, `value="`+token+`"`) {
+		t.Fatalf("the active prompt came without its form and the session's CSRF token:\n%s", active)
+	}
+	delete(r.latest, "attention-active")
+
+	if _, _, _, err := s.eco.Attention().Place(s.ctx, "poet", "second", "And another thing.", events.Credits(60)); err != nil {
+		t.Fatal(err)
+	}
+	r.until(t, func(l map[string]string) bool {
+		v, _ := byID(l["attention-summary"], "attention-waiting")
+		return v == "1" && strings.Contains(l["attention-queue"], `class="queued"`)
+	})
+	if a, sent := r.latest["attention-active"]; sent {
+		t.Fatalf("the stream sent the active prompt again while it stayed: %s", a)
+	}
+}

@@ -10,14 +10,32 @@ import (
 	"time"
 )
 
-// stream is the overview's live stream (server-sent events): each time
-// the read models apply records it sends the overview's parts again as
-// events named after their fragment (markets, totals, feed), which the
-// page's htmx SSE extension swaps in. Records in a burst make one update
-// at most every StreamIntervalMin. The read models are fed by the one
-// follow of the log, so an event reaches the page within that interval
-// of being applied, and the stream reads nothing of the log itself.
-func (d *Dashboard) stream(w http.ResponseWriter, r *http.Request, _ *session) {
+// stream is a page's live stream (server-sent events): each time the
+// read models apply records it sends the page's live parts again as
+// events named after their fragment (fragments.html), which the page's
+// htmx SSE extension swaps in. ?view= names the page: overview (the
+// default: markets, totals, feed) or attention (attention-summary,
+// attention-queue, attention-responses, and attention-active when the
+// active prompt is another than ?active=, so that a rating being typed is
+// never replaced). Records in a burst make one update at most every
+// StreamIntervalMin. The read models are fed by the one follow of the
+// log, so an event reaches the page within that interval of being
+// applied, and the stream reads nothing of the log itself.
+func (d *Dashboard) stream(w http.ResponseWriter, r *http.Request, s *session) {
+	var render func() (uint64, string, error)
+	switch q := r.URL.Query(); q.Get("view") {
+	case "", "overview":
+		render = func() (uint64, string, error) {
+			o := d.overviewNow()
+			u, err := d.update(o)
+			return o.Seq, u, err
+		}
+	case "attention":
+		render = d.attentionUpdates(s, q.Get("active"))
+	default:
+		http.Error(w, "view: overview or attention", http.StatusBadRequest)
+		return
+	}
 	rc := http.NewResponseController(w)
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
@@ -39,11 +57,8 @@ func (d *Dashboard) stream(w http.ResponseWriter, r *http.Request, _ *session) {
 	}
 	// The page was read before the stream opened: the first update, at
 	// once, covers what moved in between.
-	last := uint64(0)
 	for {
-		o := d.overviewNow()
-		last = o.Seq
-		update, err := d.update(o)
+		last, update, err := render()
 		if err != nil {
 			d.opts.Logger.Error("dashboard: stream ended: a fragment failed", "err", err)
 			return
@@ -108,6 +123,33 @@ func writeEvent(b *strings.Builder, name string, id uint64, data string) {
 		b.WriteByte('\n')
 	}
 	b.WriteByte('\n')
+}
+
+// attentionUpdates renders the attention page's live parts; active is
+// the prompt the page shows (its form), "" for none.
+func (d *Dashboard) attentionUpdates(s *session, active string) func() (uint64, string, error) {
+	return func() (uint64, string, error) {
+		seq := d.deps.Changes.LastSeq()
+		a := d.attentionNow()
+		a.CSRF = s.csrf
+		var b strings.Builder
+		names := []string{"attention-summary", "attention-queue", "attention-responses"}
+		now := ""
+		if a.Queue.Active != nil {
+			now = a.Queue.Active.PromptID
+		}
+		if now != active {
+			names, active = append(names, "attention-active"), now
+		}
+		for _, name := range names {
+			html, err := d.fragment(name, a)
+			if err != nil {
+				return 0, "", err
+			}
+			writeEvent(&b, name, seq, html)
+		}
+		return seq, b.String(), nil
+	}
 }
 
 // sleep waits for d, or less if ctx ends first (false).
