@@ -137,6 +137,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: running; events on %s (watch with: nats sub 'events.>' -s %s); APIs on http://%s; stop with Ctrl-C\n",
 		n.URL(), n.URL(), srv.Addr)
 	fmt.Fprintf(cmd.OutOrStdout(), "agora: the operator token is in %s\n", tokenPath)
+	fmt.Fprintf(cmd.OutOrStdout(), "agora: the dashboard is at %s/ (log in with the operator token)\n", apiURL)
 	if human {
 		return runHuman(ctx, cfg, apiURL, srv.TokenPath, eco.Failed(), logger)
 	}
