@@ -54,6 +54,9 @@ func TestNothingReadableWithoutLogin(t *testing.T) {
 	if a := b.get(web.Prefix + "login"); a.StatusCode != http.StatusOK || !strings.Contains(a.body, `id="login"`) {
 		t.Errorf("GET /ui/login: %d\n%s", a.StatusCode, a.body)
 	}
+	if a := b.get(web.Prefix + "static/"); a.StatusCode != http.StatusNotFound {
+		t.Errorf("GET static/: %d, want 404 (no listing)", a.StatusCode)
+	}
 	for _, f := range []string{"htmx.min.js", "sse.js", "uPlot.iife.min.js", "uPlot.min.css", "app.css", "app.js"} {
 		if a := b.get(web.Prefix + "static/" + f); a.StatusCode != http.StatusOK || len(a.body) == 0 {
 			t.Errorf("GET static/%s: %d, %d bytes", f, a.StatusCode, len(a.body))

@@ -224,9 +224,13 @@ func (d *Dashboard) routes() {
 }
 
 // cached lets the browser keep the static files for an hour: they change
-// only with the binary.
+// only with the binary. It lists no directory.
 func (d *Dashboard) cached(h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if strings.HasSuffix(r.URL.Path, "/") {
+			http.NotFound(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "public, max-age=3600")
 		h.ServeHTTP(w, r)
 	})
