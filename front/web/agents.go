@@ -130,7 +130,9 @@ type agentData struct {
 	Parent   string
 	Moves    []history.Transaction
 	Messages []inbox.Message
-	Output   string
+	// MoreMessages is the link to the next page of its messages, if any.
+	MoreMessages string
+	Output       string
 	// OutputErr says why there is no output to show, when there is none.
 	OutputErr string
 	// Executions are its executions the markets still list among their
@@ -214,8 +216,13 @@ func (d *Dashboard) agent(w http.ResponseWriter, r *http.Request, s *session) {
 	}
 	data := agentData{Agent: operator.RecordOf(a), Parent: a.ParentID, Moves: d.deps.History.ForAgent(id, AgentMovesShown),
 		Executions: executionsOf(id, d.deps.Markets.State())}
-	if msgs, _, err := d.deps.Inbox.Page(id, AgentMessagesShown, ""); err == nil {
+	// ?messages= is the cursor of a page of its messages after the first
+	// (unread first, then read, newest first: inbox.View.Page).
+	if msgs, next, err := d.deps.Inbox.Page(id, AgentMessagesShown, r.URL.Query().Get("messages")); err == nil {
 		data.Messages = msgs
+		if next != "" {
+			data.MoreMessages = Prefix + "agents/" + url.PathEscape(id) + "?messages=" + url.QueryEscape(next) + "#messages"
+		}
 	}
 	if d.opts.Workspace != nil {
 		var out []byte

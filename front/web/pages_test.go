@@ -2,16 +2,19 @@ package web_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/api/system"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/front/web"
 )
 
 // everyPage is every page of the dashboard with what each must show of
@@ -22,11 +25,12 @@ var everyPage = map[string][]string{
 	"/ui/agents":                         {`data-id="alice"`, `data-id="bob"`, `data-id="kid"`},
 	"/ui/agents?sort=balance&order=desc": {`class="sort-balance sorted desc"`},
 	"/ui/agents/alice":                   {`id="agent"`, `id="last-execution"`, `class="cause"`, `id="moves"`, `class="execution"`},
-	"/ui/agents/kid":                     {`id="lineage"`, `href="/ui/agents/alice"`},
+	"/ui/agents/kid":                     {`id="lineage"`, `href="/ui/agents/alice"`, `class="message"`, `message 0`, `id="messages-next"`},
 	"/ui/tree":                           {`id="tree"`, `data-id="kid"`},
 	"/ui/bids":                           {`id="bids"`, `class="bid"`},
 	"/ui/bids?resource=memory_mb":        {`id="bids-total"`},
-	"/ui/transactions":                   {`class="transaction kind-grant"`},
+	"/ui/transactions":                   {`class="transaction kind-message_cost"`, `id="page-next"`},
+	"/ui/transactions?page=2":            {`class="transaction kind-`, `id="page-prev"`},
 	"/ui/transactions?agent=bob":         {`class="transaction kind-grant"`},
 	"/ui/attention":                      {`id="active-prompt"`, `id="rating"`},
 }
@@ -61,6 +65,35 @@ func (s *server) withPrompt() string {
 	return id
 }
 
+// withMessages has poet (withPrompt) send kid (withFamily) more messages
+// than an agent's page shows at once, and waits for their delivery.
+func (s *server) withMessages() {
+	s.t.Helper()
+	n := web.AgentMessagesShown + 1
+	for i := range n {
+		if _, err := s.eco.Accounts().SendMessage(s.ctx, "poet", "", agent.SendMessage{MessageID: fmt.Sprintf("m-%d", i), To: "kid",
+			Content: fmt.Sprintf("message %d", i), CostMicros: events.Credits(1), InboxLimit: 1000}); err != nil {
+			s.t.Fatal(err)
+		}
+	}
+	for {
+		if err := s.ctx.Err(); err != nil {
+			s.t.Fatalf("the messages were not delivered: %v", err)
+		}
+		if err := s.eco.Sync(s.ctx); err != nil {
+			s.t.Fatal(err)
+		}
+		all, _, err := s.eco.Inbox().Page("kid", n+1, "")
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		if len(all) == n {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // TestEveryPageRenders: every page renders (200, no template error) for
 // an empty economy and shows what it must of a populated one; every JSON
 // the pages load is JSON.
@@ -78,6 +111,7 @@ func TestEveryPageRenders(t *testing.T) {
 	s.populate()
 	s.withFamily()
 	s.withPrompt()
+	s.withMessages()
 	for p, want := range everyPage {
 		a := b.get(p)
 		if a.StatusCode != http.StatusOK {
