@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/api/operator"
 	"github.com/agora-econ/agora/api/system"
 	"github.com/agora-econ/agora/events"
@@ -103,20 +104,29 @@ func TestStreamSendsWhatMoves(t *testing.T) {
 	if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/event-stream" {
 		t.Fatalf("GET /ui/events: %d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	events := sseReader{r: bufio.NewReader(res.Body), latest: map[string]string{}}
-	first := events.until(t, func(l map[string]string) bool { return l["totals"] != "" })
+	stream := sseReader{r: bufio.NewReader(res.Body), latest: map[string]string{}}
+	first := stream.until(t, func(l map[string]string) bool { return l["totals"] != "" })
 	if got, _ := byID(first["totals"], "credits-minted"); got != "150" {
 		t.Fatalf("the first update says %q minted, want 150:\n%s", got, first["totals"])
 	}
 
 	s.operator(http.MethodPost, "/admin/agents/alice/fund", map[string]any{"amount": 5, "reason": "seen-in-the-stream"}, nil)
-	events.until(t, func(l map[string]string) bool {
+	stream.until(t, func(l map[string]string) bool {
 		v, _ := byID(l["totals"], "credits-minted")
 		return v == "155" && strings.Contains(l["feed"], "seen-in-the-stream")
 	})
 
 	s.bid("bob", 1, 9)
-	events.until(t, func(l map[string]string) bool { v, _ := byID(l["markets"], "market-cpu_seconds-bids"); return v == "2" })
+	stream.until(t, func(l map[string]string) bool { v, _ := byID(l["markets"], "market-cpu_seconds-bids"); return v == "2" })
+
+	// A transfer: sent, then received (the transfer manager's reaction).
+	if _, err := s.eco.Accounts().Transfer(s.ctx, "alice", "", agent.Transfer{TransferID: "t-stream", To: "bob",
+		AmountMicros: events.Credits(3), Memo: "seen-as-a-transfer"}); err != nil {
+		t.Fatal(err)
+	}
+	stream.until(t, func(l map[string]string) bool {
+		return strings.Contains(l["feed"], "kind-transfer_out") && strings.Contains(l["feed"], "kind-transfer_in")
+	})
 }
 
 // sseReader reads server-sent events, keeping the latest data of each
