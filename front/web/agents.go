@@ -57,9 +57,12 @@ var agentColumns = map[string]func(a, b agentRow) int{
 type agentsData struct {
 	Rows        []agentRow
 	Sort, Order string
+	// Status keeps the alive or the dead agents ("": all).
+	Status      string
 	Page, Pages int
-	Total       int
-	Alive       int
+	// Total and Alive are every agent's counts; Shown those the status
+	// keeps.
+	Total, Alive, Shown int
 	// Links are the columns' sort links; Prev and Next the pages'.
 	Links      map[string]string
 	Prev, Next string
@@ -79,6 +82,12 @@ func (d *Dashboard) agents(w http.ResponseWriter, r *http.Request, s *session) {
 		order = "asc"
 	}
 	rows := d.allAgents()
+	status := q.Get("status")
+	if status == string(directory.StatusAlive) || status == string(directory.StatusDead) {
+		rows = slices.DeleteFunc(rows, func(a agentRow) bool { return string(a.Status) != status })
+	} else {
+		status = ""
+	}
 	slices.SortStableFunc(rows, func(a, b agentRow) int {
 		c := by(a, b)
 		if order == "desc" {
@@ -86,17 +95,16 @@ func (d *Dashboard) agents(w http.ResponseWriter, r *http.Request, s *session) {
 		}
 		return cmp.Or(c, cmp.Compare(a.ID, b.ID))
 	})
-	data := agentsData{Sort: sortBy, Order: order, Total: len(rows), Links: map[string]string{}}
-	for _, row := range rows {
-		if row.Status == directory.StatusAlive {
-			data.Alive++
-		}
-	}
+	data := agentsData{Sort: sortBy, Order: order, Status: status, Total: d.deps.Directory.Count(),
+		Alive: d.deps.Directory.Totals().Alive, Shown: len(rows), Links: map[string]string{}}
 	data.Pages = max(1, (len(rows)+AgentsPage-1)/AgentsPage)
 	data.Page = min(max(1, atoi(q.Get("page"))), data.Pages)
 	data.Rows = rows[(data.Page-1)*AgentsPage : min(len(rows), data.Page*AgentsPage)]
 	link := func(sortBy, order string, page int) string {
 		v := url.Values{"sort": {sortBy}, "order": {order}}
+		if status != "" {
+			v.Set("status", status)
+		}
 		if page > 1 {
 			v.Set("page", strconv.Itoa(page))
 		}

@@ -164,6 +164,12 @@ func TestAgentsTableSorts(t *testing.T) {
 	s := serve(t)
 	s.populate()
 	s.withFamily()
+	if _, err := s.eco.Accounts().Do(s.ctx, "kid", "", agent.Die{Reason: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.eco.Sync(s.ctx); err != nil {
+		t.Fatal(err)
+	}
 	b := s.loggedIn()
 	order := func(query string) []string {
 		t.Helper()
@@ -180,6 +186,8 @@ func TestAgentsTableSorts(t *testing.T) {
 		"sort=children&order=desc":  "alice bob kid",
 		"sort=executions&order=asc": "kid alice bob",
 		"sort=nonsense":             "alice bob kid",
+		"status=alive&sort=balance": "bob alice",
+		"status=dead":               "kid",
 	} {
 		if got := strings.Join(order(query), " "); got != want {
 			t.Errorf("?%s: %s, want %s", query, got, want)
