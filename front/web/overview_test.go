@@ -36,14 +36,17 @@ func TestOverviewShowsWhatTheOperatorAPIAnswers(t *testing.T) {
 			t.Fatalf("%s: GET / %d\n%s", when, a.StatusCode, a.body)
 		}
 		want := map[string]string{
-			"cycle":             strconv.FormatUint(mkts.Cycle, 10),
-			"agents-alive":      strconv.Itoa(status.AgentsAlive),
-			"agents-total":      strconv.Itoa(status.Agents),
-			"credits-minted":    status.MintedMicros.String(),
-			"credits-burned":    status.BurnedMicros.String(),
-			"credits-in-flight": status.InFlightMicros.String(),
-			"credits-balance":   status.BalanceMicros.String(),
-			"events":            strconv.FormatUint(status.Events, 10),
+			"cycle":              strconv.FormatUint(mkts.Cycle, 10),
+			"agents-alive":       strconv.Itoa(status.AgentsAlive),
+			"agents-total":       strconv.Itoa(status.Agents),
+			"credits-minted":     status.MintedMicros.String(),
+			"credits-burned":     status.BurnedMicros.String(),
+			"credits-in-flight":  status.InFlightMicros.String(),
+			"credits-balance":    status.BalanceMicros.String(),
+			"events":             strconv.FormatUint(status.Events, 10),
+			"open-bids":          strconv.Itoa(status.OpenBids),
+			"executions-running": strconv.Itoa(status.ExecutionsRunning),
+			"executions-started": strconv.FormatInt(status.ExecutionsStarted, 10),
 		}
 		for _, m := range mkts.Markets {
 			p := "market-" + m.Resource + "-"
