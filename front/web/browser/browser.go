@@ -112,13 +112,25 @@ func (b *Browser) PrivateTab(v Viewport) (ctx context.Context, cancel context.Ca
 	return b.tab(v, chromedp.WithNewBrowserContext())
 }
 
+// TabBeside opens another tab of viewport v in the browser context of tab
+// (a context from Tab, PrivateTab or TabBeside): it shares that tab's
+// cookies. It lives until cancel, or until the tab that opened the
+// browser context closes.
+func (b *Browser) TabBeside(tab context.Context, v Viewport) (ctx context.Context, cancel context.CancelFunc, err error) {
+	return b.open(tab, v)
+}
+
 func (b *Browser) tab(v Viewport, opts ...chromedp.ContextOption) (context.Context, context.CancelFunc, error) {
+	return b.open(b.root, v, opts...)
+}
+
+func (b *Browser) open(parent context.Context, v Viewport, opts ...chromedp.ContextOption) (context.Context, context.CancelFunc, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return nil, nil, ErrClosed
 	}
-	ctx, cancel := chromedp.NewContext(b.root, opts...)
+	ctx, cancel := chromedp.NewContext(parent, opts...)
 	// As in Launch: the tab is created by an action without a deadline.
 	if err := chromedp.Do(ctx, emulate(v)); err != nil {
 		cancel()

@@ -87,23 +87,25 @@ func TestViewports(t *testing.T) {
 }
 
 // TestPrivateTabHasItsOwnCookies: a cookie set in a tab is sent by the
-// browser's other tabs, and not by a private tab.
+// browser's other tabs and not by a private tab; a tab beside the private
+// tab shares the private tab's cookies.
 func TestPrivateTabHasItsOwnCookies(t *testing.T) {
 	b := needBrowser(t)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/set" {
-			http.SetCookie(w, &http.Cookie{Name: "session", Value: "s1", Path: "/", HttpOnly: true})
-			fmt.Fprint(w, `<!doctype html><p id="c">set</p>`)
-			return
+		if v := r.URL.Query().Get("set"); v != "" {
+			http.SetCookie(w, &http.Cookie{Name: "session", Value: v, Path: "/", HttpOnly: true})
 		}
-		c, err := r.Cookie("session")
-		fmt.Fprintf(w, `<!doctype html><p id="c">%v</p>`, err == nil && c.Value == "s1")
+		value := "none"
+		if c, err := r.Cookie("session"); err == nil {
+			value = c.Value
+		}
+		fmt.Fprintf(w, `<!doctype html><p id="c">%s</p>`, value)
 	}))
 	defer srv.Close()
-	cookie := func(tab context.Context, path string) string {
+	cookie := func(tab context.Context, query string) string {
 		t.Helper()
 		ctx := bounded(t, tab)
-		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+path)); err != nil {
+		if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"+query)); err != nil {
 			t.Fatal(err)
 		}
 		text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("c")))
@@ -112,32 +114,32 @@ func TestPrivateTabHasItsOwnCookies(t *testing.T) {
 		}
 		return strings.TrimSpace(text)
 	}
-	first, cancel1, err := b.Tab(browser.Desktop)
-	if err != nil {
-		t.Fatal(err)
+	open := func(tab context.Context, cancel context.CancelFunc, err error) context.Context {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(cancel)
+		return tab
 	}
-	defer cancel1()
-	if got := cookie(first, "/set"); got != "set" {
-		t.Fatalf("the page that sets the cookie: %s", got)
+	first := open(b.Tab(browser.Desktop))
+	cookie(first, "?set=a")
+	if got := cookie(first, ""); got != "a" {
+		t.Errorf("the tab that got the cookie sends %s, want a", got)
 	}
-	if got := cookie(first, "/"); got != "true" {
-		t.Errorf("the tab that got the cookie sends it: %s, want true", got)
+	if got := cookie(open(b.Tab(browser.Desktop)), ""); got != "a" {
+		t.Errorf("another tab sends %s, want a", got)
 	}
-	second, cancel2, err := b.Tab(browser.Desktop)
-	if err != nil {
-		t.Fatal(err)
+	private := open(b.PrivateTab(browser.Desktop))
+	if got := cookie(private, ""); got != "none" {
+		t.Errorf("a private tab sends %s, want none", got)
 	}
-	defer cancel2()
-	if got := cookie(second, "/"); got != "true" {
-		t.Errorf("another tab sends the cookie: %s, want true", got)
+	cookie(private, "?set=b")
+	if got := cookie(open(b.TabBeside(private, browser.Phone)), ""); got != "b" {
+		t.Errorf("a tab beside the private one sends %s, want b", got)
 	}
-	private, cancel3, err := b.PrivateTab(browser.Desktop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer cancel3()
-	if got := cookie(private, "/"); got != "false" {
-		t.Errorf("a private tab sends the cookie: %s, want false", got)
+	if got := cookie(first, ""); got != "a" {
+		t.Errorf("after the private tab got its cookie, the first tab sends %s, want a", got)
 	}
 }
 
@@ -174,5 +176,38 @@ func TestClosedBrowserOpensNoTab(t *testing.T) {
 	b.Close()
 	if _, _, err := b.Tab(browser.Desktop); !errors.Is(err, browser.ErrClosed) {
 		t.Fatalf("a tab of a closed browser: %v, want ErrClosed", err)
+	}
+}
+
+// TestSetCookie: a cookie set through the browser is sent by the tab's
+// next request to that site.
+func TestSetCookie(t *testing.T) {
+	b := needBrowser(t)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		value := "none"
+		if c, err := r.Cookie("session"); err == nil {
+			value = c.Value
+		}
+		fmt.Fprintf(w, `<!doctype html><p id="c">%s</p>`, value)
+	}))
+	defer srv.Close()
+	tab, cancel, err := b.PrivateTab(browser.Desktop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cancel()
+	ctx := bounded(t, tab)
+	if err := browser.SetCookie(ctx, srv.URL, &http.Cookie{Name: "session", Value: "given", Path: "/", HttpOnly: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL)); err != nil {
+		t.Fatal(err)
+	}
+	text, err := chromedp.Run(ctx, chromedp.Text(chromedp.ID("c")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if text != "given" {
+		t.Fatalf("the page got the cookie %q, want given", text)
 	}
 }

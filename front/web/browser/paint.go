@@ -3,8 +3,10 @@ package browser
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/chromedp"
 )
 
@@ -50,4 +52,19 @@ func FirstPaint(ctx context.Context, url string) (Paint, error) {
 // millis converts the performance timeline's milliseconds.
 func millis(ms float64) time.Duration {
 	return time.Duration(ms * float64(time.Millisecond))
+}
+
+// SetCookie gives tab's browser context the cookie c for the site of url,
+// as if that site had set it: a page the tab loads from there sends it.
+// The dashboard's benchmark logs in over HTTP and hands the session to
+// the browser this way, so that its figures do not hang on the login
+// form's markup.
+func SetCookie(tab context.Context, url string, c *http.Cookie) error {
+	_, err := chromedp.Call(tab, network.SetCookie, network.SetCookieParams{
+		Name: c.Name, Value: c.Value, URL: url, Path: c.Path, HTTPOnly: &c.HttpOnly,
+	})
+	if err != nil {
+		return fmt.Errorf("browser: set cookie %s: %w", c.Name, err)
+	}
+	return nil
 }
