@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/front/web/browser"
 )
 
@@ -212,6 +216,195 @@ func (d *dashboard) login(v browser.Viewport) context.Context {
 	d.open(tab, "/")
 	d.waitFor(tab, "the login form", `location.pathname === "/ui/login" && document.querySelector("input[name=token]") !== null`)
 	d.do(tab, "log in", chromedp.SendKeys(chromedp.CSS("input[name=token]"), d.token), chromedp.Submit(chromedp.CSS("input[name=token]")))
-	d.waitFor(tab, "the overview after the login", `location.pathname === "/" && document.querySelector("input[name=token]") === null`)
+	d.waitFor(tab, "the overview after the login", `location.pathname === "/" && document.body.dataset.page === "overview"`)
 	return tab
+}
+
+// quietEconomy is a fresh economy whose figures stay put: genesis with
+// its first bid, no clearing cycle within a test.
+const quietEconomy = "allocation:\n  schedule_seconds: 3600\n"
+
+// get makes one request without a session (no cookie, no token), not
+// following redirects, and returns the status, the Location and the body.
+func get(t *testing.T, url string) (int, string, string) {
+	t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	res, err := client.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res.StatusCode, res.Header.Get("Location"), string(body)
+}
+
+// TestDashboardLogin: without the operator token nothing of the economy
+// can be read, by a browser or otherwise: every page sends the browser to
+// the login form, which shows no figure; the live stream, the fragments
+// and the JSON answer 401; a wrong token is refused with a message and no
+// session; the right one, typed into the form, opens the overview.
+func TestDashboardLogin(t *testing.T) {
+	d := startDashboard(t, quietEconomy)
+	for _, path := range []string{"/", "/ui/agents", "/ui/agents/genesis", "/ui/charts", "/ui/bids", "/ui/transactions", "/ui/attention", "/ui/tree"} {
+		code, loc, body := get(t, d.url+path)
+		if code != http.StatusSeeOther || !strings.HasPrefix(loc, "/ui/login") {
+			t.Errorf("GET %s without a session: %d to %q, want 303 to the login form", path, code, loc)
+		}
+		if strings.Contains(body, "credits") || strings.Contains(body, "<table") {
+			t.Errorf("GET %s without a session shows figures:\n%s", path, body)
+		}
+	}
+	for _, path := range []string{"/ui/events", "/ui/fragments/overview"} {
+		if code, _, body := get(t, d.url+path); code != http.StatusUnauthorized {
+			t.Errorf("GET %s without a session: %d, want 401\n%s", path, code, body)
+		}
+	}
+
+	tab := d.privateTab(browser.Desktop)
+	d.open(tab, "/")
+	d.waitFor(tab, "the login form", `location.pathname === "/ui/login" && document.getElementById("login") !== null`)
+	if eval[bool](d, tab, `document.getElementById("overview") !== null || document.getElementById("credits-minted") !== null`) {
+		t.Fatalf("the login form shows the overview:\n%s", d.bodyText(tab))
+	}
+	d.do(tab, "a wrong token", chromedp.SendKeys(chromedp.ID("token"), "not-the-operator-token-0123456789"), chromedp.Submit(chromedp.ID("token")))
+	d.waitFor(tab, "the refusal", `document.getElementById("login-error") !== null`)
+	if eval[bool](d, tab, `document.getElementById("overview") !== null`) {
+		t.Fatalf("a wrong token opened the overview:\n%s", d.bodyText(tab))
+	}
+	d.do(tab, "the operator token", chromedp.SendKeys(chromedp.ID("token"), d.token), chromedp.Submit(chromedp.ID("token")))
+	d.waitFor(tab, "the overview", `location.pathname === "/" && document.getElementById("overview") !== null`)
+	if got := d.text(tab, "agents-alive"); got != "1" {
+		t.Errorf("the overview shows %q agents alive, want genesis alone", got)
+	}
+	// Another browser, not logged in, still gets the login form.
+	other := d.privateTab(browser.Desktop)
+	d.open(other, "/")
+	d.waitFor(other, "the login form in another browser context", `location.pathname === "/ui/login"`)
+}
+
+// apiStatus is what the overview's figures are compared with: GET
+// /admin/status and GET /admin/markets of the operator API.
+type apiStatus struct {
+	Agents         int   `json:"agents"`
+	AgentsAlive    int   `json:"agents_alive"`
+	Events         int64 `json:"events"`
+	MintedMicros   int64 `json:"minted_micros"`
+	BurnedMicros   int64 `json:"burned_micros"`
+	InFlightMicros int64 `json:"in_flight_micros"`
+	BalanceMicros  int64 `json:"balance_micros"`
+}
+
+type apiMarkets struct {
+	Cycle   uint64 `json:"cycle"`
+	Markets []struct {
+		Resource   string      `json:"resource"`
+		Supply     json.Number `json:"supply"`
+		Leased     json.Number `json:"leased"`
+		Price      json.Number `json:"price"`
+		ActiveBids int         `json:"active_bids"`
+	} `json:"markets"`
+}
+
+// TestDashboardOverviewMatchesTheAPI: every figure of the overview is the
+// operator API's, to the micro-credit: the cycle, the agents, the credits
+// minted, burned, in flight and held, and each market's supply, leased
+// units, utilization, price and open bids.
+func TestDashboardOverviewMatchesTheAPI(t *testing.T) {
+	d := startDashboard(t, quietEconomy)
+	tab := d.login(browser.Desktop)
+	var status apiStatus
+	call(t, d.url, d.token, http.MethodGet, "/admin/status", nil, &status)
+	var ms apiMarkets
+	call(t, d.url, d.token, http.MethodGet, "/admin/markets", nil, &ms)
+
+	same := func(what, page, api string) {
+		t.Helper()
+		if page != api {
+			t.Errorf("%s: the overview shows %q, the API %q", what, page, api)
+		}
+	}
+	credits := func(id string) string {
+		t.Helper()
+		text := d.text(tab, id)
+		m, err := events.ParseCredits(text)
+		if err != nil {
+			t.Errorf("#%s shows %q, not credits: %v", id, text, err)
+		}
+		return strconv.FormatInt(int64(m), 10)
+	}
+	same("cycle", d.text(tab, "cycle"), strconv.FormatUint(ms.Cycle, 10))
+	same("agents alive", d.text(tab, "agents-alive"), strconv.Itoa(status.AgentsAlive))
+	same("agents", d.text(tab, "agents-total"), strconv.Itoa(status.Agents))
+	same("credits minted (micros)", credits("credits-minted"), strconv.FormatInt(status.MintedMicros, 10))
+	same("credits burned (micros)", credits("credits-burned"), strconv.FormatInt(status.BurnedMicros, 10))
+	same("credits in flight (micros)", credits("credits-in-flight"), strconv.FormatInt(status.InFlightMicros, 10))
+	same("credits held by agents (micros)", credits("credits-balance"), strconv.FormatInt(status.BalanceMicros, 10))
+	if status.MintedMicros == 0 {
+		t.Errorf("genesis's grant is not minted: %+v", status)
+	}
+
+	rows := eval[int](d, tab, `document.querySelectorAll("#markets tr.market").length`)
+	if rows != len(ms.Markets) || rows == 0 {
+		t.Errorf("the overview lists %d markets, the API %d", rows, len(ms.Markets))
+	}
+	decimal := func(what, page, api string) {
+		t.Helper()
+		p, err1 := events.ParseCredits(page)
+		a, err2 := events.ParseCredits(api)
+		if err1 != nil || err2 != nil || p != a {
+			t.Errorf("%s: the overview shows %q, the API %q", what, page, api)
+		}
+	}
+	for _, m := range ms.Markets {
+		id := "market-" + m.Resource
+		decimal(m.Resource+" supply", d.text(tab, id+"-supply"), m.Supply.String())
+		decimal(m.Resource+" leased", d.text(tab, id+"-leased"), m.Leased.String())
+		decimal(m.Resource+" price", d.text(tab, id+"-price"), m.Price.String())
+		same(m.Resource+" open bids", d.text(tab, id+"-bids"), strconv.Itoa(m.ActiveBids))
+		supply, _ := events.ParseUnits(m.Supply.String())
+		leased, _ := events.ParseUnits(m.Leased.String())
+		ppm := eval[string](d, tab, fmt.Sprintf(`document.getElementById(%q).dataset.ppm`, id+"-utilization"))
+		same(m.Resource+" utilization (ppm)", ppm, strconv.FormatInt(int64(leased)*1_000_000/max(int64(supply), 1), 10))
+	}
+	if t.Failed() {
+		t.Logf("the overview:\n%s", d.bodyText(tab))
+	}
+}
+
+// TestDashboardPriceMovesLive: a price change appears on the open
+// overview without a reload. The overview is opened on an economy with no
+// agent, where every price falls each cycle (0.2 s) for want of demand.
+// Then an agent's bid for 90 of the 100 cpu seconds wins a cycle; its
+// execution holds the lease (the program sleeps), so utilization stays
+// above the high mark (80%) and the price of cpu_seconds rises every
+// cycle. The page shows the lease, then a price above the one it showed
+// with the lease, through its live stream: the marks the test left in the
+// page (a variable, the sequence the page was read at) are still there,
+// so it was not loaded again.
+func TestDashboardPriceMovesLive(t *testing.T) {
+	d := startDashboard(t, "economy:\n  genesis: false\nallocation:\n  schedule_seconds: 0.2\n  lease_timeout_seconds: 1200\nexecution:\n  timeout_seconds: 600\n")
+	tab := d.login(browser.Desktop)
+	seq := eval[string](d, tab, `document.getElementById("overview").dataset.seq`)
+	eval[bool](d, tab, `(window.agoraNotReloaded = true)`)
+
+	createAgent(t, d.url, d.token, map[string]any{"agent_id": "hog", "files": map[string]string{"main.sh": "exec sleep 3600\n"},
+		"command": []string{"sh", "main.sh"}, "grant": 100000,
+		"initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 90, "memory_mb": 64}, "amount": 500}})
+
+	d.waitFor(tab, "the lease of 90 cpu seconds on the overview", `document.getElementById("market-cpu_seconds-leased").textContent.trim() === "90"`)
+	leased := d.text(tab, "market-cpu_seconds-price")
+	was, err := events.ParseCredits(leased)
+	if err != nil {
+		t.Fatalf("the price of cpu_seconds reads %q: %v", leased, err)
+	}
+	d.waitFor(tab, "the price of cpu_seconds above "+leased+" on the overview",
+		fmt.Sprintf(`parseFloat(document.getElementById("market-cpu_seconds-price").textContent) > %s`, leased))
+	if !eval[bool](d, tab, `window.agoraNotReloaded === true`) ||
+		eval[string](d, tab, `document.getElementById("overview").dataset.seq`) != seq {
+		t.Fatal("the overview was loaded again; the lease and the price should have come through its live stream")
+	}
+	now, err := events.ParseCredits(d.text(tab, "market-cpu_seconds-price"))
+	if err != nil || now <= was {
+		t.Fatalf("the price of cpu_seconds went from %s to %s (%v) under demand; want up", was, now, err)
+	}
 }
