@@ -35,6 +35,7 @@ the economy's audit does.`,
 	}
 	cmd.AddCommand(newBenchLedgerCommand(), newBenchRestartCommand(), newBenchClearingCommand(), newBenchExecCommand(), newBenchSocialCommand(),
 		newBenchScaleCommand())
+	cmd.AddCommand(newBenchDashboardCommand())
 	return cmd
 }
 
@@ -378,5 +379,39 @@ the whole log; the command fails if it does not pass.`,
 	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "agents created")
 	cmd.Flags().IntVar(&o.Alive, "alive", o.Alive, "agents left alive, each with an open bid; the others are killed")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", o.Concurrency, "concurrent callers while building")
+	return cmd
+}
+
+// newBenchDashboardCommand is `agora bench dashboard`.
+func newBenchDashboardCommand() *cobra.Command {
+	o := bench.DashboardOptions{Common: bench.Common{Agents: 1000}, Events: 100_000, Requests: 200, Loads: 20}
+	cmd := &cobra.Command{
+		Use:   "dashboard",
+		Short: "The web dashboard's overview over a big log, against a static page of the same size",
+		Long: `Build an economy whose log holds about --events events over --agents agents
+(the agents created, then random transfers between them through the actors,
+--concurrency callers, every one settled), serve it as 'agora run' does (no
+genesis; the HTTP APIs and the dashboard on a free loopback port), log in to
+the dashboard with the operator token, then measure in the same run:
+  1. the server: --requests GETs of the overview (/) one at a time, from
+     sending the request to reading the whole page, and as many of a static
+     page of the same byte size served by a net/http server in the same
+     process, in turn (p50, p99, max, and the ratios of the overview's to the
+     static page's);
+  2. the browser (headless chromium, 1366x768, when installed): --loads
+     loads of the overview and of the static page in turn in one logged-in
+     tab, its scripts and styles cached after a first load; the first
+     contentful paint and the load event as the page's own performance
+     timeline measures them, and their ratios.
+The targets (issue 14) are an overview under 200 ms and a first paint under
+1 s, at p99; they are reported, not enforced. Then the economy audit folds
+the whole log; the command fails if it does not pass.`,
+	}
+	economyBench(cmd, &o, &o.Common, bench.RunDashboard,
+		"number of agents",
+		"concurrent callers while building the log")
+	cmd.Flags().IntVar(&o.Events, "events", o.Events, "events in the log before the measures (about)")
+	cmd.Flags().IntVar(&o.Requests, "requests", o.Requests, "GETs of the overview, and of the static page")
+	cmd.Flags().IntVar(&o.Loads, "loads", o.Loads, "loads of the overview, and of the static page, in the browser (0: the server alone)")
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/economy/config"
+	"github.com/agora-econ/agora/front/web"
 	"github.com/agora-econ/agora/front/web/browser"
 )
 
@@ -121,11 +122,8 @@ type BrowserFigure struct {
 	WithinTarget bool `json:"within_target"`
 }
 
-// Where the dashboard takes its login, and the cookie of its session.
-const (
-	loginPath     = "/ui/login"
-	sessionCookie = "agora_session"
-)
+// loginPath is where the dashboard takes its login form.
+const loginPath = web.Prefix + "login"
 
 // buildTransfers is how many transfers the build drives after the
 // creations: each writes two events.
@@ -299,11 +297,11 @@ func dashboardLogin(ctx context.Context, client *http.Client, site, token string
 	defer res.Body.Close()
 	_, _ = io.Copy(io.Discard, res.Body)
 	for _, c := range res.Cookies() {
-		if c.Name == sessionCookie && c.Value != "" {
+		if c.Name == web.SessionCookie && c.Value != "" {
 			return c, nil
 		}
 	}
-	return nil, fmt.Errorf("dashboard login: %s and no %s cookie", res.Status, sessionCookie)
+	return nil, fmt.Errorf("dashboard login: %s and no %s cookie", res.Status, web.SessionCookie)
 }
 
 // fetch GETs u with the session and returns the body of a 200.
