@@ -17,6 +17,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/front/web/browser"
 )
@@ -382,7 +383,7 @@ func TestDashboardOverviewMatchesTheAPI(t *testing.T) {
 // page (a variable, the sequence the page was read at) are still there,
 // so it was not loaded again.
 func TestDashboardPriceMovesLive(t *testing.T) {
-	d := startDashboard(t, "economy:\n  genesis: false\nallocation:\n  schedule_seconds: 0.2\n  lease_timeout_seconds: 1200\nexecution:\n  timeout_seconds: 600\n")
+	d := startDashboard(t, liveEconomy)
 	tab := d.login(browser.Desktop)
 	seq := eval[string](d, tab, `document.getElementById("overview").dataset.seq`)
 	eval[bool](d, tab, `(window.agoraNotReloaded = true)`)
@@ -406,5 +407,166 @@ func TestDashboardPriceMovesLive(t *testing.T) {
 	now, err := events.ParseCredits(d.text(tab, "market-cpu_seconds-price"))
 	if err != nil || now <= was {
 		t.Fatalf("the price of cpu_seconds went from %s to %s (%v) under demand; want up", was, now, err)
+	}
+}
+
+// liveEconomy is a fresh economy with no agent and a cycle every 0.2 s,
+// whose leases outlast a test and whose executions may run for minutes.
+const liveEconomy = "economy:\n  genesis: false\nallocation:\n  schedule_seconds: 0.2\n  lease_timeout_seconds: 1200\nexecution:\n  timeout_seconds: 600\n"
+
+// apiAgent is what an agent's page is compared with: GET
+// /admin/agents/{id}.
+type apiAgent struct {
+	Status         string      `json:"status"`
+	ExecutionCount int64       `json:"execution_count"`
+	BidsWon        int64       `json:"bids_won"`
+	Balance        json.Number `json:"balance"`
+	LastExecution  *struct {
+		ID         string `json:"execution_id"`
+		Cause      string `json:"cause"`
+		ExitCode   int    `json:"exit_code"`
+		CPUMillis  int64  `json:"cpu_millis"`
+		WallMillis int64  `json:"wall_millis"`
+	} `json:"last_execution"`
+}
+
+// waitAgent polls GET /admin/agents/{id} until done holds, and returns
+// the last answer; after commandTimeout it fails with that answer.
+func waitAgent(t *testing.T, d *dashboard, id, what string, done func(apiAgent) bool) apiAgent {
+	t.Helper()
+	deadline := time.Now().Add(commandTimeout)
+	for {
+		var a apiAgent
+		call(t, d.url, d.token, http.MethodGet, "/admin/agents/"+id, nil, &a)
+		if done(a) {
+			return a
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("agent %s: not %s within %s: %+v", id, what, commandTimeout, a)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestDashboardAgentPage: an agent's page shows its executions as the
+// operator API records them. The agent's program prints a line and
+// sleeps a little; its first bid and two more the operator places for it
+// meanwhile win three executions, after which it has no bid and dies.
+// Its page shows it dead with three executions and three bids won, its
+// latest execution's cause, exit code and usage as the API has them,
+// and the program's line and its end in the tail of its output; the
+// agents' table counts the same executions.
+func TestDashboardAgentPage(t *testing.T) {
+	d := startDashboard(t, liveEconomy)
+	bid := map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 64}, "amount": 20}
+	createAgent(t, d.url, d.token, map[string]any{"agent_id": "worker",
+		"files":   map[string]string{"main.sh": "echo hello from the worker\nsleep 2\n"},
+		"command": []string{"sh", "main.sh"}, "grant": 1000, "initial_bid": bid})
+	for range 2 {
+		var placed map[string]any
+		call(t, d.url, d.token, http.MethodPost, "/admin/agents/worker/bids", bid, &placed)
+	}
+	a := waitAgent(t, d, "worker", "dead after three executions", func(a apiAgent) bool {
+		return a.Status == "dead" && a.ExecutionCount == 3 && a.LastExecution != nil && a.LastExecution.Cause != ""
+	})
+
+	tab := d.login(browser.Desktop)
+	d.open(tab, "/ui/agents/worker")
+	d.waitFor(tab, "the worker's page", `document.getElementById("agent") !== null && document.getElementById("agent").dataset.id === "worker"`)
+	same := func(what, page, api string) {
+		t.Helper()
+		if page != api {
+			t.Errorf("%s: the page shows %q, the API %q", what, page, api)
+		}
+	}
+	same("status", d.text(tab, "agent-status"), a.Status)
+	same("executions", d.text(tab, "agent-executions"), strconv.FormatInt(a.ExecutionCount, 10))
+	same("bids won", d.text(tab, "agent-bids-won"), strconv.FormatInt(a.BidsWon, 10))
+	x := a.LastExecution
+	same("latest execution", eval[string](d, tab, `document.getElementById("last-execution").dataset.id`), x.ID)
+	field := func(class string) string {
+		return strings.TrimSpace(eval[string](d, tab, fmt.Sprintf(`document.querySelector("#last-execution .%s").textContent`, class)))
+	}
+	same("latest execution's cause", field("cause"), x.Cause)
+	same("latest execution's exit code", field("exit-code"), strconv.Itoa(x.ExitCode))
+	same("latest execution's CPU", field("cpu-millis"), strconv.FormatInt(x.CPUMillis, 10))
+	same("latest execution's wall time", field("wall-millis"), strconv.FormatInt(x.WallMillis, 10))
+	if out := d.text(tab, "output"); !strings.Contains(out, "hello from the worker") || !strings.Contains(out, "cause="+x.Cause) {
+		t.Errorf("the tail of the output does not show the program's line and how it ended:\n%s", out)
+	}
+	if t.Failed() {
+		t.Logf("the page:\n%s", d.bodyText(tab))
+	}
+
+	d.open(tab, "/ui/agents")
+	d.waitFor(tab, "the worker in the agents' table", `document.querySelector('#agents tr.agent[data-id="worker"]') !== null`)
+	same("executions in the agents' table",
+		strings.TrimSpace(eval[string](d, tab, `document.querySelector('#agents tr.agent[data-id="worker"] td.executions').textContent`)), "3")
+}
+
+// TestDashboardRatingMintsTheReward: the human rates the active prompt
+// from the attention page as from the terminal, and the reward is minted
+// to the agent. The poet's program hands its execution token to the test
+// and waits; the test prompts the human with it (through the System
+// Service). The attention page shows the prompt; the rating typed into
+// its form (7, 5, 9, with a reason) and sent mints sum(score x 50) = 1050
+// credits: the page says so, the poet's balance is up by exactly that,
+// and the operator API lists the response with its reason.
+func TestDashboardRatingMintsTheReward(t *testing.T) {
+	d := startDashboard(t, liveEconomy)
+	driver := map[string]string{"main.sh": `printf '%s' "$AGORA_TOKEN" > token.tmp && mv token.tmp token && exec sleep 3600` + "\n"}
+	createAgent(t, d.url, d.token, map[string]any{"agent_id": "poet", "files": driver, "command": []string{"sh", "main.sh"},
+		"grant": 1000, "initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 64}, "amount": 20}})
+	token := waitNewToken(t, filepath.Join(d.dir, economy.WorkspacesDir, "poet", "token"), "")
+	var prompt struct {
+		PromptID string `json:"prompt_id"`
+	}
+	call(t, d.url, token, http.MethodPost, "/attention/prompt",
+		map[string]any{"content": "Markets are quiet.\nBuy cpu_seconds now.", "bid_amount": 60}, &prompt)
+
+	tab := d.login(browser.Desktop)
+	d.open(tab, "/ui/attention")
+	d.waitFor(tab, "the poet's prompt in front of the human",
+		fmt.Sprintf(`(() => { const p = document.getElementById("active-prompt"); return p !== null && p.dataset.id === %q })()`, prompt.PromptID))
+	if content := eval[string](d, tab, `document.querySelector("#active-prompt pre.content").textContent`); content != "Markets are quiet.\nBuy cpu_seconds now." {
+		t.Errorf("the prompt shows %q", content)
+	}
+	before := waitAgent(t, d, "poet", "read", func(apiAgent) bool { return true })
+
+	type score struct{ id, value string }
+	for _, s := range []score{{"interesting", "7"}, {"useful", "5"}, {"understandable", "9"}, {"reason", "short and true"}} {
+		d.do(tab, "type "+s.id, chromedp.Clear(chromedp.ID(s.id)), chromedp.SendKeys(chromedp.ID(s.id), s.value))
+	}
+	d.do(tab, "send the rating", chromedp.Click(chromedp.ID("rate")))
+	d.waitFor(tab, "the rating recorded",
+		fmt.Sprintf(`(() => { const a = document.getElementById("answered"); return a !== null && a.dataset.id === %q })()`, prompt.PromptID))
+	reward := strings.TrimSpace(eval[string](d, tab, `document.querySelector("#answered .reward").textContent`))
+	if m, err := events.ParseCredits(reward); err != nil || m != 1050*events.MicrosPerCredit {
+		t.Errorf("the page says the reward is %q, want 1050 credits", reward)
+	}
+	if minted := strings.TrimSpace(eval[string](d, tab, `document.querySelector("#answered .minted").textContent`)); minted != "minted" {
+		t.Errorf("the page says the reward was %q, want minted", minted)
+	}
+
+	after := waitAgent(t, d, "poet", "read", func(apiAgent) bool { return true })
+	was, err1 := events.ParseCredits(before.Balance.String())
+	now, err2 := events.ParseCredits(after.Balance.String())
+	if err1 != nil || err2 != nil || now-was != 1050*events.MicrosPerCredit {
+		t.Errorf("the poet's balance went from %s to %s, want up by exactly 1050 credits", before.Balance, after.Balance)
+	}
+	var responses struct {
+		Responses []struct {
+			PromptID string `json:"prompt_id"`
+			Reason   string `json:"reason"`
+			Reward   int    `json:"reward"`
+		} `json:"responses"`
+	}
+	call(t, d.url, d.token, http.MethodGet, "/attention/responses", nil, &responses)
+	if len(responses.Responses) != 1 || responses.Responses[0].PromptID != prompt.PromptID ||
+		responses.Responses[0].Reason != "short and true" || responses.Responses[0].Reward != 1050 {
+		t.Errorf("the responses: %+v", responses.Responses)
+	}
+	if !eval[bool](d, tab, fmt.Sprintf(`document.querySelector('#responses tr.response[data-id=%q]') !== null`, prompt.PromptID)) {
+		t.Errorf("the page's latest responses do not list the rating:\n%s", d.bodyText(tab))
 	}
 }
