@@ -48,20 +48,26 @@ var phonePages = []string{"overview", "attention"}
 const richEconomy = "economy:\n  initial_credit_budget: 100000\nallocation:\n  schedule_seconds: 0.5\n  lease_timeout_seconds: 1200\nexecution:\n  timeout_seconds: 600\n"
 
 // TestDashboardScreenshots shows every page of the dashboard on a living
-// economy: genesis (the real Python program) and the helper it spawns; a
+// economy: genesis (the real Python program) and the helpers it spawns; a
 // poet whose prompts the human rated, has in front of them, and has
 // waiting; a hog that held most of the cpu seconds for a while (the price
 // rose, then fell); a worker that ran and died; a sitter that holds most
-// of them since, with the poet's bids waiting behind it. Each page loads at the
-// laptop's size without an error in the browser's console, its charts
-// drawn from their data; the overview and the attention page also at a
-// phone's width, where they do not scroll sideways. With -screenshots DIR
-// each page is written to DIR/dashboard-<page>.png (1366x768), and the
-// phone's to dashboard-<page>-phone.png (390x844).
+// of them since, with the poet's bids waiting behind it. The login form,
+// then each page, loads at the laptop's size without an error in the
+// browser's console, its charts drawn from their data; the overview and
+// the attention page also at a phone's width, where they do not scroll
+// sideways. With -screenshots DIR each is written to
+// DIR/dashboard-<page>.png (1366x768), and the phone's to
+// dashboard-<page>-phone.png (390x844).
 func TestDashboardScreenshots(t *testing.T) {
 	needPython(t)
 	d := startDashboard(t, richEconomy)
 	populate(t, d)
+
+	visitor := d.privateTab(browser.Desktop)
+	d.open(visitor, "/")
+	d.waitFor(visitor, "the login form", `document.body.dataset.page === "login" && document.getElementById("login") !== null`)
+	d.picture(visitor, "dashboard-login", browser.Desktop)
 
 	tab := d.login(browser.Desktop)
 	errs := consoleErrors(tab)
