@@ -450,8 +450,8 @@ func waitAgent(t *testing.T, d *dashboard, id, what string, done func(apiAgent) 
 
 // TestDashboardAgentPage: an agent's page shows its executions as the
 // operator API records them. The agent's program prints a line and
-// sleeps a little; its first bid and two more the operator places for it
-// meanwhile win three executions, after which it has no bid and dies.
+// sleeps a second; three bids the operator places for it win three
+// executions, after which it has no bid and dies.
 // Its page shows it dead with three executions and three bids won, its
 // latest execution's cause, exit code and usage as the API has them,
 // and the program's line and its end in the tail of its output; the
@@ -459,10 +459,12 @@ func waitAgent(t *testing.T, d *dashboard, id, what string, done func(apiAgent) 
 func TestDashboardAgentPage(t *testing.T) {
 	d := startDashboard(t, liveEconomy)
 	bid := map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 64}, "amount": 20}
+	// No first bid: the three bids are all in the book before any wins,
+	// so none can end the agent's life early.
 	createAgent(t, d.url, d.token, map[string]any{"agent_id": "worker",
-		"files":   map[string]string{"main.sh": "echo hello from the worker\nsleep 2\n"},
-		"command": []string{"sh", "main.sh"}, "grant": 1000, "initial_bid": bid})
-	for range 2 {
+		"files":   map[string]string{"main.sh": "echo hello from the worker\nsleep 1\n"},
+		"command": []string{"sh", "main.sh"}, "grant": 1000})
+	for range 3 {
 		var placed map[string]any
 		call(t, d.url, d.token, http.MethodPost, "/admin/agents/worker/bids", bid, &placed)
 	}
