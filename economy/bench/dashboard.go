@@ -28,7 +28,7 @@ import (
 
 // DashboardOptions are the parameters of `agora bench dashboard`. Its
 // Concurrency is that of the callers building the log; its CPU profile
-// that of the server's measure.
+// is of the measures (the server's and the browser's), not of the build.
 type DashboardOptions struct {
 	Common
 	// Events is about how many events the log holds when the dashboard is
@@ -244,8 +244,7 @@ func measureDashboard(ctx context.Context, o DashboardOptions, site, token strin
 	if rep.Server, err = measureServer(ctx, client, site+"/", static, session, o.Requests); err != nil {
 		return err
 	}
-	switch {
-	case o.Loads == 0:
+	if o.Loads == 0 {
 		rep.BrowserSkipped = "--loads 0"
 		return nil
 	}
