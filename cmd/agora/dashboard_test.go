@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -242,8 +243,9 @@ func get(t *testing.T, url string) (int, string, string) {
 // TestDashboardLogin: without the operator token nothing of the economy
 // can be read, by a browser or otherwise: every page sends the browser to
 // the login form, which shows no figure; the live stream, the fragments
-// and the JSON answer 401; a wrong token is refused with a message and no
-// session; the right one, typed into the form, opens the overview.
+// and the charts' data answer 401, a rating is refused; a wrong token is
+// refused with a message and no session; the right one, typed into the
+// form, opens the overview; logging out asks for the token again.
 func TestDashboardLogin(t *testing.T) {
 	d := startDashboard(t, quietEconomy)
 	for _, path := range []string{"/", "/ui/agents", "/ui/agents/genesis", "/ui/charts", "/ui/bids", "/ui/transactions", "/ui/attention", "/ui/tree"} {
@@ -255,10 +257,19 @@ func TestDashboardLogin(t *testing.T) {
 			t.Errorf("GET %s without a session shows figures:\n%s", path, body)
 		}
 	}
-	for _, path := range []string{"/ui/events", "/ui/fragments/overview"} {
+	for _, path := range []string{"/ui/events", "/ui/fragments/overview", "/ui/data/history/markets", "/ui/data/history/economy",
+		"/ui/data/agents/genesis/history", "/ui/data/distribution"} {
 		if code, _, body := get(t, d.url+path); code != http.StatusUnauthorized {
 			t.Errorf("GET %s without a session: %d, want 401\n%s", path, code, body)
 		}
+	}
+	res, err := http.PostForm(d.url+"/ui/attention/p-1/response", url.Values{"interesting": {"10"}, "useful": {"10"}, "understandable": {"10"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusUnauthorized {
+		t.Errorf("a rating without a session: %s, want 401", res.Status)
 	}
 
 	tab := d.privateTab(browser.Desktop)
@@ -281,6 +292,12 @@ func TestDashboardLogin(t *testing.T) {
 	other := d.privateTab(browser.Desktop)
 	d.open(other, "/")
 	d.waitFor(other, "the login form in another browser context", `location.pathname === "/ui/login"`)
+
+	// Logging out ends the session: the overview asks for the token again.
+	d.do(tab, "log out", chromedp.Click(chromedp.CSS("#logout button")))
+	d.waitFor(tab, "the login form after logging out", `location.pathname === "/ui/login" && document.getElementById("login") !== null`)
+	d.open(tab, "/")
+	d.waitFor(tab, "the login form for the overview after logging out", `location.pathname === "/ui/login"`)
 }
 
 // apiStatus is what the overview's figures are compared with: GET
