@@ -24,7 +24,7 @@ import (
 // (docs/img for docs/dashboard.md); relative to the repository's root.
 // Empty: it checks the pages and writes nothing.
 //
-//	go test ./cmd/agora -run TestDashboardScreenshots -args -screenshots docs/img
+//	go test -count=1 ./cmd/agora -run TestDashboardScreenshots -args -screenshots docs/img
 var screenshotsDir = flag.String("screenshots", "", "write the dashboard's screenshots (PNG) to this directory, relative to the repository's root")
 
 // dashboardPages are the dashboard's pages, each with the name of its
