@@ -527,8 +527,9 @@ func TestDashboardAgentPage(t *testing.T) {
 // from the attention page as from the terminal, and the reward is minted
 // to the agent. The poet's program hands its execution token to the test
 // and waits; the test prompts the human with it (through the System
-// Service). The attention page shows the prompt; the rating typed into
-// its form (7, 5, 9, with a reason) and sent mints sum(score x 50) = 1050
+// Service). The attention page, open on the free slot, shows the prompt
+// as it comes, without a reload; the rating typed into its form (7, 5, 9,
+// with a reason) and sent mints sum(score x 50) = 1050
 // credits: the page says so, the poet's balance is up by exactly that,
 // and the operator API lists the response with its reason.
 func TestDashboardRatingMintsTheReward(t *testing.T) {
@@ -537,16 +538,21 @@ func TestDashboardRatingMintsTheReward(t *testing.T) {
 	createAgent(t, d.url, d.token, map[string]any{"agent_id": "poet", "files": driver, "command": []string{"sh", "main.sh"},
 		"grant": 1000, "initial_bid": map[string]any{"resources": map[string]any{"cpu_seconds": 1, "memory_mb": 64}, "amount": 20}})
 	token := waitNewToken(t, filepath.Join(d.dir, economy.WorkspacesDir, "poet", "token"), "")
+
+	tab := d.login(browser.Desktop)
+	d.open(tab, "/ui/attention")
+	d.waitFor(tab, "the free slot", `document.getElementById("no-active-prompt") !== null`)
+	eval[bool](d, tab, `(window.agoraNotReloaded = true)`)
 	var prompt struct {
 		PromptID string `json:"prompt_id"`
 	}
 	call(t, d.url, token, http.MethodPost, "/attention/prompt",
 		map[string]any{"content": "Markets are quiet.\nBuy cpu_seconds now.", "bid_amount": 60}, &prompt)
-
-	tab := d.login(browser.Desktop)
-	d.open(tab, "/ui/attention")
 	d.waitFor(tab, "the poet's prompt in front of the human",
 		fmt.Sprintf(`(() => { const p = document.getElementById("active-prompt"); return p !== null && p.dataset.id === %q })()`, prompt.PromptID))
+	if !eval[bool](d, tab, `window.agoraNotReloaded === true`) {
+		t.Error("the attention page was loaded again; the prompt should have come through its live stream")
+	}
 	if content := eval[string](d, tab, `document.querySelector("#active-prompt pre.content").textContent`); content != "Markets are quiet.\nBuy cpu_seconds now." {
 		t.Errorf("the prompt shows %q", content)
 	}
