@@ -303,13 +303,16 @@ func TestDashboardLogin(t *testing.T) {
 // apiStatus is what the overview's figures are compared with: GET
 // /admin/status and GET /admin/markets of the operator API.
 type apiStatus struct {
-	Agents         int   `json:"agents"`
-	AgentsAlive    int   `json:"agents_alive"`
-	Events         int64 `json:"events"`
-	MintedMicros   int64 `json:"minted_micros"`
-	BurnedMicros   int64 `json:"burned_micros"`
-	InFlightMicros int64 `json:"in_flight_micros"`
-	BalanceMicros  int64 `json:"balance_micros"`
+	Agents            int   `json:"agents"`
+	AgentsAlive       int   `json:"agents_alive"`
+	Events            int64 `json:"events"`
+	MintedMicros      int64 `json:"minted_micros"`
+	BurnedMicros      int64 `json:"burned_micros"`
+	InFlightMicros    int64 `json:"in_flight_micros"`
+	BalanceMicros     int64 `json:"balance_micros"`
+	OpenBids          int   `json:"open_bids"`
+	ExecutionsRunning int   `json:"executions_running"`
+	ExecutionsStarted int64 `json:"executions_started"`
 }
 
 type apiMarkets struct {
@@ -325,8 +328,9 @@ type apiMarkets struct {
 
 // TestDashboardOverviewMatchesTheAPI: every figure of the overview is the
 // operator API's, to the micro-credit: the cycle, the agents, the credits
-// minted, burned, in flight and held, and each market's supply, leased
-// units, utilization, price and open bids.
+// minted, burned, in flight and held, the open bids, the executions, the
+// events, and each market's supply, leased units, utilization, price and
+// open bids.
 func TestDashboardOverviewMatchesTheAPI(t *testing.T) {
 	d := startDashboard(t, quietEconomy)
 	tab := d.login(browser.Desktop)
@@ -357,8 +361,12 @@ func TestDashboardOverviewMatchesTheAPI(t *testing.T) {
 	same("credits burned (micros)", credits("credits-burned"), strconv.FormatInt(status.BurnedMicros, 10))
 	same("credits in flight (micros)", credits("credits-in-flight"), strconv.FormatInt(status.InFlightMicros, 10))
 	same("credits held by agents (micros)", credits("credits-balance"), strconv.FormatInt(status.BalanceMicros, 10))
-	if status.MintedMicros == 0 {
-		t.Errorf("genesis's grant is not minted: %+v", status)
+	same("open bids", d.text(tab, "open-bids"), strconv.Itoa(status.OpenBids))
+	same("executions running", d.text(tab, "executions-running"), strconv.Itoa(status.ExecutionsRunning))
+	same("executions ever", d.text(tab, "executions-started"), strconv.FormatInt(status.ExecutionsStarted, 10))
+	same("events", d.text(tab, "events"), strconv.FormatInt(status.Events, 10))
+	if status.MintedMicros == 0 || status.OpenBids != 1 {
+		t.Errorf("genesis's grant is not minted, or its first bid not open: %+v", status)
 	}
 
 	rows := eval[int](d, tab, `document.querySelectorAll("#markets tr.market").length`)
