@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -40,7 +41,8 @@ var dashboardPages = []struct{ name, path string }{
 	{"attention", "/ui/attention"},
 }
 
-// phonePages are the pages also checked (and pictured) at a phone's width.
+// phonePages are the pages pictured at a phone's width too (every page is
+// checked there).
 var phonePages = []string{"overview", "attention"}
 
 // richEconomy is a rich genesis (it spawns helpers from its first
@@ -54,11 +56,10 @@ const richEconomy = "economy:\n  initial_credit_budget: 100000\nallocation:\n  s
 // rose, then fell); a worker that ran and died; a sitter that holds most
 // of them since, with the poet's bids waiting behind it. The login form,
 // then each page, loads at the laptop's size without an error in the
-// browser's console, its charts drawn from their data; the overview and
-// the attention page also at a phone's width, where they do not scroll
-// sideways. With -screenshots DIR each is written to
-// DIR/dashboard-<page>.png (1366x768), and the phone's to
-// dashboard-<page>-phone.png (390x844).
+// browser's console, its charts drawn from their data; then again at a
+// phone's width, where none scrolls sideways. With -screenshots DIR each
+// is written to DIR/dashboard-<page>.png (1366x768), and the overview and
+// the attention page on the phone to dashboard-<page>-phone.png (390x844).
 func TestDashboardScreenshots(t *testing.T) {
 	needPython(t)
 	d := startDashboard(t, richEconomy)
@@ -86,16 +87,14 @@ func TestDashboardScreenshots(t *testing.T) {
 	}
 	phone := d.tabBeside(tab, browser.Phone)
 	phoneErrs := consoleErrors(phone)
-	for _, name := range phonePages {
-		for _, p := range dashboardPages {
-			if p.name != name {
-				continue
-			}
-			d.open(phone, p.path)
-			d.waitFor(phone, "the "+p.name+" page on a phone", `document.getElementById("main") !== null && document.body.dataset.page !== "login"`)
-			if w := eval[int](d, phone, `document.documentElement.scrollWidth`); w > browser.Phone.Width {
-				t.Errorf("the %s page is %d pixels wide on a phone %d pixels wide: it scrolls sideways", p.name, w, browser.Phone.Width)
-			}
+	for _, p := range dashboardPages {
+		d.open(phone, p.path)
+		d.waitFor(phone, "the "+p.name+" page on a phone", `document.getElementById("main") !== null && document.body.dataset.page !== "login"`)
+		d.waitCharts(phone, p.name)
+		if w := eval[int](d, phone, `document.documentElement.scrollWidth`); w > browser.Phone.Width {
+			t.Errorf("the %s page is %d pixels wide on a phone %d pixels wide: it scrolls sideways", p.name, w, browser.Phone.Width)
+		}
+		if slices.Contains(phonePages, p.name) {
 			d.picture(phone, "dashboard-"+p.name+"-phone", browser.Phone)
 		}
 	}
