@@ -43,9 +43,33 @@
     }
     opts.width = width(el);
     opts.height = HEIGHT;
+    opts.axes = (opts.axes || [{}, {}]).map(function (a, i) {
+      if (i > 0 && a.size === undefined) {
+        a.size = valueAxisSize;
+      }
+      return a;
+    });
     var plot = new uPlot(opts, data, el);
     plots.push({ el: el, plot: plot });
     el.dataset.points = String(data[0].length);
+  }
+
+  // valueAxisSize makes a value axis as wide as its longest tick label:
+  // uPlot's fixed default (50 px) cut "100,000" to "0,000".
+  function valueAxisSize(u, values, axisIdx, cycleNum) {
+    var axis = u.axes[axisIdx];
+    if (cycleNum > 1) {
+      return axis._size;
+    }
+    var size = axis.ticks.size + axis.gap;
+    var longest = (values || []).reduce(function (a, v) {
+      return String(v).length > a.length ? String(v) : a;
+    }, "");
+    if (longest !== "") {
+      u.ctx.font = axis.font[0];
+      size += u.ctx.measureText(longest).width / (window.devicePixelRatio || 1);
+    }
+    return Math.ceil(size);
   }
 
   function series(label, stroke, scale) {
