@@ -355,13 +355,14 @@ opened node (with --sync):
   - single pass: the agents listed from their creations, every value of the
     state bucket (snapshots, positions) read in one pass, then the log read
     once from the oldest agent snapshot, counting each agent's tail;
-  - start-up: the economy opened and started, its agents recovered, its read
-    models started, as 'agora run' does, until the read models and managers
-    are current with the log.
+  - start-up: the economy opened and started with its read models, the
+    agents with work pending loaded (and no other), as 'agora run' does, until
+    the read models and managers are current with the log.
 Reports startup_seconds, single_pass_read_seconds and their ratio (target at
 most 2 with 100000 agents of which 10000 alive); heap_bytes_per_idle_agent, the
 Go heap in use (after a collection) after the start-up less before it, over
---agents, every agent being idle once started (target at most 2048); rss_bytes,
+--agents (target at most 2048; --memprofile FILE writes the heap profile then,
+for 'go tool pprof'); rss_bytes,
 the process's resident memory after the start-up (the embedded server runs in
 the process). Targets are reported, not enforced. Then the economy audit folds
 the whole log; the command fails if it does not pass.`,
@@ -379,6 +380,7 @@ the whole log; the command fails if it does not pass.`,
 	cmd.Flags().IntVar(&o.Agents, "agents", o.Agents, "agents created")
 	cmd.Flags().IntVar(&o.Alive, "alive", o.Alive, "agents left alive, each with an open bid; the others are killed")
 	cmd.Flags().IntVar(&o.Concurrency, "concurrency", o.Concurrency, "concurrent callers while building")
+	cmd.Flags().StringVar(&o.MemProfile, "memprofile", "", "write a heap profile after the start-up to this file (go tool pprof)")
 	return cmd
 }
 

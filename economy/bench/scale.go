@@ -11,6 +11,7 @@ import (
 	"os"
 	goruntime "runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -42,6 +43,9 @@ type ScaleOptions struct {
 	// Alive is how many of the Agents stay alive, each with an open bid;
 	// the others are killed, as the operator kills (agora agent kill).
 	Alive int
+	// MemProfile, when set, is where a heap profile is written once the
+	// start-up is measured: what the living and the dead cost, by site.
+	MemProfile string
 }
 
 func (o ScaleOptions) Validate() error {
@@ -355,6 +359,9 @@ func measureScaleStartup(ctx context.Context, n *economy.Node, o ScaleOptions, r
 	}
 	rep.HeapBytesAfter = heapInUse()
 	rep.RSSBytes = processRSS()
+	if err := writeHeapProfile(o.MemProfile); err != nil {
+		return err
+	}
 	rep.HeapBytesPerIdleAgent = ratio(float64(rep.HeapBytesAfter)-float64(rep.HeapBytesBefore), float64(o.Agents))
 	for _, m := range e.Host().ActorSystem().ProcessRegistry.LocalPIDs.LocalPIDs {
 		rep.Processes += m.Count()
@@ -475,4 +482,22 @@ func readStream(ctx context.Context, n *economy.Node, stream string, deliver jet
 			return nil
 		}
 	}
+}
+
+// writeHeapProfile writes the heap profile to path (nothing when empty),
+// after a collection, so that it shows what stays.
+func writeHeapProfile(path string) error {
+	if path == "" {
+		return nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	goruntime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		f.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return f.Close()
 }

@@ -2,6 +2,8 @@ package bench
 
 import (
 	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/agora-econ/agora/economy/config"
@@ -12,10 +14,14 @@ import (
 // what was built (not with any time).
 func TestBenchScaleSmall(t *testing.T) {
 	const agents, alive = 12, 3
-	rep, err := RunScale(benchCtx(t), ScaleOptions{Alive: alive,
+	heap := filepath.Join(t.TempDir(), "scale.heap")
+	rep, err := RunScale(benchCtx(t), ScaleOptions{Alive: alive, MemProfile: heap,
 		Common: Common{Agents: agents, Concurrency: 4, Sync: config.SyncInterval, Logger: benchQuiet}})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(heap); err != nil || len(b) == 0 {
+		t.Errorf("heap profile: %d bytes, %v", len(b), err)
 	}
 	if !rep.Audit.OK {
 		t.Fatalf("audit: %s", rep.Audit.Problem)
