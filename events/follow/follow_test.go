@@ -197,6 +197,25 @@ func waitFor(t *testing.T, c *consumer, seq uint64) {
 	}
 }
 
+// waitFailed waits until the consumer name has been reported failed.
+func waitFailed(t *testing.T, r *running, name string) {
+	t.Helper()
+	ctx := ctxT(t)
+	for {
+		r.mu.Lock()
+		err := r.errs[name]
+		r.mu.Unlock()
+		if err != nil {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("%s was never reported failed", name)
+		case <-time.After(2 * time.Millisecond):
+		}
+	}
+}
+
 func span(from, to uint64) []uint64 {
 	var out []uint64
 	for s := from; s <= to; s++ {
@@ -316,6 +335,10 @@ func TestConsumerFailing(t *testing.T) {
 	r := start(t, n, follow.Options{}, failing, other)
 	last := n.append(5)
 	waitFor(t, other, last)
+	// The failing consumer runs at its own pace: the other reaching the
+	// end says nothing of how far it got, so wait for its failure before
+	// stopping (stopping first left it at whatever it had reached).
+	waitFailed(t, r, "failing")
 	r.stop(t)
 	if got := failing.seqs(); !slices.Equal(got, span(1, 14)) {
 		t.Fatalf("the failing consumer was delivered %v; want 1..14", got)
