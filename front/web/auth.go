@@ -127,29 +127,15 @@ type handler func(http.ResponseWriter, *http.Request, *session)
 // page wraps a page: without a session the browser is sent to the login
 // form, and back here after it.
 func (d *Dashboard) page(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s, ok := d.session(r)
-		if !ok {
-			http.Redirect(w, r, Prefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		h(w, r, s)
-	}
+	return d.withSession(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, Prefix+"login?next="+url.QueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+	}, h)
 }
 
 // data wraps what a page loads (a fragment, the stream, a chart's JSON):
 // without a session, 401.
 func (d *Dashboard) data(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s, ok := d.session(r)
-		if !ok {
-			http.Error(w, "log in first: "+Prefix+"login", http.StatusUnauthorized)
-			return
-		}
-		w.Header().Set("Cache-Control", "no-store")
-		h(w, r, s)
-	}
+	return d.withSession(refuseUnauthorized, h)
 }
 
 // action wraps a form's POST: it needs a session (401), a request from
@@ -157,12 +143,7 @@ func (d *Dashboard) data(h handler) http.HandlerFunc {
 // http.CrossOriginProtection) and the session's CSRF token in the form
 // (403), so that no other site can make the operator's browser act.
 func (d *Dashboard) action(h handler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s, ok := d.session(r)
-		if !ok {
-			http.Error(w, "log in first: "+Prefix+"login", http.StatusUnauthorized)
-			return
-		}
+	return d.withSession(refuseUnauthorized, func(w http.ResponseWriter, r *http.Request, s *session) {
 		if err := sameOrigin(r); err != nil {
 			http.Error(w, err.Error(), http.StatusForbidden)
 			return
@@ -177,9 +158,26 @@ func (d *Dashboard) action(h handler) http.HandlerFunc {
 			http.Error(w, "the form's CSRF token is missing or not this session's: reload the page", http.StatusForbidden)
 			return
 		}
+		h(w, r, s)
+	})
+}
+
+// withSession is the one gate of page, data and action: h runs with the
+// request's session and nothing cached; without one, refuse answers.
+func (d *Dashboard) withSession(refuse http.HandlerFunc, h handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		s, ok := d.session(r)
+		if !ok {
+			refuse(w, r)
+			return
+		}
 		w.Header().Set("Cache-Control", "no-store")
 		h(w, r, s)
 	}
+}
+
+func refuseUnauthorized(w http.ResponseWriter, _ *http.Request) {
+	http.Error(w, "log in first: "+Prefix+"login", http.StatusUnauthorized)
 }
 
 // crossOrigin is the standard library's check of where a request comes
