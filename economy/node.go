@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"github.com/agora-econ/agora/economy/config"
+	"github.com/agora-econ/agora/economy/lease"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/groupcommit"
 	"github.com/agora-econ/agora/events/natslog"
@@ -153,7 +154,7 @@ func (n *Node) startEmbedded(o NodeOptions) error {
 func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
 	return natslog.Access{
 		Stream:  cfg.Nats.Stream,
-		Private: []string{natslog.DefaultBucket},
+		Private: []string{natslog.DefaultBucket, lease.Bucket(cfg.Nats.Stream)},
 		Watched: []string{markets.BucketName},
 		Publish: publish,
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/economy/config"
+	"github.com/agora-econ/agora/economy/lease"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/front/terminal"
 )
@@ -37,7 +38,11 @@ agora agent add); then start the executor (which first runs again, with the
 envelope it paid for, whatever a stop or a crash cut short), the clearing
 schedule and the System Service, on the socket the sandboxes see and on
 --listen. Stops cleanly on SIGINT or SIGTERM (a program running then runs
-again at the next start).`,
+again at the next start). With --nats-url, several nodes may run on one
+server: one holds the lease of the actors, the others wait as its standby
+(printing "standby") and the first to see the lease lapse
+(cluster.failover_seconds) takes over; a node that loses the lease stops
+at once and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load(cmd)
@@ -83,11 +88,25 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return err
 	}
 	defer n.Close()
+	// On a server of --nats-url another node may hold the actors: this one
+	// waits as its standby until the lease lapses.
+	lead, err := n.Lead(ctx, func(active lease.Holder) {
+		fmt.Fprintf(cmd.OutOrStdout(), "agora: standby; the economy's actors are held by %s; this node takes over when its lease lapses (cluster.failover_seconds: %v)\n",
+			active, cfg.Cluster.FailoverSeconds)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer lead.Release()
 	eco, err := economy.Open(n)
 	if err != nil {
 		return err
 	}
 	defer eco.Stop()
+	eco.StopWhenLost(lead)
 	eco.Start()
 	// Only the agents with work pending are loaded; the others wake when
 	// a message needs them (economy.Resume).
@@ -111,6 +130,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return fmt.Errorf("write %s: %w", apiURLFile, err)
 	}
 	defer os.Remove(filepath.Join(cfg.Data.Dir, apiURLFile))
+	lead.Announce(apiURL)
 	tokenPath := srv.TokenPath
 	if tokenPath == "" {
 		tokenPath = "server.operator_token of the configuration"
