@@ -45,8 +45,9 @@ func Bucket(stream string) string { return stream + BucketSuffix }
 // fail (a slow server, a leader election) before the lease lapses.
 const renewParts = 3
 
-// pollParts is how many times within one TTL a standby looks at the lease.
-const pollParts = 4
+// pollParts is how many times within one TTL a standby looks at the lease:
+// it takes a lapsed lease at most TTL/pollParts after it lapsed.
+const pollParts = 10
 
 // ErrLost is why a held lease ended other than by Release. It wraps
 // ErrTaken when another node took the lease, ErrExpired when no renewal
