@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -129,7 +130,7 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err := os.WriteFile(filepath.Join(cfg.Data.Dir, apiURLFile), []byte(apiURL+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", apiURLFile, err)
 	}
-	defer os.Remove(filepath.Join(cfg.Data.Dir, apiURLFile))
+	defer removeIfOurs(filepath.Join(cfg.Data.Dir, apiURLFile), apiURL)
 	lead.Announce(apiURL)
 	tokenPath := srv.TokenPath
 	if tokenPath == "" {
@@ -167,5 +168,15 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return nil
 	case err := <-eco.Failed():
 		return err
+	}
+}
+
+// removeIfOurs removes the file that tells one-shot commands where the APIs
+// are, unless another node has written its own there since: a node that
+// lost the lease may stop after its successor wrote the shared data
+// directory's file.
+func removeIfOurs(path, apiURL string) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == apiURL {
+		os.Remove(path)
 	}
 }
