@@ -145,8 +145,9 @@ func (l *Lease) Current(ctx context.Context) (Holder, bool, error) {
 }
 
 // Acquire waits until this node holds the lease and returns it, renewing.
-// While another node holds it, waiting is called with that node each time
-// the holder (or its revision's writer) changes. It takes the lease when
+// While another node holds it, waiting is called with that node whenever
+// the holder it sees changes (another node, or the same node announcing
+// its APIs). It takes the lease when
 // the key is absent (never held, released, or expired with its TTL), or
 // when the revision it saw has stayed the same for TTL (the holder has
 // stopped renewing). It returns only with the lease or with ctx's error.
