@@ -19,6 +19,8 @@ package lease
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -72,8 +74,13 @@ type Holder struct {
 	Node string `json:"node"`
 	// API is where it serves the HTTP APIs, once it does.
 	API string `json:"api,omitempty"`
+	// Claim is random, made by Open: it tells this process's writes from
+	// any other's, whatever their names. A write whose answer was lost (a
+	// timeout while the server's leader changed) is recognised by it.
+	Claim string `json:"claim,omitempty"`
 }
 
+// String names the holder for a log line; the claim is left out.
 func (h Holder) String() string {
 	if h.API == "" {
 		return h.Node
@@ -115,6 +122,11 @@ func Open(ctx context.Context, js jetstream.JetStream, o Options) (*Lease, error
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	claim := make([]byte, 12)
+	if _, err := rand.Read(claim); err != nil {
+		return nil, fmt.Errorf("lease: a claim: %w", err)
+	}
+	o.Me.Claim = hex.EncodeToString(claim)
 	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      o.Bucket,
 		Description: "Agora: the economy node that holds the actors",
@@ -152,13 +164,11 @@ func (l *Lease) Current(ctx context.Context) (Holder, bool, error) {
 // when the revision it saw has stayed the same for TTL (the holder has
 // stopped renewing). It returns only with the lease or with ctx's error.
 func (l *Lease) Acquire(ctx context.Context, waiting func(Holder)) (*Held, error) {
-	var seen uint64
-	var seenAt time.Time
-	var holder Holder
+	w := watch{waiting: waiting}
 	poll := time.NewTicker(l.o.TTL / pollParts)
 	defer poll.Stop()
 	for {
-		h, err := l.try(ctx, &seen, &seenAt, &holder, waiting)
+		h, err := l.try(ctx, &w)
 		if h != nil {
 			return h, nil
 		}
@@ -173,12 +183,24 @@ func (l *Lease) Acquire(ctx context.Context, waiting func(Holder)) (*Held, error
 	}
 }
 
+// watch is what a standby has seen of the lease.
+type watch struct {
+	seen    uint64    // the revision last seen
+	seenAt  time.Time // when it was first seen
+	holder  Holder    // the holder last reported
+	waiting func(Holder)
+	// tried is when this node last sent a write to take the lease: one
+	// whose answer was lost may still have been stored.
+	tried time.Time
+}
+
 // try is one look at the lease: take it if it is free or stale.
-func (l *Lease) try(ctx context.Context, seen *uint64, seenAt *time.Time, holder *Holder, waiting func(Holder)) (*Held, error) {
+func (l *Lease) try(ctx context.Context, w *watch) (*Held, error) {
 	e, err := l.kv.Get(ctx, Key)
 	switch {
 	case errors.Is(err, jetstream.ErrKeyNotFound):
 		sent := time.Now()
+		w.tried = sent
 		rev, err := l.kv.Create(ctx, Key, encode(l.o.Me))
 		if errors.Is(err, jetstream.ErrKeyExists) {
 			return nil, nil // another node was quicker
@@ -190,23 +212,30 @@ func (l *Lease) try(ctx context.Context, seen *uint64, seenAt *time.Time, holder
 	case err != nil:
 		return nil, err
 	}
-	if e.Revision() != *seen {
-		*seen, *seenAt = e.Revision(), time.Now()
-		if h := decode(e.Value()); h != *holder {
-			*holder = h
-			if waiting != nil {
-				waiting(h)
+	current := decode(e.Value())
+	if current.Claim == l.o.Me.Claim && !w.tried.IsZero() {
+		// This node's own write, whose answer was lost: stored after it
+		// was sent, so the lease is valid for TTL from then.
+		return l.hold(e.Revision(), w.tried), nil
+	}
+	if e.Revision() != w.seen {
+		w.seen, w.seenAt = e.Revision(), time.Now()
+		if current != w.holder {
+			w.holder = current
+			if w.waiting != nil {
+				w.waiting(current)
 			}
 		}
 		return nil, nil
 	}
-	if time.Since(*seenAt) < l.o.TTL {
+	if time.Since(w.seenAt) < l.o.TTL {
 		return nil, nil
 	}
 	// The holder has written nothing for TTL by this node's clock, which
 	// started after the holder's: it no longer counts on the lease.
 	sent := time.Now()
-	rev, err := l.kv.Update(ctx, Key, encode(l.o.Me), *seen)
+	w.tried = sent
+	rev, err := l.kv.Update(ctx, Key, encode(l.o.Me), w.seen)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 		return nil, nil // renewed or taken at the last moment
 	}
@@ -252,8 +281,11 @@ type Held struct {
 	rev        uint64
 	me         Holder
 	validUntil time.Time
-	err        error
-	released   bool
+	// unconfirmed is when the first renewal since the last accepted one
+	// was sent, if one failed: it may have been stored all the same.
+	unconfirmed time.Time
+	err         error
+	released    bool
 }
 
 // Lost is closed when the lease is lost (Err says why): the node must stop
@@ -342,14 +374,44 @@ func (h *Held) renew(ctx context.Context) error {
 	sent := time.Now()
 	next, err := h.l.kv.Update(ctx, Key, encode(me), rev)
 	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return fmt.Errorf("%w (revision %d is no longer the lease's)", ErrTaken, rev)
+		return h.adopt(ctx, rev)
 	}
 	if err != nil {
+		h.mu.Lock()
+		if h.unconfirmed.IsZero() {
+			h.unconfirmed = sent
+		}
+		h.mu.Unlock()
 		return fmt.Errorf("lease: renew: %w", err)
 	}
 	h.mu.Lock()
-	h.rev, h.validUntil = next, sent.Add(h.l.o.TTL)
+	h.rev, h.validUntil, h.unconfirmed = next, sent.Add(h.l.o.TTL), time.Time{}
 	h.mu.Unlock()
+	return nil
+}
+
+// adopt is a renewal refused over revision rev: the lease was written
+// since, by another node (ErrTaken), or by this one in a renewal whose
+// answer was lost. The key then holds this node's claim: the write came
+// straight after rev (an update over rev stores only then), and no other
+// since. It is adopted, valid for TTL from the first renewal that may
+// have stored it.
+func (h *Held) adopt(ctx context.Context, rev uint64) error {
+	taken := fmt.Errorf("%w (revision %d is no longer the lease's)", ErrTaken, rev)
+	e, err := h.l.kv.Get(ctx, Key)
+	if err != nil {
+		return taken // gone, or unreadable: not this node's to count on
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if decode(e.Value()).Claim != h.me.Claim || h.unconfirmed.IsZero() {
+		return taken
+	}
+	h.rev = e.Revision()
+	if until := h.unconfirmed.Add(h.l.o.TTL); until.After(h.validUntil) {
+		h.validUntil = until
+	}
+	h.unconfirmed = time.Time{}
 	return nil
 }
 

@@ -224,6 +224,52 @@ func TestARenewalAfterATakeoverIsRefused(t *testing.T) {
 	}
 }
 
+// TestARenewalWhoseAnswerWasLostIsAdopted: a renewal stored by the server
+// whose answer never came (a timeout during a leader election) leaves the
+// key at a revision the holder does not know. Its next renewal is refused,
+// finds its own claim there, and adopts the revision rather than give up
+// a lease nobody else wrote; the renewal after that is accepted. A write
+// of another node under the same name is not adopted.
+func TestARenewalWhoseAnswerWasLostIsAdopted(t *testing.T) {
+	url, _, _ := natstest.Start(t)
+	const ttl = 2 * time.Second
+	a, _ := node(t, url, "node-a", ttl)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+
+	ha := acquire(t, ctx, a).wait(t)
+	close(ha.stop) // the test renews by hand from here
+	<-ha.done
+	ha.mu.Lock()
+	ha.unconfirmed = time.Now() // the renewal whose answer was lost
+	ha.mu.Unlock()
+	stored, err := a.kv.Update(ctx, Key, encode(ha.me), ha.Revision())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.renew(ctx); err != nil {
+		t.Fatalf("the renewal after a lost answer: %v; want its own write adopted", err)
+	}
+	if ha.Revision() != stored {
+		t.Fatalf("adopted revision %d; want %d", ha.Revision(), stored)
+	}
+	if err := ha.renew(ctx); err != nil || ha.Revision() <= stored {
+		t.Fatalf("the next renewal: %v at revision %d; want accepted after %d", err, ha.Revision(), stored)
+	}
+
+	// Another process of the same name: its claim differs.
+	other, _ := node(t, url, "node-a", ttl)
+	ha.mu.Lock()
+	ha.unconfirmed = time.Now()
+	ha.mu.Unlock()
+	if _, err := a.kv.Update(ctx, Key, encode(other.o.Me), ha.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.renew(ctx); !errors.Is(err, ErrTaken) {
+		t.Fatalf("a renewal over another's write: %v; want ErrTaken", err)
+	}
+}
+
 // TestOpenRefusesBadOptions: no bucket, no TTL or no name is refused
 // before anything is created.
 func TestOpenRefusesBadOptions(t *testing.T) {
