@@ -26,7 +26,7 @@ const releaseTimeout = 5 * time.Second
 // Lead returns once this node may run the actors. On the embedded server
 // that is at once. On a server of nats.url it takes the lease of the
 // economy's actors (bucket lease.Bucket(nats.stream), time to live
-// cluster.failover_seconds), waiting as the standby while another node
+// half of cluster.failover_seconds), waiting as the standby while another node
 // holds it: standby is called with that node each time it changes. It
 // returns with ctx's error if ctx ends first.
 func (n *Node) Lead(ctx context.Context, standby func(active lease.Holder)) (*Leadership, error) {
@@ -41,7 +41,7 @@ func (n *Node) Lead(ctx context.Context, standby func(active lease.Holder)) (*Le
 	if err != nil {
 		host = "unknown-host"
 	}
-	ttl := n.cfg.Cluster.Failover()
+	ttl := n.cfg.Cluster.LeaseTTL()
 	l, err := lease.Open(ctx, js, lease.Options{
 		Bucket:   lease.Bucket(n.cfg.Nats.Stream),
 		Replicas: n.cfg.Nats.Replicas,
@@ -55,7 +55,7 @@ func (n *Node) Lead(ctx context.Context, standby func(active lease.Holder)) (*Le
 	started := time.Now()
 	held, err := l.Acquire(ctx, func(active lease.Holder) {
 		n.logger.Info("standby: another economy node holds the actors; this one takes over when its lease lapses",
-			"active", active.String(), "failover", ttl)
+			"active", active.String(), "lease_ttl", ttl)
 		if standby != nil {
 			standby(active)
 		}
@@ -64,7 +64,7 @@ func (n *Node) Lead(ctx context.Context, standby func(active lease.Holder)) (*Le
 		return nil, err
 	}
 	n.logger.Info("this node holds the lease of the economy's actors", "bucket", lease.Bucket(n.cfg.Nats.Stream),
-		"waited", time.Since(started).Round(time.Millisecond), "failover", ttl)
+		"waited", time.Since(started).Round(time.Millisecond), "lease_ttl", ttl)
 	return &Leadership{held: held}, nil
 }
 

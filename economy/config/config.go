@@ -275,16 +275,23 @@ type Runtime struct {
 // actors: one holds a lease and runs them, the other waits as its standby
 // (economy/lease).
 type Cluster struct {
-	// FailoverSeconds is the lease's time to live: a node that has not
-	// renewed it for this long stops acting, and its standby takes over.
-	// It is also the longest a restarted node waits for the lease of the
-	// process it replaces. Must be in [MinFailoverSeconds,
-	// MaxFailoverSeconds]. Default 10.
+	// FailoverSeconds is how long the economy may stand still when its
+	// active node dies: within it the standby takes the lease and serves.
+	// The lease lives half of it (LeaseTTL); the other half is the
+	// standby's time to notice and to start. Must be in
+	// [MinFailoverSeconds, MaxFailoverSeconds]. Default 10.
 	FailoverSeconds float64 `yaml:"failover_seconds"`
 }
 
 // Failover is FailoverSeconds as a duration.
 func (c Cluster) Failover() time.Duration { return seconds(c.FailoverSeconds) }
+
+// LeaseTTL is the lease's time to live, half of FailoverSeconds: a node
+// that has not renewed it for this long stops acting, and its standby,
+// which looks ten times within it, takes over and starts in what is left
+// of FailoverSeconds. It is also the longest a restarted node waits for
+// the lease of the process it replaces.
+func (c Cluster) LeaseTTL() time.Duration { return c.Failover() / 2 }
 
 // Server is the HTTP listener (SPEC.md 3.2, 3.3).
 type Server struct {

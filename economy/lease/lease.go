@@ -94,7 +94,7 @@ type Options struct {
 	Bucket string
 	// Replicas of the bucket: as many as the stream's.
 	Replicas int
-	// TTL is the lease's time to live (cluster.failover_seconds).
+	// TTL is the lease's time to live (half of cluster.failover_seconds).
 	TTL time.Duration
 	// Me is this node, as the lease's value names it.
 	Me Holder
