@@ -41,8 +41,8 @@ schedule and the System Service, on the socket the sandboxes see and on
 --listen. Stops cleanly on SIGINT or SIGTERM (a program running then runs
 again at the next start). With --nats-url, several nodes may run on one
 server: one holds the lease of the actors, the others wait as its standby
-(printing "standby") and the first to see the lease lapse
-(cluster.failover_seconds) takes over; a node that loses the lease stops
+(printing "standby") and the first to see the lease lapse takes over,
+within cluster.failover_seconds of the death; a node that loses the lease stops
 at once and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
