@@ -150,7 +150,30 @@ func TestTheEconomyOutlivesTheStreamLeader(t *testing.T) {
 
 	// The kill, in the middle of the load.
 	js := cluster.Connect(natslog.AgoraUser, cluster.Password)
-	leader := cluster.StreamLeader(ctx, js, cfg.Nats.Stream)
+	// Every stream Agora made (the log, and the buckets' streams) has a
+	// replica on each node.
+	streams := js.ListStreams(ctx)
+	count := 0
+	for info := range streams.Info() {
+		count++
+		if info.Config.Replicas != 3 {
+			t.Errorf("stream %s has %d replicas; want nats.replicas, 3", info.Config.Name, info.Config.Replicas)
+		}
+	}
+	if err := streams.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if count < 3 {
+		t.Errorf("%d streams on the cluster; want the log, agora_state and market_state at least", count)
+	}
+
+	// The economy's connection is on the node that leads the stream: the
+	// kill takes away both the leader and the connection.
+	leader, _ := cluster.NodeNamed(n.Conn().ConnectedServerName())
+	if leader < 0 {
+		t.Fatalf("the economy is connected to %q, no node of the cluster", n.Conn().ConnectedServerName())
+	}
+	cluster.LeadStream(ctx, js, cfg.Nats.Stream, leader)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -166,14 +189,18 @@ func TestTheEconomyOutlivesTheStreamLeader(t *testing.T) {
 		}
 	}
 	killedAt := acked.Load()
+	killed := time.Now()
 	cluster.Kill(leader)
 	next := cluster.StreamLeader(ctx, js, cfg.Nats.Stream)
-	t.Logf("killed %s, the stream leader, after %d acknowledged commands; %s leads now",
-		cluster.Node(leader).Name, killedAt, cluster.Node(next).Name)
+	t.Logf("killed %s, the stream leader, after %d acknowledged commands; %s leads %s later",
+		cluster.Node(leader).Name, killedAt, cluster.Node(next).Name, time.Since(killed).Round(time.Millisecond))
 	if next == leader {
 		t.Fatalf("%s still leads the stream after it was killed", cluster.Node(next).Name)
 	}
 	<-done
+	if name := n.Conn().ConnectedServerName(); !n.Conn().IsConnected() || name == cluster.Node(leader).Name {
+		t.Fatalf("the economy's connection is on %q (connected: %v) after %s was killed", name, n.Conn().IsConnected(), cluster.Node(leader).Name)
+	}
 	// Under the new leader, more commands: each is acknowledged after the
 	// election by construction.
 	load(cmds[clusterDuring:])
@@ -237,7 +264,7 @@ func TestTheEconomyOutlivesTheStreamLeader(t *testing.T) {
 // the first result, not stored again.
 func untilAcknowledged(t *testing.T, ctx context.Context, what string, do func(context.Context) error) int {
 	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		err := do(actx)
 		cancel()
 		if err == nil {
@@ -247,6 +274,7 @@ func untilAcknowledged(t *testing.T, ctx context.Context, what string, do func(c
 			t.Errorf("%s: not acknowledged after %d attempts: %v", what, attempt, err)
 			return attempt
 		}
+		t.Logf("%s: attempt %d at %s: %v", what, attempt, time.Now().Format("15:04:05.000"), err)
 		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -2,6 +2,7 @@ package natstest
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"path/filepath"
@@ -260,6 +261,29 @@ func (c *Cluster) StreamLeader(ctx context.Context, js jetstream.JetStream, stre
 		return true
 	}, &last)
 	return leader
+}
+
+// LeadStream makes node i the leader of stream: the leader steps down
+// with node i as the preferred successor (nats-server 2.11's stepdown
+// placement), again until node i leads. A test moves the leadership to
+// the node its client is connected to, so that killing the leader also
+// cuts the client off.
+func (c *Cluster) LeadStream(ctx context.Context, js jetstream.JetStream, stream string, i int) {
+	c.t.Helper()
+	req, err := json.Marshal(map[string]any{"placement": map[string]string{"preferred": c.nodes[i].Name}})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	subject := "$JS.API.STREAM.LEADER.STEPDOWN." + stream
+	for c.StreamLeader(ctx, js, stream) != i {
+		if ctx.Err() != nil {
+			c.t.Fatalf("natstest: %s does not lead stream %s: %v", c.nodes[i].Name, stream, ctx.Err())
+		}
+		actx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		// The answer says little; the loop asks who leads.
+		_, _ = js.Conn().RequestWithContext(actx, subject, req)
+		cancel()
+	}
 }
 
 // waitFor polls ok until it holds, failing the test after
