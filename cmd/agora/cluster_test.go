@@ -274,7 +274,9 @@ func untilAcknowledged(t *testing.T, ctx context.Context, what string, do func(c
 			t.Errorf("%s: not acknowledged after %d attempts: %v", what, attempt, err)
 			return attempt
 		}
-		t.Logf("%s: attempt %d at %s: %v", what, attempt, time.Now().Format("15:04:05.000"), err)
+		if attempt == 1 {
+			t.Logf("%s: failed at %s, retried: %v", what, time.Now().Format("15:04:05.000"), err)
+		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
