@@ -2,11 +2,12 @@ package natstest_test
 
 import (
 	"context"
+	"strconv"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
+	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/events/logtest"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/events/natslog/natstest"
 )
@@ -48,5 +49,35 @@ func TestAClusterElectsANewStreamLeader(t *testing.T) {
 		t.Fatalf("after the election the stream holds %d messages in %d replicas; want 11 in 3", info.State.Msgs, info.Config.Replicas)
 	}
 	c.Restart(leader)
-	_ = jetstream.DefaultAPIPrefix
+}
+
+// TestTheLogContractOnACluster runs the event log's contract against a
+// stream of three replicas on the documented cluster, one stream per case
+// (each captures events.>, so the case's stream is deleted after it).
+func TestTheLogContractOnACluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a three-node NATS cluster")
+	}
+	c := natstest.StartCluster(t)
+	js := c.Connect(natslog.AgoraUser, c.Password)
+	n := 0
+	logtest.Run(t, func(t *testing.T) events.Log {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		n++
+		name := "CONTRACT_" + strconv.Itoa(n)
+		l, err := natslog.Open(ctx, js, natslog.StreamOptions{Name: name, Replicas: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			l.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			if err := js.DeleteStream(ctx, name); err != nil {
+				t.Errorf("delete stream %s: %v", name, err)
+			}
+		})
+		return l
+	})
 }
