@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -53,6 +54,12 @@ func (l *Log) appendOne(ctx context.Context, filter string, expectedLast uint64,
 // appendOneData is appendOne with env already encoded as data.
 func (l *Log) appendOneData(ctx context.Context, filter string, expectedLast uint64, env events.Envelope, data []byte) (uint64, error) {
 	seq, err := l.publish(ctx, env.Subject, filter, expectedLast, env.ID, data)
+	for attempt := 1; err != nil && isUnchecked(err) && attempt < uncheckedAttemptsMax; attempt++ {
+		if !l.pause(ctx, uncheckedRetryWait<<(attempt-1)) {
+			break
+		}
+		seq, err = l.publish(ctx, env.Subject, filter, expectedLast, env.ID, data)
+	}
 	if err == nil {
 		// A duplicate ack carries the sequence of the first copy, which is
 		// the answer to a retried append.
@@ -88,6 +95,45 @@ func isWrongLastSequence(err error) bool {
 	}
 	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// uncheckedAttemptsMax bounds how often an append refused as unchecked
+// (isUnchecked) is sent again; the waits between attempts double from
+// uncheckedRetryWait, about a quarter of a second in all. A refusal that
+// lasts longer is a conflict: another writer's append to the filter is in
+// flight, and the caller recovers from the log.
+const (
+	uncheckedAttemptsMax = 8
+	uncheckedRetryWait   = time.Millisecond
+)
+
+// isUnchecked reports the refusal of an expectation the leader of a
+// replicated stream could not check (10164, no actual sequence given): an
+// append to the same filter is still in process. That append may be the
+// caller's own previous one: the leader answers an append when it applies
+// it and only then forgets that it was in process
+// (nats-server jetstream_cluster.go applyStreamMsgOp, checkMsgHeadersPreClusteredProposal
+// in jetstream_batching.go), so an actor's next append, sent at the
+// answer, can be refused although its expectation is right. Nothing was
+// stored; the same append sent again a moment later is checked.
+func isUnchecked(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}
+
+// pause waits d, or less if ctx or the log ends first; it reports whether
+// the whole wait passed.
+func (l *Log) pause(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	case <-l.done.Done():
+		return false
+	}
 }
 
 // findCopy looks for a message with id among the records of filter after

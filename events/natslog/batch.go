@@ -101,6 +101,13 @@ func (l *Log) appendBatchData(ctx context.Context, filter string, expectedLast u
 		if err == nil {
 			return last, nil
 		}
+		if isUnchecked(err) && attempt < uncheckedAttemptsMax {
+			// Nothing was stored: send it again once the append in
+			// process (maybe this caller's previous one) is applied.
+			if l.pause(sctx, uncheckedRetryWait<<(attempt-1)) {
+				continue
+			}
+		}
 		if isWrongLastSequence(err) {
 			if seq, ok := l.findBatchCopy(sctx, filter, expectedLast, envs); ok {
 				return seq, nil

@@ -22,3 +22,13 @@ func ReadWithConsumer(l *Log, ctx context.Context, filter string, from uint64, f
 	defer cancel()
 	return l.consume(sctx, ctx, filter, from, true, nil, fn)
 }
+
+// ErrConnLost is what an append waiting for its answer gets when its
+// connection is lost.
+var ErrConnLost = errConnLost
+
+// PublishWithAnswer publishes data on subject as an append does, and waits
+// for the answer as an append does.
+func PublishWithAnswer(l *Log, ctx context.Context, subject string, data []byte) (uint64, error) {
+	return l.publish(ctx, subject, subject, 0, "", data)
+}

@@ -29,6 +29,9 @@ type Log struct {
 
 	// directGet is the subject of the stream's direct get API.
 	directGet string
+	// replicated is set when the stream has more than one replica: its
+	// reads make sure to reach the leader's last record (replicas.go).
+	replicated bool
 	// everything is the filter that matches every message of the stream
 	// (its only subject, events.>), if it has only one. A read with it
 	// asks for all messages: the server counts them at once instead of
@@ -85,6 +88,7 @@ func New(ctx context.Context, js jetstream.JetStream, name string) (*Log, error)
 	if subjects := s.CachedInfo().Config.Subjects; len(subjects) == 1 {
 		l.everything = subjects[0]
 	}
+	l.replicated = s.CachedInfo().Config.Replicas > 1
 	return l, nil
 }
 
@@ -168,6 +172,10 @@ func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(even
 	}
 	sctx, cancel := l.scope(ctx)
 	defer cancel()
+	if l.replicated {
+		_, err := l.readReplicated(sctx, ctx, filter, from, nil, fn)
+		return err
+	}
 	_, err := l.readDirect(sctx, ctx, filter, from, nil, fn)
 	return err
 }

@@ -36,6 +36,14 @@ type mux struct {
 	// singles are the calls waiting for exactly one answer (appends).
 	singles map[string]chan *nats.Msg
 	closed  bool
+	// lost is closed when the connection is lost, and replaced by a new
+	// one: an append waiting for its answer stops waiting then (see
+	// expect). status is the connection's notice of it (RECONNECTING when
+	// the client looks for another server, DISCONNECTED when it gives
+	// up), watched by watchLost.
+	lost   chan struct{}
+	status chan nats.Status
+	nc     *nats.Conn
 	// done is closed when the log closes: a call waiting for an answer
 	// then returns events.ErrLogClosed.
 	done <-chan struct{}
@@ -70,7 +78,20 @@ func (x *mux) subscribe(nc *nats.Conn) error {
 		return fmt.Errorf("natslog: subscribe for answers: %w", err)
 	}
 	x.sub, x.prefix, x.queues, x.singles = sub, prefix, map[string]*queue{}, map[string]chan *nats.Msg{}
+	x.nc, x.lost, x.status = nc, make(chan struct{}), nc.StatusChanged(nats.RECONNECTING, nats.DISCONNECTED)
+	go x.watchLost(x.status)
 	return nil
+}
+
+// watchLost closes lost at every loss of the connection, until the log
+// closes (close removes the listener, which ends the range).
+func (x *mux) watchLost(status chan nats.Status) {
+	for range status {
+		x.mu.Lock()
+		close(x.lost)
+		x.lost = make(chan struct{})
+		x.mu.Unlock()
+	}
 }
 
 // route runs on the subscription's goroutine: it must never block.
@@ -91,25 +112,28 @@ func (x *mux) route(m *nats.Msg) {
 }
 
 // expect returns the reply subject of a call that gets exactly one
-// answer, and the channel it arrives on: the answer, or nil once the log is
-// closed. Lighter than a queue: no timer, no watch of the connection; the
-// caller's context bounds the wait (an append's answer lost with its
-// connection ends in the caller's timeout, after which the actor recovers
-// from the log). The caller calls forget.
-func (x *mux) expect(nc *nats.Conn) (token, reply string, answer chan *nats.Msg, err error) {
+// answer, the channel it arrives on (the answer, or nil once the log is
+// closed), and a channel closed if the connection is lost meanwhile.
+// Lighter than a queue: no timer, no polling of the connection. An answer
+// lost with the server that was to send it ends in the caller's timeout;
+// one whose connection was lost ends at once, when the client notices
+// (the server it was connected to died, say): either way the actor then
+// recovers from the log, which says whether the append landed. The caller
+// calls forget.
+func (x *mux) expect(nc *nats.Conn) (token, reply string, answer chan *nats.Msg, lost <-chan struct{}, err error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	if x.closed {
-		return "", "", nil, events.ErrLogClosed
+		return "", "", nil, nil, events.ErrLogClosed
 	}
 	if err := x.subscribe(nc); err != nil {
-		return "", "", nil, err
+		return "", "", nil, nil, err
 	}
 	x.next++
 	token = strconv.FormatUint(x.next, 36)
 	ch := answerChans.Get().(chan *nats.Msg)
 	x.singles[token] = ch
-	return token, x.prefix + token, ch, nil
+	return token, x.prefix + token, ch, x.lost, nil
 }
 
 // answerChans are the channels of single answers (room for one), reused:
@@ -138,6 +162,7 @@ func (x *mux) close() {
 	x.closed = true
 	if x.sub != nil {
 		_ = x.sub.Unsubscribe()
+		x.nc.RemoveStatusListener(x.status)
 	}
 	// A call waiting for one answer gets nil: the log is closed. (Its
 	// channel has room for one, unless the answer came first.)

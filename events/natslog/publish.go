@@ -23,11 +23,12 @@ import (
 // path").
 //
 // The answer is waited for no longer than ctx allows, or the client's
-// default timeout when ctx has no deadline, and never after Close. An
-// answer lost with the connection thus ends in a timeout, after which the
-// actor recovers from the log, as after any failed append.
+// default timeout when ctx has no deadline, never after Close, and not
+// past the loss of the connection (a cluster node that died with the
+// answer). The actor then recovers from the log, as after any failed
+// append.
 func (l *Log) publish(ctx context.Context, subject, filter string, expectedLast uint64, id string, data []byte) (uint64, error) {
-	token, reply, answer, err := l.answers.expect(l.nc)
+	token, reply, answer, lost, err := l.answers.expect(l.nc)
 	if err != nil {
 		return 0, err
 	}
@@ -54,6 +55,8 @@ func (l *Log) publish(ctx context.Context, subject, filter string, expectedLast 
 		if m == nil {
 			return 0, events.ErrLogClosed // see mux.close
 		}
+	case <-lost:
+		return 0, errConnLost
 	case <-ctx.Done():
 		return 0, ctx.Err()
 	}

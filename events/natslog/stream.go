@@ -70,9 +70,8 @@ func StreamConfig(o StreamOptions) jetstream.StreamConfig {
 		// number of actors can recover at once (the server allows 1000
 		// consumers a stream), and a read never sees part of an atomic
 		// batch. On a cluster any synchronised replica answers them, and
-		// may be a few writes behind the leader: an actor that recovered
-		// from such a read gets a wrong last sequence on its next append
-		// and recovers again.
+		// may be a few writes behind the leader: a Read therefore reads
+		// on to the leader's last record of its filter (replicas.go).
 		AllowDirect: true,
 		// Atomic batches are where durable throughput comes from (group
 		// commit under SyncAlways); see DESIGN.md.
