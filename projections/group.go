@@ -235,6 +235,9 @@ func (g *Group) resync() uint64 {
 // (follow.Consumer). A Rebuild of one meanwhile makes the follow start
 // again from the least sequence the runners have applied.
 func (g *Group) Deliver(_ context.Context, rec events.Record) error {
+	// The views read the record one after another on this goroutine:
+	// its event is decoded once for all of them.
+	rec = events.Shared(rec)
 	for i, r := range g.runners {
 		r.applyMu.Lock()
 		if r.gen != g.gens[i] {
