@@ -48,4 +48,27 @@ type Record struct {
 	// bytes with Envelope.Data: a reader that changes the envelope must
 	// set it to nil.
 	Stored []byte
+	// read, when set, holds what Read made of the record, for every copy
+	// of it (see Shared).
+	read *readOnce
+}
+
+// readOnce is the outcome of Read for one record, shared by its copies.
+type readOnce struct {
+	done bool
+	e    Event
+	err  error
+}
+
+// Shared returns r as a record whose copies share one Read: the first
+// decodes the event, the others get that same event. It is for a record
+// handed to several followers one after another on one goroutine (the read
+// models of a group): each decoded the data again, and the decoding was
+// the largest part of what following the log cost them. An event so shared
+// must be read and never changed, which is what every evolve does already
+// (an event in the log is a fact); Read must not be called on copies of
+// one shared record from two goroutines at once.
+func Shared(r Record) Record {
+	r.read = &readOnce{}
+	return r
 }

@@ -125,8 +125,20 @@ func Check(r Record) error {
 var ErrUnknownSchema = errors.New("unknown event schema")
 
 // Read checks r (Check) and decodes its event; a record that fails either
-// is a *BadRecord, which every follower skips.
+// is a *BadRecord, which every follower skips. A record made by Shared is
+// read once: its copies get the same event, or the same error.
 func Read(r Record) (Event, error) {
+	if o := r.read; o != nil {
+		if !o.done {
+			o.e, o.err = read(r)
+			o.done = true
+		}
+		return o.e, o.err
+	}
+	return read(r)
+}
+
+func read(r Record) (Event, error) {
 	if err := Check(r); err != nil {
 		return nil, err
 	}

@@ -53,10 +53,14 @@ type GroupOptions struct {
 
 // Defaults of GroupOptions. A snapshot is the whole view, marshalled while
 // the group applies nothing: saving it every few records would cost more
-// than the records.
+// than the records, and the records that come meanwhile overflow the
+// group's queue, which then reads them from the log a second time
+// (follow.Options.QueueMax). Either bound keeps what a crash makes the
+// views read again to about SnapshotEveryDefault records (a few seconds);
+// docs/decisions.md, "Read models decode once and save seldom".
 const (
-	SnapshotEveryDefault    = 50_000
-	SnapshotIntervalDefault = 30 * time.Second
+	SnapshotEveryDefault    = 500_000
+	SnapshotIntervalDefault = 5 * time.Minute
 	// SnapshotChunkBytesDefault keeps each value of a snapshot in the store
 	// well under the server's maximum payload (1 MiB by default): a
 	// key-value bucket holds a value in one message, so a read model of
@@ -235,6 +239,9 @@ func (g *Group) resync() uint64 {
 // (follow.Consumer). A Rebuild of one meanwhile makes the follow start
 // again from the least sequence the runners have applied.
 func (g *Group) Deliver(_ context.Context, rec events.Record) error {
+	// The views read the record one after another on this goroutine:
+	// its event is decoded once for all of them.
+	rec = events.Shared(rec)
 	for i, r := range g.runners {
 		r.applyMu.Lock()
 		if r.gen != g.gens[i] {
