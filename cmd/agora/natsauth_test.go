@@ -286,6 +286,9 @@ func permissionsOf(users []*server.User) []string {
 		}
 		add(u.Username, "publish", u.Permissions.Publish)
 		add(u.Username, "subscribe", u.Permissions.Subscribe)
+		if r := u.Permissions.Response; r != nil {
+			lines = append(lines, fmt.Sprintf("%s responses max %d expires %s", u.Username, r.MaxMsgs, r.Expires))
+		}
 	}
 	slices.Sort(lines)
 	return lines
@@ -331,6 +334,7 @@ func TestExternalServerWithACredentialsFile(t *testing.T) {
 	perms := natslog.AgoraPermissions(economy.NatsAccess(config.Default()))
 	uc.Pub.Allow.Add(perms.Publish.Allow...)
 	uc.Sub.Allow.Add(perms.Subscribe.Allow...)
+	uc.Resp = &jwt.ResponsePermission{MaxMsgs: perms.Response.MaxMsgs, Expires: perms.Response.Expires}
 	userJWT, err := uc.Encode(account)
 	must(err)
 	seed, err := user.Seed()
