@@ -184,6 +184,7 @@ func TestTheSystemServiceOverNATS(t *testing.T) {
 	same("the markets", http.StatusOK, "GET", "/market/state", token, "")
 	same("a bad field", http.StatusUnprocessableEntity, "POST", "/market/bid", token, `{"resources":{"cpu_seconds":1,"memory_mb":64},"amount":-5}`)
 	same("an unknown route", http.StatusNotFound, "GET", "/no/such/route", token, "")
+	same("an empty Idempotency-Key", http.StatusBadRequest, "POST", "/economic/transfer", token, `{"to_agent_id":"payee","amount":1}`, "Idempotency-Key", "")
 	same("a method not allowed", http.StatusMethodNotAllowed, "DELETE", "/economic/balance", token, "")
 	same("the OpenAPI document", http.StatusOK, "GET", "/openapi.json", "", "")
 

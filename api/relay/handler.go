@@ -89,6 +89,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			problem.Write(w, http.StatusRequestEntityTooLarge, h.tooLarge(int64(len(body)), maxPayload))
 			return
 		}
+		if errors.Is(err, nats.ErrBadHeaderMsg) {
+			problem.Write(w, http.StatusBadRequest, "a request header's name cannot be carried over NATS (printable ASCII "+
+				"but for \"()/,:;<=>?@[\\]{}); nothing was sent")
+			return
+		}
 		problem.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("the relay cannot reach NATS: %v; nothing was sent", err))
 		return
 	}
