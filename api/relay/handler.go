@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -77,8 +78,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// A subscription of the call's own, made before the call is sent (the
 	// server sees the two in that order), so that its answer, in one
-	// message or many, cannot be missed.
-	sub, err := h.nc.SubscribeSync(inbox)
+	// message or many, cannot be missed. It is asynchronous: a synchronous
+	// one allocates a channel of the connection's SubChanLen (64 Ki
+	// messages) for every call.
+	in := newMailbox()
+	sub, err := h.nc.Subscribe(inbox, in.put)
 	if err != nil {
 		problem.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("the relay cannot reach NATS: %v; nothing was sent", err))
 		return
@@ -97,7 +101,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		problem.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("the relay cannot reach NATS: %v; nothing was sent", err))
 		return
 	}
-	a, err := readAnswer(ctx, sub)
+	a, err := readAnswer(ctx, in.next)
 	switch {
 	case err == nil:
 		writeAnswer(w, a)
@@ -149,6 +153,45 @@ func readBody(r *http.Request, limit int64) ([]byte, error) {
 		return nil, errTooLarge
 	}
 	return b, nil
+}
+
+// mailbox keeps the messages of one call's answer until they are read:
+// the subscription's callback never waits for the reader.
+type mailbox struct {
+	mu    sync.Mutex
+	msgs  []*nats.Msg
+	ready chan struct{} // holds a token while msgs may be non-empty
+}
+
+func newMailbox() *mailbox { return &mailbox{ready: make(chan struct{}, 1)} }
+
+func (b *mailbox) put(m *nats.Msg) {
+	b.mu.Lock()
+	b.msgs = append(b.msgs, m)
+	b.mu.Unlock()
+	select {
+	case b.ready <- struct{}{}:
+	default:
+	}
+}
+
+// next is the next message, waiting for it until ctx ends.
+func (b *mailbox) next(ctx context.Context) (*nats.Msg, error) {
+	for {
+		b.mu.Lock()
+		if len(b.msgs) > 0 {
+			m := b.msgs[0]
+			b.msgs[0], b.msgs = nil, b.msgs[1:]
+			b.mu.Unlock()
+			return m, nil
+		}
+		b.mu.Unlock()
+		select {
+		case <-b.ready:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 }
 
 // writeAnswer writes the economy's answer as the handler there gave it.

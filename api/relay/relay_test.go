@@ -32,7 +32,7 @@ var quiet = slog.New(slog.DiscardHandler)
 
 // startServer runs a real nats-server with JetStream on loopback, with
 // opts's users if any, and returns its client URL.
-func startServer(t *testing.T, users []*server.User) string {
+func startServer(t testing.TB, users []*server.User) string {
 	t.Helper()
 	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
 		NoLog: true, NoSigs: true, Users: users}
@@ -52,7 +52,7 @@ func startServer(t *testing.T, users []*server.User) string {
 }
 
 // connect connects to url; the connection closes at the end of the test.
-func connect(t *testing.T, url string, opts ...nats.Option) *nats.Conn {
+func connect(t testing.TB, url string, opts ...nats.Option) *nats.Conn {
 	t.Helper()
 	nc, err := nats.Connect(url, append([]nats.Option{nats.ErrorHandler(func(*nats.Conn, *nats.Subscription, error) {})}, opts...)...)
 	if err != nil {
@@ -72,7 +72,7 @@ type relayed struct {
 	client  *http.Client
 }
 
-func relayTo(t *testing.T, natsURL string, h http.Handler, serveOpts, callOpts []relay.Option) *relayed {
+func relayTo(t testing.TB, natsURL string, h http.Handler, serveOpts, callOpts []relay.Option) *relayed {
 	t.Helper()
 	subject := relay.SubjectDefault
 	stop, err := relay.Serve(connect(t, natsURL), subject, h, append([]relay.Option{relay.WithLogger(quiet)}, serveOpts...)...)
@@ -84,7 +84,7 @@ func relayTo(t *testing.T, natsURL string, h http.Handler, serveOpts, callOpts [
 }
 
 // front serves relay.Handler over nc on an HTTP test server.
-func front(t *testing.T, nc *nats.Conn, subject string, stop func(), opts ...relay.Option) *relayed {
+func front(t testing.TB, nc *nats.Conn, subject string, stop func(), opts ...relay.Option) *relayed {
 	t.Helper()
 	srv := httptest.NewServer(relay.Handler(nc, subject, append([]relay.Option{relay.WithLogger(quiet)}, opts...)...))
 	client := &http.Client{Transport: &http.Transport{}}

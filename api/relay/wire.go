@@ -166,16 +166,13 @@ type answer struct {
 	body   []byte
 }
 
-// readAnswer reads the messages of one answer from sub, until the last
+// readAnswer reads the messages of one answer with next, until the last
 // or until ctx ends.
-func readAnswer(ctx context.Context, sub *nats.Subscription) (answer, error) {
+func readAnswer(ctx context.Context, next func(context.Context) (*nats.Msg, error)) (answer, error) {
 	var a answer
 	var buf bytes.Buffer
 	for want, total := 1, 1; want <= total; want++ {
-		m, err := sub.NextMsgWithContext(ctx)
-		if errors.Is(err, nats.ErrNoResponders) {
-			return answer{}, errNoResponders
-		}
+		m, err := next(ctx)
 		if err != nil {
 			return answer{}, err
 		}
