@@ -54,6 +54,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	maxPayload := h.nc.MaxPayload()
+	if h.nc.IsClosed() || maxPayload <= 0 {
+		// Closed, or never connected yet: no limit is known, and nothing
+		// could be sent.
+		problem.Write(w, http.StatusServiceUnavailable, fmt.Sprintf("the relay is not connected to NATS (%s); nothing was sent", h.nc.Status()))
+		return
+	}
 	body, err := readBody(r, maxPayload)
 	if errors.Is(err, errTooLarge) {
 		problem.Write(w, http.StatusRequestEntityTooLarge, h.tooLarge(r.ContentLength, maxPayload))

@@ -280,6 +280,15 @@ func TestNoEconomyIs503(t *testing.T) {
 	problemOf(t, a, http.StatusServiceUnavailable, "no economy node answers on agora.system")
 }
 
+// TestClosedConnectionIs503: a worker whose NATS connection is closed
+// says so, and sends nothing.
+func TestClosedConnectionIs503(t *testing.T) {
+	nc := connect(t, startServer(t, nil))
+	r := front(t, nc, relay.SubjectDefault, nil)
+	nc.Close()
+	problemOf(t, r.call(t, http.MethodPost, "/economic/transfer", strings.NewReader(`{}`)), http.StatusServiceUnavailable, "not connected to NATS")
+}
+
 // TestSlowHandlerIs504: a handler that has not answered when the relay's
 // timeout passes gives the caller a 504 that says the call may have been
 // done; the handler sees its context end with the caller's wait.
