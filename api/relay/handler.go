@@ -129,14 +129,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 // tooLarge words the detail of a 413; n < 0 when the body's length is not
-// known (the relay stopped reading it at the limit).
+// known (the relay stopped reading it past the limit).
 func (h *handler) tooLarge(n, maxPayload int64) string {
-	size := fmt.Sprintf("%d bytes", n)
-	if n < 0 || n <= maxPayload {
-		size = fmt.Sprintf("more than the %d bytes that fit", maxPayload)
+	size := fmt.Sprintf("longer than %d bytes", maxPayload)
+	if n >= 0 {
+		size = fmt.Sprintf("%d bytes", n)
 	}
 	return fmt.Sprintf("the request body is %s: a call relayed to the economy over NATS (%s) carries its body and headers "+
-		"in one message, at most the NATS server's max_payload (%d bytes); nothing was sent", size, h.subject, maxPayload)
+		"in one message of at most the NATS server's max_payload (%d bytes); nothing was sent", size, h.subject, maxPayload)
 }
 
 // errTooLarge is a body longer than the relay can carry.

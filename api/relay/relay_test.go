@@ -34,8 +34,15 @@ var quiet = slog.New(slog.DiscardHandler)
 // opts's users if any, and returns its client URL.
 func startServer(t testing.TB, users []*server.User) string {
 	t.Helper()
+	return startServerWith(t, users, 0)
+}
+
+// startServerWith is startServer with a max_payload (0: the server's
+// default).
+func startServerWith(t testing.TB, users []*server.User, maxPayload int32) string {
+	t.Helper()
 	opts := &server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: t.TempDir(),
-		NoLog: true, NoSigs: true, Users: users}
+		NoLog: true, NoSigs: true, Users: users, MaxPayload: maxPayload}
 	if len(users) > 0 {
 		opts.NoAuthUser = natslog.ObserverUser
 	}
@@ -392,6 +399,38 @@ func TestLargeAnswerComesInChunks(t *testing.T) {
 	if a.status != http.StatusOK || !bytes.Equal(a.body, big) || a.header.Get("Content-Type") != "text/plain" {
 		t.Fatalf("answer %d of %d bytes (%s); want 200 with the %d bytes", a.status, len(a.body), a.header.Get("Content-Type"), len(big))
 	}
+}
+
+// TestEveryAnswerSizeComesWhole relays answers of every size around the
+// chunks' edges on a server with a small max_payload (2 KiB): each
+// arrives whole, in order, with its headers.
+func TestEveryAnswerSizeComesWhole(t *testing.T) {
+	url := startServerWith(t, nil, 2048)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var n int
+		fmt.Sscan(r.URL.Query().Get("n"), &n)
+		w.Header().Set("X-Size", fmt.Sprint(n))
+		b := make([]byte, n)
+		for i := range b {
+			b[i] = byte(i % 251)
+		}
+		_, _ = w.Write(b)
+	})
+	r := relayTo(t, url, h, nil, nil)
+	for n := 0; n < 12_000; n += 97 {
+		for _, m := range []int{n, n + 1} {
+			a := r.call(t, http.MethodGet, fmt.Sprintf("/x?n=%d", m), nil)
+			if a.status != http.StatusOK || len(a.body) != m || a.header.Get("X-Size") != fmt.Sprint(m) {
+				t.Fatalf("an answer of %d bytes: %d, %d bytes, X-Size %q", m, a.status, len(a.body), a.header.Get("X-Size"))
+			}
+			for i, c := range a.body {
+				if c != byte(i%251) {
+					t.Fatalf("an answer of %d bytes differs at byte %d", m, i)
+				}
+			}
+		}
+	}
+	problemOf(t, r.call(t, http.MethodPost, "/x", bytes.NewReader(make([]byte, 2048))), http.StatusRequestEntityTooLarge, "2048 bytes")
 }
 
 // TestWhatTheRelayCannotRead: a message on the subject that is not a
