@@ -151,8 +151,8 @@ func (n *Node) startEmbedded(o NodeOptions) error {
 
 // NatsAccess names the stream and buckets of cfg, any other subjects
 // Agora publishes on, and the subject it serves the System Service on to
-// execution workers (relay.SubjectDefault, ServeRelay), for the users'
-// permissions.
+// execution workers (relay.SubjectDefault, ServeRelay) with the inboxes
+// it answers on (relay.InboxPrefix), for the users' permissions.
 func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
 	return natslog.Access{
 		Stream:  cfg.Nats.Stream,
@@ -160,6 +160,7 @@ func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
 		Watched: []string{markets.BucketName},
 		Publish: publish,
 		Serve:   []string{relay.SubjectDefault},
+		Answer:  []string{relay.InboxPrefix + ".>"},
 	}
 }
 

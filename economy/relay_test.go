@@ -26,10 +26,6 @@ import (
 	"github.com/agora-econ/agora/events/natslog"
 )
 
-// relayWorkerInbox is the inbox prefix of the worker's connection, as
-// docs/operations.md tells a worker to use.
-const relayWorkerInbox = "_AGORA_WORKER_INBOX"
-
 // TestTheSystemServiceOverNATS runs a whole economy as `agora run` does,
 // on an external nats-server whose users have the permissions
 // docs/operations.md gives (Agora's own, a worker's, observers), serves
@@ -53,7 +49,7 @@ func TestTheSystemServiceOverNATS(t *testing.T) {
 	cfg.Economy.Genesis, cfg.Allocation.ScheduleSeconds, cfg.Server.Listen = false, 86400, "127.0.0.1:0"
 	worker := &server.User{Username: "worker", Password: "worker-password", Permissions: &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: []string{relay.SubjectDefault}},
-		Subscribe: &server.SubjectPermission{Allow: []string{relayWorkerInbox + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{relay.InboxPrefix + ".>"}},
 	}}
 	srv, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true,
 		StoreDir: t.TempDir(), NoLog: true, NoSigs: true, NoAuthUser: natslog.ObserverUser,
@@ -122,7 +118,7 @@ func TestTheSystemServiceOverNATS(t *testing.T) {
 		var d net.Dialer
 		return d.DialContext(ctx, "unix", e.executions.socket)
 	}}}
-	wc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("worker", "worker-password"), nats.CustomInboxPrefix(relayWorkerInbox))
+	wc, err := nats.Connect(srv.ClientURL(), nats.UserInfo("worker", "worker-password"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -23,6 +23,17 @@ var ErrNotPermitted = errors.New("relay: the NATS server does not permit this co
 // ErrNilDependency is a nil connection or handler.
 var ErrNilDependency = errors.New("relay: nil dependency")
 
+// checkInboxPrefix says whether prefix can hold the inboxes of the
+// answers: tokens without wildcards or spaces.
+func checkInboxPrefix(prefix string) error {
+	for tok := range strings.SplitSeq(prefix, ".") {
+		if tok == "" || tok == "*" || tok == ">" || strings.ContainsAny(tok, " \t\r\n") {
+			return fmt.Errorf("%w: inbox prefix %q: tokens without wildcards or spaces, please", ErrSubject, prefix)
+		}
+	}
+	return nil
+}
+
 // CheckSubject says whether subject can carry relayed calls (ErrSubject).
 func CheckSubject(subject string) error {
 	bad := func(why string) error { return fmt.Errorf("%w %q: %s", ErrSubject, subject, why) }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -35,6 +36,9 @@ import (
 // first.
 func Handler(nc *nats.Conn, subject string, opts ...Option) http.Handler {
 	h := &handler{nc: nc, subject: subject, o: newOptions(opts), err: CheckSubject(subject)}
+	if h.err == nil {
+		h.err = checkInboxPrefix(h.o.inbox)
+	}
 	if nc == nil {
 		h.err = fmt.Errorf("%w: no NATS connection", ErrNilDependency)
 	}
@@ -75,7 +79,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if d, ok := ctx.Deadline(); ok {
 		wait = time.Until(d)
 	}
-	inbox := h.nc.NewInbox()
+	// A unique token under the relay's prefix (nats.go's own inboxes are
+	// "_INBOX." and a unique token).
+	inbox := h.o.inbox + "." + strings.TrimPrefix(nats.NewInbox(), nats.InboxPrefix)
 	msg := requestMsg(r, body, h.subject, inbox, wait)
 	// The server counts the headers and the body against max_payload.
 	if size := int64(msg.Size() - len(msg.Subject) - len(msg.Reply)); size > maxPayload {

@@ -27,6 +27,15 @@ import (
 // which carry the agents' tokens.
 const SubjectDefault = "agora.system"
 
+// InboxPrefix is where Handler receives its answers: each call on a
+// subject of its own under it. The economy's NATS user may publish there
+// (to answer) and a worker's may subscribe there; no one else may do
+// either. It is not the connection's inbox prefix (_INBOX, or the one
+// nats.CustomInboxPrefix gave), so that the economy answers without the
+// server's allow_responses, which would track every message with a reply
+// subject delivered on the economy's busy connection (docs/decisions.md).
+const InboxPrefix = "_AGORA_RELAY_INBOX"
+
 // QueueGroup is the queue group of the subscriptions Serve makes: when
 // several economy processes serve one subject, each call reaches one.
 const QueueGroup = "agora-relay"
@@ -71,6 +80,7 @@ type options struct {
 	timeout  time.Duration
 	logger   *slog.Logger
 	inFlight int
+	inbox    string
 }
 
 // Option tunes Handler or Serve.
@@ -91,6 +101,12 @@ func WithLogger(l *slog.Logger) Option { return func(o *options) { o.logger = l 
 // CallsInFlightMax; zero or less means CallsInFlightMax.
 func WithCallsInFlight(n int) Option { return func(o *options) { o.inFlight = n } }
 
+// WithInboxPrefix makes Handler receive its answers under prefix in place
+// of InboxPrefix: a worker whose NATS user may subscribe only to its own
+// inboxes (InboxPrefix + ".<worker>") reads no other worker's answers.
+// The economy's user must be allowed to publish under it.
+func WithInboxPrefix(prefix string) Option { return func(o *options) { o.inbox = prefix } }
+
 func newOptions(opts []Option) options {
 	var o options
 	for _, opt := range opts {
@@ -106,6 +122,9 @@ func newOptions(opts []Option) options {
 	}
 	if o.inFlight <= 0 {
 		o.inFlight = CallsInFlightMax
+	}
+	if o.inbox == "" {
+		o.inbox = InboxPrefix
 	}
 	return o
 }

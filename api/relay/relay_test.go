@@ -483,39 +483,38 @@ func TestSubjects(t *testing.T) {
 	}
 	r := front(t, connect(t, url), "agora.>", nil)
 	problemOf(t, r.call(t, http.MethodGet, "/system/time", nil), http.StatusInternalServerError, "wildcard")
+	r = front(t, connect(t, url), relay.SubjectDefault, nil, relay.WithInboxPrefix("_X.*"))
+	problemOf(t, r.call(t, http.MethodGet, "/system/time", nil), http.StatusInternalServerError, "inbox prefix")
 }
 
 // TestTheBoundsHoldTogether: the relay waits at least as long as the
-// System Service may take for a call, and the economy's user may answer
-// a call for longer than that.
+// System Service may take for a call.
 func TestTheBoundsHoldTogether(t *testing.T) {
 	if relay.TimeoutDefault < system.CallTimeoutDefault || relay.TimeoutDefault <= system.InferenceTimeoutDefault {
 		t.Fatalf("relay.TimeoutDefault %s is shorter than what the System Service may take (%s)", relay.TimeoutDefault, system.CallTimeoutDefault)
 	}
-	if natslog.ResponseExpiry <= relay.TimeoutDefault {
-		t.Fatalf("natslog.ResponseExpiry %s ends the economy's right to answer before the relay stops waiting (%s)",
-			natslog.ResponseExpiry, relay.TimeoutDefault)
-	}
 }
-
-// workerInbox is the inbox prefix of a worker's connection in the
-// documented permissions (docs/operations.md).
-const workerInbox = "_AGORA_WORKER_INBOX"
 
 // TestThePermissionsDocumented runs the relay on a server whose users
 // have the permissions docs/operations.md gives: the economy's (Agora's
-// own, which serve the subject and answer, in chunks), a worker's
-// (publish the subject, receive on its own inbox prefix) and an
-// observer's. A call relayed by the worker is answered, large answers
-// too; the observer may neither serve the subject (ErrNotPermitted) nor
-// call it, and a worker may not serve it either.
+// own, which serve the subject and answer on the relay's inboxes, in
+// chunks), workers' (publish the subject, receive on the relay's inboxes,
+// or on their own part of them) and an observer's. A call relayed by a
+// worker is answered, large answers too; the observer may neither serve
+// the subject (ErrNotPermitted) nor call it, and a worker may not serve
+// it either.
 func TestThePermissionsDocumented(t *testing.T) {
-	access := natslog.Access{Serve: []string{relay.SubjectDefault}}
+	access := natslog.Access{Serve: []string{relay.SubjectDefault}, Answer: []string{relay.InboxPrefix + ".>"}}
 	worker := &server.User{Username: "worker", Password: "worker-password", Permissions: &server.Permissions{
 		Publish:   &server.SubjectPermission{Allow: []string{relay.SubjectDefault}},
-		Subscribe: &server.SubjectPermission{Allow: []string{workerInbox + ".>"}},
+		Subscribe: &server.SubjectPermission{Allow: []string{relay.InboxPrefix + ".>"}},
 	}}
-	url := startServer(t, append(natslog.Users("agora-password", access), worker))
+	// A worker that reads only its own answers.
+	own := &server.User{Username: "w2", Password: "w2-password", Permissions: &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: []string{relay.SubjectDefault}},
+		Subscribe: &server.SubjectPermission{Allow: []string{relay.InboxPrefix + ".w2.>"}},
+	}}
+	url := startServer(t, append(natslog.Users("agora-password", access), worker, own))
 	economy := connect(t, url, nats.UserInfo(natslog.AgoraUser, "agora-password"), nats.CustomInboxPrefix(natslog.AgoraInboxPrefix))
 	maxPayload := int(economy.MaxPayload())
 	big := bytes.Repeat([]byte("x"), 2*maxPayload+17)
@@ -531,19 +530,22 @@ func TestThePermissionsDocumented(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(stop)
-	w := front(t, connect(t, url, nats.UserInfo("worker", "worker-password"), nats.CustomInboxPrefix(workerInbox)), relay.SubjectDefault, stop)
-	if a := w.call(t, http.MethodGet, "/system/time", nil, "Authorization", "Bearer t"); a.status != http.StatusOK {
-		t.Fatalf("a worker's call: %d %s", a.status, a.body)
-	}
-	if a := w.call(t, http.MethodGet, "/big", nil); a.status != http.StatusOK || !bytes.Equal(a.body, big) {
-		t.Fatalf("a worker's call with a large answer: %d, %d bytes of %d", a.status, len(a.body), len(big))
+	w := front(t, connect(t, url, nats.UserInfo("worker", "worker-password")), relay.SubjectDefault, stop)
+	w2 := front(t, connect(t, url, nats.UserInfo("w2", "w2-password")), relay.SubjectDefault, stop, relay.WithInboxPrefix(relay.InboxPrefix+".w2"))
+	for _, w := range []*relayed{w, w2} {
+		if a := w.call(t, http.MethodGet, "/system/time", nil, "Authorization", "Bearer t"); a.status != http.StatusOK {
+			t.Fatalf("a worker's call: %d %s", a.status, a.body)
+		}
+		if a := w.call(t, http.MethodGet, "/big", nil); a.status != http.StatusOK || !bytes.Equal(a.body, big) {
+			t.Fatalf("a worker's call with a large answer: %d, %d bytes of %d", a.status, len(a.body), len(big))
+		}
 	}
 
 	observer := connect(t, url)
 	if _, err := relay.Serve(observer, relay.SubjectDefault, echo()); !errors.Is(err, relay.ErrNotPermitted) {
 		t.Fatalf("an observer serving the subject: %v; want ErrNotPermitted", err)
 	}
-	if _, err := relay.Serve(connect(t, url, nats.UserInfo("worker", "worker-password"), nats.CustomInboxPrefix(workerInbox)),
+	if _, err := relay.Serve(connect(t, url, nats.UserInfo("worker", "worker-password")),
 		relay.SubjectDefault, echo()); !errors.Is(err, relay.ErrNotPermitted) {
 		t.Fatalf("a worker serving the subject: %v; want ErrNotPermitted", err)
 	}

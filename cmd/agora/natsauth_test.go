@@ -334,7 +334,6 @@ func TestExternalServerWithACredentialsFile(t *testing.T) {
 	perms := natslog.AgoraPermissions(economy.NatsAccess(config.Default()))
 	uc.Pub.Allow.Add(perms.Publish.Allow...)
 	uc.Sub.Allow.Add(perms.Subscribe.Allow...)
-	uc.Resp = &jwt.ResponsePermission{MaxMsgs: perms.Response.MaxMsgs, Expires: perms.Response.Expires}
 	userJWT, err := uc.Encode(account)
 	must(err)
 	seed, err := user.Seed()

@@ -9,7 +9,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/agora-econ/agora/events/secretfile"
 	"github.com/nats-io/nats-server/v2/server"
@@ -47,17 +46,14 @@ type Access struct {
 	Publish []string
 	// Serve are subjects on which Agora's user answers calls (the System
 	// Service relayed to execution workers, api/relay): it subscribes to
-	// them and may answer on the reply subject of each call it receives,
-	// in as many messages as the answer takes (an answer larger than the
-	// server's max_payload comes in chunks), for ResponseExpiry.
-	Serve []string
+	// them. Answer are the subjects it answers on (the relay's inboxes):
+	// it publishes there. Named, not the server's allow_responses, which
+	// would track every message with a reply subject delivered to Agora's
+	// connections (each event a consumer delivers) for as long as it
+	// lets them be answered.
+	Serve  []string
+	Answer []string
 }
-
-// ResponseExpiry is how long after a call Agora's user may answer it
-// (Access.Serve): longer than the relay gives a call
-// (relay.TimeoutDefault, 90 s), which is longer than any call the System
-// Service answers.
-const ResponseExpiry = 2 * time.Minute
 
 func (a Access) withDefaults() Access {
 	if a.Stream == "" {
@@ -84,20 +80,13 @@ func AgoraPermissions(a Access) *server.Permissions {
 		publish = append(publish, "$KV."+b+".>")
 	}
 	publish = append(publish, a.Publish...)
-	p := &server.Permissions{
+	publish = append(publish, a.Answer...)
+	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: publish},
 		// Its own connections answer on AgoraInboxPrefix; _INBOX is for
 		// tools run with its credentials (the NATS CLI with --user agora).
 		Subscribe: &server.SubjectPermission{Allow: append([]string{AgoraInboxPrefix + ".>", "_INBOX.>"}, a.Serve...)},
 	}
-	if len(a.Serve) > 0 {
-		// Answers go to each caller's own inbox, which no static
-		// permission could name: the server lets a user answer the calls
-		// it received. MaxMsgs -1 is any number of messages (the chunks
-		// of a large answer).
-		p.Response = &server.ResponsePermission{MaxMsgs: -1, Expires: ResponseExpiry}
-	}
-	return p
 }
 
 // ObserverPermissions are what a client with no credentials may do:
