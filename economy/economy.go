@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net/http"
 	"sync"
 	"time"
 
@@ -92,6 +93,10 @@ type Economy struct {
 	// executions are the workspaces, sandbox and execution tokens, once
 	// Serve has opened them; the sandbox closes after the executor stops.
 	executions *executions
+	// system is the System Service's handler, once Serve has built it;
+	// relays serve it over NATS (ServeRelay).
+	system http.Handler
+	relays relays
 
 	ctx    context.Context // ends when the economy stops
 	cancel context.CancelFunc
@@ -345,6 +350,9 @@ func (e *Economy) stop(drain bool) {
 		e.drain(StopDrainTimeout)
 	}
 	e.cancel()
+	// The relayed calls still in flight are answered while the actors
+	// they call are still there.
+	e.relays.stopAll()
 	e.wg.Wait()
 	e.host.Stop()
 	if e.executions != nil {

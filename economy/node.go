@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/agora-econ/agora/api/relay"
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/economy/lease"
 	"github.com/agora-econ/agora/events"
@@ -149,14 +150,18 @@ func (n *Node) startEmbedded(o NodeOptions) error {
 	return nil
 }
 
-// NatsAccess names the stream and buckets of cfg, and any other subjects
-// Agora publishes on, for the users' permissions.
+// NatsAccess names the stream and buckets of cfg, any other subjects
+// Agora publishes on, and the subject it serves the System Service on to
+// execution workers (relay.SubjectDefault, ServeRelay) with the inboxes
+// it answers on (relay.InboxPrefix), for the users' permissions.
 func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
 	return natslog.Access{
 		Stream:  cfg.Nats.Stream,
 		Private: []string{natslog.DefaultBucket, lease.Bucket(cfg.Nats.Stream)},
 		Watched: []string{markets.BucketName},
 		Publish: publish,
+		Serve:   []string{relay.SubjectDefault},
+		Answer:  []string{relay.InboxPrefix + ".>"},
 	}
 }
 

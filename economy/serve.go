@@ -63,6 +63,7 @@ func (e *Economy) Serve(ctx context.Context) (Serving, error) {
 	if err := x.serveSocket(e, svc.Handler()); err != nil {
 		return Serving{}, err
 	}
+	e.system = svc.Handler()
 	ex, err := x.executor(e, logger)
 	if err != nil {
 		return Serving{}, err

@@ -286,6 +286,9 @@ func permissionsOf(users []*server.User) []string {
 		}
 		add(u.Username, "publish", u.Permissions.Publish)
 		add(u.Username, "subscribe", u.Permissions.Subscribe)
+		if r := u.Permissions.Response; r != nil {
+			lines = append(lines, fmt.Sprintf("%s responses max %d expires %s", u.Username, r.MaxMsgs, r.Expires))
+		}
 	}
 	slices.Sort(lines)
 	return lines

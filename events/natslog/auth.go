@@ -44,6 +44,15 @@ type Access struct {
 	// Publish are subjects beyond events.> that Agora's user may publish on
 	// (the benchmarks' raw stream, on a server of their own).
 	Publish []string
+	// Serve are subjects on which Agora's user answers calls (the System
+	// Service relayed to execution workers, api/relay): it subscribes to
+	// them. Answer are the subjects it answers on (the relay's inboxes):
+	// it publishes there. Named, not the server's allow_responses, which
+	// would track every message with a reply subject delivered to Agora's
+	// connections (each event a consumer delivers) for as long as it
+	// lets them be answered.
+	Serve  []string
+	Answer []string
 }
 
 func (a Access) withDefaults() Access {
@@ -71,11 +80,12 @@ func AgoraPermissions(a Access) *server.Permissions {
 		publish = append(publish, "$KV."+b+".>")
 	}
 	publish = append(publish, a.Publish...)
+	publish = append(publish, a.Answer...)
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: publish},
 		// Its own connections answer on AgoraInboxPrefix; _INBOX is for
 		// tools run with its credentials (the NATS CLI with --user agora).
-		Subscribe: &server.SubjectPermission{Allow: []string{AgoraInboxPrefix + ".>", "_INBOX.>"}},
+		Subscribe: &server.SubjectPermission{Allow: append([]string{AgoraInboxPrefix + ".>", "_INBOX.>"}, a.Serve...)},
 	}
 }
 
