@@ -58,7 +58,7 @@ func ReadAhead(ctx context.Context, read func(context.Context, func(events.Recor
 					cancel()
 				}
 			}
-			free <- b[:0]
+			free <- b[:0] // free has room for every batch there can be
 		}
 		folded <- err
 	}()
