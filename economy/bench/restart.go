@@ -193,6 +193,12 @@ func RunRestart(ctx context.Context, o RestartOptions) (RestartReport, error) {
 		{"audit_and_decoded_replay", func(ctx context.Context, n *economy.Node) (err error) {
 			progressf(o.Progress, "warm-up read, then decoded replay, economy audit twice, decoded replay of the log")
 			rep.AuditFold, rep.DecodedReplay, err = auditAgainstReplay(ctx, n)
+			if err == nil {
+				// Said at once: a later step that fails (on a loaded
+				// machine, a timeout) ends the run without a report.
+				progressf(o.Progress, "audit %.0f events/s, decoded replay %.0f/s: ratio %.2f", rep.AuditFold.RatePerSecond,
+					rep.DecodedReplay.RatePerSecond, ratio(rep.AuditFold.RatePerSecond, rep.DecodedReplay.RatePerSecond))
+			}
 			return err
 		}},
 		{"recover_actors_only", func(ctx context.Context, n *economy.Node) (err error) {
