@@ -75,7 +75,10 @@ func audit(ctx context.Context, log events.Log, until bound, out io.Writer, asJS
 	var links chain.Verifier
 	var broken *chain.Break
 	read := func(ctx context.Context, fn func(events.Record) error) error {
-		return readPrefix(ctx, log, until, progressWriter(), fn)
+		scan := func(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
+			return events.ScanLog(ctx, log, filter, from, fn)
+		}
+		return readPrefixBy(ctx, log, scan, until, progressWriter(), fn)
 	}
 	err := economy.ReadAhead(ctx, read, func(a *economy.Read) error {
 		// A record the fold skips (it does not decode, or its actor would

@@ -100,10 +100,11 @@ Stop it, then measure on a freshly opened node (with --sync):
     snapshot from the store and its events after the snapshot from the log,
     without decoding them into events or folding them (--parallel at once);
   - full replay: read the whole log once;
-  - audit against a decoded replay: the whole log read with every record's
-    event decoded and nothing folded, then the economy audit ('agora audit':
-    the fold and the chain check), then the decoded replay again (the faster
-    replay is kept); their events per second and ratio (target at least
+  - audit against a decoded replay: after a read of the whole log that warms
+    the caches, the decoded replay (the whole log read with every record's
+    event decoded and nothing folded), the economy audit ('agora audit': the
+    fold and the chain check) twice, the decoded replay again; the faster of
+    each pair is kept; their events per second and ratio (target at least
     0.5; reported, not asserted);
   - restart: start the economy and recover every agent (--parallel at once),
     as 'agora run' does;

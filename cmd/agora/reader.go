@@ -117,6 +117,18 @@ func (b bound) includes(r events.Record) bool {
 // errPastEnd, naming where the log ends: the state there is not the state
 // asked for.
 func readPrefix(ctx context.Context, log events.Log, until bound, progress io.Writer, fn func(events.Record) error) error {
+	return readPrefixBy(ctx, log, log.Read, until, progress, fn)
+}
+
+// readLog is a whole-log read: events.Log.Read, or events.ScanLog's.
+type readLog func(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error
+
+// readPrefixBy is readPrefix with the read it makes: the audit scans
+// (events.ScanLog) and decodes on the goroutine that reads, overlapping
+// its fold with the read itself (economy.ReadAhead), where the other
+// readers fold on the reading goroutine and leave the decoding to the
+// log's workers.
+func readPrefixBy(ctx context.Context, log events.Log, read readLog, until bound, progress io.Writer, fn func(events.Record) error) error {
 	last, err := log.LastSeq(ctx)
 	if err != nil {
 		return err
@@ -129,7 +141,7 @@ func readPrefix(ctx context.Context, log events.Log, until bound, progress io.Wr
 	}
 	started, shown := time.Now(), time.Now()
 	var end events.Record // the last record read
-	err = log.Read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
+	err = read(ctx, events.SubjectRoot+".>", 1, func(r events.Record) error {
 		if !until.includes(r) {
 			return errStop
 		}

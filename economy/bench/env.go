@@ -290,7 +290,7 @@ func auditLog(ctx context.Context, n *economy.Node) (AuditResult, error) {
 	var links chain.Verifier
 	var broken *chain.Break
 	read := func(ctx context.Context, fn func(events.Record) error) error {
-		return n.Log().Read(ctx, events.SubjectRoot+".>", 1, fn)
+		return events.ScanLog(ctx, n.Log(), events.SubjectRoot+".>", 1, fn)
 	}
 	err := ecofold.ReadAhead(ctx, read, func(a *ecofold.Read) error {
 		if err := links.CheckDigest(a.Record, a.Digest); err != nil {

@@ -31,7 +31,9 @@ const cleanupTimeout = 2 * time.Second
 //
 // sctx is the call's scope (ctx or Close); ctx is the caller's, to tell the
 // two apart in errors.
-func (l *Log) consume(sctx, ctx context.Context, filter string, from uint64, stopAtEnd bool, o only, fn func(events.Record) error) error {
+// With inline, the backlog is decoded on the goroutine that reads it, one
+// record after the other (Scan), rather than by workers.
+func (l *Log) consume(sctx, ctx context.Context, filter string, from uint64, stopAtEnd, inline bool, o only, fn func(events.Record) error) error {
 	cfg := jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{filter},
 		DeliverPolicy:  jetstream.DeliverAllPolicy,
@@ -66,7 +68,12 @@ func (l *Log) consume(sctx, ctx context.Context, filter string, from uint64, sto
 	defer it.Stop()
 
 	if backlog > 0 {
-		if err := replay(sctx, &consumerSource{it: it, left: backlog}, o, fn); err != nil {
+		src := &consumerSource{it: it, left: backlog}
+		read := replay
+		if inline {
+			read = replayInline
+		}
+		if err := read(sctx, src, o, fn); err != nil {
 			if cb, ok := err.(callbackError); ok {
 				return cb.err
 			}

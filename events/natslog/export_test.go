@@ -20,7 +20,7 @@ func ReadWithConsumer(l *Log, ctx context.Context, filter string, from uint64, f
 	}
 	sctx, cancel := l.scope(ctx)
 	defer cancel()
-	return l.consume(sctx, ctx, filter, from, true, nil, fn)
+	return l.consume(sctx, ctx, filter, from, true, false, nil, fn)
 }
 
 // ErrConnLost is what an append waiting for its answer gets when its

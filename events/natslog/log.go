@@ -180,6 +180,26 @@ func (l *Log) Read(ctx context.Context, filter string, from uint64, fn func(even
 	return err
 }
 
+// Scan implements events.Scanner: Read through an ordered consumer, which
+// the server pushes from the stream's blocks without a request per batch
+// and whose messages carry their sequence in the reply subject rather than
+// in headers the client must parse, so a whole-log read (an audit) goes
+// faster than by direct gets. Each record is decoded on the goroutine that
+// reads it, as fn's caller: a whole-log reader overlaps its own work with
+// the read (projections/economy.ReadAhead). It creates one consumer on the
+// server for the call (deleted at the end) and stops at the records the
+// consumer counted when it was created. Unlike Read it may end inside an atomic
+// batch being committed, delivering its first part: a prefix of the log,
+// as `--until` gives, which is why only whole-log readers use it.
+func (l *Log) Scan(ctx context.Context, filter string, from uint64, fn func(events.Record) error) error {
+	if err := l.begin(ctx, filter); err != nil {
+		return err
+	}
+	sctx, cancel := l.scope(ctx)
+	defer cancel()
+	return l.consume(sctx, ctx, filter, from, true, true, nil, fn)
+}
+
 // Follow implements events.Log: it catches up with direct gets, as Read
 // does, then waits for new records on an ordered consumer that starts
 // after the last record delivered. With events.WithTypes, a record of
@@ -203,7 +223,7 @@ func (l *Log) follow(ctx context.Context, filter string, from uint64, o only, fn
 	if last > 0 {
 		from = last + 1
 	}
-	return l.consume(sctx, ctx, filter, from, false, o, fn)
+	return l.consume(sctx, ctx, filter, from, false, false, o, fn)
 }
 
 // LastSeq implements events.Log: the stream's last sequence, from the

@@ -1,10 +1,13 @@
 package natslog_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -303,5 +306,71 @@ func TestReadDeletesItsConsumer(t *testing.T) {
 	}
 	if info.State.Consumers != 0 {
 		t.Fatalf("%d consumers left after the reads; want 0", info.State.Consumers)
+	}
+}
+
+// Scan delivers what Read delivers (a bad record too, as Read delivers
+// it), from any sequence, returns fn's error unchanged, and leaves no
+// consumer behind.
+func TestScanDeliversWhatReadDelivers(t *testing.T) {
+	l, js := newLog(t)
+	ctx := ctxT(t)
+	const n = 700 // more than a chunk of the parallel read
+	for i := range n {
+		env := envelope(fmt.Sprintf("s%d", i), fmt.Sprintf("a%d", i%7))
+		b, err := events.Marshal(env)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := js.Publish(ctx, env.Subject, b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := js.Publish(ctx, "events.agent.a1.test_event", []byte("not an envelope")); err != nil {
+		t.Fatal(err)
+	}
+	all := func(read func(context.Context, string, uint64, func(events.Record) error) error, from uint64) []events.Record {
+		t.Helper()
+		var got []events.Record
+		if err := read(ctx, events.SubjectRoot+".>", from, func(r events.Record) error { got = append(got, r); return nil }); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	for _, from := range []uint64{0, 1, 300, 10_000} {
+		want, got := all(l.Read, from), all(l.Scan, from)
+		if from == 0 && len(want) != n+1 {
+			t.Fatalf("read delivered %d records; want %d", len(want), n+1)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("from %d: scan delivered %d records, read %d", from, len(got), len(want))
+		}
+		for i := range want {
+			w, g := want[i], got[i]
+			if g.Seq != w.Seq || !reflect.DeepEqual(g.Envelope, w.Envelope) || !bytes.Equal(g.Stored, w.Stored) || (g.Bad == nil) != (w.Bad == nil) {
+				t.Fatalf("from %d: scan delivered %+v; read %+v", from, g, w)
+			}
+		}
+	}
+	stop := errors.New("stop")
+	seen := 0
+	if err := events.ScanLog(ctx, l, events.SubjectRoot+".>", 1, func(events.Record) error {
+		if seen++; seen == 10 {
+			return stop
+		}
+		return nil
+	}); err != stop || seen != 10 {
+		t.Fatalf("scan stopped after %d records with %v; want %v after 10", seen, err, stop)
+	}
+	s, err := js.Stream(ctx, natslog.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.Info(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Consumers != 0 {
+		t.Fatalf("%d consumers left after the scans; want 0", info.State.Consumers)
 	}
 }

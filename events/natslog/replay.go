@@ -137,6 +137,32 @@ func replay(ctx context.Context, src source, o only, fn func(events.Record) erro
 	return replayParallel(ctx, src, first, o, fn)
 }
 
+// replayInline delivers every record of src to fn, in order, each decoded
+// on the caller's goroutine just before it is delivered: for a caller that
+// overlaps its own work with the read on another goroutine, to which
+// decoding workers would only add hand-offs.
+func replayInline(ctx context.Context, src source, o only, fn func(events.Record) error) error {
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		seq, subject, data, err := src.next(ctx)
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		rec, err := o.decode(seq, subject, data)
+		if err != nil {
+			return err
+		}
+		if err := fn(rec); err != nil {
+			return callbackError{err}
+		}
+	}
+}
+
 func replayParallel(ctx context.Context, src source, first *chunk, o only, fn func(events.Record) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	workers := min(max(runtime.GOMAXPROCS(0), 1), 4)

@@ -3,8 +3,6 @@ package economy
 import (
 	"context"
 	"errors"
-	"runtime"
-	"sync"
 	"sync/atomic"
 
 	"github.com/agora-econ/agora/events"
@@ -26,88 +24,73 @@ type Read struct {
 // chain.Verifier.CheckDigest.
 func (a *Read) Digest() (chain.Digest, error) { return a.digest, a.digestErr }
 
-// readAheadBatch is how many records a worker of ReadAhead reads as one
-// unit of work.
+// readAheadBatch is how many records the reader hands the fold at once.
 const readAheadBatch = 256
 
 // readAheadBatchesMax bounds the batches read and not yet folded.
 const readAheadBatchesMax = 16
 
-// readBatch is a run of consecutive records, read by one worker, which
-// closes done.
-type readBatch struct {
-	recs []Read
-	done chan struct{}
-}
-
 // ReadAhead hands fold, in order and on one goroutine, every record that
 // read delivers, each already read (its envelope checked, its event
-// decoded, its chain digest computed) on as many cores as there are:
-// reading needs nothing of the fold, and reading each record in the
-// fold's own goroutine made an audit of a large log three times as slow
-// as a replay, one core working while the other waited
-// (docs/decisions.md). The first error of fold stops it: nothing after
-// the record that caused it is folded, and that error is returned;
-// otherwise the error of read.
+// decoded, its chain digest computed) on the goroutine that read it:
+// reading needs nothing of the fold, so the two overlap on two cores, the
+// fold taking batches of readAheadBatch records while the reader fills the
+// next. Two stages, not a pool of readers: on two cores shared with the
+// log's server a pool added hand-offs and copies that cost more than they
+// saved (docs/decisions.md), and a batch the fold is done with is handed
+// back to the reader, not left to the collector. The first error of fold
+// stops it: nothing after the record that caused it is folded, and that
+// error is returned; otherwise the error of read. fold must not keep the
+// *Read it is given after it returns: its batch is reused.
 func ReadAhead(ctx context.Context, read func(context.Context, func(events.Record) error) error, fold func(*Read) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var stopped atomic.Bool // fold returned an error
-	work := make(chan *readBatch, readAheadBatchesMax)
-	order := make(chan *readBatch, readAheadBatchesMax)
-	var wg sync.WaitGroup
-	for range max(runtime.GOMAXPROCS(0), 1) {
-		wg.Go(func() {
-			for b := range work {
-				for i := range b.recs {
-					a := &b.recs[i]
-					a.Event, a.Err = events.Read(a.Record)
-					if a.Record.Bad == nil {
-						a.digest, a.digestErr = chain.DigestOf(a.Record)
-					}
-				}
-				close(b.done)
-			}
-		})
-	}
+	full := make(chan []Read, readAheadBatchesMax)
+	free := make(chan []Read, readAheadBatchesMax+2)
 	folded := make(chan error, 1)
 	go func() {
 		var err error
-		for b := range order {
-			<-b.done
-			for i := 0; err == nil && i < len(b.recs); i++ {
-				if err = fold(&b.recs[i]); err != nil {
+		for b := range full {
+			for i := 0; err == nil && i < len(b); i++ {
+				if err = fold(&b[i]); err != nil {
 					stopped.Store(true)
 					cancel()
 				}
 			}
+			free <- b[:0] // free has room for every batch there can be
 		}
 		folded <- err
 	}()
-	batch := &readBatch{recs: make([]Read, 0, readAheadBatch), done: make(chan struct{})}
+	batch := make([]Read, 0, readAheadBatch)
 	send := func() {
-		work <- batch
-		order <- batch
-		batch = &readBatch{recs: make([]Read, 0, readAheadBatch), done: make(chan struct{})}
+		full <- batch
+		select {
+		case batch = <-free:
+		default:
+			batch = make([]Read, 0, readAheadBatch)
+		}
 	}
 	err := read(ctx, func(r events.Record) error {
 		if stopped.Load() {
 			return errFolded
 		}
-		batch.recs = append(batch.recs, Read{Record: r})
-		if len(batch.recs) == readAheadBatch {
+		a := Read{Record: r}
+		a.Event, a.Err = events.Read(r)
+		if r.Bad == nil {
+			a.digest, a.digestErr = chain.DigestOf(r)
+		}
+		batch = append(batch, a)
+		if len(batch) == readAheadBatch {
 			send()
 		}
 		return nil
 	})
-	if len(batch.recs) > 0 {
-		send()
+	if len(batch) > 0 {
+		full <- batch
 	}
-	close(work)
-	close(order)
-	ferr := <-folded
-	wg.Wait()
-	if ferr != nil {
+	close(full)
+	if ferr := <-folded; ferr != nil {
 		return ferr
 	}
 	return err
