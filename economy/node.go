@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/agora-econ/agora/actors/executor/work"
+	"github.com/agora-econ/agora/api/relay"
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/groupcommit"
@@ -151,11 +154,17 @@ func (n *Node) startEmbedded(o NodeOptions) error {
 // NatsAccess names the stream and buckets of cfg, and any other subjects
 // Agora publishes on, for the users' permissions.
 func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
+	// Agora's user is also the execution workers' (execution.workers):
+	// orders, results and cancellations, the workspaces' bucket, the acks
+	// and heartbeats of the orders, and the System Service's relay.
+	publish = append(slices.Clone(publish), work.SubjectPrefix+".>", "$O."+work.BucketDefault+".>",
+		"$JS.ACK."+work.StreamDefault+".>", relay.SubjectDefault)
 	return natslog.Access{
-		Stream:  cfg.Nats.Stream,
-		Private: []string{natslog.DefaultBucket},
-		Watched: []string{markets.BucketName},
-		Publish: publish,
+		Stream:    cfg.Nats.Stream,
+		Private:   []string{natslog.DefaultBucket},
+		Watched:   []string{markets.BucketName},
+		Publish:   publish,
+		Subscribe: []string{work.SubjectPrefix + ".>", relay.SubjectDefault},
 	}
 }
 
