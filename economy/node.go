@@ -156,9 +156,11 @@ func (n *Node) startEmbedded(o NodeOptions) error {
 func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
 	// Agora's user is also the execution workers' (execution.workers):
 	// orders, results and cancellations, the workspaces' bucket, the acks
-	// and heartbeats of the orders, and the System Service's relay.
+	// and heartbeats of the orders, the System Service's relay, and the
+	// answers one Agora connection gives another's requests (a relayed
+	// call, a result), on inboxes no observer may read.
 	publish = append(slices.Clone(publish), work.SubjectPrefix+".>", "$O."+work.BucketDefault+".>",
-		"$JS.ACK."+work.StreamDefault+".>", relay.SubjectDefault)
+		"$JS.ACK."+work.StreamDefault+".>", relay.SubjectDefault, natslog.AgoraInboxPrefix+".>")
 	return natslog.Access{
 		Stream:    cfg.Nats.Stream,
 		Private:   []string{natslog.DefaultBucket},

@@ -256,6 +256,7 @@ func (w *Worker) runHeld(ctx context.Context, b bound, m jetstream.Msg, seq uint
 		res.Error = fmt.Sprintf("%s: %v", executor.ErrNoWorkspace, err)
 		return res, true, hb
 	}
+	log.Info("work: order taken", "worker", w.cfg.ID)
 	env := make(map[string]string, len(o.Env)+1)
 	for k, v := range o.Env {
 		env[k] = v
@@ -367,13 +368,32 @@ func fresh(ackWait time.Duration) func() bool {
 	return func() bool { return time.Since(since) < ackWait/2 }
 }
 
-// answer delivers the result to the Runner waiting for it, then
-// acknowledges the order. A result nobody takes (the economy stopped) is
-// dropped: the economy runs the execution again at its next start.
+// answer acknowledges the order, then delivers the result to the Runner
+// waiting for it. In that order, so that the agent's next order finds the
+// queue free as soon as the Runner has its result; a worker that dies
+// between both leaves a Runner without a result, which runs the execution
+// again once its deadline has passed (executor.ErrRunnerLost). A result
+// nobody takes (the economy stopped) is dropped: the economy runs the
+// execution again at its next start.
 func (w *Worker) answer(ctx context.Context, m jetstream.Msg, o Order, res Result, held func() bool, log *slog.Logger) {
 	data, err := json.Marshal(res)
 	if err != nil {
 		log.Error("work: result", "err", err)
+		return
+	}
+	if !held() {
+		// Acknowledged now, the order could be taken from another worker
+		// that has it again: the queue would then let the agent's next
+		// order in while that one runs.
+		log.Warn("work: order given up before its acknowledgement")
+		return
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ResultTimeout)
+	defer cancel()
+	if err := m.DoubleAck(actx); err != nil {
+		// Not acknowledged, it is delivered again after the ack wait and
+		// answered lost: the result must not be delivered too.
+		log.Warn("work: order not acknowledged; the result is dropped", "err", err)
 		return
 	}
 	delivered := false
@@ -388,18 +408,6 @@ func (w *Worker) answer(ctx context.Context, m jetstream.Msg, o Order, res Resul
 	}
 	if !delivered {
 		log.Warn("work: result not taken", "err", err)
-	}
-	if !held() {
-		// Acknowledged now, the order could be taken from another worker
-		// that has it again: the queue would then let the agent's next
-		// order in while that one runs.
-		log.Warn("work: order given up before its acknowledgement")
-		return
-	}
-	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), ResultTimeout)
-	defer cancel()
-	if err := m.DoubleAck(actx); err != nil {
-		log.Warn("work: order not acknowledged", "err", err)
 	}
 	log.Info("work: order done", "worker", w.cfg.ID, "cause", res.Cause, "lost", res.Lost, "delivered", delivered)
 	if w.cfg.OnDone != nil {
