@@ -147,8 +147,6 @@ func (x *Executor) conclude(ctx context.Context, s start, attempt int, end agent
 		}
 		x.cfg.Logger.Warn("executor: the runner lost the program; the execution runs again", "agent", runner,
 			"execution", xid, "attempt", next.attempt)
-		x.report(Report{AgentID: runner, ExecutionID: xid, Started: true, Attempt: attempt,
-			Reason: "lost by its runner: runs again"})
 		x.resume(ctx, next)
 	default:
 		x.finish(ctx, s, attempt, end)
