@@ -207,3 +207,22 @@ func killWorkerRunning(t *testing.T, workers map[string]*process, id string) str
 	t.Fatalf("no worker took the order of %s", id)
 	return ""
 }
+
+// TestWorkerFlags: a worker needs the economy's NATS server, and a number
+// of programs at once that it can run; anything else is a usage error
+// (exit 2) that starts nothing.
+func TestWorkerFlags(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"worker", "--data", t.TempDir()}, "--nats-url"},
+		{[]string{"worker", "--nats-url", "nats://127.0.0.1:1", "--concurrency", "0"}, "--concurrency"},
+		{[]string{"worker", "--nats-url", "nats://127.0.0.1:1", "--concurrency", "257"}, "--concurrency"},
+		{[]string{"worker", "--nats-url", "http://127.0.0.1:1"}, "nats.url"},
+	} {
+		if r := runAgora(t, tc.args...); r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+			t.Errorf("%v: %s; want exit 2 naming %s", tc.args, r, tc.want)
+		}
+	}
+}
