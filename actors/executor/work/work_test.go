@@ -71,8 +71,8 @@ func newHarness(t *testing.T, ackWait time.Duration) *harness {
 }
 
 // worker starts a worker with a connection of its own, stopped with the
-// test.
-func (h *harness) worker(id string, concurrency int) {
+// test, and returns that connection.
+func (h *harness) worker(id string, concurrency int) *nats.Conn {
 	h.t.Helper()
 	nc, err := nats.Connect(h.url)
 	if err != nil {
@@ -102,6 +102,7 @@ func (h *harness) worker(id string, concurrency int) {
 		<-done
 		nc.Close()
 	})
+	return nc
 }
 
 func (h *harness) runner() *Runner {
@@ -294,5 +295,42 @@ s.sendall(b"GET /started HTTP/1.0\r\nHost: x\r\n\r\n"); s.recv(100)
 	}
 	if got := h.stored("a", "log.txt"); got != "start\nsecond\n" {
 		t.Errorf("log.txt = %q: attempt 1 was not stopped before attempt 2 ran", got)
+	}
+}
+
+// TestWorkerCutOffStopsItsProgram: a worker loses its connection while its
+// program runs. It cannot heartbeat, so it gives the order up and keeps
+// nothing of the run; the order goes to another worker after the ack wait,
+// which answers "lost", and the Runner says so. The workspace is as before.
+func TestWorkerCutOffStopsItsProgram(t *testing.T) {
+	h := newHarness(t, 2*time.Second)
+	cut := h.worker("cut", 1)
+	dir := h.agent("a", map[string]string{"log.txt": "begin\n"})
+	type outcome struct {
+		res sandbox.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := h.runner().Run(context.Background(), spec(dir, "a", "x1", 1, `echo start >> log.txt; python3 -c '
+import os, socket
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ["AGORA_URL"][len("unix://"):])
+s.sendall(b"GET /started HTTP/1.0\r\nHost: x\r\n\r\n"); s.recv(100)
+'; sleep 60; echo end >> log.txt`, 90*time.Second))
+		done <- outcome{res, err}
+	}()
+	select {
+	case <-h.calls:
+	case <-time.After(time.Minute):
+		t.Fatal("the program never called the service")
+	}
+	cut.Close()
+	h.worker("other", 1)
+	out := <-done
+	if !errors.Is(out.err, executor.ErrRunnerLost) {
+		t.Fatalf("run = %+v, %v; want ErrRunnerLost", out.res, out.err)
+	}
+	if got := h.stored("a", "log.txt"); got != "begin\n" {
+		t.Errorf("log.txt = %q: the cut-off worker kept something of its run", got)
 	}
 }
