@@ -106,6 +106,7 @@ type Economy struct {
 	// stop halts it before it waits for the managers.
 	executor *executor.Executor
 	wg       sync.WaitGroup
+	stopOnce sync.Once
 	errs     chan error
 
 	// attention is the human's attention slot (attention.go).
@@ -325,14 +326,22 @@ const StopDrainTimeout = 5 * time.Second
 // sandbox (its control groups go once the executor has stopped). Without
 // the wait, what ended just before a stop stayed leased until the next
 // start; a crash still leaves it so, and the next start does it.
-func (e *Economy) Stop() {
+func (e *Economy) Stop() { e.stopOnce.Do(func() { e.stop(true) }) }
+
+// StopAtOnce is Stop without the wait for the process managers: what a
+// node that lost the lease of the actors does (Leadership.Lost), as
+// another node may be running them already. What the managers still owed
+// is done by that node, which resumes them from their cursors.
+func (e *Economy) StopAtOnce() { e.stopOnce.Do(func() { e.stop(false) }) }
+
+func (e *Economy) stop(drain bool) {
 	if e.stopSchedule != nil {
 		e.stopSchedule()
 	}
 	if e.executor != nil {
 		e.executor.Halt()
 	}
-	if e.started {
+	if e.started && drain {
 		e.drain(StopDrainTimeout)
 	}
 	e.cancel()

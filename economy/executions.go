@@ -81,6 +81,13 @@ func (x *executions) serveSocket(e *Economy, h http.Handler) error {
 	if err != nil {
 		return fmt.Errorf("system service socket: %w", err)
 	}
+	// The socket's file stays when the economy stops; the next start
+	// removes it (above). Were it unlinked at the stop, a node that lost
+	// the lease of the actors and stops late would remove the socket the
+	// node that took over made at the same path (a shared data directory).
+	if ul, ok := ln.(*net.UnixListener); ok {
+		ul.SetUnlinkOnClose(false)
+	}
 	if err := x.sandbox.GrantSocket(x.socket); err != nil {
 		ln.Close()
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/agora-econ/agora/actors/executor/work"
 	"github.com/agora-econ/agora/api/relay"
 	"github.com/agora-econ/agora/economy/config"
+	"github.com/agora-econ/agora/economy/lease"
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/events/groupcommit"
 	"github.com/agora-econ/agora/events/natslog"
@@ -163,7 +164,7 @@ func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
 		"$JS.ACK."+work.StreamDefault+".>", relay.SubjectDefault, natslog.AgoraInboxPrefix+".>")
 	return natslog.Access{
 		Stream:    cfg.Nats.Stream,
-		Private:   []string{natslog.DefaultBucket},
+		Private:   []string{natslog.DefaultBucket, lease.Bucket(cfg.Nats.Stream)},
 		Watched:   []string{markets.BucketName},
 		Publish:   publish,
 		Subscribe: []string{work.SubjectPrefix + ".>", relay.SubjectDefault},

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 
 	"github.com/agora-econ/agora/economy"
 	"github.com/agora-econ/agora/economy/config"
+	"github.com/agora-econ/agora/economy/lease"
 	"github.com/agora-econ/agora/events/natslog"
 	"github.com/agora-econ/agora/front/terminal"
 )
@@ -38,7 +40,11 @@ agora agent add); then start the executor (which first runs again, with the
 envelope it paid for, whatever a stop or a crash cut short), the clearing
 schedule and the System Service, on the socket the sandboxes see and on
 --listen. Stops cleanly on SIGINT or SIGTERM (a program running then runs
-again at the next start).`,
+again at the next start). With --nats-url, several nodes may run on one
+server: one holds the lease of the actors, the others wait as its standby
+(printing "standby") and the first to see the lease lapse takes over,
+within cluster.failover_seconds of the death; a node that loses the lease stops
+at once and exits 1.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := f.load(cmd)
@@ -88,11 +94,25 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return err
 	}
 	defer n.Close()
+	// On a server of --nats-url another node may hold the actors: this one
+	// waits as its standby until the lease lapses.
+	lead, err := n.Lead(ctx, func(active lease.Holder) {
+		fmt.Fprintf(cmd.OutOrStdout(), "agora: standby; the economy's actors are held by %s; this node takes over when its lease lapses (cluster.failover_seconds: %v)\n",
+			active, cfg.Cluster.FailoverSeconds)
+	})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	defer lead.Release()
 	eco, err := economy.Open(n)
 	if err != nil {
 		return err
 	}
 	defer eco.Stop()
+	eco.StopWhenLost(lead)
 	eco.Start()
 	// Only the agents with work pending are loaded; the others wake when
 	// a message needs them (economy.Resume).
@@ -115,7 +135,8 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 	if err := os.WriteFile(filepath.Join(cfg.Data.Dir, apiURLFile), []byte(apiURL+"\n"), 0o600); err != nil {
 		return fmt.Errorf("write %s: %w", apiURLFile, err)
 	}
-	defer os.Remove(filepath.Join(cfg.Data.Dir, apiURLFile))
+	defer removeIfOurs(filepath.Join(cfg.Data.Dir, apiURLFile), apiURL)
+	lead.Announce(apiURL)
 	tokenPath := srv.TokenPath
 	if tokenPath == "" {
 		tokenPath = "server.operator_token of the configuration"
@@ -152,5 +173,15 @@ func run(ctx context.Context, cmd *cobra.Command, cfg config.Config, logger *slo
 		return nil
 	case err := <-eco.Failed():
 		return err
+	}
+}
+
+// removeIfOurs removes the file that tells one-shot commands where the APIs
+// are, unless another node has written its own there since: a node that
+// lost the lease may stop after its successor wrote the shared data
+// directory's file.
+func removeIfOurs(path, apiURL string) {
+	if b, err := os.ReadFile(path); err == nil && strings.TrimSpace(string(b)) == apiURL {
+		os.Remove(path)
 	}
 }

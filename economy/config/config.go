@@ -70,6 +70,8 @@ type Config struct {
 	Nats Nats `yaml:"nats"`
 	// Runtime tunes the actors.
 	Runtime Runtime `yaml:"runtime"`
+	// Cluster is how an economy node and its standby share the actors.
+	Cluster Cluster `yaml:"cluster"`
 	// Server is the HTTP listener of the System Service and the operator API.
 	Server Server `yaml:"server"`
 	// Data is where Agora keeps its files.
@@ -280,6 +282,28 @@ type Runtime struct {
 	IdleSeconds float64 `yaml:"idle_seconds"`
 }
 
+// Cluster is how two economy nodes on one NATS server (nats.url) share the
+// actors: one holds a lease and runs them, the other waits as its standby
+// (economy/lease).
+type Cluster struct {
+	// FailoverSeconds is how long the economy may stand still when its
+	// active node dies: within it the standby takes the lease and serves.
+	// The lease lives half of it (LeaseTTL); the other half is the
+	// standby's time to notice and to start. Must be in
+	// [MinFailoverSeconds, MaxFailoverSeconds]. Default 10.
+	FailoverSeconds float64 `yaml:"failover_seconds"`
+}
+
+// Failover is FailoverSeconds as a duration.
+func (c Cluster) Failover() time.Duration { return seconds(c.FailoverSeconds) }
+
+// LeaseTTL is the lease's time to live, half of FailoverSeconds: a node
+// that has not renewed it for this long stops acting, and its standby,
+// which looks ten times within it, takes over and starts in what is left
+// of FailoverSeconds. It is also the longest a restarted node waits for
+// the lease of the process it replaces.
+func (c Cluster) LeaseTTL() time.Duration { return c.Failover() / 2 }
+
 // Server is the HTTP listener (SPEC.md 3.2, 3.3).
 type Server struct {
 	// Listen is the host:port of the System Service and the operator API.
@@ -367,6 +391,7 @@ func rawDefault() Config {
 			Stream:   "AGORA_EVENTS",
 		},
 		Runtime: Runtime{SnapshotEvery: 100, IdempotencyMemory: 256, IdleSeconds: 60},
+		Cluster: Cluster{FailoverSeconds: 10},
 		Server:  Server{Listen: "127.0.0.1:8080"},
 		Data:    Data{Dir: "./data"},
 		History: History{WindowCycles: 1000, PointsMax: 2000, AgentPointsMax: 500},

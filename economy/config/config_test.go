@@ -69,6 +69,9 @@ func TestDefaultValidatesAndMatchesSpec(t *testing.T) {
 	if c.Runtime != (Runtime{SnapshotEvery: 100, IdempotencyMemory: 256, IdleSeconds: 60}) {
 		t.Errorf("runtime = %+v", c.Runtime)
 	}
+	if c.Cluster != (Cluster{FailoverSeconds: 10}) || c.Cluster.Failover().Seconds() != 10 {
+		t.Errorf("cluster = %+v", c.Cluster)
+	}
 	if c.Inference != (Inference{APIKeyEnv: "AGORA_INFERENCE_API_KEY", TimeoutSeconds: 60}) || c.Inference.Timeout().Seconds() != 60 {
 		t.Errorf("inference = %+v", c.Inference)
 	}
@@ -256,6 +259,9 @@ func TestValidateRules(t *testing.T) {
 		{"idle zero", func(c *Config) { c.Runtime.IdleSeconds = 0 }, []string{"runtime.idle_seconds:"}},
 		{"idle below the least", func(c *Config) { c.Runtime.IdleSeconds = 0.001 }, []string{"runtime.idle_seconds:"}},
 		{"idle above a week", func(c *Config) { c.Runtime.IdleSeconds = 8 * 86400 }, []string{"runtime.idle_seconds:"}},
+		{"failover zero", func(c *Config) { c.Cluster.FailoverSeconds = 0 }, []string{"cluster.failover_seconds:", "greater than 0"}},
+		{"failover below a second", func(c *Config) { c.Cluster.FailoverSeconds = 0.5 }, []string{"cluster.failover_seconds:", "at least 1"}},
+		{"failover above an hour", func(c *Config) { c.Cluster.FailoverSeconds = 3601 }, []string{"cluster.failover_seconds:", "at most 3600"}},
 		{"listen", func(c *Config) { c.Server.Listen = "8080" }, []string{"server.listen:"}},
 		{"listen port", func(c *Config) { c.Server.Listen = "127.0.0.1:99999" }, []string{"server.listen:"}},
 		{"token short", func(c *Config) { c.Server.OperatorToken = "short" }, []string{"server.operator_token:", "at least 16"}},

@@ -27,6 +27,14 @@ const (
 	// it an actor would be put to sleep between two commands of one
 	// client and loaded again for the next.
 	MinIdleSeconds = 0.01
+	// MinFailoverSeconds is the shortest cluster.failover_seconds, one
+	// second: the lease is renewed three times within it, and a shorter
+	// one would make a node that pauses for a garbage collection or a slow
+	// fsync give its actors up.
+	MinFailoverSeconds = 1
+	// MaxFailoverSeconds is the longest cluster.failover_seconds, one
+	// hour: the economy stands still that long when its node dies.
+	MaxFailoverSeconds = 3600
 	// MaxTransactionHistoryLength bounds allocation.transaction_history_length.
 	MaxTransactionHistoryLength = 100000
 	// MaxWorkspaceMB bounds execution.workspace_mb: 1 TiB, the sandbox's
@@ -76,6 +84,7 @@ func (c Config) Validate() error {
 		v.errorf("runtime.idempotency_memory", "%d must be at least 1", c.Runtime.IdempotencyMemory)
 	}
 	v.seconds("runtime.idle_seconds", c.Runtime.IdleSeconds, MinIdleSeconds, MaxTimeoutSeconds, false)
+	v.seconds("cluster.failover_seconds", c.Cluster.FailoverSeconds, MinFailoverSeconds, MaxFailoverSeconds, false)
 	v.check("server.listen", checkListen(c.Server.Listen))
 	v.check("server.operator_token", checkToken(c.Server.OperatorToken))
 	v.check("data.dir", checkDataDir(c.Data.Dir))
