@@ -42,6 +42,9 @@ type executions struct {
 	tickets    *ticket.Registry
 	sandbox    *sandbox.Sandbox
 	socket     string
+	// runner runs the programs: the sandbox, or the work queue when they
+	// are left to workers (leaveToWorkers).
+	runner executor.Runner
 }
 
 // openExecutions prepares the workspaces and the sandbox. Without bwrap the
@@ -64,7 +67,7 @@ func openExecutions(dataDir string, logger *slog.Logger) (*executions, error) {
 	if warning != "" {
 		logger.Warn("SANDBOX WEAKENED: " + warning)
 	}
-	return &executions{workspaces: ws, tickets: ticket.New(), sandbox: sb,
+	return &executions{workspaces: ws, tickets: ticket.New(), sandbox: sb, runner: sb,
 		socket: filepath.Join(dataDir, socketFile)}, nil
 }
 
@@ -103,7 +106,7 @@ func (x *executions) executor(e *Economy, logger *slog.Logger) (*executor.Execut
 		Accounts:    e.accounts,
 		Clearing:    e.clearing,
 		Workspaces:  x.workspaces,
-		Runner:      x.sandbox,
+		Runner:      x.runner,
 		Tickets:     x.tickets,
 		Agents:      e.pendingAgents,
 		Admitted:    e.host.Admitted,

@@ -7,12 +7,14 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"syscall"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 
+	"github.com/agora-econ/agora/actors/executor/work"
 	"github.com/agora-econ/agora/api/relay"
 	"github.com/agora-econ/agora/economy/config"
 	"github.com/agora-econ/agora/economy/lease"
@@ -155,6 +157,13 @@ func (n *Node) startEmbedded(o NodeOptions) error {
 // execution workers (relay.SubjectDefault, ServeRelay) with the inboxes
 // it answers on (relay.InboxPrefix), for the users' permissions.
 func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
+	// Agora's user is also the execution workers' (execution.workers):
+	// orders, results and cancellations, the workspaces' bucket, the acks
+	// and heartbeats of the orders, the System Service's relay, and the
+	// answers one Agora connection gives another's requests (a relayed
+	// call, a result), on inboxes no observer may read.
+	publish = append(slices.Clone(publish), work.SubjectPrefix+".>", "$O."+work.BucketDefault+".>",
+		"$JS.ACK."+work.StreamDefault+".>", relay.SubjectDefault, natslog.AgoraInboxPrefix+".>")
 	return natslog.Access{
 		Stream:  cfg.Nats.Stream,
 		Private: []string{natslog.DefaultBucket, lease.Bucket(cfg.Nats.Stream)},
@@ -162,6 +171,8 @@ func NatsAccess(cfg config.Config, publish ...string) natslog.Access {
 		Publish: publish,
 		Serve:   []string{relay.SubjectDefault},
 		Answer:  []string{relay.InboxPrefix + ".>"},
+		// The workers' side of the relay: their calls' answers.
+		Subscribe: []string{work.SubjectPrefix + ".>", relay.InboxPrefix + ".>"},
 	}
 }
 

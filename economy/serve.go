@@ -7,6 +7,7 @@ import (
 	"net"
 
 	"github.com/agora-econ/agora/api/operator"
+	"github.com/agora-econ/agora/api/system"
 	"github.com/agora-econ/agora/front/web"
 )
 
@@ -37,6 +38,18 @@ func (e *Economy) Serve(ctx context.Context) (Serving, error) {
 		return Serving{}, err
 	}
 	e.executions = x
+	// Left to workers, the executions' workspaces go to the store as they
+	// are created, genesis's first among them.
+	var svc *system.Service
+	if cfg.Execution.Workers {
+		svc, err = e.systemService(x.tickets, newSpawner(e, x.workspaces), logger)
+		if err != nil {
+			return Serving{}, err
+		}
+		if x.runner, err = x.leaveToWorkers(ctx, e, svc.Handler()); err != nil {
+			return Serving{}, err
+		}
+	}
 	// Genesis first: on a fresh log it is event 1, the economy's origin.
 	// Without it (economy.genesis: false) the economy starts with no
 	// agent, and the operator adds them (agora agent add).
@@ -56,9 +69,10 @@ func (e *Economy) Serve(ctx context.Context) (Serving, error) {
 			return Serving{}, err
 		}
 	}
-	svc, err := e.systemService(x.tickets, newSpawner(e, x.workspaces), logger)
-	if err != nil {
-		return Serving{}, err
+	if svc == nil {
+		if svc, err = e.systemService(x.tickets, newSpawner(e, x.workspaces), logger); err != nil {
+			return Serving{}, err
+		}
 	}
 	if err := x.serveSocket(e, svc.Handler()); err != nil {
 		return Serving{}, err

@@ -23,3 +23,12 @@ var (
 	// configuration names a program to run.
 	ErrNoCommand = errors.New("no program command")
 )
+
+// ErrRunnerLost is what a Runner returns when it lost the program it was
+// running without knowing how it ended: the worker that ran it died or was
+// cut off (package work). It is not a failure of the agent's: the
+// execution runs again at once, as its next attempt, with its lease
+// renewed and a new token, under the rules of a run again after a crash
+// (AttemptsMax, then interrupted). A Runner returns it only once the lost
+// program can no longer run (see package work for how it knows).
+var ErrRunnerLost = errors.New("program lost by its runner")

@@ -125,12 +125,32 @@ func (x *Executor) execute(ctx context.Context, s start) {
 		x.finish(ctx, s, 1, agent.EndExecution{ExecutionID: xid, ExitCode: -1, Cause: events.CauseInterrupted})
 		return
 	}
-	end, stopped := x.runProgram(ctx, s, acct, 1, deadline, freeSlot)
-	if stopped {
-		x.leave(runner, xid, 1)
-		return
+	end, outcome := x.runProgram(ctx, s, acct, 1, deadline, freeSlot)
+	x.conclude(ctx, s, 1, end, outcome)
+}
+
+// conclude does what a run's outcome calls for: a run cut short by the
+// stop is left for the next start, one its runner lost (ErrRunnerLost: the
+// worker running it died or was cut off) runs again at once as the next
+// attempt, with its lease renewed, under the same rules as a run again
+// after a crash (AttemptsMax, then interrupted), and any other ends.
+func (x *Executor) conclude(ctx context.Context, s start, attempt int, end agent.EndExecution, outcome runOutcome) {
+	runner, xid := s.alloc.BeneficiaryID, s.alloc.ExecutionID
+	switch outcome {
+	case runStopped:
+		x.leave(runner, xid, attempt)
+	case runLost:
+		next := s
+		next.attempt = attempt + 1
+		if next.attempt > AttemptsMax {
+			next.abandon = fmt.Sprintf("its runner lost it %d times", AttemptsMax)
+		}
+		x.cfg.Logger.Warn("executor: the runner lost the program; the execution runs again", "agent", runner,
+			"execution", xid, "attempt", next.attempt)
+		x.resume(ctx, next)
+	default:
+		x.finish(ctx, s, attempt, end)
 	}
-	x.finish(ctx, s, 1, end)
 }
 
 // leave reports an execution cut short by the executor's stop. Its end is
@@ -253,12 +273,8 @@ func (x *Executor) resume(ctx context.Context, s start) {
 		return
 	}
 	log.Info("executor: execution runs again after a stop or a crash")
-	end, stopped := x.runProgram(ctx, s, acct, s.attempt, deadline, freeSlot)
-	if stopped {
-		x.leave(runner, xid, s.attempt)
-		return
-	}
-	x.finish(ctx, s, s.attempt, end)
+	end, outcome := x.runProgram(ctx, s, acct, s.attempt, deadline, freeSlot)
+	x.conclude(ctx, s, s.attempt, end, outcome)
 }
 
 // admit reads the lease: the program's deadline, or why the allocation
@@ -323,13 +339,25 @@ func (x *Executor) isRunning(xid string) bool {
 	return ok
 }
 
+// runOutcome is what became of one run of a program, beside its end.
+type runOutcome int
+
+const (
+	// runEnded: the end is to be recorded.
+	runEnded runOutcome = iota
+	// runStopped: the executor's stop cut it short; its end is not to be
+	// recorded (it runs again at the next start).
+	runStopped
+	// runLost: the runner lost the program (ErrRunnerLost); it runs again
+	// now, as the next attempt.
+	runLost
+)
+
 // runProgram runs the started execution's program (its run number
-// attempt) and returns its end, or stopped when the executor's stop cut it
-// short (its end is then not to be recorded: it runs again at the next
-// start). freeSlot gives the concurrency slot back as soon as the program
-// is over.
+// attempt) and returns its end and the run's outcome. freeSlot gives the
+// concurrency slot back as soon as the program is over.
 func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, attempt int, deadline time.Time,
-	freeSlot func()) (end agent.EndExecution, stopped bool) {
+	freeSlot func()) (end agent.EndExecution, outcome runOutcome) {
 	a := s.alloc
 	runner, xid := a.BeneficiaryID, a.ExecutionID
 	log := x.cfg.Logger.With("agent", runner, "execution", xid)
@@ -337,7 +365,7 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 	dir, err := x.cfg.Workspaces.Dir(runner)
 	if err != nil {
 		log.Warn("executor: execution cannot start", "err", err)
-		return end, false
+		return end, runEnded
 	}
 	command := acct.Command
 	if len(command) == 0 {
@@ -345,12 +373,12 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 	}
 	if len(command) == 0 {
 		log.Warn("executor: execution cannot start", "err", ErrNoCommand)
-		return end, false
+		return end, runEnded
 	}
 	token, err := x.cfg.Tickets.Issue(runner, xid, maps.Clone(a.Resources), deadline)
 	if err != nil {
 		log.Error("executor: execution cannot start: no token", "err", err)
-		return end, false
+		return end, runEnded
 	}
 	env := map[string]string{EnvToken: token, EnvAgentID: runner, EnvExecutionID: xid, EnvPayload: a.Payload,
 		EnvDeadline: deadline.UTC().Format(time.RFC3339Nano), EnvAttempt: strconv.Itoa(attempt)}
@@ -411,8 +439,12 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 		result.Cause == sandbox.CauseInterrupted):
 		// Cut short by the stop (a program that ended by itself first
 		// ends as it did).
-		stopped = true
+		outcome = runStopped
 		end.Cause = events.CauseInterrupted
+	case errors.Is(runErr, ErrRunnerLost):
+		log.Warn("executor: program lost by its runner", "err", runErr)
+		outcome = runLost
+		end.ExitCode, end.Cause = -1, events.CauseInterrupted
 	case runErr != nil:
 		log.Warn("executor: program did not start", "err", runErr)
 		end.ExitCode, end.Cause = -1, events.CauseFailed
@@ -436,7 +468,7 @@ func (x *Executor) runProgram(ctx context.Context, s start, acct agent.Account, 
 	// the account's; bounded by the account's all the same, since an end
 	// the account refuses would leave the execution running for ever.
 	end.TokensUsed = min(max(tokensUsed, 0), acct.Executions[xid].TokensAllowed())
-	return end, stopped
+	return end, outcome
 }
 
 // recordEnd records an execution's end in its runner's account. At the

@@ -25,7 +25,15 @@ import (
 // runs there) and is refused by the next Create for that id.
 type Workspaces struct {
 	root string
+	// created, when set, is told of each workspace Create made (OnCreate).
+	created func(agentID, dir string) error
 }
+
+// OnCreate has Create hand each new workspace to f before it returns:
+// where executions run on other machines (package work), f puts it in the
+// store they fetch workspaces from. A workspace f refuses is removed, and
+// Create fails with f's error.
+func (w *Workspaces) OnCreate(f func(agentID, dir string) error) { w.created = f }
 
 // workspaceMode keeps every workspace private to the process's user;
 // the sandbox exposes each execution to its own only.
@@ -100,6 +108,12 @@ func (w *Workspaces) Create(agentID string, files map[string][]byte) (string, er
 	if err := os.Rename(tmp, dir); err != nil {
 		_ = os.RemoveAll(tmp)
 		return "", fmt.Errorf("executor: workspace of %s: %w", agentID, err)
+	}
+	if w.created != nil {
+		if err := w.created(agentID, dir); err != nil {
+			_ = os.RemoveAll(dir)
+			return "", fmt.Errorf("executor: workspace of %s: %w", agentID, err)
+		}
 	}
 	return dir, nil
 }

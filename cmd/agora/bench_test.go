@@ -161,9 +161,14 @@ func TestBenchExecSmall(t *testing.T) {
 		t.Skip("runs sandboxed processes")
 	}
 	var rep bench.ExecReport
-	decodeJSON(t, mustRun(t, "bench", "exec", "--runs", "3", "--json"), &rep)
-	if rep.Runs != 3 || len(rep.Programs) == 0 {
+	decodeJSON(t, mustRun(t, "bench", "exec", "--runs", "3", "--workers", "2", "--json"), &rep)
+	if rep.Runs != 3 || len(rep.Programs) == 0 || len(rep.Queue) != len(rep.Programs) {
 		t.Fatalf("report: %+v", rep)
+	}
+	for _, q := range rep.Queue {
+		if q.Workers != 2 || q.Local.PerSecond <= 0 || q.Queued.PerSecond <= 0 || q.Ratio <= 0 {
+			t.Errorf("%s through the queue: %+v", q.Name, q)
+		}
 	}
 	for _, p := range rep.Programs {
 		if p.Direct.MeanMillis <= 0 || p.Sandboxed.MeanMillis <= 0 || p.Ratio <= 0 {
@@ -172,6 +177,9 @@ func TestBenchExecSmall(t *testing.T) {
 	}
 	if r := runAgora(t, "bench", "exec", "--runs", "0"); r.code != 2 || !strings.Contains(r.stderr, "--runs") {
 		t.Errorf("bench exec --runs 0: %s", r)
+	}
+	if r := runAgora(t, "bench", "exec", "--workers", "-1"); r.code != 2 || !strings.Contains(r.stderr, "--workers") {
+		t.Errorf("bench exec --workers -1: %s", r)
 	}
 }
 

@@ -46,6 +46,6 @@ func newRootCommand() *cobra.Command {
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return exitError{2, err} })
 	root.AddCommand(newRunCommand(), newAuditCommand(), newReplayCommand(), newStatusCommand(), newAgentsCommand(), newAgentCommand(),
 		newHistoryCommand(), newMarketsCommand(), newBidsCommand(), newConfigCommand(), newBenchCommand(), newLoadCommand(),
-		newSkippedCommand(), newHumanCommand())
+		newSkippedCommand(), newHumanCommand(), newWorkerCommand())
 	return root
 }

@@ -26,6 +26,7 @@ func newRunCommand() *cobra.Command {
 	var f logFlags
 	var headless bool
 	var listen string
+	var workers bool
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Run the economy (embedded NATS and data in ./data by default)",
@@ -49,6 +50,9 @@ at once and exits 1.`,
 			cfg, err := f.load(cmd)
 			if err == nil && cmd.Flags().Changed("listen") {
 				err = cfg.ApplyOverrides(config.Overrides{Listen: &listen})
+			}
+			if workers {
+				cfg.Execution.Workers = true
 			}
 			if err != nil {
 				return exitError{2, err}
@@ -79,6 +83,7 @@ at once and exits 1.`,
 	f.register(cmd)
 	cmd.Flags().BoolVar(&headless, "headless", false, "do not start the human's terminal interface")
 	cmd.Flags().StringVar(&listen, "listen", "", "host:port of the HTTP APIs (default 127.0.0.1:8080)")
+	cmd.Flags().BoolVar(&workers, "workers", false, "leave the executions to agora worker processes (execution.workers)")
 	return cmd
 }
 

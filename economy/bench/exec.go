@@ -26,7 +26,11 @@ const execTargetRatio = 1.5
 
 // ExecOptions are the parameters of `agora bench exec`.
 type ExecOptions struct {
-	Runs       int
+	Runs int
+	// Workers, when above 0, also runs each program through the work
+	// queue to that many in-process workers, against the same programs
+	// run that many at a time by the economy node itself.
+	Workers    int
 	CPUProfile string    // profile of the measured runs, when set
 	Progress   io.Writer // phase lines; nil for none
 }
@@ -34,6 +38,9 @@ type ExecOptions struct {
 func (o ExecOptions) Validate() error {
 	if o.Runs < 1 || o.Runs > execRunsMax {
 		return fmt.Errorf("--runs must be in [1, %d], got %d", execRunsMax, o.Runs)
+	}
+	if o.Workers < 0 || o.Workers > execWorkersMax {
+		return fmt.Errorf("--workers must be in [0, %d], got %d", execWorkersMax, o.Workers)
 	}
 	return nil
 }
@@ -44,6 +51,8 @@ type ExecReport struct {
 	Isolated bool          `json:"isolated"` // through bwrap
 	Warning  string        `json:"warning,omitempty"`
 	Programs []execProgram `json:"programs"`
+	// Queue is each program through the work queue (--workers).
+	Queue []execQueue `json:"queue,omitempty"`
 }
 
 // execProgram is one trivial program, run both ways.
@@ -101,6 +110,15 @@ func RunExec(ctx context.Context, o ExecOptions) (ExecReport, error) {
 				return fmt.Errorf("%s: %w", p.Name, err)
 			}
 			rep.Programs = append(rep.Programs, p)
+			if o.Workers > 0 {
+				progressf(o.Progress, "%s: %d runs by the node itself and %d through the work queue, %d at a time",
+					p.Name, o.Runs, o.Runs, o.Workers)
+				qf, err := measureQueue(ctx, sb, dir, socket.Addr().String(), o.Runs, o.Workers, p)
+				if err != nil {
+					return fmt.Errorf("%s through the queue: %w", p.Name, err)
+				}
+				rep.Queue = append(rep.Queue, qf)
+			}
 		}
 		return nil
 	})
@@ -224,8 +242,41 @@ func (r ExecReport) Print(out io.Writer) error {
 		}
 		fmt.Fprintf(out, "  %-8s %6.2f   (+%.2f ms an execution)%s\n", p.Name, p.Ratio, p.Sandboxed.MeanMillis-p.Direct.MeanMillis, verdict)
 	}
+	if len(r.Queue) > 0 {
+		if err := r.printQueue(out); err != nil {
+			return err
+		}
+	}
 	if r.Warning != "" {
 		fmt.Fprintf(out, "\nWARNING: %s\n", r.Warning)
 	}
+	return nil
+}
+
+// printQueue prints the runs through the work queue against the node's own.
+func (r ExecReport) printQueue(out io.Writer) error {
+	fmt.Fprintf(out, "\nthrough the work queue to %d in-process workers, against the node running them itself, %d at a time\n\n",
+		r.Queue[0].Workers, r.Queue[0].Workers)
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROGRAM\tRUN\t P50 MS\t P99 MS\t MAX MS\tPER SECOND")
+	for _, q := range r.Queue {
+		for _, row := range []struct {
+			how string
+			f   execFigure
+		}{{"local", q.Local}, {"queued", q.Queued}} {
+			fmt.Fprintf(tw, "%s\t%s\t%7.2f\t%7.2f\t%7.2f\t%10.1f\n", q.Name, row.how,
+				row.f.Latency.P50Millis, row.f.Latency.P99Millis, row.f.Latency.MaxMillis, row.f.PerSecond)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(out, "\nratio queued / local (executions per second)")
+	for _, q := range r.Queue {
+		fmt.Fprintf(out, "  %-8s %6.2f   (+%.2f ms an execution at p50)\n", q.Name, q.Ratio, q.Queued.Latency.P50Millis-q.Local.Latency.P50Millis)
+	}
+	fmt.Fprintln(out, "\nOn one machine the workers share its cores with the node and the NATS server: this is the cost of")
+	fmt.Fprintln(out, "the queue (publish, fetch, workspace from and back to the object store, result), not how workers on")
+	fmt.Fprintln(out, "other machines scale.")
 	return nil
 }

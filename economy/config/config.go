@@ -184,6 +184,17 @@ type Execution struct {
 	// its program runs, in megabytes (MiB): over it the execution is killed
 	// with cause disk. Must be in [1, 1048576]. Default 256.
 	WorkspaceMB int64 `yaml:"workspace_mb"`
+	// Workers, when true, leaves the executions to `agora worker`
+	// processes: the economy publishes each as an order on a JetStream
+	// work queue and keeps the workspaces in a JetStream object store
+	// (docs/operations.md, "Execution workers"). Default false: `agora
+	// run` runs them itself.
+	Workers bool `yaml:"workers"`
+	// WorkerAckSeconds is how long an order may go without its worker's
+	// heartbeat before the queue gives it to another worker (which reports
+	// the program lost: it runs again as its next attempt). Must be in
+	// [1, 600]. Default 10.
+	WorkerAckSeconds float64 `yaml:"worker_ack_seconds"`
 }
 
 // Attention holds the rules of the prompt queue (SPEC.md 1.5).
@@ -369,7 +380,7 @@ func rawDefault() Config {
 			PriceStepDown:            0.1,
 			LeaseTimeoutSeconds:      120,
 		},
-		Execution: Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100, WorkspaceMB: 256},
+		Execution: Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100, WorkspaceMB: 256, WorkerAckSeconds: 10},
 		Attention: Attention{PromptExpirySeconds: 0},
 		Inference: Inference{APIKeyEnv: "AGORA_INFERENCE_API_KEY", TimeoutSeconds: 60},
 		Nats: Nats{
@@ -445,6 +456,9 @@ func (a Allocation) LeaseTimeout() time.Duration { return seconds(a.LeaseTimeout
 
 // Timeout is TimeoutSeconds as a duration.
 func (e Execution) Timeout() time.Duration { return seconds(e.TimeoutSeconds) }
+
+// WorkerAckWait is WorkerAckSeconds as a duration.
+func (e Execution) WorkerAckWait() time.Duration { return seconds(e.WorkerAckSeconds) }
 
 // PromptExpiry is PromptExpirySeconds as a duration; 0 means never.
 func (a Attention) PromptExpiry() time.Duration { return seconds(a.PromptExpirySeconds) }

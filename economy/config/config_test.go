@@ -60,7 +60,7 @@ func TestDefaultValidatesAndMatchesSpec(t *testing.T) {
 		a.PriceStepUp != 0.1 || a.PriceStepDown != 0.1 || a.LeaseTimeoutSeconds != 120 {
 		t.Errorf("allocation = %+v", a)
 	}
-	if c.Execution != (Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100, WorkspaceMB: 256}) {
+	if c.Execution != (Execution{TimeoutSeconds: 30, DefaultMemoryMB: 100, WorkspaceMB: 256, WorkerAckSeconds: 10}) {
 		t.Errorf("execution = %+v", c.Execution)
 	}
 	if c.Nats != (Nats{Host: "127.0.0.1", Port: 4222, Sync: "always", Replicas: 1, Stream: "AGORA_EVENTS"}) || !c.Nats.Embedded() {
@@ -235,6 +235,9 @@ func TestValidateRules(t *testing.T) {
 		{"port zero", func(c *Config) { c.Nats.Port = 0 }, []string{"nats.port:", "1..65535"}},
 		{"port too big", func(c *Config) { c.Nats.Port = 65536 }, []string{"nats.port:"}},
 		{"sync", func(c *Config) { c.Nats.Sync = "never" }, []string{"nats.sync:", `"always"`}},
+		{"worker ack zero", func(c *Config) { c.Execution.WorkerAckSeconds = 0 }, []string{"execution.worker_ack_seconds:"}},
+		{"worker ack short", func(c *Config) { c.Execution.WorkerAckSeconds = 0.5 }, []string{"execution.worker_ack_seconds:", "at least 1"}},
+		{"worker ack long", func(c *Config) { c.Execution.WorkerAckSeconds = 601 }, []string{"execution.worker_ack_seconds:", "at most 600"}},
 		{"replicas 2", func(c *Config) { c.Nats.Replicas = 2 }, []string{"nats.replicas:", "1, 3 or 5"}},
 		{"replicas 3 embedded", func(c *Config) { c.Nats.Replicas = 3 }, []string{"nats.replicas:", "nats.url"}},
 		{"stream", func(c *Config) { c.Nats.Stream = "a.b" }, []string{"nats.stream:"}},

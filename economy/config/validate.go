@@ -40,6 +40,11 @@ const (
 	// MaxWorkspaceMB bounds execution.workspace_mb: 1 TiB, the sandbox's
 	// own bound.
 	MaxWorkspaceMB = 1 << 20
+	// MinWorkerAckSeconds and MaxWorkerAckSeconds bound
+	// execution.worker_ack_seconds: a worker heartbeats every quarter of
+	// it, and a dead worker's order waits that long for another.
+	MinWorkerAckSeconds = 1
+	MaxWorkerAckSeconds = 600
 	// MaxInferenceTimeoutSeconds bounds inference.timeout_seconds: ten
 	// minutes, far past any execution's use for one answer.
 	MaxInferenceTimeoutSeconds = 600
@@ -228,6 +233,7 @@ func (c Config) validateExecution(v *validator) {
 	if e.WorkspaceMB < 1 || e.WorkspaceMB > MaxWorkspaceMB {
 		v.errorf("execution.workspace_mb", "%d must be in 1..%d", e.WorkspaceMB, MaxWorkspaceMB)
 	}
+	v.seconds("execution.worker_ack_seconds", e.WorkerAckSeconds, MinWorkerAckSeconds, MaxWorkerAckSeconds, false)
 }
 
 func (c Config) validateInference(v *validator) {

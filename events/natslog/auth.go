@@ -42,7 +42,8 @@ type Access struct {
 	// Watched are buckets Agora writes and observers read (market_state).
 	Watched []string
 	// Publish are subjects beyond events.> that Agora's user may publish on
-	// (the benchmarks' raw stream, on a server of their own).
+	// (the benchmarks' raw stream, on a server of their own; the work
+	// queue of the execution workers).
 	Publish []string
 	// Serve are subjects on which Agora's user answers calls (the System
 	// Service relayed to execution workers, api/relay): it subscribes to
@@ -53,6 +54,10 @@ type Access struct {
 	// lets them be answered.
 	Serve  []string
 	Answer []string
+	// Subscribe are subjects beyond its inboxes that Agora's user may
+	// subscribe to (the work queue's results and cancellations, the System
+	// Service's relay).
+	Subscribe []string
 }
 
 func (a Access) withDefaults() Access {
@@ -85,7 +90,7 @@ func AgoraPermissions(a Access) *server.Permissions {
 		Publish: &server.SubjectPermission{Allow: publish},
 		// Its own connections answer on AgoraInboxPrefix; _INBOX is for
 		// tools run with its credentials (the NATS CLI with --user agora).
-		Subscribe: &server.SubjectPermission{Allow: append([]string{AgoraInboxPrefix + ".>", "_INBOX.>"}, a.Serve...)},
+		Subscribe: &server.SubjectPermission{Allow: append(append([]string{AgoraInboxPrefix + ".>", "_INBOX.>"}, a.Serve...), a.Subscribe...)},
 	}
 }
 
