@@ -38,7 +38,7 @@ func (v *View) Snapshot() ([]byte, error) {
 	s := snapshot{Agents: []agentSnapshot{}, Totals: v.state.totals.clone()}
 	for _, id := range v.state.ids {
 		e := v.state.agents[id]
-		s.Agents = append(s.Agents, agentSnapshot{Agent: e.agent, Account: e.account,
+		s.Agents = append(s.Agents, agentSnapshot{Agent: e.agent(), Account: e.account,
 			BidHolds: slices.Sorted(maps.Keys(e.bidHolds))})
 	}
 	return projections.MarshalSnapshot(snapshotFormat, s)
@@ -55,14 +55,17 @@ func (v *View) Restore(data []byte) error {
 	var s State
 	s.init()
 	for _, a := range snap.Agents {
-		e := &entry{agent: a.Agent, account: a.Account}
+		// The record's id is the key, the account's and the lists'; the
+		// account holds what the record shares with it.
+		id := a.Agent.ID
+		a.Account.ID = id
+		e := &entry{account: a.Account, own: ownOf(a.Agent)}
 		for _, h := range a.BidHolds {
 			if e.bidHolds == nil {
 				e.bidHolds = map[string]struct{}{}
 			}
 			e.bidHolds[h] = struct{}{}
 		}
-		id := a.Agent.ID
 		s.agents[id] = e
 		s.ids = insert(s.ids, id)
 		if a.Agent.Status == StatusAlive {

@@ -57,6 +57,23 @@ const (
 	KindReward Kind = "reward"
 )
 
+// kinds are every kind of transaction, so that a kind read back from a
+// snapshot shares its constant's string (canonical).
+var kinds = []Kind{KindGrant, KindTransferOut, KindTransferIn, KindTransferBounced, KindTransferReturned,
+	KindTransferBurned, KindHoldPosted, KindBurn, KindDeathBurn, KindMessageCost, KindMessageReturned,
+	KindSpawn, KindSpawned, KindReward}
+
+// canonical is k as its constant: the same string, not a copy. A kind that
+// is none of them is itself.
+func (k Kind) canonical() Kind {
+	for _, c := range kinds {
+		if c == k {
+			return c
+		}
+	}
+	return k
+}
+
 // Transaction is one entry of an agent's history. AmountMicros is the change
 // to the agent's balance (negative when credits leave it), so that
 // BalanceAfterMicros is always the previous entry's plus AmountMicros.

@@ -47,8 +47,16 @@ func saveLine[P point, J any](l *line[P], to func(P) J) lineJSON[J] {
 	return out
 }
 
+// loadLine is the line j holds, its arrays as long as its points: most
+// agents of a long run are dead and their lines hold a few points for ever.
 func loadLine[P point, J any](j lineJSON[J], from func(J) P) *line[P] {
 	l := &line[P]{stride: j.Stride, gap: j.Gap}
+	if len(j.Old) > 0 {
+		l.old = make([]P, 0, len(j.Old))
+	}
+	if len(j.Recent) > 0 {
+		l.recent = make([]P, 0, len(j.Recent))
+	}
 	for _, p := range j.Old {
 		l.old = append(l.old, from(p))
 	}
