@@ -58,8 +58,10 @@ func (v *View) Restore(data []byte) error {
 		// The record's id is the key, the account's and the lists'; the
 		// account holds what the record shares with it.
 		id := a.Agent.ID
-		a.Account.ID = id
-		e := &entry{account: a.Account, own: ownOf(a.Agent)}
+		a.Account.ID, a.Account.Status = id, a.Account.Status.Canonical()
+		o := ownOf(a.Agent)
+		o.CreationReason, o.DeathReason = s.reasons.Of(o.CreationReason), s.reasons.Of(o.DeathReason)
+		e := &entry{account: a.Account, own: o}
 		for _, h := range a.BidHolds {
 			if e.bidHolds == nil {
 				e.bidHolds = map[string]struct{}{}

@@ -166,6 +166,10 @@ func (e *Economy) Restore(data []byte) error {
 	n.Events, n.LastSeq, n.LastTime = s.Events, s.LastSeq, s.LastTime
 	n.TokensUsed = s.Tokens
 	for id, a := range s.Accounts {
+		// The account's id and status share the key's string and the
+		// status's constant rather than keep copies decoded of their own:
+		// every agent ever created has an account here.
+		a.ID, a.Status = id, a.Status.Canonical()
 		n.Accounts[id] = a
 		n.balancesMicros += a.BalanceMicros
 	}

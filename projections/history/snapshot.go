@@ -44,17 +44,6 @@ func oldestFirst(r *ring) []Transaction {
 	return out
 }
 
-// compact is t as the agent's history keeps it: its agent and kind share
-// the strings the history holds already (the map's key, the kind's
-// constant), not copies of their own decoded from the snapshot.
-func compact(t Transaction, agentID string) Transaction {
-	if t.AgentID == agentID {
-		t.AgentID = agentID
-	}
-	t.Kind = t.Kind.canonical()
-	return t
-}
-
 // Snapshot is the history as of the last record applied, as JSON that
 // Restore reads back. It must not run concurrently with Apply.
 func (v *View) Snapshot() ([]byte, error) {
@@ -73,7 +62,9 @@ func (s *State) snapshot() snapshot {
 	for id, h := range s.agents {
 		out.Balances[id] = h.balance
 		if h.txs.Len() > 0 {
-			out.Agents[id] = oldestFirst(&h.txs)
+			txs := newest(&h.txs, id, 0)
+			slices.Reverse(txs)
+			out.Agents[id] = txs
 		}
 	}
 	for id, p := range s.transfers {
@@ -115,7 +106,8 @@ func (v *View) restore(snap snapshot) error {
 		// are dead and hold a few transactions for ever.
 		h.txs.Reserve(min(len(txs), s.limits.historyLengthMax))
 		for _, t := range txs {
-			h.txs.Push(compact(t, id), s.limits.historyLengthMax)
+			t.Kind, t.Memo = t.Kind.canonical(), s.memos.Of(t.Memo)
+			h.txs.Push(keptOf(t), s.limits.historyLengthMax)
 		}
 	}
 	for _, t := range snap.Economy {

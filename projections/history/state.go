@@ -6,6 +6,7 @@ import (
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections"
 )
 
 // State is the history as a plain value: Apply folds records into it without
@@ -22,6 +23,9 @@ type State struct {
 	// account").
 	agents map[string]*agentHistory
 	recent ring
+	// memos holds one copy of each memo many transactions repeat (the
+	// reasons of creations and deaths, the purposes of holds).
+	memos projections.Interned
 	// holdsScratch is lent to agent.Evolve as the holds of the account it
 	// moves the balance of (balanceAfter), so that no map is made per
 	// event; it is emptied after each use.
@@ -40,7 +44,7 @@ type State struct {
 // last event and its newest transactions.
 type agentHistory struct {
 	balance events.Micros
-	txs     ring
+	txs     agentRing
 }
 
 type pendingTransfer struct {
@@ -80,7 +84,7 @@ func (s *State) ForAgent(agentID string, limit int) []Transaction {
 	if !ok {
 		return []Transaction{}
 	}
-	return h.txs.Newest(limit)
+	return newest(&h.txs, agentID, limit)
 }
 
 // Recent returns up to limit of the economy's transactions, newest first
@@ -254,6 +258,7 @@ func (f *fold) keep(h *agentHistory, t Transaction) {
 	}
 	t.Seq, t.Time, t.EventID = f.rec.Seq, f.rec.Envelope.Time, f.rec.Envelope.ID
 	t.AgentID, t.BalanceAfterMicros = f.agentID, h.balance
-	h.txs.Push(t, s.limits.historyLengthMax)
+	t.Memo = s.memos.Of(t.Memo)
+	h.txs.Push(keptOf(t), s.limits.historyLengthMax)
 	s.recent.Push(t, s.limits.recentLengthMax)
 }
