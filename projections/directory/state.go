@@ -2,10 +2,8 @@ package directory
 
 import (
 	"fmt"
-	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
@@ -50,10 +48,10 @@ type entry struct {
 type own struct {
 	Lineage           []string
 	Children          []string
-	CreatedAt         instant
+	CreatedAt         projections.Instant
 	CreatedSeq        uint64
 	CreationReason    string
-	DiedAt            instant
+	DiedAt            projections.Instant
 	DeathReason       string
 	PaidMicros        events.Micros
 	BurnedMicros      events.Micros
@@ -63,42 +61,13 @@ type own struct {
 	LastExecution     *Execution
 }
 
-// instant is a time as nanoseconds since the Unix epoch, in UTC: a third of
-// a time.Time, which every entry holds two of. The log's times are UTC
-// (events.Encode), so the time read back is the one kept. The zero
-// instant is the zero time (an agent that has not died); the epoch itself
-// is epochInstant.
-type instant int64
-
-const epochInstant instant = math.MinInt64
-
-func instantOf(t time.Time) instant {
-	switch {
-	case t.IsZero():
-		return 0
-	case t.UnixNano() == 0:
-		return epochInstant
-	}
-	return instant(t.UnixNano())
-}
-
-func (i instant) time() time.Time {
-	switch i {
-	case 0:
-		return time.Time{}
-	case epochInstant:
-		return time.Unix(0, 0).UTC()
-	}
-	return time.Unix(0, int64(i)).UTC()
-}
-
 // agent is the entry's record, put together from its account and its own
 // fields. It shares their slices and execution: clone it to keep it.
 func (e *entry) agent() Agent {
 	acc, o := &e.account, &e.own
 	return Agent{ID: acc.ID, Status: Status(acc.Status), ParentID: acc.ParentID, Lineage: o.Lineage,
-		Children: o.Children, Command: acc.Command, CreatedAt: o.CreatedAt.time(), CreatedSeq: o.CreatedSeq,
-		CreationReason: o.CreationReason, DiedAt: o.DiedAt.time(), DeathReason: o.DeathReason,
+		Children: o.Children, Command: acc.Command, CreatedAt: o.CreatedAt.Time(), CreatedSeq: o.CreatedSeq,
+		CreationReason: o.CreationReason, DiedAt: o.DiedAt.Time(), DeathReason: o.DeathReason,
 		BalanceMicros: acc.BalanceMicros, HeldMicros: acc.HeldMicros, GrantMicros: acc.GrantedMicros,
 		ReceivedMicros: acc.ReceivedMicros, RewardMicros: acc.RewardedMicros, PaidMicros: o.PaidMicros,
 		SentMicros: acc.SentMicros, BurnedMicros: o.BurnedMicros, DeathBurnedMicros: o.DeathBurnedMicros,
@@ -108,8 +77,8 @@ func (e *entry) agent() Agent {
 
 // ownOf is the part of a the account does not hold.
 func ownOf(a Agent) own {
-	return own{Lineage: a.Lineage, Children: a.Children, CreatedAt: instantOf(a.CreatedAt), CreatedSeq: a.CreatedSeq,
-		CreationReason: a.CreationReason, DiedAt: instantOf(a.DiedAt), DeathReason: a.DeathReason, PaidMicros: a.PaidMicros,
+	return own{Lineage: a.Lineage, Children: a.Children, CreatedAt: projections.InstantOf(a.CreatedAt), CreatedSeq: a.CreatedSeq,
+		CreationReason: a.CreationReason, DiedAt: projections.InstantOf(a.DiedAt), DeathReason: a.DeathReason, PaidMicros: a.PaidMicros,
 		BurnedMicros: a.BurnedMicros, DeathBurnedMicros: a.DeathBurnedMicros, BidsPlaced: a.BidsPlaced,
 		BidsWon: a.BidsWon, LastExecution: a.LastExecution}
 }
@@ -247,7 +216,7 @@ func (s *State) created(rec events.Record, id string, e events.AgentCreated) *en
 	// the subject from staying reachable through the key.
 	id = strings.Clone(id)
 	en := &entry{account: agent.New(id),
-		own: own{Lineage: s.lineage(e), CreatedAt: instantOf(rec.Envelope.Time), CreatedSeq: rec.Seq, CreationReason: s.reasons.Of(e.Reason)}}
+		own: own{Lineage: s.lineage(e), CreatedAt: projections.InstantOf(rec.Envelope.Time), CreatedSeq: rec.Seq, CreationReason: s.reasons.Of(e.Reason)}}
 	s.agents[id] = en
 	s.ids = insert(s.ids, id)
 	s.adopt(id, e.ParentID)
@@ -321,7 +290,7 @@ func (f fold) event(e events.Event) {
 		t.BurnedMicros += e.CostMicros
 	case events.AgentDied:
 		f.a.bidHolds = nil
-		a.DiedAt, a.DeathReason, a.DeathBurnedMicros = instantOf(f.rec.Envelope.Time), f.s.reasons.Of(e.Reason), e.BurnedMicros
+		a.DiedAt, a.DeathReason, a.DeathBurnedMicros = projections.InstantOf(f.rec.Envelope.Time), f.s.reasons.Of(e.Reason), e.BurnedMicros
 		t.BurnedMicros += e.BurnedMicros
 	case events.ExecutionStarted:
 		a.LastExecution = &Execution{ID: e.ExecutionID, BidID: e.BidID, PayerID: e.PayerID, StartedAt: f.rec.Envelope.Time}

@@ -1,8 +1,6 @@
 package history
 
 import (
-	"time"
-
 	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections"
 )
@@ -17,10 +15,10 @@ type ring = projections.Ring[Transaction]
 type agentRing = projections.Ring[kept]
 
 // kept is a Transaction as an agent's history keeps it: every field but
-// the agent's id.
+// the agent's id, its time an instant (a third of a time.Time).
 type kept struct {
 	Seq                uint64
-	Time               time.Time
+	Time               projections.Instant
 	EventID            string
 	Kind               Kind
 	CounterpartyID     string
@@ -31,13 +29,13 @@ type kept struct {
 }
 
 func keptOf(t Transaction) kept {
-	return kept{Seq: t.Seq, Time: t.Time, EventID: t.EventID, Kind: t.Kind, CounterpartyID: t.CounterpartyID,
+	return kept{Seq: t.Seq, Time: projections.InstantOf(t.Time), EventID: t.EventID, Kind: t.Kind, CounterpartyID: t.CounterpartyID,
 		AmountMicros: t.AmountMicros, Reference: t.Reference, Memo: t.Memo, BalanceAfterMicros: t.BalanceAfterMicros}
 }
 
 // transaction is k as agentID's transaction.
 func (k kept) transaction(agentID string) Transaction {
-	return Transaction{Seq: k.Seq, Time: k.Time, EventID: k.EventID, Kind: k.Kind, AgentID: agentID,
+	return Transaction{Seq: k.Seq, Time: k.Time.Time(), EventID: k.EventID, Kind: k.Kind, AgentID: agentID,
 		CounterpartyID: k.CounterpartyID, AmountMicros: k.AmountMicros, Reference: k.Reference, Memo: k.Memo,
 		BalanceAfterMicros: k.BalanceAfterMicros}
 }

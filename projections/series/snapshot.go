@@ -118,8 +118,8 @@ type agentJSON struct {
 	Cause   string        `json:"k"`
 }
 
-func toAgentJSON(p AgentPoint) agentJSON {
-	return agentJSON{Seq: p.Seq, At: p.At, Cycle: p.Cycle, Balance: p.BalanceMicros, Delta: p.DeltaMicros, Cause: p.Cause}
+func toAgentJSON(p agentPoint) agentJSON {
+	return agentJSON{Seq: p.seq, At: p.at.Time(), Cycle: p.cycle, Balance: p.balance, Delta: p.delta, Cause: p.cause}
 }
 
 // Snapshot is the read model as of the last record applied, as JSON that
@@ -189,9 +189,9 @@ func restored(saved snapshot) (*State, error) {
 	}
 	s.economy = *loadLine(saved.Points, fromEconomyJSON)
 	for id, l := range saved.Agents {
-		s.agents[id] = loadLine(l, func(p agentJSON) AgentPoint {
-			return AgentPoint{Seq: p.Seq, At: p.At, Cycle: p.Cycle, BalanceMicros: p.Balance, DeltaMicros: p.Delta,
-				Cause: s.cause(p.Cause)}
+		s.agents[id] = loadLine(l, func(p agentJSON) agentPoint {
+			return agentPoint{seq: p.Seq, at: projections.InstantOf(p.At), cycle: p.Cycle, balance: p.Balance,
+				delta: p.Delta, cause: s.cause(p.Cause)}
 		})
 	}
 	return s, nil
