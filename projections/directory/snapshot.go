@@ -54,6 +54,10 @@ func (v *View) Restore(data []byte) error {
 	}
 	var s State
 	s.init()
+	// Sized once for every agent, rather than grown to it: a map grown
+	// one key at a time may be up to half empty.
+	s.agents = make(map[string]*entry, len(snap.Agents))
+	s.ids = make([]string, 0, len(snap.Agents))
 	for _, a := range snap.Agents {
 		// The record's id is the key, the account's and the lists'; the
 		// account holds what the record shares with it.

@@ -162,6 +162,9 @@ func (e *Economy) Restore(data []byte) error {
 		return err
 	}
 	n := New()
+	// Sized once for every account, rather than grown to it: a map grown
+	// one key at a time may be up to half empty.
+	n.Accounts = make(map[string]agent.Account, len(s.Accounts))
 	n.MintedMicros, n.BurnedMicros, n.InFlightMicros = s.Minted, s.Burned, s.InFlight
 	n.Events, n.LastSeq, n.LastTime = s.Events, s.LastSeq, s.LastTime
 	n.TokensUsed = s.Tokens

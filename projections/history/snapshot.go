@@ -90,6 +90,9 @@ func (v *View) Restore(data []byte) error {
 func (v *View) restore(snap snapshot) error {
 	s := State{limits: v.state.limits}
 	s.init()
+	// Sized once for every agent, rather than grown to it: a map grown
+	// one key at a time may be up to half empty.
+	s.agents = make(map[string]*agentHistory, len(snap.Balances))
 	if snap.History != s.limits.historyLengthMax || snap.Recent != s.limits.recentLengthMax {
 		return fmt.Errorf("%w: kept %d transactions per agent and %d recent, this view keeps %d and %d",
 			projections.ErrSnapshotFormat, snap.History, snap.Recent, s.limits.historyLengthMax, s.limits.recentLengthMax)

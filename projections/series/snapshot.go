@@ -175,6 +175,9 @@ func (v *View) Restore(data []byte) error {
 func restored(saved snapshot) (*State, error) {
 	s := &State{limits: saved.Limits}
 	s.reset()
+	// Sized once for every agent, rather than grown to it: a map grown
+	// one key at a time may be up to half empty.
+	s.agents = make(map[string]*line[agentPoint], len(saved.Agents))
 	if err := s.eco.Restore(saved.Economy); err != nil {
 		return nil, err
 	}
