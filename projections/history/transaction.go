@@ -1,8 +1,9 @@
 // Package history is the read model of money movements: each agent's recent
 // transactions and the economy's, with the balance each one left. It is a
 // fold of the agent events alone, so replaying the log gives it back exactly;
-// each agent's account is folded with agent.Evolve, the agent actor's own
-// fold, and the balance a transaction left is the account's.
+// each agent's balance is moved by agent.Evolve, the agent actor's own fold,
+// so the balance a transaction left is the account's. Of the account it
+// keeps the balance alone (docs/decisions.md).
 package history
 
 import (
