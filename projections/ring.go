@@ -31,3 +31,15 @@ func (r *Ring[T]) Newest(limit int) []T {
 	}
 	return out
 }
+
+// Len is how many entries r keeps.
+func (r *Ring[T]) Len() int { return len(r.buf) }
+
+// Reserve makes room for n entries in all, so that a ring filled to a
+// known length (restored from a snapshot) holds no more array than it
+// needs.
+func (r *Ring[T]) Reserve(n int) {
+	if n > cap(r.buf) {
+		r.buf = append(make([]T, 0, n), r.buf...)
+	}
+}

@@ -19,6 +19,19 @@ const (
 	StatusDead  Status = "dead"
 )
 
+// Canonical is st as its constant, the same string rather than a copy
+// (a status decoded from JSON is a string of its own); a status that is
+// none of them is itself.
+func (st Status) Canonical() Status {
+	switch st {
+	case StatusAlive:
+		return StatusAlive
+	case StatusDead:
+		return StatusDead
+	}
+	return st
+}
+
 // Account is the state of one agent: nothing but the fold of its events.
 type Account struct {
 	ID            string                   `json:"id"`

@@ -38,7 +38,7 @@ func (v *View) Snapshot() ([]byte, error) {
 	s := snapshot{Agents: []agentSnapshot{}, Totals: v.state.totals.clone()}
 	for _, id := range v.state.ids {
 		e := v.state.agents[id]
-		s.Agents = append(s.Agents, agentSnapshot{Agent: e.agent, Account: e.account,
+		s.Agents = append(s.Agents, agentSnapshot{Agent: e.agent(), Account: e.account,
 			BidHolds: slices.Sorted(maps.Keys(e.bidHolds))})
 	}
 	return projections.MarshalSnapshot(snapshotFormat, s)
@@ -54,15 +54,24 @@ func (v *View) Restore(data []byte) error {
 	}
 	var s State
 	s.init()
+	// Sized once for every agent, rather than grown to it: a map grown
+	// one key at a time may be up to half empty.
+	s.agents = make(map[string]*entry, len(snap.Agents))
+	s.ids = make([]string, 0, len(snap.Agents))
 	for _, a := range snap.Agents {
-		e := &entry{agent: a.Agent, account: a.Account}
+		// The record's id is the key, the account's and the lists'; the
+		// account holds what the record shares with it.
+		id := a.Agent.ID
+		a.Account.ID, a.Account.Status = id, a.Account.Status.Canonical()
+		o := ownOf(a.Agent)
+		o.CreationReason, o.DeathReason = s.reasons.Of(o.CreationReason), s.reasons.Of(o.DeathReason)
+		e := &entry{account: a.Account, own: o}
 		for _, h := range a.BidHolds {
 			if e.bidHolds == nil {
 				e.bidHolds = map[string]struct{}{}
 			}
 			e.bidHolds[h] = struct{}{}
 		}
-		id := a.Agent.ID
 		s.agents[id] = e
 		s.ids = insert(s.ids, id)
 		if a.Agent.Status == StatusAlive {

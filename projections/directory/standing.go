@@ -3,6 +3,7 @@ package directory
 import (
 	"maps"
 
+	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
 )
 
@@ -38,8 +39,9 @@ func (s *State) Standings() []Standing {
 	out := make([]Standing, 0, len(s.ids))
 	for _, id := range s.ids {
 		e := s.agents[id]
-		out = append(out, Standing{ID: id, Alive: e.agent.Status == StatusAlive, BalanceMicros: e.agent.BalanceMicros,
-			HeldMicros: e.agent.HeldMicros, Holds: maps.Clone(e.account.Holds), ExecutionsRunning: e.agent.ExecutionsRunning})
+		a := &e.account
+		out = append(out, Standing{ID: id, Alive: a.Status == agent.StatusAlive, BalanceMicros: a.BalanceMicros,
+			HeldMicros: a.HeldMicros, Holds: maps.Clone(a.Holds), ExecutionsRunning: len(a.Executions)})
 	}
 	return out
 }

@@ -3,9 +3,11 @@ package directory
 import (
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections"
 )
 
 // State is the directory as a plain value: Apply folds records into it
@@ -19,17 +21,66 @@ type State struct {
 	ids    []string
 	living []string
 	totals Totals
+	// reasons holds one copy of each reason many agents were created or
+	// died for ("operator", "killed", ...).
+	reasons projections.Interned
 }
 
-// entry is one agent's record and what the fold needs to keep it.
+// entry is one agent's record and what the fold needs to keep it. The
+// record (Agent) is not kept whole: what the account holds (id, status,
+// parent, program, balance and the other totals, executions) is read from
+// the account when a record is asked for, and own keeps the rest, so that
+// each agent ever created costs one copy of its figures, not two
+// (docs/decisions.md, "A directory entry is its account and what the
+// account does not keep").
 type entry struct {
-	agent Agent
 	// account is the agent's account folded with agent.Evolve: the
 	// record's balance, holds, status and executions are its.
 	account agent.Account
+	own     own
 	// bidHolds are the agent's open holds that reserve a bid, so that a
 	// payment is known to be a won bid; as many as its open bids.
 	bidHolds map[string]struct{}
+}
+
+// own is what the directory's record of an agent holds that its account
+// does not: each field is the Agent field of the same name.
+type own struct {
+	Lineage           []string
+	Children          []string
+	CreatedAt         projections.Instant
+	CreatedSeq        uint64
+	CreationReason    string
+	DiedAt            projections.Instant
+	DeathReason       string
+	PaidMicros        events.Micros
+	BurnedMicros      events.Micros
+	DeathBurnedMicros events.Micros
+	BidsPlaced        int64
+	BidsWon           int64
+	LastExecution     *Execution
+}
+
+// agent is the entry's record, put together from its account and its own
+// fields. It shares their slices and execution: clone it to keep it.
+func (e *entry) agent() Agent {
+	acc, o := &e.account, &e.own
+	return Agent{ID: acc.ID, Status: Status(acc.Status), ParentID: acc.ParentID, Lineage: o.Lineage,
+		Children: o.Children, Command: acc.Command, CreatedAt: o.CreatedAt.Time(), CreatedSeq: o.CreatedSeq,
+		CreationReason: o.CreationReason, DiedAt: o.DiedAt.Time(), DeathReason: o.DeathReason,
+		BalanceMicros: acc.BalanceMicros, HeldMicros: acc.HeldMicros, GrantMicros: acc.GrantedMicros,
+		ReceivedMicros: acc.ReceivedMicros, RewardMicros: acc.RewardedMicros, PaidMicros: o.PaidMicros,
+		SentMicros: acc.SentMicros, BurnedMicros: o.BurnedMicros, DeathBurnedMicros: o.DeathBurnedMicros,
+		BidsPlaced: o.BidsPlaced, BidsWon: o.BidsWon, ExecutionCount: acc.ExecutionCount,
+		ExecutionsRunning: len(acc.Executions), LastExecution: o.LastExecution}
+}
+
+// ownOf is the part of a the account does not hold.
+func ownOf(a Agent) own {
+	return own{Lineage: a.Lineage, Children: a.Children, CreatedAt: projections.InstantOf(a.CreatedAt), CreatedSeq: a.CreatedSeq,
+		CreationReason: a.CreationReason, DiedAt: projections.InstantOf(a.DiedAt), DeathReason: a.DeathReason, PaidMicros: a.PaidMicros,
+		BurnedMicros: a.BurnedMicros, DeathBurnedMicros: a.DeathBurnedMicros, BidsPlaced: a.BidsPlaced,
+		BidsWon: a.BidsWon, LastExecution: a.LastExecution}
 }
 
 func (s *State) init() {
@@ -48,7 +99,7 @@ func (s *State) Get(id string) (Agent, bool) {
 	if !ok {
 		return Agent{}, false
 	}
-	return e.agent.clone(), true
+	return e.agent().clone(), true
 }
 
 // Living returns up to limit ids of living agents, in ascending order,
@@ -64,7 +115,7 @@ func (s *State) List(after string, limit int) []Summary {
 	ids := page(s.ids, after, limit)
 	out := make([]Summary, len(ids))
 	for i, id := range ids {
-		out[i] = s.agents[id].agent.summary()
+		out[i] = s.agents[id].agent().summary()
 	}
 	return out
 }
@@ -150,8 +201,9 @@ func Apply(s *State, rec events.Record) error {
 		a = s.created(rec, agentID, e.(events.AgentCreated))
 	}
 	// before keeps the account's figures before the event (Evolve may
-	// reuse its maps, which sync does not read).
-	f := fold{s: s, a: a, rec: rec, before: a.account}
+	// reuse its maps, which sync does not read: it counts the executions
+	// running before from running).
+	f := fold{s: s, a: a, rec: rec, before: a.account, running: len(a.account.Executions)}
 	a.account = agent.Evolve(a.account, e)
 	f.event(e)
 	f.sync()
@@ -160,8 +212,11 @@ func Apply(s *State, rec events.Record) error {
 
 // created opens the record of a new agent.
 func (s *State) created(rec events.Record, id string, e events.AgentCreated) *entry {
-	a := Agent{ID: id, Lineage: s.lineage(e), CreatedAt: rec.Envelope.Time, CreatedSeq: rec.Seq, CreationReason: e.Reason}
-	en := &entry{agent: a, account: agent.New(id)}
+	// The id is cut from the record's subject: a copy of its own keeps
+	// the subject from staying reachable through the key.
+	id = strings.Clone(id)
+	en := &entry{account: agent.New(id),
+		own: own{Lineage: s.lineage(e), CreatedAt: projections.InstantOf(rec.Envelope.Time), CreatedSeq: rec.Seq, CreationReason: s.reasons.Of(e.Reason)}}
 	s.agents[id] = en
 	s.ids = insert(s.ids, id)
 	s.adopt(id, e.ParentID)
@@ -176,7 +231,7 @@ func (s *State) lineage(e events.AgentCreated) []string {
 	if len(l) == 0 && e.ParentID != "" {
 		l = []string{e.ParentID}
 		if p, ok := s.agents[e.ParentID]; ok {
-			l = append(l, p.agent.Lineage...)
+			l = append(l, p.own.Lineage...)
 		}
 	}
 	if len(l) > LineageLengthMax {
@@ -192,13 +247,15 @@ type fold struct {
 	a      *entry
 	rec    events.Record
 	before agent.Account
+	// running is how many executions the account ran before the event.
+	running int
 }
 
 // event records what the account does not keep: the directory's own
 // figures and the burns in the totals. The account admitted e: a hold
 // resolved was open, an execution ended was running.
 func (f fold) event(e events.Event) {
-	a, t := &f.a.agent, &f.s.totals
+	a, t := &f.a.own, &f.s.totals
 	switch e := e.(type) {
 	case events.TransferReturned:
 		if e.Burned {
@@ -233,7 +290,7 @@ func (f fold) event(e events.Event) {
 		t.BurnedMicros += e.CostMicros
 	case events.AgentDied:
 		f.a.bidHolds = nil
-		a.DiedAt, a.DeathReason, a.DeathBurnedMicros = f.rec.Envelope.Time, e.Reason, e.BurnedMicros
+		a.DiedAt, a.DeathReason, a.DeathBurnedMicros = projections.InstantOf(f.rec.Envelope.Time), f.s.reasons.Of(e.Reason), e.BurnedMicros
 		t.BurnedMicros += e.BurnedMicros
 	case events.ExecutionStarted:
 		a.LastExecution = &Execution{ID: e.ExecutionID, BidID: e.BidID, PayerID: e.PayerID, StartedAt: f.rec.Envelope.Time}
@@ -249,35 +306,29 @@ func (f fold) event(e events.Event) {
 // sync copies into the record what the account holds, and moves the
 // totals by what the account's figures moved.
 func (f fold) sync() {
-	acc, a, t := f.a.account, &f.a.agent, &f.s.totals
+	acc, t := f.a.account, &f.s.totals
 	b := f.before
 	t.MintedMicros += acc.GrantedMicros - b.GrantedMicros + acc.RewardedMicros - b.RewardedMicros
 	t.BalanceMicros += acc.BalanceMicros - b.BalanceMicros
 	t.HeldMicros += acc.HeldMicros - b.HeldMicros
 	t.ExecutionsStarted += acc.ExecutionCount - b.ExecutionCount
-	t.ExecutionsRunning += int64(len(acc.Executions)) - int64(f.a.agent.ExecutionsRunning)
+	t.ExecutionsRunning += int64(len(acc.Executions)) - int64(f.running)
 	if acc.Status != b.Status {
 		switch b.Status {
 		case agent.StatusAlive:
 			t.Alive--
-			f.s.living = remove(f.s.living, a.ID)
+			f.s.living = remove(f.s.living, acc.ID)
 		case agent.StatusDead:
 			t.Dead--
 		}
 		switch acc.Status {
 		case agent.StatusAlive:
 			t.Alive++
-			f.s.living = insert(f.s.living, a.ID)
+			f.s.living = insert(f.s.living, acc.ID)
 		case agent.StatusDead:
 			t.Dead++
 		}
 	}
-	a.Status = Status(acc.Status)
-	a.ParentID, a.Command = acc.ParentID, acc.Command
-	a.BalanceMicros, a.HeldMicros = acc.BalanceMicros, acc.HeldMicros
-	a.GrantMicros, a.ReceivedMicros, a.SentMicros = acc.GrantedMicros, acc.ReceivedMicros, acc.SentMicros
-	a.RewardMicros = acc.RewardedMicros
-	a.ExecutionCount, a.ExecutionsRunning = acc.ExecutionCount, len(acc.Executions)
 }
 
 // adopt adds a new agent to its parent's children, in order of creation.
@@ -286,6 +337,6 @@ func (f fold) sync() {
 // ParentID, and family trees show it as a root.
 func (s *State) adopt(id, parentID string) {
 	if p, ok := s.agents[parentID]; ok && parentID != id {
-		p.agent.Children = append(p.agent.Children, id)
+		p.own.Children = append(p.own.Children, id)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/agora-econ/agora/actors/agent"
@@ -337,6 +338,10 @@ func (e *Economy) ApplyRead(r events.Record, ev events.Event, err error) error {
 func (e *Economy) applyAgent(id string, ev events.Event, v violationFunc) error {
 	before, known := e.Accounts[id]
 	if !known {
+		// The id is cut from the record's subject: a copy of its own keeps
+		// the subject from staying reachable through the account and its
+		// key, for as long as the fold runs.
+		id = strings.Clone(id)
 		before = agent.New(id)
 	}
 	err := e.checkTransition(before, ev, v)

@@ -162,10 +162,17 @@ func (e *Economy) Restore(data []byte) error {
 		return err
 	}
 	n := New()
+	// Sized once for every account, rather than grown to it: a map grown
+	// one key at a time may be up to half empty.
+	n.Accounts = make(map[string]agent.Account, len(s.Accounts))
 	n.MintedMicros, n.BurnedMicros, n.InFlightMicros = s.Minted, s.Burned, s.InFlight
 	n.Events, n.LastSeq, n.LastTime = s.Events, s.LastSeq, s.LastTime
 	n.TokensUsed = s.Tokens
 	for id, a := range s.Accounts {
+		// The account's id and status share the key's string and the
+		// status's constant rather than keep copies decoded of their own:
+		// every agent ever created has an account here.
+		a.ID, a.Status = id, a.Status.Canonical()
 		n.Accounts[id] = a
 		n.balancesMicros += a.BalanceMicros
 	}

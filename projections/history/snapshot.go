@@ -2,27 +2,28 @@ package history
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 
-	"github.com/agora-econ/agora/actors/agent"
+	"github.com/agora-econ/agora/events"
 	"github.com/agora-econ/agora/projections"
 )
 
 // snapshotFormat is the version of what Snapshot writes (see
-// projections.MarshalSnapshot).
-const snapshotFormat = 1
+// projections.MarshalSnapshot). Format 2 keeps each agent's balance where
+// format 1 kept its whole account: a format 1 snapshot is refused and the
+// history folded again from the log.
+const snapshotFormat = 2
 
-// snapshot is the history as JSON: each agent's account (as the agent
-// actor's snapshot holds it) and kept transactions, the economy's recent
-// transactions, and the transfers in flight and open holds the fold needs.
+// snapshot is the history as JSON: each agent's balance and kept
+// transactions, the economy's recent transactions, and the transfers in
+// flight and open holds the fold needs.
 // Its size is bounded by the limits: at most the history length of
 // transactions per agent seen, plus the recent length, plus what is in
 // flight or held now.
 type snapshot struct {
 	History   int                          `json:"history_length_max"`
 	Recent    int                          `json:"recent_length_max"`
-	Accounts  map[string]agent.Account     `json:"accounts"`
+	Balances  map[string]events.Micros     `json:"balances"`
 	Agents    map[string][]Transaction     `json:"agents,omitempty"` // oldest first
 	Economy   []Transaction                `json:"recent,omitempty"` // oldest first
 	Transfers map[string]transferJSON      `json:"transfers,omitempty"`
@@ -36,6 +37,7 @@ type transferJSON struct {
 	BounceReason string `json:"bounce_reason,omitempty"`
 }
 
+// oldestFirst is r's transactions, oldest first.
 func oldestFirst(r *ring) []Transaction {
 	out := r.Newest(0)
 	slices.Reverse(out)
@@ -55,10 +57,15 @@ func (s *State) snapshot() snapshot {
 		l, _ = newLimits(nil) // the zero State's, as init sets them
 	}
 	out := snapshot{History: l.historyLengthMax, Recent: l.recentLengthMax,
-		Accounts: s.accounts, Agents: map[string][]Transaction{}, Economy: oldestFirst(&s.recent),
+		Balances: map[string]events.Micros{}, Agents: map[string][]Transaction{}, Economy: oldestFirst(&s.recent),
 		Transfers: map[string]transferJSON{}, Holds: map[string]map[string]string{}}
-	for id, r := range s.agents {
-		out.Agents[id] = oldestFirst(r)
+	for id, h := range s.agents {
+		out.Balances[id] = h.balance
+		if h.txs.Len() > 0 {
+			txs := newest(&h.txs, id, 0)
+			slices.Reverse(txs)
+			out.Agents[id] = txs
+		}
 	}
 	for id, p := range s.transfers {
 		out.Transfers[id] = transferJSON{From: p.from, To: p.to, Memo: p.memo, BounceReason: p.bounceReason}
@@ -83,19 +90,31 @@ func (v *View) Restore(data []byte) error {
 func (v *View) restore(snap snapshot) error {
 	s := State{limits: v.state.limits}
 	s.init()
+	// Sized once for every agent, rather than grown to it: a map grown
+	// one key at a time may be up to half empty.
+	s.agents = make(map[string]*agentHistory, len(snap.Balances))
 	if snap.History != s.limits.historyLengthMax || snap.Recent != s.limits.recentLengthMax {
 		return fmt.Errorf("%w: kept %d transactions per agent and %d recent, this view keeps %d and %d",
 			projections.ErrSnapshotFormat, snap.History, snap.Recent, s.limits.historyLengthMax, s.limits.recentLengthMax)
 	}
-	maps.Copy(s.accounts, snap.Accounts)
+	for id, balance := range snap.Balances {
+		s.agents[id] = &agentHistory{balance: balance}
+	}
 	for id, txs := range snap.Agents {
-		r := &ring{}
-		for _, t := range txs {
-			r.Push(t, s.limits.historyLengthMax)
+		h, ok := s.agents[id]
+		if !ok {
+			return fmt.Errorf("%w: transactions of agent %s, whose balance it does not hold", projections.ErrSnapshotFormat, id)
 		}
-		s.agents[id] = r
+		// The ring is as long as what it holds: most agents of a long run
+		// are dead and hold a few transactions for ever.
+		h.txs.Reserve(min(len(txs), s.limits.historyLengthMax))
+		for _, t := range txs {
+			t.Kind, t.Memo = t.Kind.canonical(), s.memos.Of(t.Memo)
+			h.txs.Push(keptOf(t), s.limits.historyLengthMax)
+		}
 	}
 	for _, t := range snap.Economy {
+		t.Kind = t.Kind.canonical()
 		s.recent.Push(t, s.limits.recentLengthMax)
 	}
 	for id, p := range snap.Transfers {

@@ -2,9 +2,11 @@ package history
 
 import (
 	"fmt"
+	"strings"
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections"
 )
 
 // State is the history as a plain value: Apply folds records into it without
@@ -13,12 +15,21 @@ import (
 // The zero State is empty with the default limits.
 type State struct {
 	limits limits
-	// accounts are the agents' accounts, folded with agent.Evolve (the
-	// agent actor's own fold): the balance after each transaction is
-	// theirs.
-	accounts map[string]agent.Account
-	agents   map[string]*ring
-	recent   ring
+	// agents are what the history keeps of each agent it has seen: its
+	// balance and its kept transactions. Not its whole account: the
+	// balance is all the transactions need of it, and an agent long dead
+	// should cost the read model little more than its transactions
+	// (docs/decisions.md, "The history keeps a balance per agent, not an
+	// account").
+	agents map[string]*agentHistory
+	recent ring
+	// memos holds one copy of each memo many transactions repeat (the
+	// reasons of creations and deaths, the purposes of holds).
+	memos projections.Interned
+	// holdsScratch is lent to agent.Evolve as the holds of the account it
+	// moves the balance of (balanceAfter), so that no map is made per
+	// event; it is emptied after each use.
+	holdsScratch map[string]events.Micros
 	// transfers are the transfers in flight, by transfer id: the receiving
 	// and returning events do not repeat the memo or the recipient. An entry
 	// lives until the transfer settles, so these are as many as the credits
@@ -27,6 +38,13 @@ type State struct {
 	// holds are the open holds' purposes, so that a payment says what it
 	// paid for; they are as many as the open bids and prompts.
 	holds map[holdKey]string
+}
+
+// agentHistory is one agent's part of the history: its balance after its
+// last event and its newest transactions.
+type agentHistory struct {
+	balance events.Micros
+	txs     agentRing
 }
 
 type pendingTransfer struct {
@@ -51,9 +69,9 @@ func (s *State) init() {
 	if s.limits == (limits{}) {
 		s.limits, _ = newLimits(nil)
 	}
-	if s.accounts == nil {
-		s.accounts = map[string]agent.Account{}
-		s.agents = map[string]*ring{}
+	if s.agents == nil {
+		s.agents = map[string]*agentHistory{}
+		s.holdsScratch = map[string]events.Micros{}
 		s.transfers = map[string]pendingTransfer{}
 		s.holds = map[holdKey]string{}
 	}
@@ -62,11 +80,11 @@ func (s *State) init() {
 // ForAgent returns up to limit of the agent's transactions, newest first
 // (limit <= 0: all that are kept). An unknown agent has none.
 func (s *State) ForAgent(agentID string, limit int) []Transaction {
-	r, ok := s.agents[agentID]
+	h, ok := s.agents[agentID]
 	if !ok {
 		return []Transaction{}
 	}
-	return r.Newest(limit)
+	return newest(&h.txs, agentID, limit)
 }
 
 // Recent returns up to limit of the economy's transactions, newest first
@@ -76,8 +94,11 @@ func (s *State) Recent(limit int) []Transaction { return s.recent.Newest(limit) 
 // Balance is the agent's balance after its last event, and whether the
 // history has seen an event of the agent at all.
 func (s *State) Balance(agentID string) (events.Micros, bool) {
-	a, ok := s.accounts[agentID]
-	return a.BalanceMicros, ok
+	h, ok := s.agents[agentID]
+	if !ok {
+		return 0, false
+	}
+	return h.balance, true
 }
 
 // Apply folds one record into s. Records of other kinds than agent, and
@@ -100,18 +121,33 @@ func Apply(s *State, rec events.Record) error {
 		return fmt.Errorf("%w: %w", ErrInvalidRecord, err)
 	}
 	s.init()
-	a, ok := s.accounts[agentID]
+	h, ok := s.agents[agentID]
 	if !ok {
-		a = agent.New(agentID)
+		// The id is cut from the record's subject: a copy of its own
+		// keeps the subject from staying reachable through the key.
+		agentID = strings.Clone(agentID)
+		h = &agentHistory{}
+		s.agents[agentID] = h
 	}
 	f := &fold{s: s, rec: rec, agentID: agentID}
 	f.event(e)
-	a = agent.Evolve(a, e)
-	s.accounts[agentID] = a
+	h.balance = s.balanceAfter(agentID, h.balance, e)
 	if f.t != nil {
-		f.keep(*f.t, a.BalanceMicros)
+		f.keep(h, *f.t)
 	}
 	return nil
+}
+
+// balanceAfter is the agent's balance after e, as agent.Evolve (the agent
+// actor's own fold) moves it: by the event alone, whatever else the account
+// holds. The account it folds is the balance and nothing more, with holds
+// lent from the state (Evolve writes a raised hold into the map it is
+// given).
+func (s *State) balanceAfter(agentID string, balance events.Micros, e events.Event) events.Micros {
+	a := agent.Account{ID: agentID, BalanceMicros: balance, Holds: s.holdsScratch}
+	balance = agent.Evolve(a, e).BalanceMicros
+	clear(s.holdsScratch)
+	return balance
 }
 
 // fold applies one decoded agent event of one record.
@@ -214,19 +250,15 @@ func (f *fold) returned(e events.TransferReturned) {
 func (f *fold) add(t Transaction) { f.t = &t }
 
 // keep completes t with the record's identity and the agent's balance
-// after the event (its account's) and keeps it.
-func (f *fold) keep(t Transaction, balance events.Micros) {
+// after the event and keeps it in h, the agent's history.
+func (f *fold) keep(h *agentHistory, t Transaction) {
 	s := f.s
 	if t.AmountMicros == 0 && t.Kind != KindTransferBounced && t.Kind != KindTransferBurned {
 		return // a zero grant or an empty death burn moves no money
 	}
 	t.Seq, t.Time, t.EventID = f.rec.Seq, f.rec.Envelope.Time, f.rec.Envelope.ID
-	t.AgentID, t.BalanceAfterMicros = f.agentID, balance
-	r, ok := s.agents[f.agentID]
-	if !ok {
-		r = &ring{}
-		s.agents[f.agentID] = r
-	}
-	r.Push(t, s.limits.historyLengthMax)
+	t.AgentID, t.BalanceAfterMicros = f.agentID, h.balance
+	t.Memo = s.memos.Of(t.Memo)
+	h.txs.Push(keptOf(t), s.limits.historyLengthMax)
 	s.recent.Push(t, s.limits.recentLengthMax)
 }

@@ -1,8 +1,9 @@
 // Package history is the read model of money movements: each agent's recent
 // transactions and the economy's, with the balance each one left. It is a
 // fold of the agent events alone, so replaying the log gives it back exactly;
-// each agent's account is folded with agent.Evolve, the agent actor's own
-// fold, and the balance a transaction left is the account's.
+// each agent's balance is moved by agent.Evolve, the agent actor's own fold,
+// so the balance a transaction left is the account's. Of the account it
+// keeps the balance alone (docs/decisions.md).
 package history
 
 import (
@@ -56,6 +57,23 @@ const (
 	// (human_rewarded); the reference is the prompt.
 	KindReward Kind = "reward"
 )
+
+// kinds are every kind of transaction, so that a kind read back from a
+// snapshot shares its constant's string (canonical).
+var kinds = []Kind{KindGrant, KindTransferOut, KindTransferIn, KindTransferBounced, KindTransferReturned,
+	KindTransferBurned, KindHoldPosted, KindBurn, KindDeathBurn, KindMessageCost, KindMessageReturned,
+	KindSpawn, KindSpawned, KindReward}
+
+// canonical is k as its constant: the same string, not a copy. A kind that
+// is none of them is itself.
+func (k Kind) canonical() Kind {
+	for _, c := range kinds {
+		if c == k {
+			return c
+		}
+	}
+	return k
+}
 
 // Transaction is one entry of an agent's history. AmountMicros is the change
 // to the agent's balance (negative when credits leave it), so that

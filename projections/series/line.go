@@ -5,7 +5,7 @@ import "sort"
 // point is what a series holds: a value taken at a clearing cycle, in
 // the order the log gave it.
 type point interface {
-	MarketPoint | EconomyPoint | AgentPoint
+	MarketPoint | EconomyPoint | agentPoint
 	cycleOf() uint64
 	seqOf() uint64
 }
@@ -14,8 +14,8 @@ func (p MarketPoint) cycleOf() uint64  { return p.Cycle }
 func (p MarketPoint) seqOf() uint64    { return p.Seq }
 func (p EconomyPoint) cycleOf() uint64 { return p.Cycle }
 func (p EconomyPoint) seqOf() uint64   { return p.Seq }
-func (p AgentPoint) cycleOf() uint64   { return p.Cycle }
-func (p AgentPoint) seqOf() uint64     { return p.Seq }
+func (p agentPoint) cycleOf() uint64   { return p.cycle }
+func (p agentPoint) seqOf() uint64     { return p.seq }
 
 // line is one series, oldest first, in two parts. recent holds every
 // point of the last window cycles, up to half the line's maximum; a point

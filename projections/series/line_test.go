@@ -42,20 +42,20 @@ func TestALineKeepsItsWindowAndItsFirstPointInABoundedCount(t *testing.T) {
 // newest half of the maximum whole, and the line stays bounded.
 func TestALineOfManyPointsACycleStaysBounded(t *testing.T) {
 	const max, window = 40, 1000
-	var l line[AgentPoint]
+	var l line[agentPoint]
 	for seq := uint64(1); seq <= 10_000; seq++ {
-		l.push(AgentPoint{Seq: seq, Cycle: seq / 50}, window, max)
+		l.push(agentPoint{seq: seq, cycle: seq / 50}, window, max)
 		if l.len() > max {
 			t.Fatalf("seq %d: %d points", seq, l.len())
 		}
 	}
 	points, _ := l.after(0, true, max)
 	n := len(points)
-	if points[0].Seq != 1 || points[n-1].Seq != 10_000 {
-		t.Fatalf("first %d, last %d", points[0].Seq, points[n-1].Seq)
+	if points[0].seq != 1 || points[n-1].seq != 10_000 {
+		t.Fatalf("first %d, last %d", points[0].seq, points[n-1].seq)
 	}
 	for i := range max / 2 {
-		if got := points[n-1-i].Seq; got != uint64(10_000-i) {
+		if got := points[n-1-i].seq; got != uint64(10_000-i) {
 			t.Fatalf("the newest half: point %d from the end is seq %d", i, got)
 		}
 	}

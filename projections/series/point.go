@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections"
 )
 
 // MarketPoint is one market as one clearing cycle left it: what its
@@ -49,4 +50,26 @@ type AgentPoint struct {
 	BalanceMicros events.Micros
 	DeltaMicros   events.Micros
 	Cause         string // the event's type: hold_posted, transfer_received, ...
+}
+
+// agentPoint is an AgentPoint as an agent's line keeps it: its time an
+// instant, a third of a time.Time. An agent's line outlives the agent, and
+// a long run's agents are mostly dead.
+type agentPoint struct {
+	seq            uint64
+	at             projections.Instant
+	cycle          uint64
+	balance, delta events.Micros
+	cause          string
+}
+
+func agentPointOf(p AgentPoint) agentPoint {
+	return agentPoint{seq: p.Seq, at: projections.InstantOf(p.At), cycle: p.Cycle, balance: p.BalanceMicros,
+		delta: p.DeltaMicros, cause: p.Cause}
+}
+
+// AgentPoint is p as the read model answers it.
+func (p agentPoint) AgentPoint() AgentPoint {
+	return AgentPoint{Seq: p.seq, At: p.at.Time(), Cycle: p.cycle, BalanceMicros: p.balance, DeltaMicros: p.delta,
+		Cause: p.cause}
 }

@@ -47,8 +47,16 @@ func saveLine[P point, J any](l *line[P], to func(P) J) lineJSON[J] {
 	return out
 }
 
+// loadLine is the line j holds, its arrays as long as its points: most
+// agents of a long run are dead and their lines hold a few points for ever.
 func loadLine[P point, J any](j lineJSON[J], from func(J) P) *line[P] {
 	l := &line[P]{stride: j.Stride, gap: j.Gap}
+	if len(j.Old) > 0 {
+		l.old = make([]P, 0, len(j.Old))
+	}
+	if len(j.Recent) > 0 {
+		l.recent = make([]P, 0, len(j.Recent))
+	}
 	for _, p := range j.Old {
 		l.old = append(l.old, from(p))
 	}
@@ -110,8 +118,8 @@ type agentJSON struct {
 	Cause   string        `json:"k"`
 }
 
-func toAgentJSON(p AgentPoint) agentJSON {
-	return agentJSON{Seq: p.Seq, At: p.At, Cycle: p.Cycle, Balance: p.BalanceMicros, Delta: p.DeltaMicros, Cause: p.Cause}
+func toAgentJSON(p agentPoint) agentJSON {
+	return agentJSON{Seq: p.seq, At: p.at.Time(), Cycle: p.cycle, Balance: p.balance, Delta: p.delta, Cause: p.cause}
 }
 
 // Snapshot is the read model as of the last record applied, as JSON that
@@ -167,6 +175,9 @@ func (v *View) Restore(data []byte) error {
 func restored(saved snapshot) (*State, error) {
 	s := &State{limits: saved.Limits}
 	s.reset()
+	// Sized once for every agent, rather than grown to it: a map grown
+	// one key at a time may be up to half empty.
+	s.agents = make(map[string]*line[agentPoint], len(saved.Agents))
 	if err := s.eco.Restore(saved.Economy); err != nil {
 		return nil, err
 	}
@@ -181,9 +192,9 @@ func restored(saved snapshot) (*State, error) {
 	}
 	s.economy = *loadLine(saved.Points, fromEconomyJSON)
 	for id, l := range saved.Agents {
-		s.agents[id] = loadLine(l, func(p agentJSON) AgentPoint {
-			return AgentPoint{Seq: p.Seq, At: p.At, Cycle: p.Cycle, BalanceMicros: p.Balance, DeltaMicros: p.Delta,
-				Cause: s.cause(p.Cause)}
+		s.agents[id] = loadLine(l, func(p agentJSON) agentPoint {
+			return agentPoint{seq: p.Seq, at: projections.InstantOf(p.At), cycle: p.Cycle, balance: p.Balance,
+				delta: p.Delta, cause: s.cause(p.Cause)}
 		})
 	}
 	return s, nil

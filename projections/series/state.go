@@ -15,9 +15,11 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/agora-econ/agora/actors/agent"
 	"github.com/agora-econ/agora/events"
+	"github.com/agora-econ/agora/projections"
 	ecofold "github.com/agora-econ/agora/projections/economy"
 )
 
@@ -39,7 +41,7 @@ type State struct {
 
 	markets map[string]*line[MarketPoint]
 	economy line[EconomyPoint]
-	agents  map[string]*line[AgentPoint]
+	agents  map[string]*line[agentPoint]
 
 	// cycle is the clearing's last cycle, the cycle of an agent's point.
 	cycle uint64
@@ -67,7 +69,7 @@ func NewState(opts ...Option) (*State, error) {
 // reset empties s and keeps its limits.
 func (s *State) reset() {
 	*s = State{limits: s.limits, eco: ecofold.New(), markets: map[string]*line[MarketPoint]{},
-		agents: map[string]*line[AgentPoint]{}, causes: map[string]string{}}
+		agents: map[string]*line[agentPoint]{}, causes: map[string]string{}}
 }
 
 // Apply folds one record into s: into the economy fold, then into the
@@ -120,11 +122,14 @@ func (s *State) agent(rec events.Record, id string, before agent.Account) {
 	}
 	l, ok := s.agents[id]
 	if !ok {
-		l = &line[AgentPoint]{}
-		s.agents[id] = l
+		l = &line[agentPoint]{}
+		// The id is cut from the record's subject: a copy of its own
+		// keeps the subject from staying reachable through the key.
+		s.agents[strings.Clone(id)] = l
 	}
-	l.push(AgentPoint{Seq: rec.Seq, At: rec.Envelope.Time, Cycle: s.cycle, BalanceMicros: after.BalanceMicros,
-		DeltaMicros: delta, Cause: s.cause(rec.Envelope.Type)}, s.limits.WindowCycles, s.limits.AgentPointsMax)
+	l.push(agentPoint{seq: rec.Seq, at: projections.InstantOf(rec.Envelope.Time), cycle: s.cycle,
+		balance: after.BalanceMicros, delta: delta, cause: s.cause(rec.Envelope.Type)},
+		s.limits.WindowCycles, s.limits.AgentPointsMax)
 }
 
 func (s *State) count(st agent.Status, n int) {
@@ -243,7 +248,11 @@ func (s *State) Agent(id string, since uint64, limit int) (AgentSeries, bool) {
 	}
 	out := AgentSeries{AgentID: id, Points: []AgentPoint{}}
 	if l, ok := s.agents[id]; ok {
-		out.Points, out.NextSinceSeq = l.after(since, true, limit)
+		var points []agentPoint
+		points, out.NextSinceSeq = l.after(since, true, limit)
+		for _, p := range points {
+			out.Points = append(out.Points, p.AgentPoint())
+		}
 	}
 	return out, true
 }
