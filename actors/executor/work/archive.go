@@ -2,6 +2,7 @@ package work
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -18,22 +21,95 @@ import (
 // unpacked on another machine a symlink could name a path outside the
 // workspace.
 
-// putWorkspace stores dir as agentID's workspace.
-func putWorkspace(ctx context.Context, store jetstream.ObjectStore, agentID, dir string) error {
+// An agent's workspace is stored as versions, each one object (a tar)
+// named for what wrote it: VersionName for an attempt of an execution,
+// <agent id>.put-<time> for what the economy stored itself. The object
+// named by the agent's id is a pointer, empty, whose metadata names the
+// current version; only the economy's Runner moves it, when it accepts
+// the result of the attempt it waits for. A worker writes only its own
+// attempt's version, so a stale one (frozen past its order's ack wait)
+// can write nothing that is read: the object store has no
+// compare-and-set, and this needs none. An object named by the agent's
+// id with no such metadata is a workspace stored before versions, read
+// as it is and replaced by the first pointer.
+
+// versionKey is the pointer's metadata entry naming the current version.
+const versionKey = "agora-workspace-version"
+
+// VersionName is the object the worker running attempt of executionID
+// writes agentID's workspace to. Ids have no '.', so no version of one
+// agent is named like another agent or its versions.
+func VersionName(agentID, executionID string, attempt int) string {
+	return agentID + "." + executionID + "." + strconv.Itoa(attempt)
+}
+
+// putVersion stores dir as the object name.
+func putVersion(ctx context.Context, store jetstream.ObjectStore, name, dir string) error {
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(pack(pw, dir)) }()
-	_, err := store.Put(ctx, jetstream.ObjectMeta{Name: agentID}, pr)
+	_, err := store.Put(ctx, jetstream.ObjectMeta{Name: name}, pr)
 	pr.CloseWithError(err)
 	if err != nil {
-		return fmt.Errorf("work: store the workspace of %s: %w", agentID, err)
+		return fmt.Errorf("work: store the workspace %s: %w", name, err)
 	}
 	return nil
 }
 
-// getWorkspace unpacks agentID's stored workspace into dir, which must
+// putWorkspace stores dir as a new version of agentID's workspace and
+// makes it the current one: what the economy does for an agent it
+// creates, or whose workspace the store does not have yet.
+func putWorkspace(ctx context.Context, store jetstream.ObjectStore, agentID, dir string) error {
+	version := agentID + ".put-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	if err := putVersion(ctx, store, version, dir); err != nil {
+		return err
+	}
+	return point(ctx, store, agentID, version)
+}
+
+// current names the object holding agentID's workspace;
+// jetstream.ErrObjectNotFound when there is none.
+func current(ctx context.Context, store jetstream.ObjectStore, agentID string) (string, error) {
+	info, err := store.GetInfo(ctx, agentID)
+	if err != nil {
+		return "", err
+	}
+	if v := info.Metadata[versionKey]; v != "" {
+		return v, nil
+	}
+	return agentID, nil
+}
+
+// point makes version, which must be stored, agentID's workspace, then
+// deletes the version it replaces.
+func point(ctx context.Context, store jetstream.ObjectStore, agentID, version string) error {
+	if _, err := store.GetInfo(ctx, version); err != nil {
+		return fmt.Errorf("work: workspace %s: %w", version, err)
+	}
+	prev, err := current(ctx, store, agentID)
+	if err != nil && !errors.Is(err, jetstream.ErrObjectNotFound) {
+		return fmt.Errorf("work: workspace of %s: %w", agentID, err)
+	}
+	_, err = store.Put(ctx, jetstream.ObjectMeta{Name: agentID, Description: "the current version of the workspace",
+		Metadata: map[string]string{versionKey: version}}, bytes.NewReader(nil))
+	if err != nil {
+		return fmt.Errorf("work: workspace of %s: %w", agentID, err)
+	}
+	// A workspace stored before versions was replaced by the pointer
+	// itself (its chunks purged by the Put).
+	if prev != "" && prev != agentID && prev != version {
+		_ = store.Delete(ctx, prev)
+	}
+	return nil
+}
+
+// getWorkspace unpacks agentID's current workspace into dir, which must
 // not exist; jetstream.ErrObjectNotFound when there is none.
 func getWorkspace(ctx context.Context, store jetstream.ObjectStore, agentID, dir string) error {
-	r, err := store.Get(ctx, agentID)
+	name, err := current(ctx, store, agentID)
+	if err != nil {
+		return err
+	}
+	r, err := store.Get(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -109,14 +109,28 @@ func (r *Runner) Run(ctx context.Context, spec sandbox.Spec) (sandbox.Result, er
 
 // take reads a result and confirms it to its worker; ok is false for a
 // result of another attempt (a late one), or one that cannot be read.
+// A late result's version of the workspace is deleted before it is
+// confirmed: this Runner never makes it the agent's, and no other does
+// (an execution's attempts are waited for one after the other).
 func (r *Runner) take(m *nats.Msg, o Order) (Result, bool) {
 	var res Result
 	if err := json.Unmarshal(m.Data, &res); err != nil {
 		r.cfg.Logger.Warn("work: unreadable result", "execution", o.ExecutionID, "err", err)
 		return Result{}, false
 	}
+	if res.Attempt != o.Attempt {
+		r.cfg.Logger.Warn("work: result of an attempt no longer waited for; ignored", "agent", o.AgentID,
+			"execution", o.ExecutionID, "attempt", res.Attempt, "waiting_for", o.Attempt, "worker", res.Worker)
+		if res.uploaded() && res.Attempt > 0 {
+			ctx, cancel := context.WithTimeout(context.Background(), ResultTimeout)
+			_ = r.b.store.Delete(ctx, VersionName(o.AgentID, o.ExecutionID, res.Attempt))
+			cancel()
+		}
+		_ = m.Respond(nil)
+		return res, false
+	}
 	_ = m.Respond(nil)
-	return res, res.Attempt == o.Attempt
+	return res, true
 }
 
 func (r *Runner) conclude(spec sandbox.Spec, o Order, res Result) (sandbox.Result, error) {
@@ -129,6 +143,17 @@ func (r *Runner) conclude(spec sandbox.Spec, o Order, res Result) (sandbox.Resul
 	}
 	r.cfg.Logger.Debug("work: result", "agent", o.AgentID, "execution", o.ExecutionID, "attempt", o.Attempt,
 		"worker", res.Worker, "cause", res.Cause)
+	// The attempt's version becomes the agent's workspace. If it cannot,
+	// what the program left is not kept: as far as the agent's memory
+	// goes it did not run, so it runs again (as when a worker cannot
+	// write it back).
+	ctx, cancel := context.WithTimeout(context.Background(), CancelWait)
+	err := point(ctx, r.b.store, o.AgentID, VersionName(o.AgentID, o.ExecutionID, o.Attempt))
+	cancel()
+	if err != nil {
+		return sandbox.Result{Cause: sandbox.CauseInterrupted, ExitCode: -1},
+			fmt.Errorf("%w: execution %s attempt %d: %w", executor.ErrRunnerLost, o.ExecutionID, o.Attempt, err)
+	}
 	if r.cfg.Mirror && spec.Workspace != "" {
 		if err := r.mirror(o.AgentID, spec.Workspace); err != nil {
 			r.cfg.Logger.Warn("work: the economy's copy of the workspace is not refreshed", "agent", o.AgentID, "err", err)

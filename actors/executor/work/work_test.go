@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,13 +38,18 @@ type harness struct {
 	ran map[string][]string // worker id -> executions answered
 	// calls are the paths the programs called, but /ping.
 	calls chan string
+	// gate holds every call to /gate until it is closed.
+	gate chan struct{}
+	// answered are the results the workers answered, as they answer.
+	answered chan Result
 }
 
 func newHarness(t *testing.T, ackWait time.Duration) *harness {
 	t.Helper()
 	url, js, nc := natstest.Start(t)
 	h := &harness{t: t, url: url, js: js, nc: nc, q: Queue{AckWait: ackWait}, ran: map[string][]string{},
-		calls: make(chan string, 16)}
+		calls: make(chan string, 16),
+		gate:  make(chan struct{}), answered: make(chan Result, 64)}
 	ctx := context.Background()
 	if err := Setup(ctx, js, h.q); err != nil {
 		t.Fatal(err)
@@ -54,6 +60,9 @@ func newHarness(t *testing.T, ackWait time.Duration) *harness {
 			case h.calls <- r.URL.Path:
 			default:
 			}
+		}
+		if r.URL.Path == "/gate" {
+			<-h.gate
 		}
 		_, _ = w.Write([]byte("pong " + r.URL.Path))
 	}))
@@ -85,6 +94,10 @@ func (h *harness) worker(id string, concurrency int) *nats.Conn {
 			h.mu.Lock()
 			h.ran[r.Worker] = append(h.ran[r.Worker], o.ExecutionID)
 			h.mu.Unlock()
+			select {
+			case h.answered <- r:
+			default:
+			}
 		}})
 	if err != nil {
 		h.t.Fatal(err)
@@ -293,8 +306,19 @@ s.sendall(b"GET /started HTTP/1.0\r\nHost: x\r\n\r\n"); s.recv(100)
 	if err != nil || res.ExitCode != 0 {
 		t.Fatalf("attempt 2: %+v, %v", res, err)
 	}
-	if got := h.stored("a", "log.txt"); got != "start\nsecond\n" {
-		t.Errorf("log.txt = %q: attempt 1 was not stopped before attempt 2 ran", got)
+	// Attempt 1 was killed: it did not run on beside attempt 2. What it
+	// left is not kept (nobody waits for its result), so attempt 2 ran
+	// on the workspace as it was.
+	for res := range h.answered {
+		if res.ExecutionID == "x1" && res.Attempt == 1 {
+			if res.Cause != sandbox.CauseKilled {
+				t.Errorf("attempt 1 ended %+v, want killed", res)
+			}
+			break
+		}
+	}
+	if got := h.stored("a", "log.txt"); got != "second\n" {
+		t.Errorf("log.txt = %q: attempt 1's write-back was kept", got)
 	}
 }
 
@@ -332,5 +356,131 @@ s.sendall(b"GET /started HTTP/1.0\r\nHost: x\r\n\r\n"); s.recv(100)
 	}
 	if got := h.stored("a", "log.txt"); got != "begin\n" {
 		t.Errorf("log.txt = %q: the cut-off worker kept something of its run", got)
+	}
+}
+
+// TestStaleAttemptNeverOverwritesTheWorkspace: a worker frozen past its
+// order's ack wait wakes up after the execution was given up and runs
+// again as its next attempt: it writes its workspace back and sends its
+// result, while the Runner waits for the next attempt, then again once
+// nobody waits for that execution. Neither changes the agent's
+// workspace, and the next order sees the accepted attempt's.
+func TestStaleAttemptNeverOverwritesTheWorkspace(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t, 4*time.Second)
+	h.worker("w1", 1)
+	r := h.runner()
+	dir := h.agent("a", map[string]string{"memory": "v0\n"})
+	store, err := h.js.ObjectStore(ctx, BucketDefault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// stale is what the frozen worker of attempt 1 of x1 does when it
+	// wakes: it writes back, then sends its result.
+	stale := func() error {
+		t.Helper()
+		sdir := filepath.Join(t.TempDir(), "stale")
+		if err := os.Mkdir(sdir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(sdir, "memory"), []byte("stale\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := putVersion(ctx, store, VersionName("a", "x1", 1), sdir); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := json.Marshal(Result{ExecutionID: "x1", Attempt: 1, Worker: "frozen", Cause: sandbox.CauseExited})
+		_, err := h.nc.Request(DoneSubject("x1"), data, ResultTimeout)
+		return err
+	}
+	type outcome struct {
+		res sandbox.Result
+		err error
+	}
+	done := make(chan outcome, 1)
+	go func() {
+		res, err := r.Run(ctx, spec(dir, "a", "x1", 2, `python3 -c '
+import os, socket
+s = socket.socket(socket.AF_UNIX); s.connect(os.environ["AGORA_URL"][len("unix://"):])
+s.sendall(b"GET /gate HTTP/1.0\r\nHost: x\r\n\r\n")
+while s.recv(4096): pass
+'; echo v2 > memory`, time.Minute))
+		done <- outcome{res, err}
+	}()
+	select {
+	case path := <-h.calls:
+		if path != "/gate" {
+			t.Fatalf("call %q", path)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("attempt 2 never called the service")
+	}
+	// While attempt 2 runs.
+	if err := stale(); err != nil {
+		t.Fatalf("the stale result was not taken: %v", err)
+	}
+	if _, err := store.GetInfo(ctx, VersionName("a", "x1", 1)); !errors.Is(err, jetstream.ErrObjectNotFound) {
+		t.Errorf("the stale write-back is kept: %v", err)
+	}
+	if got := h.stored("a", "memory"); got != "v0\n" {
+		t.Errorf("memory = %q while attempt 2 runs, want v0", got)
+	}
+	close(h.gate)
+	out := <-done
+	if out.err != nil || out.res.Cause != sandbox.CauseExited || out.res.ExitCode != 0 {
+		t.Fatalf("attempt 2: %+v, %v", out.res, out.err)
+	}
+	if got := h.stored("a", "memory"); got != "v2\n" {
+		t.Errorf("memory = %q after attempt 2, want v2", got)
+	}
+	// Once nobody waits for x1.
+	if err := stale(); !errors.Is(err, nats.ErrNoResponders) {
+		t.Errorf("a result nobody waits for: %v, want no responders", err)
+	}
+	if got := h.stored("a", "memory"); got != "v2\n" {
+		t.Errorf("memory = %q after the late write-back, want v2", got)
+	}
+	res, err := r.Run(ctx, spec(dir, "a", "x2", 1, `cp memory seen; echo v3 > memory`, 30*time.Second))
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("x2: %+v, %v", res, err)
+	}
+	if got := h.stored("a", "seen"); got != "v2\n" {
+		t.Errorf("x2 saw memory = %q, want attempt 2's v2", got)
+	}
+	// A real worker whose result nobody waits for (its economy gone)
+	// deletes its write-back, and the workspace stays.
+	o, err := orderOf(spec(dir, "a", "x3", 1, `echo gone > memory`, 30*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := json.Marshal(o)
+	if _, err := h.js.Publish(ctx, OrderSubject("a"), data); err != nil {
+		t.Fatal(err)
+	}
+	for res := range h.answered {
+		if res.ExecutionID == "x3" {
+			if res.Cause != sandbox.CauseExited {
+				t.Errorf("x3 ended %+v", res)
+			}
+			break
+		}
+	}
+	if got := h.stored("a", "memory"); got != "v3\n" {
+		t.Errorf("memory = %q after an order nobody waited for, want v3", got)
+	}
+	// What is left: the pointer, the current version, and the stale
+	// write-back the test made in the frozen worker's place (a real one
+	// deletes it, as x3's worker did).
+	lister, err := store.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, info := range lister {
+		names = append(names, info.Name)
+	}
+	slices.Sort(names)
+	if want := []string{"a", "a.x1.1", "a.x2.1"}; !slices.Equal(names, want) {
+		t.Errorf("objects %v, want %v", names, want)
 	}
 }

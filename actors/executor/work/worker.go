@@ -202,17 +202,21 @@ func (w *Worker) handle(ctx context.Context, b bound, m jetstream.Msg) {
 		// The worker that had it died or was cut off, and killed its
 		// program (see the package documentation): lost.
 		log.Warn("work: order delivered again; its program was lost", "deliveries", meta.NumDelivered)
-		w.answer(ctx, m, o, Result{ExecutionID: o.ExecutionID, Attempt: o.Attempt, Worker: w.cfg.ID, Lost: true}, fresh(b.ackWait), log)
+		w.answer(ctx, b.store, m, o, Result{ExecutionID: o.ExecutionID, Attempt: o.Attempt, Worker: w.cfg.ID, Lost: true}, fresh(b.ackWait), log)
 		return
 	}
 	timeout := o.timeout(time.Now())
 	if timeout < RunMin {
 		log.Warn("work: order too late to start", "left", timeout)
-		w.answer(ctx, m, o, Result{ExecutionID: o.ExecutionID, Attempt: o.Attempt, Worker: w.cfg.ID, Lost: true}, fresh(b.ackWait), log)
+		w.answer(ctx, b.store, m, o, Result{ExecutionID: o.ExecutionID, Attempt: o.Attempt, Worker: w.cfg.ID, Lost: true}, fresh(b.ackWait), log)
 		return
 	}
 	w.run(ctx, b, m, meta.Sequence.Stream, o, timeout, log)
 }
+
+// uploaded says whether a result comes with its attempt's version of the
+// workspace.
+func (r Result) uploaded() bool { return !r.Lost && r.Error == "" }
 
 // run fetches the workspace, runs the program, writes the workspace back
 // and answers, all under heartbeats; it gives the order up (no write-back,
@@ -224,7 +228,7 @@ func (w *Worker) run(ctx context.Context, b bound, m jetstream.Msg, seq uint64, 
 	if !keep {
 		return
 	}
-	w.answer(ctx, m, o, res, hb.held, log)
+	w.answer(ctx, b.store, m, o, res, hb.held, log)
 }
 
 func (w *Worker) runHeld(ctx context.Context, b bound, m jetstream.Msg, seq uint64, o Order, timeout time.Duration,
@@ -286,7 +290,9 @@ func (w *Worker) runHeld(ctx context.Context, b bound, m jetstream.Msg, seq uint
 	if !hb.held() {
 		return res, false, hb
 	}
-	if err := putWorkspace(context.WithoutCancel(ctx), b.store, o.AgentID, dir); err != nil {
+	// The attempt's own version: the Runner makes it the agent's
+	// workspace if, and only if, it accepts this result.
+	if err := putVersion(context.WithoutCancel(ctx), b.store, VersionName(o.AgentID, o.ExecutionID, o.Attempt), dir); err != nil {
 		// What the program left is not kept: as far as the agent's memory
 		// goes it did not run, so it runs again.
 		log.Error("work: workspace not written back; the order is reported lost", "err", err)
@@ -375,7 +381,7 @@ func fresh(ackWait time.Duration) func() bool {
 // again once its deadline has passed (executor.ErrRunnerLost). A result
 // nobody takes (the economy stopped) is dropped: the economy runs the
 // execution again at its next start.
-func (w *Worker) answer(ctx context.Context, m jetstream.Msg, o Order, res Result, held func() bool, log *slog.Logger) {
+func (w *Worker) answer(ctx context.Context, store jetstream.ObjectStore, m jetstream.Msg, o Order, res Result, held func() bool, log *slog.Logger) {
 	data, err := json.Marshal(res)
 	if err != nil {
 		log.Error("work: result", "err", err)
@@ -396,18 +402,29 @@ func (w *Worker) answer(ctx context.Context, m jetstream.Msg, o Order, res Resul
 		log.Warn("work: order not acknowledged; the result is dropped", "err", err)
 		return
 	}
-	delivered := false
+	delivered, heard := false, false
 	for range ResultTries {
-		if _, err = w.cfg.Conn.Request(DoneSubject(o.ExecutionID), data, ResultTimeout); err == nil {
+		_, err = w.cfg.Conn.Request(DoneSubject(o.ExecutionID), data, ResultTimeout)
+		if err == nil {
 			delivered = true
 			break
 		}
+		// Only "no responders" says the result reached no one; a timeout
+		// may hide a Runner that took it.
+		heard = heard || !errors.Is(err, nats.ErrNoResponders)
 		if ctx.Err() != nil {
 			break
 		}
 	}
 	if !delivered {
 		log.Warn("work: result not taken", "err", err)
+		if !heard && res.uploaded() {
+			// No Runner waits for this attempt, and none ever will: its
+			// version of the workspace is no one's.
+			dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), ResultTimeout)
+			_ = store.Delete(dctx, VersionName(o.AgentID, o.ExecutionID, o.Attempt))
+			dcancel()
+		}
 	}
 	log.Info("work: order done", "worker", w.cfg.ID, "cause", res.Cause, "lost", res.Lost, "delivered", delivered)
 	if w.cfg.OnDone != nil {
