@@ -31,8 +31,11 @@
 // workspace as the last completed execution left it), up to
 // executor.AttemptsMax, then ends it as interrupted (SPEC.md 1.4).
 //
-// What this does not cover: a worker machine frozen (not dead, not cut
-// off) for longer than AckWait/2 cannot kill its program in time, and its
-// late write-back could overwrite the workspace of the run that replaced
-// it. docs/decisions.md says why that is accepted.
+// A worker frozen (not dead, not cut off) for longer than AckWait/2
+// cannot kill its program in time, and may write back and answer late.
+// It never changes the agent's workspace: a worker writes its attempt's
+// own version of it (VersionName), and only the Runner, on accepting the
+// result of the attempt it waits for, makes that version the agent's
+// (archive.go); a late one is ignored and its version deleted.
+// docs/decisions.md says what is still not covered.
 package work

@@ -13,8 +13,9 @@ const (
 	// ConsumerName is the one consumer every worker pulls from, so that
 	// each order goes to one worker.
 	ConsumerName = "workers"
-	// BucketDefault is the object store of the workspaces: one object per
-	// agent, a tar of its workspace, named by the agent's id.
+	// BucketDefault is the object store of the workspaces: a tar per
+	// version of an agent's workspace, and a pointer named by the agent's
+	// id to the current one (archive.go).
 	BucketDefault = "agora_workspaces"
 	// SubjectPrefix is the root of every subject of the queue: orders
 	// (work.exec.<agent id>), results (work.done.<execution id>) and
