@@ -95,7 +95,7 @@ func (l *Leadership) Announce(api string) {
 }
 
 // Release gives the lease up at a clean stop, so that a standby takes over
-// at once rather than after cluster.failover_seconds. Call it once the
+// at once rather than when the lease lapses. Call it once the
 // economy has stopped: nothing of this node may be appended after it.
 func (l *Leadership) Release() error {
 	if l.held == nil {

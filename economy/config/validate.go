@@ -28,9 +28,9 @@ const (
 	// client and loaded again for the next.
 	MinIdleSeconds = 0.01
 	// MinFailoverSeconds is the shortest cluster.failover_seconds, one
-	// second: the lease is renewed three times within it, and a shorter
-	// one would make a node that pauses for a garbage collection or a slow
-	// fsync give its actors up.
+	// second: the lease lives half of it and is renewed three times within
+	// that, and a shorter one would make a node that pauses for a garbage
+	// collection or a slow fsync give its actors up.
 	MinFailoverSeconds = 1
 	// MaxFailoverSeconds is the longest cluster.failover_seconds, one
 	// hour: the economy stands still that long when its node dies.
