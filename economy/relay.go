@@ -51,8 +51,13 @@ func (e *Economy) ServeRelay(nc *nats.Conn, subject string) (stop func(), err er
 	if err != nil {
 		return nil, fmt.Errorf("serve the System Service on %s: %w", subject, err)
 	}
-	e.relays.mu.Lock()
-	e.relays.stops = append(e.relays.stops, stop)
-	e.relays.mu.Unlock()
+	e.relays.add(stop)
 	return stop, nil
+}
+
+// add keeps stop for stopAll.
+func (r *relays) add(stop func()) {
+	r.mu.Lock()
+	r.stops = append(r.stops, stop)
+	r.mu.Unlock()
 }

@@ -38,15 +38,14 @@ func (x *executions) leaveToWorkers(ctx context.Context, e *Economy, svc http.Ha
 	if err != nil {
 		return nil, err
 	}
-	stop, err := relay.Serve(n.nc, relay.SubjectDefault, svc)
+	// Serve has not built e.system yet (the workspaces go to the store
+	// from genesis on), so the relay serves svc; Stop drains it with the
+	// others (ServeRelay), before the actors its calls reach.
+	stop, err := relay.Serve(n.nc, relay.SubjectDefault, svc, relay.WithLogger(n.logger))
 	if err != nil {
 		return nil, fmt.Errorf("system service relay: %w", err)
 	}
-	e.background(e.ctx, "system service relay", func(ctx context.Context) error {
-		<-ctx.Done()
-		stop()
-		return nil
-	})
+	e.relays.add(stop)
 	n.logger.Info("executions are left to workers (execution.workers)", "queue", work.StreamDefault,
 		"workspaces", work.BucketDefault, "system_service", relay.SubjectDefault, "ack_wait", q.AckWait)
 	return runner, nil
