@@ -54,6 +54,12 @@ func (l *Log) appendOne(ctx context.Context, filter string, expectedLast uint64,
 // appendOneData is appendOne with env already encoded as data.
 func (l *Log) appendOneData(ctx context.Context, filter string, expectedLast uint64, env events.Envelope, data []byte) (uint64, error) {
 	seq, err := l.publish(ctx, env.Subject, filter, expectedLast, env.ID, data)
+	for attempt := 1; errors.Is(err, jetstream.ErrNoStreamResponse) && attempt <= unansweredAttemptsMax; attempt++ {
+		if !l.pause(ctx, unansweredRetryWait) {
+			break
+		}
+		seq, err = l.publish(ctx, env.Subject, filter, expectedLast, env.ID, data)
+	}
 	for attempt := 1; err != nil && isUnchecked(err) && attempt < uncheckedAttemptsMax; attempt++ {
 		if !l.pause(ctx, uncheckedRetryWait<<(attempt-1)) {
 			break
@@ -105,6 +111,18 @@ func isWrongLastSequence(err error) bool {
 const (
 	uncheckedAttemptsMax = 8
 	uncheckedRetryWait   = time.Millisecond
+)
+
+// unansweredAttemptsMax and unansweredRetryWait are how often, and after
+// how long, an append that no stream answered (a 503: no responders, so
+// nothing was stored) is sent again: as jetstream.PublishMsg does with its
+// default retry (DefaultPubRetryAttempts, DefaultPubRetryWait), which
+// publish, reading its answers by hand, would otherwise skip. On a cluster
+// the stream has no responder for a moment while it elects a leader or
+// right after it was created.
+const (
+	unansweredAttemptsMax = jetstream.DefaultPubRetryAttempts
+	unansweredRetryWait   = jetstream.DefaultPubRetryWait
 )
 
 // isUnchecked reports the refusal of an expectation the leader of a
